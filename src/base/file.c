@@ -1,0 +1,140 @@
+/* File reads with size limits, and reads confined beneath a root directory. */
+#include "sluice/base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int read_fd(int fd, const char *what, size_t max, struct sl_buf *out, struct sl_error *err)
+{
+	char chunk[65536];
+	int r;
+
+	sl_buf_init(out, max);
+	if (sl_buf_append(out, "", 0) < 0)
+		return sl_error_set(err, SL_ENOMEM, "%s: out of memory", what);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = sl_error_set(err, SL_EIO, "%s: %s", what, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			return 0;
+		r = sl_buf_append(out, chunk, (size_t)n);
+		if (r == SL_ETOOLARGE) {
+			sl_error_set(err, r, "%s: larger than the limit of %zu bytes", what, max);
+			goto fail;
+		}
+		if (r < 0) {
+			sl_error_set(err, r, "%s: out of memory", what);
+			goto fail;
+		}
+	}
+fail:
+	sl_buf_free(out);
+	return r;
+}
+
+static int errno_code(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+		return SL_ENOTFOUND;
+	case EACCES:
+	case EPERM:
+		return SL_EFORBIDDEN;
+	case EXDEV:
+	case ELOOP:
+		return SL_EINVALID;
+	case ENOMEM:
+		return SL_ENOMEM;
+	default:
+		return SL_EIO;
+	}
+}
+
+int sl_file_read(const char *path, size_t max, struct sl_buf *out, struct sl_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sl_error_set(err, errno_code(errno), "%s: %s", path, strerror(errno));
+	return read_fd(fd, path, max, out, err);
+}
+
+int sl_open_beneath(int rootfd, const char *relpath, int flags, struct sl_error *err)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd;
+
+	if (!relpath || !*relpath || relpath[0] == '/')
+		return sl_error_set(err, SL_EINVALID, "%s: path must be relative to the source root",
+				    relpath ? relpath : "(null)");
+	fd = (int)syscall(SYS_openat2, rootfd, relpath, &how, sizeof(how));
+	if (fd < 0) {
+		int e = errno;
+		if (e == EXDEV)
+			return sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused", relpath);
+		return sl_error_set(err, errno_code(e), "%s: %s", relpath, strerror(e));
+	}
+	return fd;
+}
+
+int sl_file_read_beneath(int rootfd, const char *relpath, size_t max, struct sl_buf *out,
+			 struct sl_error *err)
+{
+	struct stat st;
+	_cleanup_close_ int fd = sl_open_beneath(rootfd, relpath, O_RDONLY, err);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0)
+		return sl_error_set(err, SL_EIO, "%s: %s", relpath, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return sl_error_set(err, SL_EINVALID, "%s: not a regular file", relpath);
+	if ((uint64_t)st.st_size > max)
+		return sl_error_set(err, SL_ETOOLARGE, "%s: %lld bytes, over the limit of %zu", relpath,
+				    (long long)st.st_size, max);
+	return read_fd(fd, relpath, max, out, err);
+}
+
+int sl_file_write_atomic(const char *path, const void *data, size_t n, int mode, struct sl_error *err)
+{
+	_cleanup_free_ char *tmp = sl_asprintf("%s.tmp.%d", path, (int)getpid());
+	_cleanup_close_ int fd = -1;
+	const char *p = data;
+
+	if (!tmp)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return sl_error_set(err, errno_code(errno), "%s: %s", tmp, strerror(errno));
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			unlink(tmp);
+			return sl_error_set(err, SL_EIO, "%s: %s", tmp, strerror(e));
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return sl_error_set(err, SL_EIO, "%s: %s", path, strerror(e));
+	}
+	return 0;
+}

@@ -1,0 +1,150 @@
+/* Unit tests of base: buffers with limits, errors, hashing, time, files, URLs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sluice/base.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void buf_limit(void **state)
+{
+	struct sl_buf b;
+	sl_buf_init(&b, 8);
+	assert_int_equal(sl_buf_puts(&b, "abcd"), 0);
+	assert_int_equal(sl_buf_puts(&b, "efgh"), 0);
+	assert_int_equal(sl_buf_puts(&b, "i"), SL_ETOOLARGE);
+	assert_string_equal(b.data, "abcdefgh");
+	sl_buf_consume(&b, 3);
+	assert_string_equal(b.data, "defgh");
+	assert_int_equal(sl_buf_printf(&b, "%d", 123), 0);
+	assert_string_equal(b.data, "defgh123");
+	assert_int_equal(sl_buf_printf(&b, "%d", 4), SL_ETOOLARGE);
+	sl_buf_free(&b);
+}
+
+static void error_buffer(void **state)
+{
+	struct sl_error e = {0};
+	assert_int_equal(sl_error_set(&e, SL_ENOTFOUND, "thing %s", "x"), SL_ENOTFOUND);
+	assert_string_equal(e.msg, "thing x");
+	sl_error_prefix(&e, "file %d", 3);
+	assert_string_equal(e.msg, "file 3: thing x");
+	assert_string_equal(sl_strerror(SL_ECONFLICT), "conflict");
+	assert_int_equal(sl_error_set(NULL, SL_EIO, "ignored"), SL_EIO);
+}
+
+static void sha256_vectors(void **state)
+{
+	char hex[65];
+	sl_sha256_hex("", 0, hex);
+	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	sl_sha256_hex("abc", 3, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	sl_sha256_hex(m, strlen(m), hex);
+	assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	assert_true(sl_memeq_ct("abc", "abc", 3));
+	assert_false(sl_memeq_ct("abc", "abd", 3));
+}
+
+static void durations_and_time(void **state)
+{
+	uint64_t ms;
+	int64_t t;
+	char out[32];
+	assert_int_equal(sl_duration_parse_ms("1m", &ms), 0);
+	assert_int_equal(ms, 60000);
+	assert_int_equal(sl_duration_parse_ms("1h30m", &ms), 0);
+	assert_int_equal(ms, 5400000);
+	assert_int_equal(sl_duration_parse_ms("250ms", &ms), 0);
+	assert_int_equal(ms, 250);
+	assert_int_equal(sl_duration_parse_ms("1.5s", &ms), 0);
+	assert_int_equal(ms, 1500);
+	assert_int_equal(sl_duration_parse_ms("10", &ms), SL_EINVALID);
+	assert_int_equal(sl_duration_parse_ms("-1s", &ms), SL_EINVALID);
+	assert_int_equal(sl_time_parse_rfc3339("2026-11-25T11:23:26Z", &t), 0);
+	sl_time_rfc3339(t, out);
+	assert_string_equal(out, "2026-11-25T11:23:26Z");
+	assert_int_equal(sl_time_parse_rfc3339("2026-11-25T12:23:26.5+01:00", &t), 0);
+	sl_time_rfc3339(t, out);
+	assert_string_equal(out, "2026-11-25T11:23:26Z");
+	assert_int_equal(sl_time_parse_rfc3339("yesterday", &t), SL_EINVALID);
+	for (int i = 0; i < 100; i++) {
+		uint64_t v = sl_rand_between(5, 10);
+		assert_true(v >= 5 && v <= 10);
+	}
+}
+
+static void url_redaction(void **state)
+{
+	char out[256];
+	sl_url_redact("https://user:s3cret@example.com/repo.git", out, sizeof(out));
+	assert_string_equal(out, "https://example.com/repo.git");
+	sl_url_redact("https://tok@en@example.com/a@b", out, sizeof(out));
+	assert_string_equal(out, "https://example.com/a@b");
+	sl_url_redact("ssh://git@host:22/x", out, sizeof(out));
+	assert_string_equal(out, "ssh://host:22/x");
+	sl_url_redact("file:///tmp/x", out, sizeof(out));
+	assert_string_equal(out, "file:///tmp/x");
+	assert_null(strstr(out, "s3cret"));
+}
+
+static void read_beneath(void **state)
+{
+	char dir[] = "/tmp/sl-base-XXXXXX";
+	char path[512];
+	struct sl_buf b;
+	struct sl_error e = {0};
+	int rootfd;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/in.yaml", dir);
+	f = fopen(path, "w");
+	fputs("a: 1\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/escape.yaml", dir);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	snprintf(path, sizeof(path), "%s/inner.yaml", dir);
+	assert_int_equal(symlink("in.yaml", path), 0);
+	rootfd = open(dir, O_DIRECTORY | O_RDONLY);
+	assert_true(rootfd >= 0);
+
+	assert_int_equal(sl_file_read_beneath(rootfd, "in.yaml", 100, &b, &e), 0);
+	assert_string_equal(b.data, "a: 1\n");
+	sl_buf_free(&b);
+	assert_int_equal(sl_file_read_beneath(rootfd, "inner.yaml", 100, &b, &e), 0);
+	sl_buf_free(&b);
+	assert_int_equal(sl_file_read_beneath(rootfd, "escape.yaml", 100, &b, &e), SL_EINVALID);
+	assert_non_null(strstr(e.msg, "leaves the source root"));
+	assert_int_equal(sl_file_read_beneath(rootfd, "../etc/passwd", 100, &b, &e), SL_EINVALID);
+	assert_int_equal(sl_file_read_beneath(rootfd, "/etc/passwd", 100, &b, &e), SL_EINVALID);
+	assert_int_equal(sl_file_read_beneath(rootfd, "in.yaml", 3, &b, &e), SL_ETOOLARGE);
+	assert_int_equal(sl_file_read_beneath(rootfd, "missing.yaml", 100, &b, &e), SL_ENOTFOUND);
+	close(rootfd);
+
+	snprintf(path, sizeof(path), "%s/w.txt", dir);
+	assert_int_equal(sl_file_write_atomic(path, "hello", 5, 0600, &e), 0);
+	assert_int_equal(sl_file_read(path, 100, &b, &e), 0);
+	assert_string_equal(b.data, "hello");
+	sl_buf_free(&b);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	assert_int_equal(system(path), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(buf_limit),	      cmocka_unit_test(error_buffer),
+		cmocka_unit_test(sha256_vectors),     cmocka_unit_test(durations_and_time),
+		cmocka_unit_test(url_redaction),      cmocka_unit_test(read_beneath),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
