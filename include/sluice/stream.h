@@ -1,0 +1,239 @@
+/* stream: the Job builder, the decide() state machine of a stream, and a small
+ * cJSON -> YAML writer for `sluice plan`. Everything here is pure: no I/O, no
+ * clock, no globals. The controller (src/stream/controller*.c) observes the
+ * cluster, calls sl_stream_decide() and performs the actions it returns. */
+#pragma once
+
+#include "sluice/base.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- names of the resource contract (design.md) ------------------------- */
+
+#define SL_STREAM_GROUP       "streaming.sneaksanddata.com"
+#define SL_STREAM_API_VERSION "streaming.sneaksanddata.com/v1"
+
+#define SL_STREAM_LABEL_STREAM_ID   "streamId"
+#define SL_STREAM_LABEL_ARCANE_ID   "arcane/stream-id"
+#define SL_STREAM_LABEL_ARCANE_KIND "arcane/stream-kind"
+#define SL_STREAM_LABEL_BACKFILLING "arcane/backfilling"
+#define SL_STREAM_LABEL_MANAGED_BY  "app.kubernetes.io/managed-by"
+#define SL_STREAM_MANAGED_BY        "sluice"
+#define SL_STREAM_ANN_CONFIG_HASH   "configuration-hash"
+/* sluice additions (not in Arcane): which BackfillRequest a backfill Job
+ * runs, so the completion is attributed without parsing the env; and the
+ * restart memory kept on the stream (see struct sl_stream_memory). */
+#define SL_STREAM_ANN_BACKFILL_REQUEST "sluice.dev/backfill-request"
+#define SL_STREAM_ANN_RESTARTS         "sluice.dev/restarts"
+
+#define SL_STREAM_ENV_STREAM_ID   "STREAMCONTEXT__STREAM_ID"
+#define SL_STREAM_ENV_STREAM_KIND "STREAMCONTEXT__STREAM_KIND"
+#define SL_STREAM_ENV_SPEC        "STREAMCONTEXT__SPEC"
+#define SL_STREAM_ENV_BACKFILL    "STREAMCONTEXT__BACKFILL"
+#define SL_STREAM_ENV_BACKFILL_ID "STREAMCONTEXT__BACKFILL_ID"
+#define SL_STREAM_ENV_OVERRIDE    "STREAMCONTEXT__OVERRIDE"
+
+/* Phases of status.phase. */
+#define SL_STREAM_PHASE_PENDING     "Pending"
+#define SL_STREAM_PHASE_BACKFILLING "Backfilling"
+#define SL_STREAM_PHASE_RUNNING     "Running"
+#define SL_STREAM_PHASE_SUSPENDED   "Suspended"
+#define SL_STREAM_PHASE_FAILED      "Failed"
+
+/* The one condition type decide() maintains on a stream: True only while the
+ * Job the stream should run exists, is active and is up to date. Its reason
+ * says why not otherwise (see decide.c for the list). */
+#define SL_STREAM_CONDITION_READY "Ready"
+
+/* Kubernetes names: a DNS-1123 label is at most 63 bytes, a subdomain 253. */
+#define SL_STREAM_NAME_MAX 253
+
+/* ---- small helpers -------------------------------------------------------- */
+
+/* name, cut to fit max bytes: when longer, the first max-9 bytes (trailing
+ * '-' and '.' removed) + "-" + 8 hex digits of SHA-256(name). out must hold
+ * max+1 bytes; max >= 16. Used for Job names and label values (max 63). */
+void sl_stream_name_fit(const char *name, size_t max, char *out);
+
+/* The Job name for stream `stream`: the name itself, or name + "-backfill",
+ * fitted to 63 bytes. out holds 64 bytes. */
+void sl_stream_job_name(const char *stream, bool backfill, char out[static 64]);
+
+/* The name of the initial BackfillRequest of a stream:
+ * "<stream>-initial-backfill-<8 hex of SHA-256(uid)>", fitted to 253 bytes.
+ * Deterministic from the uid: a retry after a crash names the same object,
+ * so its create answers AlreadyExists instead of making a second one. */
+void sl_stream_initial_backfill_name(const char *stream, const char *uid,
+				     char out[static SL_STREAM_NAME_MAX + 1]);
+
+/* JSON of v with object keys sorted byte-wise at every level, no spaces.
+ * Returns a malloc'ed string (caller frees) or NULL when out of memory. */
+char *sl_stream_canonical_json(const cJSON *v);
+
+/* ---- Job builder ---------------------------------------------------------- */
+
+/* Inputs of the builder. All borrowed; none is modified. */
+struct sl_stream_job_input {
+	const cJSON *stream;       /* the stream: apiVersion, kind, metadata (name,
+				    * namespace, uid), spec */
+	const cJSON *stream_class; /* its StreamClass (spec.secretRefs is read) */
+	const cJSON *tmpl;         /* the StreamingJobTemplate to build from: the
+				    * streaming one, or the backfill one when
+				    * backfill is set */
+	const cJSON *backfill;     /* the BackfillRequest for a backfill Job, else NULL */
+};
+
+/* The configuration-hash of a stream with a template: lowercase hex SHA-256
+ * of canonical JSON of the stream's spec, a newline, and canonical JSON of
+ * the template's spec. Editing either changes it. */
+int sl_stream_config_hash(const cJSON *stream, const cJSON *tmpl, char out[static 65],
+			  struct sl_error *err);
+
+/* Builds the Job of design.md "Resource contract" (name, namespace, labels,
+ * configuration-hash, STREAMCONTEXT__* env on every container of
+ * spec.template.spec.containers - not initContainers -, secrets, the
+ * controlling ownerReference). Template shapes accepted: a Job spec in
+ * spec (spec.template.spec.containers), Arcane's spec.template holding a
+ * whole Job (with labels/annotations in spec.metadata), and a whole Job in
+ * spec (spec.apiVersion/kind/metadata/spec).
+ * On success *ret_job is a new tree the caller frees with cJSON_Delete.
+ * Errors: SL_EINVALID with a message for the stream's status (template
+ * without a Job, a container already setting STREAMCONTEXT__STREAM_ID or
+ * STREAMCONTEXT__STREAM_KIND, a missing secret reference, a stream without
+ * name/namespace/uid/kind/apiVersion); SL_ENOMEM. */
+int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, struct sl_error *err);
+
+/* ---- decide() ------------------------------------------------------------- */
+
+/* What the controller keeps per stream across restarts to pace restarts of a
+ * streaming Job that keeps finishing. Stored on the stream as the annotation
+ * SL_STREAM_ANN_RESTARTS = "<count>/<not-before RFC 3339>/<job uid>" and
+ * written by the SL_STREAM_ACT_WRITE_MEMORY action; decide() reads it from
+ * the stream itself. */
+struct sl_stream_memory {
+	unsigned restarts;  /* consecutive finishes counted for the backoff */
+	int64_t not_before; /* epoch seconds: no new streaming Job before this */
+	char job_uid[64];   /* uid of the finished Job these values account for */
+};
+
+/* Parses the annotation of stream into *ret; an absent or malformed value
+ * gives a zeroed memory (and returns 0: the worst case is a shorter wait). */
+int sl_stream_memory_get(const cJSON *stream, struct sl_stream_memory *ret);
+
+/* Everything observed about one stream. All borrowed. */
+struct sl_stream_observed {
+	const cJSON *stream;       /* required; metadata.deletionTimestamp honoured */
+	const cJSON *stream_class; /* NULL: the class is gone (nothing is touched) */
+	/* Templates resolved from spec.jobTemplateRef and
+	 * spec.backfillJobTemplateRef (namespace defaults to the stream's);
+	 * NULL when the referenced object does not exist or no ref is set. */
+	const cJSON *tmpl;
+	const cJSON *backfill_tmpl;
+	/* BackfillRequests of this stream: same namespace, spec.streamId equal
+	 * to the stream name and spec.streamClass equal to the class name;
+	 * pending and completed, any order. */
+	const cJSON *const *backfills;
+	size_t n_backfills;
+	/* The live Jobs named sl_stream_job_name(S, false) and (S, true), or
+	 * NULL. A Job with metadata.deletionTimestamp still counts as existing. */
+	const cJSON *streaming_job;
+	const cJSON *backfill_job;
+	/* The last state of a Job of that name seen in a DELETED watch event
+	 * while no Job of that name exists now, or NULL. The controller keeps it
+	 * until a Job of that name appears again. It is how a backfill Job that
+	 * ttlSecondsAfterFinished removed right after succeeding still completes
+	 * its BackfillRequest, and how a streaming Job that finished and was
+	 * removed still counts for the backoff. */
+	const cJSON *streaming_job_gone;
+	const cJSON *backfill_job_gone;
+	int64_t now; /* wall clock, epoch seconds */
+};
+
+enum sl_stream_action_type {
+	/* Create object (a Job) in ns. AlreadyExists counts as done. */
+	SL_STREAM_ACT_CREATE_JOB,
+	/* Delete Job name in ns with propagationPolicy Foreground and, when uid
+	 * is not "", preconditions.uid = uid. NotFound counts as done. */
+	SL_STREAM_ACT_DELETE_JOB,
+	/* Create object (the initial BackfillRequest, owned by the stream).
+	 * AlreadyExists counts as done (its name is deterministic). */
+	SL_STREAM_ACT_CREATE_BACKFILL,
+	/* Complete BackfillRequest name in ns: JSON merge patch `object`
+	 * ({"spec":{"completed":true}}) on the resource, then merge patch
+	 * `status` ({"status":{phase, conditions}}) on its status subresource.
+	 * ref is the observed BackfillRequest (for the write-back hook: it came
+	 * from a source when it has the sluice.dev/path annotation). */
+	SL_STREAM_ACT_COMPLETE_BACKFILL,
+	/* Delete BackfillRequest name in ns (the stream's own, on deletion). */
+	SL_STREAM_ACT_DELETE_BACKFILL,
+	/* JSON merge patch `status` ({"status":{...}}) on the stream's status
+	 * subresource. Fields decide() does not own are absent; fields it owns
+	 * but clears are JSON null, so a merge patch removes them. */
+	SL_STREAM_ACT_WRITE_STATUS,
+	/* JSON merge patch `object` ({"metadata":{"annotations":{...}}}) on the
+	 * stream: the restart memory. */
+	SL_STREAM_ACT_WRITE_MEMORY,
+	/* Emit an Event about the stream: event_type "Normal" or "Warning",
+	 * reason, message. Best effort. */
+	SL_STREAM_ACT_EVENT,
+	/* Call decide() again for this stream after requeue_ms, even when
+	 * nothing is observed to change (a backoff, a fallback while waiting). */
+	SL_STREAM_ACT_REQUEUE,
+};
+
+struct sl_stream_action {
+	enum sl_stream_action_type type;
+	char name[SL_STREAM_NAME_MAX + 1]; /* target object name ("" when n/a) */
+	char ns[64];                       /* target namespace */
+	char uid[64];                      /* DELETE_JOB precondition, "" when none */
+	cJSON *object;                     /* owned by the decision (see types) */
+	cJSON *status;                     /* owned by the decision (see types) */
+	const cJSON *ref;                  /* borrowed from the observation */
+	const char *event_type;            /* static string */
+	const char *reason;                /* static string */
+	char *message;                     /* owned by the decision */
+	uint64_t requeue_ms;
+};
+
+/* The result of one decide() call: actions to perform in this order (the
+ * order is what makes a crash between any two of them safe). */
+struct sl_stream_decision {
+	struct sl_stream_action *actions;
+	size_t n_actions;
+	size_t cap;
+	/* For logs and tests: the phase and Ready reason decide() settled on
+	 * (static strings; "" when the stream is being deleted). */
+	const char *phase;
+	const char *reason;
+};
+
+#define SL_STREAM_DECISION_INIT {0}
+
+/* Frees what the decision owns and zeroes it. Accepts a zeroed decision. */
+void sl_stream_decision_free(struct sl_stream_decision *d);
+
+/* The state machine of design.md "Stream state machine". Pure: the same
+ * observation gives the same decision, and applying any prefix of the
+ * actions and calling it again gives no duplicate Job, BackfillRequest or
+ * completion (see the comment at the top of decide.c). A converged stream
+ * gives no actions at all. *out must be zeroed (SL_STREAM_DECISION_INIT);
+ * on failure it is left empty. Errors: SL_EINVALID (a stream without
+ * metadata.name/namespace/uid), SL_ENOMEM. Problems of the stream itself
+ * (missing template, bad secret reference) are not errors: they become a
+ * Failed status and a Warning event. */
+int sl_stream_decide(const struct sl_stream_observed *in, struct sl_stream_decision *out,
+		     struct sl_error *err);
+
+/* Short name of an action type, for logs ("create-job", ...). */
+const char *sl_stream_action_name(enum sl_stream_action_type t);
+
+/* ---- YAML writer ---------------------------------------------------------- */
+
+/* Appends v as a YAML block document (no "---") to out. Strings that a YAML
+ * reader would take as another type (true, no, null, 1e3, 0x1F, "", ...) or
+ * that hold special characters are double-quoted; keys keep their order.
+ * Returns 0, SL_ETOOLARGE (out's max) or SL_ENOMEM. */
+int sl_stream_yaml_write(const cJSON *v, struct sl_buf *out);
