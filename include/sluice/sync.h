@@ -1,0 +1,232 @@
+/* sync: applies a snapshot of manifests to the cluster as the source of truth.
+ * The pure core (planning, digests, inventory, prune decision, diff) takes its
+ * inputs as arguments and is tested without a cluster; the engine at the end
+ * of this header performs the I/O through kube.h on the event loop. */
+#pragma once
+
+#include "sluice/base.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+
+#define SL_SYNC_FIELD_MANAGER    "sluice"
+#define SL_SYNC_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+#define SL_SYNC_ANN_SOURCE       "sluice.dev/source"
+#define SL_SYNC_ANN_PATH         "sluice.dev/path"
+#define SL_SYNC_ANN_REVISION     "sluice.dev/revision"
+#define SL_SYNC_ANN_PRUNE        "sluice.dev/prune"
+#define SL_SYNC_STREAM_GROUP     "streaming.sneaksanddata.com"
+
+/* 96 bits as hex: change detection only (the source is trusted to describe the
+ * cluster anyway), and short enough that 10,000 inventory entries fit a
+ * ConfigMap's 1 MiB. */
+#define SL_SYNC_DIGEST_HEX 24
+
+/* Apply order. Prune runs the same stages backwards. */
+enum sl_sync_stage {
+	SL_SYNC_STAGE_CRD,       /* CustomResourceDefinitions, waited on until Established */
+	SL_SYNC_STAGE_NAMESPACE, /* Namespaces */
+	SL_SYNC_STAGE_CLASS,     /* StreamClass (cluster-scoped classes) */
+	SL_SYNC_STAGE_CONFIG,    /* Secrets and ConfigMaps */
+	SL_SYNC_STAGE_TEMPLATE,  /* StreamingJobTemplates */
+	SL_SYNC_STAGE_STREAM,    /* everything else: streams and plain resources */
+	SL_SYNC_STAGE_BACKFILL,  /* BackfillRequests */
+	SL_SYNC_STAGE_COUNT
+};
+
+const char *sl_sync_stage_name(enum sl_sync_stage s);
+/* The stage of an object of this API group ("" for core) and kind. */
+enum sl_sync_stage sl_sync_stage_of(const char *group, const char *kind);
+
+/* ---- digests and projections (pure) -------------------------------------- */
+
+/* Digest of the desired object, keys sorted, ignoring the sluice.dev/revision
+ * annotation: a new commit that leaves an object alone does not change its
+ * digest, so it costs no write. out gets SL_SYNC_DIGEST_HEX chars + NUL. */
+void sl_sync_digest(const struct cJSON *desired, char out[static SL_SYNC_DIGEST_HEX + 1]);
+
+/* The live object cut down to the fields the desired object sets (what sluice
+ * manages), revision annotation left out. A field the live object lacks is
+ * absent; arrays are cut element by element; extra live elements are kept so
+ * that an array grown by hand shows. Returns a new tree (caller frees with
+ * cJSON_Delete) or NULL on allocation failure. live may be NULL (-> {}). */
+struct cJSON *sl_sync_project(const struct cJSON *desired, const struct cJSON *live);
+
+/* Digest of what sluice last saw after applying: the desired digest combined
+ * with the projection of the live object onto it. Recorded in the inventory
+ * after an apply (live = the server's answer) and recomputed on a resync from
+ * the listed live object: equal means neither the source nor the managed live
+ * fields changed, whatever normalisation the server applies (e.g. "1000m"
+ * stored as "1"), so a converged tree costs no write, and a `kubectl edit` of
+ * a managed field changes the projection and is undone. */
+void sl_sync_state_digest(const struct cJSON *desired, const struct cJSON *live,
+                          char out[static SL_SYNC_DIGEST_HEX + 1]);
+
+/* The completed latch: when desired is a BackfillRequest and live has
+ * spec.completed true, sets spec.completed true in desired. Returns true when
+ * desired changed. */
+bool sl_sync_latch_completed(struct cJSON *desired, const struct cJSON *live);
+
+/* ---- planner (pure) --------------------------------------------------------- */
+
+/* One desired object of a plan. Strings point into the plan; obj is owned by
+ * the plan and already decorated (label and annotations). */
+struct sl_sync_item {
+	struct cJSON *obj;
+	const char *api_version; /* "v1", "apps/v1" */
+	char *group;             /* "" for the core group */
+	char *version;
+	const char *kind;
+	const char *ns; /* NULL until known for cluster-scoped or defaulted objects */
+	const char *name;
+	char *file;
+	int index; /* document index in the file, from 0 */
+	int line;  /* line of the document start, from 1 */
+	enum sl_sync_stage stage;
+	char digest[SL_SYNC_DIGEST_HEX + 1];
+};
+
+/* A document the planner refused (missing kind or name, duplicate, ...). */
+struct sl_sync_problem {
+	char *file;
+	int line;
+	int index;
+	char *kind; /* may be NULL */
+	char *ns;   /* may be NULL */
+	char *name; /* may be NULL */
+	char *reason;
+	int code; /* SL_E* */
+};
+
+struct sl_sync_plan {
+	struct sl_sync_item *items; /* sorted by stage, then source order */
+	size_t n_items;
+	size_t stage_start[SL_SYNC_STAGE_COUNT + 1]; /* items of stage s: [start[s], start[s+1]) */
+	struct sl_sync_problem *problems;
+	size_t n_problems;
+	char *source_id;
+	char *revision;
+	/* internal */
+	size_t cap_items, cap_problems;
+	bool finished;
+};
+
+int sl_sync_plan_new(const char *source_id, const char *revision, struct sl_sync_plan **ret);
+void sl_sync_plan_free(struct sl_sync_plan *p); /* accepts NULL */
+/* Adds one document; takes ownership of obj in every case. A document that
+ * cannot be planned becomes a problem (not an error of the call); the call
+ * fails only on allocation failure or after sl_sync_plan_finish. */
+int sl_sync_plan_add(struct sl_sync_plan *p, struct cJSON *obj, const char *file, int index, int line);
+/* Records a problem found before planning (a YAML error, an unreadable file). */
+int sl_sync_plan_add_problem(struct sl_sync_plan *p, const char *file, int line, int index, int code,
+                             const char *reason);
+/* Sorts into stages and flags duplicates. Call once, after the last add. */
+int sl_sync_plan_finish(struct sl_sync_plan *p);
+/* Sets the namespace of a namespaced object that had none and refreshes its
+ * digest (the engine knows the scope only after discovery). */
+int sl_sync_item_set_namespace(struct sl_sync_item *it, const char *ns);
+
+/* ---- inventory (pure) ------------------------------------------------------- */
+
+/* What one sync applied from a source: enough to find and delete an object
+ * later, and the state digest to skip unchanged objects. */
+struct sl_sync_inv_entry {
+	char *group; /* "" for core */
+	char *kind;
+	char *ns; /* "" for cluster-scoped */
+	char *name;
+	char digest[SL_SYNC_DIGEST_HEX + 1]; /* sl_sync_state_digest, "" when unknown */
+};
+
+struct sl_sync_inventory;
+
+int sl_sync_inventory_new(struct sl_sync_inventory **ret);
+void sl_sync_inventory_free(struct sl_sync_inventory *inv); /* accepts NULL */
+size_t sl_sync_inventory_count(const struct sl_sync_inventory *inv);
+const struct sl_sync_inv_entry *sl_sync_inventory_at(const struct sl_sync_inventory *inv, size_t i);
+/* Adds or replaces (same group, kind, ns, name). ns NULL means "". digest may be NULL. */
+int sl_sync_inventory_put(struct sl_sync_inventory *inv, const char *group, const char *kind, const char *ns,
+                          const char *name, const char *digest);
+const struct sl_sync_inv_entry *sl_sync_inventory_find(const struct sl_sync_inventory *inv, const char *group,
+                                                       const char *kind, const char *ns, const char *name);
+/* Compact JSON: {"v":1,"o":{"<group>/<kind>":{"<ns>":{"<name>":"<digest>"}}}}.
+ * About 60 bytes per object with 30-character names. */
+int sl_sync_inventory_format(const struct sl_sync_inventory *inv, struct sl_buf *out);
+int sl_sync_inventory_parse(const char *json, size_t len, struct sl_sync_inventory **ret,
+                            struct sl_error *err);
+
+/* ConfigMap data limit (1 MiB) minus room for keys and metadata. */
+#define SL_SYNC_INVENTORY_MAX (1000 * 1024)
+/* Per-object errors kept in the status; the count is always exact. */
+#define SL_SYNC_STATUS_MAX_ERRORS 50
+#define SL_SYNC_STATUS_MAX_REASON 400
+
+/* The outcome of one sync, stored next to the inventory. */
+struct sl_sync_status {
+	char revision[128];
+	int64_t start_s, end_s;
+	const char *result; /* "ok", "failed", "source-error" */
+	size_t applied, unchanged, failed, pruned, prune_skipped;
+	const char *prune_blocked; /* NULL or why prune did not run */
+	const struct sl_sync_problem *errors;
+	size_t n_errors;
+};
+
+/* Status as compact JSON; at most SL_SYNC_STATUS_MAX_ERRORS errors, reasons
+ * cut to SL_SYNC_STATUS_MAX_REASON bytes. */
+int sl_sync_status_format(const struct sl_sync_status *st, struct sl_buf *out);
+
+/* The ConfigMap "sluice-inventory-<source id>" holding inventory and status
+ * (data keys "inventory" and "status"), labelled as managed by sluice.
+ * status_json may be NULL. Returns a new tree. */
+struct cJSON *sl_sync_inventory_configmap(const char *source_id, const char *ns, const char *inventory_json,
+                                          const char *status_json);
+/* Name of that ConfigMap into out; SL_EINVALID when the source id does not
+ * make a valid object name. */
+int sl_sync_inventory_name(const char *source_id, char *out, size_t outsz);
+
+/* ---- prune decision (pure) ---------------------------------------------------- */
+
+enum sl_sync_prune_block {
+	SL_SYNC_PRUNE_ALLOWED,
+	SL_SYNC_PRUNE_BLOCKED_SNAPSHOT, /* the snapshot had errors */
+	SL_SYNC_PRUNE_BLOCKED_SOURCE,   /* the source could not be read */
+	SL_SYNC_PRUNE_BLOCKED_EMPTY,    /* it would delete every object */
+};
+const char *sl_sync_prune_block_reason(enum sl_sync_prune_block b);
+
+struct sl_sync_prune_opts {
+	bool source_ok;
+	size_t snapshot_errors;
+	bool allow_empty;
+};
+
+/* Entries of prev absent from cur, in reverse dependency order (streams and
+ * BackfillRequests before templates, before ConfigMaps, ..., CRDs last).
+ * *ret_list holds pointers into prev (caller frees the array only). When
+ * pruning is blocked, *ret_block says why and the list is empty. Anything not
+ * in prev (e.g. controller-created Jobs) can never be in the list. */
+int sl_sync_prune_plan(const struct sl_sync_inventory *prev, const struct sl_sync_inventory *cur,
+                       const struct sl_sync_prune_opts *opts, const struct sl_sync_inv_entry ***ret_list,
+                       size_t *ret_n, enum sl_sync_prune_block *ret_block);
+
+/* Checks the live object right before deleting it: false when it is annotated
+ * sluice.dev/prune: disabled, is not labelled as managed by sluice, or belongs
+ * to another source (sluice.dev/source differs). why gets a short reason. */
+bool sl_sync_prune_live_ok(const struct cJSON *live, const char *source_id, const char **why);
+
+/* ---- diff (pure) ------------------------------------------------------------ */
+
+/* A unified diff (---/+++ headers, @@ hunks, 3 lines of context) between the
+ * live and the desired state of one object, both cut to the fields sluice
+ * manages (see sl_sync_project) and rendered as YAML. Secret data and
+ * stringData values are masked. live NULL means the object would be created.
+ * Appends nothing and returns 0 when they agree; returns 1 when it wrote a
+ * diff, or a negative code. */
+int sl_sync_diff_object(const struct cJSON *desired, const struct cJSON *live, const struct cJSON *after,
+                        const char *label, struct sl_buf *out);
+/* Renders a tree as block YAML, keys sorted (for diffs and tests). */
+int sl_sync_render_yaml(const struct cJSON *v, struct sl_buf *out);
