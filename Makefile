@@ -1,0 +1,47 @@
+# The two commands: `make demo` and `make check`. Both install what is missing
+# (Debian packages via scripts/install-deps; the control plane is built from
+# the upstream Go modules by tests/cluster/build), then build and run.
+BUILD ?= build
+MESON_FLAGS ?=
+SUITE ?=
+
+.PHONY: all deps build cluster-bin check demo asan valgrind format fuzz bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --werror $(MESON_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+cluster-bin: deps
+	@./tests/cluster/build $(CURDIR)/$(BUILD)/cluster/bin
+
+check: build cluster-bin
+	@./scripts/check $(BUILD) $(SUITE)
+
+demo: build cluster-bin
+	@./scripts/demo $(BUILD)
+
+# Unit and fuzz suites under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps
+	@[ -f build-asan/build.ninja ] || meson setup build-asan --werror -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-asan
+	meson test -C build-asan --print-errorlogs --suite unit --suite fuzz
+
+# Unit suites under valgrind memcheck.
+valgrind: build
+	meson test -C $(BUILD) --print-errorlogs --setup valgrind --suite unit
+
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i
+
+bench: build cluster-bin
+	./bench/run $(NAMES)
+
+clean:
+	rm -rf $(BUILD) build-asan
