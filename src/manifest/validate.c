@@ -1,0 +1,781 @@
+/* Offline validation of a set: object identity (apiVersion, kind, names),
+ * CRD schemas (built in from crds/, or CRDs found in the set), the stream
+ * contract of StreamClasses, and references between documents. */
+#include "manifest-internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+struct schema_ent {
+	char *api_version; /* group/version */
+	char *kind;
+	bool namespaced;
+	const cJSON *schema; /* borrowed from a CRD object */
+};
+
+struct vctx {
+	struct sl_manifest_set *s;
+	size_t doc_first_problem; /* problems of the current document start here */
+	struct schema_ent *schemas;
+	size_t n_schemas, cap_schemas;
+	cJSON **owned; /* parsed built-in CRDs */
+	size_t n_owned, cap_owned;
+	bool have_templates;
+};
+
+int doc_problem(struct vctx *v, struct sl_manifest_doc *d, enum sl_manifest_severity sev, const char *path,
+                const char *fmt, ...)
+{
+	char msg[1024], anc[4096];
+	unsigned line = d->line, col = d->column;
+	va_list ap;
+	int r;
+
+	for (size_t i = v->doc_first_problem; i < sl_manifest_set_problem_count(v->s); i++) {
+		const struct sl_manifest_problem *p = sl_manifest_set_problem(v->s, i);
+		if (p->doc == (int)d->index && strcmp(p->file, d->file) == 0 && strcmp(p->field, path) == 0)
+			return 0;
+	}
+	/* The closest ancestor that exists gives the position. */
+	snprintf(anc, sizeof(anc), "%s", path);
+	for (;;) {
+		char *cut;
+		if (sl_manifest_doc_position(d, anc, &line, &col) == 0)
+			break;
+		cut = strrchr(anc, '.');
+		{
+			char *br = strrchr(anc, '[');
+			if (br && (!cut || br > cut))
+				cut = br;
+		}
+		if (!cut) {
+			if (*anc == '\0' || sl_manifest_doc_position(d, "", &line, &col) == 0)
+				break;
+			anc[0] = '\0';
+			continue;
+		}
+		*cut = '\0';
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r = set_problem(v->s, sev, SL_EINVALID, d->file, (int)d->index, line, col, path, "%s", msg);
+	if (r == 0 && sev == SL_MANIFEST_ERROR)
+		d->n_errors++;
+	return r;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+bool sl_manifest_dns1123_label(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && !(c == '-' && i > 0 && i + 1 < n))
+			return false;
+	}
+	return true;
+}
+
+bool sl_manifest_dns1123_subdomain(const char *s)
+{
+	size_t n = strlen(s);
+	char part[254];
+	const char *p = s;
+	if (n == 0 || n > 253)
+		return false;
+	for (;;) {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+		if (l >= sizeof(part))
+			return false;
+		memcpy(part, p, l);
+		part[l] = '\0';
+		if (!sl_manifest_dns1123_label(part))
+			return false;
+		if (!dot)
+			return true;
+		p = dot + 1;
+	}
+}
+
+/* Qualified label or annotation key: [prefix/]name. */
+static bool qualified_name(const char *k)
+{
+	const char *slash = strchr(k, '/');
+	const char *name = slash ? slash + 1 : k;
+	size_t n = strlen(name);
+	if (slash) {
+		char prefix[254];
+		size_t pl = (size_t)(slash - k);
+		if (pl == 0 || pl >= sizeof(prefix))
+			return false;
+		memcpy(prefix, k, pl);
+		prefix[pl] = '\0';
+		if (!sl_manifest_dns1123_subdomain(prefix))
+			return false;
+	}
+	if (n == 0 || n > 63 || !isalnum((unsigned char)name[0]) || !isalnum((unsigned char)name[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
+			return false;
+	return true;
+}
+
+static bool label_value(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0)
+		return true;
+	if (n > 63 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+			return false;
+	return true;
+}
+
+/* Kinds whose names are DNS-1123 labels rather than subdomains. */
+static const char *const label_kinds[] = {"Namespace", "Service", NULL};
+/* Cluster-scoped kinds a manifest tree commonly holds. */
+static const char *const cluster_kinds[] = {"Namespace",
+                                            "CustomResourceDefinition",
+                                            "ClusterRole",
+                                            "ClusterRoleBinding",
+                                            "StorageClass",
+                                            "PersistentVolume",
+                                            "PriorityClass",
+                                            "StreamClass",
+                                            "IngressClass",
+                                            "ValidatingWebhookConfiguration",
+                                            "MutatingWebhookConfiguration",
+                                            NULL};
+
+static bool in_list(const char *s, const char *const *l)
+{
+	for (; *l; l++)
+		if (strcmp(s, *l) == 0)
+			return true;
+	return false;
+}
+
+static const cJSON *get(const cJSON *o, const char *k)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, k);
+}
+static const char *get_str(const cJSON *o, const char *k)
+{
+	const cJSON *v = get(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* ---- schema registry ---------------------------------------------------- */
+
+static int schema_add(struct vctx *v, const char *group, const char *version, const char *kind,
+                      bool namespaced, const cJSON *schema)
+{
+	struct schema_ent *e;
+	char *av = sl_asprintf("%s/%s", group, version);
+	if (!av)
+		return SL_ENOMEM;
+	for (size_t i = 0; i < v->n_schemas; i++)
+		if (strcmp(v->schemas[i].api_version, av) == 0 && strcmp(v->schemas[i].kind, kind) == 0) {
+			/* a CRD in the set replaces the built-in one */
+			free(av);
+			v->schemas[i].schema = schema;
+			v->schemas[i].namespaced = namespaced;
+			return 0;
+		}
+	if (v->n_schemas == v->cap_schemas) {
+		size_t nc = v->cap_schemas ? v->cap_schemas * 2 : 8;
+		struct schema_ent *ns = realloc(v->schemas, nc * sizeof(*ns));
+		if (!ns) {
+			free(av);
+			return SL_ENOMEM;
+		}
+		v->schemas = ns;
+		v->cap_schemas = nc;
+	}
+	e = &v->schemas[v->n_schemas];
+	e->api_version = av;
+	e->kind = sl_strdup(kind);
+	if (!e->kind) {
+		free(av);
+		return SL_ENOMEM;
+	}
+	e->namespaced = namespaced;
+	e->schema = schema;
+	v->n_schemas++;
+	return 0;
+}
+
+/* Registers the served versions of a CRD object that carry a schema. */
+static int schema_add_crd(struct vctx *v, const cJSON *crd)
+{
+	const cJSON *spec = get(crd, "spec"), *names, *vers, *ver;
+	const char *group, *kind, *scope;
+	int r;
+
+	if (!cJSON_IsObject(spec))
+		return 0;
+	names = get(spec, "names");
+	group = get_str(spec, "group");
+	kind = cJSON_IsObject(names) ? get_str(names, "kind") : NULL;
+	scope = get_str(spec, "scope");
+	vers = get(spec, "versions");
+	if (!group || !kind || !cJSON_IsArray(vers))
+		return 0;
+	cJSON_ArrayForEach(ver, vers)
+	{
+		const char *name = get_str(ver, "name");
+		const cJSON *sch = get(ver, "schema");
+		sch = cJSON_IsObject(sch) ? get(sch, "openAPIV3Schema") : NULL;
+		if (!name || !cJSON_IsObject(sch))
+			continue;
+		r = schema_add(v, group, name, kind, !scope || strcmp(scope, "Cluster") != 0, sch);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int builtin_cb(unsigned index, unsigned line, unsigned column, cJSON *obj, void *payload)
+{
+	struct vctx *v = payload;
+	if (v->n_owned == v->cap_owned) {
+		size_t nc = v->cap_owned ? v->cap_owned * 2 : 8;
+		cJSON **no = realloc(v->owned, nc * sizeof(*no));
+		if (!no) {
+			cJSON_Delete(obj);
+			return SL_ENOMEM;
+		}
+		v->owned = no;
+		v->cap_owned = nc;
+	}
+	v->owned[v->n_owned++] = obj;
+	return schema_add_crd(v, obj);
+}
+
+static const struct schema_ent *schema_find(const struct vctx *v, const char *api_version, const char *kind)
+{
+	for (size_t i = 0; i < v->n_schemas; i++)
+		if (strcmp(v->schemas[i].api_version, api_version) == 0 &&
+		    strcmp(v->schemas[i].kind, kind) == 0)
+			return &v->schemas[i];
+	return NULL;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+static bool is_crd(const struct sl_manifest_doc *d)
+{
+	return d->kind && d->api_version && strcmp(d->kind, "CustomResourceDefinition") == 0 &&
+	       sl_str_has_prefix(d->api_version, "apiextensions.k8s.io/");
+}
+
+static bool is_ours(const struct sl_manifest_doc *d, const char *kind)
+{
+	return d->kind && d->api_version && strcmp(d->kind, kind) == 0 &&
+	       strcmp(d->api_version, SL_MANIFEST_API_VERSION) == 0;
+}
+
+bool sl_manifest_set_is_stream(const struct sl_manifest_set *s, const struct sl_manifest_doc *d,
+                               const struct sl_manifest_doc **ret_class)
+{
+	if (!d->kind || !d->api_version)
+		return false;
+	for (size_t i = 0; i < sl_manifest_set_doc_count(s); i++) {
+		const struct sl_manifest_doc *c = sl_manifest_set_doc(s, i);
+		const cJSON *spec;
+		const char *g, *ver, *k;
+		size_t gl;
+		if (!is_ours(c, "StreamClass"))
+			continue;
+		spec = get(c->obj, "spec");
+		g = get_str(spec, "apiGroupRef");
+		ver = get_str(spec, "apiVersion");
+		k = get_str(spec, "kindRef");
+		if (!g || !ver || !k || strcmp(k, d->kind) != 0)
+			continue;
+		gl = strlen(g);
+		if (strncmp(d->api_version, g, gl) != 0 || d->api_version[gl] != '/' ||
+		    strcmp(d->api_version + gl + 1, ver) != 0)
+			continue;
+		if (ret_class)
+			*ret_class = c;
+		return true;
+	}
+	return false;
+}
+
+/* Namespaced objects without a namespace land in "default". */
+static const char *eff_ns(const char *ns)
+{
+	return ns && *ns ? ns : "default";
+}
+
+static const struct sl_manifest_doc *find_in_ns(const struct sl_manifest_set *s, const char *api_version,
+                                                const char *kind, const char *ns, const char *name)
+{
+	for (size_t i = 0; i < sl_manifest_set_doc_count(s); i++) {
+		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
+		if (d->kind && d->name && d->api_version && strcmp(d->kind, kind) == 0 &&
+		    strcmp(d->name, name) == 0 && strcmp(d->api_version, api_version) == 0 &&
+		    strcmp(eff_ns(d->namespace), eff_ns(ns)) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+static int check_template_ref(struct vctx *v, struct sl_manifest_doc *d, const cJSON *spec, const char *field,
+                              bool required)
+{
+	const cJSON *ref = get(spec, field);
+	const char *name, *ns;
+	char path[128];
+
+	snprintf(path, sizeof(path), "spec.%s", field);
+	if (!ref || cJSON_IsNull(ref)) {
+		if (required)
+			return doc_problem(v, d, SL_MANIFEST_ERROR, path,
+			                   "required: an object with the name of a StreamingJobTemplate");
+		return 0;
+	}
+	if (!cJSON_IsObject(ref))
+		return doc_problem(v, d, SL_MANIFEST_ERROR, path,
+		                   "expected an object with the name of a StreamingJobTemplate");
+	name = get_str(ref, "name");
+	snprintf(path, sizeof(path), "spec.%s.name", field);
+	if (!name || !*name)
+		return doc_problem(v, d, SL_MANIFEST_ERROR, path,
+		                   "required: the name of a StreamingJobTemplate (a string)");
+	ns = get_str(ref, "namespace");
+	if (get(ref, "namespace") && !ns) {
+		snprintf(path, sizeof(path), "spec.%s.namespace", field);
+		return doc_problem(v, d, SL_MANIFEST_ERROR, path, "expected a string");
+	}
+	if (v->have_templates &&
+	    !find_in_ns(v->s, SL_MANIFEST_API_VERSION, "StreamingJobTemplate", ns ? ns : d->namespace, name))
+		return doc_problem(
+		    v, d, SL_MANIFEST_ERROR, path,
+		    "StreamingJobTemplate \"%s\" not found in namespace \"%s\" of the manifests", name,
+		    eff_ns(ns ? ns : d->namespace));
+	return 0;
+}
+
+static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct sl_manifest_doc *cls)
+{
+	const cJSON *spec = get(d->obj, "spec"), *refs, *f, *susp;
+	int r;
+
+	if (!cJSON_IsObject(spec))
+		return doc_problem(v, d, SL_MANIFEST_ERROR, "spec",
+		                   "a stream needs a spec object (registered by StreamClass \"%s\")",
+		                   cls->name ? cls->name : "");
+	susp = get(spec, "suspended");
+	if (susp && !cJSON_IsBool(susp) && !cJSON_IsNull(susp) &&
+	    (r = doc_problem(v, d, SL_MANIFEST_ERROR, "spec.suspended", "expected boolean")) < 0)
+		return r;
+	if ((r = check_template_ref(v, d, spec, "jobTemplateRef", true)) < 0 ||
+	    (r = check_template_ref(v, d, spec, "backfillJobTemplateRef", false)) < 0)
+		return r;
+	refs = get(get(cls->obj, "spec"), "secretRefs");
+	cJSON_ArrayForEach(f, refs)
+	{
+		const cJSON *val, *sref;
+		char path[512];
+		if (!cJSON_IsString(f) || !*f->valuestring)
+			continue;
+		val = get(spec, f->valuestring);
+		snprintf(path, sizeof(path), "spec.");
+		{
+			struct sl_buf pb;
+			sl_buf_init(&pb, sizeof(path) - 1);
+			if (sl_buf_puts(&pb, "spec") == 0 && path_push_key(&pb, f->valuestring) == 0)
+				snprintf(path, sizeof(path), "%s", pb.data);
+			sl_buf_free(&pb);
+		}
+		if (cJSON_IsObject(val)) {
+			const char *n = get_str(val, "name");
+			if (!n || !*n) {
+				char np[600];
+				snprintf(np, sizeof(np), "%s.name", path);
+				if ((r = doc_problem(v, d, SL_MANIFEST_ERROR, np,
+				                     "required: the name of a Secret (a string)")) < 0)
+					return r;
+			}
+			continue;
+		}
+		if (val && !cJSON_IsNull(val)) {
+			if ((r = doc_problem(v, d, SL_MANIFEST_ERROR, path,
+			                     "expected an object with the name of a Secret")) < 0)
+				return r;
+			continue;
+		}
+		sref = get(spec, "secretRef");
+		if (cJSON_IsObject(sref) && get_str(sref, "name") && *get_str(sref, "name"))
+			continue;
+		if ((r = doc_problem(
+		         v, d, SL_MANIFEST_ERROR, path,
+		         "StreamClass \"%s\" requires this secret reference: an object with the name "
+		         "of a Secret, or spec.secretRef.name",
+		         cls->name ? cls->name : "")) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_backfill(struct vctx *v, struct sl_manifest_doc *d)
+{
+	const cJSON *spec = get(d->obj, "spec");
+	const char *cls_name = get_str(spec, "streamClass"), *sid = get_str(spec, "streamId");
+	const struct sl_manifest_doc *cls;
+	const cJSON *cspec;
+	const char *g, *ver, *k;
+	char av[512];
+
+	if (!cls_name || !sid)
+		return 0; /* the schema check has said what is missing */
+	cls = sl_manifest_set_find(v->s, SL_MANIFEST_GROUP, "StreamClass", NULL, cls_name);
+	if (!cls || !is_ours(cls, "StreamClass"))
+		return doc_problem(v, d, SL_MANIFEST_ERROR, "spec.streamClass",
+		                   "StreamClass \"%s\" not found in the manifests", cls_name);
+	cspec = get(cls->obj, "spec");
+	g = get_str(cspec, "apiGroupRef");
+	ver = get_str(cspec, "apiVersion");
+	k = get_str(cspec, "kindRef");
+	if (!g || !ver || !k)
+		return 0; /* the class has its own errors */
+	snprintf(av, sizeof(av), "%s/%s", g, ver);
+	if (!find_in_ns(v->s, av, k, d->namespace, sid))
+		return doc_problem(v, d, SL_MANIFEST_ERROR, "spec.streamId",
+		                   "%s \"%s\" not found in namespace \"%s\" of the manifests", k, sid,
+		                   eff_ns(d->namespace));
+	return 0;
+}
+
+/* ---- identity and metadata ---------------------------------------------- */
+
+static bool valid_api_version(const char *av)
+{
+	const char *slash = strchr(av, '/');
+	const char *ver = slash ? slash + 1 : av;
+	if (slash) {
+		char g[254];
+		size_t gl = (size_t)(slash - av);
+		if (gl == 0 || gl >= sizeof(g))
+			return false;
+		memcpy(g, av, gl);
+		g[gl] = '\0';
+		if (!sl_manifest_dns1123_subdomain(g))
+			return false;
+	}
+	return sl_manifest_dns1123_label(ver) && ver[0] == 'v';
+}
+
+static bool valid_kind(const char *k)
+{
+	if (!isalpha((unsigned char)k[0]))
+		return false;
+	for (; *k; k++)
+		if (!isalnum((unsigned char)*k))
+			return false;
+	return true;
+}
+
+static int check_string_map(struct vctx *v, struct sl_manifest_doc *d, const cJSON *meta, const char *field,
+                            bool labels)
+{
+	const cJSON *m = get(meta, field), *e;
+	struct sl_buf p;
+	int r = 0;
+
+	if (!m || cJSON_IsNull(m))
+		return 0;
+	sl_buf_init(&p, 4096);
+	if (sl_buf_printf(&p, "metadata.%s", field) < 0) {
+		sl_buf_free(&p);
+		return SL_ENOMEM;
+	}
+	if (!cJSON_IsObject(m)) {
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data, "expected an object of strings");
+		goto out;
+	}
+	cJSON_ArrayForEach(e, m)
+	{
+		size_t base = p.len;
+		if (path_push_key(&p, e->string) < 0)
+			continue;
+		if (!qualified_name(e->string))
+			r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+			                "invalid key: expected [prefix/]name, name up to 63 characters "
+			                "[A-Za-z0-9_.-] beginning and ending with an alphanumeric");
+		else if (!cJSON_IsString(e))
+			r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+			                "expected a string (quote the value)");
+		else if (labels && !label_value(e->valuestring))
+			r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+			                "invalid label value: expected up to 63 characters [A-Za-z0-9_.-], "
+			                "beginning and ending with an alphanumeric");
+		p.len = base;
+		p.data[base] = '\0';
+		if (r < 0)
+			break;
+	}
+out:
+	sl_buf_free(&p);
+	return r;
+}
+
+static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struct schema_ent *sch)
+{
+	const cJSON *av = get(d->obj, "apiVersion"), *kind = get(d->obj, "kind"), *meta, *name, *ns;
+	bool namespaced;
+	int r;
+
+	if (!cJSON_IsString(av) || !*av->valuestring)
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, "apiVersion",
+		                av ? "expected a string such as \"v1\" or \"group/v1\""
+		                   : "required: every object needs apiVersion and kind");
+	else if (!valid_api_version(av->valuestring))
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, "apiVersion",
+		                "invalid: expected \"VERSION\" or \"GROUP/VERSION\", e.g. \"apps/v1\"");
+	else
+		r = 0;
+	if (r < 0)
+		return r;
+	if (!cJSON_IsString(kind) || !*kind->valuestring)
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, "kind",
+		                kind ? "expected a string such as \"ConfigMap\""
+		                     : "required: every object needs apiVersion and kind");
+	else if (!valid_kind(kind->valuestring))
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, "kind", "invalid: expected an alphanumeric name");
+	if (r < 0)
+		return r;
+	meta = get(d->obj, "metadata");
+	if (!cJSON_IsObject(meta))
+		return doc_problem(v, d, SL_MANIFEST_ERROR, "metadata",
+		                   meta ? "expected an object" : "required: an object with a name");
+	name = get(meta, "name");
+	if (!name || cJSON_IsNull(name)) {
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name",
+		                "required: every object applied by sluice needs a name");
+	} else if (!cJSON_IsString(name)) {
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name", "expected a string");
+	} else if (d->kind && in_list(d->kind, label_kinds)) {
+		if (!sl_manifest_dns1123_label(name->valuestring))
+			r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name",
+			                "invalid %s name: expected a DNS-1123 label (at most 63 characters "
+			                "[a-z0-9-], beginning and ending with [a-z0-9])",
+			                d->kind);
+	} else if (!sl_manifest_dns1123_subdomain(name->valuestring)) {
+		r = doc_problem(
+		    v, d, SL_MANIFEST_ERROR, "metadata.name",
+		    "invalid name: expected a DNS-1123 subdomain (at most 253 characters [a-z0-9-.], "
+		    "each part beginning and ending with [a-z0-9])");
+	} else if (sl_manifest_set_is_stream(v->s, d, NULL) && strlen(name->valuestring) > 63) {
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name",
+		                "a stream name is a label value of its jobs: expected at most 63 characters");
+	}
+	if (r < 0)
+		return r;
+	ns = get(meta, "namespace");
+	namespaced = sch ? sch->namespaced : !(d->kind && in_list(d->kind, cluster_kinds));
+	if (ns && !cJSON_IsNull(ns)) {
+		if (!cJSON_IsString(ns))
+			r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace", "expected a string");
+		else if (!sl_manifest_dns1123_label(ns->valuestring))
+			r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace",
+			                "invalid namespace: expected a DNS-1123 label (at most 63 characters "
+			                "[a-z0-9-], beginning and ending with [a-z0-9])");
+		else if (!namespaced)
+			r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace",
+			                "%s is cluster-scoped: expected no namespace", d->kind);
+		if (r < 0)
+			return r;
+	}
+	if ((r = check_string_map(v, d, meta, "labels", true)) < 0 ||
+	    (r = check_string_map(v, d, meta, "annotations", false)) < 0)
+		return r;
+	return 0;
+}
+
+/* Secret data must be base64; its values are never repeated in messages. */
+static int check_secret(struct vctx *v, struct sl_manifest_doc *d)
+{
+	const cJSON *data = get(d->obj, "data"), *e;
+	struct sl_buf p;
+	int r = 0;
+
+	if (!cJSON_IsObject(data))
+		return 0;
+	sl_buf_init(&p, 4096);
+	cJSON_ArrayForEach(e, data)
+	{
+		bool ok = cJSON_IsString(e);
+		size_t n = ok ? strlen(e->valuestring) : 0;
+		for (size_t i = 0; ok && i < n; i++) {
+			char c = e->valuestring[i];
+			ok = isalnum((unsigned char)c) || c == '+' || c == '/' || (c == '=' && i + 2 >= n);
+		}
+		if (ok && n % 4 != 0)
+			ok = false;
+		if (ok)
+			continue;
+		sl_buf_reset(&p);
+		if (sl_buf_puts(&p, "data") < 0 || path_push_key(&p, e->string) < 0)
+			continue;
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+		                "expected a base64 string (use stringData for plain text); value not shown");
+		if (r < 0)
+			break;
+	}
+	sl_buf_free(&p);
+	return r;
+}
+
+/* ---- duplicates --------------------------------------------------------- */
+
+struct objkey {
+	char *key;
+	struct sl_manifest_doc *d;
+	size_t order;
+};
+
+static int objkey_cmp(const void *a, const void *b)
+{
+	const struct objkey *x = a, *y = b;
+	int r = strcmp(x->key, y->key);
+	return r ? r : (x->order < y->order ? -1 : x->order > y->order);
+}
+
+static int check_duplicates(struct vctx *v)
+{
+	size_t n = sl_manifest_set_doc_count(v->s), m = 0;
+	struct objkey *keys = calloc(n ? n : 1, sizeof(*keys));
+	char g[256];
+	int r = 0;
+
+	if (!keys)
+		return SL_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct sl_manifest_doc *d = set_doc_mut(v->s, i);
+		if (!d->kind || !d->name)
+			continue;
+		keys[m].key = sl_asprintf("%s\x1f%s\x1f%s\x1f%s", sl_manifest_doc_group(d, g, sizeof(g)),
+		                          d->kind, d->namespace ? d->namespace : "", d->name);
+		if (!keys[m].key) {
+			r = SL_ENOMEM;
+			goto out;
+		}
+		keys[m].d = d;
+		keys[m].order = i;
+		m++;
+	}
+	qsort(keys, m, sizeof(*keys), objkey_cmp);
+	for (size_t i = 1; i < m && r == 0; i++) {
+		size_t f = i - 1;
+		if (strcmp(keys[i].key, keys[f].key) != 0)
+			continue;
+		while (f > 0 && strcmp(keys[f - 1].key, keys[i].key) == 0)
+			f--;
+		v->doc_first_problem = sl_manifest_set_problem_count(v->s);
+		r = doc_problem(v, keys[i].d, SL_MANIFEST_ERROR, "metadata.name",
+		                "%s \"%s\" is defined twice: also at %s:%u:%u", keys[i].d->kind,
+		                keys[i].d->name, keys[f].d->file, keys[f].d->line, keys[f].d->column);
+	}
+out:
+	for (size_t i = 0; i < m; i++)
+		free(keys[i].key);
+	free(keys);
+	return r;
+}
+
+/* ---- the driver --------------------------------------------------------- */
+
+int sl_manifest_set_validate(struct sl_manifest_set *s)
+{
+	struct vctx v = {.s = s};
+	static const struct sl_manifest_limits crd_limits = SL_MANIFEST_LIMITS_INIT;
+	struct sl_buf path;
+	int r = 0;
+
+	sl_buf_init(&path, 4096);
+	for (size_t i = 0; i < sl_manifest_crds_count && r == 0; i++)
+		r = sl_manifest_parse(sl_manifest_crds[i].data, sl_manifest_crds[i].len, &crd_limits,
+		                      builtin_cb, &v, NULL);
+	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++) {
+		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
+		if (is_crd(d))
+			r = schema_add_crd(&v, d->obj);
+		if (is_ours(d, "StreamingJobTemplate"))
+			v.have_templates = true;
+	}
+	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++) {
+		struct sl_manifest_doc *d = set_doc_mut(s, i);
+		const struct schema_ent *sch =
+		    d->api_version && d->kind ? schema_find(&v, d->api_version, d->kind) : NULL;
+		const struct sl_manifest_doc *cls = NULL;
+
+		v.doc_first_problem = sl_manifest_set_problem_count(s);
+		r = check_identity(&v, d, sch);
+		if (r < 0)
+			break;
+		if (sch) {
+			/* metadata was checked above; status is not applied from a manifest */
+			const cJSON *m;
+			sl_buf_reset(&path);
+			cJSON_ArrayForEach(m, d->obj)
+			{
+				const cJSON *props = get(sch->schema, "properties");
+				const cJSON *sub = props ? get(props, m->string) : NULL;
+				if (strcmp(m->string, "metadata") == 0 || strcmp(m->string, "status") == 0)
+					continue;
+				sl_buf_reset(&path);
+				if (path_push_key(&path, m->string) < 0)
+					continue;
+				if (sub)
+					r = schema_check(&v, d, sub, m, &path, 1);
+				else if (strcmp(m->string, "apiVersion") && strcmp(m->string, "kind"))
+					r = doc_problem(&v, d, SL_MANIFEST_ERROR, path.data, "unknown field");
+				if (r < 0)
+					break;
+			}
+			if (r == 0) {
+				const cJSON *req = get(sch->schema, "required"), *k;
+				cJSON_ArrayForEach(k, req)
+				{
+					if (cJSON_IsString(k) && !get(d->obj, k->valuestring) &&
+					    (r = doc_problem(&v, d, SL_MANIFEST_ERROR, k->valuestring,
+					                     "required field is missing")) < 0)
+						break;
+				}
+			}
+		}
+		if (r == 0 && sl_manifest_set_is_stream(s, d, &cls))
+			r = check_stream(&v, d, cls);
+		if (r == 0 && is_ours(d, "BackfillRequest"))
+			r = check_backfill(&v, d);
+		if (r == 0 && d->kind && d->api_version && strcmp(d->kind, "Secret") == 0 &&
+		    strcmp(d->api_version, "v1") == 0)
+			r = check_secret(&v, d);
+	}
+	if (r == 0)
+		r = check_duplicates(&v);
+	sl_buf_free(&path);
+	for (size_t i = 0; i < v.n_schemas; i++) {
+		free(v.schemas[i].api_version);
+		free(v.schemas[i].kind);
+	}
+	free(v.schemas);
+	for (size_t i = 0; i < v.n_owned; i++)
+		cJSON_Delete(v.owned[i]);
+	free(v.owned);
+	return r < 0 ? SL_ENOMEM : 0;
+}

@@ -1,0 +1,1153 @@
+/* YAML to cJSON with libyaml's event API: an intermediate node tree keeps
+ * anchors, tags and positions so that aliases are expanded under a bound,
+ * merge keys and duplicate keys are handled, and scalars resolve as kubectl
+ * (sigs.k8s.io/yaml on go-yaml v2) resolves them. */
+#include "manifest-internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <yaml.h>
+
+#define TAG_PREFIX   "tag:yaml.org,2002:"
+#define PATH_MAX_LEN 4096
+
+enum ntype { N_SCALAR, N_SEQ, N_MAP, N_ALIAS };
+
+struct node {
+	enum ntype t;
+	unsigned line, col;
+	char *tag; /* explicit tag or NULL */
+	char *val; /* scalar value (NUL-terminated, may hold NULs: len) */
+	size_t len;
+	bool plain;         /* plain style and no explicit tag */
+	struct node **kids; /* map: key, value, key, value... */
+	size_t n, cap;
+	struct node *target; /* alias */
+	bool busy;           /* being converted (cycle guard) */
+};
+
+struct anchor {
+	char *name;
+	struct node *node;
+};
+
+struct doc_builder {
+	struct node **all; /* every node, for freeing */
+	size_t n_all, cap_all;
+	struct anchor *anchors;
+	size_t n_anchors, cap_anchors;
+	struct node *stack[256];
+	size_t depth;
+	struct node *root;
+};
+
+/* ---- positions ---------------------------------------------------------- */
+
+void positions_free(struct sl_manifest_positions *p)
+{
+	if (!p)
+		return;
+	free(p->paths);
+	free(p->v);
+	free(p);
+}
+
+int positions_add(struct sl_manifest_positions *p, const char *path, unsigned line, unsigned col)
+{
+	size_t l = strlen(path) + 1;
+	if (p->paths_len + l > UINT32_MAX)
+		return SL_ETOOLARGE;
+	if (p->paths_len + l > p->paths_cap) {
+		size_t nc = SL_MAX(p->paths_cap * 2, p->paths_len + l + 256);
+		char *np = realloc(p->paths, nc);
+		if (!np)
+			return SL_ENOMEM;
+		p->paths = np;
+		p->paths_cap = nc;
+	}
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 16;
+		struct pos_entry *nv = realloc(p->v, nc * sizeof(*nv));
+		if (!nv)
+			return SL_ENOMEM;
+		p->v = nv;
+		p->cap = nc;
+	}
+	memcpy(p->paths + p->paths_len, path, l);
+	p->v[p->n++] = (struct pos_entry){(uint32_t)p->paths_len, line, col};
+	p->paths_len += l;
+	return 0;
+}
+
+int sl_manifest_doc_position(const struct sl_manifest_doc *d, const char *path, unsigned *line,
+                             unsigned *column)
+{
+	const struct sl_manifest_positions *p = d ? d->positions : NULL;
+	if (!p || !path)
+		return SL_ENOTFOUND;
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->paths + p->v[i].off, path) == 0) {
+			*line = p->v[i].line;
+			*column = p->v[i].col;
+			return 0;
+		}
+	return SL_ENOTFOUND;
+}
+
+int path_push_key(struct sl_buf *b, const char *key)
+{
+	if (strpbrk(key, ".[]") || !*key)
+		return sl_buf_printf(b, "[%s]", key);
+	if (b->len > 0 && sl_buf_puts(b, ".") < 0)
+		return SL_ETOOLARGE;
+	return sl_buf_puts(b, key);
+}
+
+/* ---- building the node tree --------------------------------------------- */
+
+static void builder_reset(struct doc_builder *b)
+{
+	for (size_t i = 0; i < b->n_all; i++) {
+		struct node *n = b->all[i];
+		free(n->tag);
+		free(n->val);
+		free(n->kids);
+		free(n);
+	}
+	for (size_t i = 0; i < b->n_anchors; i++)
+		free(b->anchors[i].name);
+	free(b->all);
+	free(b->anchors);
+	*b = (struct doc_builder){0};
+}
+
+static struct node *node_new(struct doc_builder *b, enum ntype t, const yaml_mark_t *m)
+{
+	struct node *n;
+	if (b->n_all == b->cap_all) {
+		size_t nc = b->cap_all ? b->cap_all * 2 : 64;
+		struct node **na = realloc(b->all, nc * sizeof(*na));
+		if (!na)
+			return NULL;
+		b->all = na;
+		b->cap_all = nc;
+	}
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->t = t;
+	n->line = (unsigned)m->line + 1;
+	n->col = (unsigned)m->column + 1;
+	b->all[b->n_all++] = n;
+	return n;
+}
+
+static int node_add_kid(struct node *p, struct node *k)
+{
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? p->cap * 2 : 8;
+		struct node **nk = realloc(p->kids, nc * sizeof(*nk));
+		if (!nk)
+			return SL_ENOMEM;
+		p->kids = nk;
+		p->cap = nc;
+	}
+	p->kids[p->n++] = k;
+	return 0;
+}
+
+static int anchor_set(struct doc_builder *b, const char *name, struct node *n)
+{
+	/* A redefined anchor replaces the old one for later aliases. */
+	for (size_t i = 0; i < b->n_anchors; i++)
+		if (strcmp(b->anchors[i].name, name) == 0) {
+			b->anchors[i].node = n;
+			return 0;
+		}
+	if (b->n_anchors == b->cap_anchors) {
+		size_t nc = b->cap_anchors ? b->cap_anchors * 2 : 8;
+		struct anchor *na = realloc(b->anchors, nc * sizeof(*na));
+		if (!na)
+			return SL_ENOMEM;
+		b->anchors = na;
+		b->cap_anchors = nc;
+	}
+	b->anchors[b->n_anchors].name = sl_strdup(name);
+	if (!b->anchors[b->n_anchors].name)
+		return SL_ENOMEM;
+	b->anchors[b->n_anchors++].node = n;
+	return 0;
+}
+
+static struct node *anchor_get(struct doc_builder *b, const char *name)
+{
+	for (size_t i = 0; i < b->n_anchors; i++)
+		if (strcmp(b->anchors[i].name, name) == 0)
+			return b->anchors[i].node;
+	return NULL;
+}
+
+/* ---- scalar resolution (go-yaml v2 rules) -------------------------------- */
+
+enum rtype { R_NULL, R_BOOL, R_INT, R_FLOAT, R_STR, R_TIME };
+
+struct resolved {
+	enum rtype t;
+	bool b;
+	double d;
+	char text[64]; /* canonical text for ints, floats and timestamps */
+};
+
+static bool in_list(const char *s, const char *const *l)
+{
+	for (; *l; l++)
+		if (strcmp(s, *l) == 0)
+			return true;
+	return false;
+}
+
+static const char *const yes_words[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                        "True", "TRUE", "on",  "On",  "ON",  NULL};
+static const char *const no_words[] = {"n",     "N",     "no",  "No",  "NO",  "false",
+                                       "False", "FALSE", "off", "Off", "OFF", NULL};
+static const char *const null_words[] = {"~", "null", "Null", "NULL", NULL};
+static const char *const nan_words[] = {".nan", ".NaN", ".NAN", NULL};
+static const char *const inf_words[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", NULL};
+static const char *const ninf_words[] = {"-.inf", "-.Inf", "-.INF", NULL};
+
+/* Go's strconv.ParseInt/ParseUint with base 0 (sign, 0x, 0o, 0b, leading 0
+ * octal); underscores were removed before. */
+static bool parse_go_int(const char *s, bool *neg, uint64_t *mag)
+{
+	unsigned base = 10;
+	uint64_t v = 0;
+
+	*neg = false;
+	if (*s == '+' || *s == '-') {
+		*neg = *s == '-';
+		s++;
+	}
+	if (!*s)
+		return false;
+	if (s[0] == '0' && s[1]) {
+		if (s[1] == 'x' || s[1] == 'X')
+			base = 16, s += 2;
+		else if (s[1] == 'o' || s[1] == 'O')
+			base = 8, s += 2;
+		else if (s[1] == 'b' || s[1] == 'B')
+			base = 2, s += 2;
+		else
+			base = 8, s += 1;
+		if (!*s)
+			return false;
+	}
+	for (; *s; s++) {
+		unsigned dgt;
+		if (*s >= '0' && *s <= '9')
+			dgt = (unsigned)(*s - '0');
+		else if (*s >= 'a' && *s <= 'f')
+			dgt = (unsigned)(*s - 'a' + 10);
+		else if (*s >= 'A' && *s <= 'F')
+			dgt = (unsigned)(*s - 'A' + 10);
+		else
+			return false;
+		if (dgt >= base)
+			return false;
+		if (v > (UINT64_MAX - dgt) / base)
+			return false;
+		v = v * base + dgt;
+	}
+	*mag = v;
+	return true;
+}
+
+/* ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$ */
+static bool yaml_style_float(const char *s)
+{
+	const char *p = s;
+	if (*p == '+' || *p == '-')
+		p++;
+	if (*p == '.') {
+		p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	} else {
+		if (!(*p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (*p == '.') {
+			p++;
+			while (*p >= '0' && *p <= '9')
+				p++;
+		}
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return *p == '\0';
+}
+
+static bool digits(const char **p, int min, int max, int *out)
+{
+	int n = 0, v = 0;
+	while (n < max && (*p)[0] >= '0' && (*p)[0] <= '9') {
+		v = v * 10 + ((*p)[0] - '0');
+		(*p)++;
+		n++;
+	}
+	*out = v;
+	return n >= min;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return d[m - 1];
+}
+
+/* go-yaml v2 timestamps: "2006-1-2", "2006-1-2 15:4:5.999999999",
+ * "2006-1-2T15:4:5.999999999Z07:00" (also 't'), rendered as Go's
+ * time.Time JSON (RFC 3339 with trailing fraction zeros dropped). */
+static bool parse_timestamp(const char *s, char out[64])
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
+	char frac[10] = "", zone[8] = "Z";
+	const char *p = s;
+	size_t i = 0;
+
+	while (s[i] >= '0' && s[i] <= '9')
+		i++;
+	if (i != 4 || s[i] != '-')
+		return false;
+	if (!digits(&p, 4, 4, &y) || *p++ != '-' || !digits(&p, 1, 2, &mo) || *p++ != '-' ||
+	    !digits(&p, 1, 2, &d))
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		return false;
+	if (*p) {
+		bool with_zone = *p == 'T' || *p == 't';
+		if (*p != 'T' && *p != 't' && *p != ' ')
+			return false;
+		p++;
+		if (!digits(&p, 1, 2, &h) || *p++ != ':' || !digits(&p, 1, 2, &mi) || *p++ != ':' ||
+		    !digits(&p, 1, 2, &sec))
+			return false;
+		if (h > 23 || mi > 59 || sec > 59)
+			return false;
+		if (*p == '.') {
+			size_t n = 0;
+			p++;
+			while (*p >= '0' && *p <= '9') {
+				if (n < 9)
+					frac[n++] = *p;
+				else
+					return false;
+				p++;
+			}
+			if (n == 0)
+				return false;
+			frac[n] = '\0';
+			while (n > 0 && frac[n - 1] == '0')
+				frac[--n] = '\0';
+		}
+		if (with_zone) {
+			if (*p == 'Z') {
+				p++;
+			} else if (*p == '+' || *p == '-') {
+				char sign = *p++;
+				if (!digits(&p, 2, 2, &oh) || *p++ != ':' || !digits(&p, 2, 2, &om))
+					return false;
+				if (oh > 23 || om > 59)
+					return false;
+				if (oh || om)
+					snprintf(zone, sizeof(zone), "%c%02d:%02d", sign, oh, om);
+			} else {
+				return false;
+			}
+		}
+		if (*p)
+			return false;
+	}
+	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d%s%s%s", y, mo, d, h, mi, sec, frac[0] ? "." : "",
+	         frac, zone);
+	return true;
+}
+
+static void format_float(double v, char out[64])
+{
+	/* Shortest text that reads back as v, like Go's 'g' with -1. */
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(out, 64, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
+}
+
+/* Resolves a plain untagged scalar. Returns false for values JSON cannot
+ * hold (NaN, infinities), with *why set. */
+static bool resolve_plain(const char *in, struct resolved *r, const char **why)
+{
+	char plain[128];
+	size_t j = 0;
+	bool neg;
+	uint64_t mag;
+	char c = in[0];
+
+	memset(r, 0, sizeof(*r));
+	r->t = R_STR;
+	if (!*in || in_list(in, null_words)) {
+		r->t = R_NULL;
+		return true;
+	}
+	if (!(c == '+' || c == '-' || (c >= '0' && c <= '9') || c == '.' || strchr("yYnNtTfFoO~", c)))
+		return true;
+	if (in_list(in, yes_words) || in_list(in, no_words)) {
+		r->t = R_BOOL;
+		r->b = in_list(in, yes_words);
+		return true;
+	}
+	if (in_list(in, nan_words) || in_list(in, inf_words) || in_list(in, ninf_words)) {
+		*why = "NaN and infinity cannot be represented in JSON";
+		return false;
+	}
+	if (c == '.') {
+		char *end;
+		double d;
+		if (strlen(in) >= sizeof(plain) || !yaml_style_float(in))
+			return true;
+		errno = 0;
+		d = strtod(in, &end);
+		if (errno == 0 && *end == '\0' && isfinite(d)) {
+			r->t = R_FLOAT;
+			r->d = d;
+			format_float(d, r->text);
+		}
+		return true;
+	}
+	if (!(c == '+' || c == '-' || (c >= '0' && c <= '9')))
+		return true;
+	if (parse_timestamp(in, r->text)) {
+		r->t = R_TIME;
+		return true;
+	}
+	for (const char *p = in; *p; p++) {
+		if (*p == '_')
+			continue;
+		if (j + 1 >= sizeof(plain))
+			return true; /* too long for any number */
+		plain[j++] = *p;
+	}
+	plain[j] = '\0';
+	if (parse_go_int(plain, &neg, &mag)) {
+		if (!neg || mag <= (uint64_t)INT64_MAX + 1) {
+			r->t = R_INT;
+			r->d = neg ? -(double)mag : (double)mag;
+			if (neg && mag)
+				snprintf(r->text, sizeof(r->text), "-%" PRIu64, mag);
+			else
+				snprintf(r->text, sizeof(r->text), "%" PRIu64, mag);
+			return true;
+		}
+	}
+	if (yaml_style_float(plain)) {
+		char *end;
+		double d;
+		errno = 0;
+		d = strtod(plain, &end);
+		if (errno == 0 && *end == '\0' && isfinite(d)) {
+			r->t = R_FLOAT;
+			r->d = d;
+			format_float(d, r->text);
+		}
+	}
+	return true;
+}
+
+/* Resolves a scalar node: plain untagged by the rules above, explicit core
+ * tags checked, everything else (quoted, custom tags) a string. */
+static bool resolve_node(const struct node *n, struct resolved *r, const char **why)
+{
+	const char *t = n->tag;
+
+	memset(r, 0, sizeof(*r));
+	r->t = R_STR;
+	if (n->plain)
+		return resolve_plain(n->val, r, why);
+	if (!t || !sl_str_has_prefix(t, TAG_PREFIX))
+		return true;
+	t += strlen(TAG_PREFIX);
+	if (strcmp(t, "str") == 0 || strcmp(t, "binary") == 0)
+		return true;
+	if (strcmp(t, "null") == 0 || strcmp(t, "bool") == 0 || strcmp(t, "int") == 0 ||
+	    strcmp(t, "float") == 0 || strcmp(t, "timestamp") == 0) {
+		if (!resolve_plain(n->val, r, why))
+			return false;
+		if (strcmp(t, "float") == 0 && r->t == R_INT) {
+			r->t = R_FLOAT;
+			return true;
+		}
+		if ((strcmp(t, "null") == 0 && r->t != R_NULL) ||
+		    (strcmp(t, "bool") == 0 && r->t != R_BOOL) || (strcmp(t, "int") == 0 && r->t != R_INT) ||
+		    (strcmp(t, "float") == 0 && r->t != R_FLOAT) ||
+		    (strcmp(t, "timestamp") == 0 && r->t != R_TIME)) {
+			*why = "the value does not match its explicit tag";
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- conversion to cJSON ------------------------------------------------ */
+
+struct conv {
+	const struct sl_manifest_limits *lim;
+	struct sl_manifest_positions *pos; /* NULL: not wanted */
+	struct sl_buf path;
+	size_t nodes, alias_nodes;
+	unsigned alias_depth; /* > 0 while inside an alias expansion */
+	/* first problem */
+	int code;
+	unsigned line, col;
+	char msg[256];
+	char *field;
+};
+
+static void conv_fail(struct conv *c, int code, const struct node *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void conv_fail(struct conv *c, int code, const struct node *n, const char *fmt, ...)
+{
+	va_list ap;
+	if (c->code)
+		return;
+	c->code = code;
+	c->line = n->line;
+	c->col = n->col;
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	va_end(ap);
+	free(c->field);
+	c->field = sl_strdup(c->path.data ? c->path.data : "");
+}
+
+static const struct node *deref(const struct node *n)
+{
+	while (n && n->t == N_ALIAS)
+		n = n->target;
+	return n;
+}
+
+static cJSON *convert(struct conv *c, const struct node *n, unsigned depth);
+
+static bool is_merge_key(const struct node *k)
+{
+	return k->t == N_SCALAR && strcmp(k->val, "<<") == 0 &&
+	       (k->plain || (k->tag && strcmp(k->tag, TAG_PREFIX "merge") == 0));
+}
+
+/* The JSON key of a scalar key node, resolved like a value. */
+static char *key_text(struct conv *c, const struct node *k)
+{
+	struct resolved r;
+	const char *why = NULL;
+	if (!resolve_node(k, &r, &why)) {
+		conv_fail(c, SL_EINVALID, k, "mapping key: %s", why);
+		return NULL;
+	}
+	switch (r.t) {
+	case R_NULL:
+		return sl_strdup("null");
+	case R_BOOL:
+		return sl_strdup(r.b ? "true" : "false");
+	case R_INT:
+	case R_FLOAT:
+	case R_TIME:
+		return sl_strdup(r.text);
+	default:
+		if (memchr(k->val, '\0', k->len)) {
+			conv_fail(c, SL_EINVALID, k, "mapping key holds a NUL character");
+			return NULL;
+		}
+		return sl_strdup(k->val);
+	}
+}
+
+struct entry {
+	char *key;
+	const struct node *knode, *vnode;
+	size_t order;
+	bool explicit_key;
+	bool keep;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int r = strcmp(x->key, y->key);
+	if (r)
+		return r;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int entry_order_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+struct entries {
+	struct entry *v;
+	size_t n, cap;
+};
+
+static int entries_add(struct conv *c, struct entries *e, const struct node *k, const struct node *v,
+                       bool explicit_key)
+{
+	char *key;
+	if (k->t != N_SCALAR) {
+		conv_fail(c, SL_EINVALID, k, "a mapping key must be a scalar");
+		return SL_EINVALID;
+	}
+	key = key_text(c, k);
+	if (!key)
+		return c->code ? c->code : SL_ENOMEM;
+	if (e->n == e->cap) {
+		size_t nc = e->cap ? e->cap * 2 : 8;
+		struct entry *nv = realloc(e->v, nc * sizeof(*nv));
+		if (!nv) {
+			free(key);
+			return SL_ENOMEM;
+		}
+		e->v = nv;
+		e->cap = nc;
+	}
+	e->v[e->n] = (struct entry){key, k, v, e->n, explicit_key, false};
+	e->n++;
+	return 0;
+}
+
+/* Adds the members of the mapping m (merged in) as non-explicit entries. */
+static int merge_from(struct conv *c, struct entries *e, const struct node *m, const struct node *at)
+{
+	m = deref(m);
+	if (!m || m->t != N_MAP) {
+		conv_fail(c, SL_EINVALID, at, "a merge key (<<) needs a mapping or a list of mappings");
+		return SL_EINVALID;
+	}
+	for (size_t i = 0; i + 1 < m->n; i += 2) {
+		int r;
+		const struct node *k = deref(m->kids[i]);
+		if (is_merge_key(k)) {
+			conv_fail(c, SL_EINVALID, k, "nested merge keys are not supported");
+			return SL_EINVALID;
+		}
+		r = entries_add(c, e, k, m->kids[i + 1], false);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static cJSON *convert_map(struct conv *c, const struct node *n, unsigned depth)
+{
+	struct entries e = {0};
+	cJSON *obj = NULL;
+	size_t base_len = c->path.len;
+	int r = 0;
+
+	for (size_t i = 0; i + 1 < n->n && r == 0; i += 2) {
+		const struct node *k = deref(n->kids[i]);
+		if (!k) {
+			conv_fail(c, SL_EINVALID, n->kids[i], "bad alias");
+			r = SL_EINVALID;
+		} else if (!is_merge_key(k)) {
+			r = entries_add(c, &e, k, n->kids[i + 1], true);
+		}
+	}
+	/* Merged keys come after the explicit ones: explicit keys win, then
+	 * the first mapping of a merge list. */
+	for (size_t i = 0; i + 1 < n->n && r == 0; i += 2) {
+		const struct node *k = deref(n->kids[i]), *v = deref(n->kids[i + 1]);
+		if (!k || !is_merge_key(k))
+			continue;
+		if (v && v->t == N_SEQ) {
+			for (size_t j = 0; j < v->n && r == 0; j++)
+				r = merge_from(c, &e, v->kids[j], k);
+		} else {
+			r = merge_from(c, &e, v, k);
+		}
+	}
+	if (r < 0)
+		goto out;
+	qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
+	for (size_t i = 0; i < e.n; i++) {
+		bool first = i == 0 || strcmp(e.v[i - 1].key, e.v[i].key) != 0;
+		if (first) {
+			e.v[i].keep = true;
+		} else if (e.v[i].explicit_key) {
+			size_t f = i;
+			while (f > 0 && strcmp(e.v[f - 1].key, e.v[i].key) == 0)
+				f--;
+			c->path.len = base_len;
+			if (c->path.data)
+				c->path.data[base_len] = '\0';
+			path_push_key(&c->path, e.v[i].key);
+			conv_fail(c, SL_EINVALID, e.v[i].knode, "duplicate key \"%s\" (first at line %u)",
+			          e.v[i].key, e.v[f].knode->line);
+			r = SL_EINVALID;
+			goto out;
+		}
+	}
+	qsort(e.v, e.n, sizeof(*e.v), entry_order_cmp);
+	obj = cJSON_CreateObject();
+	if (!obj) {
+		r = SL_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < e.n; i++) {
+		cJSON *v;
+		if (!e.v[i].keep)
+			continue;
+		c->path.len = base_len;
+		if (c->path.data)
+			c->path.data[base_len] = '\0';
+		if (path_push_key(&c->path, e.v[i].key) < 0) {
+			conv_fail(c, SL_ETOOLARGE, e.v[i].knode, "field path too long");
+			r = SL_ETOOLARGE;
+			goto out;
+		}
+		if (c->pos &&
+		    positions_add(c->pos, c->path.data, e.v[i].knode->line, e.v[i].knode->col) < 0) {
+			r = SL_ENOMEM;
+			goto out;
+		}
+		v = convert(c, e.v[i].vnode, depth + 1);
+		if (!v) {
+			r = c->code ? c->code : SL_ENOMEM;
+			goto out;
+		}
+		cJSON_AddItemToObject(obj, e.v[i].key, v);
+	}
+out:
+	c->path.len = base_len;
+	if (c->path.data)
+		c->path.data[base_len] = '\0';
+	for (size_t i = 0; i < e.n; i++)
+		free(e.v[i].key);
+	free(e.v);
+	if (r < 0) {
+		if (!c->code)
+			c->code = r;
+		cJSON_Delete(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static cJSON *convert_scalar(struct conv *c, const struct node *n)
+{
+	struct resolved r;
+	const char *why = NULL;
+
+	if (!resolve_node(n, &r, &why)) {
+		conv_fail(c, SL_EINVALID, n, "%s", why);
+		return NULL;
+	}
+	switch (r.t) {
+	case R_NULL:
+		return cJSON_CreateNull();
+	case R_BOOL:
+		return cJSON_CreateBool(r.b);
+	case R_INT:
+	case R_FLOAT:
+		return cJSON_CreateNumber(r.d);
+	case R_TIME:
+		return cJSON_CreateString(r.text);
+	default:
+		if (memchr(n->val, '\0', n->len)) {
+			conv_fail(c, SL_EINVALID, n, "a string holds a NUL character");
+			return NULL;
+		}
+		return cJSON_CreateString(n->val);
+	}
+}
+
+static cJSON *convert(struct conv *c, const struct node *n, unsigned depth)
+{
+	cJSON *out = NULL;
+
+	if (c->code)
+		return NULL;
+	if (depth > c->lim->max_depth) {
+		conv_fail(c, SL_ETOOLARGE, n, "nested deeper than %u levels", c->lim->max_depth);
+		return NULL;
+	}
+	if (++c->nodes > c->lim->max_nodes) {
+		conv_fail(c, SL_ETOOLARGE, n, "more than %zu nodes in one document", c->lim->max_nodes);
+		return NULL;
+	}
+	if (c->alias_depth && ++c->alias_nodes > c->lim->max_alias_nodes) {
+		conv_fail(c, SL_ETOOLARGE, n, "aliases expand to more than %zu nodes, refused",
+		          c->lim->max_alias_nodes);
+		return NULL;
+	}
+	switch (n->t) {
+	case N_ALIAS: {
+		struct node *t = n->target;
+		if (t->busy) {
+			conv_fail(c, SL_EINVALID, n, "an alias refers to a node that contains it");
+			return NULL;
+		}
+		c->nodes--; /* the alias itself is not a node of the result */
+		if (c->alias_depth)
+			c->alias_nodes--;
+		c->alias_depth++;
+		out = convert(c, t, depth);
+		c->alias_depth--;
+		return out;
+	}
+	case N_SCALAR:
+		out = convert_scalar(c, n);
+		break;
+	case N_SEQ: {
+		size_t base_len = c->path.len;
+		((struct node *)n)->busy = true;
+		out = cJSON_CreateArray();
+		for (size_t i = 0; out && i < n->n; i++) {
+			cJSON *v;
+			c->path.len = base_len;
+			if (c->path.data)
+				c->path.data[base_len] = '\0';
+			if (sl_buf_printf(&c->path, "[%zu]", i) < 0) {
+				conv_fail(c, SL_ETOOLARGE, n, "field path too long");
+				break;
+			}
+			if (c->pos &&
+			    positions_add(c->pos, c->path.data, n->kids[i]->line, n->kids[i]->col) < 0) {
+				c->code = SL_ENOMEM;
+				break;
+			}
+			v = convert(c, n->kids[i], depth + 1);
+			if (!v)
+				break;
+			cJSON_AddItemToArray(out, v);
+		}
+		c->path.len = base_len;
+		if (c->path.data)
+			c->path.data[base_len] = '\0';
+		((struct node *)n)->busy = false;
+		if (c->code) {
+			cJSON_Delete(out);
+			return NULL;
+		}
+		break;
+	}
+	case N_MAP:
+		((struct node *)n)->busy = true;
+		out = convert_map(c, n, depth);
+		((struct node *)n)->busy = false;
+		break;
+	}
+	if (!out && !c->code)
+		c->code = SL_ENOMEM;
+	return out;
+}
+
+/* ---- the event loop ----------------------------------------------------- */
+
+static int report(const struct yaml_callbacks *cb, int code, int doc, unsigned line, unsigned col,
+                  const char *field, const char *msg)
+{
+	struct yaml_problem p = {code, doc, line, col, field ? field : "", msg};
+	return cb->problem ? cb->problem(&p, cb->payload) : 0;
+}
+
+/* Turns the finished node tree into a document for the callback. */
+static int finish_doc(struct doc_builder *b, unsigned index, const struct sl_manifest_limits *lim,
+                      bool want_positions, const struct yaml_callbacks *cb)
+{
+	struct conv c = {.lim = lim};
+	struct yaml_doc d = {.index = index};
+	cJSON *obj;
+	int r = 0;
+
+	if (!b->root)
+		return 0;
+	if (b->root->t == N_SCALAR && b->root->plain) {
+		struct resolved rv;
+		const char *why = NULL;
+		if (resolve_plain(b->root->val, &rv, &why) && rv.t == R_NULL)
+			return 0; /* an empty document */
+	}
+	sl_buf_init(&c.path, PATH_MAX_LEN);
+	if (sl_buf_puts(&c.path, "") < 0)
+		return SL_ENOMEM;
+	if (want_positions) {
+		c.pos = calloc(1, sizeof(*c.pos));
+		if (!c.pos || positions_add(c.pos, "", b->root->line, b->root->col) < 0) {
+			r = SL_ENOMEM;
+			goto out;
+		}
+	}
+	obj = convert(&c, b->root, 0);
+	if (!obj) {
+		if (c.code == SL_ENOMEM)
+			r = SL_ENOMEM;
+		else
+			r = report(cb, c.code, (int)index, c.line, c.col, c.field, c.msg);
+		goto out;
+	}
+	d.line = b->root->line;
+	d.col = b->root->col;
+	d.obj = obj;
+	d.pos = TAKE_PTR(c.pos);
+	r = cb->doc(&d, cb->payload);
+out:
+	positions_free(c.pos);
+	free(c.field);
+	sl_buf_free(&c.path);
+	return r;
+}
+
+static const char *event_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return (const char *)ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT:
+		return (const char *)ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT:
+		return (const char *)ev->data.mapping_start.anchor;
+	default:
+		return NULL;
+	}
+}
+
+/* Adds node n to the current container (or makes it the root). */
+static int attach(struct doc_builder *b, struct node *n)
+{
+	if (b->depth == 0) {
+		b->root = n;
+		return 0;
+	}
+	return node_add_kid(b->stack[b->depth - 1], n);
+}
+
+int yaml_load(const void *data, size_t len, const struct sl_manifest_limits *lim, bool want_positions,
+              const struct yaml_callbacks *cb)
+{
+	yaml_parser_t parser;
+	struct doc_builder b = {0};
+	unsigned doc_index = 0;
+	bool in_doc = false, doc_failed = false;
+	size_t doc_nodes = 0;
+	int r = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return SL_ENOMEM;
+	yaml_parser_set_input_string(&parser, data, len);
+	for (;;) {
+		yaml_event_t ev;
+		struct node *n = NULL;
+		const char *anchor;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
+			char msg[256];
+			if (parser.error == YAML_MEMORY_ERROR) {
+				r = SL_ENOMEM;
+				break;
+			}
+			snprintf(msg, sizeof(msg), "YAML syntax: %s%s%s",
+			         parser.problem ? parser.problem : "error", parser.context ? " " : "",
+			         parser.context ? parser.context : "");
+			r = report(cb, SL_EINVALID, in_doc ? (int)doc_index : -1, (unsigned)m->line + 1,
+			           (unsigned)m->column + 1, "", msg);
+			break;
+		}
+		if (ev.type == YAML_STREAM_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		if (ev.type == YAML_DOCUMENT_START_EVENT) {
+			if (doc_index >= lim->max_docs_per_file) {
+				r = report(cb, SL_ETOOLARGE, -1, (unsigned)ev.start_mark.line + 1,
+				           (unsigned)ev.start_mark.column + 1, "",
+				           "more than the limit of documents per file");
+				yaml_event_delete(&ev);
+				break;
+			}
+			in_doc = true;
+			doc_failed = false;
+			doc_nodes = 0;
+			builder_reset(&b);
+			yaml_event_delete(&ev);
+			continue;
+		}
+		if (ev.type == YAML_DOCUMENT_END_EVENT) {
+			if (!doc_failed)
+				r = finish_doc(&b, doc_index, lim, want_positions, cb);
+			builder_reset(&b);
+			in_doc = false;
+			doc_index++;
+			yaml_event_delete(&ev);
+			if (r < 0)
+				break;
+			continue;
+		}
+		if (doc_failed || ev.type == YAML_STREAM_START_EVENT || ev.type == YAML_NO_EVENT) {
+			yaml_event_delete(&ev);
+			continue;
+		}
+		if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+			if (b.depth > 0)
+				b.depth--;
+			yaml_event_delete(&ev);
+			continue;
+		}
+		if (++doc_nodes > lim->max_nodes) {
+			r = report(cb, SL_ETOOLARGE, (int)doc_index, (unsigned)ev.start_mark.line + 1,
+			           (unsigned)ev.start_mark.column + 1, "", "more nodes than the limit");
+			doc_failed = true;
+			yaml_event_delete(&ev);
+			if (r < 0)
+				break;
+			continue;
+		}
+		switch (ev.type) {
+		case YAML_ALIAS_EVENT: {
+			struct node *t = anchor_get(&b, (const char *)ev.data.alias.anchor);
+			if (!t) {
+				char msg[200];
+				snprintf(msg, sizeof(msg), "unknown alias *%.100s",
+				         (const char *)ev.data.alias.anchor);
+				r = report(cb, SL_EINVALID, (int)doc_index, (unsigned)ev.start_mark.line + 1,
+				           (unsigned)ev.start_mark.column + 1, "", msg);
+				doc_failed = true;
+				break;
+			}
+			n = node_new(&b, N_ALIAS, &ev.start_mark);
+			if (n)
+				n->target = t;
+			break;
+		}
+		case YAML_SCALAR_EVENT:
+			n = node_new(&b, N_SCALAR, &ev.start_mark);
+			if (!n)
+				break;
+			n->len = ev.data.scalar.length;
+			n->val = sl_strndup((const char *)ev.data.scalar.value, n->len);
+			/* sl_strndup stops at a NUL; keep the full bytes */
+			if (n->val && strlen(n->val) != n->len) {
+				free(n->val);
+				n->val = malloc(n->len + 1);
+				if (n->val) {
+					memcpy(n->val, ev.data.scalar.value, n->len);
+					n->val[n->len] = '\0';
+				}
+			}
+			if (!n->val) {
+				n = NULL;
+				break;
+			}
+			if (ev.data.scalar.tag) {
+				n->tag = sl_strdup((const char *)ev.data.scalar.tag);
+				if (!n->tag) {
+					n = NULL;
+					break;
+				}
+			}
+			n->plain = !ev.data.scalar.tag && ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (b.depth >= SL_MIN(lim->max_depth, SL_ARRAY_SIZE(b.stack))) {
+				char msg[100];
+				snprintf(msg, sizeof(msg), "nested deeper than %u levels", lim->max_depth);
+				r = report(cb, SL_ETOOLARGE, (int)doc_index, (unsigned)ev.start_mark.line + 1,
+				           (unsigned)ev.start_mark.column + 1, "", msg);
+				doc_failed = true;
+				break;
+			}
+			n = node_new(&b, ev.type == YAML_MAPPING_START_EVENT ? N_MAP : N_SEQ, &ev.start_mark);
+			break;
+		default:
+			break;
+		}
+		if (!n && !doc_failed) {
+			yaml_event_delete(&ev);
+			r = SL_ENOMEM;
+			break;
+		}
+		if (n) {
+			anchor = event_anchor(&ev);
+			if ((anchor && anchor_set(&b, anchor, n) < 0) || attach(&b, n) < 0) {
+				yaml_event_delete(&ev);
+				r = SL_ENOMEM;
+				break;
+			}
+			if (n->t == N_SEQ || n->t == N_MAP)
+				b.stack[b.depth++] = n;
+		}
+		yaml_event_delete(&ev);
+		if (r < 0)
+			break;
+	}
+	builder_reset(&b);
+	yaml_parser_delete(&parser);
+	return r < 0 ? r : 0;
+}
+
+/* ---- the public one-buffer parser --------------------------------------- */
+
+struct parse_ctx {
+	int (*cb)(unsigned, unsigned, unsigned, cJSON *, void *);
+	void *payload;
+	struct sl_error *err;
+};
+
+static int parse_doc_cb(struct yaml_doc *d, void *payload)
+{
+	struct parse_ctx *p = payload;
+	positions_free(d->pos);
+	return p->cb(d->index, d->line, d->col, d->obj, p->payload);
+}
+
+static int parse_problem_cb(const struct yaml_problem *y, void *payload)
+{
+	struct parse_ctx *p = payload;
+	return sl_error_set(p->err, y->code, "%u:%u: %s%s%s", y->line, y->col, y->field,
+	                    *y->field ? ": " : "", y->msg);
+}
+
+int sl_manifest_parse(const void *data, size_t len, const struct sl_manifest_limits *limits,
+                      int (*cb)(unsigned index, unsigned line, unsigned column, cJSON *obj, void *payload),
+                      void *payload, struct sl_error *err)
+{
+	static const struct sl_manifest_limits def = SL_MANIFEST_LIMITS_INIT;
+	struct parse_ctx p = {cb, payload, err};
+	struct yaml_callbacks ycb = {parse_doc_cb, parse_problem_cb, &p};
+	const struct sl_manifest_limits *lim = limits ? limits : &def;
+	int r;
+
+	if (len > lim->max_file_size)
+		return sl_error_set(err, SL_ETOOLARGE, "%zu bytes, over the limit of %zu", len,
+		                    lim->max_file_size);
+	r = yaml_load(data, len, lim, false, &ycb);
+	if (r == SL_ENOMEM)
+		sl_error_set(err, r, "out of memory");
+	return r;
+}
