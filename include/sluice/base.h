@@ -163,8 +163,12 @@ int sl_file_read(const char *path, size_t max, struct sl_buf *out, struct sl_err
  * an absolute path or a symlink that leaves the root is refused (SL_EINVALID). */
 int sl_file_read_beneath(int rootfd, const char *relpath, size_t max, struct sl_buf *out,
 			 struct sl_error *err);
-/* Opens relpath beneath rootfd with the same rules; returns an fd or a code. */
+/* Opens relpath beneath rootfd with the same rules; returns an fd or a code.
+ * Uses openat2(RESOLVE_BENEATH), or sl_open_beneath_walk where the kernel (or
+ * valgrind) lacks it. */
 int sl_open_beneath(int rootfd, const char *relpath, int flags, struct sl_error *err);
+/* The same rules, resolved one component at a time without openat2. */
+int sl_open_beneath_walk(int rootfd, const char *relpath, int flags, struct sl_error *err);
 /* Writes data to path atomically (temporary file + rename). */
 int sl_file_write_atomic(const char *path, const void *data, size_t n, int mode, struct sl_error *err);
 

@@ -61,7 +61,10 @@ int sl_buf_append(struct sl_buf *b, const void *p, size_t n)
 	return 0;
 }
 
-int sl_buf_puts(struct sl_buf *b, const char *s) { return sl_buf_append(b, s, strlen(s)); }
+int sl_buf_puts(struct sl_buf *b, const char *s)
+{
+	return sl_buf_append(b, s, strlen(s));
+}
 
 int sl_buf_printf(struct sl_buf *b, const char *fmt, ...)
 {

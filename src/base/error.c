@@ -5,22 +5,22 @@
 #include <string.h>
 
 static const char *const names[] = {
-	[SL_ENOTFOUND - SL_ENOTFOUND] = "not found",
-	[SL_EEXIST - SL_ENOTFOUND] = "already exists",
-	[SL_ECONFLICT - SL_ENOTFOUND] = "conflict",
-	[SL_EGONE - SL_ENOTFOUND] = "gone",
-	[SL_EUNAUTHORIZED - SL_ENOTFOUND] = "unauthorized",
-	[SL_EFORBIDDEN - SL_ENOTFOUND] = "forbidden",
-	[SL_EINVALID - SL_ENOTFOUND] = "invalid",
-	[SL_ETOOMANY - SL_ENOTFOUND] = "too many requests",
-	[SL_ETOOLARGE - SL_ENOTFOUND] = "too large",
-	[SL_ETIMEOUT - SL_ENOTFOUND] = "timed out",
-	[SL_EIO - SL_ENOTFOUND] = "i/o error",
-	[SL_ENOMEM - SL_ENOTFOUND] = "out of memory",
-	[SL_EUNAVAILABLE - SL_ENOTFOUND] = "unavailable",
-	[SL_EUNSUPPORTED - SL_ENOTFOUND] = "not supported",
-	[SL_EINTERNAL - SL_ENOTFOUND] = "internal error",
-	[SL_ECANCELED - SL_ENOTFOUND] = "canceled",
+    [SL_ENOTFOUND - SL_ENOTFOUND] = "not found",
+    [SL_EEXIST - SL_ENOTFOUND] = "already exists",
+    [SL_ECONFLICT - SL_ENOTFOUND] = "conflict",
+    [SL_EGONE - SL_ENOTFOUND] = "gone",
+    [SL_EUNAUTHORIZED - SL_ENOTFOUND] = "unauthorized",
+    [SL_EFORBIDDEN - SL_ENOTFOUND] = "forbidden",
+    [SL_EINVALID - SL_ENOTFOUND] = "invalid",
+    [SL_ETOOMANY - SL_ENOTFOUND] = "too many requests",
+    [SL_ETOOLARGE - SL_ENOTFOUND] = "too large",
+    [SL_ETIMEOUT - SL_ENOTFOUND] = "timed out",
+    [SL_EIO - SL_ENOTFOUND] = "i/o error",
+    [SL_ENOMEM - SL_ENOTFOUND] = "out of memory",
+    [SL_EUNAVAILABLE - SL_ENOTFOUND] = "unavailable",
+    [SL_EUNSUPPORTED - SL_ENOTFOUND] = "not supported",
+    [SL_EINTERNAL - SL_ENOTFOUND] = "internal error",
+    [SL_ECANCELED - SL_ENOTFOUND] = "canceled",
 };
 
 const char *sl_strerror(int code)

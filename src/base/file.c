@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,29 +71,148 @@ int sl_file_read(const char *path, size_t max, struct sl_buf *out, struct sl_err
 	return read_fd(fd, path, max, out, err);
 }
 
+/* Resolves relpath beneath rootfd one component at a time, for kernels (and
+ * valgrind) without openat2: symlinks are read and spliced in, ".." may not
+ * climb above the root, absolute symlinks are refused like RESOLVE_BENEATH. */
+#define MAX_DEPTH 256
+#define MAX_LINKS 40
+
+int sl_open_beneath_walk(int rootfd, const char *relpath, int flags, struct sl_error *err)
+{
+	int stack[MAX_DEPTH];
+	int depth = 0, links = 0, r;
+	char path[8192];
+	size_t pos = 0;
+
+	if (strlen(relpath) >= sizeof(path))
+		return sl_error_set(err, SL_EINVALID, "%s: path too long", relpath);
+	snprintf(path, sizeof(path), "%s", relpath);
+	stack[0] = dup(rootfd);
+	if (stack[0] < 0)
+		return sl_error_set(err, SL_EIO, "%s: %s", relpath, strerror(errno));
+	for (;;) {
+		char comp[NAME_MAX + 1];
+		size_t len;
+		bool last;
+		struct stat st;
+		int fd;
+
+		while (path[pos] == '/')
+			pos++;
+		if (!path[pos]) {
+			/* the path named a directory itself */
+			r = openat(stack[depth], ".", flags | O_CLOEXEC);
+			if (r < 0)
+				r = sl_error_set(err, errno_code(errno), "%s: %s", relpath, strerror(errno));
+			goto out;
+		}
+		len = strcspn(path + pos, "/");
+		if (len > NAME_MAX) {
+			r = sl_error_set(err, SL_EINVALID, "%s: name too long", relpath);
+			goto out;
+		}
+		memcpy(comp, path + pos, len);
+		comp[len] = '\0';
+		pos += len;
+		while (path[pos] == '/')
+			pos++;
+		last = path[pos] == '\0';
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			if (depth == 0) {
+				r = sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused",
+				                 relpath);
+				goto out;
+			}
+			close(stack[depth--]);
+			continue;
+		}
+		if (fstatat(stack[depth], comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = sl_error_set(err, errno_code(errno), "%s: %s", relpath, strerror(errno));
+			goto out;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char target[4096], rest[8192];
+			ssize_t n;
+
+			if (++links > MAX_LINKS) {
+				r = sl_error_set(err, SL_EINVALID, "%s: too many symbolic links", relpath);
+				goto out;
+			}
+			n = readlinkat(stack[depth], comp, target, sizeof(target) - 1);
+			if (n < 0) {
+				r = sl_error_set(err, SL_EIO, "%s: %s", relpath, strerror(errno));
+				goto out;
+			}
+			target[n] = '\0';
+			if (target[0] == '/') {
+				r = sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused",
+				                 relpath);
+				goto out;
+			}
+			snprintf(rest, sizeof(rest), "%s", path + pos);
+			if ((size_t)snprintf(path, sizeof(path), "%s/%s", target, rest) >= sizeof(path)) {
+				r = sl_error_set(err, SL_EINVALID, "%s: path too long", relpath);
+				goto out;
+			}
+			pos = 0;
+			continue;
+		}
+		if (last) {
+			r = openat(stack[depth], comp, flags | O_CLOEXEC | O_NOFOLLOW);
+			if (r < 0)
+				r = sl_error_set(err, errno_code(errno), "%s: %s", relpath, strerror(errno));
+			goto out;
+		}
+		if (depth + 1 >= MAX_DEPTH) {
+			r = sl_error_set(err, SL_EINVALID, "%s: too deep", relpath);
+			goto out;
+		}
+		fd = openat(stack[depth], comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			r = sl_error_set(err, errno_code(errno), "%s: %s", relpath, strerror(errno));
+			goto out;
+		}
+		stack[++depth] = fd;
+	}
+out:
+	for (int i = 0; i <= depth; i++)
+		close(stack[i]);
+	return r;
+}
+
 int sl_open_beneath(int rootfd, const char *relpath, int flags, struct sl_error *err)
 {
+	static int no_openat2;
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd;
 
 	if (!relpath || !*relpath || relpath[0] == '/')
 		return sl_error_set(err, SL_EINVALID, "%s: path must be relative to the source root",
-				    relpath ? relpath : "(null)");
-	fd = (int)syscall(SYS_openat2, rootfd, relpath, &how, sizeof(how));
-	if (fd < 0) {
-		int e = errno;
-		if (e == EXDEV)
-			return sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused", relpath);
-		return sl_error_set(err, errno_code(e), "%s: %s", relpath, strerror(e));
+		                    relpath ? relpath : "(null)");
+	if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
+		fd = (int)syscall(SYS_openat2, rootfd, relpath, &how, sizeof(how));
+		if (fd >= 0)
+			return fd;
+		if (errno != ENOSYS) {
+			int e = errno;
+			if (e == EXDEV)
+				return sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused",
+				                    relpath);
+			return sl_error_set(err, errno_code(e), "%s: %s", relpath, strerror(e));
+		}
+		/* old kernel or valgrind: walk by hand from now on */
+		__atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
 	}
-	return fd;
+	return sl_open_beneath_walk(rootfd, relpath, flags, err);
 }
 
 int sl_file_read_beneath(int rootfd, const char *relpath, size_t max, struct sl_buf *out,
-			 struct sl_error *err)
+                         struct sl_error *err)
 {
 	struct stat st;
 	_cleanup_close_ int fd = sl_open_beneath(rootfd, relpath, O_RDONLY, err);
@@ -104,7 +224,7 @@ int sl_file_read_beneath(int rootfd, const char *relpath, size_t max, struct sl_
 		return sl_error_set(err, SL_EINVALID, "%s: not a regular file", relpath);
 	if ((uint64_t)st.st_size > max)
 		return sl_error_set(err, SL_ETOOLARGE, "%s: %lld bytes, over the limit of %zu", relpath,
-				    (long long)st.st_size, max);
+		                    (long long)st.st_size, max);
 	return read_fd(fd, relpath, max, out, err);
 }
 

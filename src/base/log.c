@@ -30,7 +30,10 @@ int sl_log_level_parse(const char *s, enum sl_log_level *ret)
 	return SL_EINVALID;
 }
 
-bool sl_log_enabled(enum sl_log_level level) { return level >= min_level; }
+bool sl_log_enabled(enum sl_log_level level)
+{
+	return level >= min_level;
+}
 
 static void json_str(struct sl_buf *b, const char *s)
 {
@@ -51,8 +54,8 @@ static void json_str(struct sl_buf *b, const char *s)
 	sl_buf_puts(b, "\"");
 }
 
-static void emit(enum sl_log_level level, const char *kind, const char *ns, const char *name,
-		 const char *fmt, va_list ap)
+static void emit(enum sl_log_level level, const char *kind, const char *ns, const char *name, const char *fmt,
+                 va_list ap)
 {
 	char msg[4096], ts[40];
 	struct timespec now;
@@ -65,7 +68,7 @@ static void emit(enum sl_log_level level, const char *kind, const char *ns, cons
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
 	sl_buf_init(&b, 16384);
 	if (log_format == SL_LOG_JSON) {
 		sl_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",", ts, level_names[level]);
@@ -106,8 +109,8 @@ void sl_log(enum sl_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-void sl_log_obj(enum sl_log_level level, const char *kind, const char *ns, const char *name,
-		const char *fmt, ...)
+void sl_log_obj(enum sl_log_level level, const char *kind, const char *ns, const char *name, const char *fmt,
+                ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

@@ -12,9 +12,15 @@ void sl_closep(int *fd)
 	*fd = -1;
 }
 
-char *sl_strdup(const char *s) { return s ? strdup(s) : NULL; }
+char *sl_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
 
-char *sl_strndup(const char *s, size_t n) { return s ? strndup(s, n) : NULL; }
+char *sl_strndup(const char *s, size_t n)
+{
+	return s ? strndup(s, n) : NULL;
+}
 
 char *sl_asprintf(const char *fmt, ...)
 {
@@ -33,7 +39,10 @@ bool sl_str_has_suffix(const char *s, const char *suffix)
 	return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
-bool sl_str_has_prefix(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+bool sl_str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
 
 void sl_url_redact(const char *url, char *out, size_t outsz)
 {

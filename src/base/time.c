@@ -14,7 +14,10 @@ uint64_t sl_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int64_t sl_wall_s(void) { return (int64_t)time(NULL); }
+int64_t sl_wall_s(void)
+{
+	return (int64_t)time(NULL);
+}
 
 void sl_time_rfc3339(int64_t epoch_s, char out[static 32])
 {

@@ -11,12 +11,12 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *help;
 } commands[] = {
-	{"run", sl_cmd_run, "sync a source and run the stream controller"},
-	{"sync", sl_cmd_sync, "apply a source to the cluster once"},
-	{"diff", sl_cmd_diff, "show what a sync would change (server-side dry run)"},
-	{"validate", sl_cmd_validate, "check manifests offline"},
-	{"plan", sl_cmd_plan, "print the Jobs the controller would create, offline"},
-	{"version", sl_cmd_version, "print versions"},
+    {"run", sl_cmd_run, "sync a source and run the stream controller"},
+    {"sync", sl_cmd_sync, "apply a source to the cluster once"},
+    {"diff", sl_cmd_diff, "show what a sync would change (server-side dry run)"},
+    {"validate", sl_cmd_validate, "check manifests offline"},
+    {"plan", sl_cmd_plan, "print the Jobs the controller would create, offline"},
+    {"version", sl_cmd_version, "print versions"},
 };
 
 static void usage(FILE *f)

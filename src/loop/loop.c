@@ -51,7 +51,7 @@ struct sl_loop {
 };
 
 /* Tags distinguishing internal fds in epoll data. */
-#define TAG_TIMER ((void *)1)
+#define TAG_TIMER  ((void *)1)
 #define TAG_SIGNAL ((void *)2)
 
 int sl_loop_new(struct sl_loop **ret)
@@ -106,7 +106,10 @@ void sl_loop_quit(struct sl_loop *l, int code)
 	l->quit_code = code;
 }
 
-bool sl_loop_quitting(struct sl_loop *l) { return l->quit; }
+bool sl_loop_quitting(struct sl_loop *l)
+{
+	return l->quit;
+}
 
 /* ---- fd watches ---------------------------------------------------------- */
 
@@ -343,7 +346,10 @@ void sl_timer_arm_at(struct sl_timer *t, uint64_t deadline)
 	rearm_timerfd(l);
 }
 
-void sl_timer_arm(struct sl_timer *t, uint64_t ms) { sl_timer_arm_at(t, sl_now_ms() + ms); }
+void sl_timer_arm(struct sl_timer *t, uint64_t ms)
+{
+	sl_timer_arm_at(t, sl_now_ms() + ms);
+}
 
 void sl_timer_disarm(struct sl_timer *t)
 {
@@ -353,7 +359,10 @@ void sl_timer_disarm(struct sl_timer *t)
 	rearm_timerfd(t->loop);
 }
 
-bool sl_timer_armed(const struct sl_timer *t) { return t && t->heap_idx != SIZE_MAX; }
+bool sl_timer_armed(const struct sl_timer *t)
+{
+	return t && t->heap_idx != SIZE_MAX;
+}
 
 void sl_timer_free(struct sl_timer *t)
 {

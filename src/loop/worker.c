@@ -153,7 +153,10 @@ int sl_worker_submit(struct sl_worker *w, sl_work_fn work, sl_done_fn done, void
 	return 0;
 }
 
-unsigned sl_worker_pending(const struct sl_worker *w) { return w->pending; }
+unsigned sl_worker_pending(const struct sl_worker *w)
+{
+	return w->pending;
+}
 
 void sl_worker_free(struct sl_worker *w)
 {

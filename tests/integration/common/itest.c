@@ -25,7 +25,10 @@ const char *it_kubeconfig_restricted(void)
 	return k && *k ? k : NULL;
 }
 
-const char *it_kubectl_path(void) { return kubectl; }
+const char *it_kubectl_path(void)
+{
+	return kubectl;
+}
 
 void it_require_cluster(void)
 {
@@ -65,7 +68,7 @@ int it_kubectl(char **out, const char *stdin_data, const char *fmt, ...)
 		close(fd);
 	}
 	snprintf(cmd, sizeof(cmd), "'%s' --kubeconfig '%s' %s %s%s", kubectl, it_kubeconfig(), args,
-		 stdin_data ? "< " : "", stdin_data ? tmpl : "");
+	         stdin_data ? "< " : "", stdin_data ? tmpl : "");
 	p = popen(cmd, "r");
 	if (!p)
 		return -1;
@@ -119,32 +122,33 @@ int it_job_finish(const char *ns, const char *name, bool succeeded, const char *
 	 * interim conditions (SuccessCriteriaMet / FailureTarget) first. */
 	if (succeeded)
 		snprintf(patch, sizeof(patch),
-			 "{\"status\":{\"startTime\":\"%s\",\"completionTime\":\"%s\",\"succeeded\":1,"
-			 "\"active\":0,\"conditions\":[{\"type\":\"SuccessCriteriaMet\",\"status\":\"True\","
-			 "\"reason\":\"CompletionsReached\",\"lastTransitionTime\":\"%s\"},"
-			 "{\"type\":\"Complete\",\"status\":\"True\",\"reason\":\"%s\","
-			 "\"lastTransitionTime\":\"%s\"}]}}",
-			 now, now, now, reason ? reason : "CompletionsReached", now);
+		         "{\"status\":{\"startTime\":\"%s\",\"completionTime\":\"%s\",\"succeeded\":1,"
+		         "\"active\":0,\"conditions\":[{\"type\":\"SuccessCriteriaMet\",\"status\":\"True\","
+		         "\"reason\":\"CompletionsReached\",\"lastTransitionTime\":\"%s\"},"
+		         "{\"type\":\"Complete\",\"status\":\"True\",\"reason\":\"%s\","
+		         "\"lastTransitionTime\":\"%s\"}]}}",
+		         now, now, now, reason ? reason : "CompletionsReached", now);
 	else
 		snprintf(patch, sizeof(patch),
-			 "{\"status\":{\"startTime\":\"%s\",\"failed\":1,\"active\":0,\"conditions\":["
-			 "{\"type\":\"FailureTarget\",\"status\":\"True\",\"reason\":\"%s\","
-			 "\"lastTransitionTime\":\"%s\"},"
-			 "{\"type\":\"Failed\",\"status\":\"True\",\"reason\":\"%s\","
-			 "\"lastTransitionTime\":\"%s\"}]}}",
-			 now, reason ? reason : "BackoffLimitExceeded", now,
-			 reason ? reason : "BackoffLimitExceeded", now);
-	return it_kubectl(NULL, NULL, "-n %s patch job %s --subresource=status --type=merge -p '%s' >/dev/null",
-			  ns, name, patch);
+		         "{\"status\":{\"startTime\":\"%s\",\"failed\":1,\"active\":0,\"conditions\":["
+		         "{\"type\":\"FailureTarget\",\"status\":\"True\",\"reason\":\"%s\","
+		         "\"lastTransitionTime\":\"%s\"},"
+		         "{\"type\":\"Failed\",\"status\":\"True\",\"reason\":\"%s\","
+		         "\"lastTransitionTime\":\"%s\"}]}}",
+		         now, reason ? reason : "BackoffLimitExceeded", now,
+		         reason ? reason : "BackoffLimitExceeded", now);
+	return it_kubectl(NULL, NULL,
+	                  "-n %s patch job %s --subresource=status --type=merge -p '%s' >/dev/null", ns, name,
+	                  patch);
 }
 
 int it_wait_jsonpath(const char *ns, const char *resource, const char *jsonpath, const char *want,
-		     int timeout_ms)
+                     int timeout_ms)
 {
 	for (int waited = 0; waited <= timeout_ms; waited += 100) {
 		char *out = NULL;
 		int r = it_kubectl(&out, NULL, "%s%s get %s -o jsonpath='%s' 2>/dev/null", ns ? "-n " : "",
-				   ns ? ns : "", resource, jsonpath);
+		                   ns ? ns : "", resource, jsonpath);
 		bool ok = r == 0 && out && strcmp(out, want) == 0;
 		free(out);
 		if (ok)

@@ -18,7 +18,7 @@ const char *it_kubectl_path(void);
  * words); stdin_data is fed to it when not NULL. Returns the exit status;
  * stdout goes into *out (malloc'd, may be NULL). */
 int it_kubectl(char **out, const char *stdin_data, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Creates a namespace named prefix-<random> into name (64 bytes). */
 int it_ns_create(const char *prefix, char name[64]);
@@ -32,4 +32,4 @@ int it_job_finish(const char *ns, const char *name, bool succeeded, const char *
 /* Polls `kubectl get ... -o jsonpath=...` until its output equals want or
  * timeout_ms passes. Returns 0 when it matched. */
 int it_wait_jsonpath(const char *ns, const char *resource, const char *jsonpath, const char *want,
-		     int timeout_ms);
+                     int timeout_ms);

@@ -128,6 +128,26 @@ static void read_beneath(void **state)
 	assert_int_equal(sl_file_read_beneath(rootfd, "/etc/passwd", 100, &b, &e), SL_EINVALID);
 	assert_int_equal(sl_file_read_beneath(rootfd, "in.yaml", 3, &b, &e), SL_ETOOLARGE);
 	assert_int_equal(sl_file_read_beneath(rootfd, "missing.yaml", 100, &b, &e), SL_ENOTFOUND);
+
+	/* the component walk used without openat2 follows the same rules */
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/sub/up.yaml", dir);
+	assert_int_equal(symlink("../in.yaml", path), 0);
+	snprintf(path, sizeof(path), "%s/sub/out.yaml", dir);
+	assert_int_equal(symlink("../../etc/passwd", path), 0);
+	int fd = sl_open_beneath_walk(rootfd, "sub/up.yaml", O_RDONLY, &e);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = sl_open_beneath_walk(rootfd, "sub/../in.yaml", O_RDONLY, &e);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(sl_open_beneath_walk(rootfd, "inner.yaml", O_RDONLY, &e) >= 0, 1);
+	assert_int_equal(sl_open_beneath_walk(rootfd, "sub/out.yaml", O_RDONLY, &e), SL_EINVALID);
+	assert_int_equal(sl_open_beneath_walk(rootfd, "escape.yaml", O_RDONLY, &e), SL_EINVALID);
+	assert_int_equal(sl_open_beneath_walk(rootfd, "../x", O_RDONLY, &e), SL_EINVALID);
+	assert_int_equal(sl_open_beneath_walk(rootfd, "nope/x", O_RDONLY, &e), SL_ENOTFOUND);
+	assert_int_equal(sl_open_beneath(rootfd, "sub/out.yaml", O_RDONLY, &e), SL_EINVALID);
 	close(rootfd);
 
 	snprintf(path, sizeof(path), "%s/w.txt", dir);
@@ -142,9 +162,9 @@ static void read_beneath(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(buf_limit),	      cmocka_unit_test(error_buffer),
-		cmocka_unit_test(sha256_vectors),     cmocka_unit_test(durations_and_time),
-		cmocka_unit_test(url_redaction),      cmocka_unit_test(read_beneath),
+	    cmocka_unit_test(buf_limit),      cmocka_unit_test(error_buffer),
+	    cmocka_unit_test(sha256_vectors), cmocka_unit_test(durations_and_time),
+	    cmocka_unit_test(url_redaction),  cmocka_unit_test(read_beneath),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

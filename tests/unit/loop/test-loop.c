@@ -129,7 +129,10 @@ static void on_signal(struct sl_loop *l, int signo, void *p)
 	sl_loop_quit(l, 0);
 }
 
-static void on_defer(struct sl_loop *l, void *p) { kill(getpid(), SIGTERM); }
+static void on_defer(struct sl_loop *l, void *p)
+{
+	kill(getpid(), SIGTERM);
+}
 
 static void signals_and_defer(void **state)
 {
@@ -166,9 +169,9 @@ static void many_timers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(timers_fire_in_order), cmocka_unit_test(fd_events),
-		cmocka_unit_test(worker_runs_off_loop), cmocka_unit_test(signals_and_defer),
-		cmocka_unit_test(many_timers),
+	    cmocka_unit_test(timers_fire_in_order), cmocka_unit_test(fd_events),
+	    cmocka_unit_test(worker_runs_off_loop), cmocka_unit_test(signals_and_defer),
+	    cmocka_unit_test(many_timers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
