@@ -14,6 +14,7 @@
 struct sl_loop;
 struct sl_source;
 struct sl_snapshot;
+struct sl_manifest_set;
 
 enum sl_source_kind {
 	SL_SOURCE_GIT,
@@ -106,7 +107,8 @@ const char *sl_snapshot_revision(const struct sl_snapshot *s);
 const char *sl_snapshot_root(const struct sl_snapshot *s);
 /* The source's kind and id (may be NULL). */
 enum sl_source_kind sl_snapshot_kind(const struct sl_snapshot *s);
-/* Number of files in the tree (regular files, hidden entries excluded). */
+/* Number of files in the tree (Git: every file of the (sub)tree; directory:
+ * the *.yaml and *.yml files copied, hidden entries excluded). */
 size_t sl_snapshot_files(const struct sl_snapshot *s);
 /* Problems met while taking the snapshot that did not stop it (a file over
  * the size limit, a symlink leaving the root), one per line; "" when none.
@@ -115,9 +117,11 @@ size_t sl_snapshot_files(const struct sl_snapshot *s);
 const char *sl_snapshot_problems(const struct sl_snapshot *s);
 /* Wall-clock time the snapshot was taken. */
 int64_t sl_snapshot_time(const struct sl_snapshot *s);
-/* The manifests loaded from the tree and their load errors will be added
- * here (sl_snapshot_manifests) once include/sluice/manifest.h exists; until
- * then a consumer loads sl_snapshot_root() itself. */
+/* The manifests loaded from the tree (sl_manifest_load_dir on the root:
+ * documents with file, index and line relative to the root, and the load
+ * and validation problems). Owned by the snapshot, valid while it is held;
+ * read-only. */
+const struct sl_manifest_set *sl_snapshot_manifests(const struct sl_snapshot *s);
 
 /* ---- sources ---------------------------------------------------------------- */
 

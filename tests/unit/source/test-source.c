@@ -1,0 +1,235 @@
+/* Unit tests of the source module's pure parts: the write-back YAML edit
+ * and the known_hosts check. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sluice/source.h"
+
+/* ---- write-back edit ---------------------------------------------------------- */
+
+static char *edit(const char *in, unsigned idx, const char *name, int *code)
+{
+	struct sl_buf out;
+	struct sl_error err = {0};
+	*code = sl_source_yaml_complete(in, strlen(in), idx, name, &out, &err);
+	if (*code < 0)
+		return NULL;
+	return sl_buf_steal(&out);
+}
+
+static void test_edit_in_place(void **state)
+{
+	const char *in = "# a request\n"
+	                 "apiVersion: streaming.sneaksanddata.com/v1\n"
+	                 "kind: BackfillRequest\n"
+	                 "metadata:\n"
+	                 "  name: \"bf-1\"   # quoted name\n"
+	                 "  namespace: streams\n"
+	                 "spec:\n"
+	                 "    streamClass: 'mock'\n"
+	                 "    completed:   false    # flipped by sluice\n"
+	                 "    streamId: s1\n";
+	const char *want = "# a request\n"
+	                   "apiVersion: streaming.sneaksanddata.com/v1\n"
+	                   "kind: BackfillRequest\n"
+	                   "metadata:\n"
+	                   "  name: \"bf-1\"   # quoted name\n"
+	                   "  namespace: streams\n"
+	                   "spec:\n"
+	                   "    streamClass: 'mock'\n"
+	                   "    completed:   true    # flipped by sluice\n"
+	                   "    streamId: s1\n";
+	int code;
+	char *out = edit(in, 0, "bf-1", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+static void test_edit_second_document_only(void **state)
+{
+	const char *in = "kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: false\n"
+	                 "---\n"
+	                 "kind: BackfillRequest\nmetadata: {name: b}\nspec:\n  completed: false\n"
+	                 "---\n"
+	                 "kind: ConfigMap\nmetadata: {name: b}\ndata: {completed: \"false\"}\n";
+	const char *want = "kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: false\n"
+	                   "---\n"
+	                   "kind: BackfillRequest\nmetadata: {name: b}\nspec:\n  completed: true\n"
+	                   "---\n"
+	                   "kind: ConfigMap\nmetadata: {name: b}\ndata: {completed: \"false\"}\n";
+	int code;
+	char *out = edit(in, 1, "b", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, want);
+	free(out);
+	/* the index is stale (a document was inserted before it): found by name */
+	out = edit(in, 0, "b", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+static void test_edit_adds_missing_field(void **state)
+{
+	const char *in = "kind: BackfillRequest\n"
+	                 "metadata:\n"
+	                 "  name: bf\n"
+	                 "spec:\n"
+	                 "   # the class\n"
+	                 "   streamClass: mock\n"
+	                 "   streamId: s1\n";
+	const char *want = "kind: BackfillRequest\n"
+	                   "metadata:\n"
+	                   "  name: bf\n"
+	                   "spec:\n"
+	                   "   # the class\n"
+	                   "   completed: true\n"
+	                   "   streamClass: mock\n"
+	                   "   streamId: s1\n";
+	int code;
+	char *out = edit(in, 0, "bf", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, want);
+	free(out);
+
+	out = edit("kind: BackfillRequest\nmetadata: {name: f}\nspec: {streamId: s1}\n", 0, "f", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(
+	    out, "kind: BackfillRequest\nmetadata: {name: f}\nspec: {completed: true, streamId: s1}\n");
+	free(out);
+	out = edit("kind: BackfillRequest\nmetadata: {name: f}\nspec: {}\n", 0, "f", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "kind: BackfillRequest\nmetadata: {name: f}\nspec: {completed: true}\n");
+	free(out);
+}
+
+static void test_edit_multibyte_before(void **state)
+{
+	/* libyaml counts characters; the edit must land on bytes */
+	const char *in =
+	    "# Größe: ünïcödé ✓\nkind: BackfillRequest\nmetadata: {name: u, labels: {x: \"é\"}}\n"
+	    "spec: {note: \"日本\", completed: false}\n";
+	const char *want =
+	    "# Größe: ünïcödé ✓\nkind: BackfillRequest\nmetadata: {name: u, labels: {x: \"é\"}}\n"
+	    "spec: {note: \"日本\", completed: true}\n";
+	int code;
+	char *out = edit(in, 0, "u", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+static void test_edit_refusals(void **state)
+{
+	int code;
+	assert_null(
+	    edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: true\n", 0, "a", &code));
+	assert_int_equal(code, SL_EEXIST);
+	assert_null(
+	    edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: false\n", 0, "zz", &code));
+	assert_int_equal(code, SL_ENOTFOUND);
+	assert_null(
+	    edit("kind: StreamClass\nmetadata: {name: a}\nspec:\n  completed: false\n", 0, "a", &code));
+	assert_int_equal(code, SL_ENOTFOUND);
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec: nope\n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a\nspec: [\n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+}
+
+/* ---- known_hosts ----------------------------------------------------------------- */
+
+static const char *KEY_A = "AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb";
+static const char *KEY_B = "AAAAC3NzaC1lZDI1NTE5AAAAINh32U7cZj37DfUBRz+uKEtcx+Xc/j/QPGmSr3wI9rYE";
+
+static size_t unb64(const char *s, uint8_t *out)
+{
+	static const char *al = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	for (; *s && *s != '='; s++) {
+		acc = (acc << 6) | (uint32_t)(strchr(al, *s) - al);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return o;
+}
+
+static int check(const char *kh, const char *host, int port, const char *key)
+{
+	uint8_t blob[256];
+	size_t n = unb64(key, blob);
+	struct sl_error err = {0};
+	return sl_source_known_hosts_check(kh, strlen(kh), host, port, "ssh-ed25519", blob, n, &err);
+}
+
+static void test_known_hosts_plain(void **state)
+{
+	char kh[1024];
+	snprintf(kh, sizeof(kh),
+	         "# comment\n\n"
+	         "git.example.com,10.0.0.1 ssh-ed25519 %s\n"
+	         "[127.0.0.1]:2222 ssh-ed25519 %s comment here\n"
+	         "*.wild.test,!bad.wild.test ssh-ed25519 %s\n"
+	         "other.example.com ssh-rsa AAAAB3NzaC1yc2E=\n",
+	         KEY_A, KEY_B, KEY_A);
+	assert_int_equal(check(kh, "git.example.com", 22, KEY_A), 0);
+	assert_int_equal(check(kh, "GIT.example.com", 22, KEY_A), 0);
+	assert_int_equal(check(kh, "10.0.0.1", 22, KEY_A), 0);
+	assert_int_equal(check(kh, "127.0.0.1", 2222, KEY_B), 0);
+	/* the same host on another port is another entry */
+	assert_int_equal(check(kh, "127.0.0.1", 22, KEY_B), SL_ENOTFOUND);
+	/* a changed key is refused, distinctly from an unknown host */
+	assert_int_equal(check(kh, "git.example.com", 22, KEY_B), SL_EFORBIDDEN);
+	assert_int_equal(check(kh, "127.0.0.1", 2222, KEY_A), SL_EFORBIDDEN);
+	assert_int_equal(check(kh, "a.wild.test", 22, KEY_A), 0);
+	assert_int_equal(check(kh, "bad.wild.test", 22, KEY_A), SL_ENOTFOUND);
+	/* known only with another key type: not accepted */
+	assert_int_equal(check(kh, "other.example.com", 22, KEY_A), SL_EFORBIDDEN);
+	assert_int_equal(check(kh, "unknown.example.com", 22, KEY_A), SL_ENOTFOUND);
+	assert_int_equal(check("", "git.example.com", 22, KEY_A), SL_ENOTFOUND);
+}
+
+static void test_known_hosts_hashed_and_revoked(void **state)
+{
+	char kh[1024];
+	/* produced by ssh-keygen -H from "example.com" and "[example.org]:2222" */
+	snprintf(kh, sizeof(kh),
+	         "|1|TPf/jRl3EfkbM/QdTvsUd5JLaWs=|JMwQPMWJ3mQWBZINCyMP6nIVQxo= ssh-ed25519 %s\n"
+	         "|1|ruB/2X9Y6xhLaKRTEyE/moAzYSY=|FDQoHpOLsbxxHMiuwqGE2CdIpjU= ssh-ed25519 %s\n",
+	         KEY_A, KEY_A);
+	assert_int_equal(check(kh, "example.com", 22, KEY_A), 0);
+	assert_int_equal(check(kh, "example.org", 2222, KEY_A), 0);
+	assert_int_equal(check(kh, "example.org", 22, KEY_A), SL_ENOTFOUND);
+	assert_int_equal(check(kh, "example.com", 22, KEY_B), SL_EFORBIDDEN);
+
+	snprintf(kh, sizeof(kh), "h.test ssh-ed25519 %s\n@revoked h.test ssh-ed25519 %s\n", KEY_A, KEY_A);
+	assert_int_equal(check(kh, "h.test", 22, KEY_A), SL_EFORBIDDEN);
+	snprintf(kh, sizeof(kh), "@cert-authority *.test ssh-ed25519 %s\n", KEY_A);
+	assert_int_equal(check(kh, "h.test", 22, KEY_A), SL_ENOTFOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_edit_in_place),
+	    cmocka_unit_test(test_edit_second_document_only),
+	    cmocka_unit_test(test_edit_adds_missing_field),
+	    cmocka_unit_test(test_edit_multibyte_before),
+	    cmocka_unit_test(test_edit_refusals),
+	    cmocka_unit_test(test_known_hosts_plain),
+	    cmocka_unit_test(test_known_hosts_hashed_and_revoked),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
