@@ -94,19 +94,41 @@ int it_kubectl(char **out, const char *stdin_data, const char *fmt, ...)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Namespaces made by this test program; whatever is left at exit (a failed
+ * assertion skips the test's own cleanup) is deleted then. */
+static char created[64][64];
+static int ncreated;
+
+static void delete_leftovers(void)
+{
+	for (int i = 0; i < ncreated; i++)
+		if (created[i][0])
+			it_kubectl(NULL, NULL, "delete namespace %s --wait=false >/dev/null 2>&1", created[i]);
+}
+
 int it_ns_create(const char *prefix, char name[64])
 {
 	unsigned r = 0;
+	int rc;
 	if (getrandom(&r, sizeof(r), 0) < 0)
 		r = (unsigned)getpid();
 	snprintf(name, 64, "%.40s-%06x", prefix, r & 0xffffff);
-	return it_kubectl(NULL, NULL, "create namespace %s >/dev/null", name);
+	rc = it_kubectl(NULL, NULL, "create namespace %s >/dev/null", name);
+	if (rc == 0 && ncreated < 64) {
+		if (ncreated == 0)
+			atexit(delete_leftovers);
+		snprintf(created[ncreated++], 64, "%s", name);
+	}
+	return rc;
 }
 
 void it_ns_delete(const char *name)
 {
 	if (!name || !*name)
 		return;
+	for (int i = 0; i < ncreated; i++)
+		if (strcmp(created[i], name) == 0)
+			created[i][0] = '\0';
 	it_kubectl(NULL, NULL, "delete namespace %s --wait=true --timeout=60s >/dev/null 2>&1", name);
 }
 
