@@ -22,12 +22,12 @@ void sl_kube_lines_init(struct sl_kube_lines *l, size_t max);
 void sl_kube_lines_free(struct sl_kube_lines *l);
 void sl_kube_lines_reset(struct sl_kube_lines *l);
 /* Feeds n bytes; calls fn for every complete line (without its "\n" or
- * "\r\n"; empty lines skipped). The line is NUL-terminated for the call
- * only. fn returning non-zero stops and is returned. Returns SL_ETOOLARGE
+ * "\r\n"; empty lines skipped). The line is not NUL-terminated and is
+ * valid only during the call. fn returning non-zero stops and is returned. Returns SL_ETOOLARGE
  * (and sets overflow) when a line is longer than max; nothing more is
  * accepted until sl_kube_lines_reset. */
 int sl_kube_lines_feed(struct sl_kube_lines *l, const char *p, size_t n,
-                       int (*fn)(char *line, size_t len, void *payload), void *payload);
+                       int (*fn)(const char *line, size_t len, void *payload), void *payload);
 
 enum sl_kube_event_type {
 	SL_KUBE_EVENT_ADDED,

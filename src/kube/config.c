@@ -1,0 +1,543 @@
+/* Connection settings: kubeconfig (YAML, read with libyaml into cJSON),
+ * in-cluster service account, and the exec plugin description. */
+#include "sluice/kube.h"
+#include "sluice/base-base64.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define KUBECONFIG_MAX (4u << 20)
+#define PEM_MAX        (1u << 20)
+#define YAML_DEPTH_MAX 64
+#define SA_DIR         "/var/run/secrets/kubernetes.io/serviceaccount"
+
+/* ---- a small YAML -> cJSON reader, enough for kubeconfig ---------------- */
+
+/* Plain scalars "true"/"false"/"null" become JSON literals; everything else
+ * stays a string (kubeconfig has no numbers that matter). Aliases are
+ * refused: a kubeconfig has no use for them and they can blow up. */
+static cJSON *scalar(const yaml_event_t *ev)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		if (!strcmp(v, "true") || !strcmp(v, "True"))
+			return cJSON_CreateTrue();
+		if (!strcmp(v, "false") || !strcmp(v, "False"))
+			return cJSON_CreateFalse();
+		if (!strcmp(v, "null") || !strcmp(v, "~") || !*v)
+			return cJSON_CreateNull();
+	}
+	return cJSON_CreateString(v);
+}
+
+static int node(yaml_parser_t *p, yaml_event_t *first, int depth, cJSON **ret, struct sl_error *err);
+
+static int collection(yaml_parser_t *p, bool map, int depth, cJSON **ret, struct sl_error *err)
+{
+	cJSON *c = map ? cJSON_CreateObject() : cJSON_CreateArray();
+	int r = 0;
+
+	if (!c)
+		return SL_ENOMEM;
+	for (;;) {
+		yaml_event_t ev;
+		cJSON *key = NULL, *val = NULL;
+
+		if (!yaml_parser_parse(p, &ev)) {
+			r = sl_error_set(err, SL_EINVALID, "line %zu: %s", p->problem_mark.line + 1,
+			                 p->problem ? p->problem : "YAML error");
+			break;
+		}
+		if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		if (map) {
+			if (ev.type != YAML_SCALAR_EVENT) {
+				yaml_event_delete(&ev);
+				r = sl_error_set(err, SL_EINVALID, "line %zu: mapping key is not a scalar",
+				                 ev.start_mark.line + 1);
+				break;
+			}
+			key = cJSON_CreateString((const char *)ev.data.scalar.value);
+			yaml_event_delete(&ev);
+			if (!key) {
+				r = SL_ENOMEM;
+				break;
+			}
+			if (!yaml_parser_parse(p, &ev)) {
+				cJSON_Delete(key);
+				r = sl_error_set(err, SL_EINVALID, "line %zu: %s", p->problem_mark.line + 1,
+				                 p->problem ? p->problem : "YAML error");
+				break;
+			}
+		}
+		r = node(p, &ev, depth + 1, &val, err);
+		yaml_event_delete(&ev);
+		if (r < 0) {
+			cJSON_Delete(key);
+			break;
+		}
+		if (map) {
+			cJSON_DeleteItemFromObjectCaseSensitive(c, key->valuestring);
+			cJSON_AddItemToObject(c, key->valuestring, val);
+			cJSON_Delete(key);
+		} else
+			cJSON_AddItemToArray(c, val);
+	}
+	if (r < 0) {
+		cJSON_Delete(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+static int node(yaml_parser_t *p, yaml_event_t *ev, int depth, cJSON **ret, struct sl_error *err)
+{
+	if (depth > YAML_DEPTH_MAX)
+		return sl_error_set(err, SL_ETOOLARGE, "line %zu: nested too deep", ev->start_mark.line + 1);
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		*ret = scalar(ev);
+		return *ret ? 0 : SL_ENOMEM;
+	case YAML_MAPPING_START_EVENT:
+		return collection(p, true, depth, ret, err);
+	case YAML_SEQUENCE_START_EVENT:
+		return collection(p, false, depth, ret, err);
+	case YAML_ALIAS_EVENT:
+		return sl_error_set(err, SL_EINVALID, "line %zu: YAML aliases are not supported here",
+		                    ev->start_mark.line + 1);
+	default:
+		return sl_error_set(err, SL_EINVALID, "line %zu: unexpected YAML event",
+		                    ev->start_mark.line + 1);
+	}
+}
+
+/* Reads the first document of text into *ret (NULL for an empty text). */
+static int yaml_to_json(const char *text, size_t len, cJSON **ret, struct sl_error *err)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int r = 0;
+
+	*ret = NULL;
+	if (!yaml_parser_initialize(&p))
+		return SL_ENOMEM;
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	for (;;) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			r = sl_error_set(err, SL_EINVALID, "line %zu: %s", p.problem_mark.line + 1,
+			                 p.problem ? p.problem : "YAML error");
+			break;
+		}
+		if (ev.type == YAML_STREAM_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		if (ev.type == YAML_SCALAR_EVENT || ev.type == YAML_MAPPING_START_EVENT ||
+		    ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_ALIAS_EVENT) {
+			r = node(&p, &ev, 0, ret, err);
+			yaml_event_delete(&ev);
+			break; /* first document only */
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	return r;
+}
+
+/* ---- kubeconfig --------------------------------------------------------- */
+
+void sl_kube_config_free(struct sl_kube_config *c)
+{
+	if (!c)
+		return;
+	free(c->server);
+	free(c->tls_server_name);
+	free(c->ns);
+	free(c->context);
+	free(c->ca);
+	free(c->cert);
+	if (c->key)
+		explicit_bzero(c->key, c->key_len);
+	free(c->key);
+	if (c->token)
+		explicit_bzero(c->token, strlen(c->token));
+	free(c->token);
+	free(c->token_file);
+	free(c->username);
+	if (c->password)
+		explicit_bzero(c->password, strlen(c->password));
+	free(c->password);
+	if (c->exec) {
+		free(c->exec->command);
+		for (char **a = c->exec->args; a && *a; a++)
+			free(*a);
+		free(c->exec->args);
+		for (char **a = c->exec->env; a && *a; a++)
+			free(*a);
+		free(c->exec->env);
+		free(c->exec->api_version);
+		free(c->exec);
+	}
+	free(c);
+}
+
+static const char *str(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	return cJSON_IsString(v) && *v->valuestring ? v->valuestring : NULL;
+}
+
+static bool flag(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	return cJSON_IsTrue(v) || (cJSON_IsString(v) && !strcmp(v->valuestring, "true"));
+}
+
+/* The entry named name in a kubeconfig list (clusters, users, contexts),
+ * returning its inner object (cluster, user, context). */
+static const cJSON *named(const cJSON *root, const char *list, const char *inner, const char *name)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(root, list))
+	{
+		const char *n = str(e, "name");
+		if (n && !strcmp(n, name))
+			return cJSON_GetObjectItemCaseSensitive(e, inner);
+	}
+	return NULL;
+}
+
+static char *resolve(const char *base_dir, const char *path)
+{
+	if (path[0] == '/' || !base_dir || !*base_dir)
+		return sl_strdup(path);
+	return sl_asprintf("%s/%s", base_dir, path);
+}
+
+/* Takes PEM from "<field>-data" (base64) or from the file "<field>". */
+static int pem(const cJSON *o, const char *field, const char *base_dir, char **ret, size_t *ret_len,
+               struct sl_error *err)
+{
+	char name[128];
+	const char *data, *file;
+	int r;
+
+	snprintf(name, sizeof(name), "%s-data", field);
+	data = str(o, name);
+	file = str(o, field);
+	*ret = NULL;
+	*ret_len = 0;
+	if (data) {
+		r = sl_base64_decode(data, strlen(data), ret, ret_len);
+		if (r < 0)
+			return sl_error_set(err, r, "%s is not valid base64", name);
+		return 0;
+	}
+	if (file) {
+		_cleanup_free_ char *path = resolve(base_dir, file);
+		struct sl_buf b;
+		if (!path)
+			return SL_ENOMEM;
+		r = sl_file_read(path, PEM_MAX, &b, err);
+		if (r < 0) {
+			sl_error_prefix(err, "%s %s", field, path);
+			return r;
+		}
+		*ret_len = b.len;
+		*ret = sl_buf_steal(&b);
+		if (!*ret) {
+			*ret = sl_strdup("");
+			return *ret ? 0 : SL_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int parse_exec(const cJSON *x, struct sl_kube_exec **ret, struct sl_error *err)
+{
+	struct sl_kube_exec *e = calloc(1, sizeof(*e));
+	const cJSON *a, *args = cJSON_GetObjectItemCaseSensitive(x, "args"),
+	                *env = cJSON_GetObjectItemCaseSensitive(x, "env");
+	size_t n = 0;
+
+	if (!e)
+		return SL_ENOMEM;
+	*ret = e; /* freed with the config on failure */
+	if (!str(x, "command"))
+		return sl_error_set(err, SL_EINVALID, "exec plugin without command");
+	e->command = sl_strdup(str(x, "command"));
+	e->api_version =
+	    sl_strdup(str(x, "apiVersion") ? str(x, "apiVersion") : "client.authentication.k8s.io/v1");
+	e->provide_cluster_info = flag(x, "provideClusterInfo");
+	e->args = calloc((size_t)cJSON_GetArraySize(args) + 1, sizeof(char *));
+	e->env = calloc((size_t)cJSON_GetArraySize(env) + 1, sizeof(char *));
+	if (!e->command || !e->api_version || !e->args || !e->env)
+		return SL_ENOMEM;
+	cJSON_ArrayForEach(a, args)
+	{
+		if (!cJSON_IsString(a))
+			return sl_error_set(err, SL_EINVALID, "exec args must be strings");
+		if (!(e->args[n++] = sl_strdup(a->valuestring)))
+			return SL_ENOMEM;
+	}
+	n = 0;
+	cJSON_ArrayForEach(a, env)
+	{
+		const char *name = str(a, "name"), *value = cJSON_IsString(cJSON_GetObjectItem(a, "value"))
+		                                                ? cJSON_GetObjectItem(a, "value")->valuestring
+		                                                : "";
+		if (!name)
+			return sl_error_set(err, SL_EINVALID, "exec env entry without name");
+		if (!(e->env[n++] = sl_asprintf("%s=%s", name, value)))
+			return SL_ENOMEM;
+	}
+	return 0;
+}
+
+int sl_kube_config_parse(const char *text, size_t len, const char *context, const char *base_dir,
+                         bool allow_exec, struct sl_kube_config **ret, struct sl_error *err)
+{
+	cJSON *root = NULL;
+	const cJSON *ctx, *cluster, *user = NULL, *x;
+	struct sl_kube_config *c = NULL;
+	const char *cname, *uname, *clname;
+	int r;
+
+	r = yaml_to_json(text, len, &root, err);
+	if (r < 0) {
+		sl_error_prefix(err, "kubeconfig");
+		goto out;
+	}
+	if (!cJSON_IsObject(root)) {
+		r = sl_error_set(err, SL_EINVALID, "kubeconfig is not a mapping");
+		goto out;
+	}
+	cname = context && *context ? context : str(root, "current-context");
+	if (!cname) {
+		r = sl_error_set(err, SL_EINVALID, "kubeconfig has no current-context and none was given");
+		goto out;
+	}
+	ctx = named(root, "contexts", "context", cname);
+	if (!cJSON_IsObject(ctx)) {
+		r = sl_error_set(err, SL_ENOTFOUND, "kubeconfig has no context \"%s\"", cname);
+		goto out;
+	}
+	clname = str(ctx, "cluster");
+	cluster = clname ? named(root, "clusters", "cluster", clname) : NULL;
+	if (!cJSON_IsObject(cluster) || !str(cluster, "server")) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "context \"%s\": cluster \"%s\" not found or without server", cname,
+		                 clname ? clname : "");
+		goto out;
+	}
+	uname = str(ctx, "user");
+	if (uname) {
+		user = named(root, "users", "user", uname);
+		if (!user) {
+			r = sl_error_set(err, SL_EINVALID, "context \"%s\": user \"%s\" not found", cname,
+			                 uname);
+			goto out;
+		}
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		r = SL_ENOMEM;
+		goto out;
+	}
+	c->server = sl_strdup(str(cluster, "server"));
+	c->ns = sl_strdup(str(ctx, "namespace") ? str(ctx, "namespace") : "default");
+	c->context = sl_strdup(cname);
+	if (!c->server || !c->ns || !c->context) {
+		r = SL_ENOMEM;
+		goto out;
+	}
+	while (sl_str_has_suffix(c->server, "/"))
+		c->server[strlen(c->server) - 1] = '\0';
+	if (!sl_str_has_prefix(c->server, "https://") && !sl_str_has_prefix(c->server, "http://")) {
+		r = sl_error_set(err, SL_EINVALID, "cluster \"%s\": server is not an http(s) URL", clname);
+		goto out;
+	}
+	if (str(cluster, "tls-server-name") &&
+	    !(c->tls_server_name = sl_strdup(str(cluster, "tls-server-name")))) {
+		r = SL_ENOMEM;
+		goto out;
+	}
+	c->insecure_skip_tls_verify = flag(cluster, "insecure-skip-tls-verify");
+	r = pem(cluster, "certificate-authority", base_dir, &c->ca, &c->ca_len, err);
+	if (r < 0)
+		goto out;
+	if (user) {
+		r = pem(user, "client-certificate", base_dir, &c->cert, &c->cert_len, err);
+		if (r < 0)
+			goto out;
+		r = pem(user, "client-key", base_dir, &c->key, &c->key_len, err);
+		if (r < 0)
+			goto out;
+		if (!c->cert != !c->key) {
+			r = sl_error_set(
+			    err, SL_EINVALID,
+			    "user \"%s\": client certificate without key or key without certificate", uname);
+			goto out;
+		}
+		if (str(user, "token") && !(c->token = sl_strdup(str(user, "token")))) {
+			r = SL_ENOMEM;
+			goto out;
+		}
+		if (str(user, "tokenFile") && !(c->token_file = resolve(base_dir, str(user, "tokenFile")))) {
+			r = SL_ENOMEM;
+			goto out;
+		}
+		if (str(user, "username")) {
+			c->username = sl_strdup(str(user, "username"));
+			c->password = sl_strdup(str(user, "password") ? str(user, "password") : "");
+			if (!c->username || !c->password) {
+				r = SL_ENOMEM;
+				goto out;
+			}
+		}
+		x = cJSON_GetObjectItemCaseSensitive(user, "exec");
+		if (cJSON_IsObject(x)) {
+			if (!allow_exec) {
+				r = sl_error_set(err, SL_EFORBIDDEN,
+				                 "user \"%s\" uses an exec plugin, which runs only from a "
+				                 "kubeconfig given explicitly (--kubeconfig or KUBECONFIG)",
+				                 uname);
+				goto out;
+			}
+			r = parse_exec(x, &c->exec, err);
+			if (r < 0)
+				goto out;
+		}
+		if (cJSON_GetObjectItemCaseSensitive(user, "auth-provider")) {
+			r = sl_error_set(err, SL_EUNSUPPORTED,
+			                 "user \"%s\": auth-provider is not supported, use exec", uname);
+			goto out;
+		}
+	}
+	*ret = TAKE_PTR(c);
+	r = 0;
+out:
+	sl_kube_config_free(c);
+	cJSON_Delete(root);
+	return r;
+}
+
+int sl_kube_config_in_cluster(const char *dir, struct sl_kube_config **ret, struct sl_error *err)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+	struct sl_kube_config *c = NULL;
+	struct sl_buf b;
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (!dir)
+		dir = SA_DIR;
+	if (!host || !*host || !port || !*port)
+		return sl_error_set(err, SL_ENOTFOUND,
+		                    "KUBERNETES_SERVICE_HOST or KUBERNETES_SERVICE_PORT not set");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return SL_ENOMEM;
+	c->in_cluster = true;
+	/* an IPv6 address needs brackets in a URL */
+	c->server = strchr(host, ':') ? sl_asprintf("https://[%s]:%s", host, port)
+	                              : sl_asprintf("https://%s:%s", host, port);
+	c->token_file = sl_asprintf("%s/token", dir);
+	path = sl_asprintf("%s/ca.crt", dir);
+	if (!c->server || !c->token_file || !path) {
+		r = SL_ENOMEM;
+		goto out;
+	}
+	r = sl_file_read(path, PEM_MAX, &b, err);
+	if (r < 0) {
+		sl_error_prefix(err, "service account CA %s", path);
+		goto out;
+	}
+	c->ca_len = b.len;
+	c->ca = sl_buf_steal(&b);
+	free(path);
+	path = sl_asprintf("%s/namespace", dir);
+	if (!path) {
+		r = SL_ENOMEM;
+		goto out;
+	}
+	if (sl_file_read(path, 256, &b, NULL) == 0) {
+		size_t n = strcspn(b.data ? b.data : "", "\r\n");
+		c->ns = sl_strndup(b.data ? b.data : "", n);
+		sl_buf_free(&b);
+	}
+	if (!c->ns || !*c->ns) {
+		free(c->ns);
+		c->ns = sl_strdup("default");
+	}
+	if (!c->ns) {
+		r = SL_ENOMEM;
+		goto out;
+	}
+	if (access(c->token_file, R_OK) != 0) {
+		r = sl_error_set(err, SL_ENOTFOUND, "service account token %s: %s", c->token_file,
+		                 strerror(errno));
+		goto out;
+	}
+	*ret = TAKE_PTR(c);
+	r = 0;
+out:
+	sl_kube_config_free(c);
+	return r;
+}
+
+int sl_kube_config_load(const struct sl_kube_config_opts *opts, struct sl_kube_config **ret,
+                        struct sl_error *err)
+{
+	const char *path = opts ? opts->kubeconfig : NULL, *env = getenv("KUBECONFIG"), *home;
+	_cleanup_free_ char *p = NULL, *dir = NULL;
+	bool allow_exec = true;
+	struct sl_buf b;
+	int r;
+
+	if (!path || !*path) {
+		const char *h = getenv("KUBERNETES_SERVICE_HOST");
+		if (h && *h)
+			return sl_kube_config_in_cluster(NULL, ret, err);
+		if (env && *env) {
+			/* the first entry of a colon-separated list; merging is not supported */
+			p = sl_strndup(env, strcspn(env, ":"));
+		} else {
+			home = getenv("HOME");
+			if (!home || !*home)
+				return sl_error_set(err, SL_ENOTFOUND,
+				                    "no kubeconfig: set --kubeconfig or KUBECONFIG");
+			p = sl_asprintf("%s/.kube/config", home);
+			allow_exec = opts && opts->allow_exec_from_default;
+		}
+	} else
+		p = sl_strdup(path);
+	if (!p)
+		return SL_ENOMEM;
+	r = sl_file_read(p, KUBECONFIG_MAX, &b, err);
+	if (r < 0) {
+		sl_error_prefix(err, "kubeconfig %s", p);
+		return r;
+	}
+	dir = sl_strdup(p);
+	if (!dir) {
+		sl_buf_free(&b);
+		return SL_ENOMEM;
+	}
+	if (strrchr(dir, '/'))
+		*strrchr(dir, '/') = '\0';
+	else
+		strcpy(dir, ".");
+	r = sl_kube_config_parse(b.data ? b.data : "", b.len, opts ? opts->context : NULL, dir, allow_exec,
+	                         ret, err);
+	if (r < 0)
+		sl_error_prefix(err, "%s", p);
+	sl_buf_free(&b);
+	return r;
+}

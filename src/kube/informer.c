@@ -1,0 +1,709 @@
+/* Informers: list, then watch from the list's resourceVersion; a cache keyed
+ * namespace/name; relist on 410 (HTTP or ERROR event) with deletes noticed
+ * on relist reported as deletes; jittered reconnect backoff. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct qev {
+	struct sl_kube_event ev;
+	struct qev *next;
+};
+
+/* A callback's handle on the informer, cleared when the informer goes away
+ * first, so a late list or discovery answer finds nothing to touch. */
+struct token {
+	struct sl_kube_informer *inf;
+};
+
+enum inf_state { INF_IDLE, INF_RESOLVING, INF_LISTING, INF_WATCHING, INF_BACKOFF };
+
+struct sl_kube_informer {
+	struct sl_kube *k;
+	char *api_version, *kind, *ns, *label, *field;
+	struct sl_kube_resource res;
+	bool resolved;
+	unsigned page_size, idle_ms, wmin, wmax;
+	uint64_t bmin, bmax, backoff;
+	struct sl_kube_informer_handlers h;
+	void *payload;
+
+	enum inf_state state;
+	bool need_list; /* after backoff: list (true) or watch (false) */
+	bool synced;
+	bool listed_once;
+	char *rv;
+	struct map cache; /* key -> cJSON object */
+	struct token *tok;
+	struct req *watch;
+	bool watch_got_data;
+	struct sl_kube_lines lines;
+	struct qev *qhead, *qtail;
+	int stream_err;
+	struct sl_timer *timer;
+	unsigned busy;
+	bool dead;
+};
+
+static void begin(struct sl_kube_informer *inf);
+static void do_list(struct sl_kube_informer *inf);
+static void do_watch(struct sl_kube_informer *inf);
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? sl_strdup(s) : NULL;
+}
+
+static void qclear(struct sl_kube_informer *inf)
+{
+	while (inf->qhead) {
+		struct qev *q = inf->qhead;
+		inf->qhead = q->next;
+		sl_kube_event_clear(&q->ev);
+		free(q);
+	}
+	inf->qtail = NULL;
+}
+
+static void obj_free(void *p)
+{
+	cJSON_Delete(p);
+}
+
+static void really_free(struct sl_kube_informer *inf)
+{
+	qclear(inf);
+	sl_kube_lines_free(&inf->lines);
+	map_free(&inf->cache, obj_free);
+	sl_timer_free(inf->timer);
+	free(inf->api_version);
+	free(inf->kind);
+	free(inf->ns);
+	free(inf->label);
+	free(inf->field);
+	free(inf->rv);
+	free(inf);
+}
+
+static void stop_io(struct sl_kube_informer *inf)
+{
+	if (inf->tok) {
+		inf->tok->inf = NULL;
+		inf->tok = NULL;
+	}
+	if (inf->watch) {
+		req_cancel(inf->watch);
+		inf->watch = NULL;
+	}
+	sl_timer_disarm(inf->timer);
+	qclear(inf);
+}
+
+void sl_kube_informer_free(struct sl_kube_informer *inf)
+{
+	if (!inf)
+		return;
+	stop_io(inf);
+	if (inf->busy) {
+		inf->dead = true; /* freed when the handler returns */
+		return;
+	}
+	really_free(inf);
+}
+
+/* Handler calls go through these so that a handler may free the informer:
+ * they return false when it did. */
+static void enter(struct sl_kube_informer *inf)
+{
+	inf->busy++;
+}
+static bool leave(struct sl_kube_informer *inf)
+{
+	if (--inf->busy == 0 && inf->dead) {
+		really_free(inf);
+		return false;
+	}
+	return !inf->dead;
+}
+
+static void report(struct sl_kube_informer *inf, const struct sl_error *err)
+{
+	if (inf->h.error) {
+		inf->h.error(err, inf->payload);
+	}
+}
+
+static void set_rv(struct sl_kube_informer *inf, const cJSON *obj)
+{
+	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion"));
+	char *n;
+	if (!rv || !*rv)
+		return;
+	n = sl_strdup(rv);
+	if (n) {
+		free(inf->rv);
+		inf->rv = n;
+	}
+}
+
+static void trim(struct sl_kube_informer *inf, cJSON *obj)
+{
+	if (inf->h.transform)
+		inf->h.transform(obj, inf->payload);
+	else
+		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+		                                        "managedFields");
+}
+
+static void backoff_then(struct sl_kube_informer *inf, bool list)
+{
+	uint64_t d = inf->backoff;
+	/* jitter of +-20% so that many informers do not reconnect in step */
+	d = sl_rand_between(d * 4 / 5, d * 6 / 5);
+	inf->backoff = SL_MIN(inf->backoff * 2, inf->bmax);
+	inf->need_list = list;
+	inf->state = INF_BACKOFF;
+	sl_timer_arm(inf->timer, d);
+}
+
+static void timer_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+{
+	struct sl_kube_informer *inf = payload;
+	if (!inf->resolved)
+		begin(inf);
+	else if (inf->need_list || !inf->rv)
+		do_list(inf);
+	else
+		do_watch(inf);
+}
+
+/* ---- list ------------------------------------------------------------------ */
+
+struct diff_ctx {
+	struct sl_kube_informer *inf;
+	struct map *fresh;
+	bool alive;
+};
+
+static void report_gone(const char *key, void *val, void *payload)
+{
+	struct diff_ctx *d = payload;
+	if (!d->alive || map_get(d->fresh, key))
+		return;
+	if (d->inf->h.del) {
+		enter(d->inf);
+		d->inf->h.del(val, d->inf->payload);
+		d->alive = leave(d->inf);
+	}
+}
+
+static bool same_rv(const cJSON *a, const cJSON *b)
+{
+	const char *x = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(a, "metadata"), "resourceVersion"));
+	const char *y = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(b, "metadata"), "resourceVersion"));
+	return x && y && strcmp(x, y) == 0;
+}
+
+struct add_ctx {
+	struct sl_kube_informer *inf;
+	struct map *old;
+	bool alive;
+};
+
+static void report_new(const char *key, void *val, void *payload)
+{
+	struct add_ctx *a = payload;
+	cJSON *old;
+	if (!a->alive)
+		return;
+	old = map_get(a->old, key);
+	enter(a->inf);
+	if (!old) {
+		if (a->inf->h.add)
+			a->inf->h.add(val, a->inf->payload);
+	} else if (!same_rv(old, val) && a->inf->h.update)
+		a->inf->h.update(old, val, a->inf->payload);
+	a->alive = leave(a->inf);
+}
+
+static void on_list(struct sl_kube_result *res, void *payload)
+{
+	struct token *tok = payload;
+	struct sl_kube_informer *inf = tok->inf;
+	struct map fresh, old;
+	cJSON *items, *it;
+	struct diff_ctx d;
+	struct add_ctx a;
+	bool first;
+
+	free(tok);
+	if (!inf)
+		return;
+	inf->tok = NULL;
+	if (res->code < 0) {
+		enter(inf);
+		report(inf, &res->err);
+		if (!leave(inf))
+			return;
+		backoff_then(inf, true);
+		return;
+	}
+	map_init(&fresh);
+	items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
+	while (cJSON_IsArray(items) && (it = items->child)) {
+		char key[512];
+		void *prev = NULL;
+		cJSON_DetachItemViaPointer(items, it);
+		/* list items carry no apiVersion/kind: give them the informer's */
+		if (!cJSON_GetObjectItemCaseSensitive(it, "kind") && inf->res.kind[0])
+			cJSON_AddStringToObject(it, "kind", inf->res.kind);
+		if (!cJSON_GetObjectItemCaseSensitive(it, "apiVersion"))
+			cJSON_AddStringToObject(it, "apiVersion", inf->api_version);
+		trim(inf, it);
+		if (sl_kube_obj_key(it, key, sizeof(key)) < 0 || map_put(&fresh, key, it, &prev) < 0) {
+			cJSON_Delete(it);
+			continue;
+		}
+		cJSON_Delete(prev);
+	}
+	set_rv(inf, res->body);
+	old = inf->cache;
+	inf->cache = fresh;
+	first = !inf->listed_once;
+	if (inf->listed_once)
+		inf->k->metrics.relists++;
+	inf->listed_once = true;
+	inf->backoff = inf->bmin;
+	/* deletes first: objects gone while we were not watching */
+	d = (struct diff_ctx){.inf = inf, .fresh = &inf->cache, .alive = true};
+	enter(inf);
+	map_foreach(&old, report_gone, &d);
+	a = (struct add_ctx){.inf = inf, .old = &old, .alive = d.alive};
+	if (a.alive)
+		map_foreach(&inf->cache, report_new, &a);
+	map_free(&old, obj_free);
+	if (!leave(inf) || !a.alive)
+		return;
+	if (!inf->synced) {
+		inf->synced = true;
+		if (inf->h.synced) {
+			enter(inf);
+			inf->h.synced(inf->payload);
+			if (!leave(inf))
+				return;
+		}
+	}
+	(void)first;
+	do_watch(inf);
+}
+
+static void do_list(struct sl_kube_informer *inf)
+{
+	struct sl_kube_ref ref = {.api_version = inf->api_version,
+	                          .kind = inf->res.kind,
+	                          .resource = inf->res.plural,
+	                          .namespaced = inf->res.namespaced,
+	                          .ns = inf->ns};
+	struct sl_kube_call_opts o = {
+	    .limit = inf->page_size, .label_selector = inf->label, .field_selector = inf->field};
+	struct token *tok = calloc(1, sizeof(*tok));
+	int r;
+
+	if (!tok) {
+		backoff_then(inf, true);
+		return;
+	}
+	tok->inf = inf;
+	inf->state = INF_LISTING;
+	r = sl_kube_list(inf->k, &ref, &o, on_list, tok);
+	if (r < 0) {
+		free(tok);
+		backoff_then(inf, true);
+		return;
+	}
+	inf->tok = tok;
+}
+
+/* ---- watch ----------------------------------------------------------------- */
+
+static int on_line(const char *line, size_t len, void *payload)
+{
+	struct sl_kube_informer *inf = payload;
+	struct qev *q = calloc(1, sizeof(*q));
+	int r;
+
+	if (!q)
+		return SL_ENOMEM;
+	r = sl_kube_event_parse(line, len, &q->ev, NULL);
+	if (r < 0) {
+		free(q);
+		return r;
+	}
+	if (inf->qtail)
+		inf->qtail->next = q;
+	else
+		inf->qhead = q;
+	inf->qtail = q;
+	return 0;
+}
+
+/* Inside curl's write callback: frame and decode only; apply in drain. */
+static int on_data(struct req *r, const char *p, size_t n, void *payload)
+{
+	struct sl_kube_informer *inf = payload;
+	int rc = sl_kube_lines_feed(&inf->lines, p, n, on_line, inf);
+	if (inf->qhead)
+		req_mark_pending(r);
+	if (rc < 0)
+		inf->stream_err = rc;
+	return rc;
+}
+
+static void restart_watch(struct sl_kube_informer *inf, bool relist)
+{
+	if (inf->watch) {
+		req_cancel(inf->watch);
+		inf->watch = NULL;
+	}
+	qclear(inf);
+	inf->k->metrics.watch_restarts++;
+	if (relist)
+		do_list(inf);
+	else
+		do_watch(inf);
+}
+
+static void on_drain(struct req *r, void *payload)
+{
+	struct sl_kube_informer *inf = payload;
+	struct qev *q;
+
+	enter(inf);
+	while (!inf->dead && (q = inf->qhead)) {
+		struct sl_kube_event *ev = &q->ev;
+		char key[512];
+		inf->qhead = q->next;
+		if (!inf->qhead)
+			inf->qtail = NULL;
+		inf->k->metrics.watch_events++;
+		inf->watch_got_data = true;
+		switch (ev->type) {
+		case SL_KUBE_EVENT_ADDED:
+		case SL_KUBE_EVENT_MODIFIED: {
+			void *old = NULL;
+			cJSON *obj = TAKE_PTR(ev->object);
+			set_rv(inf, obj);
+			trim(inf, obj);
+			if (sl_kube_obj_key(obj, key, sizeof(key)) < 0 ||
+			    map_put(&inf->cache, key, obj, &old) < 0) {
+				cJSON_Delete(obj);
+				break;
+			}
+			if (old && inf->h.update)
+				inf->h.update(old, obj, inf->payload);
+			else if (!old && inf->h.add)
+				inf->h.add(obj, inf->payload);
+			cJSON_Delete(old);
+			break;
+		}
+		case SL_KUBE_EVENT_DELETED: {
+			cJSON *old;
+			set_rv(inf, ev->object);
+			if (sl_kube_obj_key(ev->object, key, sizeof(key)) < 0)
+				break;
+			old = map_del(&inf->cache, key);
+			if (inf->h.del) {
+				if (old)
+					inf->h.del(old, inf->payload);
+				else {
+					trim(inf, ev->object);
+					inf->h.del(ev->object, inf->payload);
+				}
+			}
+			cJSON_Delete(old);
+			break;
+		}
+		case SL_KUBE_EVENT_BOOKMARK:
+			set_rv(inf, ev->object);
+			break;
+		case SL_KUBE_EVENT_ERROR: {
+			struct sl_error err;
+			const char *msg =
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->object, "message"));
+			bool gone = ev->code == 410;
+			sl_error_set(&err, gone ? SL_EGONE : SL_EIO, "watch %s: error event %ld: %s",
+			             inf->res.plural, ev->code, msg ? msg : "");
+			sl_kube_event_clear(ev);
+			free(q);
+			report(inf, &err);
+			if (inf->dead)
+				goto out;
+			if (gone)
+				restart_watch(inf, true);
+			else {
+				if (inf->watch) {
+					req_cancel(inf->watch);
+					inf->watch = NULL;
+				}
+				qclear(inf);
+				backoff_then(inf, false);
+			}
+			goto out;
+		}
+		}
+		sl_kube_event_clear(ev);
+		free(q);
+	}
+out:
+	leave(inf);
+}
+
+static void on_watch_done(struct req *unused, struct sl_kube_result *res, void *payload)
+{
+	struct sl_kube_informer *inf = payload;
+	int serr = inf->stream_err;
+
+	inf->watch = NULL;
+	inf->stream_err = 0;
+	qclear(inf);
+	if (res->code == SL_ECANCELED)
+		return;
+	if (res->code == 0 && !serr) {
+		/* the server ended the watch at its timeout: go on from where we are */
+		inf->backoff = inf->bmin;
+		restart_watch(inf, false);
+		return;
+	}
+	if (res->code == SL_EGONE) {
+		restart_watch(inf, true);
+		return;
+	}
+	if (res->code == SL_ETIMEOUT && inf->watch_got_data) {
+		/* idle: the connection may be dead; reopen at once */
+		restart_watch(inf, false);
+		return;
+	}
+	enter(inf);
+	report(inf, &res->err);
+	if (!leave(inf))
+		return;
+	inf->k->metrics.watch_restarts++;
+	/* a stream we could not read (too long a line, garbage) is relisted */
+	backoff_then(inf, serr != 0);
+}
+
+static void do_watch(struct sl_kube_informer *inf)
+{
+	struct sl_buf p;
+	char num[32];
+	unsigned ts = (unsigned)sl_rand_between(inf->wmin, inf->wmax);
+	struct req_spec s = {.verb = SL_KUBE_VERB_WATCH,
+	                     .method = "GET",
+	                     .timeout_ms = (ts + 30) * 1000,
+	                     .low_speed_s = (inf->idle_ms + 999) / 1000,
+	                     .no_retry = true,
+	                     .done = on_watch_done,
+	                     .data = on_data,
+	                     .drain = on_drain,
+	                     .payload = inf};
+	int r;
+
+	sl_buf_init(&p, 8192);
+	snprintf(num, sizeof(num), "%u", ts);
+	r = kube_path(&inf->res, inf->ns, NULL, NULL, &p);
+	if (r == 0)
+		r = kube_query(&p, "watch", "1");
+	if (r == 0)
+		r = kube_query(&p, "allowWatchBookmarks", "true");
+	if (r == 0)
+		r = kube_query(&p, "resourceVersion", inf->rv ? inf->rv : "0");
+	if (r == 0)
+		r = kube_query(&p, "timeoutSeconds", num);
+	if (r == 0 && inf->label)
+		r = kube_query(&p, "labelSelector", inf->label);
+	if (r == 0 && inf->field)
+		r = kube_query(&p, "fieldSelector", inf->field);
+	sl_kube_lines_reset(&inf->lines);
+	inf->watch_got_data = false;
+	inf->stream_err = 0;
+	if (r == 0) {
+		s.path = p.data;
+		r = req_start(inf->k, &s, &inf->watch);
+	}
+	sl_buf_free(&p);
+	if (r < 0) {
+		inf->watch = NULL;
+		backoff_then(inf, false);
+		return;
+	}
+	inf->state = INF_WATCHING;
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+static void on_resolved(int code, const struct sl_kube_resource *r, const struct sl_error *err, void *payload)
+{
+	struct token *tok = payload;
+	struct sl_kube_informer *inf = tok->inf;
+
+	free(tok);
+	if (!inf)
+		return;
+	inf->tok = NULL;
+	if (code < 0) {
+		enter(inf);
+		report(inf, err);
+		if (!leave(inf))
+			return;
+		backoff_then(inf, true);
+		return;
+	}
+	inf->res = *r;
+	inf->resolved = true;
+	do_list(inf);
+}
+
+static void begin(struct sl_kube_informer *inf)
+{
+	struct token *tok;
+	int r;
+
+	if (inf->resolved) {
+		do_list(inf);
+		return;
+	}
+	tok = calloc(1, sizeof(*tok));
+	if (!tok) {
+		backoff_then(inf, true);
+		return;
+	}
+	tok->inf = inf;
+	inf->state = INF_RESOLVING;
+	r = sl_kube_discover(inf->k, inf->api_version, inf->kind, on_resolved, tok);
+	if (r < 0) {
+		free(tok);
+		backoff_then(inf, true);
+		return;
+	}
+	inf->tok = tok;
+}
+
+int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *o,
+                         const struct sl_kube_informer_handlers *h, void *payload,
+                         struct sl_kube_informer **ret, struct sl_error *err)
+{
+	struct sl_kube_informer *inf;
+	const struct sl_kube_ref *ref = &o->ref;
+	int r;
+
+	if (!ref->api_version || (!ref->kind && !ref->resource))
+		return sl_error_set(err, SL_EINVALID, "informer needs apiVersion and kind or resource");
+	inf = calloc(1, sizeof(*inf));
+	if (!inf)
+		return SL_ENOMEM;
+	inf->k = k;
+	inf->api_version = sl_strdup(ref->api_version);
+	inf->kind = dup_or_null(ref->kind);
+	inf->ns = dup_or_null(ref->ns);
+	inf->label = dup_or_null(o->label_selector);
+	inf->field = dup_or_null(o->field_selector);
+	if (!inf->api_version || (ref->kind && !inf->kind) || (ref->ns && *ref->ns && !inf->ns) ||
+	    (o->label_selector && *o->label_selector && !inf->label) ||
+	    (o->field_selector && *o->field_selector && !inf->field)) {
+		really_free(inf);
+		return SL_ENOMEM;
+	}
+	if (ref->resource) {
+		const char *slash = strchr(ref->api_version, '/');
+		if (slash)
+			snprintf(inf->res.group, sizeof(inf->res.group), "%.*s",
+			         (int)(slash - ref->api_version), ref->api_version);
+		snprintf(inf->res.version, sizeof(inf->res.version), "%s",
+		         slash ? slash + 1 : ref->api_version);
+		snprintf(inf->res.plural, sizeof(inf->res.plural), "%s", ref->resource);
+		snprintf(inf->res.kind, sizeof(inf->res.kind), "%s", ref->kind ? ref->kind : "");
+		inf->res.namespaced = ref->namespaced;
+		inf->resolved = true;
+	}
+	inf->page_size = o->page_size ? o->page_size : 500;
+	inf->idle_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 120000;
+	inf->wmin = o->watch_min_s ? o->watch_min_s : 300;
+	inf->wmax = o->watch_max_s ? o->watch_max_s : 600;
+	if (inf->wmax < inf->wmin)
+		inf->wmax = inf->wmin;
+	inf->bmin = o->backoff_min_ms ? o->backoff_min_ms : 800;
+	inf->bmax = o->backoff_max_ms ? o->backoff_max_ms : 30000;
+	if (inf->bmax < inf->bmin)
+		inf->bmax = inf->bmin;
+	inf->backoff = inf->bmin;
+	if (h)
+		inf->h = *h;
+	inf->payload = payload;
+	map_init(&inf->cache);
+	sl_kube_lines_init(&inf->lines, k->opts.max_watch_line);
+	r = sl_timer_new(k->loop, timer_fire, inf, &inf->timer);
+	if (r < 0) {
+		really_free(inf);
+		return r;
+	}
+	*ret = inf;
+	return 0;
+}
+
+int sl_kube_informer_start(struct sl_kube_informer *inf)
+{
+	if (inf->state != INF_IDLE)
+		return SL_EINVALID;
+	/* through the timer, so handlers never run inside this call */
+	inf->state = INF_BACKOFF;
+	inf->need_list = true;
+	sl_timer_arm(inf->timer, 0);
+	return 0;
+}
+
+bool sl_kube_informer_has_synced(const struct sl_kube_informer *inf)
+{
+	return inf->synced;
+}
+size_t sl_kube_informer_count(const struct sl_kube_informer *inf)
+{
+	return inf->cache.n;
+}
+const char *sl_kube_informer_resource_version(const struct sl_kube_informer *inf)
+{
+	return inf->rv ? inf->rv : "";
+}
+
+const cJSON *sl_kube_informer_get(const struct sl_kube_informer *inf, const char *ns, const char *name)
+{
+	char key[512];
+	if (!name)
+		return NULL;
+	if (ns && *ns)
+		snprintf(key, sizeof(key), "%s/%s", ns, name);
+	else
+		snprintf(key, sizeof(key), "%s", name);
+	return map_get(&inf->cache, key);
+}
+
+struct each {
+	void (*fn)(const cJSON *obj, void *payload);
+	void *payload;
+};
+
+static void each_fn(const char *key, void *val, void *payload)
+{
+	struct each *e = payload;
+	e->fn(val, e->payload);
+}
+
+void sl_kube_informer_foreach(const struct sl_kube_informer *inf, void (*fn)(const cJSON *obj, void *payload),
+                              void *payload)
+{
+	struct each e = {fn, payload};
+	map_foreach(&inf->cache, each_fn, &e);
+}

@@ -1,0 +1,104 @@
+/* Shared internals of src/kube: the client, its requests and discovery. */
+#pragma once
+
+#include "map.h"
+#include "sluice/kube-watch.h"
+#include "sluice/kube.h"
+
+#include <curl/curl.h>
+
+struct req;
+
+/* Internal completion: res is built by the client; body ownership as in the
+ * public result. Runs on the loop, never inside a curl callback. */
+typedef void (*req_done_fn)(struct req *r, struct sl_kube_result *res, void *payload);
+/* Streaming data of a 200 response (watches). Runs inside curl's write
+ * callback: it must not call back into the client; it queues work and
+ * marks the request with req_mark_pending(). Returns 0 or a negative code
+ * that aborts the transfer (its result then has that code). */
+typedef int (*req_data_fn)(struct req *r, const char *p, size_t n, void *payload);
+/* Called after curl returned, for requests marked pending. */
+typedef void (*req_drain_fn)(struct req *r, void *payload);
+
+struct req_spec {
+	enum sl_kube_verb verb;
+	const char *method; /* GET, POST, PUT, PATCH, DELETE */
+	const char *path;   /* "/api/v1/..." with query string */
+	const char *body;   /* copied; NULL for none */
+	size_t body_len;
+	const char *content_type;
+	unsigned timeout_ms;  /* 0: client default; watches give theirs */
+	unsigned low_speed_s; /* >0: abort when no byte arrives for this long */
+	bool no_retry;        /* watches restart themselves */
+	req_done_fn done;
+	req_data_fn data;
+	req_drain_fn drain;
+	void *payload;
+};
+
+/* Starts a request. 0: done will run exactly once (maybe SL_ECANCELED).
+ * The returned handle is valid until done runs. */
+int req_start(struct sl_kube *k, const struct req_spec *spec, struct req **ret);
+/* Aborts a request: done is not called. Safe from inside data/drain. */
+void req_cancel(struct req *r);
+void req_mark_pending(struct req *r);
+
+struct sl_kube {
+	struct sl_loop *loop;
+	struct sl_kube_config *cfg;
+	CURLM *multi;
+	struct sl_timer *curl_timer;
+	struct sl_kube_opts opts;
+	char user_agent[128];
+	char *url_base;   /* scheme://host:port used in URLs */
+	char *connect_to; /* CURLOPT_CONNECT_TO entry for tls-server-name */
+	struct curl_slist *connect_to_list;
+
+	/* credentials */
+	char *bearer;            /* current bearer token or NULL */
+	uint64_t bearer_read_ms; /* token file: when it was read */
+	int64_t bearer_expiry;   /* exec: wall-clock expiry, 0 none */
+	bool exec_running;
+	struct sl_worker *worker;
+	struct req *auth_wait; /* requests waiting for a token */
+	char *exec_cert, *exec_key;
+	size_t exec_cert_len, exec_key_len;
+
+	struct req *reqs;    /* every live request */
+	struct req *pending; /* requests with queued stream data */
+	unsigned inflight;
+	struct sl_kube_metrics metrics;
+	bool freeing;
+	unsigned depth; /* nesting of curl driving, to avoid recursion */
+
+	/* discovery: "group/version" -> struct gv */
+	struct map gvs;
+	struct sl_timer *soon_timer;
+	struct soon *soon_head, *soon_tail;
+};
+
+/* Runs fn(payload, canceled) on the next loop round (canceled true when the
+ * client is freed first). */
+struct soon {
+	void (*fn)(void *payload, bool canceled);
+	void *payload;
+	struct soon *next;
+};
+int kube_soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void *payload);
+
+/* Builds "/api/v1/namespaces/ns/pods/name/status" style paths. */
+int kube_path(const struct sl_kube_resource *r, const char *ns, const char *name, const char *sub,
+              struct sl_buf *out);
+/* Appends "&k=v" (or "?k=v" first) with v URL-escaped. */
+int kube_query(struct sl_buf *b, const char *k, const char *v);
+void kube_discovery_free(struct sl_kube *k);
+
+/* A result with room for its strings (the public struct points into it). */
+struct kube_res {
+	struct sl_kube_result res;
+	char message[768];
+	char reason[64];
+	char field[256];
+};
+/* Fills kr for a failure that never reached the server. */
+void kube_res_fail(struct kube_res *kr, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

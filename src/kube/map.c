@@ -1,0 +1,123 @@
+/* String-keyed chained hash map; see map.h. */
+#include "map.h"
+#include "sluice/base.h"
+
+#include <string.h>
+
+void map_init(struct map *m)
+{
+	m->b = NULL;
+	m->nb = m->n = 0;
+}
+
+void map_free(struct map *m, void (*free_val)(void *))
+{
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct map_ent *e = m->b[i], *n; e; e = n) {
+			n = e->next;
+			if (free_val)
+				free_val(e->val);
+			free(e->key);
+			free(e);
+		}
+	free(m->b);
+	map_init(m);
+}
+
+static struct map_ent **slot(const struct map *m, const char *key)
+{
+	size_t i = sl_hash64(key, strlen(key)) & (m->nb - 1);
+	struct map_ent **pp = &m->b[i];
+	while (*pp && strcmp((*pp)->key, key) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+void *map_get(const struct map *m, const char *key)
+{
+	struct map_ent *e;
+	if (!m->nb)
+		return NULL;
+	e = *slot(m, key);
+	return e ? e->val : NULL;
+}
+
+const char *map_key(const struct map *m, const char *key)
+{
+	struct map_ent *e;
+	if (!m->nb)
+		return NULL;
+	e = *slot(m, key);
+	return e ? e->key : NULL;
+}
+
+static int grow(struct map *m)
+{
+	size_t nb = m->nb ? m->nb * 2 : 64;
+	struct map_ent **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return SL_ENOMEM;
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct map_ent *e = m->b[i], *n; e; e = n) {
+			size_t j = sl_hash64(e->key, strlen(e->key)) & (nb - 1);
+			n = e->next;
+			e->next = b[j];
+			b[j] = e;
+		}
+	free(m->b);
+	m->b = b;
+	m->nb = nb;
+	return 0;
+}
+
+int map_put(struct map *m, const char *key, void *val, void **old)
+{
+	struct map_ent **pp, *e;
+
+	if (old)
+		*old = NULL;
+	if ((m->n + 1 > m->nb) && grow(m) < 0)
+		return SL_ENOMEM;
+	pp = slot(m, key);
+	if (*pp) {
+		if (old)
+			*old = (*pp)->val;
+		(*pp)->val = val;
+		return 0;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->key = sl_strdup(key))) {
+		free(e);
+		return SL_ENOMEM;
+	}
+	e->val = val;
+	*pp = e;
+	m->n++;
+	return 0;
+}
+
+void *map_del(struct map *m, const char *key)
+{
+	struct map_ent **pp, *e;
+	void *v;
+
+	if (!m->nb)
+		return NULL;
+	pp = slot(m, key);
+	e = *pp;
+	if (!e)
+		return NULL;
+	*pp = e->next;
+	v = e->val;
+	free(e->key);
+	free(e);
+	m->n--;
+	return v;
+}
+
+void map_foreach(const struct map *m, void (*fn)(const char *key, void *val, void *payload), void *payload)
+{
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct map_ent *e = m->b[i]; e; e = e->next)
+			fn(e->key, e->val, payload);
+}

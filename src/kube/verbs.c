@@ -1,0 +1,503 @@
+/* The verbs: a call resolves its resource (discovery), builds the path and
+ * query, sends one request (or several pages for a list) and reports one
+ * result to the caller's callback. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define PATH_MAX_LEN 8192
+
+struct call {
+	struct sl_kube *k;
+	enum sl_kube_verb verb;
+	const char *method;
+	char *api_version, *kind, *ns, *name, *sub;
+	struct sl_kube_resource res;
+	char *query; /* "?a=b&c=d" or "" */
+	char *body;
+	size_t body_len;
+	const char *ctype;
+	unsigned timeout_ms, limit;
+	sl_kube_cb cb;
+	void *payload;
+	/* list */
+	cJSON *list;
+	char *cont;
+	unsigned pages;
+	bool restarted;
+};
+
+static void call_free(struct call *c)
+{
+	if (!c)
+		return;
+	free(c->api_version);
+	free(c->kind);
+	free(c->ns);
+	free(c->name);
+	free(c->sub);
+	free(c->query);
+	free(c->body);
+	cJSON_Delete(c->list);
+	free(c->cont);
+	free(c);
+}
+
+static bool dup_ok(char **dst, const char *s)
+{
+	if (!s)
+		return true;
+	*dst = sl_strdup(s);
+	return *dst != NULL;
+}
+
+int sl_kube_ref_from_obj(const cJSON *obj, struct sl_kube_ref *ret)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const cJSON *av = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+	const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+
+	if (!cJSON_IsString(av) || !cJSON_IsString(kind) || !cJSON_IsString(name) || !*name->valuestring)
+		return SL_EINVALID;
+	memset(ret, 0, sizeof(*ret));
+	ret->api_version = av->valuestring;
+	ret->kind = kind->valuestring;
+	ret->name = name->valuestring;
+	ret->ns = cJSON_IsString(ns) && *ns->valuestring ? ns->valuestring : NULL;
+	return 0;
+}
+
+int sl_kube_obj_key(const cJSON *obj, char *out, size_t outsz)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+	const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+	int n;
+
+	if (!cJSON_IsString(name))
+		return SL_EINVALID;
+	if (cJSON_IsString(ns) && *ns->valuestring)
+		n = snprintf(out, outsz, "%s/%s", ns->valuestring, name->valuestring);
+	else
+		n = snprintf(out, outsz, "%s", name->valuestring);
+	return n < 0 || (size_t)n >= outsz ? SL_ETOOLARGE : 0;
+}
+
+static void finish_call(struct call *c, struct sl_kube_result *res)
+{
+	c->cb(res, c->payload);
+	call_free(c);
+}
+
+static void fail_call(struct call *c, int code, const struct sl_error *err)
+{
+	struct kube_res kr;
+	kube_res_fail(&kr, code, "%s", err && err->msg[0] ? err->msg : sl_strerror(code));
+	finish_call(c, &kr.res);
+}
+
+static int send_call(struct call *c);
+
+static void on_done(struct req *unused, struct sl_kube_result *res, void *payload)
+{
+	struct call *c = payload;
+	int r;
+
+	if (c->verb == SL_KUBE_VERB_LIST && c->limit) {
+		if (res->code == SL_EGONE && c->cont && !c->restarted) {
+			/* the continue token expired: start a fresh, consistent list */
+			c->restarted = true;
+			free(c->cont);
+			c->cont = NULL;
+			cJSON_Delete(c->list);
+			c->list = NULL;
+			c->pages = 0;
+			r = send_call(c);
+			if (r < 0) {
+				struct sl_error e;
+				sl_error_set(&e, r, "list restart: %s", sl_strerror(r));
+				fail_call(c, r, &e);
+			}
+			return;
+		}
+		if (res->code == 0) {
+			cJSON *meta = cJSON_GetObjectItemCaseSensitive(res->body, "metadata");
+			cJSON *cont = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+			c->pages++;
+			if (!c->list) {
+				c->list = res->body;
+				res->body = NULL;
+				if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c->list, "items")))
+					cJSON_AddItemToObject(c->list, "items", cJSON_CreateArray());
+			} else {
+				cJSON *dst = cJSON_GetObjectItemCaseSensitive(c->list, "items");
+				cJSON *items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
+				cJSON *it;
+				while (cJSON_IsArray(items) && (it = items->child))
+					cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(items, it));
+			}
+			free(c->cont);
+			c->cont = NULL;
+			if (cJSON_IsString(cont) && *cont->valuestring) {
+				c->cont = sl_strdup(cont->valuestring);
+				if (!c->cont) {
+					struct sl_error e;
+					sl_error_set(&e, SL_ENOMEM, "list: out of memory");
+					fail_call(c, SL_ENOMEM, &e);
+					return;
+				}
+				r = send_call(c);
+				if (r < 0) {
+					struct sl_error e;
+					sl_error_set(&e, r, "list next page: %s", sl_strerror(r));
+					fail_call(c, r, &e);
+				}
+				return;
+			}
+			/* the merged list: first page's metadata, without continue */
+			cJSON_DeleteItemFromObjectCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(c->list, "metadata"), "continue");
+			cJSON_DeleteItemFromObjectCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(c->list, "metadata"), "remainingItemCount");
+			{
+				cJSON *page = res->body;
+				res->body = TAKE_PTR(c->list);
+				res->pages = c->pages;
+				c->cb(res, c->payload);
+				cJSON_Delete(res->body);
+				res->body = page;
+				call_free(c);
+			}
+			return;
+		}
+	}
+	if (c->verb == SL_KUBE_VERB_LIST && res->code == 0)
+		res->pages = 1;
+	finish_call(c, res);
+}
+
+static int send_call(struct call *c)
+{
+	struct sl_buf p;
+	struct req_spec s = {.verb = c->verb,
+	                     .method = c->method,
+	                     .body = c->body,
+	                     .body_len = c->body_len,
+	                     .content_type = c->ctype,
+	                     .timeout_ms = c->timeout_ms,
+	                     .done = on_done,
+	                     .payload = c};
+	const char *ns = c->ns;
+	int r;
+
+	if (c->res.namespaced && (!ns || !*ns) && c->verb != SL_KUBE_VERB_LIST)
+		ns = c->k->cfg->ns; /* as kubectl: the context's namespace */
+	sl_buf_init(&p, PATH_MAX_LEN);
+	r = kube_path(&c->res, ns, c->verb == SL_KUBE_VERB_CREATE ? NULL : c->name, c->sub, &p);
+	if (r == 0 && c->query[0])
+		r = sl_buf_puts(&p, c->query);
+	if (r == 0 && c->verb == SL_KUBE_VERB_LIST && c->limit) {
+		char lim[32];
+		snprintf(lim, sizeof(lim), "%u", c->limit);
+		r = kube_query(&p, "limit", lim);
+		if (r == 0 && c->cont)
+			r = kube_query(&p, "continue", c->cont);
+	}
+	if (r == 0) {
+		s.path = p.data;
+		r = req_start(c->k, &s, NULL);
+	}
+	sl_buf_free(&p);
+	return r;
+}
+
+static void on_discovered(int code, const struct sl_kube_resource *res, const struct sl_error *err,
+                          void *payload)
+{
+	struct call *c = payload;
+	int r;
+
+	if (code < 0) {
+		fail_call(c, code, err);
+		return;
+	}
+	c->res = *res;
+	r = send_call(c);
+	if (r < 0) {
+		struct sl_error e;
+		sl_error_set(&e, r, "%s %s: %s", sl_kube_verb_name(c->verb), c->res.plural, sl_strerror(r));
+		fail_call(c, r, &e);
+	}
+}
+
+static int build_query(struct call *c, const struct sl_kube_call_opts *o)
+{
+	struct sl_buf q;
+	int r = 0;
+
+	sl_buf_init(&q, PATH_MAX_LEN);
+	if (o) {
+		if (o->field_manager && c->verb != SL_KUBE_VERB_GET && c->verb != SL_KUBE_VERB_LIST &&
+		    c->verb != SL_KUBE_VERB_DELETE)
+			r = kube_query(&q, "fieldManager", o->field_manager);
+		if (r == 0 && o->force && c->verb == SL_KUBE_VERB_APPLY)
+			r = kube_query(&q, "force", "true");
+		if (r == 0 && o->dry_run && c->verb != SL_KUBE_VERB_GET && c->verb != SL_KUBE_VERB_LIST)
+			r = kube_query(&q, "dryRun", "All");
+		if (r == 0 && c->verb == SL_KUBE_VERB_LIST && o->label_selector && *o->label_selector)
+			r = kube_query(&q, "labelSelector", o->label_selector);
+		if (r == 0 && c->verb == SL_KUBE_VERB_LIST && o->field_selector && *o->field_selector)
+			r = kube_query(&q, "fieldSelector", o->field_selector);
+		if (r == 0 && (c->verb == SL_KUBE_VERB_LIST || c->verb == SL_KUBE_VERB_GET) &&
+		    o->resource_version && *o->resource_version)
+			r = kube_query(&q, "resourceVersion", o->resource_version);
+	}
+	if (r == 0) {
+		c->query = q.data ? sl_buf_steal(&q) : sl_strdup("");
+		r = c->query ? 0 : SL_ENOMEM;
+	}
+	sl_buf_free(&q);
+	return r;
+}
+
+/* Common entry: copies everything, resolves the resource, sends. Takes
+ * body (malloc'd, may be NULL) in every case. */
+static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, const struct sl_kube_ref *ref,
+                 const struct sl_kube_call_opts *o, char *body, const char *ctype, sl_kube_cb cb,
+                 void *payload)
+{
+	struct call *c;
+	int r;
+
+	if (!k || !ref || !cb || !ref->api_version || (!ref->kind && !ref->resource)) {
+		free(body);
+		return SL_EINVALID;
+	}
+	if ((verb != SL_KUBE_VERB_LIST && verb != SL_KUBE_VERB_CREATE) && (!ref->name || !*ref->name)) {
+		free(body);
+		return SL_EINVALID;
+	}
+	if (k->freeing) {
+		free(body);
+		return SL_ECANCELED;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		free(body);
+		return SL_ENOMEM;
+	}
+	c->k = k;
+	c->verb = verb;
+	c->method = method;
+	c->body = body;
+	c->body_len = body ? strlen(body) : 0;
+	c->ctype = ctype;
+	c->cb = cb;
+	c->payload = payload;
+	c->timeout_ms = o ? o->timeout_ms : 0;
+	c->limit = o && verb == SL_KUBE_VERB_LIST ? o->limit : 0;
+	if (!dup_ok(&c->api_version, ref->api_version) || !dup_ok(&c->kind, ref->kind) ||
+	    !dup_ok(&c->ns, ref->ns && *ref->ns ? ref->ns : NULL) || !dup_ok(&c->name, ref->name) ||
+	    !dup_ok(&c->sub, ref->subresource) || build_query(c, o) < 0) {
+		call_free(c);
+		return SL_ENOMEM;
+	}
+	if (ref->resource) {
+		char group[256] = "";
+		const char *slash = strchr(ref->api_version, '/');
+		if (slash)
+			snprintf(group, sizeof(group), "%.*s", (int)(slash - ref->api_version),
+			         ref->api_version);
+		snprintf(c->res.group, sizeof(c->res.group), "%s", group);
+		snprintf(c->res.version, sizeof(c->res.version), "%s", slash ? slash + 1 : ref->api_version);
+		snprintf(c->res.plural, sizeof(c->res.plural), "%s", ref->resource);
+		snprintf(c->res.kind, sizeof(c->res.kind), "%s", ref->kind ? ref->kind : "");
+		c->res.namespaced = ref->namespaced;
+		r = send_call(c);
+	} else if (sl_kube_discover_cached(k, ref->api_version, ref->kind, &c->res) == 0)
+		r = send_call(c);
+	else
+		r = sl_kube_discover(k, ref->api_version, ref->kind, on_discovered, c);
+	if (r < 0)
+		call_free(c);
+	return r;
+}
+
+static char *print(const cJSON *obj)
+{
+	return obj ? cJSON_PrintUnformatted(obj) : NULL;
+}
+
+int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                sl_kube_cb cb, void *payload)
+{
+	return start(k, SL_KUBE_VERB_GET, "GET", ref, opts, NULL, NULL, cb, payload);
+}
+
+int sl_kube_list(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                 sl_kube_cb cb, void *payload)
+{
+	return start(k, SL_KUBE_VERB_LIST, "GET", ref, opts, NULL, NULL, cb, payload);
+}
+
+int sl_kube_create(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON *obj,
+                   const struct sl_kube_call_opts *opts, sl_kube_cb cb, void *payload)
+{
+	struct sl_kube_ref r;
+	char *body = print(obj);
+	if (!body)
+		return SL_ENOMEM;
+	if (!ref) {
+		/* a create may carry generateName instead of name */
+		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+		const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+		memset(&r, 0, sizeof(r));
+		r.api_version = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "apiVersion"));
+		r.kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "kind"));
+		r.ns = cJSON_IsString(ns) ? ns->valuestring : NULL;
+		ref = &r;
+	}
+	return start(k, SL_KUBE_VERB_CREATE, "POST", ref, opts, body, "application/json", cb, payload);
+}
+
+int sl_kube_update(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON *obj,
+                   const struct sl_kube_call_opts *opts, sl_kube_cb cb, void *payload)
+{
+	struct sl_kube_ref r;
+	char *body;
+	if (!ref) {
+		if (sl_kube_ref_from_obj(obj, &r) < 0)
+			return SL_EINVALID;
+		ref = &r;
+	}
+	body = print(obj);
+	if (!body)
+		return SL_ENOMEM;
+	return start(k, SL_KUBE_VERB_UPDATE, "PUT", ref, opts, body, "application/json", cb, payload);
+}
+
+int sl_kube_delete(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                   sl_kube_cb cb, void *payload)
+{
+	char *body = NULL;
+	if (opts && opts->propagation) {
+		if (strcmp(opts->propagation, "Foreground") && strcmp(opts->propagation, "Background") &&
+		    strcmp(opts->propagation, "Orphan"))
+			return SL_EINVALID;
+		body = sl_asprintf(
+		    "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"%s\"}",
+		    opts->propagation);
+		if (!body)
+			return SL_ENOMEM;
+	}
+	return start(k, SL_KUBE_VERB_DELETE, "DELETE", ref, opts, body, body ? "application/json" : NULL, cb,
+	             payload);
+}
+
+int sl_kube_patch(struct sl_kube *k, const struct sl_kube_ref *ref, enum sl_kube_patch_type type,
+                  const cJSON *patch, const struct sl_kube_call_opts *opts, sl_kube_cb cb, void *payload)
+{
+	static const char *const types[] = {
+	    [SL_KUBE_PATCH_MERGE] = "application/merge-patch+json",
+	    [SL_KUBE_PATCH_JSON] = "application/json-patch+json",
+	    [SL_KUBE_PATCH_STRATEGIC] = "application/strategic-merge-patch+json",
+	};
+	char *body;
+	if ((unsigned)type >= SL_ARRAY_SIZE(types) || !patch)
+		return SL_EINVALID;
+	if (type == SL_KUBE_PATCH_JSON ? !cJSON_IsArray(patch) : !cJSON_IsObject(patch))
+		return SL_EINVALID;
+	body = print(patch);
+	if (!body)
+		return SL_ENOMEM;
+	return start(k, SL_KUBE_VERB_PATCH, "PATCH", ref, opts, body, types[type], cb, payload);
+}
+
+int sl_kube_apply(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON *obj,
+                  const struct sl_kube_call_opts *opts, sl_kube_cb cb, void *payload)
+{
+	struct sl_kube_ref r;
+	char *body;
+
+	if (!opts || !opts->field_manager || !*opts->field_manager || !cJSON_IsObject(obj))
+		return SL_EINVALID;
+	if (!ref) {
+		if (sl_kube_ref_from_obj(obj, &r) < 0)
+			return SL_EINVALID;
+		ref = &r;
+	}
+	/* JSON is YAML: the apply body needs no YAML encoder */
+	body = print(obj);
+	if (!body)
+		return SL_ENOMEM;
+	return start(k, SL_KUBE_VERB_APPLY, "PATCH", ref, opts, body, "application/apply-patch+yaml", cb,
+	             payload);
+}
+
+int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, const char *reason,
+                  const char *message, sl_kube_cb cb, void *payload)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(involved, "metadata");
+	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
+	struct sl_kube_ref ref = {
+	    .api_version = "v1", .kind = "Event", .resource = "events", .namespaced = true};
+	cJSON *ev = NULL, *io, *m, *src;
+	char now[32], gen[300], msg[1025];
+	char *body;
+
+	if (!name || !type || !reason || !message)
+		return SL_EINVALID;
+	ref.ns = ns && *ns ? ns : "default";
+	sl_time_rfc3339(sl_wall_s(), now);
+	snprintf(gen, sizeof(gen), "%.240s.", name);
+	snprintf(msg, sizeof(msg), "%s", message);
+	ev = cJSON_CreateObject();
+	if (!ev)
+		return SL_ENOMEM;
+	cJSON_AddStringToObject(ev, "apiVersion", "v1");
+	cJSON_AddStringToObject(ev, "kind", "Event");
+	m = cJSON_AddObjectToObject(ev, "metadata");
+	cJSON_AddStringToObject(m, "generateName", gen);
+	cJSON_AddStringToObject(m, "namespace", ref.ns);
+	io = cJSON_AddObjectToObject(ev, "involvedObject");
+	{
+		static const char *const copy[] = {"apiVersion", "kind"};
+		for (size_t i = 0; i < SL_ARRAY_SIZE(copy); i++) {
+			const char *v =
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(involved, copy[i]));
+			if (v)
+				cJSON_AddStringToObject(io, copy[i], v);
+		}
+		if (ns && *ns)
+			cJSON_AddStringToObject(io, "namespace", ns);
+		cJSON_AddStringToObject(io, "name", name);
+		{
+			const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
+			const char *rv =
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
+			if (uid)
+				cJSON_AddStringToObject(io, "uid", uid);
+			if (rv)
+				cJSON_AddStringToObject(io, "resourceVersion", rv);
+		}
+	}
+	cJSON_AddStringToObject(ev, "type", type);
+	cJSON_AddStringToObject(ev, "reason", reason);
+	cJSON_AddStringToObject(ev, "message", msg);
+	src = cJSON_AddObjectToObject(ev, "source");
+	cJSON_AddStringToObject(src, "component", "sluice");
+	cJSON_AddStringToObject(ev, "reportingComponent", "sluice");
+	cJSON_AddStringToObject(ev, "reportingInstance", "sluice");
+	cJSON_AddStringToObject(ev, "firstTimestamp", now);
+	cJSON_AddStringToObject(ev, "lastTimestamp", now);
+	cJSON_AddNumberToObject(ev, "count", 1);
+	body = cJSON_PrintUnformatted(ev);
+	cJSON_Delete(ev);
+	if (!body)
+		return SL_ENOMEM;
+	return start(k, SL_KUBE_VERB_CREATE, "POST", &ref, NULL, body, "application/json", cb, payload);
+}
