@@ -67,7 +67,7 @@ void sl_stream_job_name(const char *stream, bool backfill, char out[static 64]);
  * Deterministic from the uid: a retry after a crash names the same object,
  * so its create answers AlreadyExists instead of making a second one. */
 void sl_stream_initial_backfill_name(const char *stream, const char *uid,
-				     char out[static SL_STREAM_NAME_MAX + 1]);
+                                     char out[static SL_STREAM_NAME_MAX + 1]);
 
 /* JSON of v with object keys sorted byte-wise at every level, no spaces.
  * Returns a malloc'ed string (caller frees) or NULL when out of memory. */
@@ -78,19 +78,18 @@ char *sl_stream_canonical_json(const cJSON *v);
 /* Inputs of the builder. All borrowed; none is modified. */
 struct sl_stream_job_input {
 	const cJSON *stream;       /* the stream: apiVersion, kind, metadata (name,
-				    * namespace, uid), spec */
+	                            * namespace, uid), spec */
 	const cJSON *stream_class; /* its StreamClass (spec.secretRefs is read) */
 	const cJSON *tmpl;         /* the StreamingJobTemplate to build from: the
-				    * streaming one, or the backfill one when
-				    * backfill is set */
+	                            * streaming one, or the backfill one when
+	                            * backfill is set */
 	const cJSON *backfill;     /* the BackfillRequest for a backfill Job, else NULL */
 };
 
 /* The configuration-hash of a stream with a template: lowercase hex SHA-256
  * of canonical JSON of the stream's spec, a newline, and canonical JSON of
  * the template's spec. Editing either changes it. */
-int sl_stream_config_hash(const cJSON *stream, const cJSON *tmpl, char out[static 65],
-			  struct sl_error *err);
+int sl_stream_config_hash(const cJSON *stream, const cJSON *tmpl, char out[static 65], struct sl_error *err);
 
 /* Builds the Job of design.md "Resource contract" (name, namespace, labels,
  * configuration-hash, STREAMCONTEXT__* env on every container of
@@ -210,7 +209,10 @@ struct sl_stream_decision {
 	const char *reason;
 };
 
-#define SL_STREAM_DECISION_INIT {0}
+#define SL_STREAM_DECISION_INIT \
+	{                       \
+		0               \
+	}
 
 /* Frees what the decision owns and zeroes it. Accepts a zeroed decision. */
 void sl_stream_decision_free(struct sl_stream_decision *d);
@@ -225,7 +227,7 @@ void sl_stream_decision_free(struct sl_stream_decision *d);
  * (missing template, bad secret reference) are not errors: they become a
  * Failed status and a Warning event. */
 int sl_stream_decide(const struct sl_stream_observed *in, struct sl_stream_decision *out,
-		     struct sl_error *err);
+                     struct sl_error *err);
 
 /* Short name of an action type, for logs ("create-job", ...). */
 const char *sl_stream_action_name(enum sl_stream_action_type t);

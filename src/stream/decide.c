@@ -1,0 +1,918 @@
+/* decide(): the stream state machine of design.md, as a pure function from
+ * what is observed about one stream to the actions that move it on.
+ *
+ * How it stays correct across crashes: decide() computes the desired state
+ * (which Job should exist, which BackfillRequests are done, the status) from
+ * the observation alone and returns the difference, in an order where every
+ * write records what a later write would destroy:
+ *   complete BackfillRequests, create the initial BackfillRequest, write
+ *   status, write the restart memory, delete Jobs, create a Job, delete
+ *   BackfillRequests, emit an Event, requeue.
+ * So a crash after any prefix leaves a state from which decide() asks for
+ * the rest and nothing twice: a completion is written before the Job that
+ * proves it is deleted; a failure is written to status before the failed
+ * Job goes; a finished streaming Job is counted in the memory (by its uid)
+ * before it goes; a Job is created only when no Job of the stream exists
+ * (at most one of the two, and a create of an existing name answers
+ * AlreadyExists); the initial BackfillRequest has a name derived from the
+ * stream uid. Messages hold no clock reading except absolute times taken from
+ * the observation, so a converged stream gives no actions at all.
+ *
+ * Choices the design leaves open:
+ * - The initial BackfillRequest is created on the first decision about a
+ *   stream with a backfill template (status.phase unset), also when the
+ *   stream is created suspended: it then stays pending and runs on resume.
+ * - A missing template or a Job that cannot be built (bad secret reference,
+ *   template setting STREAMCONTEXT__STREAM_ID/KIND) is Failed with reason
+ *   TemplateNotFound or InvalidJob; a Job already running is left alone (a
+ *   template briefly absent during a sync must not stop a stream), and the
+ *   stream is evaluated afresh on every change (not sticky).
+ * - A Job failure is sticky: Failed with reason JobFailed until the
+ *   configuration-hash of that Job changes or the stream is suspended.
+ * - A BackfillRequest of a stream without spec.backfillJobTemplateRef is
+ *   ignored (left pending).
+ * - A backfill Job that vanished without a final state seen (no DELETED
+ *   event kept, e.g. the controller was down through its whole life) is
+ *   treated as deleted by hand: its BackfillRequest is still pending, so it
+ *   runs again (at least once; a completion is never invented).
+ */
+#include "sluice/stream.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define BACKOFF_BASE_S     10
+#define BACKOFF_MAX_S      600
+#define LONG_RUN_S         600 /* a run this long resets the restart count */
+#define WAIT_FALLBACK_MS   30000
+#define MAX_BACKFILLS_SEEN 4096
+
+/* Ready condition reasons. */
+#define R_RUNNING        "Running"
+#define R_BACKFILLING    "Backfilling"
+#define R_SUSPENDED      "Suspended"
+#define R_BACKFILL_REQ   "BackfillRequested"
+#define R_WAIT_DELETION  "WaitingForJobDeletion"
+#define R_CONFIG_CHANGED "ConfigurationChanged"
+#define R_RESTARTING     "Restarting"
+#define R_JOB_FAILED     "JobFailed"
+#define R_NO_TEMPLATE    "TemplateNotFound"
+#define R_INVALID_JOB    "InvalidJob"
+#define R_NAME_TAKEN     "JobNameTaken"
+
+/* ---- small JSON readers ---------------------------------------------------- */
+
+static const cJSON *obj_at(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsObject(v) ? v : NULL;
+}
+
+static const char *str_at(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* NULL and "" are the same: both mean unset. */
+static bool streq(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static const char *md_str(const cJSON *o, const char *key)
+{
+	return str_at(obj_at(o, "metadata"), key);
+}
+
+static const char *annotation(const cJSON *o, const char *key)
+{
+	return str_at(obj_at(obj_at(o, "metadata"), "annotations"), key);
+}
+
+static bool deleting(const cJSON *o)
+{
+	return md_str(o, "deletionTimestamp") != NULL;
+}
+
+static bool owned_by(const cJSON *o, const char *uid)
+{
+	const cJSON *r;
+
+	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(obj_at(o, "metadata"), "ownerReferences"))
+	{
+		const char *u = str_at(r, "uid");
+		if (u && strcmp(u, uid) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int64_t time_at(const cJSON *o, const char *key, int64_t fallback)
+{
+	const char *s = str_at(o, key);
+	int64_t t;
+
+	return s && sl_time_parse_rfc3339(s, &t) == 0 ? t : fallback;
+}
+
+/* ---- Jobs --------------------------------------------------------------------- */
+
+enum jstate { J_ACTIVE, J_SUCCEEDED, J_FAILED };
+
+static enum jstate job_state(const cJSON *job, const cJSON **ret_cond)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(obj_at(job, "status"), "conditions"))
+	{
+		const char *type = str_at(c, "type"), *st = str_at(c, "status");
+		if (!type || !st || strcmp(st, "True") != 0)
+			continue;
+		if (strcmp(type, "Complete") == 0 || strcmp(type, "SuccessCriteriaMet") == 0)
+			return J_SUCCEEDED;
+		if (strcmp(type, "Failed") == 0 || strcmp(type, "FailureTarget") == 0) {
+			if (ret_cond)
+				*ret_cond = c;
+			return J_FAILED;
+		}
+	}
+	return J_ACTIVE;
+}
+
+/* The BackfillRequest a backfill Job runs: our annotation, else its env. */
+static const char *job_backfill_request(const cJSON *job)
+{
+	const char *a = annotation(job, SL_STREAM_ANN_BACKFILL_REQUEST);
+	const cJSON *ctr, *e;
+
+	if (a)
+		return a;
+	ctr = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+	                             obj_at(obj_at(obj_at(job, "spec"), "template"), "spec"), "containers"),
+	                         0);
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(ctr, "env"))
+	{
+		const char *n = str_at(e, "name");
+		if (n && strcmp(n, SL_STREAM_ENV_BACKFILL_ID) == 0)
+			return str_at(e, "value");
+	}
+	return NULL;
+}
+
+/* ---- restart memory ----------------------------------------------------------- */
+
+int sl_stream_memory_get(const cJSON *stream, struct sl_stream_memory *ret)
+{
+	const char *s = annotation(stream, SL_STREAM_ANN_RESTARTS);
+	struct sl_stream_memory m = {0};
+	char when[40], uid[64];
+	unsigned n;
+
+	if (s && sscanf(s, "%u/%39[^/]/%63s", &n, when, uid) == 3 &&
+	    sl_time_parse_rfc3339(when, &m.not_before) == 0) {
+		m.restarts = n;
+		snprintf(m.job_uid, sizeof(m.job_uid), "%s", uid);
+	} else {
+		m.not_before = 0;
+	}
+	*ret = m;
+	return 0;
+}
+
+static int64_t backoff_s(unsigned n)
+{
+	int64_t d = BACKOFF_BASE_S;
+
+	for (unsigned i = 0; i < n && d < BACKOFF_MAX_S; i++)
+		d *= 2;
+	return SL_MIN(d, (int64_t)BACKOFF_MAX_S);
+}
+
+/* ---- the decision being built ------------------------------------------------- */
+
+enum target { T_NONE, T_STREAMING, T_BACKFILL };
+
+struct plan {
+	/* result of the analysis */
+	const char *phase, *reason;
+	char message[512];
+	bool ready;
+	const char *job_name; /* status.jobName, NULL to clear */
+	char job_name_buf[64];
+	const char *hash; /* status.configurationHash, NULL to clear */
+	char hash_buf[65];
+	const char *bfr; /* status.backfillRequest, NULL to clear */
+	char bfr_buf[SL_STREAM_NAME_MAX + 1];
+	uint64_t requeue_ms;
+	bool leave_status; /* write nothing (class gone) */
+	/* actions, emitted in the fixed order at the end */
+	const cJSON *complete[8];
+	size_t n_complete;
+	cJSON *create_bfr;
+	char create_bfr_name[SL_STREAM_NAME_MAX + 1];
+	bool memory_set;
+	struct sl_stream_memory memory;
+	const cJSON *delete_jobs[2];
+	size_t n_delete_jobs;
+	cJSON *create_job;
+	const cJSON *delete_bfrs[MAX_BACKFILLS_SEEN];
+	size_t n_delete_bfrs;
+};
+
+static struct sl_stream_action *push(struct sl_stream_decision *d, enum sl_stream_action_type t)
+{
+	if (d->n_actions == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 8;
+		struct sl_stream_action *a = realloc(d->actions, cap * sizeof(*a));
+		if (!a)
+			return NULL;
+		d->actions = a;
+		d->cap = cap;
+	}
+	struct sl_stream_action *a = &d->actions[d->n_actions++];
+	memset(a, 0, sizeof(*a));
+	a->type = t;
+	return a;
+}
+
+void sl_stream_decision_free(struct sl_stream_decision *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_actions; i++) {
+		cJSON_Delete(d->actions[i].object);
+		cJSON_Delete(d->actions[i].status);
+		free(d->actions[i].message);
+	}
+	free(d->actions);
+	memset(d, 0, sizeof(*d));
+}
+
+const char *sl_stream_action_name(enum sl_stream_action_type t)
+{
+	switch (t) {
+	case SL_STREAM_ACT_CREATE_JOB:
+		return "create-job";
+	case SL_STREAM_ACT_DELETE_JOB:
+		return "delete-job";
+	case SL_STREAM_ACT_CREATE_BACKFILL:
+		return "create-backfill";
+	case SL_STREAM_ACT_COMPLETE_BACKFILL:
+		return "complete-backfill";
+	case SL_STREAM_ACT_DELETE_BACKFILL:
+		return "delete-backfill";
+	case SL_STREAM_ACT_WRITE_STATUS:
+		return "write-status";
+	case SL_STREAM_ACT_WRITE_MEMORY:
+		return "write-memory";
+	case SL_STREAM_ACT_EVENT:
+		return "event";
+	case SL_STREAM_ACT_REQUEUE:
+		return "requeue";
+	}
+	return "unknown";
+}
+
+/* ---- BackfillRequests --------------------------------------------------------- */
+
+static bool bfr_completed(const cJSON *b)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(b, "spec"), "completed"));
+}
+
+/* Oldest first: creationTimestamp, then name, so the order is total. */
+static bool bfr_older(const cJSON *a, const cJSON *b)
+{
+	int64_t ta = time_at(obj_at(a, "metadata"), "creationTimestamp", INT64_MAX);
+	int64_t tb = time_at(obj_at(b, "metadata"), "creationTimestamp", INT64_MAX);
+
+	if (ta != tb)
+		return ta < tb;
+	return strcmp(md_str(a, "name") ? md_str(a, "name") : "",
+	              md_str(b, "name") ? md_str(b, "name") : "") < 0;
+}
+
+static bool in_list(const cJSON *const *l, size_t n, const cJSON *o)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i] == o)
+			return true;
+	return false;
+}
+
+/* The pending BackfillRequest named name (not completed, not completed by
+ * this decision, not being deleted), or NULL. */
+static const cJSON *pending_named(const struct sl_stream_observed *in, const struct plan *p, const char *name)
+{
+	for (size_t i = 0; name && i < in->n_backfills; i++) {
+		const cJSON *b = in->backfills[i];
+		const char *n = md_str(b, "name");
+		if (n && strcmp(n, name) == 0 && !bfr_completed(b) && !deleting(b) &&
+		    !in_list(p->complete, p->n_complete, b))
+			return b;
+	}
+	return NULL;
+}
+
+static const cJSON *oldest_pending(const struct sl_stream_observed *in, const struct plan *p)
+{
+	const cJSON *best = NULL;
+
+	for (size_t i = 0; i < in->n_backfills; i++) {
+		const cJSON *b = in->backfills[i];
+		if (bfr_completed(b) || deleting(b) || in_list(p->complete, p->n_complete, b))
+			continue;
+		if (!best || bfr_older(b, best))
+			best = b;
+	}
+	return best;
+}
+
+static cJSON *initial_backfill(const cJSON *stream, const cJSON *cls, const char *name)
+{
+	const char *sname = md_str(stream, "name"), *ns = md_str(stream, "namespace");
+	cJSON *b = cJSON_CreateObject(), *md, *l, *refs, *o, *spec;
+	bool ok =
+	    b && cJSON_AddStringToObject(b, "apiVersion", SL_STREAM_API_VERSION) &&
+	    cJSON_AddStringToObject(b, "kind", "BackfillRequest") &&
+	    (md = cJSON_AddObjectToObject(b, "metadata")) && cJSON_AddStringToObject(md, "name", name) &&
+	    cJSON_AddStringToObject(md, "namespace", ns) && (l = cJSON_AddObjectToObject(md, "labels")) &&
+	    cJSON_AddStringToObject(l, SL_STREAM_LABEL_MANAGED_BY, SL_STREAM_MANAGED_BY) &&
+	    (refs = cJSON_AddArrayToObject(md, "ownerReferences")) && (o = cJSON_CreateObject()) &&
+	    cJSON_AddItemToArray(refs, o) &&
+	    cJSON_AddStringToObject(o, "apiVersion", str_at(stream, "apiVersion")) &&
+	    cJSON_AddStringToObject(o, "kind", str_at(stream, "kind")) &&
+	    cJSON_AddStringToObject(o, "name", sname) &&
+	    cJSON_AddStringToObject(o, "uid", md_str(stream, "uid")) &&
+	    cJSON_AddTrueToObject(o, "controller") && cJSON_AddTrueToObject(o, "blockOwnerDeletion") &&
+	    (spec = cJSON_AddObjectToObject(b, "spec")) &&
+	    cJSON_AddStringToObject(spec, "streamClass", md_str(cls, "name") ? md_str(cls, "name") : "") &&
+	    cJSON_AddStringToObject(spec, "streamId", sname) && cJSON_AddFalseToObject(spec, "completed");
+
+	if (!ok) {
+		cJSON_Delete(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* ---- status ------------------------------------------------------------------- */
+
+static bool json_str_eq(const cJSON *v, const char *s)
+{
+	if (!s)
+		return v == NULL || cJSON_IsNull(v);
+	return cJSON_IsString(v) && strcmp(v->valuestring, s) == 0;
+}
+
+static cJSON *str_or_null(const char *s)
+{
+	return s ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static int64_t generation(const cJSON *stream)
+{
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(obj_at(stream, "metadata"), "generation");
+
+	return cJSON_IsNumber(g) ? (int64_t)g->valuedouble : 0;
+}
+
+static const cJSON *old_condition(const cJSON *status, const char *type)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
+	{
+		const char *t = str_at(c, "type");
+		if (t && strcmp(t, type) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* Builds {"status": {...}} when it differs from the observed status, else
+ * leaves *ret NULL. Sets *changed_reason when phase or Ready reason moved. */
+static int status_diff(const struct sl_stream_observed *in, const struct plan *p, cJSON **ret, bool *moved)
+{
+	const cJSON *old = obj_at(in->stream, "status");
+	const cJSON *oc = old_condition(old, SL_STREAM_CONDITION_READY);
+	const char *cstatus = p->ready ? "True" : "False";
+	int64_t gen = generation(in->stream);
+	char ltt[32];
+	const cJSON *og = cJSON_GetObjectItemCaseSensitive(old, "observedGeneration");
+	const cJSON *ocg = cJSON_GetObjectItemCaseSensitive(oc, "observedGeneration");
+	bool same_cond = oc && json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "status"), cstatus) &&
+	                 json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "reason"), p->reason) &&
+	                 json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "message"), p->message) &&
+	                 str_at(oc, "lastTransitionTime") && cJSON_IsNumber(ocg) &&
+	                 (int64_t)ocg->valuedouble == gen;
+	bool same = same_cond && json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) &&
+	            cJSON_IsNumber(og) && (int64_t)og->valuedouble == gen &&
+	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "jobName"), p->job_name) &&
+	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "configurationHash"), p->hash) &&
+	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "backfillRequest"), p->bfr);
+
+	*ret = NULL;
+	*moved = !json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) ||
+	         !json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "reason"), p->reason);
+	if (same)
+		return 0;
+
+	/* lastTransitionTime moves only when the condition's status does. */
+	if (oc && json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "status"), cstatus) &&
+	    str_at(oc, "lastTransitionTime"))
+		snprintf(ltt, sizeof(ltt), "%s", str_at(oc, "lastTransitionTime"));
+	else
+		sl_time_rfc3339(in->now, ltt);
+
+	cJSON *root = cJSON_CreateObject(), *st, *conds, *c;
+	const cJSON *x;
+	bool ok = root && (st = cJSON_AddObjectToObject(root, "status")) &&
+	          cJSON_AddStringToObject(st, "phase", p->phase) &&
+	          (conds = cJSON_AddArrayToObject(st, "conditions"));
+	if (!ok)
+		goto fail;
+	/* Conditions of other types (someone else's) are kept as they are. */
+	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(old, "conditions"))
+	{
+		const char *t = str_at(x, "type");
+		if (t && strcmp(t, SL_STREAM_CONDITION_READY) == 0)
+			continue;
+		if (!(c = cJSON_Duplicate(x, true)))
+			goto fail;
+		cJSON_AddItemToArray(conds, c);
+	}
+	ok = (c = cJSON_CreateObject()) && cJSON_AddItemToArray(conds, c) &&
+	     cJSON_AddStringToObject(c, "type", SL_STREAM_CONDITION_READY) &&
+	     cJSON_AddStringToObject(c, "status", cstatus) &&
+	     cJSON_AddStringToObject(c, "reason", p->reason) &&
+	     cJSON_AddStringToObject(c, "message", p->message) &&
+	     cJSON_AddStringToObject(c, "lastTransitionTime", ltt) &&
+	     cJSON_AddNumberToObject(c, "observedGeneration", (double)gen) &&
+	     cJSON_AddNumberToObject(st, "observedGeneration", (double)gen);
+	if (!ok)
+		goto fail;
+	cJSON *v1 = str_or_null(p->job_name), *v2 = str_or_null(p->hash), *v3 = str_or_null(p->bfr);
+	if (!v1 || !v2 || !v3) {
+		cJSON_Delete(v1);
+		cJSON_Delete(v2);
+		cJSON_Delete(v3);
+		goto fail;
+	}
+	cJSON_AddItemToObject(st, "jobName", v1);
+	cJSON_AddItemToObject(st, "configurationHash", v2);
+	cJSON_AddItemToObject(st, "backfillRequest", v3);
+	*ret = root;
+	return 0;
+fail:
+	cJSON_Delete(root);
+	return SL_ENOMEM;
+}
+
+static bool warning_reason(const char *r)
+{
+	return streq(r, R_JOB_FAILED) || streq(r, R_NO_TEMPLATE) || streq(r, R_INVALID_JOB) ||
+	       streq(r, R_NAME_TAKEN);
+}
+
+/* ---- the analysis --------------------------------------------------------------- */
+
+static void set_state(struct plan *p, const char *phase, const char *reason, bool ready, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void set_state(struct plan *p, const char *phase, const char *reason, bool ready, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->phase = phase;
+	p->reason = reason;
+	p->ready = ready;
+	va_start(ap, fmt);
+	vsnprintf(p->message, sizeof(p->message), fmt, ap);
+	va_end(ap);
+}
+
+static void delete_job(struct plan *p, const cJSON *job)
+{
+	if (!job || deleting(job) || in_list(p->delete_jobs, p->n_delete_jobs, job))
+		return;
+	p->delete_jobs[p->n_delete_jobs++] = job;
+}
+
+/* Counts a finished streaming Job in the restart memory, once per Job uid. */
+static void count_finish(const struct sl_stream_observed *in, struct plan *p, const cJSON *job)
+{
+	const char *uid = md_str(job, "uid");
+	const cJSON *st = obj_at(job, "status");
+	int64_t end = time_at(st, "completionTime", in->now);
+	int64_t start = time_at(st, "startTime", time_at(obj_at(job, "metadata"), "creationTimestamp", end));
+	unsigned n;
+
+	if (!uid || strcmp(uid, p->memory.job_uid) == 0)
+		return;
+	n = end - start >= LONG_RUN_S ? 0 : p->memory.restarts;
+	p->memory.restarts = SL_MIN(n + 1, 30u);
+	p->memory.not_before = end + backoff_s(n);
+	snprintf(p->memory.job_uid, sizeof(p->memory.job_uid), "%s", uid);
+	p->memory_set = true;
+}
+
+static void describe_ref(const cJSON *stream, const char *field, char *out, size_t n)
+{
+	const cJSON *ref = obj_at(obj_at(stream, "spec"), field);
+	const char *ns = str_at(ref, "namespace") ? str_at(ref, "namespace") : md_str(stream, "namespace");
+
+	snprintf(out, n, "StreamingJobTemplate %s/%s (spec.%s)", ns ? ns : "",
+	         str_at(ref, "name") ? str_at(ref, "name") : "", field);
+}
+
+static int analyse(const struct sl_stream_observed *in, struct plan *p, struct sl_error *err)
+{
+	const cJSON *stream = in->stream, *spec = obj_at(stream, "spec"), *status = obj_at(stream, "status");
+	const char *name = md_str(stream, "name"), *uid = md_str(stream, "uid");
+	const char *old_phase = str_at(status, "phase");
+	const cJSON *old_ready = old_condition(status, SL_STREAM_CONDITION_READY);
+	bool suspended = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "suspended"));
+	bool has_bf = str_at(obj_at(spec, "backfillJobTemplateRef"), "name") != NULL;
+	const cJSON *sjob = in->streaming_job, *bjob = in->backfill_job;
+	char sname[64], bname[64];
+	int r;
+
+	sl_stream_job_name(name, false, sname);
+	sl_stream_job_name(name, true, bname);
+	sl_stream_memory_get(stream, &p->memory);
+
+	/* Stream deleted: its Jobs and its own BackfillRequests go; no status. */
+	if (deleting(stream)) {
+		if (sjob && owned_by(sjob, uid))
+			delete_job(p, sjob);
+		if (bjob && owned_by(bjob, uid))
+			delete_job(p, bjob);
+		for (size_t i = 0; i < in->n_backfills && p->n_delete_bfrs < MAX_BACKFILLS_SEEN; i++)
+			if (owned_by(in->backfills[i], uid) && !deleting(in->backfills[i]))
+				p->delete_bfrs[p->n_delete_bfrs++] = in->backfills[i];
+		p->leave_status = true;
+		p->phase = p->reason = "";
+		return 0;
+	}
+	/* A class that is gone leaves its streams and Jobs alone. */
+	if (!in->stream_class) {
+		p->leave_status = true;
+		p->phase = old_phase ? old_phase : "";
+		p->reason = "";
+		return 0;
+	}
+
+	/* Jobs that are not ours (another owner, e.g. a stream of the same name
+	 * deleted and created again) are never touched; they only block. */
+	const cJSON *own_s = sjob && owned_by(sjob, uid) ? sjob : NULL;
+	const cJSON *own_b = bjob && owned_by(bjob, uid) ? bjob : NULL;
+
+	/* 1. A backfill Job that succeeded completes its BackfillRequest, be it
+	 * live, being deleted, or only seen in its DELETED event. */
+	const cJSON *bseen =
+	    bjob ? own_b
+	         : (in->backfill_job_gone && owned_by(in->backfill_job_gone, uid) ? in->backfill_job_gone
+	                                                                          : NULL);
+	if (bseen && job_state(bseen, NULL) == J_SUCCEEDED) {
+		const cJSON *x = pending_named(in, p, job_backfill_request(bseen));
+		if (x)
+			p->complete[p->n_complete++] = x;
+	}
+
+	/* 2. The initial BackfillRequest, once, on the first decision. */
+	bool initial_now = false;
+	if (!old_phase && has_bf) {
+		char iname[SL_STREAM_NAME_MAX + 1];
+		bool exists = false;
+		sl_stream_initial_backfill_name(name, uid, iname);
+		for (size_t i = 0; i < in->n_backfills && !exists; i++)
+			exists = streq(md_str(in->backfills[i], "name"), iname);
+		if (!exists) {
+			p->create_bfr = initial_backfill(stream, in->stream_class, iname);
+			if (!p->create_bfr)
+				return sl_error_set(err, SL_ENOMEM, "out of memory");
+			snprintf(p->create_bfr_name, sizeof(p->create_bfr_name), "%s", iname);
+			initial_now = true;
+		}
+	}
+
+	/* 3. What should run. */
+	if (suspended) {
+		delete_job(p, own_s);
+		delete_job(p, own_b);
+		set_state(p, SL_STREAM_PHASE_SUSPENDED, R_SUSPENDED, false, "spec.suspended is true");
+		return 0;
+	}
+
+	const cJSON *x = NULL; /* the BackfillRequest to run */
+	if (has_bf) {
+		if (own_b && !deleting(own_b))
+			x = pending_named(in, p, job_backfill_request(own_b));
+		if (!x)
+			x = oldest_pending(in, p);
+	}
+
+	/* A Job failure sticks until that Job's configuration changes. */
+	if (streq(old_phase, SL_STREAM_PHASE_FAILED) &&
+	    json_str_eq(cJSON_GetObjectItemCaseSensitive(old_ready, "reason"), R_JOB_FAILED)) {
+		const char *fb = str_at(status, "backfillRequest"), *fh = str_at(status, "configurationHash");
+		const cJSON *ft = fb ? in->backfill_tmpl : in->tmpl;
+		char h[65];
+		if (ft && fh && (!fb || pending_named(in, p, fb)) &&
+		    sl_stream_config_hash(stream, ft, h, err) == 0 && strcmp(h, fh) == 0) {
+			delete_job(p, own_s);
+			delete_job(p, own_b);
+			const char *msg = str_at(old_ready, "message");
+			set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "%s", msg ? msg : "");
+			p->hash = fh;
+			p->bfr = fb;
+			return 0;
+		}
+	}
+
+	enum target t = x ? T_BACKFILL : T_STREAMING;
+	if (initial_now && !x) {
+		/* The new BackfillRequest is not observed yet: wait for it. */
+		delete_job(p, own_s);
+		set_state(p, SL_STREAM_PHASE_PENDING, R_BACKFILL_REQ, false, "created BackfillRequest %s",
+		          p->create_bfr_name);
+		p->bfr = p->create_bfr_name;
+		p->requeue_ms = WAIT_FALLBACK_MS;
+		return 0;
+	}
+	const cJSON *tmpl = t == T_BACKFILL ? in->backfill_tmpl : in->tmpl;
+	const char *want = t == T_BACKFILL ? bname : sname;
+	const cJSON *live = t == T_BACKFILL ? bjob : sjob;    /* the Job of the wanted name */
+	const cJSON *other = t == T_BACKFILL ? own_s : own_b; /* ours, of the other name */
+	const cJSON *gone = t == T_BACKFILL ? in->backfill_job_gone : in->streaming_job_gone;
+
+	if (t == T_BACKFILL) {
+		snprintf(p->bfr_buf, sizeof(p->bfr_buf), "%s", md_str(x, "name"));
+		p->bfr = p->bfr_buf;
+	}
+	if (!tmpl) {
+		char what[SL_STREAM_NAME_MAX + 128];
+		describe_ref(stream, t == T_BACKFILL ? "backfillJobTemplateRef" : "jobTemplateRef", what,
+		             sizeof(what));
+		set_state(p, SL_STREAM_PHASE_FAILED, R_NO_TEMPLATE, false, "%s not found", what);
+		p->bfr = NULL;
+		return 0;
+	}
+	cJSON *job = NULL;
+	struct sl_error berr = {0};
+	struct sl_stream_job_input bin = {stream, in->stream_class, tmpl, t == T_BACKFILL ? x : NULL};
+	r = sl_stream_job_build(&bin, &job, &berr);
+	if (r == SL_ENOMEM)
+		return sl_error_set(err, r, "%s", berr.msg);
+	if (r < 0) {
+		set_state(p, SL_STREAM_PHASE_FAILED, R_INVALID_JOB, false, "%s", berr.msg);
+		p->bfr = NULL;
+		return 0;
+	}
+	snprintf(p->hash_buf, sizeof(p->hash_buf), "%s", annotation(job, SL_STREAM_ANN_CONFIG_HASH));
+	snprintf(p->job_name_buf, sizeof(p->job_name_buf), "%s", want);
+	p->hash = p->hash_buf;
+	p->job_name = p->job_name_buf;
+	const char *pname = t == T_BACKFILL ? SL_STREAM_PHASE_BACKFILLING : SL_STREAM_PHASE_RUNNING;
+
+	/* The other Job of ours goes first: at most one exists at a time. */
+	delete_job(p, other);
+
+	if (live && !owned_by(live, uid)) {
+		set_state(p, SL_STREAM_PHASE_PENDING, R_NAME_TAKEN, false,
+		          "a Job named %s exists that this stream does not own", want);
+		p->requeue_ms = WAIT_FALLBACK_MS;
+	} else if (live && deleting(live)) {
+		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
+		          "waiting for Job %s to be deleted", want);
+		p->requeue_ms = WAIT_FALLBACK_MS;
+	} else if (live && (!streq(annotation(live, SL_STREAM_ANN_CONFIG_HASH), p->hash) ||
+	                    (t == T_BACKFILL && !streq(job_backfill_request(live), p->bfr)))) {
+		/* Stale: spec or template changed, or it ran another request. */
+		delete_job(p, live);
+		set_state(p, SL_STREAM_PHASE_PENDING, R_CONFIG_CHANGED, false, "replacing Job %s", want);
+		p->requeue_ms = WAIT_FALLBACK_MS;
+	} else if (live) {
+		const cJSON *fc = NULL;
+		enum jstate js = job_state(live, &fc);
+		if (js == J_FAILED) {
+			const char *fr = str_at(fc, "reason"), *fm = str_at(fc, "message");
+			set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "Job %s failed: %s%s%s",
+			          want, fr ? fr : "Failed", fm ? ": " : "", fm ? fm : "");
+			p->job_name = NULL;
+			delete_job(p, live);
+		} else if (js == J_SUCCEEDED && t == T_STREAMING) {
+			count_finish(in, p, live);
+			delete_job(p, live);
+			char when[32];
+			sl_time_rfc3339(p->memory.not_before, when);
+			set_state(p, pname, R_RESTARTING, false,
+			          "streaming Job finished; starting it again at %s", when);
+			p->requeue_ms = WAIT_FALLBACK_MS;
+		} else if (js == J_SUCCEEDED) {
+			/* Cannot happen: step 1 completed its request. */
+			delete_job(p, live);
+			set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
+			          "waiting for Job %s to be deleted", want);
+		} else if (t == T_BACKFILL) {
+			set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", want,
+			          p->bfr);
+		} else {
+			set_state(p, pname, R_RUNNING, true, "Job %s is running", want);
+		}
+	} else if (other) {
+		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
+		          "waiting for Job %s to be deleted", md_str(other, "name"));
+		p->requeue_ms = WAIT_FALLBACK_MS;
+	} else {
+		/* No Job of ours exists. What did the last one leave behind? */
+		const cJSON *fc = NULL;
+		const cJSON *g = gone && owned_by(gone, uid) ? gone : NULL;
+		enum jstate gs = g ? job_state(g, &fc) : J_ACTIVE;
+		/* A failure seen only in the DELETED event counts while that Job
+		 * was the one running; after a suspend or a failure recorded
+		 * already, the stale event means nothing. */
+		bool was_running = streq(old_phase, SL_STREAM_PHASE_RUNNING) ||
+		                   streq(old_phase, SL_STREAM_PHASE_BACKFILLING) ||
+		                   streq(old_phase, SL_STREAM_PHASE_PENDING);
+		if (g && gs == J_FAILED && was_running &&
+		    streq(annotation(g, SL_STREAM_ANN_CONFIG_HASH), p->hash) &&
+		    (t == T_STREAMING || streq(job_backfill_request(g), p->bfr))) {
+			const char *fr = str_at(fc, "reason"), *fm = str_at(fc, "message");
+			set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "Job %s failed: %s%s%s",
+			          want, fr ? fr : "Failed", fm ? ": " : "", fm ? fm : "");
+			p->job_name = NULL;
+			cJSON_Delete(job);
+			return 0;
+		}
+		if (g && gs == J_SUCCEEDED && t == T_STREAMING)
+			count_finish(in, p, g);
+		if (t == T_STREAMING && in->now < p->memory.not_before) {
+			char when[32];
+			sl_time_rfc3339(p->memory.not_before, when);
+			set_state(p, pname, R_RESTARTING, false,
+			          "streaming Job finished; starting it again at %s", when);
+			p->requeue_ms = (uint64_t)(p->memory.not_before - in->now) * 1000;
+		} else {
+			p->create_job = TAKE_PTR(job);
+			if (t == T_BACKFILL)
+				set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s",
+				          want, p->bfr);
+			else
+				set_state(p, pname, R_RUNNING, true, "Job %s is running", want);
+		}
+	}
+	cJSON_Delete(job);
+	return 0;
+}
+
+/* ---- emitting --------------------------------------------------------------- */
+
+static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_stream_decision *d)
+{
+	const char *ns = md_str(in->stream, "namespace");
+	struct sl_stream_action *a;
+	char now[32];
+
+	sl_time_rfc3339(in->now, now);
+	for (size_t i = 0; i < p->n_complete; i++) {
+		const cJSON *b = p->complete[i];
+		cJSON *st, *conds, *c;
+		if (!(a = push(d, SL_STREAM_ACT_COMPLETE_BACKFILL)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", md_str(b, "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s", md_str(b, "namespace") ? md_str(b, "namespace") : ns);
+		a->ref = b;
+		a->object = cJSON_Parse("{\"spec\":{\"completed\":true}}");
+		a->status = cJSON_CreateObject();
+		bool ok = a->object && a->status && (st = cJSON_AddObjectToObject(a->status, "status")) &&
+		          cJSON_AddStringToObject(st, "phase", "Completed") &&
+		          (conds = cJSON_AddArrayToObject(st, "conditions")) && (c = cJSON_CreateObject()) &&
+		          cJSON_AddItemToArray(conds, c) && cJSON_AddStringToObject(c, "type", "Completed") &&
+		          cJSON_AddStringToObject(c, "status", "True") &&
+		          cJSON_AddStringToObject(c, "reason", "BackfillJobSucceeded") &&
+		          cJSON_AddStringToObject(c, "message", "the backfill Job succeeded") &&
+		          cJSON_AddStringToObject(c, "lastTransitionTime", now);
+		if (!ok)
+			return SL_ENOMEM;
+	}
+	if (p->create_bfr) {
+		if (!(a = push(d, SL_STREAM_ACT_CREATE_BACKFILL)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", p->create_bfr_name);
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+		a->object = TAKE_PTR(p->create_bfr);
+	}
+	bool moved = false;
+	if (!p->leave_status) {
+		cJSON *st = NULL;
+		if (status_diff(in, p, &st, &moved) < 0)
+			return SL_ENOMEM;
+		if (st) {
+			if (!(a = push(d, SL_STREAM_ACT_WRITE_STATUS))) {
+				cJSON_Delete(st);
+				return SL_ENOMEM;
+			}
+			snprintf(a->name, sizeof(a->name), "%s", md_str(in->stream, "name"));
+			snprintf(a->ns, sizeof(a->ns), "%s", ns);
+			a->status = st;
+		} else {
+			moved = false;
+		}
+	}
+	if (p->memory_set) {
+		char when[32], val[160];
+		cJSON *md, *an;
+		sl_time_rfc3339(p->memory.not_before, when);
+		snprintf(val, sizeof(val), "%u/%s/%s", p->memory.restarts, when, p->memory.job_uid);
+		if (!(a = push(d, SL_STREAM_ACT_WRITE_MEMORY)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", md_str(in->stream, "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+		a->object = cJSON_CreateObject();
+		if (!a->object || !(md = cJSON_AddObjectToObject(a->object, "metadata")) ||
+		    !(an = cJSON_AddObjectToObject(md, "annotations")) ||
+		    !cJSON_AddStringToObject(an, SL_STREAM_ANN_RESTARTS, val))
+			return SL_ENOMEM;
+	}
+	for (size_t i = 0; i < p->n_delete_jobs; i++) {
+		if (!(a = push(d, SL_STREAM_ACT_DELETE_JOB)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", md_str(p->delete_jobs[i], "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+		snprintf(a->uid, sizeof(a->uid), "%s",
+		         md_str(p->delete_jobs[i], "uid") ? md_str(p->delete_jobs[i], "uid") : "");
+		a->ref = p->delete_jobs[i];
+	}
+	if (p->create_job) {
+		if (!(a = push(d, SL_STREAM_ACT_CREATE_JOB)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", md_str(p->create_job, "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+		a->object = TAKE_PTR(p->create_job);
+	}
+	for (size_t i = 0; i < p->n_delete_bfrs; i++) {
+		if (!(a = push(d, SL_STREAM_ACT_DELETE_BACKFILL)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", md_str(p->delete_bfrs[i], "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+		a->ref = p->delete_bfrs[i];
+	}
+	if (moved) {
+		if (!(a = push(d, SL_STREAM_ACT_EVENT)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", md_str(in->stream, "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+		a->ref = in->stream;
+		a->event_type = warning_reason(p->reason) ? "Warning" : "Normal";
+		a->reason = p->reason;
+		a->message = sl_asprintf("%s: %s", p->phase, p->message);
+		if (!a->message)
+			return SL_ENOMEM;
+	}
+	if (p->requeue_ms) {
+		if (!(a = push(d, SL_STREAM_ACT_REQUEUE)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", md_str(in->stream, "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+		a->requeue_ms = p->requeue_ms;
+	}
+	d->phase = p->phase;
+	d->reason = p->reason;
+	return 0;
+}
+
+int sl_stream_decide(const struct sl_stream_observed *in, struct sl_stream_decision *out,
+                     struct sl_error *err)
+{
+	struct plan *p;
+	int r;
+
+	if (!in || !in->stream || !md_str(in->stream, "name") || !md_str(in->stream, "namespace") ||
+	    !md_str(in->stream, "uid") || !str_at(in->stream, "kind") || !str_at(in->stream, "apiVersion"))
+		return sl_error_set(err, SL_EINVALID,
+		                    "a stream needs apiVersion, kind, metadata.name, namespace and uid");
+	if (strlen(md_str(in->stream, "namespace")) >= 64)
+		return sl_error_set(err, SL_EINVALID, "namespace name too long");
+	/* The plan is large (a list of BackfillRequests to delete): heap. */
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	p->message[0] = '\0';
+	r = analyse(in, p, err);
+	if (r == 0) {
+		r = emit(in, p, out);
+		if (r < 0)
+			sl_error_set(err, r, "out of memory building the decision");
+	}
+	if (r < 0)
+		sl_stream_decision_free(out);
+	cJSON_Delete(p->create_bfr);
+	cJSON_Delete(p->create_job);
+	free(p);
+	return r;
+}

@@ -1,0 +1,495 @@
+/* The Job builder: a stream, its StreamClass, a StreamingJobTemplate and an
+ * optional BackfillRequest in, the Job of design.md "Resource contract" out. */
+#include "sluice/stream.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- names ---------------------------------------------------------------- */
+
+void sl_stream_name_fit(const char *name, size_t max, char *out)
+{
+	size_t n = strlen(name);
+	char hex[65];
+
+	if (n <= max) {
+		memcpy(out, name, n + 1);
+		return;
+	}
+	/* Cut, then a hash of the whole name so that two long names sharing a
+	 * prefix still differ; a cut must not end in '-' or '.' (DNS rules). */
+	sl_sha256_hex(name, n, hex);
+	n = max - 9;
+	memcpy(out, name, n);
+	while (n > 0 && (out[n - 1] == '-' || out[n - 1] == '.'))
+		n--;
+	out[n] = '-';
+	memcpy(out + n + 1, hex, 8);
+	out[n + 9] = '\0';
+}
+
+void sl_stream_job_name(const char *stream, bool backfill, char out[static 64])
+{
+	char full[SL_STREAM_NAME_MAX + 16];
+
+	snprintf(full, sizeof(full), "%s%s", stream, backfill ? "-backfill" : "");
+	sl_stream_name_fit(full, 63, out);
+}
+
+void sl_stream_initial_backfill_name(const char *stream, const char *uid,
+                                     char out[static SL_STREAM_NAME_MAX + 1])
+{
+	char hex[65], full[SL_STREAM_NAME_MAX + 64];
+
+	sl_sha256_hex(uid, strlen(uid), hex);
+	hex[8] = '\0';
+	/* Fit the stream part so the suffix survives and stays deterministic. */
+	char head[SL_STREAM_NAME_MAX + 1];
+	sl_stream_name_fit(stream, SL_STREAM_NAME_MAX - 26, head);
+	snprintf(full, sizeof(full), "%s-initial-backfill-%s", head, hex);
+	snprintf(out, SL_STREAM_NAME_MAX + 1, "%s", full);
+}
+
+/* ---- canonical JSON ------------------------------------------------------- */
+
+static int cmp_key(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+
+	return strcmp(x->string ? x->string : "", y->string ? y->string : "");
+}
+
+/* Sorts the members of every object of v in place. */
+static int sort_keys(cJSON *v)
+{
+	size_t n = 0, i = 0;
+	cJSON *c;
+
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+		return 0;
+	for (c = v->child; c; c = c->next) {
+		n++;
+		if (sort_keys(c) < 0)
+			return SL_ENOMEM;
+	}
+	if (!cJSON_IsObject(v) || n < 2)
+		return 0;
+	cJSON **arr = calloc(n, sizeof(*arr));
+	if (!arr)
+		return SL_ENOMEM;
+	for (c = v->child; c; c = c->next)
+		arr[i++] = c;
+	qsort(arr, n, sizeof(*arr), cmp_key);
+	/* cJSON's list convention: head->prev is the tail, tail->next NULL. */
+	for (i = 0; i < n; i++) {
+		arr[i]->next = i + 1 < n ? arr[i + 1] : NULL;
+		arr[i]->prev = i > 0 ? arr[i - 1] : arr[n - 1];
+	}
+	v->child = arr[0];
+	free(arr);
+	return 0;
+}
+
+char *sl_stream_canonical_json(const cJSON *v)
+{
+	cJSON *copy;
+	char *s = NULL;
+
+	if (!v)
+		return sl_strdup("null");
+	copy = cJSON_Duplicate(v, true);
+	if (!copy)
+		return NULL;
+	if (sort_keys(copy) == 0)
+		s = cJSON_PrintUnformatted(copy);
+	cJSON_Delete(copy);
+	return s;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static const char *str_at(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+static const cJSON *obj_at(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsObject(v) ? v : NULL;
+}
+
+static cJSON *arr_ensure(cJSON *o, const char *key)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (cJSON_IsArray(v))
+		return v;
+	if (v)
+		cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+	return cJSON_AddArrayToObject(o, key);
+}
+
+static int set_str(cJSON *o, const char *key, const char *val)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+	return cJSON_AddStringToObject(o, key, val) ? 0 : SL_ENOMEM;
+}
+
+/* Copies the string members of src (labels, annotations) into dst. */
+static int merge_strings(cJSON *dst, const cJSON *src)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, src)
+	{
+		if (cJSON_IsString(c) && c->string && set_str(dst, c->string, c->valuestring) < 0)
+			return SL_ENOMEM;
+	}
+	return 0;
+}
+
+/* "Kind ns/name" of an object for messages. */
+static void describe(const cJSON *o, const char *fallback_kind, char *out, size_t n)
+{
+	const cJSON *md = obj_at(o, "metadata");
+	const char *kind = str_at(o, "kind"), *ns = str_at(md, "namespace"), *name = str_at(md, "name");
+
+	snprintf(out, n, "%s %s%s%s", kind ? kind : fallback_kind, ns ? ns : "", ns ? "/" : "",
+	         name ? name : "(unnamed)");
+}
+
+/* ---- configuration hash ---------------------------------------------------- */
+
+int sl_stream_config_hash(const cJSON *stream, const cJSON *tmpl, char out[static 65], struct sl_error *err)
+{
+	struct sl_sha256 c;
+	uint8_t d[SL_SHA256_LEN];
+	char *a = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(stream, "spec"));
+	char *b = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(tmpl, "spec"));
+	int r = 0;
+
+	if (!a || !b) {
+		r = sl_error_set(err, SL_ENOMEM, "out of memory hashing the configuration");
+		goto out;
+	}
+	sl_sha256_init(&c);
+	sl_sha256_update(&c, a, strlen(a));
+	sl_sha256_update(&c, "\n", 1);
+	sl_sha256_update(&c, b, strlen(b));
+	sl_sha256_final(&c, d);
+	sl_hex(d, sizeof(d), out);
+out:
+	free(a);
+	free(b);
+	return r;
+}
+
+/* ---- template shapes ------------------------------------------------------- */
+
+/* Finds the Job in a template: *ret_spec gets a new copy of its JobSpec, and
+ * the template metadata labels and annotations are merged into labels and
+ * annotations. */
+static int template_job(const cJSON *tmpl, const char *what, cJSON **ret_spec, cJSON *labels,
+                        cJSON *annotations, struct sl_error *err)
+{
+	const cJSON *ts = obj_at(tmpl, "spec"), *t, *spec = NULL;
+	const cJSON *meta[2] = {NULL, NULL};
+
+	if (!ts)
+		return sl_error_set(err, SL_EINVALID, "%s has no spec", what);
+	t = obj_at(ts, "template");
+	if (obj_at(ts, "spec") &&
+	    (cJSON_HasObjectItem(ts, "kind") || cJSON_HasObjectItem(ts, "apiVersion"))) {
+		/* A whole Job in spec. */
+		spec = obj_at(ts, "spec");
+		meta[0] = obj_at(ts, "metadata");
+	} else if (t && obj_at(t, "spec") &&
+	           (cJSON_HasObjectItem(t, "kind") || cJSON_HasObjectItem(t, "apiVersion") ||
+	            obj_at(obj_at(t, "spec"), "template"))) {
+		/* Arcane: spec.template is a whole Job, spec.metadata its labels. */
+		spec = obj_at(t, "spec");
+		meta[0] = obj_at(t, "metadata");
+		meta[1] = obj_at(ts, "metadata");
+	} else if (t) {
+		/* spec is a Job spec; a spec.metadata next to it is taken as the
+		 * Job's metadata (a JobSpec has no such field). */
+		spec = ts;
+		meta[0] = obj_at(ts, "metadata");
+	}
+	if (!spec || !obj_at(spec, "template"))
+		return sl_error_set(err, SL_EINVALID,
+		                    "%s holds no Job: expected spec.template (a Job spec), spec.template "
+		                    "as a whole Job, or spec.apiVersion/kind/metadata/spec",
+		                    what);
+	for (size_t i = 0; i < 2; i++) {
+		if (merge_strings(labels, obj_at(meta[i], "labels")) < 0 ||
+		    merge_strings(annotations, obj_at(meta[i], "annotations")) < 0)
+			return sl_error_set(err, SL_ENOMEM, "out of memory");
+	}
+	cJSON *copy = cJSON_Duplicate(spec, true);
+	if (!copy)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	cJSON_DeleteItemFromObjectCaseSensitive(copy, "metadata");
+	*ret_spec = copy;
+	return 0;
+}
+
+/* ---- env ------------------------------------------------------------------- */
+
+/* Removes env entries named name (ours replace what a template may set). */
+static void env_remove(cJSON *env, const char *name)
+{
+	cJSON *c = env->child;
+
+	while (c) {
+		cJSON *next = c->next;
+		const char *n = str_at(c, "name");
+		if (n && strcmp(n, name) == 0)
+			cJSON_Delete(cJSON_DetachItemViaPointer(env, c));
+		c = next;
+	}
+}
+
+static int env_add(cJSON *env, const char *name, const char *value)
+{
+	cJSON *e;
+
+	env_remove(env, name);
+	e = cJSON_CreateObject();
+	if (!e || !cJSON_AddStringToObject(e, "name", name) || !cJSON_AddStringToObject(e, "value", value)) {
+		cJSON_Delete(e);
+		return SL_ENOMEM;
+	}
+	cJSON_AddItemToArray(env, e);
+	return 0;
+}
+
+static int env_add_secret_key(cJSON *env, const char *name, const char *secret)
+{
+	cJSON *e = cJSON_CreateObject(), *ref;
+
+	env_remove(env, name);
+	if (!e || !cJSON_AddStringToObject(e, "name", name) ||
+	    !(ref = cJSON_AddObjectToObject(e, "valueFrom")) ||
+	    !(ref = cJSON_AddObjectToObject(ref, "secretKeyRef")) ||
+	    !cJSON_AddStringToObject(ref, "name", secret) || !cJSON_AddStringToObject(ref, "key", name)) {
+		cJSON_Delete(e);
+		return SL_ENOMEM;
+	}
+	cJSON_AddItemToArray(env, e);
+	return 0;
+}
+
+static int envfrom_add(cJSON *envfrom, const char *secret)
+{
+	cJSON *e = cJSON_CreateObject(), *ref;
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, envfrom)
+	{
+		const char *n = str_at(obj_at(c, "secretRef"), "name");
+		if (n && strcmp(n, secret) == 0) {
+			cJSON_Delete(e);
+			return 0;
+		}
+	}
+	if (!e || !(ref = cJSON_AddObjectToObject(e, "secretRef")) ||
+	    !cJSON_AddStringToObject(ref, "name", secret)) {
+		cJSON_Delete(e);
+		return SL_ENOMEM;
+	}
+	cJSON_AddItemToArray(envfrom, e);
+	return 0;
+}
+
+/* ---- the builder ------------------------------------------------------------ */
+
+/* The environment and secrets every container gets. */
+struct job_env {
+	const char *stream_id, *kind, *spec_json, *backfill_id, *override_json;
+	const cJSON *secret_refs; /* StreamClass spec.secretRefs */
+	const cJSON *stream_spec;
+};
+
+static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmpl_what, struct sl_error *err)
+{
+	const char *cname = str_at(ctr, "name");
+	cJSON *env = arr_ensure(ctr, "env"), *envfrom;
+	const cJSON *c;
+
+	if (!env)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	cJSON_ArrayForEach(c, env)
+	{
+		const char *n = str_at(c, "name");
+		if (n &&
+		    (strcmp(n, SL_STREAM_ENV_STREAM_ID) == 0 || strcmp(n, SL_STREAM_ENV_STREAM_KIND) == 0))
+			return sl_error_set(err, SL_EINVALID,
+			                    "%s: container \"%s\" already sets %s, which sluice sets for the "
+			                    "stream",
+			                    tmpl_what, cname ? cname : "", n);
+	}
+	if (env_add(env, SL_STREAM_ENV_STREAM_ID, je->stream_id) < 0 ||
+	    env_add(env, SL_STREAM_ENV_STREAM_KIND, je->kind) < 0 ||
+	    env_add(env, SL_STREAM_ENV_SPEC, je->spec_json) < 0 ||
+	    env_add(env, SL_STREAM_ENV_BACKFILL, je->backfill_id ? "true" : "false") < 0)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	if (je->backfill_id && (env_add(env, SL_STREAM_ENV_BACKFILL_ID, je->backfill_id) < 0 ||
+	                        env_add(env, SL_STREAM_ENV_OVERRIDE, je->override_json) < 0))
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+
+	cJSON_ArrayForEach(c, je->secret_refs)
+	{
+		const char *f = cJSON_IsString(c) ? c->valuestring : NULL;
+		if (!f || !*f)
+			continue;
+		const char *direct = str_at(obj_at(je->stream_spec, f), "name");
+		const char *shared = str_at(obj_at(je->stream_spec, "secretRef"), "name");
+		if (direct) {
+			if (!(envfrom = arr_ensure(ctr, "envFrom")) || envfrom_add(envfrom, direct) < 0)
+				return sl_error_set(err, SL_ENOMEM, "out of memory");
+		} else if (shared) {
+			if (env_add_secret_key(env, f, shared) < 0)
+				return sl_error_set(err, SL_ENOMEM, "out of memory");
+		} else {
+			return sl_error_set(err, SL_EINVALID,
+			                    "spec.%s: missing secret reference: the StreamClass asks for it; "
+			                    "expected spec.%s.name or spec.secretRef.name",
+			                    f, f);
+		}
+	}
+	return 0;
+}
+
+int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, struct sl_error *err)
+{
+	const cJSON *smd = obj_at(in->stream, "metadata");
+	const char *name = str_at(smd, "name"), *ns = str_at(smd, "namespace"), *uid = str_at(smd, "uid");
+	const char *kind = str_at(in->stream, "kind"), *api = str_at(in->stream, "apiVersion");
+	const cJSON *sspec = cJSON_GetObjectItemCaseSensitive(in->stream, "spec");
+	const char *bfr_name = in->backfill ? str_at(obj_at(in->backfill, "metadata"), "name") : NULL;
+	char what[SL_STREAM_NAME_MAX + 96], hash[65], jname[64], label[64];
+	cJSON *job = NULL, *spec = NULL, *labels = NULL, *annotations = NULL, *md, *o, *ctrs;
+	char *spec_json = NULL, *override_json = NULL;
+	int r;
+
+	if (!name || !ns || !uid || !kind || !api) {
+		r = sl_error_set(err, SL_EINVALID, "the stream lacks %s",
+		                 !name   ? "metadata.name"
+		                 : !ns   ? "metadata.namespace"
+		                 : !uid  ? "metadata.uid"
+		                 : !kind ? "kind"
+		                         : "apiVersion");
+		goto out;
+	}
+	if (!in->tmpl) {
+		r = sl_error_set(err, SL_EINVALID, "no StreamingJobTemplate given");
+		goto out;
+	}
+	if (in->backfill && !bfr_name) {
+		r = sl_error_set(err, SL_EINVALID, "the BackfillRequest lacks metadata.name");
+		goto out;
+	}
+	describe(in->tmpl, "StreamingJobTemplate", what, sizeof(what));
+
+	labels = cJSON_CreateObject();
+	annotations = cJSON_CreateObject();
+	job = cJSON_CreateObject();
+	if (!labels || !annotations || !job) {
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	r = template_job(in->tmpl, what, &spec, labels, annotations, err);
+	if (r < 0)
+		goto out;
+	ctrs = cJSON_GetObjectItemCaseSensitive(obj_at(obj_at(spec, "template"), "spec"), "containers");
+	if (!cJSON_IsArray(ctrs) || cJSON_GetArraySize(ctrs) == 0) {
+		r = sl_error_set(err, SL_EINVALID, "%s: spec.template.spec.containers of its Job is empty",
+		                 what);
+		goto out;
+	}
+
+	r = sl_stream_config_hash(in->stream, in->tmpl, hash, err);
+	if (r < 0)
+		goto out;
+	spec_json = sl_stream_canonical_json(sspec);
+	override_json = in->backfill
+	                    ? sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(in->backfill, "spec"))
+	                    : NULL;
+	if (!spec_json || (in->backfill && !override_json)) {
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+
+	struct job_env je = {
+	    .stream_id = name,
+	    .kind = kind,
+	    .spec_json = spec_json,
+	    .backfill_id = bfr_name,
+	    .override_json = override_json,
+	    .secret_refs = cJSON_GetObjectItemCaseSensitive(obj_at(in->stream_class, "spec"), "secretRefs"),
+	    .stream_spec = sspec,
+	};
+	cJSON *c;
+	cJSON_ArrayForEach(c, ctrs)
+	{
+		if (!cJSON_IsObject(c)) {
+			r = sl_error_set(err, SL_EINVALID, "%s: a container is not an object", what);
+			goto out;
+		}
+		r = container_apply(c, &je, what, err);
+		if (r < 0)
+			goto out;
+	}
+
+	/* Label values are at most 63 bytes: a longer stream name is fitted the
+	 * same way as the Job name (the ownerReference stays exact). */
+	sl_stream_name_fit(name, 63, label);
+	sl_stream_job_name(name, in->backfill != NULL, jname);
+	if (set_str(labels, SL_STREAM_LABEL_STREAM_ID, label) < 0 ||
+	    set_str(labels, SL_STREAM_LABEL_ARCANE_ID, label) < 0 ||
+	    set_str(labels, SL_STREAM_LABEL_ARCANE_KIND, kind) < 0 ||
+	    set_str(labels, SL_STREAM_LABEL_BACKFILLING, in->backfill ? "true" : "false") < 0 ||
+	    set_str(labels, SL_STREAM_LABEL_MANAGED_BY, SL_STREAM_MANAGED_BY) < 0 ||
+	    set_str(annotations, SL_STREAM_ANN_CONFIG_HASH, hash) < 0 ||
+	    (bfr_name && set_str(annotations, SL_STREAM_ANN_BACKFILL_REQUEST, bfr_name) < 0)) {
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+
+	if (!cJSON_AddStringToObject(job, "apiVersion", "batch/v1") ||
+	    !cJSON_AddStringToObject(job, "kind", "Job") ||
+	    !(md = cJSON_AddObjectToObject(job, "metadata")) || !cJSON_AddStringToObject(md, "name", jname) ||
+	    !cJSON_AddStringToObject(md, "namespace", ns)) {
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	cJSON_AddItemToObject(md, "labels", TAKE_PTR(labels));
+	cJSON_AddItemToObject(md, "annotations", TAKE_PTR(annotations));
+	cJSON *refs = cJSON_AddArrayToObject(md, "ownerReferences");
+	o = cJSON_CreateObject();
+	if (!refs || !o || !cJSON_AddStringToObject(o, "apiVersion", api) ||
+	    !cJSON_AddStringToObject(o, "kind", kind) || !cJSON_AddStringToObject(o, "name", name) ||
+	    !cJSON_AddStringToObject(o, "uid", uid) || !cJSON_AddTrueToObject(o, "controller") ||
+	    !cJSON_AddTrueToObject(o, "blockOwnerDeletion")) {
+		cJSON_Delete(o);
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	cJSON_AddItemToArray(refs, o);
+	cJSON_AddItemToObject(job, "spec", TAKE_PTR(spec));
+	*ret_job = TAKE_PTR(job);
+	r = 0;
+out:
+	cJSON_Delete(job);
+	cJSON_Delete(spec);
+	cJSON_Delete(labels);
+	cJSON_Delete(annotations);
+	free(spec_json);
+	free(override_json);
+	return r;
+}
