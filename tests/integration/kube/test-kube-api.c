@@ -1,0 +1,501 @@
+/* Every verb against the real API server: a custom resource of our own
+ * (kubetest.sluice.dev Widget) and Jobs; server-side apply conflicts and
+ * force; the errors a caller acts on (not found, exists, conflict, invalid
+ * with its field, forbidden for the restricted identity); 1,000 objects
+ * listed in pages of 100; Events. */
+#include "ktest.h"
+
+#include <unistd.h>
+
+static struct sl_kube *k;
+static char ns[64];
+
+static const char crd[] = "apiVersion: apiextensions.k8s.io/v1\n"
+                          "kind: CustomResourceDefinition\n"
+                          "metadata: {name: widgets.kubetest.sluice.dev}\n"
+                          "spec:\n"
+                          "  group: kubetest.sluice.dev\n"
+                          "  scope: Namespaced\n"
+                          "  names: {plural: widgets, singular: widget, kind: Widget}\n"
+                          "  versions:\n"
+                          "  - name: v1\n"
+                          "    served: true\n"
+                          "    storage: true\n"
+                          "    subresources: {status: {}}\n"
+                          "    schema:\n"
+                          "      openAPIV3Schema:\n"
+                          "        type: object\n"
+                          "        properties:\n"
+                          "          spec:\n"
+                          "            type: object\n"
+                          "            properties:\n"
+                          "              size: {type: integer}\n"
+                          "              color: {type: string}\n"
+                          "          status:\n"
+                          "            type: object\n"
+                          "            properties:\n"
+                          "              phase: {type: string}\n";
+
+static struct sl_kube_ref widget(const char *name)
+{
+	return (struct sl_kube_ref){
+	    .api_version = "kubetest.sluice.dev/v1", .kind = "Widget", .ns = ns, .name = name};
+}
+
+static double num(const cJSON *o, const char *a, const char *b)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, a), b);
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static void crd_verbs(void)
+{
+	struct kt_res r = {0};
+	struct sl_kube_ref ref = widget("w1");
+	struct sl_kube_call_opts fm = {.field_manager = "kt"};
+	struct sl_kube_resource res;
+	char obj[512], rv[64];
+	cJSON *o;
+
+	/* discovery learns the kind that just appeared */
+	CHECK(sl_kube_discover_cached(k, "kubetest.sluice.dev/v1", "Widget", &res) == SL_ENOTFOUND,
+	      "cache empty");
+
+	snprintf(
+	    obj, sizeof(obj),
+	    "{\"apiVersion\":\"kubetest.sluice.dev/v1\",\"kind\":\"Widget\",\"metadata\":{\"name\":\"w1\","
+	    "\"namespace\":\"%s\"},\"spec\":{\"size\":1}}",
+	    ns);
+	o = kt_json(obj);
+	CHECK(sl_kube_create(k, &ref, o, &fm, kt_cb, &r) == 0, "create queued");
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && r.status == 201, "create: %d %ld %s", r.code, r.status, r.err);
+	CHECK(kt_str(r.body, "metadata.uid") != NULL, "created object returned");
+	kt_res_clear(&r);
+	CHECK(sl_kube_discover_cached(k, "kubetest.sluice.dev/v1", "Widget", &res) == 0, "now cached");
+	CHECK(!strcmp(res.plural, "widgets") && res.namespaced, "plural %s", res.plural);
+
+	/* create again: already exists */
+	sl_kube_create(k, &ref, o, &fm, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_EEXIST && r.status == 409, "exists: %d %ld", r.code, r.status);
+	CHECK(!strcmp(r.reason, "AlreadyExists"), "reason %s", r.reason);
+	kt_res_clear(&r);
+
+	/* get */
+	sl_kube_get(k, &ref, NULL, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && num(r.body, "spec", "size") == 1, "get: %s", r.err);
+	snprintf(rv, sizeof(rv), "%s", kt_str(r.body, "metadata.resourceVersion") ?: "");
+	kt_res_clear(&r);
+
+	/* update (PUT) with the current resourceVersion, then with a stale one */
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(o, "spec"), "size", cJSON_CreateNumber(2));
+	cJSON_AddStringToObject(cJSON_GetObjectItem(o, "metadata"), "resourceVersion", rv);
+	sl_kube_update(k, NULL, o, &fm, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && r.status == 200 && num(r.body, "spec", "size") == 2, "update: %s", r.err);
+	kt_res_clear(&r);
+	sl_kube_update(k, NULL, o, &fm, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_ECONFLICT && r.status == 409, "stale update: %d %ld", r.code, r.status);
+	kt_res_clear(&r);
+	cJSON_Delete(o);
+
+	/* merge patch and JSON patch */
+	o = kt_json("{\"spec\":{\"color\":\"blue\"}}");
+	sl_kube_patch(k, &ref, SL_KUBE_PATCH_MERGE, o, &fm, kt_cb, &r);
+	cJSON_Delete(o);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && !strcmp(kt_str(r.body, "spec.color") ?: "", "blue"), "merge patch: %s", r.err);
+	kt_res_clear(&r);
+	o = kt_json("[{\"op\":\"replace\",\"path\":\"/spec/size\",\"value\":3}]");
+	sl_kube_patch(k, &ref, SL_KUBE_PATCH_JSON, o, &fm, kt_cb, &r);
+	cJSON_Delete(o);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && num(r.body, "spec", "size") == 3, "json patch: %s", r.err);
+	kt_res_clear(&r);
+	o = kt_json("[{\"op\":\"test\",\"path\":\"/spec/size\",\"value\":99}]");
+	sl_kube_patch(k, &ref, SL_KUBE_PATCH_JSON, o, &fm, kt_cb, &r);
+	cJSON_Delete(o);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_EINVALID || r.code == SL_ECONFLICT, "failed json patch test op: %d %ld", r.code,
+	      r.status);
+	kt_res_clear(&r);
+
+	/* server-side apply, then the status subresource */
+	snprintf(
+	    obj, sizeof(obj),
+	    "{\"apiVersion\":\"kubetest.sluice.dev/v1\",\"kind\":\"Widget\",\"metadata\":{\"name\":\"w1\","
+	    "\"namespace\":\"%s\"},\"spec\":{\"size\":4}}",
+	    ns);
+	o = kt_json(obj);
+	{
+		struct sl_kube_call_opts ao = {.field_manager = "kt", .force = true};
+		sl_kube_apply(k, NULL, o, &ao, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && num(r.body, "spec", "size") == 4, "apply: %s", r.err);
+	kt_res_clear(&r);
+	cJSON_Delete(o);
+	snprintf(
+	    obj, sizeof(obj),
+	    "{\"apiVersion\":\"kubetest.sluice.dev/v1\",\"kind\":\"Widget\",\"metadata\":{\"name\":\"w1\","
+	    "\"namespace\":\"%s\"},\"status\":{\"phase\":\"Ready\"}}",
+	    ns);
+	o = kt_json(obj);
+	{
+		struct sl_kube_ref sref = widget("w1");
+		struct sl_kube_call_opts ao = {.field_manager = "sluice-controller", .force = true};
+		sref.subresource = "status";
+		sl_kube_apply(k, &sref, o, &ao, kt_cb, &r);
+	}
+	cJSON_Delete(o);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && !strcmp(kt_str(r.body, "status.phase") ?: "", "Ready"), "status apply: %s",
+	      r.err);
+	kt_res_clear(&r);
+	sl_kube_get(k, &ref, NULL, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(!strcmp(kt_str(r.body, "status.phase") ?: "", "Ready") && num(r.body, "spec", "size") == 4,
+	      "status kept apart from spec");
+	kt_res_clear(&r);
+
+	/* dry run: answered, not stored */
+	snprintf(
+	    obj, sizeof(obj),
+	    "{\"apiVersion\":\"kubetest.sluice.dev/v1\",\"kind\":\"Widget\",\"metadata\":{\"name\":\"w2\","
+	    "\"namespace\":\"%s\"},\"spec\":{\"size\":7}}",
+	    ns);
+	o = kt_json(obj);
+	{
+		struct sl_kube_call_opts ao = {.field_manager = "kt", .dry_run = true};
+		sl_kube_apply(k, NULL, o, &ao, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && num(r.body, "spec", "size") == 7, "dry-run apply: %s", r.err);
+	kt_res_clear(&r);
+	{
+		struct sl_kube_ref w2 = widget("w2");
+		sl_kube_get(k, &w2, NULL, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_ENOTFOUND && r.status == 404, "dry run stored nothing: %d", r.code);
+	kt_res_clear(&r);
+	cJSON_Delete(o);
+
+	/* invalid: the server's message and the field */
+	snprintf(
+	    obj, sizeof(obj),
+	    "{\"apiVersion\":\"kubetest.sluice.dev/v1\",\"kind\":\"Widget\",\"metadata\":{\"name\":\"w3\","
+	    "\"namespace\":\"%s\"},\"spec\":{\"size\":\"large\"}}",
+	    ns);
+	o = kt_json(obj);
+	sl_kube_create(k, NULL, o, &fm, kt_cb, &r);
+	cJSON_Delete(o);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_EINVALID && r.status == 422, "invalid: %d %ld", r.code, r.status);
+	CHECK(strstr(r.field, "spec.size") != NULL, "field '%s'", r.field);
+	CHECK(strstr(r.message, "spec.size") != NULL, "message '%s'", r.message);
+	printf("# invalid object error: %s\n", r.err);
+	kt_res_clear(&r);
+
+	/* list, delete, and the object is gone */
+	{
+		struct sl_kube_ref all = widget(NULL);
+		sl_kube_list(k, &all, NULL, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(r.body, "items")) == 1, "list: %s",
+	      r.err);
+	kt_res_clear(&r);
+	sl_kube_delete(k, &ref, NULL, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0, "delete: %s", r.err);
+	kt_res_clear(&r);
+	sl_kube_get(k, &ref, NULL, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_ENOTFOUND, "deleted: %d", r.code);
+	kt_res_clear(&r);
+	sl_kube_delete(k, &ref, NULL, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_ENOTFOUND, "delete twice: %d", r.code);
+	kt_res_clear(&r);
+
+	/* a kind the server does not know */
+	{
+		struct sl_kube_ref nope = {
+		    .api_version = "kubetest.sluice.dev/v1", .kind = "Gadget", .ns = ns, .name = "x"};
+		sl_kube_get(k, &nope, NULL, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_ENOTFOUND && strstr(r.err, "Gadget"), "unknown kind: %d %s", r.code, r.err);
+	kt_res_clear(&r);
+}
+
+static void job_verbs(void)
+{
+	struct kt_res r = {0};
+	struct sl_kube_ref ref = {.api_version = "batch/v1", .kind = "Job", .ns = ns, .name = "j1"};
+	struct sl_kube_call_opts fm = {.field_manager = "sluice-controller"};
+	char now[32], patch[256];
+	cJSON *o;
+
+	o = kt_json("{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":\"j1\"},\"spec\":{"
+	            "\"template\":{\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"c\","
+	            "\"image\":\"busybox\",\"command\":[\"true\"]}]}}}}");
+	sl_kube_create(k, &ref, o, &fm, kt_cb, &r);
+	cJSON_Delete(o);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && r.status == 201, "create job: %s", r.err);
+	CHECK(!strcmp(kt_str(r.body, "metadata.namespace") ?: "", ns), "namespace from the ref");
+	kt_res_clear(&r);
+
+	o = kt_json("{\"metadata\":{\"labels\":{\"arcane/backfilling\":\"false\"}}}");
+	sl_kube_patch(k, &ref, SL_KUBE_PATCH_MERGE, o, &fm, kt_cb, &r);
+	cJSON_Delete(o);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && !strcmp(kt_str(r.body, "metadata.labels.arcane/backfilling") ?: "", "false"),
+	      "patch job: %s", r.err);
+	kt_res_clear(&r);
+
+	/* the status subresource, as the job controller would write it */
+	sl_time_rfc3339(sl_wall_s(), now);
+	snprintf(patch, sizeof(patch), "{\"status\":{\"startTime\":\"%s\"}}", now);
+	o = kt_json(patch);
+	ref.subresource = "status";
+	sl_kube_patch(k, &ref, SL_KUBE_PATCH_MERGE, o, &fm, kt_cb, &r);
+	cJSON_Delete(o);
+	ref.subresource = NULL;
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && !strcmp(kt_str(r.body, "status.startTime") ?: "", now), "job status: %s", r.err);
+	kt_res_clear(&r);
+
+	{
+		struct sl_kube_ref all = {.api_version = "batch/v1", .kind = "Job", .ns = ns};
+		struct sl_kube_call_opts lo = {.label_selector = "arcane/backfilling=false"};
+		sl_kube_list(k, &all, &lo, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(r.body, "items")) == 1, "list jobs: %s",
+	      r.err);
+	kt_res_clear(&r);
+
+	/* foreground deletion: the job lingers until the garbage collector is done */
+	{
+		struct sl_kube_call_opts d = {.propagation = "Foreground"};
+		sl_kube_delete(k, &ref, &d, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0, "delete job: %s", r.err);
+	kt_res_clear(&r);
+	for (int i = 0; i < 100; i++) {
+		sl_kube_get(k, &ref, NULL, kt_cb, &r);
+		kt_wait(&r, 30000);
+		if (r.code == SL_ENOTFOUND)
+			break;
+		kt_res_clear(&r);
+		usleep(200000);
+	}
+	CHECK(r.code == SL_ENOTFOUND, "job gone after foreground delete: %d", r.code);
+	kt_res_clear(&r);
+	{
+		struct sl_kube_call_opts d = {.propagation = "Sideways"};
+		CHECK(sl_kube_delete(k, &ref, &d, kt_cb, &r) == SL_EINVALID, "bad propagation refused");
+	}
+}
+
+static void apply_conflict_and_force(void)
+{
+	struct kt_res r = {0};
+	struct sl_kube_call_opts a = {.field_manager = "owner-a"}, b = {.field_manager = "owner-b"};
+	char obj[512];
+	cJSON *o;
+
+	snprintf(obj, sizeof(obj),
+	         "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"contested\","
+	         "\"namespace\":\"%s\"},"
+	         "\"data\":{\"color\":\"red\"}}",
+	         ns);
+	o = kt_json(obj);
+	sl_kube_apply(k, NULL, o, &a, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0, "apply a: %s", r.err);
+	kt_res_clear(&r);
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(o, "data"), "color", cJSON_CreateString("blue"));
+	sl_kube_apply(k, NULL, o, &b, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_ECONFLICT && r.status == 409, "conflict: %d %ld", r.code, r.status);
+	CHECK(strstr(r.message, "owner-a") && strstr(r.message, "color"), "names the owner and field: %s",
+	      r.message);
+	printf("# conflict error: %s\n", r.err);
+	kt_res_clear(&r);
+	b.force = true;
+	sl_kube_apply(k, NULL, o, &b, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && !strcmp(kt_str(r.body, "data.color") ?: "", "blue"), "force: %s", r.err);
+	kt_res_clear(&r);
+	cJSON_Delete(o);
+}
+
+static void restricted_forbidden(void)
+{
+	struct kt_res r = {0};
+	struct sl_kube *rk;
+	struct sl_kube_ref pods = {.api_version = "v1", .kind = "Pod", .ns = ns};
+
+	if (!it_kubeconfig_restricted()) {
+		printf("# no restricted kubeconfig (SLUICE_TEST_KUBECONFIG_RESTRICTED): not checked\n");
+		kt_failed++;
+		return;
+	}
+	rk = kt_client(it_kubeconfig_restricted());
+	sl_kube_list(rk, &pods, NULL, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_EFORBIDDEN && r.status == 403, "forbidden: %d %ld %s", r.code, r.status, r.err);
+	CHECK(strstr(r.err, "system:serviceaccount:sluice-system:sluice") && strstr(r.err, "pods") &&
+	          strstr(r.err, "forbidden"),
+	      "readable: %s", r.err);
+	printf("# restricted identity: %s\n", r.err);
+	kt_res_clear(&r);
+	/* what it may do still works */
+	{
+		struct sl_kube_ref cms = {.api_version = "v1", .kind = "ConfigMap", .ns = ns};
+		sl_kube_list(rk, &cms, NULL, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0, "restricted list configmaps: %s", r.err);
+	kt_res_clear(&r);
+	sl_kube_free(rk);
+}
+
+struct bulk {
+	int started, done, failed;
+	int total;
+};
+
+static void bulk_cb(struct sl_kube_result *res, void *payload)
+{
+	struct bulk *b = payload;
+	b->done++;
+	if (res->code)
+		b->failed++;
+}
+
+static bool bulk_done(void *p)
+{
+	struct bulk *b = p;
+	return b->done == b->total;
+}
+
+static void paged_list(void)
+{
+	struct bulk b = {.total = 1000};
+	struct kt_res r = {0};
+	struct sl_kube_ref cm = {.api_version = "v1", .kind = "ConfigMap", .ns = ns};
+	struct sl_kube_call_opts lo = {.limit = 100, .label_selector = "kt=page"};
+	uint64_t start = sl_now_ms();
+	cJSON *it;
+	int n = 0;
+
+	/* 1,000 creates, at most 50 in flight */
+	while (b.started < b.total) {
+		while (b.started < b.total && sl_kube_inflight(k) < 50) {
+			char obj[256];
+			cJSON *o;
+			snprintf(
+			    obj, sizeof(obj),
+			    "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"p-%04d\","
+			    "\"labels\":{\"kt\":\"page\"}},\"data\":{\"i\":\"%d\"}}",
+			    b.started, b.started);
+			o = kt_json(obj);
+			CHECK(sl_kube_create(k, &cm, o, NULL, bulk_cb, &b) == 0, "queued");
+			cJSON_Delete(o);
+			b.started++;
+		}
+		sl_loop_run_once(kt_loop, 1000);
+	}
+	kt_until(bulk_done, &b, 120000);
+	CHECK(b.done == 1000 && b.failed == 0, "created %d, failed %d", b.done, b.failed);
+	printf("# 1000 creates in %llu ms\n", (unsigned long long)(sl_now_ms() - start));
+
+	sl_kube_list(k, &cm, &lo, kt_cb, &r);
+	kt_wait(&r, 60000);
+	CHECK(r.code == 0, "paged list: %s", r.err);
+	CHECK(r.pages == 10, "pages %u", r.pages);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(r.body, "items"))
+	{
+		char want[32];
+		snprintf(want, sizeof(want), "p-%04d", n);
+		if (strcmp(kt_str(it, "metadata.name") ?: "", want) != 0)
+			break;
+		n++;
+	}
+	CHECK(n == 1000, "1000 items in order, got %d", n);
+	CHECK(kt_str(r.body, "metadata.resourceVersion") != NULL, "list resourceVersion kept");
+	CHECK(kt_str(r.body, "metadata.continue") == NULL, "no continue left");
+	kt_res_clear(&r);
+	CHECK(sl_kube_get_metrics(k)->requests[SL_KUBE_VERB_CREATE][201] >= 1000, "metrics count creates");
+	CHECK(sl_kube_get_metrics(k)->requests[SL_KUBE_VERB_LIST][200] >= 10, "metrics count list pages");
+}
+
+static void events(void)
+{
+	struct kt_res r = {0};
+	struct sl_kube_ref cm = {.api_version = "v1", .kind = "ConfigMap", .ns = ns, .name = "contested"};
+	struct sl_kube_ref evs = {.api_version = "v1", .kind = "Event", .ns = ns};
+	struct sl_kube_call_opts lo = {.field_selector = "involvedObject.name=contested"};
+	cJSON *obj;
+
+	sl_kube_get(k, &cm, NULL, kt_cb, &r);
+	kt_wait(&r, 30000);
+	obj = TAKE_PTR(r.body);
+	kt_res_clear(&r);
+	CHECK(sl_kube_event(k, obj, "Warning", "SyncFailed", "could not apply: the reason", kt_cb, &r) == 0,
+	      "event");
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && r.status == 201, "event created: %s", r.err);
+	kt_res_clear(&r);
+	cJSON_Delete(obj);
+	sl_kube_list(k, &evs, &lo, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(r.body, "items")) == 1,
+	      "event listed: %s", r.err);
+	CHECK(!strcmp(kt_str(cJSON_GetArrayItem(cJSON_GetObjectItem(r.body, "items"), 0), "reason") ?: "",
+	              "SyncFailed"),
+	      "reason kept");
+	kt_res_clear(&r);
+}
+
+int main(void)
+{
+	char *out = NULL;
+
+	it_require_cluster();
+	if (sl_loop_new(&kt_loop) < 0)
+		return 1;
+	kt_plan(6);
+	if (it_kubectl(&out, crd, "apply -f -") != 0 ||
+	    it_kubectl(NULL, NULL,
+	               "wait --for condition=established --timeout=60s crd/widgets.kubetest.sluice.dev") !=
+	        0) {
+		printf("Bail out! cannot install the test CRD\n");
+		return 1;
+	}
+	free(out);
+	if (it_ns_create("kt-api", ns) < 0) {
+		printf("Bail out! namespace\n");
+		return 1;
+	}
+	k = kt_client(NULL);
+	kt_run(1, "every verb on a custom resource", crd_verbs);
+	kt_run(2, "every verb on a Job", job_verbs);
+	kt_run(3, "server-side apply conflict and force", apply_conflict_and_force);
+	kt_run(4, "restricted identity gets 403 with a readable error", restricted_forbidden);
+	kt_run(5, "1000 objects listed in pages of 100", paged_list);
+	kt_run(6, "events", events);
+	sl_kube_free(k);
+	it_ns_delete(ns);
+	sl_loop_free(kt_loop);
+	return kt_exit();
+}
