@@ -1,10 +1,242 @@
-/* sluice plan: not written yet; its issue replaces this file. */
+/* sluice plan PATH: loads a tree offline and prints, as YAML, the Job the
+ * controller would create first for each stream in it, so a user sees what
+ * will run before pushing. Secret values are never read: secrets appear only
+ * as references (envFrom / secretKeyRef). */
 #include "cmd.h"
+#include "sluice/manifest.h"
+#include "sluice/stream.h"
 
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
+
+/* A plan has no live object: the ownerReferences name this uid instead. */
+#define PLAN_UID          "00000000-0000-0000-0000-000000000000"
+#define DEFAULT_NAMESPACE "default"
+#define PLAN_OUTPUT_MAX   (64u << 20)
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sluice plan PATH\n\n"
+	           "Loads the manifests below PATH offline and prints, as YAML, the Job the controller\n"
+	           "would create first for each stream: the backfill Job for a stream with a backfill\n"
+	           "template (its initial BackfillRequest), else the streaming Job. A suspended stream\n"
+	           "gets a comment. Secrets appear only as references. Exits 1 when the tree has\n"
+	           "errors or a Job cannot be built, else 0.\n\n"
+	           "  -h, --help    this text\n");
+}
+
+static const char *str_at(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+static const char *doc_ns(const struct sl_manifest_doc *d)
+{
+	return d->namespace && d->namespace[0] ? d->namespace : DEFAULT_NAMESPACE;
+}
+
+/* The StreamingJobTemplate a stream's spec.<field> names; a template
+ * without a namespace counts as in the default namespace, as kubectl would
+ * apply it. */
+static const struct sl_manifest_doc *find_template(const struct sl_manifest_set *s, const cJSON *spec,
+                                                   const char *field, const char *stream_ns)
+{
+	const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, field);
+	const char *name = str_at(ref, "name"), *ns = str_at(ref, "namespace");
+
+	if (!ns)
+		ns = stream_ns;
+	for (size_t i = 0; name && i < sl_manifest_set_doc_count(s); i++) {
+		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
+		char group[128];
+		if (d->n_errors || !d->kind || strcmp(d->kind, "StreamingJobTemplate") != 0 || !d->name ||
+		    strcmp(d->name, name) != 0 || strcmp(doc_ns(d), ns) != 0)
+			continue;
+		if (strcmp(sl_manifest_doc_group(d, group, sizeof(group)), SL_MANIFEST_GROUP) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+/* Pending BackfillRequests of the tree for this stream, for a note. */
+static size_t pending_requests(const struct sl_manifest_set *s, const char *stream, const char *ns,
+                               const char *cls)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sl_manifest_set_doc_count(s); i++) {
+		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
+		const cJSON *spec = cJSON_GetObjectItemCaseSensitive(d->obj, "spec");
+		if (d->n_errors || !d->kind || strcmp(d->kind, "BackfillRequest") != 0 ||
+		    strcmp(doc_ns(d), ns) != 0)
+			continue;
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "completed")))
+			continue;
+		const char *sid = str_at(spec, "streamId"), *sc = str_at(spec, "streamClass");
+		n += sid && sc && strcmp(sid, stream) == 0 && strcmp(sc, cls) == 0;
+	}
+	return n;
+}
+
+/* Plans one stream; appends to out. Returns 0, or 1 when its Job cannot be
+ * built (reported on stderr and as a comment). */
+static int plan_stream(const struct sl_manifest_set *s, const struct sl_manifest_doc *d,
+                       const struct sl_manifest_doc *cls, struct sl_buf *out)
+{
+	const char *ns = doc_ns(d), *name = d->name, *cls_name = cls->name ? cls->name : "";
+	cJSON *stream = cJSON_Duplicate(d->obj, true), *bfr = NULL, *job = NULL, *md;
+	const cJSON *spec;
+	const struct sl_manifest_doc *tmpl;
+	struct sl_error err = {0};
+	char bname[SL_STREAM_NAME_MAX + 1];
+	int rc = 0;
+
+	if (!stream || !(md = cJSON_GetObjectItemCaseSensitive(stream, "metadata"))) {
+		fprintf(stderr, "sluice plan: out of memory\n");
+		rc = 1;
+		goto out;
+	}
+	/* The uid is the placeholder; the namespace is filled in when unset. */
+	cJSON_DeleteItemFromObjectCaseSensitive(md, "uid");
+	cJSON_AddStringToObject(md, "uid", PLAN_UID);
+	if (!d->namespace || !d->namespace[0]) {
+		cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
+		cJSON_AddStringToObject(md, "namespace", ns);
+	}
+	spec = cJSON_GetObjectItemCaseSensitive(stream, "spec");
+
+	sl_buf_printf(out, "---\n# %s %s/%s (file %s)\n", d->kind, ns, name, d->file);
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "suspended"))) {
+		sl_buf_printf(out, "# suspended: nothing would run until spec.suspended is false%s\n",
+		              cJSON_GetObjectItemCaseSensitive(spec, "backfillJobTemplateRef")
+		                  ? " (then its initial backfill runs first)"
+		                  : "");
+		goto out;
+	}
+	bool backfill =
+	    str_at(cJSON_GetObjectItemCaseSensitive(spec, "backfillJobTemplateRef"), "name") != NULL;
+	const char *field = backfill ? "backfillJobTemplateRef" : "jobTemplateRef";
+	tmpl = find_template(s, spec, field, ns);
+	if (!tmpl) {
+		const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, field);
+		const char *tn = str_at(ref, "namespace") ? str_at(ref, "namespace") : ns;
+		fprintf(stderr, "%s: %s %s/%s: StreamingJobTemplate %s/%s (spec.%s) is not in the tree\n",
+		        d->file, d->kind, ns, name, tn, str_at(ref, "name") ? str_at(ref, "name") : "",
+		        field);
+		sl_buf_printf(out, "# no Job: StreamingJobTemplate %s/%s (spec.%s) is not in the tree\n", tn,
+		              str_at(ref, "name") ? str_at(ref, "name") : "", field);
+		rc = 1;
+		goto out;
+	}
+	if (backfill) {
+		/* The first Job of a new stream with a backfill template serves
+		 * its initial BackfillRequest, which the controller creates. */
+		sl_stream_initial_backfill_name(name, PLAN_UID, bname);
+		bfr = cJSON_CreateObject();
+		cJSON *bmd = cJSON_AddObjectToObject(bfr, "metadata"),
+		      *bspec = cJSON_AddObjectToObject(bfr, "spec");
+		if (!bmd || !bspec || !cJSON_AddStringToObject(bmd, "name", bname) ||
+		    !cJSON_AddStringToObject(bmd, "namespace", ns) ||
+		    !cJSON_AddStringToObject(bspec, "streamClass", cls_name) ||
+		    !cJSON_AddStringToObject(bspec, "streamId", name) ||
+		    !cJSON_AddFalseToObject(bspec, "completed")) {
+			fprintf(stderr, "sluice plan: out of memory\n");
+			rc = 1;
+			goto out;
+		}
+		size_t n = pending_requests(s, name, ns, cls_name);
+		sl_buf_printf(
+		    out, "# backfill Job for the initial BackfillRequest %s, which the controller creates\n",
+		    bname);
+		if (n)
+			sl_buf_printf(
+			    out,
+			    "# %zu pending BackfillRequest%s in the tree for this stream would run next\n", n,
+			    n == 1 ? "" : "s");
+		sl_buf_printf(out, "# then the streaming Job (from spec.jobTemplateRef)\n");
+	} else {
+		sl_buf_printf(out, "# streaming Job\n");
+	}
+	sl_buf_printf(out, "# ownerReferences[0].uid is a placeholder: a plan has no live stream\n");
+
+	struct sl_stream_job_input in = {stream, cls->obj, tmpl->obj, bfr};
+	if (sl_stream_job_build(&in, &job, &err) < 0) {
+		fprintf(stderr, "%s: %s %s/%s: %s\n", d->file, d->kind, ns, name, err.msg);
+		sl_buf_printf(out, "# no Job: %s\n", err.msg);
+		rc = 1;
+		goto out;
+	}
+	if (sl_stream_yaml_write(job, out) < 0) {
+		fprintf(stderr, "sluice plan: output too large\n");
+		rc = 1;
+	}
+out:
+	cJSON_Delete(stream);
+	cJSON_Delete(bfr);
+	cJSON_Delete(job);
+	return rc;
+}
 
 int sl_cmd_plan(int argc, char **argv)
 {
-	fprintf(stderr, "sluice plan: not available in this build yet\n");
-	return 2;
+	static const struct option opts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct sl_manifest_set *s = NULL;
+	struct sl_error err = {0};
+	struct sl_buf out;
+	size_t streams = 0;
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (sl_manifest_load_dir(argv[optind], NULL, &s, &err) < 0) {
+		fprintf(stderr, "sluice plan: %s: %s\n", argv[optind], err.msg);
+		return 2;
+	}
+	/* Problems go to stderr; documents with errors are left out of the plan. */
+	for (size_t i = 0; i < sl_manifest_set_problem_count(s); i++)
+		sl_manifest_problem_print(sl_manifest_set_problem(s, i), stderr);
+	if (sl_manifest_set_error_count(s))
+		rc = 1;
+
+	sl_buf_init(&out, PLAN_OUTPUT_MAX);
+	sl_buf_printf(&out, "# sluice plan %s: the Job the controller would create first for each stream.\n",
+	              argv[optind]);
+	sl_buf_printf(&out, "# Owner uids are the placeholder %s; secrets appear only as references.\n",
+	              PLAN_UID);
+	for (size_t i = 0; i < sl_manifest_set_doc_count(s); i++) {
+		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i), *cls = NULL;
+		if (d->n_errors || !d->name || !sl_manifest_set_is_stream(s, d, &cls) || !cls)
+			continue;
+		streams++;
+		if (plan_stream(s, d, cls, &out))
+			rc = 1;
+	}
+	if (streams == 0)
+		sl_buf_printf(&out, "# no streams found\n");
+	if (out.data)
+		fputs(out.data, stdout);
+	if (fflush(stdout) != 0)
+		rc = 1;
+	sl_buf_free(&out);
+	sl_manifest_set_free(s);
+	return rc;
 }
