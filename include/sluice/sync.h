@@ -123,6 +123,11 @@ int sl_sync_plan_add(struct sl_sync_plan *p, struct cJSON *obj, const char *file
 /* Records a problem found before planning (a YAML error, an unreadable file). */
 int sl_sync_plan_add_problem(struct sl_sync_plan *p, const char *file, int line, int index, int code,
                              const char *reason);
+/* Adds every document of a loaded manifest set: documents with errors are
+ * not planned, and every error of the set (file, line, reason) becomes a
+ * problem, so a broken file blocks prune. */
+struct sl_manifest_set;
+int sl_sync_plan_add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *set);
 /* Sorts into stages and flags duplicates. Call once, after the last add. */
 int sl_sync_plan_finish(struct sl_sync_plan *p);
 /* Sets the namespace of a namespaced object that had none and refreshes its
@@ -134,7 +139,8 @@ int sl_sync_item_set_namespace(struct sl_sync_item *it, const char *ns);
 /* What one sync applied from a source: enough to find and delete an object
  * later, and the state digest to skip unchanged objects. */
 struct sl_sync_inv_entry {
-	char *group; /* "" for core */
+	char *group;   /* "" for core */
+	char *version; /* the version it was applied with (not part of its identity) */
 	char *kind;
 	char *ns; /* "" for cluster-scoped */
 	char *name;
@@ -148,11 +154,11 @@ void sl_sync_inventory_free(struct sl_sync_inventory *inv); /* accepts NULL */
 size_t sl_sync_inventory_count(const struct sl_sync_inventory *inv);
 const struct sl_sync_inv_entry *sl_sync_inventory_at(const struct sl_sync_inventory *inv, size_t i);
 /* Adds or replaces (same group, kind, ns, name). ns NULL means "". digest may be NULL. */
-int sl_sync_inventory_put(struct sl_sync_inventory *inv, const char *group, const char *kind, const char *ns,
-                          const char *name, const char *digest);
+int sl_sync_inventory_put(struct sl_sync_inventory *inv, const char *group, const char *version,
+                          const char *kind, const char *ns, const char *name, const char *digest);
 const struct sl_sync_inv_entry *sl_sync_inventory_find(const struct sl_sync_inventory *inv, const char *group,
                                                        const char *kind, const char *ns, const char *name);
-/* Compact JSON: {"v":1,"o":{"<group>/<kind>":{"<ns>":{"<name>":"<digest>"}}}}.
+/* Compact JSON: {"v":1,"o":{"<group>/<version>/<kind>":{"<ns>":{"<name>":"<digest>"}}}}.
  * About 60 bytes per object with 30-character names. */
 int sl_sync_inventory_format(const struct sl_sync_inventory *inv, struct sl_buf *out);
 int sl_sync_inventory_parse(const char *json, size_t len, struct sl_sync_inventory **ret,
@@ -171,6 +177,9 @@ struct sl_sync_status {
 	const char *result; /* "ok", "failed", "source-error" */
 	size_t applied, unchanged, failed, pruned, prune_skipped;
 	const char *prune_blocked; /* NULL or why prune did not run */
+	/* digest of what the sync decided (inventory, revision, result,
+	 * errors): a resync with the same outcome skips the write */
+	const char *outcome;
 	const struct sl_sync_problem *errors;
 	size_t n_errors;
 };
@@ -230,3 +239,77 @@ int sl_sync_diff_object(const struct cJSON *desired, const struct cJSON *live, c
                         const char *label, struct sl_buf *out);
 /* Renders a tree as block YAML, keys sorted (for diffs and tests). */
 int sl_sync_render_yaml(const struct cJSON *v, struct sl_buf *out);
+
+/* Records a problem about a planned object (a refused apply): file, line,
+ * kind, namespace and name are taken from it. */
+int sl_sync_plan_add_item_problem(struct sl_sync_plan *p, const struct sl_sync_item *it, int code,
+                                  const char *reason);
+
+/* ---- the engine (I/O through kube.h, on the loop thread) ------------------ */
+
+struct sl_kube;
+struct sl_loop;
+
+struct sl_sync_opts {
+	const char *source_id;    /* required: [a-z0-9.-], names the inventory */
+	const char *inventory_ns; /* required: namespace of the inventory ConfigMap */
+	bool prune;               /* delete what left the source */
+	bool allow_empty_prune;   /* let a prune delete every object */
+	bool dry_run;             /* server-side dry run: no write at all */
+	/* Diff mode (implies dry_run): every object that would change gets a
+	 * unified diff appended to diff_out, in plan order. */
+	struct sl_buf *diff_out;
+	unsigned concurrency;    /* applies in flight within a stage; 0: 32 */
+	unsigned crd_timeout_ms; /* wait for Established; 0: 60 s */
+	/* Namespace for namespaced objects that name none; NULL: the client's
+	 * configured namespace. */
+	const char *default_ns;
+};
+
+/* Counters for /metrics; plain fields read on the loop thread. */
+struct sl_sync_metrics {
+	uint64_t syncs_ok, syncs_failed, syncs_source_error;
+	uint64_t objects_applied;   /* applies that succeeded (dry runs not counted) */
+	uint64_t objects_unchanged; /* skipped: desired and live already agreed */
+	uint64_t objects_failed;
+	uint64_t objects_pruned;
+	uint64_t writes; /* applies, deletes and inventory writes sent (events not counted) */
+	uint64_t last_duration_ms;
+	int64_t last_sync_end;           /* wall clock, 0: never */
+	char last_applied_revision[128]; /* of the last sync that applied without errors */
+};
+
+/* Outcome of one run; valid during the done callback only. */
+struct sl_sync_report {
+	int code; /* 0: every document applied; SL_EINVALID: some did not; other: the sync could not run */
+	const char *result; /* "ok", "failed", "source-error" */
+	const char *revision;
+	size_t applied, unchanged, failed, pruned, prune_skipped;
+	size_t writes;             /* requests that changed (or, dry run, would change) the cluster */
+	const char *prune_blocked; /* NULL when prune ran or was not asked for */
+	const struct sl_sync_problem *problems; /* documents not applied, with file, line and reason */
+	size_t n_problems;
+	const char *error; /* when code is not 0 or SL_EINVALID: why the sync could not run */
+	uint64_t duration_ms;
+};
+
+struct sl_sync;
+typedef void (*sl_sync_done_fn)(struct sl_sync *s, const struct sl_sync_report *rep, void *payload);
+
+/* Creates an engine on a kube client (borrowed; must outlive the engine).
+ * Strings in opts are copied (diff_out is borrowed). */
+int sl_sync_new(struct sl_loop *loop, struct sl_kube *kube, const struct sl_sync_opts *opts,
+                struct sl_sync **ret, struct sl_error *err);
+/* Cancels a run in flight (its done is not called) and frees. Accepts NULL. */
+void sl_sync_free(struct sl_sync *s);
+
+/* Applies a finished plan (taken, also on failure) in stages, prunes when
+ * asked and allowed, writes the inventory and status, and records an Event
+ * on the inventory ConfigMap for a failed sync and for a prune. plan NULL
+ * means the source could not be read: nothing is applied or pruned and the
+ * failure is recorded (source_error says why). done runs once, later, on
+ * the loop. SL_EEXIST while a run is in flight. */
+int sl_sync_run(struct sl_sync *s, struct sl_sync_plan *plan, const char *source_error, sl_sync_done_fn done,
+                void *payload);
+bool sl_sync_running(const struct sl_sync *s);
+const struct sl_sync_metrics *sl_sync_get_metrics(const struct sl_sync *s);

@@ -1,10 +1,538 @@
-/* sluice sync: not written yet; its issue replaces this file. */
+/* sluice sync --once and sluice diff: take one snapshot of a Git repository
+ * or a directory and apply it (or dry-run it and print the diff) with the
+ * sync engine. Every flag can also come from a SLUICE_* environment variable. */
 #include "cmd.h"
+#include "sluice/base.h"
+#include "sluice/kube.h"
+#include "sluice/loop.h"
+#include "sluice/manifest.h"
+#include "sluice/source.h"
+#include "sluice/sync.h"
 
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Shared with cmd-diff.c. */
+int sl_cmd_sync_main(int argc, char **argv, bool diff);
+
+struct flags {
+	const char *git, *ref, *path, *dir;
+	const char *git_username, *git_password_file, *git_ssh_key, *git_known_hosts, *git_ca_file;
+	const char *kubeconfig, *context, *source_id, *inventory_ns, *cache_dir;
+	bool once, dry_run, prune, allow_empty_prune, allow_http;
+	unsigned concurrency;
+	uint64_t timeout_ms;
+};
+
+struct ctx {
+	const char *cmd;
+	bool diff;
+	struct flags f;
+	struct sl_loop *loop;
+	struct sl_kube *kube;
+	struct sl_sync *sync;
+	struct sl_source *source;
+	struct sl_timer *deadline;
+	struct sl_buf diff_out;
+	int exit_code;
+};
+
+static void usage(FILE *f, const char *cmd)
+{
+	bool diff = strcmp(cmd, "diff") == 0;
+	fprintf(f, "usage: sluice %s %s(--git URL [--ref REF] [--path DIR] | --dir DIR) [OPTIONS]\n\n", cmd,
+	        diff ? "" : "--once ");
+	if (diff)
+		fprintf(f,
+		        "Shows what a sync would change: every object is applied as a server-side dry run\n"
+		        "and, for each object that would change, a unified diff of the live object against\n"
+		        "the result is printed, cut to the fields sluice manages; Secret values are masked.\n"
+		        "Exits 0 when nothing would change, 1 when something would, 2 on errors.\n\n");
+	else
+		fprintf(
+		    f, "Applies one snapshot with server-side apply (field manager \"sluice\"), in\n"
+		       "dependency order, skips objects whose live state already matches, records the\n"
+		       "inventory and status in the ConfigMap sluice-inventory-<source id>, and with\n"
+		       "--prune deletes what left the source. Exits 0 only when every document applied.\n\n");
+	fprintf(f,
+	        "  --git URL                  Git repository (env SLUICE_GIT_URL)\n"
+	        "  --ref REF                  branch, tag or commit (SLUICE_GIT_REF; default main)\n"
+	        "  --path DIR                 subdirectory holding the manifests (SLUICE_GIT_PATH)\n"
+	        "  --git-username NAME        HTTPS user (SLUICE_GIT_USERNAME)\n"
+	        "  --git-password-file FILE   HTTPS password or token (SLUICE_GIT_PASSWORD_FILE)\n"
+	        "  --git-ssh-key FILE         SSH private key (SLUICE_GIT_SSH_KEY)\n"
+	        "  --git-known-hosts FILE     known_hosts for SSH (SLUICE_GIT_KNOWN_HOSTS)\n"
+	        "  --git-ca-file FILE         CA bundle for HTTPS (SLUICE_GIT_CA_FILE)\n"
+	        "  --dir DIR                  a directory of manifests (SLUICE_DIR)\n"
+	        "  --source-id ID             names the inventory (SLUICE_SOURCE_ID; default \"default\")\n"
+	        "  --inventory-namespace NS   namespace of the inventory ConfigMap\n"
+	        "                             (SLUICE_INVENTORY_NAMESPACE; default: the namespace sluice\n"
+	        "                             runs in, else the kubeconfig context's, else \"default\")\n"
+	        "  --kubeconfig FILE          (SLUICE_KUBECONFIG, KUBECONFIG)\n"
+	        "  --context NAME             (SLUICE_CONTEXT)\n"
+	        "  --concurrency N            applies in flight per stage (SLUICE_CONCURRENCY; 32)\n"
+	        "  --timeout DURATION         give up after this long (SLUICE_TIMEOUT; 10m)\n");
+	if (!diff)
+		fprintf(f, "  --once                     apply once and exit (SLUICE_ONCE; required)\n"
+		           "  --dry-run                  server-side dry run, no writes (SLUICE_DRY_RUN)\n"
+		           "  --prune                    delete objects that left the source (SLUICE_PRUNE)\n"
+		           "  --allow-empty-prune        let a prune delete every object "
+		           "(SLUICE_ALLOW_EMPTY_PRUNE)\n");
+}
+
+static bool env_bool(const char *name)
+{
+	const char *v = getenv(name);
+	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
+}
+
+static const char *env_str(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+static void flags_from_env(struct flags *f)
+{
+	f->git = env_str("SLUICE_GIT_URL");
+	f->ref = env_str("SLUICE_GIT_REF");
+	f->path = env_str("SLUICE_GIT_PATH");
+	f->git_username = env_str("SLUICE_GIT_USERNAME");
+	f->git_password_file = env_str("SLUICE_GIT_PASSWORD_FILE");
+	f->git_ssh_key = env_str("SLUICE_GIT_SSH_KEY");
+	f->git_known_hosts = env_str("SLUICE_GIT_KNOWN_HOSTS");
+	f->git_ca_file = env_str("SLUICE_GIT_CA_FILE");
+	f->dir = env_str("SLUICE_DIR");
+	f->kubeconfig = env_str("SLUICE_KUBECONFIG");
+	f->context = env_str("SLUICE_CONTEXT");
+	f->source_id = env_str("SLUICE_SOURCE_ID");
+	f->inventory_ns = env_str("SLUICE_INVENTORY_NAMESPACE");
+	f->cache_dir = env_str("SLUICE_CACHE_DIR");
+	f->once = env_bool("SLUICE_ONCE");
+	f->dry_run = env_bool("SLUICE_DRY_RUN");
+	f->prune = env_bool("SLUICE_PRUNE");
+	f->allow_empty_prune = env_bool("SLUICE_ALLOW_EMPTY_PRUNE");
+	f->allow_http = env_bool("SLUICE_GIT_ALLOW_HTTP");
+	f->concurrency = 0;
+	f->timeout_ms = 10 * 60 * 1000;
+}
+
+static int parse_flags(int argc, char **argv, const char *cmd, struct flags *f)
+{
+	enum {
+		O_GIT = 256,
+		O_REF,
+		O_PATH,
+		O_DIR,
+		O_USER,
+		O_PASS,
+		O_KEY,
+		O_KNOWN,
+		O_CA,
+		O_KUBECONFIG,
+		O_CONTEXT,
+		O_SOURCE_ID,
+		O_INV_NS,
+		O_ONCE,
+		O_DRY,
+		O_PRUNE,
+		O_EMPTY,
+		O_CONC,
+		O_TIMEOUT,
+		O_CACHE,
+		O_HTTP,
+	};
+	static const struct option opts[] = {
+	    {"git", required_argument, NULL, O_GIT},
+	    {"ref", required_argument, NULL, O_REF},
+	    {"path", required_argument, NULL, O_PATH},
+	    {"dir", required_argument, NULL, O_DIR},
+	    {"git-username", required_argument, NULL, O_USER},
+	    {"git-password-file", required_argument, NULL, O_PASS},
+	    {"git-ssh-key", required_argument, NULL, O_KEY},
+	    {"git-known-hosts", required_argument, NULL, O_KNOWN},
+	    {"git-ca-file", required_argument, NULL, O_CA},
+	    {"git-allow-http", no_argument, NULL, O_HTTP},
+	    {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
+	    {"context", required_argument, NULL, O_CONTEXT},
+	    {"source-id", required_argument, NULL, O_SOURCE_ID},
+	    {"inventory-namespace", required_argument, NULL, O_INV_NS},
+	    {"cache-dir", required_argument, NULL, O_CACHE},
+	    {"once", no_argument, NULL, O_ONCE},
+	    {"dry-run", no_argument, NULL, O_DRY},
+	    {"prune", no_argument, NULL, O_PRUNE},
+	    {"allow-empty-prune", no_argument, NULL, O_EMPTY},
+	    {"concurrency", required_argument, NULL, O_CONC},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *conc = env_str("SLUICE_CONCURRENCY"), *timeout = env_str("SLUICE_TIMEOUT");
+	int c;
+
+	flags_from_env(f);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_GIT:
+			f->git = optarg;
+			break;
+		case O_REF:
+			f->ref = optarg;
+			break;
+		case O_PATH:
+			f->path = optarg;
+			break;
+		case O_DIR:
+			f->dir = optarg;
+			break;
+		case O_USER:
+			f->git_username = optarg;
+			break;
+		case O_PASS:
+			f->git_password_file = optarg;
+			break;
+		case O_KEY:
+			f->git_ssh_key = optarg;
+			break;
+		case O_KNOWN:
+			f->git_known_hosts = optarg;
+			break;
+		case O_CA:
+			f->git_ca_file = optarg;
+			break;
+		case O_HTTP:
+			f->allow_http = true;
+			break;
+		case O_KUBECONFIG:
+			f->kubeconfig = optarg;
+			break;
+		case O_CONTEXT:
+			f->context = optarg;
+			break;
+		case O_SOURCE_ID:
+			f->source_id = optarg;
+			break;
+		case O_INV_NS:
+			f->inventory_ns = optarg;
+			break;
+		case O_CACHE:
+			f->cache_dir = optarg;
+			break;
+		case O_ONCE:
+			f->once = true;
+			break;
+		case O_DRY:
+			f->dry_run = true;
+			break;
+		case O_PRUNE:
+			f->prune = true;
+			break;
+		case O_EMPTY:
+			f->allow_empty_prune = true;
+			break;
+		case O_CONC:
+			conc = optarg;
+			break;
+		case O_TIMEOUT:
+			timeout = optarg;
+			break;
+		case 'h':
+			usage(stdout, cmd);
+			return 1;
+		default:
+			usage(stderr, cmd);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluice %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		return -1;
+	}
+	if (conc) {
+		char *end;
+		unsigned long v = strtoul(conc, &end, 10);
+		if (*end || v == 0 || v > 1024) {
+			fprintf(stderr, "sluice %s: --concurrency wants 1..1024\n", cmd);
+			return -1;
+		}
+		f->concurrency = (unsigned)v;
+	}
+	if (timeout && sl_duration_parse_ms(timeout, &f->timeout_ms) < 0) {
+		fprintf(stderr, "sluice %s: --timeout: not a duration: %s\n", cmd, timeout);
+		return -1;
+	}
+	if (!!f->git == !!f->dir) {
+		fprintf(stderr, "sluice %s: give exactly one of --git URL and --dir DIR\n", cmd);
+		return -1;
+	}
+	if (!f->source_id)
+		f->source_id = "default";
+	return 0;
+}
+
+/* The namespace sluice runs in (in a cluster), else the kubeconfig's. */
+static char *inventory_namespace(const struct flags *f, const struct sl_kube *kube)
+{
+	struct sl_buf b;
+	const struct sl_kube_config *cfg = sl_kube_get_config(kube);
+	char *ns = NULL;
+
+	if (f->inventory_ns)
+		return sl_strdup(f->inventory_ns);
+	if (env_str("POD_NAMESPACE"))
+		return sl_strdup(env_str("POD_NAMESPACE"));
+	if (cfg && cfg->in_cluster &&
+	    sl_file_read("/var/run/secrets/kubernetes.io/serviceaccount/namespace", 256, &b, NULL) == 0) {
+		size_t n = b.len;
+		while (n && (b.data[n - 1] == '\n' || b.data[n - 1] == ' '))
+			n--;
+		if (n)
+			ns = sl_strndup(b.data, n);
+		sl_buf_free(&b);
+		if (ns)
+			return ns;
+	}
+	return sl_strdup(cfg && cfg->ns && *cfg->ns ? cfg->ns : "default");
+}
+
+static void print_problem(const char *cmd, const struct sl_sync_problem *p)
+{
+	char where[512] = "";
+	if (p->file && *p->file)
+		snprintf(where, sizeof(where), "%s:%d: ", p->file, p->line);
+	if (p->kind)
+		fprintf(stderr, "sluice %s: %s%s %s%s%s: %s\n", cmd, where, p->kind, p->ns ? p->ns : "",
+		        p->ns ? "/" : "", p->name ? p->name : "", p->reason);
+	else
+		fprintf(stderr, "sluice %s: %s%s\n", cmd, where, p->reason);
+}
+
+static void on_done(struct sl_sync *s, const struct sl_sync_report *rep, void *payload)
+{
+	struct ctx *c = payload;
+
+	for (size_t i = 0; i < rep->n_problems; i++)
+		print_problem(c->cmd, &rep->problems[i]);
+	if (rep->error)
+		fprintf(stderr, "sluice %s: %s\n", c->cmd, rep->error);
+	if (rep->prune_blocked)
+		fprintf(stderr, "sluice %s: prune did not run: %s\n", c->cmd, rep->prune_blocked);
+	if (c->diff) {
+		fwrite(c->diff_out.data ? c->diff_out.data : "", 1, c->diff_out.len, stdout);
+		fflush(stdout);
+		sl_info("diff %s: %zu object(s) would change, %zu unchanged, %zu failed (%llu ms)",
+		        rep->revision, rep->applied, rep->unchanged, rep->failed,
+		        (unsigned long long)rep->duration_ms);
+		c->exit_code = rep->code != 0 ? 2 : rep->applied ? 1 : 0;
+	} else {
+		sl_info(
+		    "sync %s%s: %s: applied %zu, unchanged %zu, pruned %zu, failed %zu, prune skipped %zu, "
+		    "%zu write(s), %llu ms",
+		    rep->revision, c->f.dry_run ? " (dry run)" : "", rep->result, rep->applied,
+		    rep->unchanged, rep->pruned, rep->failed, rep->prune_skipped, rep->writes,
+		    (unsigned long long)rep->duration_ms);
+		c->exit_code = rep->code == 0 ? 0 : 1;
+	}
+	sl_loop_quit(c->loop, 0);
+}
+
+static int run_plan(struct ctx *c, struct sl_sync_plan *plan, const char *source_error)
+{
+	int r = sl_sync_run(c->sync, plan, source_error, on_done, c);
+	if (r < 0) {
+		fprintf(stderr, "sluice %s: %s\n", c->cmd, sl_strerror(r));
+		sl_loop_quit(c->loop, 0);
+	}
+	return r;
+}
+
+/* Plans a loaded set; snapshot problems (files left out) count as errors. */
+static int plan_set(struct ctx *c, const struct sl_manifest_set *set, const char *revision,
+                    const char *snapshot_problems, struct sl_sync_plan **ret)
+{
+	struct sl_sync_plan *plan;
+	int r = sl_sync_plan_new(c->f.source_id, revision, &plan);
+	if (r < 0)
+		return r;
+	r = sl_sync_plan_add_manifests(plan, set);
+	if (r == 0 && snapshot_problems && *snapshot_problems)
+		r = sl_sync_plan_add_problem(plan, "", 0, 0, SL_EINVALID, snapshot_problems);
+	if (r == 0)
+		r = sl_sync_plan_finish(plan);
+	if (r < 0) {
+		sl_sync_plan_free(plan);
+		return r;
+	}
+	*ret = plan;
+	return 0;
+}
+
+static void on_source(struct sl_source *src, const struct sl_source_event *ev, void *payload)
+{
+	struct ctx *c = payload;
+	struct sl_sync_plan *plan = NULL;
+	char redacted[1024];
+
+	if (sl_sync_running(c->sync) || c->exit_code >= 0)
+		return; /* --once: the first answer counts */
+	if (ev->type == SL_SOURCE_EVENT_ERROR || !ev->snapshot) {
+		sl_url_redact(c->f.git, redacted, sizeof(redacted));
+		sl_err("source %s: %s", redacted, ev->error ? ev->error->msg : "no snapshot");
+		run_plan(c, NULL, ev->error ? ev->error->msg : "no snapshot");
+		return;
+	}
+	struct sl_manifest_set *set = NULL;
+	struct sl_error err = {0};
+	int r = sl_manifest_load_dir(sl_snapshot_root(ev->snapshot), NULL, &set, &err);
+	if (r < 0) {
+		sl_err("reading snapshot %s: %s", sl_snapshot_revision(ev->snapshot), err.msg);
+		run_plan(c, NULL, err.msg);
+		return;
+	}
+	r = plan_set(c, set, sl_snapshot_revision(ev->snapshot), sl_snapshot_problems(ev->snapshot), &plan);
+	sl_manifest_set_free(set);
+	if (r < 0) {
+		fprintf(stderr, "sluice %s: planning: %s\n", c->cmd, sl_strerror(r));
+		c->exit_code = 2;
+		sl_loop_quit(c->loop, 0);
+		return;
+	}
+	run_plan(c, plan, NULL);
+}
+
+static int start_dir(struct ctx *c)
+{
+	struct sl_manifest_set *set = NULL;
+	struct sl_sync_plan *plan = NULL;
+	struct sl_error err = {0};
+	char digest[65], rev[80];
+
+	int r = sl_manifest_load_dir(c->f.dir, NULL, &set, &err);
+	if (r < 0) {
+		/* the source could not be read: recorded, nothing pruned */
+		sl_err("reading %s: %s", c->f.dir, err.msg);
+		return run_plan(c, NULL, err.msg);
+	}
+	sl_manifest_set_digest(set, digest);
+	snprintf(rev, sizeof(rev), "sha256:%s", digest);
+	r = plan_set(c, set, rev, NULL, &plan);
+	sl_manifest_set_free(set);
+	if (r < 0) {
+		fprintf(stderr, "sluice %s: planning: %s\n", c->cmd, sl_strerror(r));
+		return r;
+	}
+	return run_plan(c, plan, NULL);
+}
+
+static int start_git(struct ctx *c)
+{
+	struct sl_source_options o = SL_SOURCE_OPTIONS_INIT;
+	struct sl_error err = {0};
+
+	o.kind = SL_SOURCE_GIT;
+	o.id = c->f.source_id;
+	o.url = c->f.git;
+	o.ref = c->f.ref;
+	o.path = c->f.path;
+	o.username = c->f.git_username;
+	o.password_file = c->f.git_password_file;
+	o.ssh_key_file = c->f.git_ssh_key;
+	o.known_hosts_file = c->f.git_known_hosts;
+	o.ca_file = c->f.git_ca_file;
+	o.allow_http = c->f.allow_http;
+	o.cache_dir = c->f.cache_dir;
+	if (sl_source_new(c->loop, &o, on_source, c, &c->source, &err) < 0 ||
+	    sl_source_start(c->source, &err) < 0) {
+		fprintf(stderr, "sluice %s: %s\n", c->cmd, err.msg);
+		return SL_EINVALID;
+	}
+	return 0;
+}
+
+static void on_deadline(struct sl_loop *loop, struct sl_timer *t, void *payload)
+{
+	struct ctx *c = payload;
+	fprintf(stderr, "sluice %s: timed out\n", c->cmd);
+	c->exit_code = 2;
+	sl_loop_quit(loop, 0);
+}
+
+static void on_signal(struct sl_loop *loop, int signo, void *payload)
+{
+	struct ctx *c = payload;
+	c->exit_code = 2;
+	sl_loop_quit(loop, 0);
+}
+
+int sl_cmd_sync_main(int argc, char **argv, bool diff)
+{
+	struct ctx c = {.cmd = diff ? "diff" : "sync", .diff = diff, .exit_code = -1};
+	struct sl_kube_config *cfg = NULL;
+	struct sl_error err = {0};
+	char *inv_ns = NULL;
+	int r;
+
+	r = parse_flags(argc, argv, c.cmd, &c.f);
+	if (r != 0)
+		return r > 0 ? 0 : 2;
+	if (!diff && !c.f.once) {
+		fprintf(stderr, "sluice sync: only --once is supported (use 'sluice run' to keep syncing)\n");
+		return 2;
+	}
+	sl_buf_init(&c.diff_out, 256u << 20);
+	struct sl_kube_config_opts ko = {.kubeconfig = c.f.kubeconfig, .context = c.f.context};
+	if (sl_loop_new(&c.loop) < 0 || sl_loop_on_signals(c.loop, on_signal, &c) < 0) {
+		fprintf(stderr, "sluice %s: cannot set up the event loop\n", c.cmd);
+		c.exit_code = 2;
+		goto out;
+	}
+	if (sl_kube_config_load(&ko, &cfg, &err) < 0 ||
+	    sl_kube_new(c.loop, TAKE_PTR(cfg), NULL, &c.kube, &err) < 0) {
+		fprintf(stderr, "sluice %s: %s\n", c.cmd, err.msg);
+		c.exit_code = 2;
+		goto out;
+	}
+	inv_ns = inventory_namespace(&c.f, c.kube);
+	struct sl_sync_opts so = {
+	    .source_id = c.f.source_id,
+	    .inventory_ns = inv_ns,
+	    .prune = c.f.prune && !diff,
+	    .allow_empty_prune = c.f.allow_empty_prune,
+	    .dry_run = c.f.dry_run || diff,
+	    .diff_out = diff ? &c.diff_out : NULL,
+	    .concurrency = c.f.concurrency,
+	};
+	if (!inv_ns || sl_sync_new(c.loop, c.kube, &so, &c.sync, &err) < 0) {
+		fprintf(stderr, "sluice %s: %s\n", c.cmd, inv_ns ? err.msg : "out of memory");
+		c.exit_code = 2;
+		goto out;
+	}
+	if (sl_timer_new(c.loop, on_deadline, &c, &c.deadline) == 0)
+		sl_timer_arm(c.deadline, c.f.timeout_ms);
+	r = c.f.dir ? start_dir(&c) : start_git(&c);
+	if (r < 0) {
+		c.exit_code = 2;
+		goto out;
+	}
+	sl_loop_run(c.loop);
+	if (c.exit_code < 0)
+		c.exit_code = 2;
+out:
+	sl_sync_free(c.sync);
+	sl_source_free(c.source);
+	sl_timer_free(c.deadline);
+	sl_kube_free(c.kube);
+	sl_kube_config_free(cfg);
+	sl_loop_free(c.loop);
+	sl_buf_free(&c.diff_out);
+	free(inv_ns);
+	return c.exit_code;
+}
 
 int sl_cmd_sync(int argc, char **argv)
 {
-	fprintf(stderr, "sluice sync: not available in this build yet\n");
-	return 2;
+	return sl_cmd_sync_main(argc, argv, false);
 }

@@ -28,6 +28,7 @@ void sl_sync_inventory_free(struct sl_sync_inventory *inv)
 		return;
 	for (size_t i = 0; i < inv->n; i++) {
 		free(inv->e[i].group);
+		free(inv->e[i].version);
 		free(inv->e[i].kind);
 		free(inv->e[i].ns);
 		free(inv->e[i].name);
@@ -108,16 +109,25 @@ static void set_digest(struct sl_sync_inv_entry *e, const char *digest)
 	snprintf(e->digest, sizeof(e->digest), "%s", digest ? digest : "");
 }
 
-int sl_sync_inventory_put(struct sl_sync_inventory *inv, const char *group, const char *kind, const char *ns,
-                          const char *name, const char *digest)
+int sl_sync_inventory_put(struct sl_sync_inventory *inv, const char *group, const char *version,
+                          const char *kind, const char *ns, const char *name, const char *digest)
 {
 	group = group ? group : "";
 	ns = ns ? ns : "";
-	if (!kind || !name)
+	if (!kind || !name || !version || !*version || strchr(version, '/') || strchr(group, '/') ||
+	    strchr(kind, '/'))
 		return SL_EINVALID;
 	size_t *s = find_slot(inv, group, kind, ns, name);
 	if (s && *s) {
-		set_digest(&inv->e[*s - 1], digest);
+		struct sl_sync_inv_entry *e = &inv->e[*s - 1];
+		if (strcmp(e->version, version) != 0) {
+			char *v = sl_strdup(version);
+			if (!v)
+				return SL_ENOMEM;
+			free(e->version);
+			e->version = v;
+		}
+		set_digest(e, digest);
 		return 0;
 	}
 	if ((inv->n + 1) * 2 > inv->nslots) {
@@ -135,12 +145,14 @@ int sl_sync_inventory_put(struct sl_sync_inventory *inv, const char *group, cons
 	}
 	struct sl_sync_inv_entry e = {
 	    .group = sl_strdup(group),
+	    .version = sl_strdup(version),
 	    .kind = sl_strdup(kind),
 	    .ns = sl_strdup(ns),
 	    .name = sl_strdup(name),
 	};
-	if (!e.group || !e.kind || !e.ns || !e.name) {
+	if (!e.group || !e.version || !e.kind || !e.ns || !e.name) {
 		free(e.group);
+		free(e.version);
 		free(e.kind);
 		free(e.ns);
 		free(e.name);
@@ -160,7 +172,8 @@ static int cmp_entry(const void *a, const void *b)
 	const struct sl_sync_inv_entry *x = *(const struct sl_sync_inv_entry *const *)a;
 	const struct sl_sync_inv_entry *y = *(const struct sl_sync_inv_entry *const *)b;
 	int c;
-	if ((c = strcmp(x->group, y->group)) || (c = strcmp(x->kind, y->kind)) || (c = strcmp(x->ns, y->ns)))
+	if ((c = strcmp(x->group, y->group)) || (c = strcmp(x->kind, y->kind)) ||
+	    (c = strcmp(x->version, y->version)) || (c = strcmp(x->ns, y->ns)))
 		return c;
 	return strcmp(x->name, y->name);
 }
@@ -201,13 +214,14 @@ int sl_sync_inventory_format(const struct sl_sync_inventory *inv, struct sl_buf 
 	r = sl_buf_puts(out, "{\"v\":1,\"o\":{");
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct sl_sync_inv_entry *e = v[i];
-		bool new_type = !prev || strcmp(prev->group, e->group) || strcmp(prev->kind, e->kind);
+		bool new_type = !prev || strcmp(prev->group, e->group) || strcmp(prev->kind, e->kind) ||
+		                strcmp(prev->version, e->version);
 		bool new_ns = new_type || strcmp(prev->ns, e->ns);
 		if (new_type) {
 			char type[512];
 			if (prev)
 				r = sl_buf_puts(out, "}},");
-			snprintf(type, sizeof(type), "%s/%s", e->group, e->kind);
+			snprintf(type, sizeof(type), "%s/%s/%s", e->group, e->version, e->kind);
 			if (!r)
 				r = put_json_string(out, type);
 			if (!r)
@@ -260,13 +274,17 @@ int sl_sync_inventory_parse(const char *json, size_t len, struct sl_sync_invento
 	if (r < 0)
 		goto out;
 	for (const cJSON *t = objs->child; t; t = t->next) {
+		const char *first = t->string ? strchr(t->string, '/') : NULL;
 		const char *slash = t->string ? strrchr(t->string, '/') : NULL;
-		if (!slash || !slash[1] || !cJSON_IsObject(t)) {
+		if (!slash || !slash[1] || first == slash || slash == first + 1 || !cJSON_IsObject(t)) {
 			r = sl_error_set(err, SL_EINVALID, "inventory has a bad type key");
 			goto out;
 		}
-		char *group = sl_strndup(t->string, (size_t)(slash - t->string));
-		if (!group) {
+		char *group = sl_strndup(t->string, (size_t)(first - t->string));
+		char *version = sl_strndup(first + 1, (size_t)(slash - first - 1));
+		if (!group || !version) {
+			free(group);
+			free(version);
 			r = SL_ENOMEM;
 			goto out;
 		}
@@ -281,13 +299,17 @@ int sl_sync_inventory_parse(const char *json, size_t len, struct sl_sync_invento
 					                 "inventory has a bad object entry");
 					break;
 				}
-				r = sl_sync_inventory_put(inv, group, slash + 1, ns->string, o->string,
-				                          o->valuestring);
+				r = sl_sync_inventory_put(inv, group, version, slash + 1, ns->string,
+				                          o->string, o->valuestring);
 			}
 		}
 		free(group);
-		if (r < 0)
+		free(version);
+		if (r < 0) {
+			if (r == SL_EINVALID)
+				sl_error_set(err, r, "inventory has a bad entry");
 			goto out;
+		}
 	}
 	*ret = TAKE_PTR(inv);
 out:
@@ -324,6 +346,8 @@ int sl_sync_status_format(const struct sl_sync_status *st, struct sl_buf *out)
 	    !cJSON_AddNumberToObject(o, "errorCount", (double)st->n_errors))
 		goto out;
 	if (st->prune_blocked && !add_str(o, "pruneBlocked", st->prune_blocked))
+		goto out;
+	if (st->outcome && !add_str(o, "outcome", st->outcome))
 		goto out;
 	errs = cJSON_AddArrayToObject(o, "errors");
 	if (!errs)

@@ -385,3 +385,9 @@ int sl_sync_item_set_namespace(struct sl_sync_item *it, const char *ns)
 	sl_sync_digest(it->obj, it->digest);
 	return 0;
 }
+
+int sl_sync_plan_add_item_problem(struct sl_sync_plan *p, const struct sl_sync_item *it, int code,
+                                  const char *reason)
+{
+	return push_problem(p, it->file, it->line, it->index, code, it->kind, it->ns, it->name, reason);
+}

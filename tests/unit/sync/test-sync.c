@@ -306,22 +306,23 @@ static void inventory_roundtrip(void **state)
 	struct sl_error err = {0};
 
 	assert_int_equal(sl_sync_inventory_new(&inv), 0);
-	assert_int_equal(sl_sync_inventory_put(inv, "", "ConfigMap", "ns1", "a", "d1"), 0);
-	assert_int_equal(sl_sync_inventory_put(inv, "", "ConfigMap", "ns1", "b", "d2"), 0);
-	assert_int_equal(sl_sync_inventory_put(inv, "", "Namespace", NULL, "ns1", NULL), 0);
+	assert_int_equal(sl_sync_inventory_put(inv, "", "v1", "ConfigMap", "ns1", "a", "d1"), 0);
+	assert_int_equal(sl_sync_inventory_put(inv, "", "v1", "ConfigMap", "ns1", "b", "d2"), 0);
+	assert_int_equal(sl_sync_inventory_put(inv, "", "v1", "Namespace", NULL, "ns1", NULL), 0);
 	assert_int_equal(
-	    sl_sync_inventory_put(inv, "streaming.example.com", "MockStream", "ns2", "s\"q", "d3"), 0);
-	assert_int_equal(sl_sync_inventory_put(inv, "", "ConfigMap", "ns1", "a", "d9"), 0); /* replace */
+	    sl_sync_inventory_put(inv, "streaming.example.com", "v1", "MockStream", "ns2", "s\"q", "d3"), 0);
+	assert_int_equal(sl_sync_inventory_put(inv, "", "v1", "ConfigMap", "ns1", "a", "d9"),
+	                 0); /* replace */
 	assert_int_equal(sl_sync_inventory_count(inv), 4);
 	assert_string_equal(sl_sync_inventory_find(inv, "", "ConfigMap", "ns1", "a")->digest, "d9");
 	assert_null(sl_sync_inventory_find(inv, "", "ConfigMap", "ns2", "a"));
 	assert_non_null(sl_sync_inventory_find(inv, NULL, "Namespace", "", "ns1"));
 	sl_buf_init(&b, SL_SYNC_INVENTORY_MAX);
 	assert_int_equal(sl_sync_inventory_format(inv, &b), 0);
-	assert_string_equal(b.data,
-	                    "{\"v\":1,\"o\":{\"/ConfigMap\":{\"ns1\":{\"a\":\"d9\",\"b\":\"d2\"}},"
-	                    "\"/Namespace\":{\"\":{\"ns1\":\"\"}},\"streaming.example.com/MockStream\":{"
-	                    "\"ns2\":{\"s\\\"q\":\"d3\"}}}}");
+	assert_string_equal(
+	    b.data, "{\"v\":1,\"o\":{\"/v1/ConfigMap\":{\"ns1\":{\"a\":\"d9\",\"b\":\"d2\"}},"
+	            "\"/v1/Namespace\":{\"\":{\"ns1\":\"\"}},\"streaming.example.com/v1/MockStream\":{"
+	            "\"ns2\":{\"s\\\"q\":\"d3\"}}}}");
 	assert_int_equal(sl_sync_inventory_parse(b.data, b.len, &back, &err), 0);
 	assert_int_equal(sl_sync_inventory_count(back), 4);
 	assert_string_equal(
@@ -343,7 +344,15 @@ static void inventory_roundtrip(void **state)
 
 	assert_int_equal(sl_sync_inventory_parse("{\"v\":2}", 7, &back, &err), SL_EINVALID);
 	assert_int_equal(sl_sync_inventory_parse("nope", 4, &back, &err), SL_EINVALID);
+	assert_int_equal(sl_sync_inventory_parse("{\"v\":1,\"o\":{\"a/b\":{}}}", 22, &back, &err),
+	                 SL_EINVALID);
+	assert_int_equal(sl_sync_inventory_parse("{\"v\":1,\"o\":{\"a//b\":{}}}", 23, &back, &err),
+	                 SL_EINVALID);
 	assert_int_equal(sl_sync_inventory_parse("{\"v\":1,\"o\":{\"x\":{}}}", 20, &back, &err), SL_EINVALID);
+	assert_int_equal(sl_sync_inventory_parse("{\"v\":1,\"o\":{\"a/b\":{}}}", 22, &back, &err),
+	                 SL_EINVALID);
+	assert_int_equal(sl_sync_inventory_parse("{\"v\":1,\"o\":{\"a//b\":{}}}", 23, &back, &err),
+	                 SL_EINVALID);
 }
 
 static void inventory_fits_10000(void **state)
@@ -360,8 +369,8 @@ static void inventory_fits_10000(void **state)
 		char hex[65];
 		sl_sha256_hex(name, strlen(name), hex);
 		snprintf(digest, sizeof(digest), "%s", hex);
-		assert_int_equal(sl_sync_inventory_put(inv, "", "ConfigMap", "bench-namespace", name, digest),
-		                 0);
+		assert_int_equal(
+		    sl_sync_inventory_put(inv, "", "v1", "ConfigMap", "bench-namespace", name, digest), 0);
 	}
 	sl_buf_init(&b, SL_SYNC_INVENTORY_MAX);
 	assert_int_equal(sl_sync_inventory_format(inv, &b), 0);
@@ -437,9 +446,9 @@ static struct sl_sync_inventory *inv_of(const char *const *keys)
 	for (; *keys; keys++) {
 		char g[64], k[64], ns[64], n[64];
 		assert_int_equal(sscanf(*keys, "%63[^|]|%63[^|]|%63[^|]|%63s", g, k, ns, n), 4);
-		assert_int_equal(
-		    sl_sync_inventory_put(inv, strcmp(g, "-") ? g : "", k, strcmp(ns, "-") ? ns : "", n, "d"),
-		    0);
+		assert_int_equal(sl_sync_inventory_put(inv, strcmp(g, "-") ? g : "", "v1", k,
+		                                       strcmp(ns, "-") ? ns : "", n, "d"),
+		                 0);
 	}
 	return inv;
 }

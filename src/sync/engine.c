@@ -1,0 +1,1348 @@
+/* The sync engine: runs a plan against the API server on the event loop.
+ * Per stage: resolve kinds (discovery), list the live objects sluice manages
+ * (one list per kind and namespace), skip what already agrees, apply the rest
+ * with bounded concurrency; CRDs are waited on until Established. Then prune,
+ * write inventory and status, record Events, update counters. */
+#include "sluice/sync.h"
+#include "sluice/kube.h"
+#include "sluice/loop.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEFAULT_CONCURRENCY    32
+#define DEFAULT_CRD_TIMEOUT_MS 60000
+#define CRD_POLL_MS            250
+#define LIST_PAGE              500
+
+enum item_outcome { ITEM_PENDING, ITEM_UNCHANGED, ITEM_APPLIED, ITEM_FAILED };
+
+struct item_state {
+	struct sl_sync_item *it;
+	struct sl_kube_resource res;
+	bool resolved;
+	const cJSON *live; /* borrowed from a list body of the run; NULL: absent or unknown */
+	bool live_unknown; /* the list failed: when in doubt, apply */
+	bool waiting;      /* a CRD not Established yet */
+	enum item_outcome outcome;
+	char state[SL_SYNC_DIGEST_HEX + 1];
+	char *diff; /* diff mode: text for this object */
+};
+
+/* One list result: objects indexed by name for lookup. */
+struct live_list {
+	char *api_version, *kind, *ns;
+	bool failed;
+	char *error;
+	cJSON *body;
+	const cJSON **by_name; /* sorted by metadata.name */
+	size_t n;
+};
+
+enum phase {
+	PH_INVENTORY,
+	PH_RESOLVE,
+	PH_LIST,
+	PH_APPLY,
+	PH_CRD_WAIT,
+	PH_PRUNE,
+	PH_WRITE,
+	PH_EVENT,
+	PH_DONE,
+};
+
+struct run;
+
+/* A request of the run in flight; holds what its callback needs. */
+struct req {
+	struct run *run;
+	size_t idx; /* item index, list index or prune index */
+	char *a, *b;
+};
+
+struct run {
+	struct sl_sync *s;
+	struct sl_sync_plan *plan;
+	char *source_error;
+	sl_sync_done_fn done;
+	void *payload;
+	enum phase phase;
+	unsigned stage;
+	unsigned pending; /* requests in flight in this phase (+1 while issuing) */
+	size_t next;      /* next item of the stage to apply */
+	struct item_state *st;
+	struct live_list *lists;
+	size_t n_lists, cap_lists;
+	struct sl_sync_inventory *prev, *cur;
+	cJSON *inv_cm;      /* the inventory ConfigMap as last read or written */
+	char *prev_outcome; /* "outcome" of the stored status */
+	const struct sl_sync_inv_entry **prune;
+	size_t n_prune, prune_next, prune_stage_end;
+	enum sl_sync_prune_block prune_block;
+	bool prune_ran;
+	struct sl_buf pruned_names; /* for the Event */
+	size_t applied, unchanged, failed, pruned, prune_skipped, writes;
+	char *fatal;
+	int fatal_code;
+	uint64_t t0;
+	int64_t start_s;
+	uint64_t crd_deadline;
+	struct sl_timer *timer;
+	unsigned reqs; /* requests whose callback has not run */
+	bool canceled; /* the engine was freed: wind down as callbacks arrive */
+};
+
+struct sl_sync {
+	struct sl_loop *loop;
+	struct sl_kube *kube;
+	char *source_id, *inventory_ns, *default_ns;
+	char inv_name[256];
+	struct sl_sync_opts opts;
+	struct sl_sync_metrics metrics;
+	struct run *run;
+};
+
+static void advance(struct run *r);
+static void finish(struct run *r);
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static bool diff_mode(const struct sl_sync *s)
+{
+	return s->opts.diff_out != NULL;
+}
+static bool dry(const struct sl_sync *s)
+{
+	return s->opts.dry_run || diff_mode(s);
+}
+
+static void set_fatal(struct run *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_fatal(struct run *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[SL_ERRMSG_MAX];
+	if (r->fatal)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->fatal = sl_strdup(msg);
+	r->fatal_code = code < 0 ? code : SL_EINTERNAL;
+}
+
+static void run_free(struct run *r);
+
+static struct req *req_new(struct run *r, size_t idx)
+{
+	struct req *q = calloc(1, sizeof(*q));
+	if (q) {
+		q->run = r;
+		q->idx = idx;
+		r->reqs++;
+	}
+	return q;
+}
+
+/* For a request that was never handed to the client. */
+static void req_free(struct req *q)
+{
+	if (!q)
+		return;
+	q->run->reqs--;
+	free(q->a);
+	free(q->b);
+	free(q);
+}
+
+/* Start of every callback: releases the request and returns its run, or
+ * NULL when the run was canceled (freeing it with its last request). */
+static struct run *req_done(struct req *q, size_t *idx)
+{
+	struct run *r = q->run;
+	if (idx)
+		*idx = q->idx;
+	req_free(q);
+	if (r->canceled) {
+		if (r->reqs == 0)
+			run_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Called when a request of the current phase completes (and once after
+ * issuing, for the +1 guard): moves on when nothing is left. */
+static void settle(struct run *r)
+{
+	if (--r->pending == 0)
+		advance(r);
+}
+
+static void item_fail(struct run *r, struct item_state *is, int code, const char *reason)
+{
+	is->outcome = ITEM_FAILED;
+	r->failed++;
+	if (sl_sync_plan_add_item_problem(r->plan, is->it, code, reason) < 0)
+		set_fatal(r, SL_ENOMEM, "out of memory");
+}
+
+static const char *result_reason(const struct sl_kube_result *res)
+{
+	if (res->message && *res->message)
+		return res->message;
+	return res->err.msg[0] ? res->err.msg : sl_strerror(res->code);
+}
+
+static size_t stage_begin(const struct run *r)
+{
+	return r->plan->stage_start[r->stage];
+}
+static size_t stage_end(const struct run *r)
+{
+	return r->plan->stage_start[r->stage + 1];
+}
+
+/* ---- inventory read ---------------------------------------------------------------- */
+
+static void on_inventory(struct sl_kube_result *res, void *payload)
+{
+	struct run *r = req_done(payload, NULL);
+	struct sl_error err = {0};
+
+	if (!r)
+		return;
+	if (res->code == SL_ENOTFOUND) {
+		/* first sync of this source */
+	} else if (res->code < 0) {
+		set_fatal(r, res->code, "reading inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name,
+		          result_reason(res));
+	} else {
+		const cJSON *data = cJSON_GetObjectItemCaseSensitive(res->body, "data");
+		const cJSON *inv = cJSON_GetObjectItemCaseSensitive(data, "inventory");
+		const cJSON *status = cJSON_GetObjectItemCaseSensitive(data, "status");
+		struct sl_sync_inventory *prev = NULL;
+		if (cJSON_IsString(inv)) {
+			int rc =
+			    sl_sync_inventory_parse(inv->valuestring, strlen(inv->valuestring), &prev, &err);
+			if (rc < 0)
+				/* a damaged inventory must turn neither into "prune
+				 * nothing" nor into "prune everything" silently */
+				set_fatal(r, rc, "inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name,
+				          err.msg);
+			else {
+				sl_sync_inventory_free(r->prev);
+				r->prev = prev;
+			}
+		}
+		if (cJSON_IsString(status)) {
+			cJSON *st = cJSON_Parse(status->valuestring);
+			const cJSON *oc = cJSON_GetObjectItemCaseSensitive(st, "outcome");
+			if (cJSON_IsString(oc))
+				r->prev_outcome = sl_strdup(oc->valuestring);
+			cJSON_Delete(st);
+		}
+		r->inv_cm = res->body;
+		res->body = NULL;
+	}
+	settle(r);
+}
+
+static void start_inventory(struct run *r)
+{
+	struct sl_kube_ref ref = {.api_version = "v1",
+	                          .resource = "configmaps",
+	                          .namespaced = true,
+	                          .ns = r->s->inventory_ns,
+	                          .name = r->s->inv_name};
+	struct req *q = req_new(r, 0);
+
+	r->phase = PH_INVENTORY;
+	r->pending = 1;
+	if (!q) {
+		set_fatal(r, SL_ENOMEM, "out of memory");
+	} else {
+		r->pending++;
+		int rc = sl_kube_get(r->s->kube, &ref, NULL, on_inventory, q);
+		if (rc < 0) {
+			r->pending--;
+			req_free(q);
+			set_fatal(r, rc, "reading inventory: %s", sl_strerror(rc));
+		}
+	}
+	settle(r);
+}
+
+/* ---- resolve ------------------------------------------------------------------------ */
+
+static bool same_kind(const struct sl_sync_item *a, const char *av, const char *kind)
+{
+	return strcmp(a->api_version, av) == 0 && strcmp(a->kind, kind) == 0;
+}
+
+static void apply_resolution(struct run *r, const char *av, const char *kind, int code,
+                             const struct sl_kube_resource *res, const char *why)
+{
+	for (size_t i = stage_begin(r); i < stage_end(r); i++) {
+		struct item_state *is = &r->st[i];
+		if (is->resolved || is->outcome != ITEM_PENDING || !same_kind(is->it, av, kind))
+			continue;
+		if (code < 0 || !res) {
+			item_fail(r, is, code < 0 ? code : SL_EINTERNAL, why ? why : "cannot resolve kind");
+			continue;
+		}
+		is->res = *res;
+		is->resolved = true;
+		if (res->namespaced && !is->it->ns) {
+			if (sl_sync_item_set_namespace(is->it, r->s->default_ns) < 0)
+				item_fail(r, is, SL_ENOMEM, "out of memory");
+		} else if (!res->namespaced && is->it->ns) {
+			/* as kubectl does: a namespace on a cluster-scoped
+			 * object is ignored */
+			cJSON *meta = cJSON_GetObjectItemCaseSensitive(is->it->obj, "metadata");
+			is->it->ns = NULL;
+			cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
+			sl_sync_digest(is->it->obj, is->it->digest);
+		}
+	}
+}
+
+static void on_discover(int code, const struct sl_kube_resource *res, const struct sl_error *err,
+                        void *payload)
+{
+	struct req *q = payload;
+	char why[SL_ERRMSG_MAX + 128];
+	char *av = TAKE_PTR(q->a), *kind = TAKE_PTR(q->b);
+	struct run *r = req_done(q, NULL);
+
+	if (r) {
+		if (code == SL_ENOTFOUND)
+			snprintf(why, sizeof(why), "unknown kind %s %s: the server does not serve it", av,
+			         kind);
+		else if (code < 0)
+			snprintf(why, sizeof(why), "resolving kind %s %s: %s", av, kind,
+			         err && err->msg[0] ? err->msg : sl_strerror(code));
+		apply_resolution(r, av, kind, code, res, why);
+	}
+	free(av);
+	free(kind);
+	if (r)
+		settle(r);
+}
+
+static void start_resolve(struct run *r)
+{
+	struct sl_sync *s = r->s;
+	r->phase = PH_RESOLVE;
+	r->pending = 1;
+	for (size_t i = stage_begin(r); i < stage_end(r) && !r->fatal; i++) {
+		struct item_state *is = &r->st[i];
+		struct sl_kube_resource res;
+		bool seen = false;
+		if (is->resolved || is->outcome != ITEM_PENDING)
+			continue;
+		for (size_t j = stage_begin(r); j < i && !seen; j++)
+			seen = same_kind(r->st[j].it, is->it->api_version, is->it->kind);
+		if (seen)
+			continue;
+		if (sl_kube_discover_cached(s->kube, is->it->api_version, is->it->kind, &res) == 0) {
+			apply_resolution(r, is->it->api_version, is->it->kind, 0, &res, NULL);
+			continue;
+		}
+		struct req *q = req_new(r, i);
+		if (!q || !(q->a = sl_strdup(is->it->api_version)) || !(q->b = sl_strdup(is->it->kind))) {
+			if (q)
+				req_free(q);
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			break;
+		}
+		r->pending++;
+		int rc = sl_kube_discover(s->kube, q->a, q->b, on_discover, q);
+		if (rc < 0) {
+			char why[256];
+			snprintf(why, sizeof(why), "resolving kind: %s", sl_strerror(rc));
+			apply_resolution(r, is->it->api_version, is->it->kind, rc, NULL, why);
+			req_free(q);
+			r->pending--;
+		}
+	}
+	settle(r);
+}
+
+/* ---- list live objects -------------------------------------------------------------- */
+
+static const char *meta_name(const cJSON *o)
+{
+	const cJSON *n =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "name");
+	return cJSON_IsString(n) ? n->valuestring : "";
+}
+
+static int cmp_by_name(const void *a, const void *b)
+{
+	return strcmp(meta_name(*(const cJSON *const *)a), meta_name(*(const cJSON *const *)b));
+}
+
+static struct live_list *find_list(struct run *r, const char *av, const char *kind, const char *ns)
+{
+	ns = ns ? ns : "";
+	for (size_t i = 0; i < r->n_lists; i++) {
+		struct live_list *l = &r->lists[i];
+		if (strcmp(l->api_version, av) == 0 && strcmp(l->kind, kind) == 0 && strcmp(l->ns, ns) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+/* Items of a list carry no apiVersion and kind: give them the list's, so
+ * they compare like the objects an apply returns. Only what the comparison
+ * needs is kept: 10,000 listed objects with their managedFields would hold
+ * several times the memory. */
+static void trim_live(cJSON *obj, const struct live_list *l)
+{
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
+	if (!cJSON_GetObjectItemCaseSensitive(obj, "apiVersion"))
+		cJSON_AddStringToObject(obj, "apiVersion", l->api_version);
+	if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
+		cJSON_AddStringToObject(obj, "kind", l->kind);
+}
+
+static void on_list(struct sl_kube_result *res, void *payload)
+{
+	size_t idx;
+	struct run *r = req_done(payload, &idx);
+
+	if (!r)
+		return;
+	struct live_list *l = &r->lists[idx];
+	if (res->code < 0) {
+		l->failed = true;
+		l->error = sl_strdup(result_reason(res));
+	} else {
+		cJSON *items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
+		size_t n = (size_t)cJSON_GetArraySize(items), i = 0;
+		l->body = res->body;
+		res->body = NULL;
+		l->by_name = n ? malloc(n * sizeof(*l->by_name)) : NULL;
+		if (n && !l->by_name) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+		} else {
+			for (cJSON *o = items ? items->child : NULL; o; o = o->next) {
+				trim_live(o, l);
+				l->by_name[i++] = o;
+			}
+			if (n)
+				qsort(l->by_name, n, sizeof(*l->by_name), cmp_by_name);
+			l->n = n;
+		}
+	}
+	settle(r);
+}
+
+static void start_list(struct run *r)
+{
+	struct sl_sync *s = r->s;
+	r->phase = PH_LIST;
+	r->pending = 1;
+	for (size_t i = stage_begin(r); i < stage_end(r) && !r->fatal; i++) {
+		struct item_state *is = &r->st[i];
+		if (!is->resolved || is->outcome != ITEM_PENDING)
+			continue;
+		if (find_list(r, is->it->api_version, is->it->kind, is->it->ns))
+			continue;
+		if (r->n_lists == r->cap_lists) {
+			size_t cap = r->cap_lists ? 2 * r->cap_lists : 16;
+			void *nl = realloc(r->lists, cap * sizeof(*r->lists));
+			if (!nl) {
+				set_fatal(r, SL_ENOMEM, "out of memory");
+				break;
+			}
+			r->lists = nl;
+			r->cap_lists = cap;
+		}
+		struct live_list *l = &r->lists[r->n_lists];
+		memset(l, 0, sizeof(*l));
+		l->api_version = sl_strdup(is->it->api_version);
+		l->kind = sl_strdup(is->it->kind);
+		l->ns = sl_strdup(is->it->ns ? is->it->ns : "");
+		r->n_lists++;
+		if (!l->api_version || !l->kind || !l->ns) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			break;
+		}
+		struct req *q = req_new(r, r->n_lists - 1);
+		if (!q) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			break;
+		}
+		struct sl_kube_ref ref = {
+		    .api_version = is->it->api_version,
+		    .resource = is->res.plural,
+		    .namespaced = is->res.namespaced,
+		    .ns = is->it->ns,
+		};
+		struct sl_kube_call_opts o = {
+		    .label_selector = SL_SYNC_LABEL_MANAGED_BY "=sluice",
+		    .limit = LIST_PAGE,
+		};
+		r->pending++;
+		int rc = sl_kube_list(s->kube, &ref, &o, on_list, q);
+		if (rc < 0) {
+			l->failed = true;
+			l->error = sl_strdup(sl_strerror(rc));
+			req_free(q);
+			r->pending--;
+		}
+	}
+	settle(r);
+}
+
+static const cJSON *lookup_live(struct live_list *l, const char *name, bool *unknown)
+{
+	*unknown = !l || l->failed;
+	if (!l || l->failed || !l->n)
+		return NULL;
+	size_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(meta_name(l->by_name[mid]), name);
+		if (c == 0)
+			return l->by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ---- decide and apply ---------------------------------------------------------------- */
+
+static void record(struct run *r, const struct sl_sync_item *it, const char *digest)
+{
+	if (sl_sync_inventory_put(r->cur, it->group, it->version, it->kind, it->ns, it->name, digest) < 0)
+		set_fatal(r, SL_ENOMEM, "out of memory");
+}
+
+/* A failed object that was ours stays ours, without a digest (applied again
+ * next time); a new one that failed is not claimed. */
+static void record_failed(struct run *r, const struct sl_sync_item *it)
+{
+	if (sl_sync_inventory_find(r->prev, it->group, it->kind, it->ns, it->name))
+		record(r, it, NULL);
+}
+
+static void issue_applies(struct run *r);
+
+static void on_apply(struct sl_kube_result *res, void *payload)
+{
+	size_t idx;
+	struct run *r = req_done(payload, &idx);
+
+	if (!r)
+		return;
+	struct sl_sync *s = r->s;
+	struct item_state *is = &r->st[idx];
+	if (res->code < 0) {
+		char reason[SL_ERRMSG_MAX + 300];
+		bool field = res->field && *res->field && !strstr(result_reason(res), res->field);
+		snprintf(reason, sizeof(reason), "%s%s%s", result_reason(res), field ? " (field " : "",
+		         field ? res->field : "");
+		if (field)
+			strncat(reason, ")", sizeof(reason) - strlen(reason) - 1);
+		item_fail(r, is, res->code, reason);
+		record_failed(r, is->it);
+	} else {
+		is->outcome = ITEM_APPLIED;
+		if (diff_mode(s)) {
+			struct sl_buf b;
+			char label[1024];
+			snprintf(label, sizeof(label), "%s %s %s%s%s", is->it->api_version, is->it->kind,
+			         is->it->ns ? is->it->ns : "", is->it->ns ? "/" : "", is->it->name);
+			sl_buf_init(&b, 16u << 20);
+			int rc = sl_sync_diff_object(is->it->obj, is->live, res->body, label, &b);
+			if (rc == 1)
+				is->diff = sl_buf_steal(&b);
+			else if (rc == 0)
+				is->outcome = ITEM_UNCHANGED;
+			sl_buf_free(&b);
+		}
+		if (is->outcome == ITEM_APPLIED) {
+			r->applied++;
+			r->writes++;
+		} else {
+			r->unchanged++;
+		}
+		sl_sync_state_digest(is->it->obj, res->body, is->state);
+		record(r, is->it, is->state);
+	}
+	r->pending--;
+	issue_applies(r);
+}
+
+/* Decides one item: false when it is skipped (unchanged, or failed here). */
+static bool needs_apply(struct run *r, struct item_state *is)
+{
+	struct sl_sync_item *it = is->it;
+	bool unknown;
+	struct live_list *l = find_list(r, it->api_version, it->kind, it->ns);
+
+	is->live = lookup_live(l, it->name, &unknown);
+	is->live_unknown = unknown;
+	if (unknown && it->stage == SL_SYNC_STAGE_BACKFILL) {
+		/* without the live object the completed latch cannot hold:
+		 * do not risk setting completed back to false */
+		char reason[SL_ERRMSG_MAX + 64];
+		snprintf(reason, sizeof(reason), "cannot read live BackfillRequests: %s",
+		         l && l->error ? l->error : "list failed");
+		item_fail(r, is, SL_EUNAVAILABLE, reason);
+		record_failed(r, it);
+		return false;
+	}
+	if (!is->live)
+		return true;
+	if (sl_sync_latch_completed(it->obj, is->live))
+		sl_sync_digest(it->obj, it->digest);
+	sl_sync_state_digest(it->obj, is->live, is->state);
+	const struct sl_sync_inv_entry *e =
+	    sl_sync_inventory_find(r->prev, it->group, it->kind, it->ns, it->name);
+	if (e && strcmp(e->digest, is->state) == 0) {
+		is->outcome = ITEM_UNCHANGED;
+		r->unchanged++;
+		record(r, it, is->state);
+		return false;
+	}
+	return true;
+}
+
+static void issue_applies(struct run *r)
+{
+	struct sl_sync *s = r->s;
+	unsigned conc = s->opts.concurrency ? s->opts.concurrency : DEFAULT_CONCURRENCY;
+
+	while (!r->fatal && r->pending < conc && r->next < stage_end(r)) {
+		size_t idx = r->next++;
+		struct item_state *is = &r->st[idx];
+		if (is->outcome != ITEM_PENDING || !is->resolved)
+			continue;
+		if (!needs_apply(r, is))
+			continue;
+		struct req *q = req_new(r, idx);
+		if (!q) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			break;
+		}
+		struct sl_kube_ref ref = {
+		    .api_version = is->it->api_version,
+		    .resource = is->res.plural,
+		    .namespaced = is->res.namespaced,
+		    .ns = is->it->ns,
+		    .name = is->it->name,
+		};
+		struct sl_kube_call_opts o = {
+		    .field_manager = SL_SYNC_FIELD_MANAGER,
+		    .force = true,
+		    .dry_run = dry(s),
+		};
+		r->pending++;
+		int rc = sl_kube_apply(s->kube, &ref, is->it->obj, &o, on_apply, q);
+		if (rc < 0) {
+			req_free(q);
+			r->pending--;
+			item_fail(r, is, rc, sl_strerror(rc));
+			record_failed(r, is->it);
+		}
+	}
+	if (r->pending == 0 && (r->next >= stage_end(r) || r->fatal))
+		advance(r);
+}
+
+static void start_apply(struct run *r)
+{
+	r->phase = PH_APPLY;
+	r->pending = 0;
+	r->next = stage_begin(r);
+	issue_applies(r);
+}
+
+/* ---- CRDs: wait until Established ---------------------------------------------------------- */
+
+static bool crd_established(const cJSON *crd)
+{
+	const cJSON *conds =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(crd, "status"), "conditions");
+	for (const cJSON *c = conds ? conds->child : NULL; c; c = c->next) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "type");
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
+		if (cJSON_IsString(t) && strcmp(t->valuestring, "Established") == 0 && cJSON_IsString(st))
+			return strcmp(st->valuestring, "True") == 0;
+	}
+	return false;
+}
+
+static void on_crd_get(struct sl_kube_result *res, void *payload)
+{
+	size_t idx;
+	struct run *r = req_done(payload, &idx);
+	if (!r)
+		return;
+	if (res->code == 0 && crd_established(res->body))
+		r->st[idx].waiting = false;
+	settle(r);
+}
+
+static void poll_crds(struct run *r)
+{
+	struct sl_sync *s = r->s;
+	r->pending = 1;
+	for (size_t i = stage_begin(r); i < stage_end(r); i++) {
+		struct item_state *is = &r->st[i];
+		if (!is->waiting)
+			continue;
+		struct req *q = req_new(r, i);
+		if (!q) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			break;
+		}
+		struct sl_kube_ref ref = {
+		    .api_version = is->it->api_version, .resource = is->res.plural, .name = is->it->name};
+		r->pending++;
+		if (sl_kube_get(s->kube, &ref, NULL, on_crd_get, q) < 0) {
+			req_free(q);
+			r->pending--;
+		}
+	}
+	settle(r);
+}
+
+static void crd_timer(struct sl_loop *loop, struct sl_timer *t, void *payload)
+{
+	poll_crds(payload);
+}
+
+static void start_crd_wait(struct run *r)
+{
+	r->phase = PH_CRD_WAIT;
+	r->crd_deadline =
+	    sl_now_ms() + (r->s->opts.crd_timeout_ms ? r->s->opts.crd_timeout_ms : DEFAULT_CRD_TIMEOUT_MS);
+	/* a dry run created nothing: there is nothing to wait for */
+	for (size_t i = stage_begin(r); i < stage_end(r); i++)
+		r->st[i].waiting = !dry(r->s) && r->st[i].outcome != ITEM_FAILED;
+	poll_crds(r);
+}
+
+static void next_stage(struct run *r);
+
+/* After a poll round: on to the next stage, poll again later, or give up. */
+static void crd_round_done(struct run *r)
+{
+	size_t waiting = 0;
+	for (size_t i = stage_begin(r); i < stage_end(r); i++)
+		waiting += r->st[i].waiting;
+	if (waiting && !r->fatal && sl_now_ms() < r->crd_deadline) {
+		if (!r->timer && sl_timer_new(r->s->loop, crd_timer, r, &r->timer) < 0) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+		} else {
+			sl_timer_arm(r->timer, CRD_POLL_MS);
+			return;
+		}
+	}
+	for (size_t i = stage_begin(r); i < stage_end(r); i++) {
+		struct item_state *is = &r->st[i];
+		if (is->waiting) {
+			/* applied, but its kinds are not served: what uses
+			 * them fails on its own, with its own file and line */
+			is->waiting = false;
+			r->applied -= is->outcome == ITEM_APPLIED;
+			item_fail(r, is, SL_ETIMEOUT, "CustomResourceDefinition not Established in time");
+		}
+	}
+	/* kinds the new CRDs define become resolvable */
+	sl_kube_discover_invalidate(r->s->kube);
+	next_stage(r);
+}
+
+/* ---- prune ------------------------------------------------------------------------------ */
+
+static void start_write(struct run *r);
+
+static void prune_keep(struct run *r, const struct sl_sync_inv_entry *e)
+{
+	/* still ours: tried again next time */
+	if (sl_sync_inventory_put(r->cur, e->group, e->version, e->kind, e->ns, e->name, NULL) < 0)
+		set_fatal(r, SL_ENOMEM, "out of memory");
+}
+
+static void prune_problem(struct run *r, const struct sl_sync_inv_entry *e, int code, const char *what)
+{
+	char reason[SL_ERRMSG_MAX + 512];
+	snprintf(reason, sizeof(reason), "prune %s %s%s%s: %s", e->kind, e->ns, *e->ns ? "/" : "", e->name,
+	         what);
+	if (sl_sync_plan_add_problem(r->plan, "", 0, 0, code, reason) < 0)
+		set_fatal(r, SL_ENOMEM, "out of memory");
+	r->failed++;
+	prune_keep(r, e);
+}
+
+static void on_prune_delete(struct sl_kube_result *res, void *payload)
+{
+	size_t idx;
+	struct run *r = req_done(payload, &idx);
+	if (!r)
+		return;
+	const struct sl_sync_inv_entry *e = r->prune[idx];
+	if (res->code == 0) {
+		r->pruned++;
+		r->writes++;
+		sl_buf_printf(&r->pruned_names, "%s%s %s%s%s", r->pruned_names.len ? ", " : "", e->kind,
+		              e->ns, *e->ns ? "/" : "", e->name);
+	} else if (res->code != SL_ENOTFOUND) {
+		prune_problem(r, e, res->code, result_reason(res));
+	}
+	settle(r);
+}
+
+static void entry_ref(const struct sl_sync_inv_entry *e, char *av, size_t avsz, struct sl_kube_ref *ref)
+{
+	snprintf(av, avsz, "%s%s%s", e->group, *e->group ? "/" : "", e->version);
+	*ref = (struct sl_kube_ref){.api_version = av, .kind = e->kind, .ns = e->ns, .name = e->name};
+}
+
+static void on_prune_get(struct sl_kube_result *res, void *payload)
+{
+	size_t idx;
+	struct run *r = req_done(payload, &idx);
+	const char *why;
+	char av[400];
+	struct sl_kube_ref ref;
+
+	if (!r)
+		return;
+	const struct sl_sync_inv_entry *e = r->prune[idx];
+	if (res->code == SL_ENOTFOUND) {
+		/* already gone, or its kind is */
+	} else if (res->code < 0) {
+		prune_problem(r, e, res->code, result_reason(res));
+	} else if (!sl_sync_prune_live_ok(res->body, r->s->source_id, &why)) {
+		/* left alone and forgotten: sluice no longer claims it */
+		r->prune_skipped++;
+	} else {
+		struct sl_kube_call_opts o = {.propagation = "Background", .dry_run = dry(r->s)};
+		struct req *q = req_new(r, idx);
+		entry_ref(e, av, sizeof(av), &ref);
+		if (!q) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+		} else {
+			r->pending++;
+			int rc = sl_kube_delete(r->s->kube, &ref, &o, on_prune_delete, q);
+			if (rc < 0) {
+				r->pending--;
+				req_free(q);
+				prune_problem(r, e, rc, sl_strerror(rc));
+			}
+		}
+	}
+	settle(r);
+}
+
+/* One reverse stage at a time: streams go before their templates, CRDs last. */
+static void issue_prunes(struct run *r)
+{
+	if (r->prune_next >= r->n_prune || r->fatal) {
+		for (size_t i = r->prune_next; i < r->n_prune; i++)
+			prune_keep(r, r->prune[i]);
+		r->prune_next = r->n_prune;
+		start_write(r);
+		return;
+	}
+	r->phase = PH_PRUNE;
+	const struct sl_sync_inv_entry *first = r->prune[r->prune_next];
+	enum sl_sync_stage st = sl_sync_stage_of(first->group, first->kind);
+	size_t end = r->prune_next;
+	while (end < r->n_prune && sl_sync_stage_of(r->prune[end]->group, r->prune[end]->kind) == st)
+		end++;
+	r->pending = 1;
+	for (size_t i = r->prune_next; i < end; i++) {
+		const struct sl_sync_inv_entry *e = r->prune[i];
+		char av[400];
+		struct sl_kube_ref ref;
+		struct req *q = req_new(r, i);
+		if (!q) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			prune_keep(r, e);
+			continue;
+		}
+		entry_ref(e, av, sizeof(av), &ref);
+		r->pending++;
+		int rc = sl_kube_get(r->s->kube, &ref, NULL, on_prune_get, q);
+		if (rc < 0) {
+			req_free(q);
+			r->pending--;
+			prune_problem(r, e, rc, sl_strerror(rc));
+		}
+	}
+	r->prune_next = end;
+	settle(r);
+}
+
+static void start_prune(struct run *r)
+{
+	struct sl_sync *s = r->s;
+	struct sl_sync_prune_opts po = {
+	    .source_ok = r->plan != NULL,
+	    .snapshot_errors = r->plan ? r->plan->n_problems : 0,
+	    .allow_empty = s->opts.allow_empty_prune,
+	};
+	if (s->opts.prune && !r->fatal) {
+		if (sl_sync_prune_plan(r->prev, r->cur, &po, &r->prune, &r->n_prune, &r->prune_block) < 0)
+			set_fatal(r, SL_ENOMEM, "out of memory");
+		else if (r->prune_block == SL_SYNC_PRUNE_ALLOWED)
+			r->prune_ran = true;
+	}
+	/* what left the source but is not pruned now stays in the inventory,
+	 * so that a later sync (fixed, or with --prune) still knows it */
+	for (size_t i = 0; !r->prune_ran && i < sl_sync_inventory_count(r->prev); i++) {
+		const struct sl_sync_inv_entry *e = sl_sync_inventory_at(r->prev, i);
+		if (!sl_sync_inventory_find(r->cur, e->group, e->kind, e->ns, e->name) &&
+		    sl_sync_inventory_put(r->cur, e->group, e->version, e->kind, e->ns, e->name, e->digest) <
+		        0)
+			set_fatal(r, SL_ENOMEM, "out of memory");
+	}
+	r->prune_next = 0;
+	issue_prunes(r);
+}
+
+/* ---- inventory write and events ------------------------------------------------------------ */
+
+static const char *result_of(const struct run *r)
+{
+	if (!r->plan)
+		return "source-error";
+	if (r->fatal || r->failed || r->plan->n_problems)
+		return "failed";
+	return "ok";
+}
+
+static void on_event(struct sl_kube_result *res, void *payload)
+{
+	struct run *r = req_done(payload, NULL);
+	/* an event that could not be recorded does not change the outcome */
+	if (r)
+		settle(r);
+}
+
+static void send_event(struct run *r, const char *type, const char *reason, const char *msg)
+{
+	if (!r->inv_cm || dry(r->s))
+		return;
+	struct req *q = req_new(r, 0);
+	if (!q)
+		return;
+	r->pending++;
+	if (sl_kube_event(r->s->kube, r->inv_cm, type, reason, msg, on_event, q) < 0) {
+		r->pending--;
+		req_free(q);
+	}
+}
+
+static void start_events(struct run *r)
+{
+	char msg[1024];
+	const char *res = result_of(r);
+	r->phase = PH_EVENT;
+	r->pending = 1;
+	if (strcmp(res, "ok") != 0) {
+		const struct sl_sync_problem *p =
+		    r->plan && r->plan->n_problems ? &r->plan->problems[0] : NULL;
+		if (!r->plan)
+			snprintf(msg, sizeof(msg), "source could not be read: %s",
+			         r->source_error ? r->source_error : "unknown error");
+		else if (r->fatal)
+			snprintf(msg, sizeof(msg), "sync of %s failed: %s", r->plan->revision, r->fatal);
+		else
+			snprintf(msg, sizeof(msg), "sync of %s: %zu problem(s); first: %s:%d: %s",
+			         r->plan->revision, r->plan->n_problems, p ? p->file : "", p ? p->line : 0,
+			         p ? p->reason : "");
+		send_event(r, "Warning", "SyncFailed", msg);
+	}
+	if (r->pruned) {
+		snprintf(msg, sizeof(msg), "pruned %zu object(s) that left the source: %s", r->pruned,
+		         r->pruned_names.data ? r->pruned_names.data : "");
+		send_event(r, "Normal", "Pruned", msg);
+	}
+	settle(r);
+}
+
+static void on_write(struct sl_kube_result *res, void *payload)
+{
+	struct run *r = req_done(payload, NULL);
+	if (!r)
+		return;
+	if (res->code < 0) {
+		set_fatal(r, res->code, "writing inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name,
+		          result_reason(res));
+	} else {
+		r->writes++;
+		cJSON_Delete(r->inv_cm);
+		r->inv_cm = res->body;
+		res->body = NULL;
+	}
+	settle(r);
+}
+
+static void start_write(struct run *r)
+{
+	struct sl_sync *s = r->s;
+	struct sl_buf inv, st, sig;
+	char outcome[65];
+	cJSON *cm = NULL;
+
+	r->phase = PH_WRITE;
+	r->pending = 1;
+	sl_buf_init(&inv, SL_SYNC_INVENTORY_MAX);
+	sl_buf_init(&st, 256 * 1024);
+	sl_buf_init(&sig, SL_SYNC_INVENTORY_MAX + 256 * 1024);
+	/* a dry run writes nothing; a sync that could not read the inventory
+	 * must not overwrite it */
+	if (dry(s) || (r->fatal && !r->inv_cm && r->prev == NULL && r->plan))
+		goto out;
+	const struct sl_sync_inventory *which = r->plan && !r->fatal ? r->cur : r->prev;
+	int rc = which ? sl_sync_inventory_format(which, &inv) : sl_buf_puts(&inv, "{\"v\":1,\"o\":{}}");
+	if (rc < 0) {
+		set_fatal(r, rc, "inventory over %d bytes: too many objects for one source",
+		          SL_SYNC_INVENTORY_MAX);
+		goto out;
+	}
+	struct sl_sync_status status = {
+	    .start_s = r->start_s,
+	    .end_s = sl_wall_s(),
+	    .result = result_of(r),
+	    .applied = r->applied,
+	    .unchanged = r->unchanged,
+	    .failed = r->failed,
+	    .pruned = r->pruned,
+	    .prune_skipped = r->prune_skipped,
+	    .prune_blocked =
+	        s->opts.prune && !r->prune_ran ? sl_sync_prune_block_reason(r->prune_block) : NULL,
+	    .errors = r->plan ? r->plan->problems : NULL,
+	    .n_errors = r->plan ? r->plan->n_problems : 0,
+	};
+	snprintf(status.revision, sizeof(status.revision), "%s", r->plan ? r->plan->revision : "");
+	if (r->fatal && !status.n_errors)
+		status.prune_blocked = r->fatal;
+	/* the outcome: what this sync decided, without times and counts, so
+	 * that a resync that changes nothing writes nothing */
+	struct sl_sync_status sigst = status;
+	sigst.start_s = sigst.end_s = 0;
+	sigst.applied = sigst.unchanged = sigst.pruned = sigst.prune_skipped = 0;
+	if (sl_sync_status_format(&sigst, &sig) < 0 || sl_buf_puts(&sig, inv.data ? inv.data : "") < 0) {
+		set_fatal(r, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	sl_sha256_hex(sig.data, sig.len, outcome);
+	if (r->prev_outcome && strcmp(r->prev_outcome, outcome) == 0 && r->inv_cm && !r->pruned)
+		goto out;
+	status.outcome = outcome;
+	if (sl_sync_status_format(&status, &st) < 0) {
+		set_fatal(r, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	cm = sl_sync_inventory_configmap(s->source_id, s->inventory_ns, inv.data, st.data);
+	struct req *q = cm ? req_new(r, 0) : NULL;
+	if (!q) {
+		set_fatal(r, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	struct sl_kube_call_opts o = {.field_manager = SL_SYNC_FIELD_MANAGER, .force = true};
+	struct sl_kube_ref ref = {.api_version = "v1",
+	                          .resource = "configmaps",
+	                          .namespaced = true,
+	                          .ns = s->inventory_ns,
+	                          .name = s->inv_name};
+	r->pending++;
+	rc = sl_kube_apply(s->kube, &ref, cm, &o, on_write, q);
+	if (rc < 0) {
+		r->pending--;
+		req_free(q);
+		set_fatal(r, rc, "writing inventory: %s", sl_strerror(rc));
+	}
+out:
+	cJSON_Delete(cm);
+	sl_buf_free(&inv);
+	sl_buf_free(&st);
+	sl_buf_free(&sig);
+	settle(r);
+}
+
+/* ---- state machine ------------------------------------------------------------------------- */
+
+static void next_stage(struct run *r)
+{
+	if (!r->fatal && ++r->stage < SL_SYNC_STAGE_COUNT)
+		start_resolve(r);
+	else
+		start_prune(r);
+}
+
+/* The current phase has nothing in flight any more: start the next one. */
+static void advance(struct run *r)
+{
+	switch (r->phase) {
+	case PH_INVENTORY:
+		if (r->fatal || !r->plan) {
+			start_prune(r); /* goes on to record the failure */
+			return;
+		}
+		r->stage = 0;
+		start_resolve(r);
+		return;
+	case PH_RESOLVE:
+		if (r->fatal)
+			start_prune(r);
+		else
+			start_list(r);
+		return;
+	case PH_LIST:
+		if (r->fatal)
+			start_prune(r);
+		else
+			start_apply(r);
+		return;
+	case PH_APPLY:
+		if (!r->fatal && r->stage == SL_SYNC_STAGE_CRD && stage_end(r) > stage_begin(r))
+			start_crd_wait(r);
+		else
+			next_stage(r);
+		return;
+	case PH_CRD_WAIT:
+		crd_round_done(r);
+		return;
+	case PH_PRUNE:
+		issue_prunes(r);
+		return;
+	case PH_WRITE:
+		start_events(r);
+		return;
+	case PH_EVENT:
+		finish(r);
+		return;
+	case PH_DONE:
+		return;
+	}
+}
+
+static void run_free(struct run *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; r->st && r->plan && i < r->plan->n_items; i++)
+		free(r->st[i].diff);
+	free(r->st);
+	for (size_t i = 0; i < r->n_lists; i++) {
+		free(r->lists[i].api_version);
+		free(r->lists[i].kind);
+		free(r->lists[i].ns);
+		free(r->lists[i].error);
+		free(r->lists[i].by_name);
+		cJSON_Delete(r->lists[i].body);
+	}
+	free(r->lists);
+	sl_sync_inventory_free(r->prev);
+	sl_sync_inventory_free(r->cur);
+	cJSON_Delete(r->inv_cm);
+	free(r->prev_outcome);
+	free(r->prune);
+	sl_buf_free(&r->pruned_names);
+	free(r->fatal);
+	free(r->source_error);
+	sl_timer_free(r->timer);
+	sl_sync_plan_free(r->plan);
+	free(r);
+}
+
+static void finish(struct run *r)
+{
+	struct sl_sync *s = r->s;
+	struct sl_sync_metrics *m = &s->metrics;
+	const char *result = result_of(r);
+
+	r->phase = PH_DONE;
+	if (diff_mode(s))
+		for (size_t i = 0; r->plan && i < r->plan->n_items; i++)
+			if (r->st[i].diff)
+				sl_buf_puts(s->opts.diff_out, r->st[i].diff);
+	struct sl_sync_report rep = {
+	    .code = r->fatal ? r->fatal_code : (strcmp(result, "ok") == 0 ? 0 : SL_EINVALID),
+	    .result = result,
+	    .revision = r->plan ? r->plan->revision : "",
+	    .applied = r->applied,
+	    .unchanged = r->unchanged,
+	    .failed = r->failed,
+	    .pruned = r->pruned,
+	    .prune_skipped = r->prune_skipped,
+	    .writes = r->writes,
+	    .prune_blocked =
+	        s->opts.prune && !r->prune_ran ? sl_sync_prune_block_reason(r->prune_block) : NULL,
+	    .problems = r->plan ? r->plan->problems : NULL,
+	    .n_problems = r->plan ? r->plan->n_problems : 0,
+	    .error = r->fatal ? r->fatal : (!r->plan ? r->source_error : NULL),
+	    .duration_ms = sl_now_ms() - r->t0,
+	};
+	if (!r->plan && rep.code == 0)
+		rep.code = SL_EUNAVAILABLE;
+	if (!dry(s)) {
+		if (!r->plan)
+			m->syncs_source_error++;
+		else if (rep.code == 0)
+			m->syncs_ok++;
+		else
+			m->syncs_failed++;
+		m->objects_applied += r->applied;
+		m->objects_unchanged += r->unchanged;
+		m->objects_failed += r->failed;
+		m->objects_pruned += r->pruned;
+		m->writes += r->writes;
+		m->last_duration_ms = rep.duration_ms;
+		m->last_sync_end = sl_wall_s();
+		if (rep.code == 0 && r->plan)
+			snprintf(m->last_applied_revision, sizeof(m->last_applied_revision), "%s",
+			         r->plan->revision);
+	}
+	s->run = NULL;
+	sl_sync_done_fn done = r->done;
+	void *payload = r->payload;
+	/* the callback may free the engine; the run is gone by then */
+	done(s, &rep, payload);
+	run_free(r);
+}
+
+/* ---- public ------------------------------------------------------------------------------------ */
+
+int sl_sync_new(struct sl_loop *loop, struct sl_kube *kube, const struct sl_sync_opts *opts,
+                struct sl_sync **ret, struct sl_error *err)
+{
+	struct sl_sync *s;
+	const struct sl_kube_config *cfg = sl_kube_get_config(kube);
+	const char *dns = opts->default_ns ? opts->default_ns : (cfg && cfg->ns ? cfg->ns : "default");
+
+	if (!opts->source_id || !opts->inventory_ns || !*opts->inventory_ns)
+		return sl_error_set(err, SL_EINVALID, "a source id and an inventory namespace are required");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	if (sl_sync_inventory_name(opts->source_id, s->inv_name, sizeof(s->inv_name)) < 0) {
+		free(s);
+		return sl_error_set(
+		    err, SL_EINVALID,
+		    "source id '%s' must be lowercase letters, digits, '-' and '.' (it names the "
+		    "inventory ConfigMap)",
+		    opts->source_id);
+	}
+	s->loop = loop;
+	s->kube = kube;
+	s->opts = *opts;
+	s->source_id = sl_strdup(opts->source_id);
+	s->inventory_ns = sl_strdup(opts->inventory_ns);
+	s->default_ns = sl_strdup(dns);
+	if (!s->source_id || !s->inventory_ns || !s->default_ns) {
+		sl_sync_free(s);
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	}
+	s->opts.source_id = s->source_id;
+	s->opts.inventory_ns = s->inventory_ns;
+	s->opts.default_ns = s->default_ns;
+	*ret = s;
+	return 0;
+}
+
+void sl_sync_free(struct sl_sync *s)
+{
+	if (!s)
+		return;
+	if (s->run) {
+		struct run *r = s->run;
+		r->canceled = true;
+		sl_timer_free(r->timer);
+		r->timer = NULL;
+		if (r->reqs == 0)
+			run_free(r);
+	}
+	free(s->source_id);
+	free(s->inventory_ns);
+	free(s->default_ns);
+	free(s);
+}
+
+bool sl_sync_running(const struct sl_sync *s)
+{
+	return s && s->run;
+}
+
+const struct sl_sync_metrics *sl_sync_get_metrics(const struct sl_sync *s)
+{
+	return &s->metrics;
+}
+
+static void deferred_start(struct sl_loop *loop, void *payload)
+{
+	struct run *r = payload;
+	if (--r->reqs == 0 && r->canceled) {
+		run_free(r);
+		return;
+	}
+	if (!r->canceled)
+		start_inventory(r);
+}
+
+int sl_sync_run(struct sl_sync *s, struct sl_sync_plan *plan, const char *source_error, sl_sync_done_fn done,
+                void *payload)
+{
+	struct run *r;
+
+	if (s->run) {
+		sl_sync_plan_free(plan);
+		return SL_EEXIST;
+	}
+	if (plan && !plan->finished) {
+		int rc = sl_sync_plan_finish(plan);
+		if (rc < 0) {
+			sl_sync_plan_free(plan);
+			return rc;
+		}
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		sl_sync_plan_free(plan);
+		return SL_ENOMEM;
+	}
+	r->s = s;
+	r->plan = plan;
+	r->done = done;
+	r->payload = payload;
+	r->t0 = sl_now_ms();
+	r->start_s = sl_wall_s();
+	sl_buf_init(&r->pruned_names, 64 * 1024);
+	if (source_error && !(r->source_error = sl_strdup(source_error)))
+		goto oom;
+	if (sl_sync_inventory_new(&r->cur) < 0 || sl_sync_inventory_new(&r->prev) < 0)
+		goto oom;
+	if (plan && plan->n_items) {
+		r->st = calloc(plan->n_items, sizeof(*r->st));
+		if (!r->st)
+			goto oom;
+		for (size_t i = 0; i < plan->n_items; i++)
+			r->st[i].it = &plan->items[i];
+	}
+	s->run = r;
+	/* started from the loop, so that done never runs inside this call */
+	r->reqs++;
+	if (sl_loop_defer(s->loop, deferred_start, r) < 0) {
+		s->run = NULL;
+		goto oom;
+	}
+	return 0;
+oom:
+	run_free(r);
+	return SL_ENOMEM;
+}

@@ -1,0 +1,39 @@
+/* From loaded manifests to a plan: valid documents are planned, every error
+ * the loader or the offline validation found becomes a problem of the plan
+ * (which keeps prune from running). */
+#include "sluice/sync.h"
+#include "sluice/manifest.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+int sl_sync_plan_add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *set)
+{
+	size_t np = sl_manifest_set_problem_count(set), nd = sl_manifest_set_doc_count(set);
+	int r;
+
+	for (size_t i = 0; i < np; i++) {
+		const struct sl_manifest_problem *pr = sl_manifest_set_problem(set, i);
+		char reason[SL_ERRMSG_MAX];
+		if (pr->severity != SL_MANIFEST_ERROR)
+			continue;
+		snprintf(reason, sizeof(reason), "%s%s%s", pr->field && *pr->field ? pr->field : "",
+		         pr->field && *pr->field ? ": " : "", pr->message ? pr->message : "invalid");
+		r = sl_sync_plan_add_problem(p, pr->file, (int)pr->line, pr->doc,
+		                             pr->code < 0 ? pr->code : SL_EINVALID, reason);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < nd; i++) {
+		const struct sl_manifest_doc *d = sl_manifest_set_doc(set, i);
+		if (d->n_errors)
+			continue; /* reported above, with its line */
+		cJSON *obj = cJSON_Duplicate(d->obj, true);
+		if (!obj)
+			return SL_ENOMEM;
+		r = sl_sync_plan_add(p, obj, d->file, (int)d->index, (int)d->line);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
