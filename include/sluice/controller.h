@@ -1,0 +1,109 @@
+/* controller: the stream operator. Informers on StreamClasses, the stream
+ * kinds they name, StreamingJobTemplates, BackfillRequests and sluice's Jobs
+ * feed one work queue keyed by stream; each key is reconciled by calling
+ * sl_stream_decide() on what the caches hold and performing its actions.
+ * Everything here runs on the loop thread. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/base.h"
+#include "sluice/kube.h"
+#include "sluice/loop.h"
+
+struct sl_controller;
+
+/* The field manager of every write the controller makes. */
+#define SL_CONTROLLER_FIELD_MANAGER "sluice-controller"
+/* Annotations the sync half puts on what it applies (design.md). */
+#define SL_CONTROLLER_ANN_SOURCE "sluice.dev/source"
+#define SL_CONTROLLER_ANN_PATH   "sluice.dev/path"
+
+struct sl_controller_opts {
+	/* Namespaces to watch for streams, templates, BackfillRequests and
+	 * Jobs; NULL-terminated; NULL or empty: every namespace. Borrowed
+	 * during sl_controller_new (copied). */
+	const char *const *namespaces;
+	unsigned workers;             /* keys reconciled at once; 0: 32 */
+	uint64_t class_retry_min_ms;  /* kind not found: re-check discovery; 0: 1000 */
+	uint64_t class_retry_max_ms;  /* 0: 30000 */
+	uint64_t expectation_wait_ms; /* wait for our own writes to show in the caches; 0: 10000 */
+};
+
+/* A completion of a BackfillRequest that came from a source (it has the
+ * annotation sluice.dev/path). Strings are valid during the call only. */
+struct sl_controller_completion {
+	const char *source; /* annotation sluice.dev/source ("" when absent) */
+	const char *path;   /* annotation sluice.dev/path */
+	const char *ns;
+	const char *name;
+};
+
+/* Called on the loop for every BackfillRequest with sluice.dev/path seen
+ * completed: when it changes to completed while sluice runs, and once for
+ * each already-completed one in the first list after start. So a completion
+ * is delivered at least once across crashes and restarts; the receiver
+ * (the source's write-back) must be idempotent. */
+typedef void (*sl_controller_writeback_fn)(const struct sl_controller_completion *c, void *payload);
+
+/* Plain counters for /metrics (loop thread). */
+enum sl_controller_result {
+	SL_CONTROLLER_OK,       /* reconciled; every action done */
+	SL_CONTROLLER_NOOP,     /* reconciled; nothing to do */
+	SL_CONTROLLER_WAIT,     /* skipped: waiting for our own writes to show */
+	SL_CONTROLLER_CONFLICT, /* a write conflicted: requeued */
+	SL_CONTROLLER_ERROR,    /* a write or decide() failed: requeued with backoff */
+	SL_CONTROLLER_RESULT__MAX
+};
+
+enum sl_controller_phase {
+	SL_CONTROLLER_PHASE_NONE, /* no status.phase yet */
+	SL_CONTROLLER_PHASE_PENDING,
+	SL_CONTROLLER_PHASE_BACKFILLING,
+	SL_CONTROLLER_PHASE_RUNNING,
+	SL_CONTROLLER_PHASE_SUSPENDED,
+	SL_CONTROLLER_PHASE_FAILED,
+	SL_CONTROLLER_PHASE__MAX
+};
+
+struct sl_controller_metrics {
+	uint64_t reconciles[SL_CONTROLLER_RESULT__MAX];
+	uint64_t actions;     /* writes attempted (events and requeues not counted) */
+	uint64_t writes_ok;   /* writes that succeeded (AlreadyExists/NotFound included) */
+	uint64_t events;      /* Events emitted */
+	uint64_t writebacks;  /* write-back hook calls */
+	size_t queue_depth;   /* ready keys in the work queue */
+	size_t queue_delayed; /* keys waiting on a timer */
+	size_t in_flight;     /* keys being reconciled */
+	size_t streams;       /* streams in the caches */
+	size_t streams_by_phase[SL_CONTROLLER_PHASE__MAX];
+	size_t classes, classes_ready;
+};
+
+/* Creates the controller on loop with client k (both borrowed; they must
+ * outlive it). opts may be NULL. Nothing is watched until start. */
+int sl_controller_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_controller_opts *opts,
+                      struct sl_controller **ret, struct sl_error *err);
+/* Starts the informers. */
+int sl_controller_start(struct sl_controller *c, struct sl_error *err);
+/* Stops taking work: the informers stop, no new key is handed out, writes in
+ * flight go on. done (may be NULL) is called on the loop once nothing is in
+ * flight any more (at once when nothing is). */
+void sl_controller_stop(struct sl_controller *c, void (*done)(void *payload), void *payload);
+/* Writes still in flight. */
+size_t sl_controller_in_flight(const struct sl_controller *c);
+void sl_controller_free(struct sl_controller *c); /* accepts NULL */
+
+/* Registers the write-back hook (fn NULL removes it). */
+void sl_controller_set_writeback_hook(struct sl_controller *c, sl_controller_writeback_fn fn, void *payload);
+
+/* True once the class informer and every shared informer have synced (for
+ * /readyz). */
+bool sl_controller_synced(const struct sl_controller *c);
+
+/* Fills *ret with the current counters (gauges computed now). */
+void sl_controller_metrics(const struct sl_controller *c, struct sl_controller_metrics *ret);
+const char *sl_controller_result_name(enum sl_controller_result r);
+const char *sl_controller_phase_name(enum sl_controller_phase p);

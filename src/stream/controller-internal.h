@@ -1,0 +1,124 @@
+/* controller internals shared by the controller's files: a small string-keyed
+ * hash map (the kube module's map is private to it). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cmap_ent {
+	char *key;
+	void *val;
+	struct cmap_ent *next;
+};
+
+/* Keys are copied; values are owned by the map when free_val is given. */
+struct cmap {
+	struct cmap_ent **b;
+	size_t nb, n;
+	void (*free_val)(void *);
+};
+
+void cmap_init(struct cmap *m, void (*free_val)(void *));
+void cmap_free(struct cmap *m);
+void *cmap_get(const struct cmap *m, const char *key);
+/* Inserts or replaces (the old value is freed). 0 or SL_ENOMEM (val not taken). */
+int cmap_put(struct cmap *m, const char *key, void *val);
+/* Removes key (its value freed); true when it was there. */
+bool cmap_del(struct cmap *m, const char *key);
+/* Calls fn for every entry; fn must not change the map. */
+void cmap_foreach(const struct cmap *m, void (*fn)(const char *key, void *val, void *payload), void *payload);
+
+/* ---- the controller's state (controller.c, controller-exec.c) ---------------- */
+
+#include "sluice/controller.h"
+#include "sluice/workqueue.h"
+
+#include <cjson/cJSON.h>
+
+/* Informers of one kind, one per watched namespace (one for all when no
+ * namespace is given). */
+struct iset {
+	size_t n;
+	struct sl_kube_informer **inf;
+};
+
+/* A callback's handle on a class, cleared when the class goes first. */
+struct dtoken {
+	struct klass *kl;
+};
+
+enum kstate { K_RESOLVING, K_WATCHING, K_FAILED };
+
+struct klass {
+	struct sl_controller *c;
+	struct klass *next;
+	char *name;
+	char *group, *version, *kind, *plural; /* spec as last seen */
+	char api_version[320];
+	enum kstate state;
+	struct iset streams;
+	struct dtoken *tok;        /* discovery in flight */
+	struct dtoken *status_tok; /* status write in flight */
+	struct sl_timer *retry, *status_retry;
+	uint64_t backoff;
+	/* The status we want, and the last one written or seen. */
+	char phase[16], reason[64], message[1200];
+	char written[1400];
+};
+
+/* Our writes a stream waits to see in the caches (see controller.c). */
+struct sstate {
+	struct {
+		char id[320]; /* "J/ns/name", "B/ns/name", "S/ns/name" */
+		char rv[64];
+	} e[8];
+	size_t n;
+	uint64_t deadline;
+};
+
+/* BackfillRequest names of one stream ("ns/streamId"). */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+struct exec;
+
+struct sl_controller {
+	struct sl_loop *loop;
+	struct sl_kube *k;
+	struct sl_controller_opts opts;
+	char **ns;
+	size_t n_ns;
+	struct sl_workqueue *wq;
+	struct sl_kube_informer *classes_inf;
+	struct klass *classes;
+	struct iset templates, backfills, jobs;
+	struct cmap bfr_index; /* "ns/streamId" -> struct names */
+	struct cmap gone;      /* "ns/jobname" -> cJSON, last state of a deleted Job */
+	struct cmap sstate;    /* stream key -> struct sstate */
+	struct exec *execs;    /* reconciles in flight */
+	size_t in_flight;
+	bool stopping, pumping;
+	void (*stop_done)(void *);
+	void *stop_payload;
+	sl_controller_writeback_fn wb_fn;
+	void *wb_payload;
+	struct sl_controller_metrics metrics;
+};
+
+const cJSON *ctl_iset_get(const struct sl_controller *c, const struct iset *s, const char *ns,
+                          const char *name);
+void ctl_enqueue(struct sl_controller *c, const char *kind, const char *ns, const char *name);
+/* Records that stream key waits for object id at the resourceVersion of
+ * body (unless cached already holds it). */
+void ctl_expect(struct sl_controller *c, const char *key, const char *id, const cJSON *cached,
+                const cJSON *body);
+struct klass *ctl_class_by_kind(struct sl_controller *c, const char *kind);
+const struct names *ctl_bfr_names(struct sl_controller *c, const char *ns, const char *stream);
+void ctl_check_stopped(struct sl_controller *c);
+
+/* controller-exec.c */
+void ctl_pump(struct sl_controller *c);
+/* Detaches reconciles in flight from a controller being freed. */
+void ctl_exec_orphan_all(struct sl_controller *c);
