@@ -157,6 +157,24 @@ static const char *const cluster_kinds[] = {"Namespace",
                                             "MutatingWebhookConfiguration",
                                             NULL};
 
+/* The fields of ObjectMeta; anything else the API server refuses. */
+static const char *const object_meta_fields[] = {"name",
+                                                 "generateName",
+                                                 "namespace",
+                                                 "selfLink",
+                                                 "uid",
+                                                 "resourceVersion",
+                                                 "generation",
+                                                 "creationTimestamp",
+                                                 "deletionTimestamp",
+                                                 "deletionGracePeriodSeconds",
+                                                 "labels",
+                                                 "annotations",
+                                                 "ownerReferences",
+                                                 "finalizers",
+                                                 "managedFields",
+                                                 NULL};
+
 static bool in_list(const char *s, const char *const *l)
 {
 	for (; *l; l++)
@@ -599,6 +617,18 @@ static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struc
 			                "%s is cluster-scoped: expected no namespace", d->kind);
 		if (r < 0)
 			return r;
+	}
+	{
+		const cJSON *m;
+		cJSON_ArrayForEach(m, meta)
+		{
+			char path[600];
+			if (in_list(m->string, object_meta_fields))
+				continue;
+			snprintf(path, sizeof(path), "metadata.%.500s", m->string);
+			if ((r = doc_problem(v, d, SL_MANIFEST_ERROR, path, "unknown field")) < 0)
+				return r;
+		}
 	}
 	if ((r = check_string_map(v, d, meta, "labels", true)) < 0 ||
 	    (r = check_string_map(v, d, meta, "annotations", false)) < 0)

@@ -192,13 +192,13 @@ static struct node *anchor_get(struct doc_builder *b, const char *name)
 
 /* ---- scalar resolution (go-yaml v2 rules) -------------------------------- */
 
-enum rtype { R_NULL, R_BOOL, R_INT, R_FLOAT, R_STR, R_TIME };
+enum rtype { R_NULL, R_BOOL, R_INT, R_FLOAT, R_STR };
 
 struct resolved {
 	enum rtype t;
 	bool b;
 	double d;
-	char text[64]; /* canonical text for ints, floats and timestamps */
+	char text[64]; /* canonical text for ints and floats */
 };
 
 static bool in_list(const char *s, const char *const *l)
@@ -299,94 +299,6 @@ static bool yaml_style_float(const char *s)
 	return *p == '\0';
 }
 
-static bool digits(const char **p, int min, int max, int *out)
-{
-	int n = 0, v = 0;
-	while (n < max && (*p)[0] >= '0' && (*p)[0] <= '9') {
-		v = v * 10 + ((*p)[0] - '0');
-		(*p)++;
-		n++;
-	}
-	*out = v;
-	return n >= min;
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return d[m - 1];
-}
-
-/* go-yaml v2 timestamps: "2006-1-2", "2006-1-2 15:4:5.999999999",
- * "2006-1-2T15:4:5.999999999Z07:00" (also 't'), rendered as Go's
- * time.Time JSON (RFC 3339 with trailing fraction zeros dropped). */
-static bool parse_timestamp(const char *s, char out[64])
-{
-	int y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0;
-	char frac[10] = "", zone[8] = "Z";
-	const char *p = s;
-	size_t i = 0;
-
-	while (s[i] >= '0' && s[i] <= '9')
-		i++;
-	if (i != 4 || s[i] != '-')
-		return false;
-	if (!digits(&p, 4, 4, &y) || *p++ != '-' || !digits(&p, 1, 2, &mo) || *p++ != '-' ||
-	    !digits(&p, 1, 2, &d))
-		return false;
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
-		return false;
-	if (*p) {
-		bool with_zone = *p == 'T' || *p == 't';
-		if (*p != 'T' && *p != 't' && *p != ' ')
-			return false;
-		p++;
-		if (!digits(&p, 1, 2, &h) || *p++ != ':' || !digits(&p, 1, 2, &mi) || *p++ != ':' ||
-		    !digits(&p, 1, 2, &sec))
-			return false;
-		if (h > 23 || mi > 59 || sec > 59)
-			return false;
-		if (*p == '.') {
-			size_t n = 0;
-			p++;
-			while (*p >= '0' && *p <= '9') {
-				if (n < 9)
-					frac[n++] = *p;
-				else
-					return false;
-				p++;
-			}
-			if (n == 0)
-				return false;
-			frac[n] = '\0';
-			while (n > 0 && frac[n - 1] == '0')
-				frac[--n] = '\0';
-		}
-		if (with_zone) {
-			if (*p == 'Z') {
-				p++;
-			} else if (*p == '+' || *p == '-') {
-				char sign = *p++;
-				if (!digits(&p, 2, 2, &oh) || *p++ != ':' || !digits(&p, 2, 2, &om))
-					return false;
-				if (oh > 23 || om > 59)
-					return false;
-				if (oh || om)
-					snprintf(zone, sizeof(zone), "%c%02d:%02d", sign, oh, om);
-			} else {
-				return false;
-			}
-		}
-		if (*p)
-			return false;
-	}
-	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d%s%s%s", y, mo, d, h, mi, sec, frac[0] ? "." : "",
-	         frac, zone);
-	return true;
-}
-
 static void format_float(double v, char out[64])
 {
 	/* Shortest text that reads back as v, like Go's 'g' with -1. */
@@ -440,10 +352,6 @@ static bool resolve_plain(const char *in, struct resolved *r, const char **why)
 	}
 	if (!(c == '+' || c == '-' || (c >= '0' && c <= '9')))
 		return true;
-	if (parse_timestamp(in, r->text)) {
-		r->t = R_TIME;
-		return true;
-	}
 	for (const char *p = in; *p; p++) {
 		if (*p == '_')
 			continue;
@@ -490,10 +398,11 @@ static bool resolve_node(const struct node *n, struct resolved *r, const char **
 	if (!t || !sl_str_has_prefix(t, TAG_PREFIX))
 		return true;
 	t += strlen(TAG_PREFIX);
-	if (strcmp(t, "str") == 0 || strcmp(t, "binary") == 0)
+	/* kubectl keeps timestamps as the text written */
+	if (strcmp(t, "str") == 0 || strcmp(t, "binary") == 0 || strcmp(t, "timestamp") == 0)
 		return true;
 	if (strcmp(t, "null") == 0 || strcmp(t, "bool") == 0 || strcmp(t, "int") == 0 ||
-	    strcmp(t, "float") == 0 || strcmp(t, "timestamp") == 0) {
+	    strcmp(t, "float") == 0) {
 		if (!resolve_plain(n->val, r, why))
 			return false;
 		if (strcmp(t, "float") == 0 && r->t == R_INT) {
@@ -502,8 +411,7 @@ static bool resolve_node(const struct node *n, struct resolved *r, const char **
 		}
 		if ((strcmp(t, "null") == 0 && r->t != R_NULL) ||
 		    (strcmp(t, "bool") == 0 && r->t != R_BOOL) || (strcmp(t, "int") == 0 && r->t != R_INT) ||
-		    (strcmp(t, "float") == 0 && r->t != R_FLOAT) ||
-		    (strcmp(t, "timestamp") == 0 && r->t != R_TIME)) {
+		    (strcmp(t, "float") == 0 && r->t != R_FLOAT)) {
 			*why = "the value does not match its explicit tag";
 			return false;
 		}
@@ -558,6 +466,26 @@ static bool is_merge_key(const struct node *k)
 	       (k->plain || (k->tag && strcmp(k->tag, TAG_PREFIX "merge") == 0));
 }
 
+/* A float key as sigs.k8s.io/yaml writes it: Go's FormatFloat(f, 'g', -1,
+ * 32), i.e. the shortest float32 digits, exponent form when the exponent is
+ * below -4 or at least 6 ("1e3" -> "1000", "1e6" -> "1e+06"). */
+static char *float_key(double v)
+{
+	char digits[64];
+	int p, exp;
+
+	for (p = 1; p < 9; p++) {
+		snprintf(digits, sizeof(digits), "%.*e", p - 1, v);
+		if ((float)strtod(digits, NULL) == (float)v)
+			break;
+	}
+	snprintf(digits, sizeof(digits), "%.*e", p - 1, v);
+	exp = atoi(strchr(digits, 'e') + 1);
+	if (exp < -4 || exp >= 6)
+		return sl_strdup(digits);
+	return sl_asprintf("%.*f", SL_MAX(p - 1 - exp, 0), v);
+}
+
 /* The JSON key of a scalar key node, resolved like a value. */
 static char *key_text(struct conv *c, const struct node *k)
 {
@@ -569,13 +497,15 @@ static char *key_text(struct conv *c, const struct node *k)
 	}
 	switch (r.t) {
 	case R_NULL:
-		return sl_strdup("null");
+		/* kubectl refuses a null key too */
+		conv_fail(c, SL_EINVALID, k, "a mapping key must not be null");
+		return NULL;
 	case R_BOOL:
 		return sl_strdup(r.b ? "true" : "false");
 	case R_INT:
-	case R_FLOAT:
-	case R_TIME:
 		return sl_strdup(r.text);
+	case R_FLOAT:
+		return float_key(r.d);
 	default:
 		if (memchr(k->val, '\0', k->len)) {
 			conv_fail(c, SL_EINVALID, k, "mapping key holds a NUL character");
@@ -588,7 +518,8 @@ static char *key_text(struct conv *c, const struct node *k)
 struct entry {
 	char *key;
 	const struct node *knode, *vnode;
-	size_t order;
+	size_t order;     /* position in the mapping, merges expanded */
+	size_t out_order; /* where the key first appeared */
 	bool explicit_key;
 	bool keep;
 };
@@ -605,7 +536,7 @@ static int entry_cmp(const void *a, const void *b)
 static int entry_order_cmp(const void *a, const void *b)
 {
 	const struct entry *x = a, *y = b;
-	return x->order < y->order ? -1 : x->order > y->order;
+	return x->out_order < y->out_order ? -1 : x->out_order > y->out_order;
 }
 
 struct entries {
@@ -634,7 +565,7 @@ static int entries_add(struct conv *c, struct entries *e, const struct node *k, 
 		e->v = nv;
 		e->cap = nc;
 	}
-	e->v[e->n] = (struct entry){key, k, v, e->n, explicit_key, false};
+	e->v[e->n] = (struct entry){key, k, v, e->n, e->n, explicit_key, false};
 	e->n++;
 	return 0;
 }
@@ -668,24 +599,20 @@ static cJSON *convert_map(struct conv *c, const struct node *n, unsigned depth)
 	size_t base_len = c->path.len;
 	int r = 0;
 
+	/* As go-yaml v2 (kubectl) does: entries in document order with each
+	 * merge key (<<) expanded in place; a later entry wins over an earlier
+	 * one, and within a merge list the first mapping wins. Two explicit
+	 * entries with one key are an error (kubectl would keep the last). */
 	for (size_t i = 0; i + 1 < n->n && r == 0; i += 2) {
-		const struct node *k = deref(n->kids[i]);
+		const struct node *k = deref(n->kids[i]), *v;
 		if (!k) {
 			conv_fail(c, SL_EINVALID, n->kids[i], "bad alias");
 			r = SL_EINVALID;
 		} else if (!is_merge_key(k)) {
 			r = entries_add(c, &e, k, n->kids[i + 1], true);
-		}
-	}
-	/* Merged keys come after the explicit ones: explicit keys win, then
-	 * the first mapping of a merge list. */
-	for (size_t i = 0; i + 1 < n->n && r == 0; i += 2) {
-		const struct node *k = deref(n->kids[i]), *v = deref(n->kids[i + 1]);
-		if (!k || !is_merge_key(k))
-			continue;
-		if (v && v->t == N_SEQ) {
-			for (size_t j = 0; j < v->n && r == 0; j++)
-				r = merge_from(c, &e, v->kids[j], k);
+		} else if ((v = deref(n->kids[i + 1])) && v->t == N_SEQ) {
+			for (size_t j = v->n; j > 0 && r == 0; j--)
+				r = merge_from(c, &e, v->kids[j - 1], k);
 		} else {
 			r = merge_from(c, &e, v, k);
 		}
@@ -693,23 +620,28 @@ static cJSON *convert_map(struct conv *c, const struct node *n, unsigned depth)
 	if (r < 0)
 		goto out;
 	qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
-	for (size_t i = 0; i < e.n; i++) {
-		bool first = i == 0 || strcmp(e.v[i - 1].key, e.v[i].key) != 0;
-		if (first) {
-			e.v[i].keep = true;
-		} else if (e.v[i].explicit_key) {
-			size_t f = i;
-			while (f > 0 && strcmp(e.v[f - 1].key, e.v[i].key) == 0)
-				f--;
-			c->path.len = base_len;
-			if (c->path.data)
-				c->path.data[base_len] = '\0';
-			path_push_key(&c->path, e.v[i].key);
-			conv_fail(c, SL_EINVALID, e.v[i].knode, "duplicate key \"%s\" (first at line %u)",
-			          e.v[i].key, e.v[f].knode->line);
-			r = SL_EINVALID;
-			goto out;
+	for (size_t i = 0; i < e.n;) {
+		size_t j = i, first_explicit = SIZE_MAX;
+		while (j < e.n && strcmp(e.v[j].key, e.v[i].key) == 0) {
+			if (e.v[j].explicit_key) {
+				if (first_explicit != SIZE_MAX) {
+					c->path.len = base_len;
+					if (c->path.data)
+						c->path.data[base_len] = '\0';
+					path_push_key(&c->path, e.v[j].key);
+					conv_fail(c, SL_EINVALID, e.v[j].knode,
+					          "duplicate key \"%s\" (first at line %u)", e.v[j].key,
+					          e.v[first_explicit].knode->line);
+					r = SL_EINVALID;
+					goto out;
+				}
+				first_explicit = j;
+			}
+			j++;
 		}
+		e.v[j - 1].keep = true;
+		e.v[j - 1].out_order = e.v[i].order;
+		i = j;
 	}
 	qsort(e.v, e.n, sizeof(*e.v), entry_order_cmp);
 	obj = cJSON_CreateObject();
@@ -774,8 +706,6 @@ static cJSON *convert_scalar(struct conv *c, const struct node *n)
 	case R_INT:
 	case R_FLOAT:
 		return cJSON_CreateNumber(r.d);
-	case R_TIME:
-		return cJSON_CreateString(r.text);
 	default:
 		if (memchr(n->val, '\0', n->len)) {
 			conv_fail(c, SL_EINVALID, n, "a string holds a NUL character");
