@@ -70,7 +70,10 @@ struct sl_source_options {
 	const char *ssh_key_file;
 	const char *ssh_passphrase_file;
 	const char *known_hosts_file;
-	/* HTTPS: a CA bundle file and/or directory (else the system store). */
+	/* HTTPS: a CA bundle file and/or directory (else the system store). The
+	 * setting is process-wide in libgit2: each source sets its own before
+	 * every operation, so two Git sources with different CAs in one process
+	 * must not run at the same moment. */
 	const char *ca_file;
 	const char *ca_dir;
 	bool allow_http;

@@ -416,9 +416,16 @@ static int repo_open(struct job *j, bool fresh)
 
 static void ca_setup(struct sl_source *src)
 {
-	/* process-wide in libgit2; every source of one process shares it */
+	/* Process-wide in libgit2, so every source sets its own before each
+	 * operation (one Git source per process is the normal case); without
+	 * a configured bundle, the system's, so an earlier source's private CA
+	 * is not trusted by this one. */
 	if (src->ca_file || src->ca_dir)
 		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, src->ca_file, src->ca_dir);
+	else if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0)
+		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, "/etc/ssl/certs/ca-certificates.crt", NULL);
+	else
+		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, NULL, "/etc/ssl/certs");
 }
 
 struct target {

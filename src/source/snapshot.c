@@ -174,3 +174,8 @@ char *tree_path_new(struct sl_source *src, const char *tag)
 	/* seq is only advanced by worker jobs, which run one at a time */
 	return sl_asprintf("%s/%.12s.%lu", src->trees_dir, tag, ++src->seq);
 }
+
+const struct sl_manifest_set *sl_snapshot_manifests(const struct sl_snapshot *s)
+{
+	return s->manifests;
+}

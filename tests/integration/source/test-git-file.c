@@ -77,7 +77,7 @@ int main(void)
 		const struct sl_manifest_set *ms = sl_snapshot_manifests(rec.snap);
 		T_ASSERT(ms && sl_manifest_set_doc_count(ms) == 2, "two documents loaded");
 		T_ASSERT(!strcmp(sl_manifest_set_doc(ms, 0)->file, "a.yaml"), "file %s",
-			 sl_manifest_set_doc(ms, 0)->file);
+		         sl_manifest_set_doc(ms, 0)->file);
 	}
 	s = file_in(rec.snap, "a.yaml");
 	T_ASSERT(s && strstr(s, "v: '1'"), "a.yaml content");
