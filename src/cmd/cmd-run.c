@@ -1,170 +1,341 @@
-/* sluice run: the long-running process. For now the stream controller alone
- * (--no-sync, or neither --git nor --dir); the sync half, leader election
- * and the HTTP endpoints hook into struct run below. */
+/* sluice run: the long-running process. A source (--git or --dir, or none)
+ * feeds the sync engine on every snapshot and every --interval; the stream
+ * controller reconciles streams and reports completed BackfillRequests to
+ * the source's write-back; the HTTP server answers probes, /metrics and the
+ * Git webhook; with --leader-elect only the holder of the Lease syncs and
+ * reconciles. SIGTERM stops taking work, lets writes in flight finish
+ * (bounded), releases the Lease and exits 0. */
 #include "cmd.h"
+#include "config.h"
 #include "sluice/base.h"
 #include "sluice/controller.h"
 #include "sluice/kube.h"
+#include "sluice/lease.h"
 #include "sluice/loop.h"
+#include "sluice/manifest.h"
+#include "sluice/server.h"
+#include "sluice/source.h"
+#include "sluice/sync.h"
 
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
-#define SHUTDOWN_DEFAULT_MS 10000
+/* ---- flags ------------------------------------------------------------------- */
 
 struct run_opts {
 	const char *kubeconfig, *context, *watch_namespaces;
 	const char *log_format, *log_level;
-	const char *git, *dir;
-	bool no_sync;
-	unsigned workers;
-	uint64_t shutdown_ms;
+	const char *git, *ref, *path, *git_username, *git_password_file, *git_ssh_key, *git_known_hosts,
+	    *git_ca_file, *git_author;
+	const char *dir, *source_id, *cache_dir, *inventory_ns;
+	const char *interval, *shutdown_timeout, *workers;
+	const char *listen, *webhook_secret_file;
+	const char *le_namespace, *le_name, *le_duration, *le_renew, *le_retry;
+	bool git_allow_http, no_sync, no_controller, write_back, prune, allow_empty_prune, leader_elect;
+
+	/* parsed */
+	uint64_t interval_ms, shutdown_ms, le_duration_ms, le_renew_ms, le_retry_ms;
+	unsigned n_workers;
+	char *author_name, *author_email;
 };
 
-struct run {
-	struct run_opts o;
-	struct sl_loop *loop;
-	struct sl_kube *kube;
-	struct sl_controller *ctl;
-	struct sl_timer *deadline;
-	char **namespaces;
-	bool stopping;
+enum flag_type { F_STR, F_BOOL };
+
+struct flag {
+	const char *name;
+	const char *env;
+	enum flag_type type;
+	size_t off;
+	const char *help;
 };
+
+#define S(field) F_STR, offsetof(struct run_opts, field)
+#define B(field) F_BOOL, offsetof(struct run_opts, field)
+
+/* Every flag also reads from its SLUICE_* variable; a flag given on the
+ * command line wins. */
+static const struct flag flags[] = {
+    {"git", "SLUICE_GIT_URL", S(git), "URL       Git repository to sync (https, ssh, file)"},
+    {"ref", "SLUICE_GIT_REF", S(ref), "REF       branch, tag or commit (default main)"},
+    {"path", "SLUICE_GIT_PATH", S(path), "DIR       subdirectory of the repository holding the manifests"},
+    {"git-username", "SLUICE_GIT_USERNAME", S(git_username), "NAME      HTTPS user"},
+    {"git-password-file", "SLUICE_GIT_PASSWORD_FILE", S(git_password_file),
+     "FILE      HTTPS password or token, re-read before every fetch"},
+    {"git-ssh-key", "SLUICE_GIT_SSH_KEY", S(git_ssh_key), "FILE      SSH private key"},
+    {"git-known-hosts", "SLUICE_GIT_KNOWN_HOSTS", S(git_known_hosts),
+     "FILE      known_hosts for SSH (host keys are always checked)"},
+    {"git-ca-file", "SLUICE_GIT_CA_FILE", S(git_ca_file), "FILE      CA bundle for HTTPS"},
+    {"git-allow-http", "SLUICE_GIT_ALLOW_HTTP", B(git_allow_http), "          allow plain http:// remotes"},
+    {"git-author", "SLUICE_GIT_AUTHOR", S(git_author),
+     "'N <E>'   author of write-back commits (default sluice <sluice@localhost>)"},
+    {"write-back", "SLUICE_WRITE_BACK", B(write_back),
+     "          commit completed BackfillRequests back to the repository (--git only)"},
+    {"dir", "SLUICE_DIR", S(dir), "DIR       directory of manifests to sync, watched with inotify"},
+    {"interval", "SLUICE_INTERVAL", S(interval), "DUR       fetch and re-apply interval (default 1m)"},
+    {"source-id", "SLUICE_SOURCE_ID", S(source_id), "ID        names the inventory (default \"default\")"},
+    {"cache-dir", "SLUICE_CACHE_DIR", S(cache_dir),
+     "DIR       where the Git clone lives (default: a temp dir)"},
+    {"inventory-namespace", "SLUICE_INVENTORY_NAMESPACE", S(inventory_ns),
+     "NS        namespace of the inventory ConfigMap (default: sluice's own)"},
+    {"prune", "SLUICE_PRUNE", B(prune), "          delete objects that left the source"},
+    {"allow-empty-prune", "SLUICE_ALLOW_EMPTY_PRUNE", B(allow_empty_prune),
+     "          let a prune delete every object"},
+    {"no-sync", "SLUICE_NO_SYNC", B(no_sync), "          run the controller alone (as with no source)"},
+    {"no-controller", "SLUICE_NO_CONTROLLER", B(no_controller), "          sync only, no stream controller"},
+    {"watch-namespace", "SLUICE_WATCH_NAMESPACE", S(watch_namespaces),
+     "NS,...    namespaces the controller watches (default: all)"},
+    {"workers", "SLUICE_WORKERS", S(workers), "N         streams reconciled at once (default 32)"},
+    {"leader-elect", "SLUICE_LEADER_ELECT", B(leader_elect),
+     "          only the holder of a Lease syncs and reconciles"},
+    {"leader-elect-namespace", "SLUICE_LEADER_ELECT_NAMESPACE", S(le_namespace),
+     "NS        namespace of the Lease (default: $POD_NAMESPACE, else the inventory's)"},
+    {"leader-elect-name", "SLUICE_LEADER_ELECT_NAME", S(le_name),
+     "NAME      name of the Lease (default sluice)"},
+    {"leader-elect-lease-duration", "SLUICE_LEADER_ELECT_LEASE_DURATION", S(le_duration),
+     "DUR       (default 15s)"},
+    {"leader-elect-renew-deadline", "SLUICE_LEADER_ELECT_RENEW_DEADLINE", S(le_renew),
+     "DUR       (default 10s)"},
+    {"leader-elect-retry-period", "SLUICE_LEADER_ELECT_RETRY_PERIOD", S(le_retry), "DUR       (default 2s)"},
+    {"listen", "SLUICE_LISTEN", S(listen),
+     "ADDR      HTTP endpoints: health, metrics, webhook (default :8888; \"off\": none)"},
+    {"webhook-secret-file", "SLUICE_WEBHOOK_SECRET_FILE", S(webhook_secret_file),
+     "FILE      enables POST /hooks/git (GitHub HMAC secret or GitLab token)"},
+    {"kubeconfig", "SLUICE_KUBECONFIG", S(kubeconfig),
+     "FILE      kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)"},
+    {"context", "SLUICE_CONTEXT", S(context), "NAME      kubeconfig context"},
+    {"shutdown-timeout", "SLUICE_SHUTDOWN_TIMEOUT", S(shutdown_timeout),
+     "DUR       bound on finishing writes after SIGTERM (default 10s)"},
+    {"log-format", "SLUICE_LOG_FORMAT", S(log_format), "FMT       text or json (default text)"},
+    {"log-level", "SLUICE_LOG_LEVEL", S(log_level), "LEVEL     debug, info, warn, error (default info)"},
+};
+
+#undef S
+#undef B
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: sluice run [--no-sync] [OPTIONS]\n\n"
-	        "Runs the stream controller (and, later, the sync of a source).\n\n"
-	        "  --no-sync                  run the controller alone (also when neither --git nor --dir)\n"
-	        "  --kubeconfig FILE          kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)\n"
-	        "  --context NAME             kubeconfig context\n"
-	        "  --watch-namespace NS,...   namespaces to watch (default: all)\n"
-	        "  --workers N                streams reconciled at once (default 32)\n"
-	        "  --shutdown-timeout DUR     bound on finishing writes after SIGTERM (default 10s)\n"
-	        "  --log-format json|text     log format (default text)\n"
-	        "  --log-level LEVEL          debug, info, warn, error (default info)\n\n"
-	        "Every flag also reads from SLUICE_<FLAG> (e.g. SLUICE_WATCH_NAMESPACE).\n"
-	        "SIGTERM/SIGINT: stop taking work, finish writes in flight, exit 0. SIGHUP: log counters.\n");
+	fprintf(f, "usage: sluice run [--git URL [--ref REF] [--path DIR] | --dir DIR] [OPTIONS]\n\n"
+	           "Syncs a source to the cluster on every change and every --interval, and runs the\n"
+	           "stream controller. With neither --git nor --dir: the controller alone.\n\n");
+	for (size_t i = 0; i < SL_ARRAY_SIZE(flags); i++)
+		fprintf(f, "  --%-28s %s\n", flags[i].name, flags[i].help);
+	fprintf(f, "\nEvery flag also reads from the environment variable named above in the help of\n"
+	           "`sluice run --help-env`, e.g. SLUICE_GIT_URL, SLUICE_LEADER_ELECT=true.\n"
+	           "SIGTERM/SIGINT: stop taking work, finish writes in flight, release the Lease, exit 0.\n"
+	           "SIGHUP: log counters.\n");
 }
 
-static const char *env(const char *name)
+static void usage_env(FILE *f)
 {
-	const char *v = getenv(name);
-	return v && *v ? v : NULL;
+	for (size_t i = 0; i < SL_ARRAY_SIZE(flags); i++)
+		fprintf(f, "  %-36s --%s\n", flags[i].env, flags[i].name);
 }
 
-static bool env_bool(const char *name)
+static int parse_bool(const char *v, bool *ret)
 {
-	const char *v = env(name);
-	return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0);
+	if (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0)
+		*ret = true;
+	else if (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
+		*ret = false;
+	else
+		return SL_EINVALID;
+	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct run_opts *o)
+static int parse_duration(const char *flag, const char *v, uint64_t def, uint64_t *ret)
 {
-	enum {
-		O_KUBECONFIG = 256,
-		O_CONTEXT,
-		O_WATCH_NS,
-		O_LOG_FORMAT,
-		O_LOG_LEVEL,
-		O_NO_SYNC,
-		O_GIT,
-		O_DIR,
-		O_WORKERS,
-		O_SHUTDOWN
-	};
-	static const struct option longopts[] = {
-	    {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
-	    {"context", required_argument, NULL, O_CONTEXT},
-	    {"watch-namespace", required_argument, NULL, O_WATCH_NS},
-	    {"log-format", required_argument, NULL, O_LOG_FORMAT},
-	    {"log-level", required_argument, NULL, O_LOG_LEVEL},
-	    {"no-sync", no_argument, NULL, O_NO_SYNC},
-	    {"git", required_argument, NULL, O_GIT},
-	    {"dir", required_argument, NULL, O_DIR},
-	    {"workers", required_argument, NULL, O_WORKERS},
-	    {"shutdown-timeout", required_argument, NULL, O_SHUTDOWN},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	const char *workers = env("SLUICE_WORKERS"), *shutdown = env("SLUICE_SHUTDOWN_TIMEOUT");
-	int ch;
-
-	o->kubeconfig = env("SLUICE_KUBECONFIG");
-	o->context = env("SLUICE_CONTEXT");
-	o->watch_namespaces = env("SLUICE_WATCH_NAMESPACE");
-	o->log_format = env("SLUICE_LOG_FORMAT");
-	o->log_level = env("SLUICE_LOG_LEVEL");
-	o->git = env("SLUICE_GIT_URL");
-	o->dir = env("SLUICE_DIR");
-	o->no_sync = env_bool("SLUICE_NO_SYNC");
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case O_KUBECONFIG:
-			o->kubeconfig = optarg;
-			break;
-		case O_CONTEXT:
-			o->context = optarg;
-			break;
-		case O_WATCH_NS:
-			o->watch_namespaces = optarg;
-			break;
-		case O_LOG_FORMAT:
-			o->log_format = optarg;
-			break;
-		case O_LOG_LEVEL:
-			o->log_level = optarg;
-			break;
-		case O_NO_SYNC:
-			o->no_sync = true;
-			break;
-		case O_GIT:
-			o->git = optarg;
-			break;
-		case O_DIR:
-			o->dir = optarg;
-			break;
-		case O_WORKERS:
-			workers = optarg;
-			break;
-		case O_SHUTDOWN:
-			shutdown = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return SL_EINVALID;
-		}
+	if (!v) {
+		*ret = def;
+		return 0;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "sluice run: unexpected argument '%s'\n", argv[optind]);
+	if (sl_duration_parse_ms(v, ret) < 0 || *ret == 0) {
+		fprintf(stderr, "sluice run: --%s: expected a duration like 30s or 1m, got '%s'\n", flag, v);
 		return SL_EINVALID;
 	}
-	if (workers) {
-		char *end;
-		unsigned long n = strtoul(workers, &end, 10);
-		if (*end || n == 0 || n > 4096) {
-			fprintf(stderr, "sluice run: --workers: expected 1..4096\n");
+	return 0;
+}
+
+/* "Name <email>" */
+static int parse_author(struct run_opts *o)
+{
+	const char *lt, *gt;
+
+	if (!o->git_author)
+		return 0;
+	lt = strchr(o->git_author, '<');
+	gt = lt ? strchr(lt, '>') : NULL;
+	if (!lt || !gt || gt[1] || lt == o->git_author || gt == lt + 1) {
+		fprintf(stderr, "sluice run: --git-author: expected 'Name <email>'\n");
+		return SL_EINVALID;
+	}
+	size_t n = (size_t)(lt - o->git_author);
+	while (n && o->git_author[n - 1] == ' ')
+		n--;
+	o->author_name = sl_strndup(o->git_author, n);
+	o->author_email = sl_strndup(lt + 1, (size_t)(gt - lt - 1));
+	return o->author_name && o->author_email ? 0 : SL_ENOMEM;
+}
+
+/* Missing and contradicting flags, each with the sentence a user needs. */
+static int check_flags(struct run_opts *o)
+{
+	const char *git_only[][2] = {
+	    {"ref", o->ref},
+	    {"path", o->path},
+	    {"git-username", o->git_username},
+	    {"git-password-file", o->git_password_file},
+	    {"git-ssh-key", o->git_ssh_key},
+	    {"git-known-hosts", o->git_known_hosts},
+	    {"git-ca-file", o->git_ca_file},
+	    {"git-author", o->git_author},
+	};
+	bool source = o->git || o->dir;
+
+	if (o->git && o->dir) {
+		fprintf(stderr, "sluice run: --git and --dir contradict each other: give one source\n");
+		return SL_EINVALID;
+	}
+	if (o->no_sync && source) {
+		fprintf(stderr, "sluice run: --no-sync contradicts --%s: drop one\n", o->git ? "git" : "dir");
+		return SL_EINVALID;
+	}
+	for (size_t i = 0; i < SL_ARRAY_SIZE(git_only); i++)
+		if (git_only[i][1] && !o->git) {
+			fprintf(stderr, "sluice run: --%s needs --git\n", git_only[i][0]);
 			return SL_EINVALID;
 		}
-		o->workers = (unsigned)n;
+	if (o->write_back && !o->git) {
+		fprintf(stderr,
+		        "sluice run: --write-back needs --git (a --dir source is never written to)\n");
+		return SL_EINVALID;
 	}
-	o->shutdown_ms = SHUTDOWN_DEFAULT_MS;
-	if (shutdown && sl_duration_parse_ms(shutdown, &o->shutdown_ms) < 0) {
-		fprintf(stderr, "sluice run: --shutdown-timeout: expected a duration like 10s\n");
+	if (o->write_back && o->no_controller) {
+		fprintf(stderr, "sluice run: --write-back needs the controller (it reports the completions): "
+		                "drop --no-controller\n");
+		return SL_EINVALID;
+	}
+	if (o->no_controller && !source) {
+		fprintf(stderr, "sluice run: --no-controller without --git or --dir leaves nothing to do\n");
+		return SL_EINVALID;
+	}
+	if (!source && (o->prune || o->allow_empty_prune || o->webhook_secret_file || o->source_id ||
+	                o->interval || o->inventory_ns)) {
+		fprintf(stderr, "sluice run: --%s needs a source (--git or --dir)\n",
+		        o->prune                 ? "prune"
+		        : o->allow_empty_prune   ? "allow-empty-prune"
+		        : o->webhook_secret_file ? "webhook-secret-file"
+		        : o->source_id           ? "source-id"
+		        : o->interval            ? "interval"
+		                                 : "inventory-namespace");
+		return SL_EINVALID;
+	}
+	if (o->allow_empty_prune && !o->prune) {
+		fprintf(stderr, "sluice run: --allow-empty-prune only makes sense with --prune\n");
+		return SL_EINVALID;
+	}
+	if (o->no_controller && o->watch_namespaces) {
+		fprintf(stderr, "sluice run: --watch-namespace contradicts --no-controller\n");
+		return SL_EINVALID;
+	}
+	if (!o->leader_elect &&
+	    (o->le_namespace || o->le_name || o->le_duration || o->le_renew || o->le_retry)) {
+		fprintf(stderr, "sluice run: --leader-elect-* options need --leader-elect\n");
+		return SL_EINVALID;
+	}
+	if (o->webhook_secret_file && o->listen && strcmp(o->listen, "off") == 0) {
+		fprintf(stderr, "sluice run: --webhook-secret-file contradicts --listen off\n");
+		return SL_EINVALID;
+	}
+	if (o->git_ssh_key && !o->git_known_hosts) {
+		fprintf(stderr,
+		        "sluice run: --git-ssh-key needs --git-known-hosts (host keys are always checked)\n");
+		return SL_EINVALID;
+	}
+	if (o->git_username && !o->git_password_file) {
+		fprintf(stderr, "sluice run: --git-username needs --git-password-file\n");
 		return SL_EINVALID;
 	}
 	if (o->log_format && strcmp(o->log_format, "json") != 0 && strcmp(o->log_format, "text") != 0) {
 		fprintf(stderr, "sluice run: --log-format: expected json or text\n");
 		return SL_EINVALID;
 	}
-	return 0;
+	if (o->workers) {
+		char *end;
+		unsigned long n = strtoul(o->workers, &end, 10);
+		if (*end || n == 0 || n > 4096) {
+			fprintf(stderr, "sluice run: --workers: expected 1..4096\n");
+			return SL_EINVALID;
+		}
+		o->n_workers = (unsigned)n;
+	}
+	if (parse_duration("interval", o->interval, 60000, &o->interval_ms) < 0 ||
+	    parse_duration("shutdown-timeout", o->shutdown_timeout, 10000, &o->shutdown_ms) < 0 ||
+	    parse_duration("leader-elect-lease-duration", o->le_duration, 15000, &o->le_duration_ms) < 0 ||
+	    parse_duration("leader-elect-renew-deadline", o->le_renew, 10000, &o->le_renew_ms) < 0 ||
+	    parse_duration("leader-elect-retry-period", o->le_retry, 2000, &o->le_retry_ms) < 0)
+		return SL_EINVALID;
+	if (o->leader_elect && !(o->le_duration_ms > o->le_renew_ms && o->le_renew_ms > o->le_retry_ms)) {
+		fprintf(stderr,
+		        "sluice run: leader election needs lease duration > renew deadline > retry period\n");
+		return SL_EINVALID;
+	}
+	return parse_author(o);
+}
+
+static int parse_args(int argc, char **argv, struct run_opts *o)
+{
+	struct option longopts[SL_ARRAY_SIZE(flags) + 3];
+	int ch, idx;
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(flags); i++) {
+		const char *v = getenv(flags[i].env);
+		char *p = (char *)o + flags[i].off;
+		longopts[i] =
+		    (struct option){flags[i].name, flags[i].type == F_STR ? required_argument : no_argument,
+		                    NULL, 256 + (int)i};
+		if (!v || !*v)
+			continue;
+		if (flags[i].type == F_STR) {
+			*(const char **)p = v;
+		} else if (parse_bool(v, (bool *)p) < 0) {
+			fprintf(stderr, "sluice run: %s: expected true or false, got '%s'\n", flags[i].env,
+			        v);
+			return SL_EINVALID;
+		}
+	}
+	longopts[SL_ARRAY_SIZE(flags)] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[SL_ARRAY_SIZE(flags) + 1] = (struct option){"help-env", no_argument, NULL, 'E'};
+	longopts[SL_ARRAY_SIZE(flags) + 2] = (struct option){0};
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		if (ch == 'h') {
+			usage(stdout);
+			return 1;
+		}
+		if (ch == 'E') {
+			usage_env(stdout);
+			return 1;
+		}
+		if (ch < 256 || ch >= 256 + (int)SL_ARRAY_SIZE(flags)) {
+			fprintf(stderr, "Run 'sluice run --help' for the options.\n");
+			return SL_EINVALID;
+		}
+		const struct flag *f = &flags[ch - 256];
+		char *p = (char *)o + f->off;
+		if (f->type == F_STR)
+			*(const char **)p = optarg;
+		else
+			*(bool *)p = true;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "sluice run: unexpected argument '%s'\n", argv[optind]);
+		return SL_EINVALID;
+	}
+	return check_flags(o);
 }
 
 /* "a,b,c" -> NULL-terminated array (one allocation per string). */
@@ -197,50 +368,615 @@ oom:
 	return SL_ENOMEM;
 }
 
-static void log_counters(struct run *r)
-{
-	const struct sl_kube_metrics *km = sl_kube_get_metrics(r->kube);
-	struct sl_controller_metrics m;
-	uint64_t writes = 0, reads = 0;
+/* ---- the process --------------------------------------------------------------- */
 
-	sl_controller_metrics(r->ctl, &m);
-	for (int v = 0; v < SL_KUBE_VERB__MAX; v++)
-		for (int s = 0; s < SL_KUBE_STATUS_MAX; s++) {
-			bool w = v == SL_KUBE_VERB_CREATE || v == SL_KUBE_VERB_UPDATE ||
-			         v == SL_KUBE_VERB_PATCH || v == SL_KUBE_VERB_APPLY ||
-			         v == SL_KUBE_VERB_DELETE;
-			*(w ? &writes : &reads) += km->requests[v][s];
-		}
-	sl_info("counters: streams=%zu running=%zu backfilling=%zu pending=%zu suspended=%zu failed=%zu "
-	        "reconciles_ok=%llu noop=%llu wait=%llu conflict=%llu error=%llu queue=%zu delayed=%zu "
-	        "in_flight=%zu api_writes=%llu api_reads=%llu events=%llu classes=%zu/%zu",
-	        m.streams, m.streams_by_phase[SL_CONTROLLER_PHASE_RUNNING],
-	        m.streams_by_phase[SL_CONTROLLER_PHASE_BACKFILLING],
-	        m.streams_by_phase[SL_CONTROLLER_PHASE_PENDING],
-	        m.streams_by_phase[SL_CONTROLLER_PHASE_SUSPENDED],
-	        m.streams_by_phase[SL_CONTROLLER_PHASE_FAILED],
-	        (unsigned long long)m.reconciles[SL_CONTROLLER_OK],
-	        (unsigned long long)m.reconciles[SL_CONTROLLER_NOOP],
-	        (unsigned long long)m.reconciles[SL_CONTROLLER_WAIT],
-	        (unsigned long long)m.reconciles[SL_CONTROLLER_CONFLICT],
-	        (unsigned long long)m.reconciles[SL_CONTROLLER_ERROR], m.queue_depth, m.queue_delayed,
-	        m.in_flight, (unsigned long long)writes, (unsigned long long)reads,
-	        (unsigned long long)m.events, m.classes_ready, m.classes);
+/* A write-back asked for (key "namespace/name"); kept so that the repeated
+ * deliveries of one completion cost one fetch. */
+struct wb_entry {
+	char *key;
+	bool done;
+	bool in_flight;
+};
+
+struct run {
+	struct run_opts o;
+	struct sl_loop *loop;
+	struct sl_kube *kube;
+	struct sl_controller *ctl;
+	struct sl_sync *sync;
+	struct sl_source *src;
+	struct sl_server *http;
+	struct sl_lease *lease;
+	struct sl_metrics *metrics;
+	struct sl_timer *deadline, *resync;
+	char **namespaces;
+	char *inv_ns;
+	char *lease_ns;
+
+	bool leading;      /* allowed to work: holds the Lease, or no election */
+	bool stopping;     /* SIGTERM seen */
+	bool ctl_started;  /* informers started */
+	bool ctl_stopped;  /* stop done: nothing in flight */
+	bool sync_pending; /* a sync was asked for while one ran */
+	bool synced_once;  /* a sync finished (whatever its result) */
+	bool releasing;
+	int exit_code;
+
+	struct wb_entry *wb;
+	size_t n_wb, cap_wb;
+	unsigned wb_in_flight;
+
+	struct sl_metric *m_leader, *m_leader_changes, *m_api, *m_api_retries, *m_watch_restarts, *m_relists,
+	    *m_watch_events, *m_syncs, *m_sync_objects, *m_sync_last, *m_sync_duration, *m_reconciles,
+	    *m_queue, *m_queue_delayed, *m_in_flight, *m_streams, *m_classes, *m_checks, *m_snapshots,
+	    *m_writebacks, *m_source_last, *m_ctl_actions;
+};
+
+static void maybe_finish(struct run *r);
+
+static const char *source_desc(struct run *r, char *buf, size_t n)
+{
+	if (r->o.git)
+		sl_url_redact(r->o.git, buf, n);
+	else
+		snprintf(buf, n, "%s", r->o.dir ? r->o.dir : "");
+	return buf;
 }
 
-static void stopped(void *payload)
+/* ---- sync ---- */
+
+static void on_sync_done(struct sl_sync *s, const struct sl_sync_report *rep, void *payload)
 {
 	struct run *r = payload;
-	sl_info("controller stopped; exiting");
+	enum sl_log_level lvl = rep->code == 0 ? SL_LOG_INFO : SL_LOG_WARN;
+
+	for (size_t i = 0; i < rep->n_problems; i++) {
+		const struct sl_sync_problem *p = &rep->problems[i];
+		if (p->kind || p->name)
+			sl_log_obj(SL_LOG_WARN, p->kind ? p->kind : "?", p->ns, p->name ? p->name : "?",
+			           "not applied: %s:%d: %s", p->file ? p->file : "", p->line, p->reason);
+		else
+			sl_warn("not applied: %s:%d: %s", p->file ? p->file : "", p->line, p->reason);
+	}
+	if (rep->error)
+		sl_warn("sync %s: %s", rep->revision ? rep->revision : "", rep->error);
+	if (rep->prune_blocked)
+		sl_warn("sync %s: prune did not run: %s", rep->revision ? rep->revision : "",
+		        rep->prune_blocked);
+	sl_log(lvl, "sync %s: %s: applied %zu, unchanged %zu, pruned %zu, failed %zu, %zu write(s), %llu ms",
+	       rep->revision ? rep->revision : "", rep->result, rep->applied, rep->unchanged, rep->pruned,
+	       rep->failed, rep->writes, (unsigned long long)rep->duration_ms);
+	if (r->m_sync_duration)
+		sl_metric_observe(r->m_sync_duration, NULL, (double)rep->duration_ms / 1000.0);
+	r->synced_once = true;
+	if (r->stopping) {
+		maybe_finish(r);
+		return;
+	}
+	sl_timer_arm(r->resync, r->o.interval_ms);
+	if (r->sync_pending) {
+		r->sync_pending = false;
+		sl_timer_arm(r->resync, 0);
+	}
+}
+
+static int plan_snapshot(struct run *r, struct sl_snapshot *snap, struct sl_sync_plan **ret)
+{
+	const struct sl_manifest_set *set = sl_snapshot_manifests(snap);
+	const char *problems = sl_snapshot_problems(snap);
+	struct sl_sync_plan *plan;
+	int e;
+
+	if (!set)
+		return SL_EINVALID;
+	e = sl_sync_plan_new(r->o.source_id, sl_snapshot_revision(snap), &plan);
+	if (e < 0)
+		return e;
+	e = sl_sync_plan_add_manifests(plan, set);
+	/* files left out of the snapshot are errors: they keep prune from running */
+	if (e == 0 && problems && *problems)
+		e = sl_sync_plan_add_problem(plan, "", 0, 0, SL_EINVALID, problems);
+	if (e == 0)
+		e = sl_sync_plan_finish(plan);
+	if (e < 0) {
+		sl_sync_plan_free(plan);
+		return e;
+	}
+	*ret = plan;
+	return 0;
+}
+
+/* Syncs the current snapshot now, or after the run in flight. */
+static void request_sync(struct run *r)
+{
+	struct sl_snapshot *snap;
+	struct sl_sync_plan *plan = NULL;
+	int e;
+
+	if (!r->sync || !r->leading || r->stopping)
+		return;
+	if (sl_sync_running(r->sync)) {
+		r->sync_pending = true;
+		return;
+	}
+	snap = sl_source_current(r->src);
+	if (!snap)
+		return; /* the first snapshot triggers the first sync */
+	e = plan_snapshot(r, snap, &plan);
+	if (e < 0) {
+		sl_err("sync %s: planning: %s", sl_snapshot_revision(snap), sl_strerror(e));
+		sl_timer_arm(r->resync, r->o.interval_ms);
+		return;
+	}
+	sl_debug("sync %s: %zu object(s)", sl_snapshot_revision(snap), plan->n_items);
+	e = sl_sync_run(r->sync, plan, NULL, on_sync_done, r);
+	if (e < 0) {
+		sl_err("sync %s: %s", sl_snapshot_revision(snap), sl_strerror(e));
+		sl_timer_arm(r->resync, r->o.interval_ms);
+	}
+}
+
+static void on_resync(struct sl_loop *loop, struct sl_timer *t, void *payload)
+{
+	request_sync(payload);
+}
+
+static void on_source(struct sl_source *src, const struct sl_source_event *ev, void *payload)
+{
+	struct run *r = payload;
+	char desc[1024];
+
+	switch (ev->type) {
+	case SL_SOURCE_EVENT_SNAPSHOT:
+		sl_info("source %s: revision %s (%zu file(s))", source_desc(r, desc, sizeof(desc)),
+		        sl_snapshot_revision(ev->snapshot), sl_snapshot_files(ev->snapshot));
+		request_sync(r);
+		break;
+	case SL_SOURCE_EVENT_UNCHANGED:
+		sl_debug("source %s: unchanged", source_desc(r, desc, sizeof(desc)));
+		break;
+	case SL_SOURCE_EVENT_ERROR:
+		sl_warn("source %s: %s", source_desc(r, desc, sizeof(desc)),
+		        ev->error ? ev->error->msg : "check failed");
+		/* Before any snapshot the failure is recorded in the sync status
+		 * (nothing is applied or pruned); later the last good snapshot
+		 * stays in force. */
+		if (!ev->snapshot && r->sync && r->leading && !r->stopping && !sl_sync_running(r->sync))
+			sl_sync_run(r->sync, NULL, ev->error ? ev->error->msg : "source unavailable",
+			            on_sync_done, r);
+		break;
+	}
+}
+
+/* ---- write-back ---- */
+
+static struct wb_entry *wb_get(struct run *r, const char *key, bool create)
+{
+	for (size_t i = 0; i < r->n_wb; i++)
+		if (strcmp(r->wb[i].key, key) == 0)
+			return &r->wb[i];
+	if (!create)
+		return NULL;
+	if (r->n_wb == r->cap_wb) {
+		size_t cap = r->cap_wb ? r->cap_wb * 2 : 16;
+		struct wb_entry *n = realloc(r->wb, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		r->wb = n;
+		r->cap_wb = cap;
+	}
+	r->wb[r->n_wb] = (struct wb_entry){.key = sl_strdup(key)};
+	if (!r->wb[r->n_wb].key)
+		return NULL;
+	return &r->wb[r->n_wb++];
+}
+
+struct wb_call {
+	struct run *r;
+	char key[320];
+	char ns[256];
+	char name[256];
+};
+
+static void on_written_back(struct sl_source *src, int code, const char *commit, const struct sl_error *err,
+                            void *payload)
+{
+	struct wb_call *c = payload;
+	struct run *r = c->r;
+	struct wb_entry *e = wb_get(r, c->key, false);
+
+	r->wb_in_flight--;
+	if (e)
+		e->in_flight = false;
+	if (code == 0 && commit && *commit)
+		sl_log_obj(SL_LOG_INFO, "BackfillRequest", c->ns, c->name, "completion committed as %s",
+		           commit);
+	else if (code == 0)
+		sl_log_obj(SL_LOG_INFO, "BackfillRequest", c->ns, c->name,
+		           "already completed in the repository");
+	else if (code == SL_ENOTFOUND)
+		sl_log_obj(SL_LOG_WARN, "BackfillRequest", c->ns, c->name,
+		           "write-back skipped: the document is gone from the repository");
+	else
+		sl_log_obj(SL_LOG_ERROR, "BackfillRequest", c->ns, c->name, "write-back failed: %s",
+		           err && err->msg[0] ? err->msg : sl_strerror(code));
+	if (e && (code == 0 || code == SL_ENOTFOUND))
+		e->done = true;
+	free(c);
+	if (r->stopping)
+		maybe_finish(r);
+}
+
+/* The document at file#index of the current snapshot already says
+ * completed: true (the repository needs no commit). */
+static bool already_completed(struct run *r, const char *file, unsigned index)
+{
+	struct sl_snapshot *snap = sl_source_current(r->src);
+	const struct sl_manifest_set *set = snap ? sl_snapshot_manifests(snap) : NULL;
+	size_t n = set ? sl_manifest_set_doc_count(set) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct sl_manifest_doc *d = sl_manifest_set_doc(set, i);
+		if (d->index == index && d->file && strcmp(d->file, file) == 0) {
+			const cJSON *spec = cJSON_GetObjectItemCaseSensitive(d->obj, "spec");
+			return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "completed"));
+		}
+	}
+	return false;
+}
+
+static void on_completion(const struct sl_controller_completion *cc, void *payload)
+{
+	struct run *r = payload;
+	char file[1024], key[320];
+	const char *hash;
+	unsigned long index;
+	char *end;
+	struct wb_entry *e;
+	struct wb_call *call;
+	int code;
+
+	if (!r->o.write_back || !r->src || !r->leading || r->stopping)
+		return;
+	if (strcmp(cc->source, r->o.source_id) != 0)
+		return; /* applied by another source: not ours to write */
+	hash = strrchr(cc->path, '#');
+	if (!hash || (size_t)(hash - cc->path) >= sizeof(file) || !hash[1]) {
+		sl_log_obj(SL_LOG_WARN, "BackfillRequest", cc->ns, cc->name,
+		           "write-back: bad %s annotation '%s'", SL_CONTROLLER_ANN_PATH, cc->path);
+		return;
+	}
+	index = strtoul(hash + 1, &end, 10);
+	if (*end || index > 1000000)
+		return;
+	memcpy(file, cc->path, (size_t)(hash - cc->path));
+	file[hash - cc->path] = 0;
+	snprintf(key, sizeof(key), "%s/%s", cc->ns ? cc->ns : "", cc->name ? cc->name : "");
+	e = wb_get(r, key, true);
+	if (!e || e->done || e->in_flight)
+		return;
+	if (already_completed(r, file, (unsigned)index)) {
+		e->done = true;
+		return;
+	}
+	call = calloc(1, sizeof(*call));
+	if (!call)
+		return;
+	call->r = r;
+	snprintf(call->key, sizeof(call->key), "%s", key);
+	snprintf(call->ns, sizeof(call->ns), "%s", cc->ns ? cc->ns : "");
+	snprintf(call->name, sizeof(call->name), "%s", cc->name ? cc->name : "");
+	code = sl_source_write_back(r->src, file, (unsigned)index, cc->name, on_written_back, call);
+	if (code < 0) {
+		sl_log_obj(SL_LOG_ERROR, "BackfillRequest", cc->ns, cc->name, "write-back: %s",
+		           sl_strerror(code));
+		free(call);
+		return;
+	}
+	e->in_flight = true;
+	r->wb_in_flight++;
+	sl_log_obj(SL_LOG_INFO, "BackfillRequest", cc->ns, cc->name, "completed: writing back %s#%lu", file,
+	           index);
+}
+
+/* ---- leadership ---- */
+
+static void start_work(struct run *r)
+{
+	struct sl_error err = {0};
+
+	r->leading = true;
+	if (r->ctl && !r->ctl_started) {
+		if (sl_controller_start(r->ctl, &err) < 0) {
+			sl_err("controller: %s", err.msg);
+			r->exit_code = 1;
+			sl_loop_quit(r->loop, 1);
+			return;
+		}
+		r->ctl_started = true;
+	}
+	request_sync(r);
+}
+
+static void on_lease_started(void *payload)
+{
+	struct run *r = payload;
+	sl_info("leader election: %s is now the leader", sl_lease_get_identity(r->lease));
+	start_work(r);
+}
+
+/* Another replica may act from now on: stop at once. The process exits (as
+ * client-go operators do) and comes back as a standby with fresh state. */
+static void on_lease_stopped(void *payload)
+{
+	struct run *r = payload;
+
+	r->leading = false;
+	sl_err("leader election: lost the lease; stopping work and exiting");
+	sl_sync_free(r->sync);
+	r->sync = NULL;
+	if (r->ctl)
+		sl_controller_stop(r->ctl, NULL, NULL);
+	r->exit_code = 1;
+	sl_loop_quit(r->loop, 1);
+}
+
+/* ---- probes ---- */
+
+static bool probe_ready(void *payload, const char **why)
+{
+	struct run *r = payload;
+
+	if (r->stopping)
+		*why = "shutting down";
+	else if (!r->leading)
+		*why = "not the leader";
+	else if (r->ctl && !sl_controller_synced(r->ctl))
+		*why = "controller caches not synced";
+	else if (r->sync && !r->synced_once)
+		*why = "first sync not finished";
+	else
+		return true;
+	return false;
+}
+
+/* Started: a standby is started once it competes for the Lease; a leader
+ * once its caches synced (or, without a controller, once the source gave
+ * a snapshot). */
+static bool probe_started(void *payload, const char **why)
+{
+	struct run *r = payload;
+
+	if (r->lease && !r->leading)
+		return true;
+	if (r->ctl && !sl_controller_synced(r->ctl)) {
+		*why = "controller caches not synced";
+		return false;
+	}
+	if (!r->ctl && r->src && !sl_source_current(r->src)) {
+		*why = "no snapshot yet";
+		return false;
+	}
+	return true;
+}
+
+static void on_webhook(void *payload)
+{
+	struct run *r = payload;
+	if (r->src && !r->stopping) {
+		sl_info("webhook: checking the source now");
+		sl_source_trigger(r->src);
+	}
+}
+
+/* ---- metrics ---- */
+
+static void collect(struct sl_metrics *m, void *payload)
+{
+	struct run *r = payload;
+	char code[8];
+
+	if (r->lease) {
+		struct sl_lease_stats ls;
+		sl_lease_stats(r->lease, &ls);
+		sl_metric_set(r->m_leader, NULL, ls.leader ? 1 : 0);
+		sl_metric_set(r->m_leader_changes, (const char *const[]){"acquired"}, (double)ls.acquired);
+		sl_metric_set(r->m_leader_changes, (const char *const[]){"lost"}, (double)ls.lost);
+	} else {
+		sl_metric_set(r->m_leader, NULL, 1);
+	}
+	if (r->kube) {
+		const struct sl_kube_metrics *km = sl_kube_get_metrics(r->kube);
+		for (int v = 0; v < SL_KUBE_VERB__MAX; v++)
+			for (int s = 0; s < SL_KUBE_STATUS_MAX; s++) {
+				if (!km->requests[v][s])
+					continue;
+				snprintf(code, sizeof(code), "%d", s);
+				sl_metric_set(r->m_api,
+				              (const char *const[]){sl_kube_verb_name(v), s ? code : "none"},
+				              (double)km->requests[v][s]);
+			}
+		sl_metric_set(r->m_api_retries, NULL, (double)km->retries);
+		sl_metric_set(r->m_watch_restarts, NULL, (double)km->watch_restarts);
+		sl_metric_set(r->m_relists, NULL, (double)km->relists);
+		sl_metric_set(r->m_watch_events, NULL, (double)km->watch_events);
+	}
+	if (r->sync) {
+		const struct sl_sync_metrics *sm = sl_sync_get_metrics(r->sync);
+		sl_metric_set(r->m_syncs, (const char *const[]){"ok"}, (double)sm->syncs_ok);
+		sl_metric_set(r->m_syncs, (const char *const[]){"failed"}, (double)sm->syncs_failed);
+		sl_metric_set(r->m_syncs, (const char *const[]){"source_error"},
+		              (double)sm->syncs_source_error);
+		sl_metric_set(r->m_sync_objects, (const char *const[]){"applied"},
+		              (double)sm->objects_applied);
+		sl_metric_set(r->m_sync_objects, (const char *const[]){"unchanged"},
+		              (double)sm->objects_unchanged);
+		sl_metric_set(r->m_sync_objects, (const char *const[]){"failed"}, (double)sm->objects_failed);
+		sl_metric_set(r->m_sync_objects, (const char *const[]){"pruned"}, (double)sm->objects_pruned);
+		sl_metric_set(r->m_sync_last, NULL, (double)sm->last_sync_end);
+	}
+	if (r->ctl) {
+		struct sl_controller_metrics cm;
+		sl_controller_metrics(r->ctl, &cm);
+		for (int i = 0; i < SL_CONTROLLER_RESULT__MAX; i++)
+			sl_metric_set(r->m_reconciles, (const char *const[]){sl_controller_result_name(i)},
+			              (double)cm.reconciles[i]);
+		sl_metric_set(r->m_ctl_actions, NULL, (double)cm.actions);
+		sl_metric_set(r->m_queue, NULL, (double)cm.queue_depth);
+		sl_metric_set(r->m_queue_delayed, NULL, (double)cm.queue_delayed);
+		sl_metric_set(r->m_in_flight, NULL, (double)cm.in_flight);
+		for (int p = 0; p < SL_CONTROLLER_PHASE__MAX; p++)
+			sl_metric_set(r->m_streams, (const char *const[]){sl_controller_phase_name(p)},
+			              (double)cm.streams_by_phase[p]);
+		sl_metric_set(r->m_classes, (const char *const[]){"ready"}, (double)cm.classes_ready);
+		sl_metric_set(r->m_classes, (const char *const[]){"not_ready"},
+		              (double)(cm.classes - cm.classes_ready));
+	}
+	if (r->src) {
+		struct sl_source_stats ss;
+		sl_source_stats(r->src, &ss);
+		sl_metric_set(r->m_checks, (const char *const[]){"ok"},
+		              (double)(ss.checks - ss.check_failures));
+		sl_metric_set(r->m_checks, (const char *const[]){"failed"}, (double)ss.check_failures);
+		sl_metric_set(r->m_snapshots, NULL, (double)ss.snapshots);
+		sl_metric_set(r->m_writebacks, (const char *const[]){"pushed"}, (double)ss.writebacks);
+		sl_metric_set(r->m_writebacks, (const char *const[]){"failed"},
+		              (double)ss.writeback_failures);
+		sl_metric_set(r->m_source_last, NULL, (double)ss.last_success);
+	}
+}
+
+static int setup_metrics(struct run *r)
+{
+	struct sl_metric *info, *start;
+	int e = 0;
+	const double sync_buckets[] = {.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+#define REG(type, name, help, labels, ret) \
+	if (e == 0)                        \
+	e = sl_metrics_register(r->metrics, type, name, help, labels, NULL, 0, ret)
+
+	e = sl_metrics_new(&r->metrics);
+	REG(SL_METRIC_GAUGE, "sluice_build_info", "Version of this sluice.", "version", &info);
+	REG(SL_METRIC_GAUGE, "sluice_start_time_seconds",
+	    "Start time of the process, seconds since the epoch.", NULL, &start);
+	REG(SL_METRIC_GAUGE, "sluice_leader",
+	    "1 when this process may work (holds the Lease, or no election).", NULL, &r->m_leader);
+	REG(SL_METRIC_COUNTER, "sluice_leader_changes_total", "Leadership acquired and lost.", "change",
+	    &r->m_leader_changes);
+	REG(SL_METRIC_COUNTER, "sluice_api_requests_total",
+	    "Kubernetes API requests completed, by verb and code.", "verb,code", &r->m_api);
+	REG(SL_METRIC_COUNTER, "sluice_api_retries_total",
+	    "API requests retried (429, 5xx, 401 with new token).", NULL, &r->m_api_retries);
+	REG(SL_METRIC_COUNTER, "sluice_watch_restarts_total", "Watches reopened.", NULL,
+	    &r->m_watch_restarts);
+	REG(SL_METRIC_COUNTER, "sluice_watch_relists_total", "Full relists after the first list.", NULL,
+	    &r->m_relists);
+	REG(SL_METRIC_COUNTER, "sluice_watch_events_total", "Watch events received.", NULL,
+	    &r->m_watch_events);
+	if (r->src) {
+		REG(SL_METRIC_COUNTER, "sluice_syncs_total", "Syncs finished, by result.", "result",
+		    &r->m_syncs);
+		REG(SL_METRIC_COUNTER, "sluice_sync_objects_total", "Objects handled by syncs, by outcome.",
+		    "outcome", &r->m_sync_objects);
+		REG(SL_METRIC_GAUGE, "sluice_sync_last_end_timestamp_seconds", "End of the last sync.", NULL,
+		    &r->m_sync_last);
+		if (e == 0)
+			e = sl_metrics_register(r->metrics, SL_METRIC_HISTOGRAM,
+			                        "sluice_sync_duration_seconds", "Duration of syncs.", NULL,
+			                        sync_buckets, SL_ARRAY_SIZE(sync_buckets),
+			                        &r->m_sync_duration);
+		REG(SL_METRIC_COUNTER, "sluice_source_checks_total",
+		    "Git fetches or directory rescans, by result.", "result", &r->m_checks);
+		REG(SL_METRIC_COUNTER, "sluice_source_snapshots_total",
+		    "New revisions taken from the source.", NULL, &r->m_snapshots);
+		REG(SL_METRIC_COUNTER, "sluice_writeback_commits_total", "Write-back commits, by result.",
+		    "result", &r->m_writebacks);
+		REG(SL_METRIC_GAUGE, "sluice_source_last_success_timestamp_seconds",
+		    "Last good source check.", NULL, &r->m_source_last);
+	}
+	if (!r->o.no_controller) {
+		REG(SL_METRIC_COUNTER, "sluice_reconciles_total", "Stream reconciles, by result.", "result",
+		    &r->m_reconciles);
+		REG(SL_METRIC_COUNTER, "sluice_controller_actions_total", "Writes the controller attempted.",
+		    NULL, &r->m_ctl_actions);
+		REG(SL_METRIC_GAUGE, "sluice_workqueue_depth", "Stream keys ready in the work queue.", NULL,
+		    &r->m_queue);
+		REG(SL_METRIC_GAUGE, "sluice_workqueue_delayed", "Stream keys waiting on a timer.", NULL,
+		    &r->m_queue_delayed);
+		REG(SL_METRIC_GAUGE, "sluice_workqueue_in_flight", "Stream keys being reconciled.", NULL,
+		    &r->m_in_flight);
+		REG(SL_METRIC_GAUGE, "sluice_streams", "Streams in the caches, by phase.", "phase",
+		    &r->m_streams);
+		REG(SL_METRIC_GAUGE, "sluice_stream_classes", "StreamClasses, by readiness.", "state",
+		    &r->m_classes);
+	}
+#undef REG
+	if (e == 0)
+		e = sl_metric_set(info, (const char *const[]){SLUICE_VERSION}, 1);
+	if (e == 0)
+		e = sl_metric_set(start, NULL, (double)sl_wall_s());
+	if (e == 0)
+		e = sl_metrics_add_collector(r->metrics, collect, r);
+	return e;
+}
+
+/* ---- shutdown ---- */
+
+static void on_released(int code, void *payload)
+{
+	struct run *r = payload;
+	if (code == 0)
+		sl_info("leader election: lease released");
+	else
+		sl_warn("leader election: releasing the lease: %s", sl_strerror(code));
 	sl_loop_quit(r->loop, 0);
 }
 
-static void deadline_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+/* Quits once nothing is writing: no sync run, no controller write, no
+ * write-back push; then gives the Lease back so a standby starts at once. */
+static void maybe_finish(struct run *r)
+{
+	if (!r->stopping || r->releasing)
+		return;
+	if ((r->sync && sl_sync_running(r->sync)) || (r->ctl_started && !r->ctl_stopped) || r->wb_in_flight)
+		return;
+	if (r->lease && sl_lease_is_leader(r->lease)) {
+		r->releasing = true;
+		if (sl_lease_release(r->lease, on_released, r) == 0)
+			return;
+	}
+	sl_loop_quit(r->loop, 0);
+}
+
+static void on_ctl_stopped(void *payload)
 {
 	struct run *r = payload;
-	sl_warn("shutdown: %zu reconciles still writing after the timeout; exiting",
-	        sl_controller_in_flight(r->ctl));
+	r->ctl_stopped = true;
+	maybe_finish(r);
+}
+
+static void on_deadline(struct sl_loop *loop, struct sl_timer *t, void *payload)
+{
+	struct run *r = payload;
+	sl_warn("shutdown: writes still in flight after %llu ms (sync %s, controller %zu, write-back %u); "
+	        "exiting",
+	        (unsigned long long)r->o.shutdown_ms,
+	        r->sync && sl_sync_running(r->sync) ? "running" : "idle",
+	        r->ctl ? sl_controller_in_flight(r->ctl) : 0, r->wb_in_flight);
 	sl_loop_quit(loop, 0);
+}
+
+static void log_counters(struct run *r)
+{
+	struct sl_buf b;
+	sl_buf_init(&b, 1 << 20);
+	if (sl_metrics_render(r->metrics, &b) == 0) {
+		/* one line per series, without the comments */
+		for (char *line = strtok(b.data, "\n"); line; line = strtok(NULL, "\n"))
+			if (line[0] != '#')
+				sl_info("counter %s", line);
+	}
+	sl_buf_free(&b);
 }
 
 static void on_signal(struct sl_loop *loop, int signo, void *payload)
@@ -259,77 +995,225 @@ static void on_signal(struct sl_loop *loop, int signo, void *payload)
 	r->stopping = true;
 	sl_info("signal %d: stopping; finishing writes in flight (at most %llu ms)", signo,
 	        (unsigned long long)r->o.shutdown_ms);
-	log_counters(r);
 	sl_timer_arm(r->deadline, r->o.shutdown_ms);
-	sl_controller_stop(r->ctl, stopped, r);
+	sl_timer_disarm(r->resync);
+	if (r->ctl_started)
+		sl_controller_stop(r->ctl, on_ctl_stopped, r);
+	maybe_finish(r);
 }
 
-static int run_controller(struct run *r)
+/* ---- setup ---- */
+
+/* The namespace sluice runs in (in a cluster), else the kubeconfig's. */
+static char *own_namespace(const struct sl_kube *kube)
+{
+	const struct sl_kube_config *cfg = sl_kube_get_config(kube);
+	const char *pod_ns = getenv("POD_NAMESPACE");
+	struct sl_buf b;
+	char *ns = NULL;
+
+	if (pod_ns && *pod_ns)
+		return sl_strdup(pod_ns);
+	if (cfg && cfg->in_cluster &&
+	    sl_file_read("/var/run/secrets/kubernetes.io/serviceaccount/namespace", 256, &b, NULL) == 0) {
+		size_t n = b.len;
+		while (n && (b.data[n - 1] == '\n' || b.data[n - 1] == ' '))
+			n--;
+		if (n)
+			ns = sl_strndup(b.data, n);
+		sl_buf_free(&b);
+		if (ns)
+			return ns;
+	}
+	return sl_strdup(cfg && cfg->ns && *cfg->ns ? cfg->ns : "default");
+}
+
+static int setup_source(struct run *r, struct sl_error *err)
+{
+	struct sl_source_options so = SL_SOURCE_OPTIONS_INIT;
+
+	so.kind = r->o.git ? SL_SOURCE_GIT : SL_SOURCE_DIR;
+	so.id = r->o.source_id;
+	so.cache_dir = r->o.cache_dir;
+	so.url = r->o.git;
+	so.ref = r->o.ref;
+	so.path = r->o.path;
+	so.interval_ms = r->o.interval_ms;
+	so.username = r->o.git_username;
+	so.password_file = r->o.git_password_file;
+	so.ssh_key_file = r->o.git_ssh_key;
+	so.known_hosts_file = r->o.git_known_hosts;
+	so.ca_file = r->o.git_ca_file;
+	so.allow_http = r->o.git_allow_http;
+	so.author_name = r->o.author_name;
+	so.author_email = r->o.author_email;
+	so.dir = r->o.dir;
+	return sl_source_new(r->loop, &so, on_source, r, &r->src, err);
+}
+
+static int setup(struct run *r)
 {
 	struct sl_kube_config_opts co = {.kubeconfig = r->o.kubeconfig, .context = r->o.context};
 	struct sl_kube_config *cfg = NULL;
 	struct sl_error err = {0};
-	int ret;
+	char server[512], desc[1024];
+	bool source = r->o.git || r->o.dir;
 
-	if (split_namespaces(r->o.watch_namespaces, &r->namespaces) < 0 || sl_loop_new(&r->loop) < 0) {
-		sl_err("out of memory");
-		return 1;
+	if (!r->o.source_id)
+		r->o.source_id = "default";
+	if (split_namespaces(r->o.watch_namespaces, &r->namespaces) < 0 || sl_loop_new(&r->loop) < 0 ||
+	    sl_timer_new(r->loop, on_deadline, r, &r->deadline) < 0 ||
+	    sl_timer_new(r->loop, on_resync, r, &r->resync) < 0 ||
+	    sl_loop_on_signals(r->loop, on_signal, r) < 0) {
+		sl_err("cannot set up the event loop");
+		return -1;
 	}
 	if (sl_kube_config_load(&co, &cfg, &err) < 0) {
 		sl_err("kubeconfig: %s", err.msg);
-		return 1;
+		return -1;
 	}
 	if (sl_kube_new(r->loop, cfg, NULL, &r->kube, &err) < 0) {
 		sl_err("kubernetes client: %s", err.msg);
-		return 1;
+		return -1;
 	}
-	struct sl_controller_opts opts = {.namespaces = (const char *const *)r->namespaces,
-	                                  .workers = r->o.workers};
-	if (sl_controller_new(r->loop, r->kube, &opts, &r->ctl, &err) < 0 ||
-	    sl_timer_new(r->loop, deadline_fire, r, &r->deadline) < 0 ||
-	    sl_loop_on_signals(r->loop, on_signal, r) < 0 || sl_controller_start(r->ctl, &err) < 0) {
-		sl_err("controller: %s", err.msg[0] ? err.msg : "setup failed");
-		return 1;
+	if (source) {
+		r->inv_ns = r->o.inventory_ns ? sl_strdup(r->o.inventory_ns) : own_namespace(r->kube);
+		struct sl_sync_opts so = {
+		    .source_id = r->o.source_id,
+		    .inventory_ns = r->inv_ns,
+		    .prune = r->o.prune,
+		    .allow_empty_prune = r->o.allow_empty_prune,
+		};
+		if (!r->inv_ns || sl_sync_new(r->loop, r->kube, &so, &r->sync, &err) < 0) {
+			sl_err("sync: %s", r->inv_ns ? err.msg : "out of memory");
+			return -1;
+		}
+		if (setup_source(r, &err) < 0) {
+			sl_err("source %s: %s", source_desc(r, desc, sizeof(desc)), err.msg);
+			return -1;
+		}
 	}
-	char server[512];
+	if (!r->o.no_controller) {
+		struct sl_controller_opts opts = {.namespaces = (const char *const *)r->namespaces,
+		                                  .workers = r->o.n_workers};
+		if (sl_controller_new(r->loop, r->kube, &opts, &r->ctl, &err) < 0) {
+			sl_err("controller: %s", err.msg);
+			return -1;
+		}
+		sl_controller_set_writeback_hook(r->ctl, on_completion, r);
+	}
+	if (r->o.leader_elect) {
+		if (r->o.le_namespace)
+			r->lease_ns = sl_strdup(r->o.le_namespace);
+		else
+			r->lease_ns = r->inv_ns ? sl_strdup(r->inv_ns) : own_namespace(r->kube);
+		struct sl_lease_opts lo = {
+		    .ns = r->lease_ns,
+		    .name = r->o.le_name ? r->o.le_name : "sluice",
+		    .duration_ms = r->o.le_duration_ms,
+		    .renew_deadline_ms = r->o.le_renew_ms,
+		    .retry_ms = r->o.le_retry_ms,
+		    .started = on_lease_started,
+		    .stopped = on_lease_stopped,
+		    .payload = r,
+		};
+		if (!r->lease_ns || sl_lease_new(r->loop, r->kube, &lo, &r->lease, &err) < 0) {
+			sl_err("leader election: %s", r->lease_ns ? err.msg : "out of memory");
+			return -1;
+		}
+	}
+	if (setup_metrics(r) < 0) {
+		sl_err("metrics: cannot register");
+		return -1;
+	}
+	if (!r->o.listen || strcmp(r->o.listen, "off") != 0) {
+		struct sl_server_opts ho = {
+		    .listen = r->o.listen ? r->o.listen : ":8888",
+		    .ready = probe_ready,
+		    .started = probe_started,
+		    .metrics = r->metrics,
+		    .webhook_secret_file = r->o.webhook_secret_file,
+		    .trigger = on_webhook,
+		    .payload = r,
+		};
+		if (sl_server_new(r->loop, &ho, &r->http, &err) < 0) {
+			sl_err("http: %s", err.msg);
+			return -1;
+		}
+	}
+
 	sl_url_redact(sl_kube_get_config(r->kube)->server, server, sizeof(server));
-	sl_info("sluice run: controller started against %s, watching %s", server,
-	        r->o.watch_namespaces ? r->o.watch_namespaces : "all namespaces");
-	ret = sl_loop_run(r->loop);
-	return ret == 0 ? 0 : 1;
+	sl_info("sluice run %s: cluster %s; source %s%s; controller %s%s%s; http %s%s%u; leader election %s",
+	        SLUICE_VERSION, server, source ? (r->o.git ? "git " : "dir ") : "none",
+	        source ? source_desc(r, desc, sizeof(desc)) : "", r->ctl ? "on" : "off",
+	        r->ctl && r->o.watch_namespaces ? ", namespaces " : "",
+	        r->ctl && r->o.watch_namespaces ? r->o.watch_namespaces : "", r->http ? "port " : "off",
+	        r->http ? "" : "", r->http ? sl_server_port(r->http) : 0,
+	        r->lease ? sl_lease_get_identity(r->lease) : "off");
+	/* The source starts on every replica, so a standby has its clone ready;
+	 * only the leader syncs. */
+	if (r->src && sl_source_start(r->src, &err) < 0) {
+		sl_err("source %s: %s", source_desc(r, desc, sizeof(desc)), err.msg);
+		return -1;
+	}
+	if (r->lease)
+		sl_lease_start(r->lease);
+	else
+		start_work(r);
+	return 0;
 }
 
 static void run_free(struct run *r)
 {
+	/* The server first: no callback may see half-freed state. */
+	sl_server_free(r->http);
+	sl_lease_free(r->lease);
 	sl_controller_free(r->ctl);
+	sl_sync_free(r->sync);
+	sl_source_free(r->src);
 	sl_timer_free(r->deadline);
+	sl_timer_free(r->resync);
 	sl_kube_free(r->kube);
+	sl_metrics_free(r->metrics);
 	sl_loop_free(r->loop);
 	for (size_t i = 0; r->namespaces && r->namespaces[i]; i++)
 		free(r->namespaces[i]);
 	free(r->namespaces);
+	for (size_t i = 0; i < r->n_wb; i++)
+		free(r->wb[i].key);
+	free(r->wb);
+	free(r->inv_ns);
+	free(r->lease_ns);
+	free(r->o.author_name);
+	free(r->o.author_email);
 }
 
 int sl_cmd_run(int argc, char **argv)
 {
 	struct run r = {0};
 	enum sl_log_level level = SL_LOG_INFO;
-	int ret;
+	int e;
 
-	if (parse_args(argc, argv, &r.o) < 0)
-		return 2;
+	e = parse_args(argc, argv, &r.o);
+	if (e != 0) {
+		free(r.o.author_name);
+		free(r.o.author_email);
+		return e > 0 ? 0 : 2;
+	}
 	if (r.o.log_level && sl_log_level_parse(r.o.log_level, &level) < 0) {
 		fprintf(stderr, "sluice run: --log-level: expected debug, info, warn or error\n");
 		return 2;
 	}
 	sl_log_setup(level,
 	             r.o.log_format && strcmp(r.o.log_format, "json") == 0 ? SL_LOG_JSON : SL_LOG_TEXT);
-	if (!r.o.no_sync && (r.o.git || r.o.dir)) {
-		fprintf(stderr,
-		        "sluice run: --git/--dir are not available in this build yet; use --no-sync\n");
-		return 2;
+	if (setup(&r) < 0) {
+		run_free(&r);
+		return 1;
 	}
-	ret = run_controller(&r);
+	e = sl_loop_run(r.loop);
+	if (r.exit_code == 0 && e != 0)
+		r.exit_code = 1;
+	sl_info("sluice run: exiting with %d", r.exit_code);
 	run_free(&r);
-	return ret;
+	return r.exit_code;
 }
