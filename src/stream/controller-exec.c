@@ -228,16 +228,18 @@ static void exec_next(struct exec *x)
 			r = sl_kube_create(c->k, &bfrs, a->object, &o, on_write, x);
 			break;
 		case SL_STREAM_ACT_COMPLETE_BACKFILL:
+			/* The condition first: once spec.completed is true no later
+			 * decision completes the request again, so a crash between
+			 * the two writes must not lose the condition. */
 			if (x->sub == 0) {
-				r = sl_kube_patch(c->k, &bfrs, SL_KUBE_PATCH_MERGE, a->object, &o, on_write,
-				                  x);
-			} else {
 				bfrs.subresource = "status";
 				r = sl_kube_patch(c->k, &bfrs, SL_KUBE_PATCH_MERGE, a->status, &o, on_write,
 				                  x);
-			}
-			if (x->sub == 0)
+			} else {
+				r = sl_kube_patch(c->k, &bfrs, SL_KUBE_PATCH_MERGE, a->object, &o, on_write,
+				                  x);
 				sl_log_obj(SL_LOG_INFO, "BackfillRequest", a->ns, a->name, "completed");
+			}
 			break;
 		case SL_STREAM_ACT_DELETE_BACKFILL:
 			r = sl_kube_delete(c->k, &bfrs, &o, on_write, x);

@@ -482,9 +482,9 @@ static void class_resolve(struct klass *kl)
 	class_teardown(kl);
 	if (c->stopping)
 		return;
-	/* Pending unless the status already describes this generation as
-	 * Ready: a restart then costs no write. */
-	if (!kl->phase[0] || strcmp(kl->phase, "Ready") != 0)
+	/* Pending only for a new or changed class: a restart, or a retry
+	 * of a Failed one, writes nothing until the outcome differs. */
+	if (!kl->phase[0])
 		class_set(kl, "Pending", "Resolving", "looking up %s %s", kl->api_version, kl->kind);
 	tok = calloc(1, sizeof(*tok));
 	if (!tok)
