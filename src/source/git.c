@@ -711,6 +711,44 @@ void git_state_free(struct git_state *g)
 
 /* ---- write-back ---------------------------------------------------------- */
 
+/* The repository path of a local remote (file:// or a plain path), else NULL. */
+static const char *local_path(const char *url)
+{
+	if (sl_str_has_prefix(url, "file://"))
+		return url + strlen("file://");
+	if (url[0] == '/')
+		return url;
+	return NULL;
+}
+
+/* Moves refs/heads/<branch> of a local remote from expect to oid, only if
+ * it still is expect (git_reference_create_matching takes git's lock). */
+static int local_cas(struct job *j, const char *path, const char *branch, const git_oid *oid,
+                     const git_oid *expect)
+{
+	git_repository *rr = NULL;
+	git_reference *ref = NULL;
+	char name[400];
+	int r;
+
+	r = git_repository_open_bare(&rr, path);
+	if (r < 0)
+		return fail_git(j, NULL, r, "open remote");
+	snprintf(name, sizeof(name), "refs/heads/%s", branch);
+	r = git_reference_create_matching(&ref, rr, name, oid, 1, expect, "sluice write-back");
+	if (r == GIT_EMODIFIED || r == GIT_ELOCKED)
+		r = j->code = sl_error_set(&j->err, SL_ECONFLICT, "push rejected: %s moved meanwhile", name);
+	else if (r < 0)
+		fail_git(j, NULL, r, "update remote branch");
+	git_reference_free(ref);
+	if (git_reference_lookup(&ref, rr, "refs/sluice/incoming") == 0) {
+		git_reference_delete(ref);
+		git_reference_free(ref);
+	}
+	git_repository_free(rr);
+	return r < 0 ? j->code : 0;
+}
+
 /* One attempt: edit the file on the head of the branch, commit, push.
  * Returns 0 (pushed, or nothing to do), SL_ECONFLICT to retry, or a code. */
 static int writeback_once(struct job *j, struct op *op)
@@ -733,6 +771,7 @@ static int writeback_once(struct job *j, struct op *op)
 	char spec[400];
 	char *specs[1] = {spec};
 	git_strarray refspecs = {specs, 1};
+	const char *local;
 	int r;
 
 	r = fetch_target(j, op, &t);
@@ -829,10 +868,19 @@ static int writeback_once(struct job *j, struct op *op)
 		fail_git(j, op, r, "remote");
 		goto out;
 	}
-	snprintf(spec, sizeof(spec), "refs/sluice/writeback:refs/heads/%s", t.branch);
+	local = local_path(src->url);
+	/* libgit2's local transport moves the remote ref without checking
+	 * its old value, which would drop a commit pushed meanwhile; so for
+	 * a local remote the objects go to a side ref and the branch is
+	 * moved by a compare-and-swap under git's ref lock. */
+	if (local)
+		snprintf(spec, sizeof(spec), "+refs/sluice/writeback:refs/sluice/incoming");
+	else
+		snprintf(spec, sizeof(spec), "refs/sluice/writeback:refs/heads/%s", t.branch);
 	callbacks_init(&popts.callbacks, op);
 	popts.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
 	op->rejected = false;
+	op->cred_calls = 0; /* a new connection asks for credentials again */
 	r = git_remote_push(remote, &refspecs, &popts);
 	if (r == GIT_ENONFASTFORWARD || (r >= 0 && op->rejected)) {
 		r = j->code = sl_error_set(&j->err, SL_ECONFLICT, "push rejected: %s",
@@ -840,9 +888,16 @@ static int writeback_once(struct job *j, struct op *op)
 		goto out;
 	}
 	if (r < 0) {
-		/* a remote refusing a stale ref may fail as an error, not a status */
 		fail_git(j, op, r, "push");
+		/* a remote refusing a stale ref may fail as an error, not a status */
+		if (strstr(j->err.msg, "fast-forward") || strstr(j->err.msg, "not present locally"))
+			r = j->code = SL_ECONFLICT;
 		goto out;
+	}
+	if (local) {
+		r = local_cas(j, local, t.branch, &commit_oid, &t.oid);
+		if (r < 0)
+			goto out;
 	}
 	git_oid_tostr(j->commit, sizeof(j->commit), &commit_oid);
 	r = 0;
