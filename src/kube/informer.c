@@ -35,6 +35,7 @@ struct sl_kube_informer {
 	bool listed_once;
 	char *rv;
 	struct map cache; /* key -> cJSON object */
+	struct map fresh; /* the list being received, page by page */
 	struct token *tok;
 	struct req *watch;
 	bool watch_got_data;
@@ -76,6 +77,7 @@ static void really_free(struct sl_kube_informer *inf)
 	qclear(inf);
 	sl_kube_lines_free(&inf->lines);
 	map_free(&inf->cache, obj_free);
+	map_free(&inf->fresh, obj_free);
 	sl_timer_free(inf->timer);
 	free(inf->api_version);
 	free(inf->kind);
@@ -230,31 +232,21 @@ static void report_new(const char *key, void *val, void *payload)
 	a->alive = leave(a->inf);
 }
 
-static void on_list(struct sl_kube_result *res, void *payload)
+/* One page of the list: trimmed right away, so a relist of many objects
+ * never holds them whole and untrimmed. */
+static void on_page(cJSON *items, void *payload)
 {
 	struct token *tok = payload;
 	struct sl_kube_informer *inf = tok->inf;
-	struct map fresh, old;
-	cJSON *items, *it;
-	struct diff_ctx d;
-	struct add_ctx a;
-	bool first;
+	cJSON *it;
 
-	free(tok);
 	if (!inf)
 		return;
-	inf->tok = NULL;
-	if (res->code < 0) {
-		enter(inf);
-		report(inf, &res->err);
-		if (!leave(inf))
-			return;
-		backoff_then(inf, true);
+	if (!items) {
+		map_free(&inf->fresh, obj_free);
 		return;
 	}
-	map_init(&fresh);
-	items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
-	while (cJSON_IsArray(items) && (it = items->child)) {
+	while ((it = items->child)) {
 		char key[512];
 		void *prev = NULL;
 		cJSON_DetachItemViaPointer(items, it);
@@ -264,15 +256,40 @@ static void on_list(struct sl_kube_result *res, void *payload)
 		if (!cJSON_GetObjectItemCaseSensitive(it, "apiVersion"))
 			cJSON_AddStringToObject(it, "apiVersion", inf->api_version);
 		trim(inf, it);
-		if (sl_kube_obj_key(it, key, sizeof(key)) < 0 || map_put(&fresh, key, it, &prev) < 0) {
+		if (sl_kube_obj_key(it, key, sizeof(key)) < 0 || map_put(&inf->fresh, key, it, &prev) < 0) {
 			cJSON_Delete(it);
 			continue;
 		}
 		cJSON_Delete(prev);
 	}
+}
+
+static void on_list(struct sl_kube_result *res, void *payload)
+{
+	struct token *tok = payload;
+	struct sl_kube_informer *inf = tok->inf;
+	struct map old;
+	struct diff_ctx d;
+	struct add_ctx a;
+	bool first;
+
+	free(tok);
+	if (!inf)
+		return;
+	inf->tok = NULL;
+	if (res->code < 0) {
+		map_free(&inf->fresh, obj_free);
+		enter(inf);
+		report(inf, &res->err);
+		if (!leave(inf))
+			return;
+		backoff_then(inf, true);
+		return;
+	}
 	set_rv(inf, res->body);
 	old = inf->cache;
-	inf->cache = fresh;
+	inf->cache = inf->fresh;
+	map_init(&inf->fresh);
 	first = !inf->listed_once;
 	if (inf->listed_once)
 		inf->k->metrics.relists++;
@@ -319,7 +336,8 @@ static void do_list(struct sl_kube_informer *inf)
 	}
 	tok->inf = inf;
 	inf->state = INF_LISTING;
-	r = sl_kube_list(inf->k, &ref, &o, on_list, tok);
+	map_free(&inf->fresh, obj_free);
+	r = kube_list_paged(inf->k, &ref, &o, on_page, on_list, tok);
 	if (r < 0) {
 		free(tok);
 		backoff_then(inf, true);
@@ -644,6 +662,7 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 		inf->h = *h;
 	inf->payload = payload;
 	map_init(&inf->cache);
+	map_init(&inf->fresh);
 	sl_kube_lines_init(&inf->lines, k->opts.max_watch_line);
 	r = sl_timer_new(k->loop, timer_fire, inf, &inf->timer);
 	if (r < 0) {

@@ -93,6 +93,13 @@ int kube_path(const struct sl_kube_resource *r, const char *ns, const char *name
 int kube_query(struct sl_buf *b, const char *k, const char *v);
 void kube_discovery_free(struct sl_kube *k);
 
+/* A list that hands every page's items array to page as it arrives (page
+ * detaches what it keeps; NULL items: an expired continue token restarted
+ * the list, drop what was kept). cb then gets the list without items. */
+typedef void (*kube_page_fn)(cJSON *items, void *payload);
+int kube_list_paged(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                    kube_page_fn page, sl_kube_cb cb, void *payload);
+
 /* A result with room for its strings (the public struct points into it). */
 struct kube_res {
 	struct sl_kube_result res;

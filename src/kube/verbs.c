@@ -21,6 +21,7 @@ struct call {
 	unsigned timeout_ms, limit;
 	sl_kube_cb cb;
 	void *payload;
+	kube_page_fn page;
 	/* list */
 	cJSON *list;
 	char *cont;
@@ -106,10 +107,20 @@ static void on_done(struct req *unused, struct sl_kube_result *res, void *payloa
 	struct call *c = payload;
 	int r;
 
+	if (c->verb == SL_KUBE_VERB_LIST && c->page && res->code == 0) {
+		/* hand this page's items over now, so a big list is never held whole */
+		cJSON *items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
+		if (cJSON_IsArray(items)) {
+			c->page(items, c->payload);
+			cJSON_ReplaceItemInObjectCaseSensitive(res->body, "items", cJSON_CreateArray());
+		}
+	}
 	if (c->verb == SL_KUBE_VERB_LIST && c->limit) {
 		if (res->code == SL_EGONE && c->cont && !c->restarted) {
 			/* the continue token expired: start a fresh, consistent list */
 			c->restarted = true;
+			if (c->page)
+				c->page(NULL, c->payload);
 			free(c->cont);
 			c->cont = NULL;
 			cJSON_Delete(c->list);
@@ -266,8 +277,8 @@ static int build_query(struct call *c, const struct sl_kube_call_opts *o)
 /* Common entry: copies everything, resolves the resource, sends. Takes
  * body (malloc'd, may be NULL) in every case. */
 static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, const struct sl_kube_ref *ref,
-                 const struct sl_kube_call_opts *o, char *body, const char *ctype, sl_kube_cb cb,
-                 void *payload)
+                 const struct sl_kube_call_opts *o, char *body, const char *ctype, kube_page_fn page,
+                 sl_kube_cb cb, void *payload)
 {
 	struct call *c;
 	int r;
@@ -297,6 +308,7 @@ static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, 
 	c->ctype = ctype;
 	c->cb = cb;
 	c->payload = payload;
+	c->page = page;
 	c->timeout_ms = o ? o->timeout_ms : 0;
 	c->limit = o && verb == SL_KUBE_VERB_LIST ? o->limit : 0;
 	if (!dup_ok(&c->api_version, ref->api_version) || !dup_ok(&c->kind, ref->kind) ||
@@ -334,13 +346,19 @@ static char *print(const cJSON *obj)
 int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
                 sl_kube_cb cb, void *payload)
 {
-	return start(k, SL_KUBE_VERB_GET, "GET", ref, opts, NULL, NULL, cb, payload);
+	return start(k, SL_KUBE_VERB_GET, "GET", ref, opts, NULL, NULL, NULL, cb, payload);
+}
+
+int kube_list_paged(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                    kube_page_fn page, sl_kube_cb cb, void *payload)
+{
+	return start(k, SL_KUBE_VERB_LIST, "GET", ref, opts, NULL, NULL, page, cb, payload);
 }
 
 int sl_kube_list(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
                  sl_kube_cb cb, void *payload)
 {
-	return start(k, SL_KUBE_VERB_LIST, "GET", ref, opts, NULL, NULL, cb, payload);
+	return start(k, SL_KUBE_VERB_LIST, "GET", ref, opts, NULL, NULL, NULL, cb, payload);
 }
 
 int sl_kube_create(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON *obj,
@@ -360,7 +378,7 @@ int sl_kube_create(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON
 		r.ns = cJSON_IsString(ns) ? ns->valuestring : NULL;
 		ref = &r;
 	}
-	return start(k, SL_KUBE_VERB_CREATE, "POST", ref, opts, body, "application/json", cb, payload);
+	return start(k, SL_KUBE_VERB_CREATE, "POST", ref, opts, body, "application/json", NULL, cb, payload);
 }
 
 int sl_kube_update(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON *obj,
@@ -376,7 +394,7 @@ int sl_kube_update(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON
 	body = print(obj);
 	if (!body)
 		return SL_ENOMEM;
-	return start(k, SL_KUBE_VERB_UPDATE, "PUT", ref, opts, body, "application/json", cb, payload);
+	return start(k, SL_KUBE_VERB_UPDATE, "PUT", ref, opts, body, "application/json", NULL, cb, payload);
 }
 
 int sl_kube_delete(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
@@ -393,8 +411,8 @@ int sl_kube_delete(struct sl_kube *k, const struct sl_kube_ref *ref, const struc
 		if (!body)
 			return SL_ENOMEM;
 	}
-	return start(k, SL_KUBE_VERB_DELETE, "DELETE", ref, opts, body, body ? "application/json" : NULL, cb,
-	             payload);
+	return start(k, SL_KUBE_VERB_DELETE, "DELETE", ref, opts, body, body ? "application/json" : NULL,
+	             NULL, cb, payload);
 }
 
 int sl_kube_patch(struct sl_kube *k, const struct sl_kube_ref *ref, enum sl_kube_patch_type type,
@@ -413,7 +431,7 @@ int sl_kube_patch(struct sl_kube *k, const struct sl_kube_ref *ref, enum sl_kube
 	body = print(patch);
 	if (!body)
 		return SL_ENOMEM;
-	return start(k, SL_KUBE_VERB_PATCH, "PATCH", ref, opts, body, types[type], cb, payload);
+	return start(k, SL_KUBE_VERB_PATCH, "PATCH", ref, opts, body, types[type], NULL, cb, payload);
 }
 
 int sl_kube_apply(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON *obj,
@@ -433,8 +451,8 @@ int sl_kube_apply(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON 
 	body = print(obj);
 	if (!body)
 		return SL_ENOMEM;
-	return start(k, SL_KUBE_VERB_APPLY, "PATCH", ref, opts, body, "application/apply-patch+yaml", cb,
-	             payload);
+	return start(k, SL_KUBE_VERB_APPLY, "PATCH", ref, opts, body, "application/apply-patch+yaml", NULL,
+	             cb, payload);
 }
 
 int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, const char *reason,
@@ -499,5 +517,5 @@ int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, co
 	cJSON_Delete(ev);
 	if (!body)
 		return SL_ENOMEM;
-	return start(k, SL_KUBE_VERB_CREATE, "POST", &ref, NULL, body, "application/json", cb, payload);
+	return start(k, SL_KUBE_VERB_CREATE, "POST", &ref, NULL, body, "application/json", NULL, cb, payload);
 }
