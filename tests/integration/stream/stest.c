@@ -152,7 +152,7 @@ pid_t st_sluice_start(const char *namespaces, const char *logpath)
 			close(fd);
 		}
 		execl(bin, "sluice", "run", "--no-sync", "--kubeconfig", kc, "--watch-namespace", namespaces,
-		      "--log-level", "debug", (char *)NULL);
+		      "--log-level", "debug", "--listen", "off", (char *)NULL);
 		_exit(127);
 	}
 	return pid;
