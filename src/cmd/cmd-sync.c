@@ -323,16 +323,16 @@ static void on_done(struct sl_sync *s, const struct sl_sync_report *rep, void *p
 	if (c->diff) {
 		fwrite(c->diff_out.data ? c->diff_out.data : "", 1, c->diff_out.len, stdout);
 		fflush(stdout);
-		sl_info("diff %s: %zu object(s) would change, %zu unchanged, %zu failed (%llu ms)",
-		        rep->revision, rep->applied, rep->unchanged, rep->failed,
+		sl_info("diff %s: %zu object(s) would change, %zu unchanged, %zu problem(s) (%llu ms)",
+		        rep->revision, rep->applied, rep->unchanged, rep->n_problems,
 		        (unsigned long long)rep->duration_ms);
 		c->exit_code = rep->code != 0 ? 2 : rep->applied ? 1 : 0;
 	} else {
 		sl_info(
-		    "sync %s%s: %s: applied %zu, unchanged %zu, pruned %zu, failed %zu, prune skipped %zu, "
+		    "sync %s%s: %s: applied %zu, unchanged %zu, pruned %zu, problems %zu, prune skipped %zu, "
 		    "%zu write(s), %llu ms",
 		    rep->revision, c->f.dry_run ? " (dry run)" : "", rep->result, rep->applied,
-		    rep->unchanged, rep->pruned, rep->failed, rep->prune_skipped, rep->writes,
+		    rep->unchanged, rep->pruned, rep->n_problems, rep->prune_skipped, rep->writes,
 		    (unsigned long long)rep->duration_ms);
 		c->exit_code = rep->code == 0 ? 0 : 1;
 	}
