@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-static char dir[] = "/tmp/kt-relist-XXXXXX";
+static char top[] = "/tmp/kt-relist-XXXXXX", dir[64];
 static char kc[600], ns[] = "relist";
 static const char *src_root;
 static struct sl_kube *k;
@@ -231,15 +231,19 @@ int main(void)
 		snprintf(bin, sizeof(bin), "%s/kubectl", yaml);
 		setenv("SLUICE_KUBECTL", bin, 1);
 	}
-	if (!mkdtemp(dir))
+	if (!mkdtemp(top))
 		return 1;
+	snprintf(dir, sizeof(dir), "%s/c", top);
 	kt_plan(2);
-	if (sh("'%s/tests/cluster/up' '%s/c' >/dev/null", src_root, dir) != 0) {
+	/* whatever happens to this process, its control plane goes with it */
+	sh("(while kill -0 %d 2>/dev/null; do sleep 1; done; '%s/tests/cluster/down' '%s'; rm -rf '%s') "
+	   ">/dev/null 2>&1 </dev/null &",
+	   (int)getpid(), src_root, dir, top);
+	if (sh("'%s/tests/cluster/up' '%s' >/dev/null", src_root, dir) != 0) {
 		printf("Bail out! tests/cluster/up failed\n");
-		sh("'%s/tests/cluster/down' '%s/c'; rm -rf '%s'", src_root, dir, dir);
+		sh("'%s/tests/cluster/down' '%s'; rm -rf '%s'", src_root, dir, top);
 		return 1;
 	}
-	strcat(dir, "/c");
 	snprintf(kc, sizeof(kc), "%s/kubeconfig", dir);
 	setenv("SLUICE_TEST_KUBECONFIG", kc, 1);
 	it_require_cluster();
@@ -273,7 +277,6 @@ out:
 	sl_kube_free(k);
 	sl_loop_free(kt_loop);
 	sh("'%s/tests/cluster/down' '%s'", src_root, dir);
-	*strrchr(dir, '/') = '\0';
-	sh("rm -rf '%s'", dir);
+	sh("rm -rf '%s'", top);
 	return ok ? kt_exit() : 1;
 }
