@@ -76,3 +76,11 @@ int doc_problem(struct vctx *v, struct sl_manifest_doc *d, enum sl_manifest_seve
  * problems go to doc_problem. Returns 0 or SL_ENOMEM. */
 int schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema, const cJSON *value,
                  struct sl_buf *path, unsigned depth);
+
+/* set.c: indexed lookups. The first document in load order with this kind
+ * and name for which match (may be NULL) holds. */
+const struct sl_manifest_doc *set_lookup(const struct sl_manifest_set *s, const char *kind, const char *name,
+                                         bool (*match)(const struct sl_manifest_doc *d, const void *arg),
+                                         const void *arg);
+size_t set_class_count(const struct sl_manifest_set *s);
+const struct sl_manifest_doc *set_class(const struct sl_manifest_set *s, size_t i);

@@ -21,7 +21,77 @@ struct sl_manifest_set {
 	struct sl_manifest_file *files;
 	size_t n_files, cap_files;
 	size_t total_size;
+	/* Index by (kind, name): open addressing, slots hold doc index + 1, so
+	 * that lookups stay O(1) for trees of many thousand documents. */
+	size_t *slots;
+	size_t n_slots, n_indexed;
+	size_t *classes; /* StreamClass documents */
+	size_t n_classes, cap_classes;
 };
+
+static uint64_t kind_name_hash(const char *kind, const char *name)
+{
+	uint64_t h = sl_hash64(kind, strlen(kind));
+	return h ^ (sl_hash64(name, strlen(name)) * 0x9E3779B97F4A7C15ull);
+}
+
+static void index_put(size_t *slots, size_t n_slots, const struct sl_manifest_doc *d, size_t value)
+{
+	size_t i = (size_t)(kind_name_hash(d->kind, d->name) & (n_slots - 1));
+	while (slots[i])
+		i = (i + 1) & (n_slots - 1);
+	slots[i] = value;
+}
+
+/* Adds document i to the index (documents without kind or name are not). */
+static int index_add(struct sl_manifest_set *s, size_t i)
+{
+	const struct sl_manifest_doc *d = s->docs[i];
+	if (!d->kind || !d->name)
+		return 0;
+	if ((s->n_indexed + 1) * 2 > s->n_slots) {
+		size_t nn = s->n_slots ? s->n_slots * 2 : 256;
+		size_t *ns = calloc(nn, sizeof(*ns));
+		if (!ns)
+			return SL_ENOMEM;
+		for (size_t j = 0; j < s->n_slots; j++)
+			if (s->slots[j])
+				index_put(ns, nn, s->docs[s->slots[j] - 1], s->slots[j]);
+		free(s->slots);
+		s->slots = ns;
+		s->n_slots = nn;
+	}
+	index_put(s->slots, s->n_slots, d, i + 1);
+	s->n_indexed++;
+	return 0;
+}
+
+const struct sl_manifest_doc *set_lookup(const struct sl_manifest_set *s, const char *kind, const char *name,
+                                         bool (*match)(const struct sl_manifest_doc *d, const void *arg),
+                                         const void *arg)
+{
+	size_t i, best = SIZE_MAX;
+	if (!s->n_slots || !kind || !name)
+		return NULL;
+	/* the first match in load order, as a linear search would find */
+	for (i = (size_t)(kind_name_hash(kind, name) & (s->n_slots - 1)); s->slots[i];
+	     i = (i + 1) & (s->n_slots - 1)) {
+		const struct sl_manifest_doc *d = s->docs[s->slots[i] - 1];
+		if (strcmp(d->kind, kind) == 0 && strcmp(d->name, name) == 0 && (!match || match(d, arg)) &&
+		    s->slots[i] - 1 < best)
+			best = s->slots[i] - 1;
+	}
+	return best == SIZE_MAX ? NULL : s->docs[best];
+}
+
+size_t set_class_count(const struct sl_manifest_set *s)
+{
+	return s->n_classes;
+}
+const struct sl_manifest_doc *set_class(const struct sl_manifest_set *s, size_t i)
+{
+	return s->docs[s->classes[i]];
+}
 
 struct sl_manifest_set *sl_manifest_set_new(const struct sl_manifest_limits *limits)
 {
@@ -52,6 +122,8 @@ void sl_manifest_set_free(struct sl_manifest_set *s)
 	free(s->docs);
 	free(s->problems);
 	free(s->files);
+	free(s->slots);
+	free(s->classes);
 	free(s);
 }
 
@@ -218,21 +290,24 @@ const char *sl_manifest_doc_group(const struct sl_manifest_doc *d, char *out, si
 	return out;
 }
 
+struct find_arg {
+	const char *group, *ns;
+};
+
+static bool find_match(const struct sl_manifest_doc *d, const void *arg)
+{
+	const struct find_arg *a = arg;
+	char g[256];
+	if (a->group && strcmp(sl_manifest_doc_group(d, g, sizeof(g)), a->group) != 0)
+		return false;
+	return !a->ns || strcmp(d->namespace ? d->namespace : "", a->ns) == 0;
+}
+
 const struct sl_manifest_doc *sl_manifest_set_find(const struct sl_manifest_set *s, const char *group,
                                                    const char *kind, const char *ns, const char *name)
 {
-	char g[256];
-	for (size_t i = 0; i < s->n_docs; i++) {
-		const struct sl_manifest_doc *d = s->docs[i];
-		if (!d->kind || !d->name || strcmp(d->kind, kind) != 0 || strcmp(d->name, name) != 0)
-			continue;
-		if (group && strcmp(sl_manifest_doc_group(d, g, sizeof(g)), group) != 0)
-			continue;
-		if (ns && strcmp(d->namespace ? d->namespace : "", ns) != 0)
-			continue;
-		return d;
-	}
-	return NULL;
+	struct find_arg a = {group, ns};
+	return set_lookup(s, kind, name, find_match, &a);
 }
 
 /* ---- adding a buffer ---------------------------------------------------- */
@@ -297,6 +372,24 @@ static int add_doc_cb(struct yaml_doc *y, void *payload)
 	}
 	s->docs[s->n_docs++] = d;
 	s->files[a->file_index].n_docs++;
+	if (index_add(s, s->n_docs - 1) < 0) {
+		r = SL_ENOMEM;
+		goto out;
+	}
+	if (d->kind && d->api_version && strcmp(d->kind, "StreamClass") == 0 &&
+	    strcmp(d->api_version, SL_MANIFEST_API_VERSION) == 0) {
+		if (s->n_classes == s->cap_classes) {
+			size_t nc = s->cap_classes ? s->cap_classes * 2 : 8;
+			size_t *ncl = realloc(s->classes, nc * sizeof(*ncl));
+			if (!ncl) {
+				r = SL_ENOMEM;
+				goto out;
+			}
+			s->classes = ncl;
+			s->cap_classes = nc;
+		}
+		s->classes[s->n_classes++] = s->n_docs - 1;
+	}
 out:
 	cJSON_Delete(y->obj);
 	positions_free(y->pos);
@@ -575,7 +668,8 @@ int sl_manifest_set_add_dir(struct sl_manifest_set *s, const char *root, const c
 	r = walk_dir(&w, "");
 	if (r < 0)
 		goto out;
-	qsort(w.paths, w.n, sizeof(*w.paths), path_cmp);
+	if (w.n > 1)
+		qsort(w.paths, w.n, sizeof(*w.paths), path_cmp);
 	for (size_t i = 0; i < w.n && r == 0; i++) {
 		struct sl_buf b;
 		struct sl_error e = {0};

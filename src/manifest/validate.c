@@ -308,13 +308,11 @@ bool sl_manifest_set_is_stream(const struct sl_manifest_set *s, const struct sl_
 {
 	if (!d->kind || !d->api_version)
 		return false;
-	for (size_t i = 0; i < sl_manifest_set_doc_count(s); i++) {
-		const struct sl_manifest_doc *c = sl_manifest_set_doc(s, i);
+	for (size_t i = 0; i < set_class_count(s); i++) {
+		const struct sl_manifest_doc *c = set_class(s, i);
 		const cJSON *spec;
 		const char *g, *ver, *k;
 		size_t gl;
-		if (!is_ours(c, "StreamClass"))
-			continue;
 		spec = get(c->obj, "spec");
 		g = get_str(spec, "apiGroupRef");
 		ver = get_str(spec, "apiVersion");
@@ -338,17 +336,22 @@ static const char *eff_ns(const char *ns)
 	return ns && *ns ? ns : "default";
 }
 
+struct ns_arg {
+	const char *api_version, *ns;
+};
+
+static bool ns_match(const struct sl_manifest_doc *d, const void *arg)
+{
+	const struct ns_arg *a = arg;
+	return d->api_version && strcmp(d->api_version, a->api_version) == 0 &&
+	       strcmp(eff_ns(d->namespace), eff_ns(a->ns)) == 0;
+}
+
 static const struct sl_manifest_doc *find_in_ns(const struct sl_manifest_set *s, const char *api_version,
                                                 const char *kind, const char *ns, const char *name)
 {
-	for (size_t i = 0; i < sl_manifest_set_doc_count(s); i++) {
-		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
-		if (d->kind && d->name && d->api_version && strcmp(d->kind, kind) == 0 &&
-		    strcmp(d->name, name) == 0 && strcmp(d->api_version, api_version) == 0 &&
-		    strcmp(eff_ns(d->namespace), eff_ns(ns)) == 0)
-			return d;
-	}
-	return NULL;
+	struct ns_arg a = {api_version, ns};
+	return set_lookup(s, kind, name, ns_match, &a);
 }
 
 static int check_template_ref(struct vctx *v, struct sl_manifest_doc *d, const cJSON *spec, const char *field,

@@ -619,7 +619,8 @@ static cJSON *convert_map(struct conv *c, const struct node *n, unsigned depth)
 	}
 	if (r < 0)
 		goto out;
-	qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
+	if (e.n > 1) /* qsort takes no NULL array, even for 0 items */
+		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
 	for (size_t i = 0; i < e.n;) {
 		size_t j = i, first_explicit = SIZE_MAX;
 		while (j < e.n && strcmp(e.v[j].key, e.v[i].key) == 0) {
@@ -643,7 +644,8 @@ static cJSON *convert_map(struct conv *c, const struct node *n, unsigned depth)
 		e.v[j - 1].out_order = e.v[i].order;
 		i = j;
 	}
-	qsort(e.v, e.n, sizeof(*e.v), entry_order_cmp);
+	if (e.n > 1)
+		qsort(e.v, e.n, sizeof(*e.v), entry_order_cmp);
 	obj = cJSON_CreateObject();
 	if (!obj) {
 		r = SL_ENOMEM;
