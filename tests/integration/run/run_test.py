@@ -31,9 +31,6 @@ kubectl = os.environ.get("SLUICE_KUBECTL") or os.path.join(build, "cluster/bin/k
 if not os.access(kubectl, os.X_OK):
     kubectl = os.path.join(root, "build/cluster/bin/kubectl")
 
-if not admin or not os.access(admin, os.R_OK):
-    print("1..0 # SKIP no cluster: set SLUICE_TEST_KUBECONFIG or run tests/cluster/up")
-    sys.exit(77)
 identity = restricted if restricted and os.access(restricted, os.R_OK) else admin
 
 
@@ -459,30 +456,38 @@ TESTS = [("flags", test_flags, False), ("git-push-job", test_git_push_job, True)
          ("sigterm-mid-sync", test_sigterm_mid_sync, True), ("leader-election", test_leader_election, True),
          ("dir-source", test_dir_source, True)]
 
-want = sys.argv[1:]
-selected = [t for t in TESTS if not want or t[0] in want]
-print(f"1..{len(selected)}", flush=True)
-failed = 0
-for i, (name, fn, needs_env) in enumerate(selected, 1):
-    env = None
-    try:
-        if needs_env:
-            env = Env(name.split("-")[0][:8])
-            fn(env)
-        else:
-            fn()
-        print(f"ok {i} - {name}", flush=True)
-    except Exception as e:  # noqa: BLE001 (a test's failure, reported in TAP)
-        failed += 1
-        print(f"not ok {i} - {name}", flush=True)
-        for line in f"{type(e).__name__}: {e}".splitlines()[:40]:
-            print("# " + line)
-        if env:
-            for n, p in enumerate(env.procs):
-                print(f"# --- log of sluice #{n} (last lines)")
-                for line in env.log(p).splitlines()[-25:]:
-                    print("# " + line)
-    finally:
-        if env:
-            env.close()
-sys.exit(1 if failed else 0)
+def main():
+    if not admin or not os.access(admin, os.R_OK):
+        print("1..0 # SKIP no cluster: set SLUICE_TEST_KUBECONFIG or run tests/cluster/up")
+        sys.exit(77)
+    want = sys.argv[1:]
+    selected = [t for t in TESTS if not want or t[0] in want]
+    print(f"1..{len(selected)}", flush=True)
+    failed = 0
+    for i, (name, fn, needs_env) in enumerate(selected, 1):
+        env = None
+        try:
+            if needs_env:
+                env = Env(name.split("-")[0][:8])
+                fn(env)
+            else:
+                fn()
+            print(f"ok {i} - {name}", flush=True)
+        except Exception as e:  # noqa: BLE001 (a test's failure, reported in TAP)
+            failed += 1
+            print(f"not ok {i} - {name}", flush=True)
+            for line in f"{type(e).__name__}: {e}".splitlines()[:40]:
+                print("# " + line)
+            if env:
+                for n, p in enumerate(env.procs):
+                    print(f"# --- log of sluice #{n} (last lines)")
+                    for line in env.log(p).splitlines()[-25:]:
+                        print("# " + line)
+        finally:
+            if env:
+                env.close()
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
