@@ -96,7 +96,8 @@ const char *sl_manifest_doc_group(const struct sl_manifest_doc *d, char *out, si
 /* ---- a set of documents ------------------------------------------------- */
 
 /* A set of documents loaded from files, directories or buffers, with the
- * problems found while loading and validating. Opaque; one owner. */
+ * problems found while loading and validating. Opaque; one owner; not for
+ * use from two threads at once. */
 struct sl_manifest_set;
 
 /* A new empty set; limits may be NULL for SL_MANIFEST_LIMITS_INIT (copied).
@@ -158,9 +159,9 @@ const struct sl_manifest_file *sl_manifest_set_file(const struct sl_manifest_set
  * equal digests mean the same paths with the same bytes. Lowercase hex. */
 void sl_manifest_set_digest(const struct sl_manifest_set *s, char out[static 65]);
 
-/* The first document with this apiVersion group (NULL: any; "" core),
- * kind, namespace (NULL: any; "" matches a document without namespace) and
- * name. NULL when none. */
+/* The first document (in load order) with this apiVersion group (NULL: any;
+ * "" core), kind, namespace (NULL: any; "" matches a document without
+ * namespace) and name. NULL when none. Indexed: O(1) per call. */
 const struct sl_manifest_doc *sl_manifest_set_find(const struct sl_manifest_set *s, const char *group,
                                                    const char *kind, const char *ns, const char *name);
 
@@ -173,11 +174,16 @@ int sl_manifest_load_dir(const char *root, const struct sl_manifest_limits *limi
 
 /* Parses a buffer holding one or more YAML documents, without a set: calls
  * cb for each non-empty document with its index and root position. cb takes
- * ownership of obj. Plain scalars resolve as kubectl resolves them (null,
- * booleans including yes/no/on/off, ints incl. 0x/0o/0b/underscores, floats,
- * timestamps to RFC 3339 strings); quoted scalars and !!str stay strings.
- * Integers beyond +-2^53 lose precision (cJSON holds doubles). Returns 0,
- * or a negative code with the first problem in err (prefixed "line:col: "). */
+ * ownership of obj; a negative return from cb stops parsing and is returned.
+ * Plain scalars resolve as kubectl (sigs.k8s.io/yaml, go-yaml v2) resolves
+ * them, checked against kubectl itself (tests/data/manifest/scalars.tsv):
+ * null/~, booleans including y/n/yes/no/on/off, ints with 0x/0o/0b/leading-0
+ * octal and underscores, floats; timestamps stay the strings written; .inf
+ * and .nan are refused as JSON cannot hold them. Quoted scalars, !!str and
+ * custom tags stay strings. Merge keys (<<) follow kubectl: a later entry
+ * wins. Unlike kubectl, a duplicate key is an error. Integers beyond +-2^53
+ * lose precision (cJSON holds doubles). Returns 0, or a negative code with
+ * the first problem in err ("line:col: field: message"). */
 int sl_manifest_parse(const void *data, size_t len, const struct sl_manifest_limits *limits,
                       int (*cb)(unsigned index, unsigned line, unsigned column, cJSON *obj, void *payload),
                       void *payload, struct sl_error *err);
