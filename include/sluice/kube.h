@@ -288,6 +288,8 @@ struct sl_kube_metrics {
 	uint64_t relists;        /* full relists after the first list (410, errors) */
 	uint64_t watch_events;   /* events received */
 	uint64_t bytes_received;
+	uint64_t connects; /* new connections opened (reuse keeps this low) */
+	uint64_t http2;    /* responses received over HTTP/2 */
 };
 const struct sl_kube_metrics *sl_kube_get_metrics(const struct sl_kube *k);
 /* Lowercase name of a verb ("get", "list", ...). */

@@ -803,6 +803,14 @@ static void finish(struct req *r, CURLcode cc)
 		return;
 	}
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	{
+		long conns = 0, ver = 0;
+		curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &conns);
+		curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &ver);
+		k->metrics.connects += (uint64_t)(conns > 0 ? conns : 0);
+		if (ver == CURL_HTTP_VERSION_2_0)
+			k->metrics.http2++;
+	}
 	if (status < 0 || status >= SL_KUBE_STATUS_MAX)
 		status = 0;
 	k->metrics.requests[r->spec.verb][cc == CURLE_OK || r->abort_code || status ? status : 0]++;

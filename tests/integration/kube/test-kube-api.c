@@ -437,6 +437,12 @@ static void paged_list(void)
 	kt_res_clear(&r);
 	CHECK(sl_kube_get_metrics(k)->requests[SL_KUBE_VERB_CREATE][201] >= 1000, "metrics count creates");
 	CHECK(sl_kube_get_metrics(k)->requests[SL_KUBE_VERB_LIST][200] >= 10, "metrics count list pages");
+	/* one multiplexed HTTP/2 connection, not one per call */
+	CHECK(sl_kube_get_metrics(k)->http2 >= 1000, "HTTP/2: %llu",
+	      (unsigned long long)sl_kube_get_metrics(k)->http2);
+	CHECK(sl_kube_get_metrics(k)->connects <= 4, "connections opened: %llu",
+	      (unsigned long long)sl_kube_get_metrics(k)->connects);
+	printf("# connections opened so far: %llu\n", (unsigned long long)sl_kube_get_metrics(k)->connects);
 }
 
 static void events(void)
@@ -471,7 +477,7 @@ int main(void)
 {
 	char *out = NULL;
 
-	it_require_cluster();
+	kt_require_cluster();
 	if (sl_loop_new(&kt_loop) < 0)
 		return 1;
 	kt_plan(6);

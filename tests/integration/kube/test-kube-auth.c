@@ -196,14 +196,14 @@ int main(void)
 	char *kc, *p;
 	const char *t;
 
-	it_require_cluster();
+	kt_require_cluster();
 	if (sl_loop_new(&kt_loop) < 0 || !mkdtemp(dir))
 		return 1;
 	/* the admin kubeconfig of tests/cluster/up: token, server, pki beside it */
 	if (sl_file_read(it_kubeconfig(), 65536, &b, NULL) < 0 || !(t = strstr(b.data, "token: ")) ||
 	    !strstr(b.data, "server: ")) {
 		printf("1..0 # SKIP needs a tests/cluster kubeconfig with a token\n");
-		return 77;
+		return 0;
 	}
 	snprintf(admin_token, sizeof(admin_token), "%.*s", (int)strcspn(t + 7, "\r\n \""), t + 7);
 	t = strstr(b.data, "server: ");
@@ -215,7 +215,7 @@ int main(void)
 	free(kc);
 	if (access(pki, R_OK) != 0) {
 		printf("1..0 # SKIP needs the pki directory of tests/cluster/up\n");
-		return 77;
+		return 0;
 	}
 	kt_plan(4);
 	kt_run(1, "token file rotation", token_file_rotation);

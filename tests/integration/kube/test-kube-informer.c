@@ -177,7 +177,7 @@ static void free_from_handler(void)
 
 int main(void)
 {
-	it_require_cluster();
+	kt_require_cluster();
 	if (sl_loop_new(&kt_loop) < 0)
 		return 1;
 	kt_plan(3);

@@ -223,7 +223,7 @@ int main(void)
 	snprintf(bin, sizeof(bin), "%s/kube-apiserver", yaml);
 	if (access(bin, X_OK) != 0) {
 		printf("1..0 # SKIP no control plane binaries (%s): run tests/cluster/build\n", bin);
-		return 77;
+		return 0;
 	}
 	setenv("SLUICE_CLUSTER_BIN", yaml, 1);
 	setenv("KT_APISERVER", bin, 1);
@@ -246,7 +246,7 @@ int main(void)
 	}
 	snprintf(kc, sizeof(kc), "%s/kubeconfig", dir);
 	setenv("SLUICE_TEST_KUBECONFIG", kc, 1);
-	it_require_cluster();
+	kt_require_cluster();
 	if (sl_loop_new(&kt_loop) < 0)
 		return 1;
 	for (int i = 0; i < 30; i++)
