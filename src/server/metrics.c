@@ -253,7 +253,8 @@ int sl_metrics_register(struct sl_metrics *m, enum sl_metric_type type, const ch
 				p++;
 		}
 	}
-	memcpy(f->buckets, buckets, n_buckets * sizeof(double));
+	if (n_buckets)
+		memcpy(f->buckets, buckets, n_buckets * sizeof(double));
 	f->n_buckets = n_buckets;
 	/* An unlabelled family has its one child from the start, so it shows 0. */
 	if (f->n_labels == 0) {
