@@ -733,7 +733,10 @@ static void build_result(struct req *r, CURLcode cc, long status, struct kube_re
 		           : cc == CURLE_OPERATION_TIMEDOUT ? SL_ETIMEOUT
 		                                            : SL_EIO;
 		if (r->abort_code == SL_ETOOLARGE)
-			snprintf(kr->message, sizeof(kr->message), "response larger than the limit");
+			snprintf(kr->message, sizeof(kr->message), "%s larger than the limit",
+			         r->spec.verb == SL_KUBE_VERB_WATCH ? "watch event" : "response");
+		else if (r->abort_code == SL_EINVALID)
+			snprintf(kr->message, sizeof(kr->message), "watch stream not understood");
 		else
 			snprintf(kr->message, sizeof(kr->message), "%s",
 			         r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
