@@ -85,7 +85,8 @@ struct sl_kube_opts {
 int sl_kube_new(struct sl_loop *loop, struct sl_kube_config *cfg, const struct sl_kube_opts *opts,
                 struct sl_kube **ret, struct sl_error *err);
 /* Cancels everything in flight (callbacks run with SL_ECANCELED, informers
- * must be freed before) and frees the client. Accepts NULL. */
+ * must be freed before) and frees the client. Not from inside one of the
+ * client's callbacks. Accepts NULL. */
 void sl_kube_free(struct sl_kube *k);
 const struct sl_kube_config *sl_kube_get_config(const struct sl_kube *k);
 /* Requests started and not yet completed (watches not counted). */
