@@ -486,6 +486,15 @@ static void start_list(struct run *r)
 		    .label_selector = SL_SYNC_LABEL_MANAGED_BY "=sluice",
 		    .limit = LIST_PAGE,
 		};
+		/* From the API server's watch cache (resourceVersion 0, one
+		 * unpaged answer): several times cheaper than a quorum read
+		 * from etcd, and a cache a moment behind only delays drift
+		 * correction to the next interval. Not for BackfillRequests:
+		 * a stale "completed: false" must never be re-applied. */
+		if (is->it->stage != SL_SYNC_STAGE_BACKFILL) {
+			o.resource_version = "0";
+			o.limit = 0;
+		}
 		r->pending++;
 		int rc = sl_kube_list(s->kube, &ref, &o, on_list, q);
 		if (rc < 0) {

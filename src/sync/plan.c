@@ -321,8 +321,8 @@ int sl_sync_plan_finish(struct sl_sync_plan *p)
 		return SL_EINVALID;
 	/* source order first (file, index), so "the second one" of a duplicate
 	 * is well defined */
-	qsort(p->items, n, sizeof(*p->items), cmp_item);
 	if (n) {
+		qsort(p->items, n, sizeof(*p->items), cmp_item);
 		idx = malloc(n * sizeof(*idx));
 		dup = calloc(n, sizeof(*dup));
 		if (!idx || !dup) {

@@ -115,6 +115,17 @@ static void plan_orders_and_decorates(void **state)
 	sl_sync_plan_free(p);
 }
 
+static void plan_empty(void **state)
+{
+	struct sl_sync_plan *p;
+	assert_int_equal(sl_sync_plan_new("repo", "r0", &p), 0);
+	assert_int_equal(sl_sync_plan_finish(p), 0);
+	assert_int_equal(p->n_items, 0);
+	for (int s = 0; s <= SL_SYNC_STAGE_COUNT; s++)
+		assert_int_equal(p->stage_start[s], 0);
+	sl_sync_plan_free(p);
+}
+
 static void plan_problems(void **state)
 {
 	struct sl_sync_plan *p;
@@ -641,6 +652,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(stages),
 	    cmocka_unit_test(plan_orders_and_decorates),
+	    cmocka_unit_test(plan_empty),
 	    cmocka_unit_test(plan_problems),
 	    cmocka_unit_test(digest_rules),
 	    cmocka_unit_test(projection_and_state),
