@@ -487,6 +487,22 @@ static void tree_order_hidden_and_symlinks(void **state)
 	assert_string_not_equal(d1, d2);
 	sl_manifest_set_free(s);
 
+	/* set-wide limits fail the call */
+	{
+		struct sl_manifest_limits lim = SL_MANIFEST_LIMITS_INIT;
+		lim.max_files = 3;
+		s = sl_manifest_set_new(&lim);
+		assert_int_equal(sl_manifest_set_add_dir(s, root, NULL, &e), SL_ETOOLARGE);
+		assert_non_null(strstr(e.msg, "more than 3 YAML files"));
+		sl_manifest_set_free(s);
+		lim = (struct sl_manifest_limits)SL_MANIFEST_LIMITS_INIT;
+		lim.max_total_size = 100;
+		s = sl_manifest_set_new(&lim);
+		assert_int_equal(sl_manifest_set_add_dir(s, root, NULL, &e), SL_ETOOLARGE);
+		assert_non_null(strstr(e.msg, "more than 100 bytes of manifests in total"));
+		sl_manifest_set_free(s);
+	}
+
 	/* a missing root fails the call */
 	s = sl_manifest_set_new(NULL);
 	assert_int_equal(sl_manifest_set_add_dir(s, "/nonexistent/sluice", NULL, &e), SL_ENOTFOUND);
