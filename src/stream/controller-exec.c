@@ -433,7 +433,7 @@ void ctl_pump(struct sl_controller *c)
 {
 	const char *key;
 
-	if (c->pumping)
+	if (c->pumping || !ctl_shared_synced(c))
 		return;
 	c->pumping = true;
 	while (!c->stopping && c->in_flight < c->opts.workers && (key = sl_workqueue_get(c->wq))) {

@@ -117,6 +117,7 @@ void ctl_expect(struct sl_controller *c, const char *key, const char *id, const 
 struct klass *ctl_class_by_kind(struct sl_controller *c, const char *kind);
 const struct names *ctl_bfr_names(struct sl_controller *c, const char *ns, const char *stream);
 void ctl_check_stopped(struct sl_controller *c);
+bool ctl_shared_synced(const struct sl_controller *c);
 
 /* controller-exec.c */
 void ctl_pump(struct sl_controller *c);

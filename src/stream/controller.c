@@ -861,6 +861,19 @@ static void wq_ready(struct sl_workqueue *wq, void *payload)
 	ctl_pump(payload);
 }
 
+/* Keys wait until templates, BackfillRequests and Jobs are listed: deciding
+ * on a partial view would report a missing template or create a Job that
+ * exists. */
+bool ctl_shared_synced(const struct sl_controller *c)
+{
+	return iset_synced(&c->templates) && iset_synced(&c->backfills) && iset_synced(&c->jobs);
+}
+
+static void shared_synced(void *payload)
+{
+	ctl_pump(payload);
+}
+
 int sl_controller_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_controller_opts *opts,
                       struct sl_controller **ret, struct sl_error *err)
 {
@@ -913,12 +926,21 @@ int sl_controller_start(struct sl_controller *c, struct sl_error *err)
 	    .ref = {.api_version = SL_STREAM_API_VERSION, .resource = "streamclasses", .namespaced = false}};
 	struct sl_kube_informer_handlers ch = {
 	    .add = class_apply, .update = class_update, .del = class_del, .transform = trim_obj};
-	struct sl_kube_informer_handlers th = {
-	    .add = tmpl_add, .update = tmpl_update, .del = tmpl_del, .transform = trim_obj};
-	struct sl_kube_informer_handlers bh = {
-	    .add = bfr_add, .update = bfr_update, .del = bfr_del, .transform = trim_obj};
-	struct sl_kube_informer_handlers jh = {
-	    .add = job_add, .update = job_update, .del = job_del, .transform = trim_job};
+	struct sl_kube_informer_handlers th = {.add = tmpl_add,
+	                                       .update = tmpl_update,
+	                                       .del = tmpl_del,
+	                                       .synced = shared_synced,
+	                                       .transform = trim_obj};
+	struct sl_kube_informer_handlers bh = {.add = bfr_add,
+	                                       .update = bfr_update,
+	                                       .del = bfr_del,
+	                                       .synced = shared_synced,
+	                                       .transform = trim_obj};
+	struct sl_kube_informer_handlers jh = {.add = job_add,
+	                                       .update = job_update,
+	                                       .del = job_del,
+	                                       .synced = shared_synced,
+	                                       .transform = trim_job};
 	int r;
 
 	c->stopping = false;
