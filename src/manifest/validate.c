@@ -4,6 +4,7 @@
 #include "manifest-internal.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,8 +20,6 @@ struct vctx {
 	size_t doc_first_problem; /* problems of the current document start here */
 	struct schema_ent *schemas;
 	size_t n_schemas, cap_schemas;
-	cJSON **owned; /* parsed built-in CRDs */
-	size_t n_owned, cap_owned;
 	bool have_templates;
 };
 
@@ -263,21 +262,30 @@ static int schema_add_crd(struct vctx *v, const cJSON *crd)
 	return 0;
 }
 
+/* The CRDs of crds/ built into the library, parsed once per process and
+ * never changed after: every validation shares them. */
+static cJSON *builtin[16];
+static size_t n_builtin;
+static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
+
 static int builtin_cb(unsigned index, unsigned line, unsigned column, cJSON *obj, void *payload)
 {
-	struct vctx *v = payload;
-	if (v->n_owned == v->cap_owned) {
-		size_t nc = v->cap_owned ? v->cap_owned * 2 : 8;
-		cJSON **no = realloc(v->owned, nc * sizeof(*no));
-		if (!no) {
-			cJSON_Delete(obj);
-			return SL_ENOMEM;
-		}
-		v->owned = no;
-		v->cap_owned = nc;
+	if (n_builtin == SL_ARRAY_SIZE(builtin)) {
+		cJSON_Delete(obj);
+		return 0;
 	}
-	v->owned[v->n_owned++] = obj;
-	return schema_add_crd(v, obj);
+	builtin[n_builtin++] = obj;
+	return 0;
+}
+
+static void builtin_load(void)
+{
+	static const struct sl_manifest_limits lim = SL_MANIFEST_LIMITS_INIT;
+	/* Built from crds/ and tested: a failure would leave a schema out,
+	 * which the unit tests of the bad manifests would show. */
+	for (size_t i = 0; i < sl_manifest_crds_count; i++)
+		sl_manifest_parse(sl_manifest_crds[i].data, sl_manifest_crds[i].len, &lim, builtin_cb, NULL,
+		                  NULL);
 }
 
 static const struct schema_ent *schema_find(const struct vctx *v, const char *api_version, const char *kind)
@@ -735,14 +743,13 @@ out:
 int sl_manifest_set_validate(struct sl_manifest_set *s)
 {
 	struct vctx v = {.s = s};
-	static const struct sl_manifest_limits crd_limits = SL_MANIFEST_LIMITS_INIT;
 	struct sl_buf path;
 	int r = 0;
 
 	sl_buf_init(&path, 4096);
-	for (size_t i = 0; i < sl_manifest_crds_count && r == 0; i++)
-		r = sl_manifest_parse(sl_manifest_crds[i].data, sl_manifest_crds[i].len, &crd_limits,
-		                      builtin_cb, &v, NULL);
+	pthread_once(&builtin_once, builtin_load);
+	for (size_t i = 0; i < n_builtin && r == 0; i++)
+		r = schema_add_crd(&v, builtin[i]);
 	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++) {
 		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
 		if (is_crd(d))
@@ -807,8 +814,5 @@ int sl_manifest_set_validate(struct sl_manifest_set *s)
 		free(v.schemas[i].kind);
 	}
 	free(v.schemas);
-	for (size_t i = 0; i < v.n_owned; i++)
-		cJSON_Delete(v.owned[i]);
-	free(v.owned);
 	return r < 0 ? SL_ENOMEM : 0;
 }
