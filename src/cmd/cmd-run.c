@@ -825,9 +825,12 @@ static void collect(struct sl_metrics *m, void *payload)
 		sl_metric_set(r->m_queue, NULL, (double)cm.queue_depth);
 		sl_metric_set(r->m_queue_delayed, NULL, (double)cm.queue_delayed);
 		sl_metric_set(r->m_in_flight, NULL, (double)cm.in_flight);
-		for (int p = 0; p < SL_CONTROLLER_PHASE__MAX; p++)
-			sl_metric_set(r->m_streams, (const char *const[]){sl_controller_phase_name(p)},
+		for (int p = 0; p < SL_CONTROLLER_PHASE__MAX; p++) {
+			const char *phase = sl_controller_phase_name(p);
+			/* streams without a status.phase yet */
+			sl_metric_set(r->m_streams, (const char *const[]){phase && *phase ? phase : "None"},
 			              (double)cm.streams_by_phase[p]);
+		}
 		sl_metric_set(r->m_classes, (const char *const[]){"ready"}, (double)cm.classes_ready);
 		sl_metric_set(r->m_classes, (const char *const[]){"not_ready"},
 		              (double)(cm.classes - cm.classes_ready));
