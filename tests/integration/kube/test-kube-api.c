@@ -222,6 +222,30 @@ static void crd_verbs(void)
 	CHECK(r.code == SL_ENOTFOUND, "delete twice: %d", r.code);
 	kt_res_clear(&r);
 
+	/* a kind that appears later in a group/version already cached: the
+	 * discovery cache is refreshed on the unknown kind */
+	{
+		static const char gizmo[] =
+		    "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n"
+		    "metadata: {name: gizmos.kubetest.sluice.dev}\nspec:\n  group: kubetest.sluice.dev\n"
+		    "  scope: Cluster\n  names: {plural: gizmos, singular: gizmo, kind: Gizmo}\n  versions:\n"
+		    "  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n"
+		    "        type: object\n        x-kubernetes-preserve-unknown-fields: true\n";
+		struct sl_kube_ref gz = {.api_version = "kubetest.sluice.dev/v1", .kind = "Gizmo"};
+		CHECK(it_kubectl(NULL, gizmo, "apply -f -") == 0 &&
+		          it_kubectl(NULL, NULL,
+		                     "wait --for condition=established --timeout=60s "
+		                     "crd/gizmos.kubetest.sluice.dev") == 0,
+		      "gizmo CRD");
+		sl_kube_list(k, &gz, NULL, kt_cb, &r);
+		kt_wait(&r, 30000);
+		CHECK(r.code == 0, "kind found after refresh: %s", r.err);
+		CHECK(sl_kube_discover_cached(k, "kubetest.sluice.dev/v1", "Gizmo", &res) == 0 &&
+		          !res.namespaced && !strcmp(res.plural, "gizmos"),
+		      "cluster-scoped gizmos");
+		kt_res_clear(&r);
+	}
+
 	/* a kind the server does not know */
 	{
 		struct sl_kube_ref nope = {

@@ -121,7 +121,25 @@ static void exec_plugin(void)
 	kt_res_clear(&r);
 	sl_kube_free(k);
 
+	/* a token about to expire is fetched again for every request */
+	snprintf(text, sizeof(text),
+	         "#!/bin/sh\nn=$(cat '%s'); echo $((n+1)) > '%s'\n"
+	         "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+	         "\"status\":{\"token\":\"%s\",\"expirationTimestamp\":\"%%s\"}}' "
+	         "\"$(date -u -d @$(($(date +%%s)+5)) +%%Y-%%m-%%dT%%H:%%M:%%SZ)\"\n",
+	         count, count, admin_token);
+	write_file(script, text, 0700);
+	write_file(count, "0\n", 0600);
+	k = kt_client(kubeconfig("kc-exec-short", cadir, user));
+	CHECK(get_default_ns(k, &r) == 0 && get_default_ns(k, &r) == 0, "short-lived token: %s", r.err);
+	CHECK(sl_file_read(count, 64, &b, NULL) == 0 && atoi(b.data) == 2, "fetched for each request: %s",
+	      b.data);
+	sl_buf_free(&b);
+	kt_res_clear(&r);
+	sl_kube_free(k);
+
 	/* a failing plugin: a readable error, no hang */
+	write_file(script, "#!/bin/sh\nexit 3\n", 0700);
 	snprintf(user, sizeof(user),
 	         "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: %s", script);
 	k = kt_client(kubeconfig("kc-exec-bad", cadir, user));
@@ -142,6 +160,39 @@ static void client_certificate(void)
 	         pki, pki);
 	k = kt_client(kubeconfig("kc-cert", cadir, user));
 	CHECK(get_default_ns(k, &r) == 0, "client certificate: %s", r.err);
+	kt_res_clear(&r);
+	sl_kube_free(k);
+}
+
+static void in_cluster(void)
+{
+	char sa[600], path[700], cmd[1400], port[16];
+	const char *colon = strrchr(server, ':');
+	struct sl_kube_config *cfg = NULL;
+	struct sl_kube *k;
+	struct sl_error err = {0};
+	struct kt_res r = {0};
+
+	/* a service-account directory as the kubelet mounts it */
+	snprintf(sa, sizeof(sa), "%s/sa", dir);
+	mkdir(sa, 0700);
+	snprintf(path, sizeof(path), "%s/token", sa);
+	write_file(path, admin_token, 0600);
+	snprintf(cmd, sizeof(cmd), "cp '%s/ca.crt' '%s/ca.crt'", pki, sa);
+	CHECK(system(cmd) == 0, "ca");
+	snprintf(path, sizeof(path), "%s/namespace", sa);
+	write_file(path, "kube-system\n", 0600);
+	snprintf(port, sizeof(port), "%s", colon ? colon + 1 : "443");
+	setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", port, 1);
+	CHECK(sl_kube_config_in_cluster(sa, &cfg, &err) == 0, "in-cluster config: %s", err.msg);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	if (!cfg)
+		return;
+	CHECK(!strcmp(cfg->ns, "kube-system"), "namespace file read");
+	CHECK(sl_kube_new(kt_loop, cfg, NULL, &k, &err) == 0, "client: %s", err.msg);
+	CHECK(get_default_ns(k, &r) == 0, "service-account token and CA used: %s", r.err);
 	kt_res_clear(&r);
 	sl_kube_free(k);
 }
@@ -217,11 +268,12 @@ int main(void)
 		printf("1..0 # SKIP needs the pki directory of tests/cluster/up\n");
 		return 0;
 	}
-	kt_plan(4);
+	kt_plan(5);
 	kt_run(1, "token file rotation", token_file_rotation);
 	kt_run(2, "exec credential plugin", exec_plugin);
 	kt_run(3, "client certificate", client_certificate);
 	kt_run(4, "TLS verification and tls-server-name", tls_verification);
+	kt_run(5, "in-cluster configuration", in_cluster);
 	snprintf(pki, sizeof(pki), "rm -rf '%s'", dir);
 	if (system(pki) != 0)
 		printf("# could not remove %s\n", dir);
