@@ -275,6 +275,7 @@ struct sl_sync_metrics {
 	uint64_t objects_pruned;
 	uint64_t writes; /* applies, deletes and inventory writes sent (events not counted) */
 	uint64_t last_duration_ms;
+	uint64_t duration_ms_sum;        /* over all syncs counted above */
 	int64_t last_sync_end;           /* wall clock, 0: never */
 	char last_applied_revision[128]; /* of the last sync that applied without errors */
 };
@@ -313,3 +314,6 @@ int sl_sync_run(struct sl_sync *s, struct sl_sync_plan *plan, const char *source
                 void *payload);
 bool sl_sync_running(const struct sl_sync *s);
 const struct sl_sync_metrics *sl_sync_get_metrics(const struct sl_sync *s);
+/* Appends the counters in Prometheus text format (sluice_sync_* families,
+ * with HELP and TYPE lines). source_id labels every sample. */
+int sl_sync_metrics_format(const struct sl_sync_metrics *m, const char *source_id, struct sl_buf *out);

@@ -1213,6 +1213,7 @@ static void finish(struct run *r)
 		m->objects_pruned += r->pruned;
 		m->writes += r->writes;
 		m->last_duration_ms = rep.duration_ms;
+		m->duration_ms_sum += rep.duration_ms;
 		m->last_sync_end = sl_wall_s();
 		if (rep.code == 0 && r->plan)
 			snprintf(m->last_applied_revision, sizeof(m->last_applied_revision), "%s",

@@ -2,6 +2,7 @@
  * decorates them with sluice's label and annotations, and flags documents
  * that cannot be applied (missing kind or name, duplicates). Pure. */
 #include "sluice/sync.h"
+#include "sluice/base-base64.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -169,6 +170,55 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+/* A Secret's stringData is write-only: the API server merges it into data.
+ * Planning it as data makes the digest, the live comparison (drift) and the
+ * diff see what the server stores. Values of stringData win, as on the
+ * server. */
+static int fold_string_data(cJSON *obj, const char **why)
+{
+	cJSON *sd = cJSON_GetObjectItemCaseSensitive(obj, "stringData");
+	cJSON *data;
+
+	*why = NULL;
+	if (!sd)
+		return 0;
+	if (!cJSON_IsObject(sd)) {
+		*why = "stringData must be a mapping";
+		return SL_EINVALID;
+	}
+	data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+	if (!data || cJSON_IsNull(data)) {
+		data = cJSON_CreateObject();
+		if (!data)
+			return SL_ENOMEM;
+		if (cJSON_GetObjectItemCaseSensitive(obj, "data"))
+			cJSON_ReplaceItemInObjectCaseSensitive(obj, "data", data);
+		else if (!cJSON_AddItemToObject(obj, "data", data)) {
+			cJSON_Delete(data);
+			return SL_ENOMEM;
+		}
+	}
+	if (!cJSON_IsObject(data)) {
+		*why = "data must be a mapping";
+		return SL_EINVALID;
+	}
+	for (cJSON *v = sd->child; v; v = v->next) {
+		if (!cJSON_IsString(v)) {
+			*why = "stringData values must be strings";
+			return SL_EINVALID;
+		}
+		char *enc = sl_base64_encode(v->valuestring, strlen(v->valuestring));
+		if (!enc)
+			return SL_ENOMEM;
+		int r = set_string(data, v->string, enc);
+		free(enc);
+		if (r < 0)
+			return r;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, "stringData");
+	return 0;
+}
+
 int sl_sync_plan_add(struct sl_sync_plan *p, cJSON *obj, const char *file, int index, int line)
 {
 	char reason[256], path[1024];
@@ -210,6 +260,21 @@ int sl_sync_plan_add(struct sl_sync_plan *p, cJSON *obj, const char *file, int i
 	if (strchr(av, '/') && (av[0] == '/' || strchr(av, '/') != strrchr(av, '/'))) {
 		snprintf(reason, sizeof(reason), "invalid apiVersion");
 		goto refuse;
+	}
+
+	if (strcmp(av, "v1") == 0 && strcmp(kind, "Secret") == 0) {
+		const char *why;
+		r = fold_string_data(obj, &why);
+		if (r == SL_ENOMEM) {
+			cJSON_Delete(obj);
+			return r;
+		}
+		if (r < 0) {
+			snprintf(reason, sizeof(reason), "%s", why);
+			goto refuse;
+		}
+		/* kind, av, name and ns still point into obj: only data and
+		 * stringData changed */
 	}
 
 	/* decorate: ownership label, source, path and revision annotations */

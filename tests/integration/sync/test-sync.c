@@ -554,6 +554,105 @@ static void refused_isolated(void)
 	it_ns_delete(ns);
 }
 
+/* A Git repository as the source: a commit that edits and one that deletes
+ * are followed; an unreachable repository is a source error. */
+static void git_source(void)
+{
+	char ns[64], repo[512], bare[512], cmd[4096], *out = NULL, *v;
+	if (it_ns_create("sync-git", ns) != 0) {
+		CHECK(0, "namespace");
+		return;
+	}
+	new_dir("git-work", repo);
+	snprintf(bare, sizeof(bare), "%s/remote.git", tmproot);
+	write_file(repo, "deploy/one.yaml", cm_fmt, "one", ns, "1");
+	write_file(repo, "deploy/two.yaml", cm_fmt, "two", ns, "2");
+	write_file(repo, "README.md", "not a manifest, outside --path\n");
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && git init -q -b main && git add -A && git -c user.name=t -c user.email=t@e "
+	         "commit -qm init && git clone -q --bare . '%s' && git remote add origin '%s'",
+	         repo, bare, bare);
+	CHECK(system(cmd) == 0, "git setup");
+	const char *git_fmt = "sync --once --git 'file://%s' --ref main --path deploy --source-id git "
+	                      "--inventory-namespace %s --prune --cache-dir '%s/cache'";
+	int rc = sluice(&out, git_fmt, bare, ns, tmproot);
+	CHECK(rc == 0, "git sync exit %d", rc);
+	free(out);
+	v = get(ns, "configmap one", "{.metadata.annotations.sluice\\.dev/revision}");
+	CHECK(strlen(v) == 40, "revision is the commit: %s", v);
+	free(v);
+	CHECK(exists(ns, "configmap two"), "two applied");
+
+	write_file(repo, "deploy/one.yaml", cm_fmt, "one", ns, "uno");
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && git rm -q deploy/two.yaml && git -c user.name=t -c user.email=t@e commit -qam "
+	         "next && "
+	         "git push -q origin main",
+	         repo);
+	CHECK(system(cmd) == 0, "git push");
+	rc = sluice(&out, git_fmt, bare, ns, tmproot);
+	CHECK(rc == 0 && has(out, "pruned 1,"), "second git sync exit %d", rc);
+	free(out);
+	v = get(ns, "configmap one", "{.data.value}");
+	CHECK(strcmp(v, "uno") == 0, "edit followed: %s", v);
+	free(v);
+	CHECK(!exists(ns, "configmap two"), "deletion followed");
+
+	/* the repository cannot be read: nothing pruned, status says why */
+	rc = sluice(
+	    &out,
+	    "sync --once --git 'file://%s/nowhere.git' --source-id git --inventory-namespace %s --prune "
+	    "--allow-empty-prune --timeout 60s",
+	    tmproot, ns);
+	CHECK(rc != 0 && has(out, "prune did not run: the source could not be read"), "unreachable exit %d",
+	      rc);
+	free(out);
+	CHECK(exists(ns, "configmap one"), "kept when the repository is unreachable");
+	v = status_json(ns, "git");
+	CHECK(has(v, "\"result\":\"source-error\""), "status %s", v);
+	free(v);
+	it_ns_delete(ns);
+}
+
+/* Secret stringData is compared as the data the server stores: drift in it
+ * is found and undone, and diff never prints a value. */
+static void secret_values(void)
+{
+	char ns[64], dir[512], *out = NULL, *v;
+	if (it_ns_create("sync-secret", ns) != 0) {
+		CHECK(0, "namespace");
+		return;
+	}
+	new_dir("secret", dir);
+	write_file(dir, "s.yaml",
+	           "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: %s\nstringData:\n"
+	           "  password: hunter2-source\n",
+	           ns);
+	CHECK(sync_dir(&out, dir, "secret", ns, NULL) == 0, "first sync");
+	free(out);
+	CHECK(sync_dir(&out, dir, "secret", ns, NULL) == 0 && has(out, "applied 0,"), "resync free");
+	free(out);
+	/* aHVudGVyMi1lZGl0ZWQ= is "hunter2-edited" */
+	it_kubectl(
+	    NULL, NULL,
+	    "-n %s patch secret creds --type merge -p '{\"data\":{\"password\":\"aHVudGVyMi1lZGl0ZWQ=\"}}' "
+	    ">/dev/null",
+	    ns);
+	int rc = sluice(&out, "diff --dir '%s' --source-id secret --inventory-namespace %s", dir, ns);
+	CHECK(rc == 1 && has(out, "password: (masked, before)") && has(out, "password: (masked, after)"),
+	      "diff shows a masked change (exit %d)", rc);
+	CHECK(!has(out, "hunter2") && !has(out, "aHVudGVyMi") && !has(out, "aHVudGVy"),
+	      "no value in the diff");
+	free(out);
+	CHECK(sync_dir(&out, dir, "secret", ns, NULL) == 0 && has(out, "applied 1,"), "drift sync");
+	CHECK(!has(out, "hunter2"), "no value in the output");
+	free(out);
+	v = get(ns, "secret creds", "{.data.password}");
+	CHECK(strcmp(v, "aHVudGVyMi1zb3VyY2U=") == 0, "restored: %s", v);
+	free(v);
+	it_ns_delete(ns);
+}
+
 int main(void)
 {
 	static const struct {
@@ -568,6 +667,8 @@ int main(void)
 	    {"drift undone, unmanaged fields kept", drift_undone},
 	    {"a completed BackfillRequest is never reverted", completed_latch},
 	    {"a refused document does not block its siblings", refused_isolated},
+	    {"a Git repository: edits and deletions followed, unreachable is a source error", git_source},
+	    {"Secret stringData: drift found and undone, values never printed", secret_values},
 	};
 	const char *identity = getenv("SLUICE_SYNC_IDENTITY");
 

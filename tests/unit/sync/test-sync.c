@@ -126,6 +126,36 @@ static void plan_empty(void **state)
 	sl_sync_plan_free(p);
 }
 
+static void plan_secret_string_data(void **state)
+{
+	struct sl_sync_plan *p;
+	assert_int_equal(sl_sync_plan_new("repo", "r0", &p), 0);
+	assert_int_equal(
+	    sl_sync_plan_add(p,
+	                     J("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\","
+	                       "\"namespace\":\"n\"},\"data\":{\"a\":\"eA==\",\"c\":\"eg==\"},"
+	                       "\"stringData\":{\"b\":\"hello\",\"a\":\"y\"}}"),
+	                     "s.yaml", 0, 1),
+	    0);
+	assert_int_equal(
+	    sl_sync_plan_add(p,
+	                     J("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"t\","
+	                       "\"namespace\":\"n\"},\"stringData\":{\"k\":1}}"),
+	                     "s.yaml", 1, 9),
+	    0);
+	assert_int_equal(sl_sync_plan_finish(p), 0);
+	assert_int_equal(p->n_items, 1);
+	const cJSON *data = cJSON_GetObjectItem(p->items[0].obj, "data");
+	assert_null(cJSON_GetObjectItem(p->items[0].obj, "stringData"));
+	assert_string_equal(cJSON_GetObjectItem(data, "a")->valuestring, "eQ==");
+	assert_string_equal(cJSON_GetObjectItem(data, "b")->valuestring, "aGVsbG8=");
+	assert_string_equal(cJSON_GetObjectItem(data, "c")->valuestring, "eg==");
+	assert_int_equal(p->n_problems, 1);
+	assert_string_equal(p->problems[0].reason, "stringData values must be strings");
+	assert_int_equal(p->problems[0].line, 9);
+	sl_sync_plan_free(p);
+}
+
 static void plan_problems(void **state)
 {
 	struct sl_sync_plan *p;
@@ -647,12 +677,38 @@ static void diff_objects(void **state)
 	cJSON_Delete(live);
 }
 
+static void metrics_text(void **state)
+{
+	struct sl_sync_metrics m = {.syncs_ok = 3,
+	                            .syncs_failed = 1,
+	                            .objects_applied = 12,
+	                            .writes = 14,
+	                            .duration_ms_sum = 2500,
+	                            .last_duration_ms = 250,
+	                            .last_sync_end = 1764000000};
+	struct sl_buf b;
+	snprintf(m.last_applied_revision, sizeof(m.last_applied_revision), "abc\"1");
+	sl_buf_init(&b, 64 * 1024);
+	assert_int_equal(sl_sync_metrics_format(&m, "repo", &b), 0);
+	assert_non_null(strstr(b.data, "# TYPE sluice_sync_total counter\n"));
+	assert_non_null(strstr(b.data, "sluice_sync_total{source=\"repo\",result=\"ok\"} 3\n"));
+	assert_non_null(strstr(b.data, "sluice_sync_total{source=\"repo\",result=\"failed\"} 1\n"));
+	assert_non_null(strstr(b.data, "sluice_sync_objects_applied_total{source=\"repo\"} 12\n"));
+	assert_non_null(strstr(b.data, "sluice_sync_writes_total{source=\"repo\"} 14\n"));
+	assert_non_null(strstr(b.data, "sluice_sync_duration_seconds_sum{source=\"repo\"} 2.500\n"));
+	assert_non_null(strstr(b.data, "sluice_sync_duration_seconds_count{source=\"repo\"} 4\n"));
+	assert_non_null(strstr(
+	    b.data, "sluice_sync_last_applied_revision_info{source=\"repo\",revision=\"abc\\\"1\"} 1\n"));
+	sl_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(stages),
 	    cmocka_unit_test(plan_orders_and_decorates),
 	    cmocka_unit_test(plan_empty),
+	    cmocka_unit_test(plan_secret_string_data),
 	    cmocka_unit_test(plan_problems),
 	    cmocka_unit_test(digest_rules),
 	    cmocka_unit_test(projection_and_state),
@@ -665,6 +721,7 @@ int main(void)
 	    cmocka_unit_test(prune_live_checks),
 	    cmocka_unit_test(yaml_render),
 	    cmocka_unit_test(diff_objects),
+	    cmocka_unit_test(metrics_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
