@@ -38,7 +38,8 @@ void it_require_cluster(void)
 	if (!k || !*k || access(k, R_OK) != 0) {
 		printf("1..0 # SKIP no cluster: set KUBECONFIG or run tests/cluster/up (see README)\n");
 		fflush(stdout);
-		exit(77);
+		/* a TAP plan of 0 with SKIP is how meson's TAP parser reports a skip */
+		exit(0);
 	}
 	if (env && *env)
 		snprintf(kubectl, sizeof(kubectl), "%s", env);

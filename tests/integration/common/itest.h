@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Skips the test program (exit 77, reported as skipped by meson) when no
- * cluster is configured. Sets up paths; call first. */
+/* Skips the test program ("1..0 # SKIP" on TAP, reported as skipped by meson)
+ * when no cluster is configured. Sets up paths; call first. */
 void it_require_cluster(void);
 /* The admin kubeconfig, and the restricted identity's (NULL when absent). */
 const char *it_kubeconfig(void);

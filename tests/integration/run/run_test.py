@@ -459,7 +459,7 @@ TESTS = [("flags", test_flags, False), ("git-push-job", test_git_push_job, True)
 def main():
     if not admin or not os.access(admin, os.R_OK):
         print("1..0 # SKIP no cluster: set SLUICE_TEST_KUBECONFIG or run tests/cluster/up")
-        sys.exit(77)
+        sys.exit(0)  # meson reads the TAP plan "1..0 # SKIP" as skipped
     want = sys.argv[1:]
     selected = [t for t in TESTS if not want or t[0] in want]
     print(f"1..{len(selected)}", flush=True)

@@ -678,7 +678,7 @@ int main(void)
 		sluice_kubeconfig = it_kubeconfig_restricted();
 		if (!sluice_kubeconfig) {
 			printf("1..0 # SKIP no restricted identity (SLUICE_TEST_KUBECONFIG_RESTRICTED)\n");
-			return 77;
+			return 0; /* TAP "1..0 # SKIP": meson reports it as skipped */
 		}
 	}
 	if (!mkdtemp(tmproot))
