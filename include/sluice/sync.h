@@ -128,6 +128,12 @@ int sl_sync_plan_add_problem(struct sl_sync_plan *p, const char *file, int line,
  * problem, so a broken file blocks prune. */
 struct sl_manifest_set;
 int sl_sync_plan_add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *set);
+/* The common case: a finished plan of a loaded set. snapshot_problems (may be
+ * NULL or "") are problems of the snapshot itself, e.g. files the source left
+ * out (sl_snapshot_problems); they count as errors. */
+int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
+                                const struct sl_manifest_set *set, const char *snapshot_problems,
+                                struct sl_sync_plan **ret);
 /* Sorts into stages and flags duplicates. Call once, after the last add. */
 int sl_sync_plan_finish(struct sl_sync_plan *p);
 /* Sets the namespace of a namespaced object that had none and refreshes its
@@ -306,7 +312,14 @@ void sl_sync_free(struct sl_sync *s);
 
 /* Applies a finished plan (taken, also on failure) in stages, prunes when
  * asked and allowed, writes the inventory and status, and records an Event
- * on the inventory ConfigMap for a failed sync and for a prune. plan NULL
+ * on the inventory ConfigMap for a failed sync and for a prune.
+ * No-op cost: an object is applied only when its state digest (desired
+ * object without the revision annotation + its live managed fields, see
+ * sl_sync_state_digest) differs from the inventory's, so a resync of an
+ * unchanged, converged tree sends no apply; the inventory ConfigMap is
+ * written only when the outcome (inventory, revision, result, errors)
+ * changed, so such a resync makes no write at all. Call it on every interval
+ * to undo drift. plan NULL
  * means the source could not be read: nothing is applied or pruned and the
  * failure is recorded (source_error says why). done runs once, later, on
  * the loop. SL_EEXIST while a run is in flight. */

@@ -353,21 +353,7 @@ static int run_plan(struct ctx *c, struct sl_sync_plan *plan, const char *source
 static int plan_set(struct ctx *c, const struct sl_manifest_set *set, const char *revision,
                     const char *snapshot_problems, struct sl_sync_plan **ret)
 {
-	struct sl_sync_plan *plan;
-	int r = sl_sync_plan_new(c->f.source_id, revision, &plan);
-	if (r < 0)
-		return r;
-	r = sl_sync_plan_add_manifests(plan, set);
-	if (r == 0 && snapshot_problems && *snapshot_problems)
-		r = sl_sync_plan_add_problem(plan, "", 0, 0, SL_EINVALID, snapshot_problems);
-	if (r == 0)
-		r = sl_sync_plan_finish(plan);
-	if (r < 0) {
-		sl_sync_plan_free(plan);
-		return r;
-	}
-	*ret = plan;
-	return 0;
+	return sl_sync_plan_from_manifests(c->f.source_id, revision, set, snapshot_problems, ret);
 }
 
 static void on_source(struct sl_source *src, const struct sl_source_event *ev, void *payload)

@@ -88,6 +88,8 @@ struct run {
 	uint64_t t0;
 	int64_t start_s;
 	uint64_t crd_deadline;
+	uint64_t discovery_deadline; /* kinds of CRDs applied in this run may take a moment to be served */
+	bool resolve_retry;
 	struct sl_timer *timer;
 	unsigned reqs; /* requests whose callback has not run */
 	bool canceled; /* the engine was freed: wind down as callbacks arrive */
@@ -307,6 +309,26 @@ static void apply_resolution(struct run *r, const char *av, const char *kind, in
 	}
 }
 
+/* True when a CRD of this plan (not failed) defines the kind: the API server
+ * may list it in discovery a little after the CRD is Established. */
+static bool crd_defines(const struct run *r, const char *av, const char *kind)
+{
+	const char *slash = strchr(av, '/');
+	size_t glen = slash ? (size_t)(slash - av) : 0;
+	for (size_t i = r->plan->stage_start[SL_SYNC_STAGE_CRD];
+	     i < r->plan->stage_start[SL_SYNC_STAGE_CRD + 1]; i++) {
+		const cJSON *spec = cJSON_GetObjectItemCaseSensitive(r->st[i].it->obj, "spec");
+		const cJSON *g = cJSON_GetObjectItemCaseSensitive(spec, "group");
+		const cJSON *k =
+		    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "names"), "kind");
+		if (r->st[i].outcome != ITEM_FAILED && cJSON_IsString(g) && cJSON_IsString(k) &&
+		    strlen(g->valuestring) == glen && strncmp(g->valuestring, av, glen) == 0 &&
+		    strcmp(k->valuestring, kind) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void on_discover(int code, const struct sl_kube_resource *res, const struct sl_error *err,
                         void *payload)
 {
@@ -315,7 +337,11 @@ static void on_discover(int code, const struct sl_kube_resource *res, const stru
 	char *av = TAKE_PTR(q->a), *kind = TAKE_PTR(q->b);
 	struct run *r = req_done(q, NULL);
 
-	if (r) {
+	if (r && code == SL_ENOTFOUND && !dry(r->s) && sl_now_ms() < r->discovery_deadline &&
+	    crd_defines(r, av, kind)) {
+		/* asked again after a pause (see advance) */
+		r->resolve_retry = true;
+	} else if (r) {
 		if (code == SL_ENOTFOUND)
 			snprintf(why, sizeof(why), "unknown kind %s %s: the server does not serve it", av,
 			         kind);
@@ -725,9 +751,26 @@ static void poll_crds(struct run *r)
 	settle(r);
 }
 
-static void crd_timer(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void start_resolve(struct run *r);
+
+static void run_timer(struct sl_loop *loop, struct sl_timer *t, void *payload)
 {
-	poll_crds(payload);
+	struct run *r = payload;
+	if (r->phase == PH_CRD_WAIT)
+		poll_crds(r);
+	else
+		start_resolve(r);
+}
+
+/* Arms the run's timer; false (and the run fails) when out of memory. */
+static bool arm_timer(struct run *r, uint64_t ms)
+{
+	if (!r->timer && sl_timer_new(r->s->loop, run_timer, r, &r->timer) < 0) {
+		set_fatal(r, SL_ENOMEM, "out of memory");
+		return false;
+	}
+	sl_timer_arm(r->timer, ms);
+	return true;
 }
 
 static void start_crd_wait(struct run *r)
@@ -750,12 +793,8 @@ static void crd_round_done(struct run *r)
 	for (size_t i = stage_begin(r); i < stage_end(r); i++)
 		waiting += r->st[i].waiting;
 	if (waiting && !r->fatal && sl_now_ms() < r->crd_deadline) {
-		if (!r->timer && sl_timer_new(r->s->loop, crd_timer, r, &r->timer) < 0) {
-			set_fatal(r, SL_ENOMEM, "out of memory");
-		} else {
-			sl_timer_arm(r->timer, CRD_POLL_MS);
+		if (arm_timer(r, CRD_POLL_MS))
 			return;
-		}
 	}
 	for (size_t i = stage_begin(r); i < stage_end(r); i++) {
 		struct item_state *is = &r->st[i];
@@ -769,6 +808,8 @@ static void crd_round_done(struct run *r)
 	}
 	/* kinds the new CRDs define become resolvable */
 	sl_kube_discover_invalidate(r->s->kube);
+	r->discovery_deadline =
+	    sl_now_ms() + (r->s->opts.crd_timeout_ms ? r->s->opts.crd_timeout_ms : DEFAULT_CRD_TIMEOUT_MS);
 	next_stage(r);
 }
 
@@ -1107,10 +1148,16 @@ static void advance(struct run *r)
 		start_resolve(r);
 		return;
 	case PH_RESOLVE:
-		if (r->fatal)
+		if (r->fatal) {
 			start_prune(r);
-		else
+		} else if (r->resolve_retry) {
+			r->resolve_retry = false;
+			sl_kube_discover_invalidate(r->s->kube);
+			if (!arm_timer(r, CRD_POLL_MS))
+				start_prune(r);
+		} else {
 			start_list(r);
+		}
 		return;
 	case PH_LIST:
 		if (r->fatal)

@@ -37,3 +37,24 @@ int sl_sync_plan_add_manifests(struct sl_sync_plan *p, const struct sl_manifest_
 	}
 	return 0;
 }
+
+int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
+                                const struct sl_manifest_set *set, const char *snapshot_problems,
+                                struct sl_sync_plan **ret)
+{
+	struct sl_sync_plan *p;
+	int r = sl_sync_plan_new(source_id, revision, &p);
+	if (r < 0)
+		return r;
+	r = sl_sync_plan_add_manifests(p, set);
+	if (r == 0 && snapshot_problems && *snapshot_problems)
+		r = sl_sync_plan_add_problem(p, "", 0, 0, SL_EINVALID, snapshot_problems);
+	if (r == 0)
+		r = sl_sync_plan_finish(p);
+	if (r < 0) {
+		sl_sync_plan_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
