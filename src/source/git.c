@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -524,7 +525,7 @@ static int fetch_target(struct job *j, struct op *op, struct target *t)
 			snprintf(t->branch, sizeof(t->branch), "%s", want + strlen("refs/heads/"));
 		snprintf(t->refname, sizeof(t->refname), "%s", want);
 		git_oid_cpy(&t->oid, peeled ? &peeled->oid : &hit->oid);
-		snprintf(spec, sizeof(spec), "+%s:refs/sluice/fetched", want);
+		snprintf(spec, sizeof(spec), "+%s:refs/sluice/fetched-tip", want);
 	}
 	r = git_repository_odb(&odb, repo);
 	if (r < 0) {
@@ -549,6 +550,18 @@ static int fetch_target(struct job *j, struct op *op, struct target *t)
 			git_oid_tostr(hex, sizeof(hex), &t->oid);
 			r = j->code =
 			    sl_error_set(&j->err, SL_ENOTFOUND, "commit %s not found on the remote", hex);
+			goto out;
+		}
+	}
+	/* our own ref to what we fetched: the next fetch offers it as a
+	 * "have", so the remote sends only what is new (without it every
+	 * fetch is a full clone) */
+	{
+		git_reference *ref = NULL;
+		r = git_reference_create(&ref, repo, "refs/sluice/fetched", &t->oid, 1, NULL);
+		git_reference_free(ref);
+		if (r < 0) {
+			fail_git(j, op, r, "reference");
 			goto out;
 		}
 	}
@@ -592,6 +605,150 @@ static int count_cb(const char *root, const git_tree_entry *entry, void *payload
 	return 0;
 }
 
+/* Writes a tree's files beneath dfd. git_checkout_tree does the same with
+ * a diff against a baseline and took 10 to 30 s for 10,000 files here.
+ * Files whose blob is unchanged since the previous snapshot (old, odfd)
+ * are hard links to its copy: snapshot trees are never written after they
+ * are made, so sharing inodes is safe, and a commit costs what it changed.
+ * Entry names come from the remote: each is checked and created relative
+ * to its parent's fd without following links. */
+static int export_at(struct job *j, git_repository *repo, git_tree *tree, git_tree *old, int dfd, int odfd,
+                     int depth)
+{
+	size_t n = git_tree_entrycount(tree);
+	int r;
+
+	if (depth > 64)
+		return j->code = sl_error_set(&j->err, SL_ETOOLARGE, "tree nesting too deep");
+	for (size_t i = 0; i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const char *name = git_tree_entry_name(e);
+		git_filemode_t mode = git_tree_entry_filemode(e);
+		const git_tree_entry *oe = old ? git_tree_entry_byname(old, name) : NULL;
+		bool same = oe && git_tree_entry_filemode(oe) == mode &&
+		            git_oid_equal(git_tree_entry_id(oe), git_tree_entry_id(e));
+
+		if (oe && git_tree_entry_filemode(oe) != mode &&
+		    !(mode == GIT_FILEMODE_TREE && git_tree_entry_filemode(oe) == GIT_FILEMODE_TREE))
+			oe = NULL;
+		if (!*name || !strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/') ||
+		    !strcasecmp(name, ".git"))
+			return j->code = sl_error_set(&j->err, SL_EINVALID, "tree entry '%s' refused", name);
+		if (mode == GIT_FILEMODE_TREE) {
+			git_tree *sub = NULL, *osub = NULL;
+			int cfd, ocfd = -1;
+			if (mkdirat(dfd, name, 0700) < 0)
+				return j->code =
+				           sl_error_set(&j->err, SL_EIO, "%s: %s", name, strerror(errno));
+			cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd < 0)
+				return j->code =
+				           sl_error_set(&j->err, SL_EIO, "%s: %s", name, strerror(errno));
+			r = git_tree_lookup(&sub, repo, git_tree_entry_id(e));
+			if (r < 0) {
+				close(cfd);
+				return fail_git(j, NULL, r, "tree");
+			}
+			if (oe && odfd >= 0 && git_tree_lookup(&osub, repo, git_tree_entry_id(oe)) == 0)
+				ocfd = openat(odfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			r = export_at(j, repo, sub, ocfd >= 0 ? osub : NULL, cfd, ocfd, depth + 1);
+			git_tree_free(sub);
+			git_tree_free(osub);
+			close(cfd);
+			if (ocfd >= 0)
+				close(ocfd);
+			if (r < 0)
+				return r;
+		} else if (mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE ||
+		           mode == GIT_FILEMODE_LINK) {
+			git_blob *b = NULL;
+			const char *p;
+			size_t len;
+
+			if (same && odfd >= 0 && mode != GIT_FILEMODE_LINK &&
+			    linkat(odfd, name, dfd, name, 0) == 0)
+				continue;
+			r = git_blob_lookup(&b, repo, git_tree_entry_id(e));
+			if (r < 0)
+				return fail_git(j, NULL, r, "blob");
+			p = git_blob_rawcontent(b);
+			len = (size_t)git_blob_rawsize(b);
+			if (mode == GIT_FILEMODE_LINK) {
+				/* kept as a link: the manifest loader refuses one that
+				 * leaves the root */
+				_cleanup_free_ char *target = sl_strndup(p, len);
+				r = target && symlinkat(target, dfd, name) == 0 ? 0 : -1;
+			} else {
+				/* read-only: trees are shared and never written */
+				int fd =
+				    openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				           mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0500 : 0400);
+				r = fd < 0 ? -1 : 0;
+				while (r == 0 && len) {
+					ssize_t w = write(fd, p, len);
+					if (w < 0 && errno == EINTR)
+						continue;
+					if (w < 0)
+						r = -1;
+					else {
+						p += w;
+						len -= (size_t)w;
+					}
+				}
+				if (fd >= 0)
+					close(fd);
+			}
+			git_blob_free(b);
+			if (r < 0)
+				return j->code =
+				           sl_error_set(&j->err, SL_EIO, "%s: %s", name, strerror(errno));
+		}
+		/* submodules (commit entries) have no content here */
+	}
+	return 0;
+}
+
+/* The previous snapshot's tree object, for hard-linking unchanged files. */
+static git_tree *prev_tree(struct job *j, git_repository *repo)
+{
+	struct sl_source *src = j->src;
+	git_oid oid;
+	git_commit *c = NULL;
+	git_tree *t = NULL, *sub = NULL;
+	git_tree_entry *e = NULL;
+
+	if (!j->prev_snap || git_oid_fromstr(&oid, j->prev_rev) < 0 || git_commit_lookup(&c, repo, &oid) < 0)
+		return NULL;
+	if (git_commit_tree(&t, c) == 0 && src->path) {
+		if (git_tree_entry_bypath(&e, t, src->path) == 0 && git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			git_tree_lookup(&sub, repo, git_tree_entry_id(e));
+		git_tree_entry_free(e);
+		git_tree_free(t);
+		t = sub;
+	}
+	git_commit_free(c);
+	return t;
+}
+
+static int export_tree(struct job *j, git_repository *repo, git_tree *tree, const char *dir)
+{
+	git_tree *old = prev_tree(j, repo);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), odfd = -1, r;
+
+	if (dfd < 0) {
+		git_tree_free(old);
+		return j->code = sl_error_set(&j->err, SL_EIO, "%s: %s", dir, strerror(errno));
+	}
+	if (old)
+		odfd = open(sl_snapshot_root(j->prev_snap), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = export_at(j, repo, tree, odfd >= 0 ? old : NULL, dfd, odfd, 0);
+	git_tree_free(old);
+	close(dfd);
+	if (odfd >= 0)
+		close(odfd);
+	return r;
+}
+
 void git_check(struct job *j)
 {
 	struct sl_source *src = j->src;
@@ -600,10 +757,8 @@ void git_check(struct job *j)
 	git_commit *commit = NULL;
 	git_tree *tree = NULL, *sub = NULL;
 	git_tree_entry *entry = NULL;
-	git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
 	char hex[GIT_OID_HEXSZ + 1];
 	_cleanup_free_ char *dir = NULL;
-	char *paths[1];
 	struct count cnt = {0};
 	int r;
 
@@ -666,27 +821,12 @@ void git_check(struct job *j)
 		    sl_error_set(&j->err, SL_EIO, "cannot create a tree directory: %s", strerror(errno));
 		goto out;
 	}
-	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
-	co.target_directory = dir;
-	if (src->path) {
-		paths[0] = src->path;
-		co.paths.strings = paths;
-		co.paths.count = 1;
-		co.checkout_strategy |= GIT_CHECKOUT_DISABLE_PATHSPEC_MATCH;
-	}
-	r = git_checkout_tree(src->git->repo, (git_object *)commit, &co);
+	r = export_tree(j, src->git->repo, sub ? sub : tree, dir);
 	if (r < 0) {
-		fail_git(j, NULL, r, "checkout");
 		rm_rf(dir);
 		goto out;
 	}
-	if (src->path) {
-		/* an empty subdirectory is not in the checkout; make it exist */
-		_cleanup_free_ char *sub_dir = sl_asprintf("%s/%s", dir, src->path);
-		if (sub_dir)
-			mkdir_p(sub_dir, 0700);
-	}
-	r = snapshot_new(src, hex, dir, src->path, cnt.files, NULL, &j->snap, &j->err);
+	r = snapshot_new(src, hex, dir, NULL, cnt.files, NULL, &j->snap, &j->err);
 	if (r < 0) {
 		rm_rf(dir);
 		sl_error_prefix(&j->err, "revision %s", hex);

@@ -20,6 +20,9 @@ struct job {
 	struct sl_snapshot *snap; /* new snapshot, or NULL when unchanged */
 	uint64_t started_ms;
 	char prev_rev[80]; /* revision current when the job was submitted */
+	/* that snapshot, referenced by the loop at submit and released in done:
+	 * the worker only reads its (immutable) tree */
+	struct sl_snapshot *prev_snap;
 	/* write-back */
 	char *file;
 	unsigned doc_index;

@@ -29,6 +29,7 @@ static void job_free(struct job *j)
 	if (!j)
 		return;
 	sl_snapshot_unref(j->snap);
+	sl_snapshot_unref(j->prev_snap);
 	free(j->file);
 	free(j->name);
 	free(j);
@@ -131,8 +132,10 @@ static void submit_check(struct sl_source *src)
 		source_schedule_check(src, BACKOFF_START_MS);
 		return;
 	}
-	if (src->current)
+	if (src->current) {
 		snprintf(j->prev_rev, sizeof(j->prev_rev), "%s", sl_snapshot_revision(src->current));
+		j->prev_snap = sl_snapshot_ref(src->current);
+	}
 	if (sl_worker_submit(src->worker, check_work, check_done, j) < 0) {
 		job_unlink(src, j);
 		job_free(j);
