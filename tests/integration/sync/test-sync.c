@@ -271,8 +271,15 @@ static void follow_edits(void)
 	CHECK(strcmp(v, "a.yaml#1") == 0, "a2 path %s", v);
 	free(v);
 
-	/* edit */
+	/* edit: a dry run first changes nothing */
 	write_file(dir, "sub/b.yaml", cm_fmt, "b1", ns, "buzz");
+	CHECK(sync_dir(&out, dir, "edits", ns, "--prune --dry-run") == 0 && has(out, "(dry run)") &&
+	          has(out, "applied 1,"),
+	      "dry run");
+	free(out);
+	v = get(ns, "configmap b1", "{.data.value}");
+	CHECK(strcmp(v, "bee") == 0, "b1 after a dry run=%s", v);
+	free(v);
 	CHECK(sync_dir(&out, dir, "edits", ns, "--prune") == 0, "edit sync");
 	CHECK(has(out, "applied 1,"), "only the edited object is applied");
 	free(out);
