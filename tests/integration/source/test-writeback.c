@@ -128,9 +128,9 @@ static void file_remote(void)
 	free(head);
 
 	/* no field: added under spec with the siblings' indentation */
-	snprintf(before, sizeof(before), "%s",
-	         t_sh_out("git --git-dir remote.git show main:streams/bfr.yaml"));
-	strcat(before, "\n");
+	s = t_sh_out("git --git-dir remote.git show main:streams/bfr.yaml");
+	snprintf(before, sizeof(before), "%s\n", s);
+	free(s);
 	write_back(src, &r, "bfr.yaml", 2, "nofield");
 	T_ASSERT(r.wb_code == 0 && r.wb_commit[0], "code %d: %s", r.wb_code, r.wb_err.msg);
 	expect_file("remote.git", before, "    streamClass: mock-stream\n    streamId: orders\n---",
