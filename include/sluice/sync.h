@@ -1,7 +1,19 @@
 /* sync: applies a snapshot of manifests to the cluster as the source of truth.
  * The pure core (planning, digests, inventory, prune decision, diff) takes its
  * inputs as arguments and is tested without a cluster; the engine at the end
- * of this header performs the I/O through kube.h on the event loop. */
+ * of this header performs the I/O through kube.h on the event loop.
+ *
+ * Decisions worth knowing:
+ * - sluice.dev/revision is left out of every comparison: an object the new
+ *   revision does not change is not written, so its annotation keeps the
+ *   revision that last changed it (not the latest one).
+ * - The inventory ConfigMap sluice-inventory-<source id> lives in the
+ *   namespace the caller names (sluice sync: --inventory-namespace, else the
+ *   namespace sluice runs in, else the kubeconfig context's, else default).
+ * - What left the source but was not pruned (prune off or blocked) stays in
+ *   the inventory, so a later allowed prune still finds it; an object whose
+ *   prune is refused on the live object (sluice.dev/prune: disabled, another
+ *   source, no sluice label) is dropped from it and never touched again. */
 #pragma once
 
 #include "sluice/base.h"
