@@ -40,7 +40,9 @@ struct sl_source_options {
 
 	/* ---- Git ---- */
 	/* https://, http:// (refused unless allow_http), ssh://, scp-style
-	 * user@host:path, file:// (and a plain absolute path, read as file://). */
+	 * user@host:path, file:// (and a plain absolute path, read as file://).
+	 * Credentials are only given to this URL's host: redirects to another
+	 * host are not followed, and the credential callback checks the host. */
 	const char *url;
 	/* Branch name, tag name (refs/tags/X or a plain name that is a tag) or a
 	 * full 40-hex commit SHA; NULL: the branch "main", else the remote HEAD. */
@@ -53,11 +55,14 @@ struct sl_source_options {
 	uint64_t interval_ms;
 	uint64_t jitter_ms;
 	/* Deadline of one clone/fetch/push (default 120 s): a transfer still
-	 * running after it is aborted. libgit2 1.5.1 has no connect or socket
-	 * timeout option (GIT_OPT_SET_SERVER_TIMEOUT came in 1.7), so the
-	 * deadline is enforced from the progress callbacks: a remote that
-	 * accepts the connection but then never sends a byte is only cut by
-	 * the kernel. */
+	 * running after it is aborted (SL_ETIMEOUT). libgit2 1.5.1 has no
+	 * connect or socket timeout option (GIT_OPT_SET_SERVER_TIMEOUT came in
+	 * 1.7), so the deadline is checked in libgit2's progress and
+	 * credential callbacks: a remote that accepts the connection and then
+	 * never sends a byte is only cut by the kernel's TCP timeouts.
+	 * Shallow fetches do not exist in libgit2 1.5 (depth came in 1.7):
+	 * the first fetch gets the ref's whole history, later ones only what
+	 * is new. */
 	uint64_t timeout_ms;
 	/* HTTPS basic auth: the password or token is read from password_file
 	 * before every network operation, so a rotated file needs no restart. */
@@ -65,8 +70,9 @@ struct sl_source_options {
 	const char *password_file;
 	/* SSH: private key file, optional file holding its passphrase, and the
 	 * known_hosts file that every host key is checked against (required for
-	 * ssh URLs: there is no "accept unknown" mode). The user comes from the
-	 * URL, else "git". */
+	 * ssh URLs: there is no "accept unknown" mode). The check is ours
+	 * (sl_source_known_hosts_check), never libgit2's fallback to
+	 * ~/.ssh/known_hosts. The user comes from the URL, else "git". */
 	const char *ssh_key_file;
 	const char *ssh_passphrase_file;
 	const char *known_hosts_file;

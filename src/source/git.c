@@ -67,7 +67,7 @@ static int op_fail(struct op *op, int code, const char *fmt, ...)
 
 /* Host and port of a Git URL: scheme://[user[:pass]@]host[:port]/path or
  * scp-style [user@]host:path (port 22). host is "" for local paths. */
-static void url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz)
+void source_url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz)
 {
 	const char *s, *end, *at, *h, *colon;
 	size_t n;
@@ -150,7 +150,7 @@ static int cred_cb(git_credential **out, const char *url, const char *username_f
 
 	if (sl_now_ms() > op->deadline)
 		return op_fail(op, SL_ETIMEOUT, "timed out");
-	url_host(url, host, sizeof(host), &port, user, sizeof(user));
+	source_url_host(url, host, sizeof(host), &port, user, sizeof(user));
 	/* credentials go to the configured host only, never to a redirect target */
 	if (strcasecmp(host, op->host) != 0)
 		return op_fail(op, SL_EFORBIDDEN,
@@ -290,7 +290,7 @@ static void op_init(struct op *op, struct sl_source *src)
 	memset(op, 0, sizeof(*op));
 	op->src = src;
 	op->deadline = sl_now_ms() + src->timeout_ms;
-	url_host(src->url, op->host, sizeof(op->host), &op->port, NULL, 0);
+	source_url_host(src->url, op->host, sizeof(op->host), &op->port, NULL, 0);
 }
 
 static void callbacks_init(git_remote_callbacks *cb, struct op *op)

@@ -80,6 +80,10 @@ int mkdir_p(const char *path, int mode);
 /* A fresh directory name under src->trees_dir (not created). */
 char *tree_path_new(struct sl_source *src, const char *tag);
 
+/* git.c. Host, port and user of a Git URL: scheme://[user[:pass]@]host[:port]/path
+ * or scp-style [user@]host:path (port 22); host "" for local paths. Pure. */
+void source_url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz);
+
 /* git.c, on the worker */
 void git_check(struct job *j);
 void git_writeback(struct job *j);

@@ -199,6 +199,8 @@ void t_source_fn(struct sl_source *src, const struct sl_source_event *ev, void *
 		r->unchanged++;
 		break;
 	case SL_SOURCE_EVENT_ERROR:
+		if (r->errors < 16)
+			r->error_ms[r->errors] = sl_now_ms();
 		r->errors++;
 		r->last_error = *ev->error;
 		fprintf(stderr, "# source error: %s\n", ev->error->msg);

@@ -52,6 +52,7 @@ void t_skip(const char *why) __attribute__((noreturn));
 struct t_rec {
 	unsigned snapshots, unchanged, errors;
 	struct sl_error last_error;
+	uint64_t error_ms[16]; /* sl_now_ms() of the first errors */
 	char revision[80];
 	struct sl_snapshot *snap; /* current, referenced */
 	unsigned wb_done;

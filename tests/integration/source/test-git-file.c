@@ -185,12 +185,28 @@ int main(void)
 		struct sl_error err = {0};
 		struct t_rec rb = {0};
 		o.url = "file:///nonexistent/sluice/remote.git";
-		o.interval_ms = 3600000;
+		o.interval_ms = 4000;
+		o.jitter_ms = 1;
 		if (sl_source_new(loop, &o, t_source_fn, &rb, &bad, &err) < 0 ||
 		    sl_source_start(bad, &err) < 0)
 			T_FAIL("bad source: %s", err.msg);
 		T_ASSERT(t_wait(loop, &rb.errors, 0, 30000), "no error for a missing remote");
 		T_ASSERT(rb.snapshots == 0 && !sl_source_current(bad), "no snapshot");
+		/* retries back off exponentially (1 s, 2 s, 4 s) up to the interval (4 s) */
+		T_ASSERT(t_wait(loop, &rb.errors, 4, 20000), "only %u attempts", rb.errors);
+		{
+			uint64_t g1 = rb.error_ms[1] - rb.error_ms[0], g2 = rb.error_ms[2] - rb.error_ms[1],
+			         g3 = rb.error_ms[3] - rb.error_ms[2], g4 = rb.error_ms[4] - rb.error_ms[3];
+			fprintf(stderr, "# backoff: %llu %llu %llu %llu ms\n", (unsigned long long)g1,
+			        (unsigned long long)g2, (unsigned long long)g3, (unsigned long long)g4);
+			T_ASSERT(g1 >= 950 && g1 < 1900, "first retry after %llu ms", (unsigned long long)g1);
+			T_ASSERT(g2 >= 1950 && g2 < 3500, "second retry after %llu ms",
+			         (unsigned long long)g2);
+			T_ASSERT(g3 >= 3950 && g3 < 5500, "third retry after %llu ms",
+			         (unsigned long long)g3);
+			T_ASSERT(g4 >= 3950 && g4 < 5500, "capped at the interval: %llu ms",
+			         (unsigned long long)g4);
+		}
 		sl_source_free(bad);
 	}
 
