@@ -277,7 +277,7 @@ struct sl_sync_opts {
 	/* Diff mode (implies dry_run): every object that would change gets a
 	 * unified diff appended to diff_out, in plan order. */
 	struct sl_buf *diff_out;
-	unsigned concurrency;    /* applies in flight within a stage; 0: 32 */
+	unsigned concurrency;    /* applies in flight within a stage; 0: 64 */
 	unsigned crd_timeout_ms; /* wait for Established; 0: 60 s */
 	/* Namespace for namespaced objects that name none; NULL: the client's
 	 * configured namespace. */

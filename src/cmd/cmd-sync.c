@@ -72,7 +72,7 @@ static void usage(FILE *f, const char *cmd)
 	        "                             runs in, else the kubeconfig context's, else \"default\")\n"
 	        "  --kubeconfig FILE          (SLUICE_KUBECONFIG, KUBECONFIG)\n"
 	        "  --context NAME             (SLUICE_CONTEXT)\n"
-	        "  --concurrency N            applies in flight per stage (SLUICE_CONCURRENCY; 32)\n"
+	        "  --concurrency N            applies in flight per stage (SLUICE_CONCURRENCY; 64)\n"
 	        "  --timeout DURATION         give up after this long (SLUICE_TIMEOUT; 10m)\n");
 	if (!diff)
 		fprintf(f, "  --once                     apply once and exit (SLUICE_ONCE; required)\n"

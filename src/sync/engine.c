@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEFAULT_CONCURRENCY    32
+#define DEFAULT_CONCURRENCY    64
 #define DEFAULT_CRD_TIMEOUT_MS 60000
 #define CRD_POLL_MS            250
 #define LIST_PAGE              500
