@@ -370,16 +370,14 @@ static void on_source(struct sl_source *src, const struct sl_source_event *ev, v
 		run_plan(c, NULL, ev->error ? ev->error->msg : "no snapshot");
 		return;
 	}
-	struct sl_manifest_set *set = NULL;
-	struct sl_error err = {0};
-	int r = sl_manifest_load_dir(sl_snapshot_root(ev->snapshot), NULL, &set, &err);
-	if (r < 0) {
-		sl_err("reading snapshot %s: %s", sl_snapshot_revision(ev->snapshot), err.msg);
-		run_plan(c, NULL, err.msg);
+	/* the source loaded and validated the tree with the snapshot */
+	const struct sl_manifest_set *set = sl_snapshot_manifests(ev->snapshot);
+	if (!set) {
+		run_plan(c, NULL, "the snapshot holds no manifests");
 		return;
 	}
-	r = plan_set(c, set, sl_snapshot_revision(ev->snapshot), sl_snapshot_problems(ev->snapshot), &plan);
-	sl_manifest_set_free(set);
+	int r =
+	    plan_set(c, set, sl_snapshot_revision(ev->snapshot), sl_snapshot_problems(ev->snapshot), &plan);
 	if (r < 0) {
 		fprintf(stderr, "sluice %s: planning: %s\n", c->cmd, sl_strerror(r));
 		c->exit_code = 2;
