@@ -377,14 +377,23 @@ def test_webhook(env):
 def test_sigterm_mid_sync(env):
     """SIGTERM while a sync is applying: the sync finishes (its inventory is
     written) and the process exits 0."""
-    docs = []
-    for i in range(150):
-        docs.append(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  namespace: {env.ns}\ndata:\n  i: \"{i}\"\n")
-    env.write("many.yaml", "---\n".join(docs))
+    # enough objects that the sync takes about a second (150 took 130 ms:
+    # the signal came after the sync), in files under the per-file limit
+    n_objs = 1200
+    for f in range(4):
+        docs = []
+        for i in range(f * n_objs // 4, (f + 1) * n_objs // 4):
+            docs.append(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  namespace: {env.ns}\n"
+                        f"data:\n  i: \"{i}\"\n")
+        env.write(f"many-{f}.yaml", "---\n".join(docs))
     env.push("many objects")
     p = env.start(*env.git_args("--no-controller", "--shutdown-timeout", "60s"))
-    wait("the sync to start", lambda: "revision" in env.log(p), 60)
-    time.sleep(0.2)
+    # signal as soon as the sync has its objects and starts applying
+    started = re.compile(r"debug sync [0-9a-f]+: [0-9]+ object")
+    end = time.time() + 60
+    while not started.search(env.log(p)):
+        assert time.time() < end and p.poll() is None, "the sync did not start: " + env.log(p)
+        time.sleep(0.005)
     p.send_signal(signal.SIGTERM)
     assert p.wait(90) == 0, env.log(p)
     log = env.log(p)
@@ -394,7 +403,7 @@ def test_sigterm_mid_sync(env):
     inv = json.loads(k("-n", env.ns, "get", "configmap", f"sluice-inventory-run-{env.id}", "-o", "json"))
     assert json.loads(inv["data"]["status"])["result"] == "ok"
     n = len(k("-n", env.ns, "get", "configmap", "-o", "name").split())
-    assert n == 151, n  # 150 + the inventory
+    assert n == n_objs + 1, n  # and the inventory
 
 
 def test_leader_election(env):
