@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char ns[64];
 
@@ -63,20 +64,37 @@ static int apply(const char *yaml, char **out)
 	return it_kubectl(out, yaml, "apply --server-side -n %s -f - 2>&1", ns);
 }
 
+/* kubectl explain reads the OpenAPI document, which the API server publishes
+ * a little after a CRD is Established (longer while other suites add CRDs):
+ * retry for a while, then return the last output. */
+static int explain(const char *what, const char *want, char **out)
+{
+	int rc = -1;
+	for (int i = 0; i < 120; i++) {
+		free(*out);
+		*out = NULL;
+		rc = it_kubectl(out, NULL, "explain %s 2>&1", what);
+		if (rc == 0 && *out && strstr(*out, want))
+			return 0;
+		usleep(250 * 1000);
+	}
+	fprintf(stderr, "kubectl explain %s: %s\n", what, *out ? *out : "(no output)");
+	return rc ? rc : -1;
+}
+
 static void established_and_explained(void **state)
 {
 	char *out = NULL;
-	assert_int_equal(it_kubectl(&out, NULL, "explain backfillrequest.spec 2>&1"), 0);
+	assert_int_equal(explain("backfillrequest.spec", "Name of the StreamClass of the stream.", &out), 0);
 	assert_non_null(strstr(out, "streamClass"));
 	assert_non_null(strstr(out, "streamId"));
 	assert_non_null(strstr(out, "completed"));
-	assert_non_null(strstr(out, "Name of the StreamClass of the stream."));
 	free(out);
-	assert_int_equal(it_kubectl(&out, NULL, "explain streamclass.spec.secretRefs 2>&1"), 0);
-	assert_non_null(strstr(out, "envFrom"));
+	out = NULL;
+	assert_int_equal(explain("streamclass.spec.secretRefs", "envFrom", &out), 0);
 	free(out);
-	assert_int_equal(it_kubectl(&out, NULL, "explain mockstream.spec.jobTemplateRef 2>&1"), 0);
-	assert_non_null(strstr(out, "StreamingJobTemplate"));
+	out = NULL;
+	assert_int_equal(explain("mockstream.spec.jobTemplateRef", "StreamingJobTemplate", &out), 0);
 	free(out);
 	assert_int_equal(it_kubectl(&out, NULL,
 	                            "get crd %s -o jsonpath='{.spec.scope} {.spec.names.shortNames}'",
