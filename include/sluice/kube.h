@@ -167,6 +167,10 @@ struct sl_kube_call_opts {
 	bool force;                   /* apply: take over conflicting fields */
 	bool dry_run;                 /* dryRun=All */
 	const char *propagation;      /* delete: "Foreground", "Background", "Orphan" or NULL */
+	/* delete: DeleteOptions.preconditions.uid, NULL or "" for none; the
+	 * call fails with SL_ECONFLICT when the object now has another uid
+	 * (it was deleted and created again since it was observed) */
+	const char *precondition_uid;
 	const char *label_selector;   /* list */
 	const char *field_selector;   /* list */
 	unsigned limit;               /* list: page size (0: one unpaged request) */

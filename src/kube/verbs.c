@@ -400,14 +400,26 @@ int sl_kube_update(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON
 int sl_kube_delete(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
                    sl_kube_cb cb, void *payload)
 {
+	const char *prop = opts ? opts->propagation : NULL;
+	const char *uid =
+	    opts && opts->precondition_uid && *opts->precondition_uid ? opts->precondition_uid : NULL;
+	cJSON *o = NULL, *pre;
 	char *body = NULL;
-	if (opts && opts->propagation) {
-		if (strcmp(opts->propagation, "Foreground") && strcmp(opts->propagation, "Background") &&
-		    strcmp(opts->propagation, "Orphan"))
-			return SL_EINVALID;
-		body = sl_asprintf(
-		    "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"propagationPolicy\":\"%s\"}",
-		    opts->propagation);
+
+	if (prop && strcmp(prop, "Foreground") && strcmp(prop, "Background") && strcmp(prop, "Orphan"))
+		return SL_EINVALID;
+	if (prop || uid) {
+		o = cJSON_CreateObject();
+		if (!o || !cJSON_AddStringToObject(o, "kind", "DeleteOptions") ||
+		    !cJSON_AddStringToObject(o, "apiVersion", "v1") ||
+		    (prop && !cJSON_AddStringToObject(o, "propagationPolicy", prop)) ||
+		    (uid && (!(pre = cJSON_AddObjectToObject(o, "preconditions")) ||
+		             !cJSON_AddStringToObject(pre, "uid", uid)))) {
+			cJSON_Delete(o);
+			return SL_ENOMEM;
+		}
+		body = print(o);
+		cJSON_Delete(o);
 		if (!body)
 			return SL_ENOMEM;
 	}

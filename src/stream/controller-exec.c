@@ -221,6 +221,9 @@ static void exec_next(struct exec *x)
 			break;
 		case SL_STREAM_ACT_DELETE_JOB:
 			o.propagation = "Foreground";
+			/* only the Job decide() saw: one created again meanwhile
+			 * (same name) answers 409 and the stream is looked at anew */
+			o.precondition_uid = a->uid;
 			r = sl_kube_delete(c->k, &jobs, &o, on_write, x);
 			break;
 		case SL_STREAM_ACT_CREATE_BACKFILL:

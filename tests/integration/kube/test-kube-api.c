@@ -2,7 +2,7 @@
  * (kubetest.sluice.dev Widget) and Jobs; server-side apply conflicts and
  * force; the errors a caller acts on (not found, exists, conflict, invalid
  * with its field, forbidden for the restricted identity); 1,000 objects
- * listed in pages of 100; Events. */
+ * listed in pages of 100; Events; a delete with a stale uid precondition. */
 #include "ktest.h"
 
 #include <unistd.h>
@@ -498,6 +498,89 @@ static void events(void)
 	kt_res_clear(&r);
 }
 
+/* Created, observed, deleted and created again under the same name: a
+ * delete that names the uid it observed must not remove the new object. */
+static void delete_precondition_uid(void)
+{
+	struct kt_res r = {0};
+	struct sl_kube_ref cm = {.api_version = "v1", .kind = "ConfigMap", .ns = ns, .name = "pre"};
+	struct sl_kube_ref job = {.api_version = "batch/v1", .kind = "Job", .ns = ns, .name = "j-pre"};
+	struct sl_kube_call_opts fm = {.field_manager = "kt"};
+	char uid1[64] = "", uid2[64] = "";
+	cJSON *o;
+
+	for (int round = 0; round < 2; round++) {
+		o = kt_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"pre\"},"
+		            "\"data\":{\"a\":\"b\"}}");
+		sl_kube_create(k, &cm, o, &fm, kt_cb, &r);
+		cJSON_Delete(o);
+		kt_wait(&r, 30000);
+		CHECK(r.code == 0 && kt_str(r.body, "metadata.uid"), "create %d: %s", round, r.err);
+		snprintf(round ? uid2 : uid1, sizeof(uid1), "%s", kt_str(r.body, "metadata.uid") ?: "");
+		kt_res_clear(&r);
+		if (round == 0) {
+			sl_kube_delete(k, &cm, NULL, kt_cb, &r);
+			kt_wait(&r, 30000);
+			CHECK(r.code == 0, "plain delete: %s", r.err);
+			kt_res_clear(&r);
+		}
+	}
+	CHECK(*uid1 && *uid2 && strcmp(uid1, uid2), "a new uid: %s %s", uid1, uid2);
+
+	{
+		struct sl_kube_call_opts d = {.precondition_uid = uid1};
+		sl_kube_delete(k, &cm, &d, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_ECONFLICT && r.status == 409, "stale uid refused: %d %ld %s", r.code, r.status,
+	      r.err);
+	printf("# stale uid: %s\n", r.err);
+	kt_res_clear(&r);
+	sl_kube_get(k, &cm, NULL, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && !strcmp(kt_str(r.body, "metadata.uid") ?: "", uid2),
+	      "the new object is still there");
+	kt_res_clear(&r);
+
+	{
+		struct sl_kube_call_opts d = {.precondition_uid = uid2};
+		sl_kube_delete(k, &cm, &d, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0, "current uid deletes: %s", r.err);
+	kt_res_clear(&r);
+	sl_kube_get(k, &cm, NULL, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_ENOTFOUND, "gone: %d", r.code);
+	kt_res_clear(&r);
+
+	/* as the controller deletes a Job: foreground propagation and the uid */
+	o = kt_json("{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":\"j-pre\"},"
+	            "\"spec\":{\"template\":{\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{"
+	            "\"name\":\"c\",\"image\":\"busybox\",\"command\":[\"true\"]}]}}}}");
+	sl_kube_create(k, &job, o, &fm, kt_cb, &r);
+	cJSON_Delete(o);
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0, "create job: %s", r.err);
+	snprintf(uid2, sizeof(uid2), "%s", kt_str(r.body, "metadata.uid") ?: "");
+	kt_res_clear(&r);
+	{
+		struct sl_kube_call_opts d = {.propagation = "Foreground", .precondition_uid = uid1};
+		sl_kube_delete(k, &job, &d, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_ECONFLICT, "job, stale uid: %d %s", r.code, r.err);
+	kt_res_clear(&r);
+	{
+		struct sl_kube_call_opts d = {.propagation = "Foreground", .precondition_uid = uid2};
+		sl_kube_delete(k, &job, &d, kt_cb, &r);
+	}
+	kt_wait(&r, 30000);
+	CHECK(r.code == 0 && kt_str(r.body, "metadata.deletionTimestamp"), "job, its uid: %d %s", r.code,
+	      r.err);
+	kt_res_clear(&r);
+}
+
 int main(void)
 {
 	char *out = NULL;
@@ -505,7 +588,7 @@ int main(void)
 	kt_require_cluster();
 	if (sl_loop_new(&kt_loop) < 0)
 		return 1;
-	kt_plan(6);
+	kt_plan(7);
 	if (it_kubectl(&out, crd, "apply -f -") != 0 ||
 	    it_kubectl(NULL, NULL,
 	               "wait --for condition=established --timeout=60s crd/widgets.kubetest.sluice.dev") !=
@@ -525,6 +608,7 @@ int main(void)
 	kt_run(4, "restricted identity gets 403 with a readable error", restricted_forbidden);
 	kt_run(5, "1000 objects listed in pages of 100", paged_list);
 	kt_run(6, "events", events);
+	kt_run(7, "delete with a uid precondition", delete_precondition_uid);
 	sl_kube_free(k);
 	it_ns_delete(ns);
 	sl_loop_free(kt_loop);
