@@ -54,12 +54,14 @@ struct sl_source_options {
 	 * 1 s and capped at the interval. */
 	uint64_t interval_ms;
 	uint64_t jitter_ms;
-	/* Deadline of one clone/fetch/push (default 120 s): a transfer still
-	 * running after it is aborted (SL_ETIMEOUT). libgit2 1.5.1 has no
-	 * connect or socket timeout option (GIT_OPT_SET_SERVER_TIMEOUT came in
-	 * 1.7), so the deadline is checked in libgit2's progress and
-	 * credential callbacks: a remote that accepts the connection and then
-	 * never sends a byte is only cut by the kernel's TCP timeouts.
+	/* Deadline of one clone/fetch/push (default 120 s): past it the
+	 * operation fails with SL_ETIMEOUT. libgit2 1.5.1 has no socket timeout
+	 * (GIT_OPT_SET_SERVER_TIMEOUT came in 1.7), so the deadline is checked
+	 * in libgit2's callbacks, and a per-thread timer signal (SIGRTMIN+3,
+	 * whose handler this module installs) interrupts a system call the
+	 * worker is blocked in, which ends stalled HTTPS transfers. Known gap: a
+	 * silent SSH server at the banner stage is not cut (libssh2 retries
+	 * that read on EINTR); the kernel's TCP timeouts end it.
 	 * Shallow fetches do not exist in libgit2 1.5 (depth came in 1.7):
 	 * the first fetch gets the ref's whole history, later ones only what
 	 * is new. */
@@ -77,9 +79,8 @@ struct sl_source_options {
 	const char *ssh_passphrase_file;
 	const char *known_hosts_file;
 	/* HTTPS: a CA bundle file and/or directory (else the system store). The
-	 * setting is process-wide in libgit2: each source sets its own before
-	 * every operation, so two Git sources with different CAs in one process
-	 * must not run at the same moment. */
+	 * setting is process-wide in libgit2: sources with different CAs in one
+	 * process take turns (a lock), sources with the same CA run together. */
 	const char *ca_file;
 	const char *ca_dir;
 	bool allow_http;

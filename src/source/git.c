@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -33,6 +35,9 @@ struct op {
 	char msg[512];
 	char host[256];
 	int port;
+	/* the watchdog interrupting a stalled system call (see watchdog_start) */
+	timer_t timer;
+	bool timer_armed;
 	/* push */
 	bool rejected;
 	char reject_msg[256];
@@ -285,12 +290,81 @@ static int push_update_cb(const char *refname, const char *status, void *payload
 	return 0;
 }
 
+/* The deadline of an operation is checked in libgit2's callbacks, but a
+ * remote that stops sending leaves the worker blocked in recv()/poll(),
+ * where no callback runs, and libgit2 1.5 has no socket timeout. So a
+ * per-thread POSIX timer sends WATCHDOG_SIG to the worker at the deadline
+ * (and every 500 ms after): the handler does nothing and is installed
+ * without SA_RESTART, so the blocked call fails with EINTR and libgit2
+ * returns an error. The signal is unblocked only while our operation runs. */
+#define WATCHDOG_SIG (SIGRTMIN + 3)
+
+static void watchdog_handler(int sig)
+{
+	(void)sig;
+}
+
+static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
+static void watchdog_install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watchdog_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: interrupt, do not resume */
+	sigaction(WATCHDOG_SIG, &sa, NULL);
+}
+
+static void watchdog_start(struct op *op, uint64_t ms)
+{
+	struct sigevent sev;
+	struct itimerspec its;
+	sigset_t set;
+
+	pthread_once(&watchdog_once, watchdog_install);
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = WATCHDOG_SIG;
+	sev._sigev_un._tid = gettid(); /* sigev_notify_thread_id: not in glibc 2.36 headers */
+	if (timer_create(CLOCK_MONOTONIC, &sev, &op->timer) < 0)
+		return; /* the callbacks' deadline still holds */
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = (time_t)(ms / 1000);
+	its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+	its.it_interval.tv_nsec = 500 * 1000000L;
+	timer_settime(op->timer, 0, &its, NULL);
+	op->timer_armed = true;
+	sigemptyset(&set);
+	sigaddset(&set, WATCHDOG_SIG);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+static void watchdog_stop(struct op *op)
+{
+	sigset_t set;
+	struct timespec zero = {0, 0};
+
+	if (!op->timer_armed)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, WATCHDOG_SIG);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	timer_delete(op->timer);
+	op->timer_armed = false;
+	/* drop a signal that fired after the last interruptible call */
+	while (sigtimedwait(&set, NULL, &zero) > 0) {
+	}
+}
+
 static void op_init(struct op *op, struct sl_source *src)
 {
+	if (op->timer_armed)
+		watchdog_stop(op);
 	memset(op, 0, sizeof(*op));
 	op->src = src;
 	op->deadline = sl_now_ms() + src->timeout_ms;
 	source_url_host(src->url, op->host, sizeof(op->host), &op->port, NULL, 0);
+	watchdog_start(op, src->timeout_ms);
 }
 
 static void callbacks_init(git_remote_callbacks *cb, struct op *op)
@@ -378,6 +452,12 @@ static int fail_git(struct job *j, struct op *op, int gerr, const char *what)
 	if (op && op->code) {
 		code = op->code;
 		sl_error_set(&j->err, code, "%s: %s", what, op->msg);
+	} else if (op && sl_now_ms() >= op->deadline) {
+		/* interrupted by the watchdog: say why, not just "EINTR" */
+		code = SL_ETIMEOUT;
+		sl_error_set(&j->err, code, "%s: timed out after %llu ms (%s)", what,
+		             (unsigned long long)op->src->timeout_ms,
+		             e && e->message ? e->message : "no reply");
 	} else {
 		code = map_git_error(gerr, e ? e->klass : 0);
 		sl_error_set(&j->err, code, "%s: %s", what, e && e->message ? e->message : "unknown error");
@@ -434,18 +514,61 @@ static int repo_open(struct job *j, bool fresh)
 	return 0;
 }
 
-static void ca_setup(struct sl_source *src)
+/* The CA locations are process-wide in libgit2 (one mbedTLS/OpenSSL
+ * config), and replacing them frees the chain a handshake on another
+ * worker may be using. So network operations hold ca_lock for reading
+ * while the locations are the ones they want; a source that needs other
+ * locations takes it for writing to change them, which waits for the
+ * operations in flight. Sources with the same CA run side by side. */
+static pthread_rwlock_t ca_lock = PTHREAD_RWLOCK_INITIALIZER;
+static char ca_cur_file[PATH_MAX], ca_cur_dir[PATH_MAX];
+static bool ca_cur_set;
+
+static void ca_want(struct sl_source *src, const char **file, const char **dir)
 {
-	/* Process-wide in libgit2, so every source sets its own before each
-	 * operation (one Git source per process is the normal case); without
-	 * a configured bundle, the system's, so an earlier source's private CA
-	 * is not trusted by this one. */
-	if (src->ca_file || src->ca_dir)
-		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, src->ca_file, src->ca_dir);
-	else if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0)
-		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, "/etc/ssl/certs/ca-certificates.crt", NULL);
-	else
-		git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, NULL, "/etc/ssl/certs");
+	/* without a configured bundle, the system's, so an earlier source's
+	 * private CA is not trusted by this one */
+	if (src->ca_file || src->ca_dir) {
+		*file = src->ca_file;
+		*dir = src->ca_dir;
+	} else if (access("/etc/ssl/certs/ca-certificates.crt", R_OK) == 0) {
+		*file = "/etc/ssl/certs/ca-certificates.crt";
+		*dir = NULL;
+	} else {
+		*file = NULL;
+		*dir = "/etc/ssl/certs";
+	}
+}
+
+static bool ca_is(const char *file, const char *dir)
+{
+	return ca_cur_set && !strcmp(ca_cur_file, file ? file : "") && !strcmp(ca_cur_dir, dir ? dir : "");
+}
+
+static void ca_acquire(struct sl_source *src)
+{
+	const char *file, *dir;
+
+	ca_want(src, &file, &dir);
+	for (;;) {
+		pthread_rwlock_rdlock(&ca_lock);
+		if (ca_is(file, dir))
+			return; /* held for reading until ca_release */
+		pthread_rwlock_unlock(&ca_lock);
+		pthread_rwlock_wrlock(&ca_lock);
+		if (!ca_is(file, dir)) {
+			git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir);
+			snprintf(ca_cur_file, sizeof(ca_cur_file), "%s", file ? file : "");
+			snprintf(ca_cur_dir, sizeof(ca_cur_dir), "%s", dir ? dir : "");
+			ca_cur_set = true;
+		}
+		pthread_rwlock_unlock(&ca_lock);
+	}
+}
+
+static void ca_release(void)
+{
+	pthread_rwlock_unlock(&ca_lock);
 }
 
 struct target {
@@ -771,7 +894,7 @@ static int export_tree(struct job *j, git_repository *repo, git_tree *tree, cons
 void git_check(struct job *j)
 {
 	struct sl_source *src = j->src;
-	struct op op;
+	struct op op = {0};
 	struct target t;
 	git_commit *commit = NULL;
 	git_tree *tree = NULL, *sub = NULL;
@@ -782,21 +905,26 @@ void git_check(struct job *j)
 	int r;
 
 	pthread_once(&init_once, init_libgit2);
-	ca_setup(src);
 	git_error_clear();
 	if (repo_open(j, false) < 0)
 		return;
+	ca_acquire(src);
 	op_init(&op, src);
 	r = fetch_target(j, &op, &t);
+	watchdog_stop(&op);
 	if (r < 0 && corrupt_class()) {
 		/* a damaged cache is cloned again */
 		sl_error_clear(&j->err);
 		j->code = 0;
-		if (repo_open(j, true) < 0)
+		if (repo_open(j, true) < 0) {
+			ca_release();
 			return;
+		}
 		op_init(&op, src);
 		r = fetch_target(j, &op, &t);
+		watchdog_stop(&op);
 	}
+	ca_release();
 	if (r < 0)
 		return;
 	git_oid_tostr(hex, sizeof(hex), &t.oid);
@@ -1076,20 +1204,22 @@ out:
 void git_writeback(struct job *j)
 {
 	struct sl_source *src = j->src;
-	struct op op;
+	struct op op = {0};
 	uint64_t delay = 100;
 	int r = SL_EINTERNAL;
 
 	pthread_once(&init_once, init_libgit2);
-	ca_setup(src);
 	git_error_clear();
 	if (repo_open(j, false) < 0)
 		return;
 	for (int attempt = 0; attempt < WRITEBACK_ATTEMPTS; attempt++) {
 		sl_error_clear(&j->err);
 		j->code = 0;
+		ca_acquire(src);
 		op_init(&op, src);
 		r = writeback_once(j, &op);
+		watchdog_stop(&op);
+		ca_release();
 		if (r != SL_ECONFLICT && r != SL_EUNAVAILABLE)
 			break;
 		if (attempt + 1 < WRITEBACK_ATTEMPTS) {

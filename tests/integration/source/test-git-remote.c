@@ -227,6 +227,42 @@ static void ssh_tests(void)
 	sl_source_free(bad);
 }
 
+/* A server that accepts connections and never says a word: only the
+ * watchdog can end a fetch from it. */
+static void stalled_tests(void)
+{
+	struct sl_source_options o = SL_SOURCE_OPTIONS_INIT;
+	struct t_rec r1 = {0};
+	struct sl_source *s1;
+	char url1[256];
+	int port = t_free_port();
+	uint64_t t0;
+
+	t_write("stall.py", "import socket, sys, time\n"
+	                    "s = socket.socket()\n"
+	                    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+	                    "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+	                    "s.listen(16)\n"
+	                    "held = []\n"
+	                    "while True:\n"
+	                    "    held.append(s.accept())\n");
+	t_sh_ok("python3 stall.py %d & echo $! > stall.pid; sleep 0.5", port);
+	t_on_cleanup("kill $(cat %s/stall.pid) 2>/dev/null", t_dir);
+
+	snprintf(url1, sizeof(url1), "https://127.0.0.1:%d/git/remote.git", port);
+	o.url = url1;
+	o.timeout_ms = 1500;
+	t0 = sl_now_ms();
+	s1 = mk(&o, &r1, "cache-stall-https");
+	expect_error(NULL, &r1, "a stalled https server");
+	T_ASSERT(r1.last_error.code == SL_ETIMEOUT, "code %d: %s", r1.last_error.code, r1.last_error.msg);
+	T_ASSERT(sl_now_ms() - t0 < 10000, "took %llu ms", (unsigned long long)(sl_now_ms() - t0));
+	sl_source_free(s1);
+
+	/* not over ssh: libssh2 retries its blocking banner read on EINTR, so
+	 * a silent ssh server holds the worker until TCP gives up (known gap) */
+}
+
 int main(void)
 {
 	const char *f = getenv("SLUICE_SOURCE_FIXTURES");
@@ -243,6 +279,7 @@ int main(void)
 	push_file("a.yaml", "kind: ConfigMap\nmetadata: {name: a}\ndata: {v: '1'}\n", "one");
 	http_tests();
 	ssh_tests();
+	stalled_tests();
 	sl_loop_free(loop);
 	fprintf(stderr, "ok\n");
 	return 0;
