@@ -1037,7 +1037,7 @@ int sl_kube_new(struct sl_loop *loop, struct sl_kube_config *cfg, const struct s
 		k->opts.max_retries = 5;
 	snprintf(k->user_agent, sizeof(k->user_agent), "%s",
 	         opts && opts->user_agent ? opts->user_agent : "sluice/" SLUICE_VERSION);
-	map_init(&k->gvs);
+	sl_map_init(&k->gvs);
 	k->url_base = sl_strdup(cfg->server);
 	if (!k->url_base) {
 		r = SL_ENOMEM;

@@ -33,13 +33,13 @@ static void gv_free(void *p)
 
 void kube_discovery_free(struct sl_kube *k)
 {
-	map_free(&k->gvs, gv_free);
+	sl_map_free(&k->gvs, gv_free);
 }
 
 void sl_kube_discover_invalidate(struct sl_kube *k)
 {
 	for (size_t i = 0; i < k->gvs.nb; i++)
-		for (struct map_ent *e = k->gvs.b[i]; e; e = e->next) {
+		for (struct sl_map_ent *e = k->gvs.b[i]; e; e = e->next) {
 			struct gv *g = e->val;
 			if (!g->fetching) {
 				cJSON_Delete(g->resources);
@@ -100,7 +100,7 @@ int sl_kube_discover_cached(struct sl_kube *k, const char *api_version, const ch
 	    split_api_version(api_version, group, sizeof(group), version, sizeof(version)) < 0)
 		return SL_EINVALID;
 	snprintf(key, sizeof(key), "%s/%s", group, version);
-	g = map_get(&k->gvs, key);
+	g = sl_map_get(&k->gvs, key);
 	if (!g || !g->resources || !lookup(g, kind, ret))
 		return SL_ENOTFOUND;
 	return 0;
@@ -172,7 +172,7 @@ int sl_kube_discover(struct sl_kube *k, const char *api_version, const char *kin
 	if (k->freeing)
 		return SL_ECANCELED;
 	snprintf(key, sizeof(key), "%s/%s", group, version);
-	g = map_get(&k->gvs, key);
+	g = sl_map_get(&k->gvs, key);
 	if (g && !g->fetching && g->resources) {
 		struct hit *h = calloc(1, sizeof(*h));
 		if (!h)
@@ -190,7 +190,7 @@ int sl_kube_discover(struct sl_kube *k, const char *api_version, const char *kin
 	if (!g) {
 		g = calloc(1, sizeof(*g));
 		if (!g || !(g->group = sl_strdup(group)) || !(g->version = sl_strdup(version)) ||
-		    map_put(&k->gvs, key, g, NULL) < 0) {
+		    sl_map_put(&k->gvs, key, g, NULL) < 0) {
 			gv_free(g);
 			return SL_ENOMEM;
 		}

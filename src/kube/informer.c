@@ -34,8 +34,8 @@ struct sl_kube_informer {
 	bool synced;
 	bool listed_once;
 	char *rv;
-	struct map cache; /* key -> cJSON object */
-	struct map fresh; /* the list being received, page by page */
+	struct sl_map cache; /* key -> cJSON object */
+	struct sl_map fresh; /* the list being received, page by page */
 	struct token *tok;
 	struct req *watch;
 	bool watch_got_data;
@@ -76,8 +76,8 @@ static void really_free(struct sl_kube_informer *inf)
 {
 	qclear(inf);
 	sl_kube_lines_free(&inf->lines);
-	map_free(&inf->cache, obj_free);
-	map_free(&inf->fresh, obj_free);
+	sl_map_free(&inf->cache, obj_free);
+	sl_map_free(&inf->fresh, obj_free);
 	sl_timer_free(inf->timer);
 	free(inf->api_version);
 	free(inf->kind);
@@ -185,14 +185,14 @@ static void timer_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
 
 struct diff_ctx {
 	struct sl_kube_informer *inf;
-	struct map *fresh;
+	struct sl_map *fresh;
 	bool alive;
 };
 
 static void report_gone(const char *key, void *val, void *payload)
 {
 	struct diff_ctx *d = payload;
-	if (!d->alive || map_get(d->fresh, key))
+	if (!d->alive || sl_map_get(d->fresh, key))
 		return;
 	if (d->inf->h.del) {
 		enter(d->inf);
@@ -212,7 +212,7 @@ static bool same_rv(const cJSON *a, const cJSON *b)
 
 struct add_ctx {
 	struct sl_kube_informer *inf;
-	struct map *old;
+	struct sl_map *old;
 	bool alive;
 };
 
@@ -222,7 +222,7 @@ static void report_new(const char *key, void *val, void *payload)
 	cJSON *old;
 	if (!a->alive)
 		return;
-	old = map_get(a->old, key);
+	old = sl_map_get(a->old, key);
 	enter(a->inf);
 	if (!old) {
 		if (a->inf->h.add)
@@ -243,7 +243,7 @@ static void on_page(cJSON *items, void *payload)
 	if (!inf)
 		return;
 	if (!items) {
-		map_free(&inf->fresh, obj_free);
+		sl_map_free(&inf->fresh, obj_free);
 		return;
 	}
 	while ((it = items->child)) {
@@ -256,7 +256,8 @@ static void on_page(cJSON *items, void *payload)
 		if (!cJSON_GetObjectItemCaseSensitive(it, "apiVersion"))
 			cJSON_AddStringToObject(it, "apiVersion", inf->api_version);
 		trim(inf, it);
-		if (sl_kube_obj_key(it, key, sizeof(key)) < 0 || map_put(&inf->fresh, key, it, &prev) < 0) {
+		if (sl_kube_obj_key(it, key, sizeof(key)) < 0 ||
+		    sl_map_put(&inf->fresh, key, it, &prev) < 0) {
 			cJSON_Delete(it);
 			continue;
 		}
@@ -268,7 +269,7 @@ static void on_list(struct sl_kube_result *res, void *payload)
 {
 	struct token *tok = payload;
 	struct sl_kube_informer *inf = tok->inf;
-	struct map old;
+	struct sl_map old;
 	struct diff_ctx d;
 	struct add_ctx a;
 	bool first;
@@ -278,7 +279,7 @@ static void on_list(struct sl_kube_result *res, void *payload)
 		return;
 	inf->tok = NULL;
 	if (res->code < 0) {
-		map_free(&inf->fresh, obj_free);
+		sl_map_free(&inf->fresh, obj_free);
 		enter(inf);
 		report(inf, &res->err);
 		if (!leave(inf))
@@ -289,7 +290,7 @@ static void on_list(struct sl_kube_result *res, void *payload)
 	set_rv(inf, res->body);
 	old = inf->cache;
 	inf->cache = inf->fresh;
-	map_init(&inf->fresh);
+	sl_map_init(&inf->fresh);
 	first = !inf->listed_once;
 	if (inf->listed_once)
 		inf->k->metrics.relists++;
@@ -298,11 +299,11 @@ static void on_list(struct sl_kube_result *res, void *payload)
 	/* deletes first: objects gone while we were not watching */
 	d = (struct diff_ctx){.inf = inf, .fresh = &inf->cache, .alive = true};
 	enter(inf);
-	map_foreach(&old, report_gone, &d);
+	sl_map_foreach(&old, report_gone, &d);
 	a = (struct add_ctx){.inf = inf, .old = &old, .alive = d.alive};
 	if (a.alive)
-		map_foreach(&inf->cache, report_new, &a);
-	map_free(&old, obj_free);
+		sl_map_foreach(&inf->cache, report_new, &a);
+	sl_map_free(&old, obj_free);
 	if (!leave(inf) || !a.alive)
 		return;
 	if (!inf->synced) {
@@ -336,7 +337,7 @@ static void do_list(struct sl_kube_informer *inf)
 	}
 	tok->inf = inf;
 	inf->state = INF_LISTING;
-	map_free(&inf->fresh, obj_free);
+	sl_map_free(&inf->fresh, obj_free);
 	r = kube_list_paged(inf->k, &ref, &o, on_page, on_list, tok);
 	if (r < 0) {
 		free(tok);
@@ -417,7 +418,7 @@ static void on_drain(struct req *r, void *payload)
 			set_rv(inf, obj);
 			trim(inf, obj);
 			if (sl_kube_obj_key(obj, key, sizeof(key)) < 0 ||
-			    map_put(&inf->cache, key, obj, &old) < 0) {
+			    sl_map_put(&inf->cache, key, obj, &old) < 0) {
 				cJSON_Delete(obj);
 				break;
 			}
@@ -433,7 +434,7 @@ static void on_drain(struct req *r, void *payload)
 			set_rv(inf, ev->object);
 			if (sl_kube_obj_key(ev->object, key, sizeof(key)) < 0)
 				break;
-			old = map_del(&inf->cache, key);
+			old = sl_map_del(&inf->cache, key);
 			if (inf->h.del) {
 				if (old)
 					inf->h.del(old, inf->payload);
@@ -661,8 +662,8 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 	if (h)
 		inf->h = *h;
 	inf->payload = payload;
-	map_init(&inf->cache);
-	map_init(&inf->fresh);
+	sl_map_init(&inf->cache);
+	sl_map_init(&inf->fresh);
 	sl_kube_lines_init(&inf->lines, k->opts.max_watch_line);
 	r = sl_timer_new(k->loop, timer_fire, inf, &inf->timer);
 	if (r < 0) {
@@ -706,7 +707,7 @@ const cJSON *sl_kube_informer_get(const struct sl_kube_informer *inf, const char
 		snprintf(key, sizeof(key), "%s/%s", ns, name);
 	else
 		snprintf(key, sizeof(key), "%s", name);
-	return map_get(&inf->cache, key);
+	return sl_map_get(&inf->cache, key);
 }
 
 struct each {
@@ -724,5 +725,5 @@ void sl_kube_informer_foreach(const struct sl_kube_informer *inf, void (*fn)(con
                               void *payload)
 {
 	struct each e = {fn, payload};
-	map_foreach(&inf->cache, each_fn, &e);
+	sl_map_foreach(&inf->cache, each_fn, &e);
 }

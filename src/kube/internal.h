@@ -1,7 +1,7 @@
 /* Shared internals of src/kube: the client, its requests and discovery. */
 #pragma once
 
-#include "map.h"
+#include "sluice/base-map.h"
 #include "sluice/kube-watch.h"
 #include "sluice/kube.h"
 
@@ -72,7 +72,7 @@ struct sl_kube {
 	unsigned depth; /* nesting of curl driving, to avoid recursion */
 
 	/* discovery: "group/version" -> struct gv */
-	struct map gvs;
+	struct sl_map gvs;
 	struct sl_timer *soon_timer;
 	struct soon *soon_head, *soon_tail;
 };

@@ -2,7 +2,7 @@
  * once, per-key exponential backoff and delayed adds on loop timers. */
 #include "sluice/workqueue.h"
 #include "sluice/base.h"
-#include "map.h"
+#include "sluice/base-map.h"
 
 #include <string.h>
 
@@ -21,7 +21,7 @@ struct wq_ent {
 struct sl_workqueue {
 	struct sl_loop *loop;
 	uint64_t min_ms, max_ms;
-	struct map ents;
+	struct sl_map ents;
 	struct wq_ent *head, *tail;
 	size_t nready, nprocessing, ndelayed;
 	struct sl_timer *notify; /* fires ready() on the next round */
@@ -50,7 +50,7 @@ int sl_workqueue_new(struct sl_loop *loop, const struct sl_workqueue_opts *opts,
 	wq->max_ms = opts && opts->backoff_max_ms ? opts->backoff_max_ms : 1000 * 1000;
 	wq->ready = ready;
 	wq->payload = payload;
-	map_init(&wq->ents);
+	sl_map_init(&wq->ents);
 	r = sl_timer_new(loop, notify_fire, wq, &wq->notify);
 	if (r < 0) {
 		free(wq);
@@ -74,18 +74,18 @@ void sl_workqueue_free(struct sl_workqueue *wq)
 {
 	if (!wq)
 		return;
-	map_free(&wq->ents, ent_free);
+	sl_map_free(&wq->ents, ent_free);
 	sl_timer_free(wq->notify);
 	free(wq);
 }
 
 static struct wq_ent *ent_get(struct sl_workqueue *wq, const char *key, bool create)
 {
-	struct wq_ent *e = map_get(&wq->ents, key);
+	struct wq_ent *e = sl_map_get(&wq->ents, key);
 	if (e || !create)
 		return e;
 	e = calloc(1, sizeof(*e));
-	if (!e || !(e->key = sl_strdup(key)) || map_put(&wq->ents, key, e, NULL) < 0) {
+	if (!e || !(e->key = sl_strdup(key)) || sl_map_put(&wq->ents, key, e, NULL) < 0) {
 		if (e)
 			free(e->key);
 		free(e);
@@ -101,7 +101,7 @@ static void ent_gc(struct sl_workqueue *wq, struct wq_ent *e)
 {
 	if (e->queued || e->processing || e->failures || (e->timer && sl_timer_armed(e->timer)))
 		return;
-	map_del(&wq->ents, e->key);
+	sl_map_del(&wq->ents, e->key);
 	ent_free(e);
 }
 
@@ -187,7 +187,7 @@ static uint64_t backoff(const struct sl_workqueue *wq, unsigned failures)
 
 uint64_t sl_workqueue_backoff_ms(const struct sl_workqueue *wq, const char *key)
 {
-	const struct wq_ent *e = map_get(&wq->ents, key);
+	const struct wq_ent *e = sl_map_get(&wq->ents, key);
 	return backoff(wq, e ? e->failures : 0);
 }
 
@@ -206,7 +206,7 @@ int sl_workqueue_add_rate_limited(struct sl_workqueue *wq, const char *key)
 
 void sl_workqueue_forget(struct sl_workqueue *wq, const char *key)
 {
-	struct wq_ent *e = map_get(&wq->ents, key);
+	struct wq_ent *e = sl_map_get(&wq->ents, key);
 	if (!e)
 		return;
 	e->failures = 0;
@@ -215,7 +215,7 @@ void sl_workqueue_forget(struct sl_workqueue *wq, const char *key)
 
 unsigned sl_workqueue_requeues(const struct sl_workqueue *wq, const char *key)
 {
-	const struct wq_ent *e = map_get(&wq->ents, key);
+	const struct wq_ent *e = sl_map_get(&wq->ents, key);
 	return e ? e->failures : 0;
 }
 
@@ -237,7 +237,7 @@ const char *sl_workqueue_get(struct sl_workqueue *wq)
 
 void sl_workqueue_done(struct sl_workqueue *wq, const char *key)
 {
-	struct wq_ent *e = map_get(&wq->ents, key);
+	struct wq_ent *e = sl_map_get(&wq->ents, key);
 	if (!e || !e->processing)
 		return;
 	e->processing = false;

@@ -1,6 +1,7 @@
 /* The controller's reconcile and executor: gathers what the caches hold about
  * one stream, calls sl_stream_decide() and performs its actions one after the
  * other (their order is what makes a crash between two of them safe). */
+#include "json-internal.h"
 #include "controller-internal.h"
 #include "sluice/stream.h"
 
@@ -21,23 +22,6 @@ struct exec {
 	cJSON *involved;
 	enum sl_controller_result result;
 };
-
-static const cJSON *obj_at(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsObject(v) ? v : NULL;
-}
-
-static const char *str_at(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
-static const char *md_str(const cJSON *o, const char *key)
-{
-	return str_at(obj_at(o, "metadata"), key);
-}
 
 static bool streq(const char *a, const char *b)
 {

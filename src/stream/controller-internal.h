@@ -1,20 +1,15 @@
-/* controller internals shared by the controller's files: a small string-keyed
- * hash map (the kube module's map is private to it). */
+/* controller internals shared by the controller's files: a string-keyed map
+ * that owns its values (sluice/base-map.h plus a destructor). */
 #pragma once
+
+#include "sluice/base-map.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
-struct cmap_ent {
-	char *key;
-	void *val;
-	struct cmap_ent *next;
-};
-
 /* Keys are copied; values are owned by the map when free_val is given. */
 struct cmap {
-	struct cmap_ent **b;
-	size_t nb, n;
+	struct sl_map m;
 	void (*free_val)(void *);
 };
 

@@ -9,6 +9,7 @@
  * second Event), each successful write records an expectation (object and
  * resourceVersion) on its stream; the stream is not reconciled again until
  * the caches caught up or expectation_wait_ms passed. */
+#include "json-internal.h"
 #include "controller-internal.h"
 #include "sluice/controller.h"
 #include "sluice/stream.h"
@@ -19,23 +20,6 @@
 #include <string.h>
 
 #define KEY_MAX 400
-
-static const cJSON *obj_at(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsObject(v) ? v : NULL;
-}
-
-static const char *str_at(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
-static const char *md_str(const cJSON *o, const char *key)
-{
-	return str_at(obj_at(o, "metadata"), key);
-}
 
 static const char *label(const cJSON *o, const char *key)
 {

@@ -36,6 +36,7 @@
  *   treated as deleted by hand: its BackfillRequest is still pending, so it
  *   runs again (at least once; a completion is never invented).
  */
+#include "json-internal.h"
 #include "sluice/stream.h"
 
 #include <stdarg.h>
@@ -63,29 +64,10 @@
 
 /* ---- small JSON readers ---------------------------------------------------- */
 
-static const cJSON *obj_at(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsObject(v) ? v : NULL;
-}
-
-static const char *str_at(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
 /* NULL and "" are the same: both mean unset. */
 static bool streq(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
-static const char *md_str(const cJSON *o, const char *key)
-{
-	return str_at(obj_at(o, "metadata"), key);
 }
 
 static const char *annotation(const cJSON *o, const char *key)

@@ -1,5 +1,6 @@
 /* The Job builder: a stream, its StreamClass, a StreamingJobTemplate and an
  * optional BackfillRequest in, the Job of design.md "Resource contract" out. */
+#include "json-internal.h"
 #include "sluice/stream.h"
 
 #include <stdio.h>
@@ -107,20 +108,6 @@ char *sl_stream_canonical_json(const cJSON *v)
 }
 
 /* ---- helpers -------------------------------------------------------------- */
-
-static const char *str_at(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
-static const cJSON *obj_at(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsObject(v) ? v : NULL;
-}
 
 static cJSON *arr_ensure(cJSON *o, const char *key)
 {

@@ -1,19 +1,19 @@
-/* String-keyed chained hash map; see map.h. */
-#include "map.h"
+/* String-keyed chained hash map; see sluice/base-map.h. */
+#include "sluice/base-map.h"
 #include "sluice/base.h"
 
 #include <string.h>
 
-void map_init(struct map *m)
+void sl_map_init(struct sl_map *m)
 {
 	m->b = NULL;
 	m->nb = m->n = 0;
 }
 
-void map_free(struct map *m, void (*free_val)(void *))
+void sl_map_free(struct sl_map *m, void (*free_val)(void *))
 {
 	for (size_t i = 0; i < m->nb; i++)
-		for (struct map_ent *e = m->b[i], *n; e; e = n) {
+		for (struct sl_map_ent *e = m->b[i], *n; e; e = n) {
 			n = e->next;
 			if (free_val)
 				free_val(e->val);
@@ -21,44 +21,44 @@ void map_free(struct map *m, void (*free_val)(void *))
 			free(e);
 		}
 	free(m->b);
-	map_init(m);
+	sl_map_init(m);
 }
 
-static struct map_ent **slot(const struct map *m, const char *key)
+static struct sl_map_ent **slot(const struct sl_map *m, const char *key)
 {
 	size_t i = sl_hash64(key, strlen(key)) & (m->nb - 1);
-	struct map_ent **pp = &m->b[i];
+	struct sl_map_ent **pp = &m->b[i];
 	while (*pp && strcmp((*pp)->key, key) != 0)
 		pp = &(*pp)->next;
 	return pp;
 }
 
-void *map_get(const struct map *m, const char *key)
+void *sl_map_get(const struct sl_map *m, const char *key)
 {
-	struct map_ent *e;
+	struct sl_map_ent *e;
 	if (!m->nb)
 		return NULL;
 	e = *slot(m, key);
 	return e ? e->val : NULL;
 }
 
-const char *map_key(const struct map *m, const char *key)
+const char *sl_map_key(const struct sl_map *m, const char *key)
 {
-	struct map_ent *e;
+	struct sl_map_ent *e;
 	if (!m->nb)
 		return NULL;
 	e = *slot(m, key);
 	return e ? e->key : NULL;
 }
 
-static int grow(struct map *m)
+static int grow(struct sl_map *m)
 {
 	size_t nb = m->nb ? m->nb * 2 : 64;
-	struct map_ent **b = calloc(nb, sizeof(*b));
+	struct sl_map_ent **b = calloc(nb, sizeof(*b));
 	if (!b)
 		return SL_ENOMEM;
 	for (size_t i = 0; i < m->nb; i++)
-		for (struct map_ent *e = m->b[i], *n; e; e = n) {
+		for (struct sl_map_ent *e = m->b[i], *n; e; e = n) {
 			size_t j = sl_hash64(e->key, strlen(e->key)) & (nb - 1);
 			n = e->next;
 			e->next = b[j];
@@ -70,9 +70,9 @@ static int grow(struct map *m)
 	return 0;
 }
 
-int map_put(struct map *m, const char *key, void *val, void **old)
+int sl_map_put(struct sl_map *m, const char *key, void *val, void **old)
 {
-	struct map_ent **pp, *e;
+	struct sl_map_ent **pp, *e;
 
 	if (old)
 		*old = NULL;
@@ -96,9 +96,9 @@ int map_put(struct map *m, const char *key, void *val, void **old)
 	return 0;
 }
 
-void *map_del(struct map *m, const char *key)
+void *sl_map_del(struct sl_map *m, const char *key)
 {
-	struct map_ent **pp, *e;
+	struct sl_map_ent **pp, *e;
 	void *v;
 
 	if (!m->nb)
@@ -115,9 +115,10 @@ void *map_del(struct map *m, const char *key)
 	return v;
 }
 
-void map_foreach(const struct map *m, void (*fn)(const char *key, void *val, void *payload), void *payload)
+void sl_map_foreach(const struct sl_map *m, void (*fn)(const char *key, void *val, void *payload),
+                    void *payload)
 {
 	for (size_t i = 0; i < m->nb; i++)
-		for (struct map_ent *e = m->b[i]; e; e = e->next)
+		for (struct sl_map_ent *e = m->b[i]; e; e = e->next)
 			fn(e->key, e->val, payload);
 }
