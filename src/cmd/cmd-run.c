@@ -1007,27 +1007,16 @@ static void on_signal(struct sl_loop *loop, int signo, void *payload)
 
 /* ---- setup ---- */
 
-/* The namespace sluice runs in (in a cluster), else the kubeconfig's. */
+/* The namespace sluice runs in: POD_NAMESPACE (the downward API), else the
+ * client's (in a cluster the kube module read the service account's
+ * namespace file; else the kubeconfig context's). */
 static char *own_namespace(const struct sl_kube *kube)
 {
 	const struct sl_kube_config *cfg = sl_kube_get_config(kube);
 	const char *pod_ns = getenv("POD_NAMESPACE");
-	struct sl_buf b;
-	char *ns = NULL;
 
 	if (pod_ns && *pod_ns)
 		return sl_strdup(pod_ns);
-	if (cfg && cfg->in_cluster &&
-	    sl_file_read("/var/run/secrets/kubernetes.io/serviceaccount/namespace", 256, &b, NULL) == 0) {
-		size_t n = b.len;
-		while (n && (b.data[n - 1] == '\n' || b.data[n - 1] == ' '))
-			n--;
-		if (n)
-			ns = sl_strndup(b.data, n);
-		sl_buf_free(&b);
-		if (ns)
-			return ns;
-	}
 	return sl_strdup(cfg && cfg->ns && *cfg->ns ? cfg->ns : "default");
 }
 
