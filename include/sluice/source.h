@@ -32,8 +32,9 @@ struct sl_source_options {
 	 * given directory is created when missing and reused across restarts
 	 * (a corrupt clone in it is cloned again). */
 	const char *cache_dir;
-	/* Files larger than this are not part of a directory snapshot (reported
-	 * as an error); 0: 4 MiB. Also bounds the file edited by write-back. */
+	/* Files larger than this are left out of a snapshot (reported in
+	 * sl_snapshot_problems); 0: 4 MiB. Also bounds the file edited by
+	 * write-back. */
 	size_t max_file_size;
 	/* A directory snapshot holding more files fails; 0: 100000. */
 	size_t max_files;

@@ -755,7 +755,7 @@ static int count_cb(const char *root, const git_tree_entry *entry, void *payload
  * Entry names come from the remote: each is checked and created relative
  * to its parent's fd without following links. */
 static int export_at(struct job *j, git_repository *repo, git_tree *tree, git_tree *old, int dfd, int odfd,
-                     int depth)
+                     int depth, const char *prefix)
 {
 	size_t n = git_tree_entrycount(tree);
 	int r;
@@ -793,7 +793,12 @@ static int export_at(struct job *j, git_repository *repo, git_tree *tree, git_tr
 			}
 			if (oe && odfd >= 0 && git_tree_lookup(&osub, repo, git_tree_entry_id(oe)) == 0)
 				ocfd = openat(odfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			r = export_at(j, repo, sub, ocfd >= 0 ? osub : NULL, cfd, ocfd, depth + 1);
+			{
+				char sp[PATH_MAX];
+				snprintf(sp, sizeof(sp), "%s%s/", prefix, name);
+				r = export_at(j, repo, sub, ocfd >= 0 ? osub : NULL, cfd, ocfd, depth + 1,
+				              sp);
+			}
 			git_tree_free(sub);
 			git_tree_free(osub);
 			close(cfd);
@@ -810,6 +815,29 @@ static int export_at(struct job *j, git_repository *repo, git_tree *tree, git_tr
 			if (same && odfd >= 0 && mode != GIT_FILEMODE_LINK &&
 			    linkat(odfd, name, dfd, name, 0) == 0)
 				continue;
+			{
+				/* the size before the content: a blob over the limit
+				 * is never loaded into memory */
+				git_odb *odb = NULL;
+				size_t sz = 0;
+				git_object_t ty;
+				int q = git_repository_odb(&odb, repo);
+				if (q == 0)
+					q = git_odb_read_header(&sz, &ty, odb, git_tree_entry_id(e));
+				git_odb_free(odb);
+				if (q == 0 && sz > j->src->max_file_size) {
+					/* only a manifest left out is a problem; a large
+					 * image or archive beside them is just skipped */
+					if (!sl_str_has_suffix(name, ".yaml") &&
+					    !sl_str_has_suffix(name, ".yml"))
+						continue;
+					sl_buf_printf(&j->problems,
+					              "%s%s: %zu bytes, over the limit of %zu: left out of "
+					              "the snapshot\n",
+					              prefix, name, sz, j->src->max_file_size);
+					continue;
+				}
+			}
 			r = git_blob_lookup(&b, repo, git_tree_entry_id(e));
 			if (r < 0)
 				return fail_git(j, NULL, r, "blob");
@@ -883,7 +911,7 @@ static int export_tree(struct job *j, git_repository *repo, git_tree *tree, cons
 	}
 	if (old)
 		odfd = open(sl_snapshot_root(j->prev_snap), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	r = export_at(j, repo, tree, odfd >= 0 ? old : NULL, dfd, odfd, 0);
+	r = export_at(j, repo, tree, odfd >= 0 ? old : NULL, dfd, odfd, 0, "");
 	git_tree_free(old);
 	close(dfd);
 	if (odfd >= 0)
@@ -973,7 +1001,7 @@ void git_check(struct job *j)
 		rm_rf(dir);
 		goto out;
 	}
-	r = snapshot_new(src, hex, dir, NULL, cnt.files, NULL, &j->snap, &j->err);
+	r = snapshot_new(src, hex, dir, NULL, cnt.files, j->problems.data, &j->snap, &j->err);
 	if (r < 0) {
 		rm_rf(dir);
 		sl_error_prefix(&j->err, "revision %s", hex);

@@ -23,6 +23,7 @@ struct job {
 	/* that snapshot, referenced by the loop at submit and released in done:
 	 * the worker only reads its (immutable) tree */
 	struct sl_snapshot *prev_snap;
+	struct sl_buf problems; /* Git: files left out of the snapshot, one per line */
 	/* write-back */
 	char *file;
 	unsigned doc_index;

@@ -30,6 +30,7 @@ static void job_free(struct job *j)
 		return;
 	sl_snapshot_unref(j->snap);
 	sl_snapshot_unref(j->prev_snap);
+	sl_buf_free(&j->problems);
 	free(j->file);
 	free(j->name);
 	free(j);
@@ -42,6 +43,7 @@ static struct job *job_new(struct sl_source *src, int kind)
 		return NULL;
 	j->src = src;
 	j->kind = kind;
+	sl_buf_init(&j->problems, 64 * 1024);
 	j->next = src->jobs;
 	if (src->jobs)
 		src->jobs->prev = j;

@@ -151,6 +151,30 @@ int main(void)
 	sl_source_free(stag);
 	sl_source_free(ssha);
 
+	/* files over the size limit are left out; a manifest left out is reported */
+	{
+		struct t_rec rbig = {0};
+		struct sl_source *sbig;
+		t_sh_ok("cd work && head -c 5000000 /dev/zero | tr '\\0' 'x' > image.bin && "
+		        "(printf 'kind: ConfigMap\\nmetadata: {name: big}\\ndata: {x: '; "
+		        "head -c 5000000 /dev/zero | tr '\\0' 'y'; printf '}\\n') > big.yaml && "
+		        "git add -A && git commit -qm big && git push -q origin HEAD:main");
+		sbig = mk("main", NULL, &rbig, "cache-big");
+		T_ASSERT(t_wait(loop, &rbig.snapshots, 0, 60000), "no snapshot with big files");
+		T_ASSERT(strstr(sl_snapshot_problems(rbig.snap), "big.yaml: 5000") != NULL, "problems: '%s'",
+		         sl_snapshot_problems(rbig.snap));
+		T_ASSERT(!strstr(sl_snapshot_problems(rbig.snap), "image.bin"), "a non-manifest reported");
+		s = file_in(rbig.snap, "big.yaml");
+		T_ASSERT(!s, "an oversized file was written");
+		s = file_in(rbig.snap, "deploy/a.yaml");
+		T_ASSERT(s != NULL, "the rest is there");
+		free(s);
+		sl_source_free(sbig);
+		t_rec_free(&rbig);
+		free(rev3);
+		rev3 = t_sh_out("git --git-dir remote.git rev-parse main");
+	}
+
 	/* a corrupt cache is cloned again */
 	sl_source_free(src);
 	t_rec_free(&rec);
