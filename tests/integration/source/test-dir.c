@@ -195,6 +195,21 @@ static void plain(void)
 	T_ASSERT(sl_snapshot_files(r.snap) == 1, "files %zu", sl_snapshot_files(r.snap));
 	t_sh_ok("printf 'kind: ConfigMap\\nmetadata: {name: back2}\\n' > plain/back.yaml");
 	expect_one(&r, 7, "an edit in the returned root");
+	/* more events than the inotify queue holds (max_queued_events, 16384
+	 * by default) while the loop is not reading: the queue overflows, the
+	 * source rescans, and one snapshot has the final content */
+	t_sh_ok("python3 -c \"\n"
+	        "import os\n"
+	        "for i in range(12000):\n"
+	        "    p = 'plain/churn-%%d.yaml' %% (i %% 50)\n"
+	        "    open(p, 'w').write('kind: ConfigMap\\nmetadata: {name: churn-%%d}\\ndata: {i: "
+	        "\\'%%d\\'}\\n' %% (i %% 50, i))\n"
+	        "\"");
+	expect_one(&r, 8, "an inotify queue overflow");
+	T_ASSERT(sl_snapshot_files(r.snap) == 51, "files %zu", sl_snapshot_files(r.snap));
+	s = file_in(r.snap, "churn-49.yaml");
+	T_ASSERT(s && strstr(s, "i: '11999'"), "final content: %s", s ? s : "(none)");
+	free(s);
 	sl_source_free(src);
 	t_rec_free(&r);
 }
