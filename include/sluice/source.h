@@ -167,7 +167,9 @@ void sl_source_trigger(struct sl_source *src);
 /* The current snapshot, borrowed (NULL before the first success). */
 struct sl_snapshot *sl_source_current(struct sl_source *src);
 /* Stops, waits for the worker's running job, frees. Snapshots handed out
- * stay valid until unreferenced. Accepts NULL. */
+ * stay valid until unreferenced. Write-backs still queued are dropped
+ * without their callback (one running finishes, its callback not called
+ * either). Accepts NULL. */
 void sl_source_free(struct sl_source *src);
 
 /* Counters for /metrics. */
