@@ -311,8 +311,13 @@ static void exec_work(void *payload)
 			kill(pid, SIGKILL);
 			break;
 		}
-		if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+		int pr = poll(&p, 1, (int)(deadline - now));
+		if (pr < 0 && errno != EINTR)
 			break;
+		/* nothing to read yet: read() would block past the deadline on a
+		 * plugin that hangs with its stdout open */
+		if (pr <= 0)
+			continue;
 		n = read(pfd[0], buf, sizeof(buf));
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
