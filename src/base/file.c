@@ -215,7 +215,9 @@ int sl_file_read_beneath(int rootfd, const char *relpath, size_t max, struct sl_
                          struct sl_error *err)
 {
 	struct stat st;
-	_cleanup_close_ int fd = sl_open_beneath(rootfd, relpath, O_RDONLY, err);
+	/* O_NONBLOCK: opening a FIFO put in the tree waits for no writer; it
+	 * is refused below like any file that is not regular */
+	_cleanup_close_ int fd = sl_open_beneath(rootfd, relpath, O_RDONLY | O_NONBLOCK, err);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0)

@@ -128,6 +128,17 @@ static void read_beneath(void **state)
 	assert_int_equal(sl_file_read_beneath(rootfd, "/etc/passwd", 100, &b, &e), SL_EINVALID);
 	assert_int_equal(sl_file_read_beneath(rootfd, "in.yaml", 3, &b, &e), SL_ETOOLARGE);
 	assert_int_equal(sl_file_read_beneath(rootfd, "missing.yaml", 100, &b, &e), SL_ENOTFOUND);
+	/* a FIFO (a file swapped for one after the directory was listed) is
+	 * refused at once, not waited on for a writer */
+	snprintf(path, sizeof(path), "%s/fifo.yaml", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(sl_file_read_beneath(rootfd, "fifo.yaml", 100, &b, &e), SL_EINVALID);
+	assert_non_null(strstr(e.msg, "not a regular file"));
+	{
+		int ffd = sl_open_beneath_walk(rootfd, "fifo.yaml", O_RDONLY | O_NONBLOCK, &e);
+		assert_true(ffd >= 0);
+		close(ffd);
+	}
 
 	/* the component walk used without openat2 follows the same rules */
 	snprintf(path, sizeof(path), "%s/sub", dir);
