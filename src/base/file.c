@@ -14,6 +14,7 @@
 static int read_fd(int fd, const char *what, size_t max, struct sl_buf *out, struct sl_error *err)
 {
 	char chunk[65536];
+	size_t used = 0; /* bytes of chunk ever filled */
 	int r;
 
 	sl_buf_init(out, max);
@@ -27,8 +28,11 @@ static int read_fd(int fd, const char *what, size_t max, struct sl_buf *out, str
 			r = sl_error_set(err, SL_EIO, "%s: %s", what, strerror(errno));
 			goto fail;
 		}
-		if (n == 0)
-			return 0;
+		if (n == 0) {
+			r = 0;
+			goto out;
+		}
+		used = SL_MAX(used, (size_t)n);
 		r = sl_buf_append(out, chunk, (size_t)n);
 		if (r == SL_ETOOLARGE) {
 			sl_error_set(err, r, "%s: larger than the limit of %zu bytes", what, max);
@@ -41,6 +45,9 @@ static int read_fd(int fd, const char *what, size_t max, struct sl_buf *out, str
 	}
 fail:
 	sl_buf_free(out);
+out:
+	/* the files read include tokens and passwords: no copy left on the stack */
+	explicit_bzero(chunk, used);
 	return r;
 }
 
