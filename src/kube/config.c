@@ -1,152 +1,47 @@
-/* Connection settings: kubeconfig (YAML, read with libyaml into cJSON),
+/* Connection settings: kubeconfig (YAML, read by the manifest module),
  * in-cluster service account, and the exec plugin description. */
 #include "sluice/kube.h"
 #include "sluice/base-base64.h"
+#include "sluice/manifest.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #define KUBECONFIG_MAX (4u << 20)
 #define PEM_MAX        (1u << 20)
-#define YAML_DEPTH_MAX 64
 #define SA_DIR         "/var/run/secrets/kubernetes.io/serviceaccount"
 
-/* ---- a small YAML -> cJSON reader, enough for kubeconfig ---------------- */
+/* ---- YAML -> cJSON: the manifest module's reader ------------------------ */
 
-/* Plain scalars "true"/"false"/"null" become JSON literals; everything else
- * stays a string (kubeconfig has no numbers that matter). Aliases are
- * refused: a kubeconfig has no use for them and they can blow up. */
-static cJSON *scalar(const yaml_event_t *ev)
+/* Keeps the first document (a kubeconfig has one); later ones are dropped. */
+static int first_doc(unsigned index, unsigned line, unsigned column, cJSON *obj, void *payload)
 {
-	const char *v = (const char *)ev->data.scalar.value;
-	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-		if (!strcmp(v, "true") || !strcmp(v, "True"))
-			return cJSON_CreateTrue();
-		if (!strcmp(v, "false") || !strcmp(v, "False"))
-			return cJSON_CreateFalse();
-		if (!strcmp(v, "null") || !strcmp(v, "~") || !*v)
-			return cJSON_CreateNull();
-	}
-	return cJSON_CreateString(v);
-}
+	cJSON **root = payload;
 
-static int node(yaml_parser_t *p, yaml_event_t *first, int depth, cJSON **ret, struct sl_error *err);
-
-static int collection(yaml_parser_t *p, bool map, int depth, cJSON **ret, struct sl_error *err)
-{
-	cJSON *c = map ? cJSON_CreateObject() : cJSON_CreateArray();
-	int r = 0;
-
-	if (!c)
-		return SL_ENOMEM;
-	for (;;) {
-		yaml_event_t ev;
-		cJSON *key = NULL, *val = NULL;
-
-		if (!yaml_parser_parse(p, &ev)) {
-			r = sl_error_set(err, SL_EINVALID, "line %zu: %s", p->problem_mark.line + 1,
-			                 p->problem ? p->problem : "YAML error");
-			break;
-		}
-		if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) {
-			yaml_event_delete(&ev);
-			break;
-		}
-		if (map) {
-			if (ev.type != YAML_SCALAR_EVENT) {
-				yaml_event_delete(&ev);
-				r = sl_error_set(err, SL_EINVALID, "line %zu: mapping key is not a scalar",
-				                 ev.start_mark.line + 1);
-				break;
-			}
-			key = cJSON_CreateString((const char *)ev.data.scalar.value);
-			yaml_event_delete(&ev);
-			if (!key) {
-				r = SL_ENOMEM;
-				break;
-			}
-			if (!yaml_parser_parse(p, &ev)) {
-				cJSON_Delete(key);
-				r = sl_error_set(err, SL_EINVALID, "line %zu: %s", p->problem_mark.line + 1,
-				                 p->problem ? p->problem : "YAML error");
-				break;
-			}
-		}
-		r = node(p, &ev, depth + 1, &val, err);
-		yaml_event_delete(&ev);
-		if (r < 0) {
-			cJSON_Delete(key);
-			break;
-		}
-		if (map) {
-			cJSON_DeleteItemFromObjectCaseSensitive(c, key->valuestring);
-			cJSON_AddItemToObject(c, key->valuestring, val);
-			cJSON_Delete(key);
-		} else
-			cJSON_AddItemToArray(c, val);
-	}
-	if (r < 0) {
-		cJSON_Delete(c);
-		return r;
-	}
-	*ret = c;
+	if (!*root)
+		*root = obj;
+	else
+		cJSON_Delete(obj);
 	return 0;
 }
 
-static int node(yaml_parser_t *p, yaml_event_t *ev, int depth, cJSON **ret, struct sl_error *err)
-{
-	if (depth > YAML_DEPTH_MAX)
-		return sl_error_set(err, SL_ETOOLARGE, "line %zu: nested too deep", ev->start_mark.line + 1);
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		*ret = scalar(ev);
-		return *ret ? 0 : SL_ENOMEM;
-	case YAML_MAPPING_START_EVENT:
-		return collection(p, true, depth, ret, err);
-	case YAML_SEQUENCE_START_EVENT:
-		return collection(p, false, depth, ret, err);
-	case YAML_ALIAS_EVENT:
-		return sl_error_set(err, SL_EINVALID, "line %zu: YAML aliases are not supported here",
-		                    ev->start_mark.line + 1);
-	default:
-		return sl_error_set(err, SL_EINVALID, "line %zu: unexpected YAML event",
-		                    ev->start_mark.line + 1);
-	}
-}
-
-/* Reads the first document of text into *ret (NULL for an empty text). */
+/* Scalars resolve as kubectl reads a kubeconfig (sigs.k8s.io/yaml), aliases
+ * included, within the manifest reader's limits on size, depth and alias
+ * expansion. *ret is NULL for an empty text. */
 static int yaml_to_json(const char *text, size_t len, cJSON **ret, struct sl_error *err)
 {
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int r = 0;
+	struct sl_manifest_limits lim = SL_MANIFEST_LIMITS_INIT;
+	int r;
 
 	*ret = NULL;
-	if (!yaml_parser_initialize(&p))
-		return SL_ENOMEM;
-	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-	for (;;) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			r = sl_error_set(err, SL_EINVALID, "line %zu: %s", p.problem_mark.line + 1,
-			                 p.problem ? p.problem : "YAML error");
-			break;
-		}
-		if (ev.type == YAML_STREAM_END_EVENT) {
-			yaml_event_delete(&ev);
-			break;
-		}
-		if (ev.type == YAML_SCALAR_EVENT || ev.type == YAML_MAPPING_START_EVENT ||
-		    ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_ALIAS_EVENT) {
-			r = node(&p, &ev, 0, ret, err);
-			yaml_event_delete(&ev);
-			break; /* first document only */
-		}
-		yaml_event_delete(&ev);
+	lim.max_file_size = KUBECONFIG_MAX;
+	r = sl_manifest_parse(text, len, &lim, first_doc, ret, err);
+	if (r < 0) {
+		cJSON_Delete(*ret);
+		*ret = NULL;
 	}
-	yaml_parser_delete(&p);
 	return r;
 }
 
