@@ -1,5 +1,5 @@
-/* manifest: YAML manifests to cJSON, loading a tree of files, and offline
- * validation. Pure: no network, no clock; only the file system when loading. */
+/* manifest: YAML manifests to cJSON and back, loading a tree of files, and
+ * offline validation. Pure: no network, no clock; only the file system when loading. */
 #pragma once
 
 #include "sluice/base.h"
@@ -187,6 +187,21 @@ int sl_manifest_load_dir(const char *root, const struct sl_manifest_limits *limi
 int sl_manifest_parse(const void *data, size_t len, const struct sl_manifest_limits *limits,
                       int (*cb)(unsigned index, unsigned line, unsigned column, cJSON *obj, void *payload),
                       void *payload, struct sl_error *err);
+
+/* ---- cJSON to YAML ------------------------------------------------------ */
+
+/* Keys sorted byte-wise at every level (for diffs); else in the tree's order. */
+#define SL_MANIFEST_YAML_SORT_KEYS 0x1u
+
+/* Appends v as a YAML block document (no "---") to out; flags are
+ * SL_MANIFEST_YAML_* bits. Strings a reader would take as another type
+ * (true, no, y, null, ~, 1e3, 0x1F, 2024-01-01, "", ...) or that hold
+ * characters with a meaning in YAML are double-quoted, with escapes for
+ * control characters and line breaks. Reads back with sl_manifest_parse (and
+ * kubectl) as the same JSON value; non-finite numbers are written as null.
+ * Used by `sluice plan` and `sluice diff`. Returns 0, SL_ETOOLARGE (out's
+ * max, or nesting deeper than 256) or SL_ENOMEM; out may then hold a part. */
+int sl_manifest_yaml_write(const cJSON *v, unsigned flags, struct sl_buf *out);
 
 /* ---- well-known names --------------------------------------------------- */
 

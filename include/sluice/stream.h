@@ -1,7 +1,7 @@
-/* stream: the Job builder, the decide() state machine of a stream, and a small
- * cJSON -> YAML writer for `sluice plan`. Everything here is pure: no I/O, no
- * clock, no globals. The controller (src/stream/controller*.c) observes the
- * cluster, calls sl_stream_decide() and performs the actions it returns. */
+/* stream: the Job builder and the decide() state machine of a stream.
+ * Everything here is pure: no I/O, no clock, no globals. The controller
+ * (src/stream/controller*.c) observes the cluster, calls sl_stream_decide()
+ * and performs the actions it returns. */
 #pragma once
 
 #include "sluice/base.h"
@@ -231,11 +231,3 @@ int sl_stream_decide(const struct sl_stream_observed *in, struct sl_stream_decis
 
 /* Short name of an action type, for logs ("create-job", ...). */
 const char *sl_stream_action_name(enum sl_stream_action_type t);
-
-/* ---- YAML writer ---------------------------------------------------------- */
-
-/* Appends v as a YAML block document (no "---") to out. Strings that a YAML
- * reader would take as another type (true, no, null, 1e3, 0x1F, "", ...) or
- * that hold special characters are double-quoted; keys keep their order.
- * Returns 0, SL_ETOOLARGE (out's max) or SL_ENOMEM. */
-int sl_stream_yaml_write(const cJSON *v, struct sl_buf *out);

@@ -255,8 +255,6 @@ bool sl_sync_prune_live_ok(const struct cJSON *live, const char *source_id, cons
  * diff, or a negative code. */
 int sl_sync_diff_object(const struct cJSON *desired, const struct cJSON *live, const struct cJSON *after,
                         const char *label, struct sl_buf *out);
-/* Renders a tree as block YAML, keys sorted (for diffs and tests). */
-int sl_sync_render_yaml(const struct cJSON *v, struct sl_buf *out);
 
 /* Records a problem about a planned object (a refused apply): file, line,
  * kind, namespace and name are taken from it. */

@@ -169,7 +169,7 @@ static int plan_stream(const struct sl_manifest_set *s, const struct sl_manifest
 		rc = 1;
 		goto out;
 	}
-	if (sl_stream_yaml_write(job, out) < 0) {
+	if (sl_manifest_yaml_write(job, 0, out) < 0) {
 		fprintf(stderr, "sluice plan: output too large\n");
 		rc = 1;
 	}

@@ -1,9 +1,10 @@
-/* Renders objects as YAML and prints a unified diff of the fields sluice
- * manages, for `sluice diff`. Secret values are masked. Pure. */
+/* Renders objects as YAML (the manifest module's writer, keys sorted) and
+ * prints a unified diff of the fields sluice manages, for `sluice diff`.
+ * Secret values are masked. Pure. */
+#include "sluice/manifest.h"
 #include "sluice/sync.h"
 
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,140 +12,6 @@
 /* Beyond this many differing lines (after trimming the common head and tail)
  * the LCS table would be too big: print the middle as removed + added. */
 #define DIFF_MAX_CELLS (4u * 1000 * 1000)
-
-static int cmp_child(const void *a, const void *b)
-{
-	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-	return strcmp(x->string ? x->string : "", y->string ? y->string : "");
-}
-
-static bool plain_ok(const char *s)
-{
-	static const char *const reserved[] = {"true", "false", "null", "yes", "no", "on", "off", "~", ""};
-	if (!*s || strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]))
-		return false;
-	for (size_t i = 0; i < SL_ARRAY_SIZE(reserved); i++)
-		if (strcasecmp(s, reserved[i]) == 0)
-			return false;
-	char *end;
-	(void)strtod(s, &end);
-	if (*end == '\0')
-		return false; /* would read as a number */
-	for (const char *p = s; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-		if (c < 0x20 || c == 0x7f || c == '#' || (c == ':' && (p[1] == ' ' || !p[1])))
-			return false;
-	}
-	return s[strlen(s) - 1] != ' ';
-}
-
-static int put_scalar(struct sl_buf *b, const cJSON *v)
-{
-	if (cJSON_IsString(v)) {
-		if (plain_ok(v->valuestring))
-			return sl_buf_puts(b, v->valuestring);
-		char *q = cJSON_PrintUnformatted(v); /* a JSON string is a YAML double-quoted scalar */
-		if (!q)
-			return SL_ENOMEM;
-		int r = sl_buf_puts(b, q);
-		free(q);
-		return r;
-	}
-	if (cJSON_IsNumber(v)) {
-		double d = v->valuedouble;
-		if (d == floor(d) && fabs(d) < 1e15)
-			return sl_buf_printf(b, "%lld", (long long)d);
-		return sl_buf_printf(b, "%.17g", d);
-	}
-	if (cJSON_IsTrue(v))
-		return sl_buf_puts(b, "true");
-	if (cJSON_IsFalse(v))
-		return sl_buf_puts(b, "false");
-	if (cJSON_IsObject(v))
-		return sl_buf_puts(b, "{}");
-	if (cJSON_IsArray(v))
-		return sl_buf_puts(b, "[]");
-	return sl_buf_puts(b, "null");
-}
-
-static bool is_block(const cJSON *v)
-{
-	return (cJSON_IsObject(v) || cJSON_IsArray(v)) && v->child;
-}
-
-static int indent(struct sl_buf *b, int n)
-{
-	int r = 0;
-	for (int i = 0; r == 0 && i < n; i++)
-		r = sl_buf_puts(b, " ");
-	return r;
-}
-
-/* Renders v (a block) at the given indent; first_prefix, when set, replaces
- * the indent of the first line ("- " for array elements). */
-static int render(struct sl_buf *b, const cJSON *v, int ind, bool first_inline)
-{
-	int r = 0;
-	bool first = true;
-
-	if (cJSON_IsObject(v)) {
-		size_t n = 0, i = 0;
-		for (const cJSON *c = v->child; c; c = c->next)
-			n++;
-		const cJSON **kids = malloc(n * sizeof(*kids));
-		if (!kids)
-			return SL_ENOMEM;
-		for (const cJSON *c = v->child; c; c = c->next)
-			kids[i++] = c;
-		qsort(kids, n, sizeof(*kids), cmp_child);
-		for (i = 0; r == 0 && i < n; i++) {
-			const cJSON *c = kids[i];
-			cJSON key = {.type = cJSON_String, .valuestring = c->string ? c->string : ""};
-			if (!(first && first_inline))
-				r = indent(b, ind);
-			first = false;
-			if (!r)
-				r = put_scalar(b, &key);
-			if (!r)
-				r = sl_buf_puts(b, ":");
-			if (!r && is_block(c)) {
-				r = sl_buf_puts(b, "\n");
-				if (!r)
-					r = render(b, c, cJSON_IsArray(c) ? ind : ind + 2, false);
-			} else if (!r) {
-				r = sl_buf_puts(b, " ");
-				if (!r)
-					r = put_scalar(b, c);
-				if (!r)
-					r = sl_buf_puts(b, "\n");
-			}
-		}
-		free(kids);
-		return r;
-	}
-	for (const cJSON *c = v->child; r == 0 && c; c = c->next) {
-		r = indent(b, ind);
-		if (!r)
-			r = sl_buf_puts(b, "- ");
-		if (!r && is_block(c))
-			r = render(b, c, ind + 2, true);
-		else if (!r) {
-			r = put_scalar(b, c);
-			if (!r)
-				r = sl_buf_puts(b, "\n");
-		}
-	}
-	return r;
-}
-
-int sl_sync_render_yaml(const cJSON *v, struct sl_buf *out)
-{
-	if (!is_block(v)) {
-		int r = put_scalar(out, v);
-		return r ? r : sl_buf_puts(out, "\n");
-	}
-	return render(out, v, 0, false);
-}
 
 /* ---- masking ------------------------------------------------------------------ */
 
@@ -375,9 +242,9 @@ int sl_sync_diff_object(const cJSON *desired, const cJSON *live, const cJSON *af
 		if ((r = mask_map(before, aft, "data")) < 0 || (r = mask_map(before, aft, "stringData")) < 0)
 			goto out;
 	}
-	if (before && (r = sl_sync_render_yaml(before, &ba)) < 0)
+	if (before && (r = sl_manifest_yaml_write(before, SL_MANIFEST_YAML_SORT_KEYS, &ba)) < 0)
 		goto out;
-	if ((r = sl_sync_render_yaml(aft, &bb)) < 0)
+	if ((r = sl_manifest_yaml_write(aft, SL_MANIFEST_YAML_SORT_KEYS, &bb)) < 0)
 		goto out;
 	if ((r = split_lines(ba.data, &la)) < 0 || (r = split_lines(bb.data, &lb)) < 0)
 		goto out;

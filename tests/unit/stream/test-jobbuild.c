@@ -1,5 +1,5 @@
 /* Unit tests of the Job builder: one test per rule of the Job contract in
- * design.md, both template shapes (and Arcane's), and the YAML writer. */
+ * design.md, both template shapes (and Arcane's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -493,84 +493,6 @@ static void initial_backfill_name(void **state)
 	assert_non_null(strstr(a, "-initial-backfill-"));
 }
 
-/* ---- YAML writer ---------------------------------------------------------- */
-
-static char *yaml(const cJSON *v)
-{
-	struct sl_buf b;
-	sl_buf_init(&b, 1 << 20);
-	assert_int_equal(sl_stream_yaml_write(v, &b), 0);
-	return sl_buf_steal(&b);
-}
-
-static void yaml_quoting(void **state)
-{
-	static const struct {
-		const char *in, *out;
-	} cases[] = {
-	    {"plain", "plain"},
-	    {"true", "\"true\""},
-	    {"no", "\"no\""},
-	    {"On", "\"On\""},
-	    {"y", "\"y\""},
-	    {"null", "\"null\""},
-	    {"~", "\"~\""},
-	    {"", "\"\""},
-	    {"123", "\"123\""},
-	    {"1e3", "\"1e3\""},
-	    {"0x1F", "\"0x1F\""},
-	    {"-1", "\"-1\""},
-	    {".5", "\".5\""},
-	    {".inf", "\".inf\""},
-	    {"2024-01-01", "\"2024-01-01\""},
-	    {"a: b", "\"a: b\""},
-	    {"a #b", "\"a #b\""},
-	    {"#x", "\"#x\""},
-	    {"*x", "\"*x\""},
-	    {"line\nnext", "\"line\\nnext\""},
-	    {"q\"uote", "q\"uote"},
-	    {"\"q", "\"\\\"q\""},
-	    {"img:1", "img:1"},
-	    {"a/b-c", "a/b-c"},
-	    {" lead", "\" lead\""},
-	    {"-x", "\"-x\""},
-	    {"{x}", "\"{x}\""},
-	    {"back\\slash", "back\\slash"},
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		cJSON *v = cJSON_CreateString(cases[i].in);
-		char *y = yaml(v), want[128];
-		snprintf(want, sizeof(want), "%s\n", cases[i].out);
-		if (strcmp(y, want) != 0)
-			fail_msg("case %zu: %s gave %s, want %s", i, cases[i].in, y, want);
-		free(y);
-		cJSON_Delete(v);
-	}
-}
-
-static void yaml_structure(void **state)
-{
-	cJSON *v = J(
-	    "{'a':1,'b':[{'c':'x','d':[1,2.5]},[true,null]],'e':{},'f':[],'g':{'h':{'i':false}},'true':'k'}");
-	char *y = yaml(v);
-	assert_string_equal(y, "a: 1\n"
-	                       "b:\n"
-	                       "  - c: x\n"
-	                       "    d:\n"
-	                       "      - 1\n"
-	                       "      - 2.5\n"
-	                       "  - - true\n"
-	                       "    - null\n"
-	                       "e: {}\n"
-	                       "f: []\n"
-	                       "g:\n"
-	                       "  h:\n"
-	                       "    i: false\n"
-	                       "\"true\": k\n");
-	free(y);
-	cJSON_Delete(v);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -594,8 +516,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(inputs_untouched, setup, teardown),
 	    cmocka_unit_test(canonical_json),
 	    cmocka_unit_test(initial_backfill_name),
-	    cmocka_unit_test(yaml_quoting),
-	    cmocka_unit_test(yaml_structure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
