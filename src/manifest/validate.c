@@ -647,15 +647,46 @@ static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struc
 	return 0;
 }
 
+/* stringData values must be strings (or null, which the API server takes as
+ * ""): a number or boolean there is refused by the server. Values are never
+ * repeated in messages. */
+static int check_secret_string_data(struct vctx *v, struct sl_manifest_doc *d)
+{
+	const cJSON *sd = get(d->obj, "stringData"), *e;
+	struct sl_buf p;
+	int r = 0;
+
+	if (!sd || cJSON_IsNull(sd))
+		return 0;
+	if (!cJSON_IsObject(sd))
+		return doc_problem(v, d, SL_MANIFEST_ERROR, "stringData",
+		                   "expected an object of strings; value not shown");
+	sl_buf_init(&p, 4096);
+	cJSON_ArrayForEach(e, sd)
+	{
+		if (cJSON_IsString(e) || cJSON_IsNull(e))
+			continue;
+		sl_buf_reset(&p);
+		if (sl_buf_puts(&p, "stringData") < 0 || path_push_key(&p, e->string) < 0)
+			continue;
+		r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+		                "expected a string (quote the value); value not shown");
+		if (r < 0)
+			break;
+	}
+	sl_buf_free(&p);
+	return r;
+}
+
 /* Secret data must be base64; its values are never repeated in messages. */
 static int check_secret(struct vctx *v, struct sl_manifest_doc *d)
 {
 	const cJSON *data = get(d->obj, "data"), *e;
 	struct sl_buf p;
-	int r = 0;
+	int r = check_secret_string_data(v, d);
 
-	if (!cJSON_IsObject(data))
-		return 0;
+	if (r < 0 || !cJSON_IsObject(data))
+		return r;
 	sl_buf_init(&p, 4096);
 	cJSON_ArrayForEach(e, data)
 	{
