@@ -320,12 +320,23 @@ static void on_done(struct sl_sync *s, const struct sl_sync_report *rep, void *p
 		fprintf(stderr, "sluice %s: %s\n", c->cmd, rep->error);
 	if (rep->prune_blocked)
 		fprintf(stderr, "sluice %s: prune did not run: %s\n", c->cmd, rep->prune_blocked);
-	if (c->diff) {
+	if (c->diff && rep->code != 0 && rep->code != SL_EINVALID) {
+		/* the run stopped (source unreadable, API refused or unreachable):
+		 * there is no result to claim, the error above is the answer */
+		sl_err("diff%s%s: no result%s%s", *rep->revision ? " " : "", rep->revision,
+		       rep->error ? "" : ": ", rep->error ? "" : sl_strerror(rep->code));
+		c->exit_code = 2;
+	} else if (c->diff) {
 		fwrite(c->diff_out.data ? c->diff_out.data : "", 1, c->diff_out.len, stdout);
 		fflush(stdout);
-		sl_info("diff %s: %zu object(s) would change, %zu unchanged, %zu problem(s) (%llu ms)",
-		        rep->revision, rep->applied, rep->unchanged, rep->n_problems,
-		        (unsigned long long)rep->duration_ms);
+		if (rep->code == 0)
+			sl_info("diff %s: %zu object(s) would change, %zu unchanged (%llu ms)", rep->revision,
+			        rep->applied, rep->unchanged, (unsigned long long)rep->duration_ms);
+		else
+			sl_err("diff %s: incomplete: %zu object(s) could not be checked; of the others %zu "
+			       "would change, %zu unchanged (%llu ms)",
+			       rep->revision, rep->n_problems, rep->applied, rep->unchanged,
+			       (unsigned long long)rep->duration_ms);
 		c->exit_code = rep->code != 0 ? 2 : rep->applied ? 1 : 0;
 	} else {
 		sl_info(

@@ -1,7 +1,8 @@
 /* sluice sync and sluice diff against the real API server, as a user runs
  * them: examples/repo applied; edits, renames and deletions followed; every
  * prune safety rule; a CRD with its first object in one snapshot; drift
- * undone; the completed latch; a refused document not blocking the others.
+ * undone; the completed latch; a refused document not blocking the others;
+ * diff claiming no result when the API server refuses it or is unreachable.
  * With SLUICE_SYNC_IDENTITY=restricted sluice runs as the least-privilege
  * identity of deploy/rbac.yaml (kubectl setup and checks stay admin). */
 #include "config.h"
@@ -660,6 +661,65 @@ static void secret_values(void)
 	it_ns_delete(ns);
 }
 
+/* Writes a copy of the kubeconfig sluice uses with every line starting with
+ * `key:` (after indentation) set to value; into path. */
+static void kubeconfig_with(const char *key, const char *value, const char *path)
+{
+	struct sl_buf in;
+	size_t klen = strlen(key);
+	FILE *f = fopen(path, "w");
+
+	if (!f || sl_file_read(sluice_kubeconfig, 1 << 20, &in, NULL) < 0)
+		abort();
+	for (char *line = in.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		int len = nl ? (int)(nl - line) : (int)strlen(line);
+		int ind = (int)strspn(line, " ");
+		if (strncmp(line + ind, key, klen) == 0 && line[ind + klen] == ':')
+			fprintf(f, "%.*s%s: %s\n", ind, line, key, value);
+		else
+			fprintf(f, "%.*s\n", len, line);
+	}
+	fclose(f);
+	sl_buf_free(&in);
+}
+
+/* A diff the API server refuses (a rejected token) or cannot be reached
+ * claims no result: the error is printed, no "would change", exit 2. */
+static void diff_api_failure(void)
+{
+	char dir[512], bad[600], unreachable[600], *out = NULL;
+	const char *saved = sluice_kubeconfig;
+
+	new_dir("diff-fail", dir);
+	write_file(dir, "tree/cm.yaml",
+	           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: diff-fail\n  namespace: default\n"
+	           "data:\n  a: \"1\"\n");
+	snprintf(bad, sizeof(bad), "%s/bad-token", dir);
+	snprintf(unreachable, sizeof(unreachable), "%s/unreachable", dir);
+	kubeconfig_with("token", "sluice-itest-rejected-token", bad);
+	kubeconfig_with("server", "https://127.0.0.1:1", unreachable);
+
+	sluice_kubeconfig = bad;
+	int rc =
+	    sluice(&out, "diff --dir '%s/tree' --source-id diff-fail --inventory-namespace default", dir);
+	CHECK(rc == 2, "rejected token: exit %d", rc);
+	CHECK(has(out, "Unauthorized"), "rejected token: the error is printed");
+	CHECK(has(out, "no result") && !has(out, "would change"), "rejected token: no result claimed");
+	CHECK(!has(out, "sluice-itest-rejected-token"), "rejected token: the token is not printed");
+	free(out);
+
+	sluice_kubeconfig = unreachable;
+	rc = sluice(&out,
+	            "diff --dir '%s/tree' --source-id diff-fail --inventory-namespace default --timeout 60s",
+	            dir);
+	CHECK(rc == 2, "unreachable: exit %d", rc);
+	CHECK(has(out, "127.0.0.1 port 1"), "unreachable: the error is printed");
+	CHECK(has(out, "no result") && !has(out, "would change"), "unreachable: no result claimed");
+	free(out);
+	sluice_kubeconfig = saved;
+}
+
 int main(void)
 {
 	static const struct {
@@ -676,6 +736,7 @@ int main(void)
 	    {"a refused document does not block its siblings", refused_isolated},
 	    {"a Git repository: edits and deletions followed, unreachable is a source error", git_source},
 	    {"Secret stringData: drift found and undone, values never printed", secret_values},
+	    {"diff after a refused token or an unreachable API server claims no result", diff_api_failure},
 	};
 	const char *identity = getenv("SLUICE_SYNC_IDENTITY");
 
