@@ -2,6 +2,7 @@
  * raw host key and leaves the decision to us, so this is the whole check:
  * OpenSSH's file format, plain and hashed host names, [host]:port. */
 #include "source-internal.h"
+#include "sluice/base-base64.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -10,45 +11,20 @@
 #include <strings.h>
 #include <ctype.h>
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes standard base64 (padding optional). Returns the length or -1. */
+/* Decodes standard base64 into out (outsz bytes). Returns the length, or -1
+ * when it is not base64 or does not fit. */
 static long b64_decode(const char *s, size_t n, uint8_t *out, size_t outsz)
 {
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t o = 0;
+	char *d = NULL;
+	size_t dl = 0;
+	long r = -1;
 
-	for (size_t i = 0; i < n; i++) {
-		int v;
-		if (s[i] == '=')
-			break;
-		v = b64val((unsigned char)s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outsz)
-				return -1;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
+	if (sl_base64_decode(s, n, &d, &dl) == 0 && dl <= outsz) {
+		memcpy(out, d, dl);
+		r = (long)dl;
 	}
-	return (long)o;
+	free(d);
+	return r;
 }
 
 /* Does one host pattern (no commas) name host:port? The pattern is plain,
