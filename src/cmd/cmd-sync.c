@@ -273,28 +273,17 @@ static int parse_flags(int argc, char **argv, const char *cmd, struct flags *f)
 	return 0;
 }
 
-/* The namespace sluice runs in (in a cluster), else the kubeconfig's. */
+/* --inventory-namespace, else the namespace sluice runs in: POD_NAMESPACE
+ * (the downward API), else the client's (in a cluster the kube module read
+ * the service account's namespace file; else the kubeconfig context's). */
 static char *inventory_namespace(const struct flags *f, const struct sl_kube *kube)
 {
-	struct sl_buf b;
 	const struct sl_kube_config *cfg = sl_kube_get_config(kube);
-	char *ns = NULL;
 
 	if (f->inventory_ns)
 		return sl_strdup(f->inventory_ns);
 	if (env_str("POD_NAMESPACE"))
 		return sl_strdup(env_str("POD_NAMESPACE"));
-	if (cfg && cfg->in_cluster &&
-	    sl_file_read("/var/run/secrets/kubernetes.io/serviceaccount/namespace", 256, &b, NULL) == 0) {
-		size_t n = b.len;
-		while (n && (b.data[n - 1] == '\n' || b.data[n - 1] == ' '))
-			n--;
-		if (n)
-			ns = sl_strndup(b.data, n);
-		sl_buf_free(&b);
-		if (ns)
-			return ns;
-	}
 	return sl_strdup(cfg && cfg->ns && *cfg->ns ? cfg->ns : "default");
 }
 
