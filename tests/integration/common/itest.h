@@ -4,6 +4,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+
+/* The TAP diagnostic of a failed check: "# file:line: check failed: cond:
+ * message". Each harness's CHECK() prints it, then counts the failure its own
+ * way (and may end the test). */
+#define IT_CHECK_FAILED(cond_text, ...)                                               \
+	do {                                                                          \
+		printf("# %s:%d: check failed: %s: ", __FILE__, __LINE__, cond_text); \
+		printf(__VA_ARGS__);                                                  \
+		printf("\n");                                                         \
+		fflush(stdout);                                                       \
+	} while (0)
 
 /* Skips the test program ("1..0 # SKIP" on TAP, reported as skipped by meson)
  * when no cluster is configured. Sets up paths; call first. */

@@ -13,15 +13,12 @@
 extern int kt_failed; /* failures in the current test */
 extern struct sl_loop *kt_loop;
 
-#define CHECK(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			printf("# %s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			printf(__VA_ARGS__);                                              \
-			printf("\n");                                                     \
-			fflush(stdout);                                                   \
-			kt_failed++;                                                      \
-		}                                                                         \
+#define CHECK(cond, ...)                                     \
+	do {                                                 \
+		if (!(cond)) {                               \
+			IT_CHECK_FAILED(#cond, __VA_ARGS__); \
+			kt_failed++;                         \
+		}                                            \
 	} while (0)
 
 /* it_require_cluster(), reporting a skip the TAP way (a plan of 0 and exit

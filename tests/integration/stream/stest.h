@@ -12,16 +12,13 @@
 
 extern int st_failed;
 
-#define CHECK(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			printf("# %s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			printf(__VA_ARGS__);                                              \
-			printf("\n");                                                     \
-			fflush(stdout);                                                   \
-			st_failed++;                                                      \
-			return;                                                           \
-		}                                                                         \
+#define CHECK(cond, ...)                                     \
+	do {                                                 \
+		if (!(cond)) {                               \
+			IT_CHECK_FAILED(#cond, __VA_ARGS__); \
+			st_failed++;                         \
+			return;                              \
+		}                                            \
 	} while (0)
 
 void st_plan(int n);

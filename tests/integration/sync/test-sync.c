@@ -21,14 +21,12 @@ static int failed_total, failed_now;
 static const char *sluice_kubeconfig;
 static char tmproot[] = "/tmp/sync-itest-XXXXXX";
 
-#define CHECK(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			printf("# %s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			printf(__VA_ARGS__);                                              \
-			printf("\n");                                                     \
-			failed_now++;                                                     \
-		}                                                                         \
+#define CHECK(cond, ...)                                     \
+	do {                                                 \
+		if (!(cond)) {                               \
+			IT_CHECK_FAILED(#cond, __VA_ARGS__); \
+			failed_now++;                        \
+		}                                            \
 	} while (0)
 
 /* ---- helpers ------------------------------------------------------------------ */

@@ -8,25 +8,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../stream/json-fixtures.h"
 #include "sluice/manifest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* JSON from a literal written with single quotes (no escaping in tests). */
-static cJSON *J(const char *s)
-{
-	char *t = strdup(s);
-	for (char *p = t; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	cJSON *v = cJSON_Parse(t);
-	if (!v)
-		fail_msg("bad test JSON: %s", s);
-	free(t);
-	return v;
-}
 
 static char *yaml(const cJSON *v, unsigned flags)
 {

@@ -9,46 +9,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "json-fixtures.h"
 #include "sluice/stream.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define T0 1700000000 /* 2023-11-14T22:13:20Z */
-
-static cJSON *J(const char *s)
-{
-	char *t = strdup(s);
-	for (char *p = t; *p; p++)
-		if (*p == '\'')
-			*p = '"';
-	cJSON *v = cJSON_Parse(t);
-	if (!v)
-		fail_msg("bad test JSON: %s", s);
-	free(t);
-	return v;
-}
-
-static cJSON *at(const cJSON *o, const char *path)
-{
-	char buf[256], *save = NULL;
-	const cJSON *v = o;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *k = strtok_r(buf, ".", &save); k && v; k = strtok_r(NULL, ".", &save)) {
-		if (cJSON_IsArray(v))
-			v = cJSON_GetArrayItem(v, atoi(k));
-		else
-			v = cJSON_GetObjectItemCaseSensitive(v, k);
-	}
-	return (cJSON *)v;
-}
-
-static const char *str(const cJSON *o, const char *path)
-{
-	const cJSON *v = at(o, path);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static void set(cJSON *o, const char *key, cJSON *v)
 {
