@@ -46,8 +46,7 @@ const char *sl_strerror(int code);
 
 /* Records code and a printf-style message in err (err may be NULL) and
  * returns code, so a caller can write `return sl_error_set(err, ...)`. */
-int sl_error_set(struct sl_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int sl_error_set(struct sl_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int sl_error_setv(struct sl_error *err, int code, const char *fmt, va_list ap);
 /* Prefixes the existing message with "prefix: " (err may be NULL). */
 void sl_error_prefix(struct sl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -56,17 +55,20 @@ void sl_error_clear(struct sl_error *err);
 /* ---- cleanup helpers (systemd style) ---------------------------------- */
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
-#define TAKE_PTR(p)                                                                                \
-	({                                                                                         \
-		__typeof__(p) _p_ = (p);                                                           \
-		(p) = NULL;                                                                        \
-		_p_;                                                                               \
+#define TAKE_PTR(p)                      \
+	({                               \
+		__typeof__(p) _p_ = (p); \
+		(p) = NULL;              \
+		_p_;                     \
 	})
 #define SL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define SL_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define SL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define SL_MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define SL_MAX(a, b)     ((a) > (b) ? (a) : (b))
 
-static inline void sl_freep(void *p) { free(*(void **)p); }
+static inline void sl_freep(void *p)
+{
+	free(*(void **)p);
+}
 #define _cleanup_free_ _cleanup_(sl_freep)
 void sl_closep(int *fd); /* closes *fd when >= 0 */
 #define _cleanup_close_ _cleanup_(sl_closep)
@@ -90,8 +92,8 @@ struct sl_buf {
 };
 
 void sl_buf_init(struct sl_buf *b, size_t max);
-void sl_buf_free(struct sl_buf *b);   /* accepts a zeroed buffer */
-void sl_buf_reset(struct sl_buf *b);  /* len = 0, keeps memory */
+void sl_buf_free(struct sl_buf *b);  /* accepts a zeroed buffer */
+void sl_buf_reset(struct sl_buf *b); /* len = 0, keeps memory */
 int sl_buf_append(struct sl_buf *b, const void *p, size_t n);
 int sl_buf_puts(struct sl_buf *b, const char *s);
 int sl_buf_printf(struct sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -111,13 +113,13 @@ bool sl_log_enabled(enum sl_log_level level);
 /* One line on stderr. Only the top of a flow logs; library code returns errors. */
 void sl_log(enum sl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A line about an object: names its kind, namespace (may be NULL) and name. */
-void sl_log_obj(enum sl_log_level level, const char *kind, const char *ns, const char *name,
-		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void sl_log_obj(enum sl_log_level level, const char *kind, const char *ns, const char *name, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
 
 #define sl_debug(...) sl_log(SL_LOG_DEBUG, __VA_ARGS__)
-#define sl_info(...) sl_log(SL_LOG_INFO, __VA_ARGS__)
-#define sl_warn(...) sl_log(SL_LOG_WARN, __VA_ARGS__)
-#define sl_err(...) sl_log(SL_LOG_ERROR, __VA_ARGS__)
+#define sl_info(...)  sl_log(SL_LOG_INFO, __VA_ARGS__)
+#define sl_warn(...)  sl_log(SL_LOG_WARN, __VA_ARGS__)
+#define sl_err(...)   sl_log(SL_LOG_ERROR, __VA_ARGS__)
 
 /* ---- time --------------------------------------------------------------- */
 
@@ -162,7 +164,7 @@ int sl_file_read(const char *path, size_t max, struct sl_buf *out, struct sl_err
 /* Opens relpath beneath the directory rootfd and reads it: a path with "..",
  * an absolute path or a symlink that leaves the root is refused (SL_EINVALID). */
 int sl_file_read_beneath(int rootfd, const char *relpath, size_t max, struct sl_buf *out,
-			 struct sl_error *err);
+                         struct sl_error *err);
 /* Opens relpath beneath rootfd with the same rules; returns an fd or a code.
  * Uses openat2(RESOLVE_BENEATH), or sl_open_beneath_walk where the kernel (or
  * valgrind) lacks it. */

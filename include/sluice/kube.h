@@ -163,10 +163,10 @@ void sl_kube_discover_invalidate(struct sl_kube *k);
 /* ---- verbs -------------------------------------------------------------- */
 
 struct sl_kube_call_opts {
-	const char *field_manager;    /* apply (required), create, update, patch */
-	bool force;                   /* apply: take over conflicting fields */
-	bool dry_run;                 /* dryRun=All */
-	const char *propagation;      /* delete: "Foreground", "Background", "Orphan" or NULL */
+	const char *field_manager; /* apply (required), create, update, patch */
+	bool force;                /* apply: take over conflicting fields */
+	bool dry_run;              /* dryRun=All */
+	const char *propagation;   /* delete: "Foreground", "Background", "Orphan" or NULL */
 	/* delete: DeleteOptions.preconditions.uid, NULL or "" for none; the
 	 * call fails with SL_ECONFLICT when the object now has another uid
 	 * (it was deleted and created again since it was observed) */

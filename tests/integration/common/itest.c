@@ -104,7 +104,8 @@ static void delete_leftovers(void)
 {
 	for (int i = 0; i < ncreated; i++)
 		if (created[i][0])
-			it_kubectl(NULL, NULL, "delete namespace %s --wait=false >/dev/null 2>&1", created[i]);
+			it_kubectl(NULL, NULL, "delete namespace %s --wait=false >/dev/null 2>&1",
+			           created[i]);
 }
 
 int it_ns_create(const char *prefix, char name[64])
