@@ -80,6 +80,14 @@ char *sl_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool sl_str_has_suffix(const char *s, const char *suffix);
 bool sl_str_has_prefix(const char *s, const char *prefix);
 
+/* ---- growing arrays ------------------------------------------------------ */
+
+/* Makes room for at least need elements of elem bytes in *p, whose capacity is
+ * *cap: the capacity doubles, starting at min. On failure (SL_ENOMEM) *p and
+ * *cap are unchanged. */
+int sl_grow(void **p, size_t *cap, size_t need, size_t elem, size_t min);
+#define SL_GROW(ptr, cap, need, min) sl_grow((void **)&(ptr), &(cap), (need), sizeof(*(ptr)), (min))
+
 /* ---- bounded buffers ---------------------------------------------------- */
 
 /* A growable byte buffer that refuses to grow past max (SL_ETOOLARGE).

@@ -1,4 +1,4 @@
-/* Growable buffers that never grow past their maximum. */
+/* Growable buffers that never grow past their maximum, and growing arrays. */
 #include "sluice/base.h"
 
 #include <stdio.h>
@@ -105,4 +105,26 @@ char *sl_buf_steal(struct sl_buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 	return p;
+}
+
+int sl_grow(void **p, size_t *cap, size_t need, size_t elem, size_t min)
+{
+	size_t n = *cap ? *cap : (min ? min : 1);
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			return SL_ENOMEM;
+		n *= 2;
+	}
+	if (elem && n > SIZE_MAX / elem)
+		return SL_ENOMEM;
+	np = realloc(*p, n * elem);
+	if (!np)
+		return SL_ENOMEM;
+	*p = np;
+	*cap = n;
+	return 0;
 }

@@ -557,14 +557,8 @@ static struct wb_entry *wb_get(struct run *r, const char *key, bool create)
 			return &r->wb[i];
 	if (!create)
 		return NULL;
-	if (r->n_wb == r->cap_wb) {
-		size_t cap = r->cap_wb ? r->cap_wb * 2 : 16;
-		struct wb_entry *n = realloc(r->wb, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		r->wb = n;
-		r->cap_wb = cap;
-	}
+	if (SL_GROW(r->wb, r->cap_wb, r->n_wb + 1, 16) < 0)
+		return NULL;
 	r->wb[r->n_wb] = (struct wb_entry){.key = sl_strdup(key)};
 	if (!r->wb[r->n_wb].key)
 		return NULL;

@@ -330,14 +330,8 @@ void sl_timer_arm_at(struct sl_timer *t, uint64_t deadline)
 	struct sl_loop *l = t->loop;
 
 	heap_remove(l, t);
-	if (l->nheap == l->capheap) {
-		size_t ncap = l->capheap ? l->capheap * 2 : 64;
-		struct sl_timer **h = realloc(l->heap, ncap * sizeof(*h));
-		if (!h)
-			abort(); /* a timer that silently never fires is worse */
-		l->heap = h;
-		l->capheap = ncap;
-	}
+	if (SL_GROW(l->heap, l->capheap, l->nheap + 1, 64) < 0)
+		abort(); /* a timer that silently never fires is worse */
 	t->deadline = deadline;
 	t->seq = ++l->seq;
 	t->heap_idx = l->nheap;

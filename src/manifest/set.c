@@ -140,14 +140,8 @@ int set_problem(struct sl_manifest_set *s, enum sl_manifest_severity sev, int co
 	va_list ap;
 	char msg[1024];
 
-	if (s->n_problems == s->cap_problems) {
-		size_t nc = s->cap_problems ? s->cap_problems * 2 : 16;
-		struct sl_manifest_problem *np = realloc(s->problems, nc * sizeof(*np));
-		if (!np)
-			return SL_ENOMEM;
-		s->problems = np;
-		s->cap_problems = nc;
-	}
+	if (SL_GROW(s->problems, s->cap_problems, s->n_problems + 1, 16) < 0)
+		return SL_ENOMEM;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -342,15 +336,9 @@ static int add_doc_cb(struct yaml_doc *y, void *payload)
 		                "document has no apiVersion and kind: skipped");
 		goto out;
 	}
-	if (s->n_docs == s->cap_docs) {
-		size_t nc = s->cap_docs ? s->cap_docs * 2 : 64;
-		struct sl_manifest_doc **nd = realloc(s->docs, nc * sizeof(*nd));
-		if (!nd) {
-			r = SL_ENOMEM;
-			goto out;
-		}
-		s->docs = nd;
-		s->cap_docs = nc;
+	if (SL_GROW(s->docs, s->cap_docs, s->n_docs + 1, 64) < 0) {
+		r = SL_ENOMEM;
+		goto out;
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d) {
@@ -378,15 +366,9 @@ static int add_doc_cb(struct yaml_doc *y, void *payload)
 	}
 	if (d->kind && d->api_version && strcmp(d->kind, "StreamClass") == 0 &&
 	    strcmp(d->api_version, SL_MANIFEST_API_VERSION) == 0) {
-		if (s->n_classes == s->cap_classes) {
-			size_t nc = s->cap_classes ? s->cap_classes * 2 : 8;
-			size_t *ncl = realloc(s->classes, nc * sizeof(*ncl));
-			if (!ncl) {
-				r = SL_ENOMEM;
-				goto out;
-			}
-			s->classes = ncl;
-			s->cap_classes = nc;
+		if (SL_GROW(s->classes, s->cap_classes, s->n_classes + 1, 8) < 0) {
+			r = SL_ENOMEM;
+			goto out;
 		}
 		s->classes[s->n_classes++] = s->n_docs - 1;
 	}
@@ -407,14 +389,8 @@ static int add_problem_cb(const struct yaml_problem *y, void *payload)
 static long add_file_entry(struct sl_manifest_set *s, const char *display, const void *data, size_t len)
 {
 	struct sl_manifest_file *f;
-	if (s->n_files == s->cap_files) {
-		size_t nc = s->cap_files ? s->cap_files * 2 : 16;
-		struct sl_manifest_file *nf = realloc(s->files, nc * sizeof(*nf));
-		if (!nf)
-			return SL_ENOMEM;
-		s->files = nf;
-		s->cap_files = nc;
-	}
+	if (SL_GROW(s->files, s->cap_files, s->n_files + 1, 16) < 0)
+		return SL_ENOMEM;
 	f = &s->files[s->n_files];
 	*f = (struct sl_manifest_file){.path = sl_strdup(display), .size = len};
 	if (!f->path)
@@ -519,14 +495,8 @@ static int walk_add(struct walk *w, const char *rel)
 	if (w->n >= w->s->lim.max_files)
 		return sl_error_set(w->err, SL_ETOOLARGE, "more than %zu YAML files beneath the root",
 		                    w->s->lim.max_files);
-	if (w->n == w->cap) {
-		size_t nc = w->cap ? w->cap * 2 : 64;
-		char **np = realloc(w->paths, nc * sizeof(*np));
-		if (!np)
-			return sl_error_set(w->err, SL_ENOMEM, "out of memory");
-		w->paths = np;
-		w->cap = nc;
-	}
+	if (SL_GROW(w->paths, w->cap, w->n + 1, 64) < 0)
+		return sl_error_set(w->err, SL_ENOMEM, "out of memory");
 	w->paths[w->n] = sl_strdup(rel);
 	if (!w->paths[w->n])
 		return sl_error_set(w->err, SL_ENOMEM, "out of memory");
@@ -624,15 +594,9 @@ static int walk_dir(struct walk *w, const char *rel)
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue; /* hidden, ".", ".." */
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			char **nn = realloc(names, nc * sizeof(*nn));
-			if (!nn) {
-				r = sl_error_set(w->err, SL_ENOMEM, "out of memory");
-				goto out;
-			}
-			names = nn;
-			cap = nc;
+		if (SL_GROW(names, cap, n + 1, 32) < 0) {
+			r = sl_error_set(w->err, SL_ENOMEM, "out of memory");
+			goto out;
 		}
 		/* keep the type in the first byte */
 		names[n] = malloc(strlen(de->d_name) + 2);

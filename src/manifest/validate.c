@@ -209,15 +209,9 @@ static int schema_add(struct vctx *v, const char *group, const char *version, co
 			v->schemas[i].namespaced = namespaced;
 			return 0;
 		}
-	if (v->n_schemas == v->cap_schemas) {
-		size_t nc = v->cap_schemas ? v->cap_schemas * 2 : 8;
-		struct schema_ent *ns = realloc(v->schemas, nc * sizeof(*ns));
-		if (!ns) {
-			free(av);
-			return SL_ENOMEM;
-		}
-		v->schemas = ns;
-		v->cap_schemas = nc;
+	if (SL_GROW(v->schemas, v->cap_schemas, v->n_schemas + 1, 8) < 0) {
+		free(av);
+		return SL_ENOMEM;
 	}
 	e = &v->schemas[v->n_schemas];
 	e->api_version = av;

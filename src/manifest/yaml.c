@@ -68,14 +68,8 @@ int positions_add(struct sl_manifest_positions *p, const char *path, unsigned li
 		p->paths = np;
 		p->paths_cap = nc;
 	}
-	if (p->n == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 16;
-		struct pos_entry *nv = realloc(p->v, nc * sizeof(*nv));
-		if (!nv)
-			return SL_ENOMEM;
-		p->v = nv;
-		p->cap = nc;
-	}
+	if (SL_GROW(p->v, p->cap, p->n + 1, 16) < 0)
+		return SL_ENOMEM;
 	memcpy(p->paths + p->paths_len, path, l);
 	p->v[p->n++] = (struct pos_entry){(uint32_t)p->paths_len, line, col};
 	p->paths_len += l;
@@ -127,14 +121,8 @@ static void builder_reset(struct doc_builder *b)
 static struct node *node_new(struct doc_builder *b, enum ntype t, const yaml_mark_t *m)
 {
 	struct node *n;
-	if (b->n_all == b->cap_all) {
-		size_t nc = b->cap_all ? b->cap_all * 2 : 64;
-		struct node **na = realloc(b->all, nc * sizeof(*na));
-		if (!na)
-			return NULL;
-		b->all = na;
-		b->cap_all = nc;
-	}
+	if (SL_GROW(b->all, b->cap_all, b->n_all + 1, 64) < 0)
+		return NULL;
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
@@ -147,14 +135,8 @@ static struct node *node_new(struct doc_builder *b, enum ntype t, const yaml_mar
 
 static int node_add_kid(struct node *p, struct node *k)
 {
-	if (p->n == p->cap) {
-		size_t nc = p->cap ? p->cap * 2 : 8;
-		struct node **nk = realloc(p->kids, nc * sizeof(*nk));
-		if (!nk)
-			return SL_ENOMEM;
-		p->kids = nk;
-		p->cap = nc;
-	}
+	if (SL_GROW(p->kids, p->cap, p->n + 1, 8) < 0)
+		return SL_ENOMEM;
 	p->kids[p->n++] = k;
 	return 0;
 }
@@ -167,14 +149,8 @@ static int anchor_set(struct doc_builder *b, const char *name, struct node *n)
 			b->anchors[i].node = n;
 			return 0;
 		}
-	if (b->n_anchors == b->cap_anchors) {
-		size_t nc = b->cap_anchors ? b->cap_anchors * 2 : 8;
-		struct anchor *na = realloc(b->anchors, nc * sizeof(*na));
-		if (!na)
-			return SL_ENOMEM;
-		b->anchors = na;
-		b->cap_anchors = nc;
-	}
+	if (SL_GROW(b->anchors, b->cap_anchors, b->n_anchors + 1, 8) < 0)
+		return SL_ENOMEM;
 	b->anchors[b->n_anchors].name = sl_strdup(name);
 	if (!b->anchors[b->n_anchors].name)
 		return SL_ENOMEM;
@@ -555,15 +531,9 @@ static int entries_add(struct conv *c, struct entries *e, const struct node *k, 
 	key = key_text(c, k);
 	if (!key)
 		return c->code ? c->code : SL_ENOMEM;
-	if (e->n == e->cap) {
-		size_t nc = e->cap ? e->cap * 2 : 8;
-		struct entry *nv = realloc(e->v, nc * sizeof(*nv));
-		if (!nv) {
-			free(key);
-			return SL_ENOMEM;
-		}
-		e->v = nv;
-		e->cap = nc;
+	if (SL_GROW(e->v, e->cap, e->n + 1, 8) < 0) {
+		free(key);
+		return SL_ENOMEM;
 	}
 	e->v[e->n] = (struct entry){key, k, v, e->n, e->n, explicit_key, false};
 	e->n++;

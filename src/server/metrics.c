@@ -99,21 +99,6 @@ void sl_metrics_free(struct sl_metrics *m)
 	free(m);
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 8;
-	while (n < need)
-		n *= 2;
-	void *p = realloc(*arr, n * elem);
-	if (!p)
-		return SL_ENOMEM;
-	*arr = p;
-	*cap = n;
-	return 0;
-}
-
 /* Compares a child's label values with values; the children are kept sorted. */
 static int child_cmp(const struct sl_metric *f, const struct child *c, const char *const *values)
 {
@@ -166,7 +151,7 @@ static int child_get(struct sl_metric *f, const char *const *values, struct chil
 		return 0;
 	if (f->n_children >= SL_METRIC_MAX_CHILDREN)
 		return SL_ETOOLARGE;
-	r = grow((void **)&f->children, &f->cap_children, f->n_children + 1, sizeof(*f->children));
+	r = SL_GROW(f->children, f->cap_children, f->n_children + 1, 8);
 	if (r < 0)
 		return r;
 	if (f->n_labels) {
@@ -262,7 +247,7 @@ int sl_metrics_register(struct sl_metrics *m, enum sl_metric_type type, const ch
 		if (r < 0)
 			goto fail;
 	}
-	r = grow((void **)&m->families, &m->cap_families, m->n_families + 1, sizeof(*m->families));
+	r = SL_GROW(m->families, m->cap_families, m->n_families + 1, 8);
 	if (r < 0)
 		goto fail;
 	m->families[m->n_families++] = f;
@@ -347,8 +332,7 @@ double sl_metric_get(const struct sl_metric *f, const char *const *values)
 
 int sl_metrics_add_collector(struct sl_metrics *m, sl_metrics_collect_fn fn, void *payload)
 {
-	int r =
-	    grow((void **)&m->collectors, &m->cap_collectors, m->n_collectors + 1, sizeof(*m->collectors));
+	int r = SL_GROW(m->collectors, m->cap_collectors, m->n_collectors + 1, 8);
 	if (r < 0)
 		return r;
 	m->collectors[m->n_collectors++] = (struct collector){fn, payload};

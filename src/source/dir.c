@@ -58,14 +58,8 @@ static int list_dir(int dfd, char ***ret, size_t *ret_n)
 	while ((de = readdir(d))) {
 		if (hidden(de->d_name))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char **nv = realloc(v, nc * sizeof(*nv));
-			if (!nv)
-				goto nomem;
-			v = nv;
-			cap = nc;
-		}
+		if (SL_GROW(v, cap, n + 1, 16) < 0)
+			goto nomem;
 		v[n] = sl_strdup(de->d_name);
 		if (!v[n])
 			goto nomem;
@@ -309,14 +303,8 @@ static void wds_add(struct wds *w, int wd)
 	for (size_t i = 0; i < w->n; i++)
 		if (w->v[i] == wd)
 			return;
-	if (w->n == w->cap) {
-		size_t nc = w->cap ? w->cap * 2 : 32;
-		int *nv = realloc(w->v, nc * sizeof(*nv));
-		if (!nv)
-			return;
-		w->v = nv;
-		w->cap = nc;
-	}
+	if (SL_GROW(w->v, w->cap, w->n + 1, 32) < 0)
+		return;
 	w->v[w->n++] = wd;
 }
 

@@ -86,15 +86,9 @@ int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, co
 				r = sl_error_set(err, SL_ETOOLARGE, "too many documents");
 				break;
 			}
-			if (ndocs == cap) {
-				size_t nc = cap ? cap * 2 : 8;
-				struct docinfo *nd = realloc(docs, nc * sizeof(*nd));
-				if (!nd) {
-					r = sl_error_set(err, SL_ENOMEM, "out of memory");
-					break;
-				}
-				docs = nd;
-				cap = nc;
+			if (SL_GROW(docs, cap, ndocs + 1, 8) < 0) {
+				r = sl_error_set(err, SL_ENOMEM, "out of memory");
+				break;
 			}
 			d = &docs[ndocs++];
 			memset(d, 0, sizeof(*d));

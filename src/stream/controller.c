@@ -671,14 +671,8 @@ static void bfr_index_add(struct sl_controller *c, const cJSON *obj)
 	for (size_t i = 0; i < n->n; i++)
 		if (strcmp(n->v[i], name) == 0)
 			return;
-	if (n->n == n->cap) {
-		size_t cap = n->cap ? n->cap * 2 : 2;
-		char **v = realloc(n->v, cap * sizeof(*v));
-		if (!v)
-			return;
-		n->v = v;
-		n->cap = cap;
-	}
+	if (SL_GROW(n->v, n->cap, n->n + 1, 2) < 0)
+		return;
 	if ((n->v[n->n] = sl_strdup(name)))
 		n->n++;
 }

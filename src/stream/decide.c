@@ -207,14 +207,8 @@ struct plan {
 
 static struct sl_stream_action *push(struct sl_stream_decision *d, enum sl_stream_action_type t)
 {
-	if (d->n_actions == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 8;
-		struct sl_stream_action *a = realloc(d->actions, cap * sizeof(*a));
-		if (!a)
-			return NULL;
-		d->actions = a;
-		d->cap = cap;
-	}
+	if (SL_GROW(d->actions, d->cap, d->n_actions + 1, 8) < 0)
+		return NULL;
 	struct sl_stream_action *a = &d->actions[d->n_actions++];
 	memset(a, 0, sizeof(*a));
 	a->type = t;

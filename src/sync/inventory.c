@@ -135,14 +135,8 @@ int sl_sync_inventory_put(struct sl_sync_inventory *inv, const char *group, cons
 		if (r < 0)
 			return r;
 	}
-	if (inv->n == inv->cap) {
-		size_t cap = inv->cap ? inv->cap * 2 : 64;
-		void *ne = realloc(inv->e, cap * sizeof(*inv->e));
-		if (!ne)
-			return SL_ENOMEM;
-		inv->e = ne;
-		inv->cap = cap;
-	}
+	if (SL_GROW(inv->e, inv->cap, inv->n + 1, 64) < 0)
+		return SL_ENOMEM;
 	struct sl_sync_inv_entry e = {
 	    .group = sl_strdup(group),
 	    .version = sl_strdup(version),
