@@ -29,6 +29,25 @@ static void buf_limit(void **state)
 	sl_buf_free(&b);
 }
 
+static void grow_arrays(void **state)
+{
+	int *v = NULL;
+	size_t cap = 0;
+	assert_int_equal(SL_GROW(v, cap, 1, 4), 0);
+	assert_int_equal(cap, 4);
+	assert_int_equal(SL_GROW(v, cap, 4, 4), 0);
+	assert_int_equal(cap, 4);
+	assert_int_equal(SL_GROW(v, cap, 9, 4), 0);
+	assert_int_equal(cap, 16);
+	for (int i = 0; i < 16; i++)
+		v[i] = i;
+	/* an impossible size fails and leaves the array as it was */
+	assert_int_equal(SL_GROW(v, cap, SIZE_MAX / 2, 4), SL_ENOMEM);
+	assert_int_equal(cap, 16);
+	assert_int_equal(v[15], 15);
+	free(v);
+}
+
 static void error_buffer(void **state)
 {
 	struct sl_error e = {0};
@@ -173,9 +192,10 @@ static void read_beneath(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(buf_limit),      cmocka_unit_test(error_buffer),
-	    cmocka_unit_test(sha256_vectors), cmocka_unit_test(durations_and_time),
-	    cmocka_unit_test(url_redaction),  cmocka_unit_test(read_beneath),
+	    cmocka_unit_test(buf_limit),          cmocka_unit_test(grow_arrays),
+	    cmocka_unit_test(error_buffer),       cmocka_unit_test(sha256_vectors),
+	    cmocka_unit_test(durations_and_time), cmocka_unit_test(url_redaction),
+	    cmocka_unit_test(read_beneath),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
