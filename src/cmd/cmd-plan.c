@@ -40,25 +40,23 @@ static const char *doc_ns(const struct sl_manifest_doc *d)
 
 /* The StreamingJobTemplate a stream's spec.<field> names; a template
  * without a namespace counts as in the default namespace, as kubectl would
- * apply it. */
+ * apply it. Looked up through the set's index: one stream costs O(1), not
+ * a scan of every document. */
 static const struct sl_manifest_doc *find_template(const struct sl_manifest_set *s, const cJSON *spec,
                                                    const char *field, const char *stream_ns)
 {
 	const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, field);
 	const char *name = str_at(ref, "name"), *ns = str_at(ref, "namespace");
+	const struct sl_manifest_doc *d;
 
+	if (!name)
+		return NULL;
 	if (!ns)
 		ns = stream_ns;
-	for (size_t i = 0; name && i < sl_manifest_set_doc_count(s); i++) {
-		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
-		char group[128];
-		if (d->n_errors || !d->kind || strcmp(d->kind, "StreamingJobTemplate") != 0 || !d->name ||
-		    strcmp(d->name, name) != 0 || strcmp(doc_ns(d), ns) != 0)
-			continue;
-		if (strcmp(sl_manifest_doc_group(d, group, sizeof(group)), SL_MANIFEST_GROUP) == 0)
-			return d;
-	}
-	return NULL;
+	d = sl_manifest_set_find(s, SL_MANIFEST_GROUP, "StreamingJobTemplate", ns, name);
+	if (!d && strcmp(ns, DEFAULT_NAMESPACE) == 0)
+		d = sl_manifest_set_find(s, SL_MANIFEST_GROUP, "StreamingJobTemplate", "", name);
+	return d && !d->n_errors ? d : NULL;
 }
 
 /* Pending BackfillRequests of the tree for this stream, for a note. */
