@@ -23,11 +23,6 @@ struct exec {
 	enum sl_controller_result result;
 };
 
-static bool streq(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 static void done_key(struct sl_controller *c, const char *key, enum sl_controller_result res)
 {
 	c->metrics.reconciles[res]++;

@@ -26,16 +26,6 @@ static const char *label(const cJSON *o, const char *key)
 	return str_at(obj_at(obj_at(o, "metadata"), "labels"), key);
 }
 
-static const char *annotation(const cJSON *o, const char *key)
-{
-	return str_at(obj_at(obj_at(o, "metadata"), "annotations"), key);
-}
-
-static bool streq(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
 /* ---- informer sets: one informer per watched namespace ----------------------- */
 
 static void iset_free(struct iset *s)

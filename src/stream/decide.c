@@ -64,17 +64,6 @@
 
 /* ---- small JSON readers ---------------------------------------------------- */
 
-/* NULL and "" are the same: both mean unset. */
-static bool streq(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
-static const char *annotation(const cJSON *o, const char *key)
-{
-	return str_at(obj_at(obj_at(o, "metadata"), "annotations"), key);
-}
-
 static bool deleting(const cJSON *o)
 {
 	return md_str(o, "deletionTimestamp") != NULL;
