@@ -470,11 +470,6 @@ static int fail_git(struct job *j, struct op *op, int gerr, const char *what)
 	return code;
 }
 
-static void redacted_url(struct sl_source *src, char *out, size_t n)
-{
-	sl_url_redact(src->url, out, n);
-}
-
 /* Opens the bare clone, or creates it; a clone that cannot be opened is
  * removed and created again. */
 static int repo_open(struct job *j, bool fresh)
@@ -578,16 +573,6 @@ struct target {
 	bool have;         /* the commit is in the cache already */
 };
 
-static bool oid_is_sha(const char *s)
-{
-	if (strlen(s) != 40)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
-}
-
 /* Connects, lists the remote's refs, picks the configured ref and downloads
  * its commit unless the cache has it. */
 static int fetch_target(struct job *j, struct op *op, struct target *t)
@@ -622,7 +607,7 @@ static int fetch_target(struct job *j, struct op *op, struct target *t)
 		fail_git(j, op, r, "list refs");
 		goto out;
 	}
-	if (src->ref && oid_is_sha(src->ref)) {
+	if (src->ref && source_is_sha(src->ref)) {
 		git_oid_fromstr(&t->oid, src->ref);
 		snprintf(spec, sizeof(spec), "+refs/heads/*:refs/sluice/heads/*");
 	} else {
@@ -1261,5 +1246,4 @@ void git_writeback(struct job *j)
 	j->code = r;
 	if (r < 0 && !j->err.msg[0])
 		sl_error_set(&j->err, r, "write-back failed");
-	(void)redacted_url;
 }

@@ -97,4 +97,6 @@ void dir_watch_stop(struct sl_source *src);
 void dir_watch_resync(struct sl_source *src);
 
 /* source.c */
+/* Is s a full commit id (40 lowercase hex digits)? Pure. */
+bool source_is_sha(const char *s);
 void source_schedule_check(struct sl_source *src, uint64_t delay_ms);

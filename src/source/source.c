@@ -170,7 +170,7 @@ static int dup_opt(char **dst, const char *s)
 	return *dst ? 0 : SL_ENOMEM;
 }
 
-static bool is_sha(const char *s)
+bool source_is_sha(const char *s)
 {
 	if (strlen(s) != 40)
 		return false;
@@ -207,7 +207,6 @@ static int validate(const struct sl_source_options *o, struct sl_error *err)
 		return sl_error_set(err, SL_EINVALID, "git source: --path must be relative, without ..");
 	if (o->ref && (!*o->ref || strstr(o->ref, "..") || strpbrk(o->ref, " ~^:?*[\\")))
 		return sl_error_set(err, SL_EINVALID, "git source: invalid ref");
-	(void)is_sha;
 	return 0;
 }
 
@@ -419,7 +418,7 @@ int sl_source_write_back(struct sl_source *src, const char *file, unsigned doc_i
 
 	if (src->kind != SL_SOURCE_GIT)
 		return SL_EUNSUPPORTED;
-	if (src->ref && (is_sha(src->ref) || sl_str_has_prefix(src->ref, "refs/tags/")))
+	if (src->ref && (source_is_sha(src->ref) || sl_str_has_prefix(src->ref, "refs/tags/")))
 		return SL_EUNSUPPORTED;
 	if (!file || !*file || file[0] == '/' || strstr(file, "..") || !name || !*name)
 		return SL_EINVALID;
