@@ -272,7 +272,6 @@ static void on_list(struct sl_kube_result *res, void *payload)
 	struct sl_map old;
 	struct diff_ctx d;
 	struct add_ctx a;
-	bool first;
 
 	free(tok);
 	if (!inf)
@@ -291,7 +290,6 @@ static void on_list(struct sl_kube_result *res, void *payload)
 	old = inf->cache;
 	inf->cache = inf->fresh;
 	sl_map_init(&inf->fresh);
-	first = !inf->listed_once;
 	if (inf->listed_once)
 		inf->k->metrics.relists++;
 	inf->listed_once = true;
@@ -315,7 +313,6 @@ static void on_list(struct sl_kube_result *res, void *payload)
 				return;
 		}
 	}
-	(void)first;
 	do_watch(inf);
 }
 
@@ -382,13 +379,19 @@ static int on_data(struct req *r, const char *p, size_t n, void *payload)
 	return rc;
 }
 
-static void restart_watch(struct sl_kube_informer *inf, bool relist)
+/* Drops the watch connection and the events it queued but not applied. */
+static void stop_watch(struct sl_kube_informer *inf)
 {
 	if (inf->watch) {
 		req_cancel(inf->watch);
 		inf->watch = NULL;
 	}
 	qclear(inf);
+}
+
+static void restart_watch(struct sl_kube_informer *inf, bool relist)
+{
+	stop_watch(inf);
 	inf->k->metrics.watch_restarts++;
 	if (relist)
 		do_list(inf);
@@ -464,11 +467,7 @@ static void on_drain(struct req *r, void *payload)
 			if (gone)
 				restart_watch(inf, true);
 			else {
-				if (inf->watch) {
-					req_cancel(inf->watch);
-					inf->watch = NULL;
-				}
-				qclear(inf);
+				stop_watch(inf);
 				backoff_then(inf, false);
 			}
 			goto out;
