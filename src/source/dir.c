@@ -98,11 +98,11 @@ struct scan {
 	struct sl_error err;
 };
 
+/* One line of the problem list. A list that is full is cut short, not an
+ * error: its size is bounded, the number of bad files is not. */
 static void problem(struct scan *s, const char *msg)
 {
-	/* a full problem list is useless: its size is bounded, the count is not */
-	if (sl_buf_printf(&s->problems, "%s\n", msg) < 0)
-		return;
+	(void)sl_buf_printf(&s->problems, "%s\n", msg);
 }
 
 /* Is the previous snapshot's copy of rel the same bytes? Then it can be
@@ -183,9 +183,7 @@ static int walk(struct scan *s, const char *rel, int depth)
 	if (dfd < 0) {
 		if (!*rel)
 			return sl_error_set(&s->err, SL_EIO, "root: %s", strerror(errno));
-		char m[SL_ERRMSG_MAX + 8];
-		snprintf(m, sizeof(m), "%s", s->err.msg);
-		problem(s, m);
+		problem(s, s->err.msg);
 		sl_error_clear(&s->err);
 		return 0;
 	}
@@ -201,9 +199,7 @@ static int walk(struct scan *s, const char *rel, int depth)
 			break;
 		}
 		if (fstatat(dfd, names[i], &st, 0) < 0) {
-			char m[PATH_MAX + 64];
-			snprintf(m, sizeof(m), "%s: %s", child, strerror(errno));
-			problem(s, m);
+			(void)sl_buf_printf(&s->problems, "%s: %s\n", child, strerror(errno));
 			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
