@@ -88,18 +88,24 @@ static void really_free(struct sl_kube_informer *inf)
 	free(inf);
 }
 
+/* Drops the watch connection and the events it queued but not applied. */
+static void stop_watch(struct sl_kube_informer *inf)
+{
+	if (inf->watch) {
+		req_cancel(inf->watch);
+		inf->watch = NULL;
+	}
+	qclear(inf);
+}
+
 static void stop_io(struct sl_kube_informer *inf)
 {
 	if (inf->tok) {
 		inf->tok->inf = NULL;
 		inf->tok = NULL;
 	}
-	if (inf->watch) {
-		req_cancel(inf->watch);
-		inf->watch = NULL;
-	}
+	stop_watch(inf);
 	sl_timer_disarm(inf->timer);
-	qclear(inf);
 }
 
 void sl_kube_informer_free(struct sl_kube_informer *inf)
@@ -377,16 +383,6 @@ static int on_data(struct req *r, const char *p, size_t n, void *payload)
 	if (rc < 0)
 		inf->stream_err = rc;
 	return rc;
-}
-
-/* Drops the watch connection and the events it queued but not applied. */
-static void stop_watch(struct sl_kube_informer *inf)
-{
-	if (inf->watch) {
-		req_cancel(inf->watch);
-		inf->watch = NULL;
-	}
-	qclear(inf);
 }
 
 static void restart_watch(struct sl_kube_informer *inf, bool relist)
