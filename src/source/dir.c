@@ -294,14 +294,32 @@ struct wds {
 	size_t n, cap;
 };
 
+/* Appends; repeats (a directory reached twice, e.g. through symlinks, has
+ * one wd) are dropped by wds_sort, not by a scan per add. */
 static void wds_add(struct wds *w, int wd)
 {
-	for (size_t i = 0; i < w->n; i++)
-		if (w->v[i] == wd)
-			return;
 	if (SL_GROW(w->v, w->cap, w->n + 1, 32) < 0)
 		return;
 	w->v[w->n++] = wd;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+static void wds_sort(struct wds *w)
+{
+	size_t m = 0;
+
+	if (!w->n)
+		return;
+	qsort(w->v, w->n, sizeof(*w->v), cmp_int);
+	for (size_t i = 0; i < w->n; i++)
+		if (!m || w->v[m - 1] != w->v[i])
+			w->v[m++] = w->v[i];
+	w->n = m;
 }
 
 static struct wds *watch_set(struct sl_source *src)
@@ -364,13 +382,13 @@ void dir_watch_resync(struct sl_source *src)
 	fd = open(src->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0)
 		watch_tree(src, &nw, fd, src->dir, 0);
+	wds_sort(&nw);
 	/* drop watches of directories no longer part of the tree (an old
 	 * worktree that was swapped out but not yet deleted) */
 	if (old) {
 		for (size_t i = 0; i < old->n; i++) {
-			bool keep = old->v[i] == src->parent_wd;
-			for (size_t k = 0; k < nw.n && !keep; k++)
-				keep = nw.v[k] == old->v[i];
+			bool keep = old->v[i] == src->parent_wd ||
+			            (nw.n && bsearch(&old->v[i], nw.v, nw.n, sizeof(*nw.v), cmp_int));
 			if (!keep)
 				inotify_rm_watch(src->ifd, old->v[i]);
 		}
