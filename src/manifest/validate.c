@@ -745,12 +745,12 @@ static int check_duplicates(struct vctx *v)
 		m++;
 	}
 	qsort(keys, m, sizeof(*keys), objkey_cmp);
-	for (size_t i = 1; i < m && r == 0; i++) {
-		size_t f = i - 1;
-		if (strcmp(keys[i].key, keys[f].key) != 0)
+	/* f: the first in load order of the run of equal keys that i is in */
+	for (size_t i = 1, f = 0; i < m && r == 0; i++) {
+		if (strcmp(keys[i].key, keys[i - 1].key) != 0) {
+			f = i;
 			continue;
-		while (f > 0 && strcmp(keys[f - 1].key, keys[i].key) == 0)
-			f--;
+		}
 		v->doc_first_problem = sl_manifest_set_problem_count(v->s);
 		r = doc_problem(v, keys[i].d, SL_MANIFEST_ERROR, "metadata.name",
 		                "%s \"%s\" is defined twice: also at %s:%u:%u", keys[i].d->kind,

@@ -621,6 +621,41 @@ static void all_errors_reported(void **state)
 	sl_manifest_set_free(s);
 }
 
+/* Each repeat of an object names the first definition, however many there
+ * are; the same name in another namespace is not a repeat. */
+static void duplicate_objects_name_the_first(void **state)
+{
+	struct sl_manifest_set *s = load("m.yaml", "apiVersion: v1\n"
+	                                           "kind: ConfigMap\n"
+	                                           "metadata: {name: x, namespace: a}\n"
+	                                           "---\n"
+	                                           "apiVersion: v1\n"
+	                                           "kind: ConfigMap\n"
+	                                           "metadata: {name: x, namespace: b}\n"
+	                                           "---\n"
+	                                           "apiVersion: v1\n"
+	                                           "kind: ConfigMap\n"
+	                                           "metadata: {name: x, namespace: a}\n"
+	                                           "---\n"
+	                                           "apiVersion: v1\n"
+	                                           "kind: ConfigMap\n"
+	                                           "metadata: {name: x, namespace: a}\n");
+	(void)state;
+	assert_int_equal(sl_manifest_set_error_count(s), 2);
+	assert_int_equal(sl_manifest_set_doc(s, 0)->n_errors, 0);
+	assert_int_equal(sl_manifest_set_doc(s, 1)->n_errors, 0);
+	assert_int_equal(sl_manifest_set_doc(s, 2)->n_errors, 1);
+	assert_int_equal(sl_manifest_set_doc(s, 3)->n_errors, 1);
+	assert_true(has_problem(s, "m.yaml:11:"));
+	assert_true(has_problem(s, "m.yaml:15:"));
+	for (size_t i = 0; i < sl_manifest_set_problem_count(s); i++) {
+		char line[2048];
+		sl_manifest_problem_format(sl_manifest_set_problem(s, i), line, sizeof(line));
+		assert_non_null(strstr(line, "ConfigMap \"x\" is defined twice: also at m.yaml:1:1"));
+	}
+	sl_manifest_set_free(s);
+}
+
 static void stream_secret_alternatives(void **state)
 {
 	static const char cls[] = "apiVersion: streaming.sneaksanddata.com/v1\nkind: StreamClass\n"
@@ -741,6 +776,7 @@ int main(void)
 	    cmocka_unit_test(good_tree_is_valid),
 	    cmocka_unit_test(bad_manifests),
 	    cmocka_unit_test(all_errors_reported),
+	    cmocka_unit_test(duplicate_objects_name_the_first),
 	    cmocka_unit_test(stream_secret_alternatives),
 	    cmocka_unit_test(problem_format),
 	    cmocka_unit_test(dns_names),
