@@ -76,6 +76,11 @@ struct cJSON *sl_sync_project(const struct cJSON *desired, const struct cJSON *l
  * a managed field changes the projection and is undone. */
 void sl_sync_state_digest(const struct cJSON *desired, const struct cJSON *live,
                           char out[static SL_SYNC_DIGEST_HEX + 1]);
+/* The same, given desired's sl_sync_digest (an item's digest): the engine
+ * has it already, so a resync of 10,000 objects does not hash each desired
+ * object a second time. */
+void sl_sync_state_digest_from(const char *desired_digest, const struct cJSON *desired,
+                               const struct cJSON *live, char out[static SL_SYNC_DIGEST_HEX + 1]);
 
 /* The completed latch: when desired is a BackfillRequest and live has
  * spec.completed true, sets spec.completed true in desired. Returns true when

@@ -160,13 +160,20 @@ cJSON *sl_sync_project(const cJSON *desired, const cJSON *live)
 
 void sl_sync_state_digest(const cJSON *desired, const cJSON *live, char out[static SL_SYNC_DIGEST_HEX + 1])
 {
-	struct sl_sha256 c;
 	char d[SL_SYNC_DIGEST_HEX + 1];
-	cJSON *p = sl_sync_project(desired, live);
 
 	sl_sync_digest(desired, d);
+	sl_sync_state_digest_from(d, desired, live, out);
+}
+
+void sl_sync_state_digest_from(const char *desired_digest, const cJSON *desired, const cJSON *live,
+                               char out[static SL_SYNC_DIGEST_HEX + 1])
+{
+	struct sl_sha256 c;
+	cJSON *p = sl_sync_project(desired, live);
+
 	sl_sha256_init(&c);
-	sl_sha256_update(&c, d, SL_SYNC_DIGEST_HEX);
+	sl_sha256_update(&c, desired_digest, SL_SYNC_DIGEST_HEX);
 	if (p)
 		hash_node(&c, p, 0, false, false);
 	else

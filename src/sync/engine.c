@@ -609,7 +609,7 @@ static void on_apply(struct sl_kube_result *res, void *payload)
 		} else {
 			r->unchanged++;
 		}
-		sl_sync_state_digest(is->it->obj, res->body, is->state);
+		sl_sync_state_digest_from(is->it->digest, is->it->obj, res->body, is->state);
 		record(r, is->it, is->state);
 	}
 	r->pending--;
@@ -639,7 +639,7 @@ static bool needs_apply(struct run *r, struct item_state *is)
 		return true;
 	if (sl_sync_latch_completed(it->obj, is->live))
 		sl_sync_digest(it->obj, it->digest);
-	sl_sync_state_digest(it->obj, is->live, is->state);
+	sl_sync_state_digest_from(it->digest, it->obj, is->live, is->state);
 	const struct sl_sync_inv_entry *e =
 	    sl_sync_inventory_find(r->prev, it->group, it->kind, it->ns, it->name);
 	if (e && strcmp(e->digest, is->state) == 0) {
