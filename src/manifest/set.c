@@ -436,6 +436,15 @@ int sl_manifest_set_add_buffer(struct sl_manifest_set *s, const char *name, cons
 
 /* ---- files and trees ---------------------------------------------------- */
 
+/* A file-read error without the path sl_file_read put in front: the
+ * problem line names the file already. */
+static const char *read_msg(const struct sl_error *e, const char *path)
+{
+	size_t l = strlen(path);
+	return strncmp(e->msg, path, l) == 0 && e->msg[l] == ':' && e->msg[l + 1] == ' ' ? e->msg + l + 2
+	                                                                                 : e->msg;
+}
+
 int sl_manifest_set_add_file(struct sl_manifest_set *s, const char *path, const char *display,
                              struct sl_error *err)
 {
@@ -447,10 +456,7 @@ int sl_manifest_set_add_file(struct sl_manifest_set *s, const char *path, const 
 		display = path;
 	r = sl_file_read(path, s->lim.max_file_size, &b, &e);
 	if (r < 0) {
-		const char *m = e.msg;
-		/* sl_file_read prefixes the path; the problem line has it already */
-		if (sl_str_has_prefix(m, path) && m[strlen(path)] == ':')
-			m += strlen(path) + 2;
+		const char *m = read_msg(&e, path);
 		if (set_problem(s, SL_MANIFEST_ERROR, r, display, -1, 0, 0, "", "%s", m) < 0)
 			r = SL_ENOMEM;
 		return sl_error_set(err, r, "%s: %s", display, m);
@@ -644,9 +650,7 @@ int sl_manifest_set_add_dir(struct sl_manifest_set *s, const char *root, const c
 		}
 		r = sl_file_read_beneath(w.rootfd, w.paths[i], s->lim.max_file_size, &b, &e);
 		if (r < 0) {
-			const char *m = e.msg;
-			if (sl_str_has_prefix(m, w.paths[i]) && m[strlen(w.paths[i])] == ':')
-				m += strlen(w.paths[i]) + 2;
+			const char *m = read_msg(&e, w.paths[i]);
 			r = set_problem(s, SL_MANIFEST_ERROR, r, disp, -1, 0, 0, "", "%s", m);
 			if (r < 0)
 				sl_error_set(err, r, "out of memory");
