@@ -151,27 +151,35 @@ static void describe(const cJSON *o, const char *fallback_kind, char *out, size_
 
 /* ---- configuration hash ---------------------------------------------------- */
 
-int sl_stream_config_hash(const cJSON *stream, const cJSON *tmpl, char out[static 65], struct sl_error *err)
+/* The hash from the stream's spec already in canonical JSON: a Job build
+ * needs that text for the container environment too, so it is made once. */
+static int config_hash_of(const char *stream_json, const cJSON *tmpl, char out[static 65],
+                          struct sl_error *err)
 {
 	struct sl_sha256 c;
 	uint8_t d[SL_SHA256_LEN];
-	char *a = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(stream, "spec"));
 	char *b = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(tmpl, "spec"));
-	int r = 0;
 
-	if (!a || !b) {
-		r = sl_error_set(err, SL_ENOMEM, "out of memory hashing the configuration");
-		goto out;
+	if (!stream_json || !b) {
+		free(b);
+		return sl_error_set(err, SL_ENOMEM, "out of memory hashing the configuration");
 	}
 	sl_sha256_init(&c);
-	sl_sha256_update(&c, a, strlen(a));
+	sl_sha256_update(&c, stream_json, strlen(stream_json));
 	sl_sha256_update(&c, "\n", 1);
 	sl_sha256_update(&c, b, strlen(b));
 	sl_sha256_final(&c, d);
 	sl_hex(d, sizeof(d), out);
-out:
-	free(a);
 	free(b);
+	return 0;
+}
+
+int sl_stream_config_hash(const cJSON *stream, const cJSON *tmpl, char out[static 65], struct sl_error *err)
+{
+	char *a = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(stream, "spec"));
+	int r = config_hash_of(a, tmpl, out, err);
+
+	free(a);
 	return r;
 }
 
@@ -400,10 +408,10 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 		goto out;
 	}
 
-	r = sl_stream_config_hash(in->stream, in->tmpl, hash, err);
+	spec_json = sl_stream_canonical_json(sspec);
+	r = config_hash_of(spec_json, in->tmpl, hash, err);
 	if (r < 0)
 		goto out;
-	spec_json = sl_stream_canonical_json(sspec);
 	override_json = in->backfill
 	                    ? sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(in->backfill, "spec"))
 	                    : NULL;
