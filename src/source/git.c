@@ -573,6 +573,14 @@ struct target {
 	bool have;         /* the commit is in the cache already */
 };
 
+static const git_remote_head *head_find(const git_remote_head **heads, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(heads[i]->name, name))
+			return heads[i];
+	return NULL;
+}
+
 /* Connects, lists the remote's refs, picks the configured ref and downloads
  * its commit unless the cache has it. */
 static int fetch_target(struct job *j, struct op *op, struct target *t)
@@ -614,11 +622,8 @@ static int fetch_target(struct job *j, struct op *op, struct target *t)
 		const char *ref = src->ref;
 		if (!ref) {
 			/* the remote's default branch */
-			for (size_t i = 0; i < nheads; i++)
-				if (!strcmp(heads[i]->name, "HEAD") && heads[i]->symref_target)
-					ref = heads[i]->symref_target;
-			if (!ref)
-				ref = "refs/heads/main";
+			const git_remote_head *h = head_find(heads, nheads, "HEAD");
+			ref = h && h->symref_target ? h->symref_target : "refs/heads/main";
 		}
 		if (sl_str_has_prefix(ref, "refs/")) {
 			snprintf(want, sizeof(want), "%s", ref);
@@ -627,14 +632,10 @@ static int fetch_target(struct job *j, struct op *op, struct target *t)
 			snprintf(want, sizeof(want), "refs/heads/%s", ref);
 			snprintf(wanttag, sizeof(wanttag), "refs/tags/%s", ref);
 		}
-		for (size_t i = 0; i < nheads && !hit; i++)
-			if (!strcmp(heads[i]->name, want))
-				hit = heads[i];
+		hit = head_find(heads, nheads, want);
 		if (!hit && wanttag[0]) {
 			snprintf(want, sizeof(want), "%s", wanttag);
-			for (size_t i = 0; i < nheads && !hit; i++)
-				if (!strcmp(heads[i]->name, want))
-					hit = heads[i];
+			hit = head_find(heads, nheads, want);
 		}
 		if (!hit) {
 			r = j->code = sl_error_set(&j->err, SL_ENOTFOUND, "ref %s not found on the remote",
@@ -644,9 +645,7 @@ static int fetch_target(struct job *j, struct op *op, struct target *t)
 		if (sl_str_has_prefix(want, "refs/tags/")) {
 			char pe[310];
 			snprintf(pe, sizeof(pe), "%s^{}", want);
-			for (size_t i = 0; i < nheads; i++)
-				if (!strcmp(heads[i]->name, pe))
-					peeled = heads[i];
+			peeled = head_find(heads, nheads, pe);
 		}
 		if (sl_str_has_prefix(want, "refs/heads/"))
 			snprintf(t->branch, sizeof(t->branch), "%s", want + strlen("refs/heads/"));
