@@ -615,15 +615,14 @@ static void tmpl_del(const cJSON *obj, void *payload)
 	tmpl_changed(payload, obj);
 }
 
+/* Only a spec change matters; cJSON_Compare ignores key order as the
+ * canonical JSON did, without copying, sorting and printing both specs. */
 static void tmpl_update(const cJSON *old, const cJSON *obj, void *payload)
 {
-	char *a = sl_stream_canonical_json(obj_at(old, "spec")),
-	     *b = sl_stream_canonical_json(obj_at(obj, "spec"));
+	const cJSON *a = obj_at(old, "spec"), *b = obj_at(obj, "spec");
 
-	if (!a || !b || strcmp(a, b) != 0)
+	if (a != b && (!a || !b || !cJSON_Compare(a, b, true)))
 		tmpl_changed(payload, obj);
-	free(a);
-	free(b);
 }
 
 /* ---- BackfillRequests ------------------------------------------------------------ */
