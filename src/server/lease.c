@@ -314,6 +314,20 @@ static int do_release(struct sl_lease *l)
 	return r;
 }
 
+/* A release asked while a request was in flight, done once it returned:
+ * gives the Lease back if this process held it. */
+static void release_pending(struct sl_lease *l)
+{
+	bool lead = l->leader;
+	int r = 0;
+
+	l->leader = false;
+	if (lead)
+		r = do_release(l);
+	if (!l->in_flight)
+		finish_release(l, r);
+}
+
 static void on_written(struct sl_kube_result *res, void *payload)
 {
 	struct sl_lease *l = payload;
@@ -344,14 +358,7 @@ static void on_written(struct sl_kube_result *res, void *payload)
 		l->stats.renew_failures++;
 	}
 	if (l->releasing) {
-		bool lead = l->leader;
-		int r = 0;
-
-		l->leader = false;
-		if (lead)
-			r = do_release(l);
-		if (!l->in_flight)
-			finish_release(l, r);
+		release_pending(l);
 		return;
 	}
 	schedule(l);
@@ -376,13 +383,7 @@ static void on_got(struct sl_kube_result *res, void *payload)
 			observe(l, res->body);
 			res->body = NULL;
 		}
-		bool lead = l->leader;
-		r = 0;
-		l->leader = false;
-		if (lead)
-			r = do_release(l);
-		if (!l->in_flight)
-			finish_release(l, r);
+		release_pending(l);
 		return;
 	}
 	ref.ns = l->ns;
