@@ -496,15 +496,9 @@ static void start_list(struct run *r)
 			continue;
 		if (find_list(r, is->it->api_version, is->it->kind, is->it->ns))
 			continue;
-		if (r->n_lists == r->cap_lists) {
-			size_t cap = r->cap_lists ? 2 * r->cap_lists : 16;
-			void *nl = realloc(r->lists, cap * sizeof(*r->lists));
-			if (!nl) {
-				set_fatal(r, SL_ENOMEM, "out of memory");
-				break;
-			}
-			r->lists = nl;
-			r->cap_lists = cap;
+		if (SL_GROW(r->lists, r->cap_lists, r->n_lists + 1, 16) < 0) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			break;
 		}
 		struct live_list *l = &r->lists[r->n_lists];
 		memset(l, 0, sizeof(*l));
