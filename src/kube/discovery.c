@@ -31,6 +31,20 @@ static void gv_free(void *p)
 	free(g);
 }
 
+void kube_resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret)
+{
+	const char *slash = strchr(ref->api_version, '/');
+
+	memset(ret, 0, sizeof(*ret));
+	if (slash)
+		snprintf(ret->group, sizeof(ret->group), "%.*s", (int)(slash - ref->api_version),
+		         ref->api_version);
+	snprintf(ret->version, sizeof(ret->version), "%s", slash ? slash + 1 : ref->api_version);
+	snprintf(ret->plural, sizeof(ret->plural), "%s", ref->resource);
+	snprintf(ret->kind, sizeof(ret->kind), "%s", ref->kind ? ref->kind : "");
+	ret->namespaced = ref->namespaced;
+}
+
 void kube_discovery_free(struct sl_kube *k)
 {
 	sl_map_free(&k->gvs, gv_free);

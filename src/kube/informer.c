@@ -632,15 +632,7 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 		return SL_ENOMEM;
 	}
 	if (ref->resource) {
-		const char *slash = strchr(ref->api_version, '/');
-		if (slash)
-			snprintf(inf->res.group, sizeof(inf->res.group), "%.*s",
-			         (int)(slash - ref->api_version), ref->api_version);
-		snprintf(inf->res.version, sizeof(inf->res.version), "%s",
-		         slash ? slash + 1 : ref->api_version);
-		snprintf(inf->res.plural, sizeof(inf->res.plural), "%s", ref->resource);
-		snprintf(inf->res.kind, sizeof(inf->res.kind), "%s", ref->kind ? ref->kind : "");
-		inf->res.namespaced = ref->namespaced;
+		kube_resource_from_ref(ref, &inf->res);
 		inf->resolved = true;
 	}
 	inf->page_size = o->page_size ? o->page_size : 500;

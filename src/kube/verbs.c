@@ -318,16 +318,7 @@ static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, 
 		return SL_ENOMEM;
 	}
 	if (ref->resource) {
-		char group[256] = "";
-		const char *slash = strchr(ref->api_version, '/');
-		if (slash)
-			snprintf(group, sizeof(group), "%.*s", (int)(slash - ref->api_version),
-			         ref->api_version);
-		snprintf(c->res.group, sizeof(c->res.group), "%s", group);
-		snprintf(c->res.version, sizeof(c->res.version), "%s", slash ? slash + 1 : ref->api_version);
-		snprintf(c->res.plural, sizeof(c->res.plural), "%s", ref->resource);
-		snprintf(c->res.kind, sizeof(c->res.kind), "%s", ref->kind ? ref->kind : "");
-		c->res.namespaced = ref->namespaced;
+		kube_resource_from_ref(ref, &c->res);
 		r = send_call(c);
 	} else if (sl_kube_discover_cached(k, ref->api_version, ref->kind, &c->res) == 0)
 		r = send_call(c);
