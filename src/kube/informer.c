@@ -688,12 +688,9 @@ const char *sl_kube_informer_resource_version(const struct sl_kube_informer *inf
 const cJSON *sl_kube_informer_get(const struct sl_kube_informer *inf, const char *ns, const char *name)
 {
 	char key[512];
-	if (!name)
+	/* a key too long to build cannot be in the cache either */
+	if (!name || kube_key(ns, name, key, sizeof(key)) < 0)
 		return NULL;
-	if (ns && *ns)
-		snprintf(key, sizeof(key), "%s/%s", ns, name);
-	else
-		snprintf(key, sizeof(key), "%s", name);
 	return sl_map_get(&inf->cache, key);
 }
 

@@ -92,6 +92,8 @@ int kube_path(const struct sl_kube_resource *r, const char *ns, const char *name
 /* Appends "&k=v" (or "?k=v" first) with v URL-escaped. */
 int kube_query(struct sl_buf *b, const char *k, const char *v);
 void kube_discovery_free(struct sl_kube *k);
+/* The cache key of an object: "ns/name", or "name" when cluster-scoped. */
+int kube_key(const char *ns, const char *name, char *out, size_t outsz);
 /* The resource a ref names outright (ref->resource set): no discovery. */
 void kube_resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret);
 

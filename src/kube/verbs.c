@@ -76,14 +76,20 @@ int sl_kube_obj_key(const cJSON *obj, char *out, size_t outsz)
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
 	const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
-	int n;
 
 	if (!cJSON_IsString(name))
 		return SL_EINVALID;
-	if (cJSON_IsString(ns) && *ns->valuestring)
-		n = snprintf(out, outsz, "%s/%s", ns->valuestring, name->valuestring);
+	return kube_key(cJSON_GetStringValue(ns), name->valuestring, out, outsz);
+}
+
+int kube_key(const char *ns, const char *name, char *out, size_t outsz)
+{
+	int n;
+
+	if (ns && *ns)
+		n = snprintf(out, outsz, "%s/%s", ns, name);
 	else
-		n = snprintf(out, outsz, "%s", name->valuestring);
+		n = snprintf(out, outsz, "%s", name);
 	return n < 0 || (size_t)n >= outsz ? SL_ETOOLARGE : 0;
 }
 
