@@ -159,6 +159,20 @@ void sl_sha256_final(struct sl_sha256 *c, uint8_t out[SL_SHA256_LEN]);
 /* Lowercase hex of the digest of p, into out (65 bytes with NUL). */
 void sl_sha256_hex(const void *p, size_t n, char out[static 65]);
 void sl_hex(const uint8_t *p, size_t n, char *out /* 2n+1 */);
+/* MD5, only where a peer's format asks for it (Arcane's configuration-hash):
+ * never for anything that must resist an attacker. */
+#define SL_MD5_LEN 16
+struct sl_md5 {
+	uint32_t h[4];
+	uint64_t n;
+	uint8_t buf[64];
+	size_t fill;
+};
+void sl_md5_init(struct sl_md5 *c);
+void sl_md5_update(struct sl_md5 *c, const void *p, size_t n);
+void sl_md5_final(struct sl_md5 *c, uint8_t out[SL_MD5_LEN]);
+/* Lowercase hex of the MD5 of p, into out (33 bytes with NUL). */
+void sl_md5_hex(const void *p, size_t n, char out[static 33]);
 /* 64-bit FNV-1a, for hash tables. */
 uint64_t sl_hash64(const void *p, size_t n);
 /* Constant-time comparison of equal-length byte strings. */

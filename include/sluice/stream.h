@@ -4,6 +4,7 @@
  * and performs the actions it returns. */
 #pragma once
 
+#include "sluice/arcane.h"
 #include "sluice/base.h"
 
 #include <cjson/cJSON.h>
@@ -28,6 +29,10 @@
  * restart memory kept on the stream (see struct sl_stream_memory). */
 #define SL_STREAM_ANN_BACKFILL_REQUEST "sluice.dev/backfill-request"
 #define SL_STREAM_ANN_RESTARTS         "sluice.dev/restarts"
+/* The template a Job or CronJob was built from (SHA-256 hex of the
+ * template's spec as canonical JSON): configuration-hash covers the stream's
+ * spec only, as in Arcane, so this is what makes a template edit restart. */
+#define SL_STREAM_ANN_TEMPLATE_HASH "sluice.dev/template-hash"
 
 #define SL_STREAM_ENV_STREAM_ID   "STREAMCONTEXT__STREAM_ID"
 #define SL_STREAM_ENV_STREAM_KIND "STREAMCONTEXT__STREAM_KIND"
@@ -42,6 +47,7 @@
 #define SL_STREAM_PHASE_RUNNING     "Running"
 #define SL_STREAM_PHASE_SUSPENDED   "Suspended"
 #define SL_STREAM_PHASE_FAILED      "Failed"
+#define SL_STREAM_PHASE_SCHEDULED   "Scheduled"
 
 /* The one condition type decide() maintains on a stream: True only while the
  * Job the stream should run exists, is active and is up to date. Its reason
@@ -61,6 +67,10 @@ void sl_stream_name_fit(const char *name, size_t max, char *out);
 /* The Job name for stream `stream`: the name itself, or name + "-backfill",
  * fitted to 63 bytes. out holds 64 bytes. */
 void sl_stream_job_name(const char *stream, bool backfill, char out[static 64]);
+
+/* The CronJob name of a batch stream: the name, fitted to 52 bytes (the
+ * CronJob controller appends 11 to name its Jobs). out holds 64 bytes. */
+void sl_stream_cronjob_name(const char *stream, char out[static 64]);
 
 /* The name of the initial BackfillRequest of a stream:
  * "<stream>-initial-backfill-<8 hex of SHA-256(uid)>", fitted to 253 bytes.
@@ -84,12 +94,37 @@ struct sl_stream_job_input {
 	                            * streaming one, or the backfill one when
 	                            * backfill is set */
 	const cJSON *backfill;     /* the BackfillRequest for a backfill Job, else NULL */
+	/* SL_STREAM_JOB_BATCH: the Job template of a CronJob (backfill must be
+	 * NULL); otherwise the mode follows from backfill. */
+	bool batch;
 };
 
-/* The configuration-hash of a stream with a template: lowercase hex SHA-256
- * of canonical JSON of the stream's spec, a newline, and canonical JSON of
- * the template's spec. Editing either changes it. */
-int sl_stream_config_hash(const cJSON *stream, const cJSON *tmpl, char out[static 65], struct sl_error *err);
+/* What a Job built from the input runs as. */
+enum sl_stream_job_mode {
+	SL_STREAM_JOB_STREAMING, /* the streaming Job (Job backend) */
+	SL_STREAM_JOB_BACKFILL,  /* the backfill Job of in->backfill */
+	SL_STREAM_JOB_BATCH,     /* the Job template of the CronJob backend */
+};
+
+#define SL_STREAM_HASH_MAX 160 /* configuration-hash, NUL included */
+
+/* The configuration-hash annotation of a Job or CronJob, as the Arcane
+ * operator computes it: lowercase hex MD5 of the STREAMCONTEXT__SPEC value
+ * (streaming Job, CronJob); for a backfill Job (backfill non-NULL)
+ * hex(md5hex(SPEC)) ":" hex(md5hex(OVERRIDE)). */
+int sl_stream_config_hash(const cJSON *stream, const cJSON *backfill, char out[static SL_STREAM_HASH_MAX],
+                          struct sl_error *err);
+/* The sluice.dev/template-hash annotation for a template (65 bytes). */
+int sl_stream_template_hash(const cJSON *tmpl, char out[static 65], struct sl_error *err);
+
+/* status.configurationHash as sluice writes it: the workload's
+ * configuration-hash, "/", and the first 12 hex digits of its template
+ * hash. It identifies spec, request and template at once, so a Failed
+ * stream is recognised as "this configuration failed" from what every
+ * plugin CRD keeps in status. out holds SL_STREAM_HASH_MAX + 16 bytes. */
+#define SL_STREAM_STATUS_HASH_MAX (SL_STREAM_HASH_MAX + 16)
+int sl_stream_status_hash(const cJSON *stream, const cJSON *tmpl, const cJSON *backfill,
+                          char out[static SL_STREAM_STATUS_HASH_MAX], struct sl_error *err);
 
 /* Builds the Job of design.md "Resource contract" (name, namespace, labels,
  * configuration-hash, STREAMCONTEXT__* env on every container of
@@ -104,6 +139,17 @@ int sl_stream_config_hash(const cJSON *stream, const cJSON *tmpl, char out[stati
  * STREAMCONTEXT__STREAM_KIND, a missing secret reference, a stream without
  * name/namespace/uid/kind/apiVersion); SL_ENOMEM. */
 int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, struct sl_error *err);
+
+/* Builds the CronJob of a batch stream: name sl_stream_cronjob_name(S), the
+ * stream's labels on it and on its jobTemplate (so `kubectl get jobs -l
+ * arcane/stream-id=S` finds its runs), configuration-hash and template-hash
+ * annotations, the controlling ownerReference, spec.schedule,
+ * concurrencyPolicy Forbid, spec.suspend = suspend, and the Job of
+ * sl_stream_job_build with in->batch set (env STREAMCONTEXT__BACKFILL=true,
+ * STREAMCONTEXT__BACKFILL_ID from the pod's job-name label, as the Arcane
+ * operator sets them). Same errors as sl_stream_job_build. */
+int sl_stream_cronjob_build(const struct sl_stream_job_input *in, const char *schedule, bool suspend,
+                            cJSON **ret, struct sl_error *err);
 
 /* ---- decide() ------------------------------------------------------------- */
 
@@ -126,9 +172,10 @@ int sl_stream_memory_get(const cJSON *stream, struct sl_stream_memory *ret);
 struct sl_stream_observed {
 	const cJSON *stream;       /* required; metadata.deletionTimestamp honoured */
 	const cJSON *stream_class; /* NULL: the class is gone (nothing is touched) */
-	/* Templates resolved from spec.jobTemplateRef and
-	 * spec.backfillJobTemplateRef (namespace defaults to the stream's);
-	 * NULL when the referenced object does not exist or no ref is set. */
+	/* Templates resolved from the stream's layout (sl_arcane_layout_read):
+	 * tmpl is the template of its backend (the streaming Job's, or the
+	 * CronJob's job template for a batch stream), backfill_tmpl the backfill
+	 * Job's; NULL when the object does not exist or no ref is set. */
 	const cJSON *tmpl;
 	const cJSON *backfill_tmpl;
 	/* BackfillRequests of this stream: same namespace, spec.streamId equal
@@ -140,6 +187,8 @@ struct sl_stream_observed {
 	 * NULL. A Job with metadata.deletionTimestamp still counts as existing. */
 	const cJSON *streaming_job;
 	const cJSON *backfill_job;
+	/* The live CronJob named sl_stream_cronjob_name(S), or NULL. */
+	const cJSON *cronjob;
 	/* The last state of a Job of that name seen in a DELETED watch event
 	 * while no Job of that name exists now, or NULL. The controller keeps it
 	 * until a Job of that name appears again. It is how a backfill Job that
@@ -161,13 +210,21 @@ enum sl_stream_action_type {
 	 * AlreadyExists counts as done (its name is deterministic). */
 	SL_STREAM_ACT_CREATE_BACKFILL,
 	/* Complete BackfillRequest name in ns: JSON merge patch `object`
-	 * ({"spec":{"completed":true}}) on the resource, then merge patch
-	 * `status` ({"status":{phase, conditions}}) on its status subresource.
+	 * ({"spec":{"completed":true}}) on the resource; the rest of its spec
+	 * (payload included) stays, and its status is not written (the CRD's
+	 * status.phase enum has no value for "completed").
 	 * ref is the observed BackfillRequest (for the write-back hook: it came
 	 * from a source when it has the sluice.dev/path annotation). */
 	SL_STREAM_ACT_COMPLETE_BACKFILL,
 	/* Delete BackfillRequest name in ns (the stream's own, on deletion). */
 	SL_STREAM_ACT_DELETE_BACKFILL,
+	/* Server-side apply `object` (the stream's CronJob), force. */
+	SL_STREAM_ACT_APPLY_CRONJOB,
+	/* JSON merge patch `object` ({"spec":{"suspend":B}}) on CronJob name. */
+	SL_STREAM_ACT_PATCH_CRONJOB,
+	/* Delete CronJob name in ns (background propagation, uid precondition
+	 * as for a Job). NotFound counts as done. */
+	SL_STREAM_ACT_DELETE_CRONJOB,
 	/* JSON merge patch `status` ({"status":{...}}) on the stream's status
 	 * subresource. Fields decide() does not own are absent; fields it owns
 	 * but clears are JSON null, so a merge patch removes them. */

@@ -18,7 +18,6 @@ struct exec {
 	char api_version[320], plural[128];
 	struct sl_stream_decision d;
 	size_t i;
-	int sub; /* step within an action of two writes */
 	cJSON *involved;
 	enum sl_controller_result result;
 };
@@ -86,6 +85,11 @@ static const cJSON *action_target(struct exec *x, const struct sl_stream_action 
 	case SL_STREAM_ACT_DELETE_JOB:
 		snprintf(id, KEY_MAX, "J/%s/%s", a->ns, a->name);
 		return ctl_iset_get(c, &c->jobs, a->ns, a->name);
+	case SL_STREAM_ACT_APPLY_CRONJOB:
+	case SL_STREAM_ACT_PATCH_CRONJOB:
+	case SL_STREAM_ACT_DELETE_CRONJOB:
+		snprintf(id, KEY_MAX, "C/%s/%s", a->ns, a->name);
+		return ctl_iset_get(c, &c->cronjobs, a->ns, a->name);
 	case SL_STREAM_ACT_CREATE_BACKFILL:
 	case SL_STREAM_ACT_COMPLETE_BACKFILL:
 	case SL_STREAM_ACT_DELETE_BACKFILL:
@@ -121,6 +125,7 @@ static void on_write(struct sl_kube_result *res, void *payload)
 		break;
 	case SL_STREAM_ACT_DELETE_JOB:
 	case SL_STREAM_ACT_DELETE_BACKFILL:
+	case SL_STREAM_ACT_DELETE_CRONJOB:
 		ok = code == 0 || code == SL_ENOTFOUND;
 		break;
 	default:
@@ -160,12 +165,7 @@ static void on_write(struct sl_kube_result *res, void *payload)
 		const cJSON *cached = action_target(x, a, id);
 		ctl_expect(c, x->key, id, cached, res->body);
 	}
-	if (a->type == SL_STREAM_ACT_COMPLETE_BACKFILL && x->sub == 0) {
-		x->sub = 1;
-	} else {
-		x->i++;
-		x->sub = 0;
-	}
+	x->i++;
 	exec_next(x);
 }
 
@@ -181,6 +181,11 @@ static void exec_next(struct exec *x)
 		                           .namespaced = true,
 		                           .ns = a->ns,
 		                           .name = a->name};
+		struct sl_kube_ref cronjobs = {.api_version = "batch/v1",
+		                               .resource = "cronjobs",
+		                               .namespaced = true,
+		                               .ns = a->ns,
+		                               .name = a->name};
 		struct sl_kube_ref bfrs = {.api_version = SL_STREAM_API_VERSION,
 		                           .resource = "backfillrequests",
 		                           .namespaced = true,
@@ -210,18 +215,23 @@ static void exec_next(struct exec *x)
 			r = sl_kube_create(c->k, &bfrs, a->object, &o, on_write, x);
 			break;
 		case SL_STREAM_ACT_COMPLETE_BACKFILL:
-			/* The condition first: once spec.completed is true no later
-			 * decision completes the request again, so a crash between
-			 * the two writes must not lose the condition. */
-			if (x->sub == 0) {
-				bfrs.subresource = "status";
-				r = sl_kube_patch(c->k, &bfrs, SL_KUBE_PATCH_MERGE, a->status, &o, on_write,
-				                  x);
-			} else {
-				r = sl_kube_patch(c->k, &bfrs, SL_KUBE_PATCH_MERGE, a->object, &o, on_write,
-				                  x);
-				sl_log_obj(SL_LOG_INFO, "BackfillRequest", a->ns, a->name, "completed");
-			}
+			/* A merge patch of spec.completed alone: the rest of the
+			 * spec (payload included) stays as it is. */
+			r = sl_kube_patch(c->k, &bfrs, SL_KUBE_PATCH_MERGE, a->object, &o, on_write, x);
+			sl_log_obj(SL_LOG_INFO, "BackfillRequest", a->ns, a->name, "completed");
+			break;
+		case SL_STREAM_ACT_APPLY_CRONJOB:
+			o.force = true;
+			r = sl_kube_apply(c->k, &cronjobs, a->object, &o, on_write, x);
+			break;
+		case SL_STREAM_ACT_PATCH_CRONJOB:
+			r = sl_kube_patch(c->k, &cronjobs, SL_KUBE_PATCH_MERGE, a->object, &o, on_write, x);
+			break;
+		case SL_STREAM_ACT_DELETE_CRONJOB:
+			/* Its runs go with it, in the background: nothing waits. */
+			o.propagation = "Background";
+			o.precondition_uid = a->uid;
+			r = sl_kube_delete(c->k, &cronjobs, &o, on_write, x);
 			break;
 		case SL_STREAM_ACT_DELETE_BACKFILL:
 			r = sl_kube_delete(c->k, &bfrs, &o, on_write, x);
@@ -277,15 +287,6 @@ static cJSON *involved_of(const cJSON *stream)
 	return o;
 }
 
-static const cJSON *template_of(struct sl_controller *c, const cJSON *stream, const char *field)
-{
-	const cJSON *ref = obj_at(obj_at(stream, "spec"), field);
-	const char *name = str_at(ref, "name");
-	const char *ns = str_at(ref, "namespace") ? str_at(ref, "namespace") : md_str(stream, "namespace");
-
-	return name ? ctl_iset_get(c, &c->templates, ns, name) : NULL;
-}
-
 static const cJSON *gone_of(struct sl_controller *c, const char *ns, const char *job)
 {
 	char key[KEY_MAX];
@@ -303,6 +304,35 @@ static void forget_stream(struct sl_controller *c, const char *key, const char *
 		cmap_del(&c->gone, k);
 	}
 	cmap_del(&c->sstate, key);
+}
+
+/* A pending BackfillRequest for this stream that names another StreamClass
+ * is not run; its owner hears why, once per version of the request. */
+static void warn_class_mismatch(struct sl_controller *c, const cJSON *b, const cJSON *stream,
+                                const struct klass *kl)
+{
+	const char *rv = md_str(b, "resourceVersion"), *want = str_at(obj_at(b, "spec"), "streamClass");
+	char key[KEY_MAX], msg[1024];
+	const char *seen;
+	char *copy;
+
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(b, "spec"), "completed")) || !rv)
+		return;
+	snprintf(key, sizeof(key), "%s/%s", md_str(b, "namespace"), md_str(b, "name"));
+	seen = cmap_get(&c->warned, key);
+	if (seen && strcmp(seen, rv) == 0)
+		return;
+	copy = sl_strdup(rv);
+	if (!copy || cmap_put(&c->warned, key, copy) < 0) {
+		free(copy);
+		return;
+	}
+	snprintf(msg, sizeof(msg),
+	         "not run: spec.streamClass is \"%s\", but stream %s is a %s of StreamClass \"%s\"",
+	         want ? want : "", md_str(stream, "name"), str_at(stream, "kind"), kl->name);
+	sl_log_obj(SL_LOG_WARN, "BackfillRequest", md_str(b, "namespace"), md_str(b, "name"), "%s", msg);
+	if (sl_kube_event(c->k, b, "Warning", "StreamClassMismatch", msg, ignore_result, NULL) == 0)
+		c->metrics.events++;
 }
 
 static void reconcile(struct sl_controller *c, const char *wkey)
@@ -361,16 +391,24 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 			const cJSON *b = ctl_iset_get(c, &c->backfills, ns, bn->v[i]);
 			if (b && streq(str_at(obj_at(b, "spec"), "streamClass"), kl->name))
 				bfrs[nb++] = b;
+			else if (b)
+				warn_class_mismatch(c, b, stream, kl);
 		}
 	}
-	char sjob[64], bjob[64];
+	char sjob[64], bjob[64], cjob[64];
+	struct sl_arcane_layout l;
+	struct sl_error lerr;
 	sl_stream_job_name(name, false, sjob);
 	sl_stream_job_name(name, true, bjob);
+	sl_stream_cronjob_name(name, cjob);
+	/* A layout error is decide()'s to report; the refs read so far count. */
+	sl_arcane_layout_read(stream, &l, &lerr);
 	struct sl_stream_observed in = {
 	    .stream = stream,
 	    .stream_class = c->classes_inf ? sl_kube_informer_get(c->classes_inf, NULL, kl->name) : NULL,
-	    .tmpl = template_of(c, stream, "jobTemplateRef"),
-	    .backfill_tmpl = template_of(c, stream, "backfillJobTemplateRef"),
+	    .tmpl = ctl_template(c, l.backend == SL_ARCANE_BACKEND_CRON ? &l.batch : &l.streaming),
+	    .backfill_tmpl = ctl_template(c, &l.backfill),
+	    .cronjob = ctl_iset_get(c, &c->cronjobs, ns, cjob),
 	    .backfills = bfrs,
 	    .n_backfills = nb,
 	    .streaming_job = ctl_iset_get(c, &c->jobs, ns, sjob),

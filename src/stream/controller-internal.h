@@ -25,6 +25,7 @@ void cmap_foreach(const struct cmap *m, void (*fn)(const char *key, void *val, v
 
 /* ---- the controller's state (controller.c, controller-exec.c) ---------------- */
 
+#include "sluice/arcane.h"
 #include "sluice/controller.h"
 #include "sluice/workqueue.h"
 
@@ -88,10 +89,11 @@ struct sl_controller {
 	struct sl_workqueue *wq;
 	struct sl_kube_informer *classes_inf;
 	struct klass *classes;
-	struct iset templates, backfills, jobs;
+	struct iset templates, backfills, jobs, cronjobs;
 	struct cmap bfr_index; /* "ns/streamId" -> struct names */
 	struct cmap gone;      /* "ns/jobname" -> cJSON, last state of a deleted Job */
 	struct cmap sstate;    /* stream key -> struct sstate */
+	struct cmap warned;    /* "ns/name" of a BackfillRequest -> resourceVersion warned about */
 	struct exec *execs;    /* reconciles in flight */
 	size_t in_flight;
 	bool stopping, pumping;
@@ -110,6 +112,8 @@ void ctl_enqueue(struct sl_controller *c, const char *kind, const char *ns, cons
 void ctl_expect(struct sl_controller *c, const char *key, const char *id, const cJSON *cached,
                 const cJSON *body);
 struct klass *ctl_class_by_kind(struct sl_controller *c, const char *kind);
+/* The template a layout reference names, from the cache, or NULL. */
+const cJSON *ctl_template(struct sl_controller *c, const struct sl_arcane_ref *ref);
 const struct names *ctl_bfr_names(struct sl_controller *c, const char *ns, const char *stream);
 void ctl_check_stopped(struct sl_controller *c);
 bool ctl_shared_synced(const struct sl_controller *c);

@@ -119,6 +119,17 @@ static void trim_job(cJSON *obj, void *payload)
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "spec");
 }
 
+/* decide() reads a CronJob's metadata and spec.suspend; a CronJob that is
+ * not a stream's (no controlling owner) keeps its metadata only. */
+static void trim_cronjob(cJSON *obj, void *payload)
+{
+	cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+
+	trim_meta(obj);
+	cJSON_DeleteItemFromObjectCaseSensitive(spec, "jobTemplate");
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+}
+
 /* ---- keys and expectations --------------------------------------------------- */
 
 static void stream_key(const char *kind, const char *ns, const char *name, char out[static KEY_MAX])
@@ -579,19 +590,26 @@ struct tmpl_match {
 	const char *ns, *name;
 };
 
-static bool ref_is(const cJSON *stream, const char *field, const char *ns, const char *name)
+static bool ref_is(const struct sl_arcane_ref *ref, const char *ns, const char *name)
 {
-	const cJSON *ref = obj_at(obj_at(stream, "spec"), field);
-	const char *rns = str_at(ref, "namespace") ? str_at(ref, "namespace") : md_str(stream, "namespace");
-	return ref && streq(str_at(ref, "name"), name) && streq(rns, ns);
+	return ref->name && streq(ref->name, name) && streq(ref->ns, ns);
 }
 
 static void tmpl_match_one(const cJSON *stream, void *payload)
 {
 	struct tmpl_match *m = payload;
-	if (ref_is(stream, "jobTemplateRef", m->ns, m->name) ||
-	    ref_is(stream, "backfillJobTemplateRef", m->ns, m->name))
+	struct sl_arcane_layout l;
+	struct sl_error err;
+
+	sl_arcane_layout_read(stream, &l, &err);
+	if (ref_is(&l.streaming, m->ns, m->name) || ref_is(&l.backfill, m->ns, m->name) ||
+	    ref_is(&l.batch, m->ns, m->name))
 		enqueue_obj(stream, m->kl);
+}
+
+const cJSON *ctl_template(struct sl_controller *c, const struct sl_arcane_ref *ref)
+{
+	return ref->name ? ctl_iset_get(c, &c->templates, ref->ns, ref->name) : NULL;
 }
 
 /* A template changed: every stream that uses it goes into the queue. A scan
@@ -695,18 +713,26 @@ const struct names *ctl_bfr_names(struct sl_controller *c, const char *ns, const
 	return cmap_get(&c->bfr_index, key);
 }
 
+/* A request is matched to its stream by namespace and streamId: the stream
+ * of that name under the class it names, and any other class's stream of
+ * that name (which does not run it, and says why). */
 static void bfr_enqueue(struct sl_controller *c, const cJSON *obj, bool gone)
 {
 	const cJSON *spec = obj_at(obj, "spec");
-	struct klass *kl = class_by_name(c, str_at(spec, "streamClass"));
+	const char *sid = str_at(spec, "streamId"), *ns = md_str(obj, "namespace"),
+	           *cls = str_at(spec, "streamClass");
 	char key[KEY_MAX], id[KEY_MAX];
 
-	if (!kl || !kl->kind || !str_at(spec, "streamId") || !md_str(obj, "namespace"))
+	if (!sid || !ns)
 		return;
-	stream_key(kl->kind, md_str(obj, "namespace"), str_at(spec, "streamId"), key);
-	snprintf(id, sizeof(id), "B/%s/%s", md_str(obj, "namespace"), md_str(obj, "name"));
-	exp_observe(c, key, id, obj, gone);
-	sl_workqueue_add(c->wq, key);
+	snprintf(id, sizeof(id), "B/%s/%s", ns, md_str(obj, "name"));
+	for (struct klass *kl = c->classes; kl; kl = kl->next) {
+		if (!kl->kind || (!streq(kl->name, cls) && !ctl_iset_get(c, &kl->streams, ns, sid)))
+			continue;
+		stream_key(kl->kind, ns, sid, key);
+		exp_observe(c, key, id, obj, gone);
+		sl_workqueue_add(c->wq, key);
+	}
 }
 
 static bool completed(const cJSON *b)
@@ -754,6 +780,11 @@ static void bfr_update(const cJSON *old, const cJSON *obj, void *payload)
 static void bfr_del(const cJSON *obj, void *payload)
 {
 	struct sl_controller *c = payload;
+	char key[KEY_MAX];
+
+	snprintf(key, sizeof(key), "%s/%s", md_str(obj, "namespace") ? md_str(obj, "namespace") : "",
+	         md_str(obj, "name") ? md_str(obj, "name") : "");
+	cmap_del(&c->warned, key);
 
 	bfr_index_del(c, obj);
 	bfr_enqueue(c, obj, true);
@@ -761,7 +792,20 @@ static void bfr_del(const cJSON *obj, void *payload)
 
 /* ---- Jobs ------------------------------------------------------------------------- */
 
-static void job_enqueue(struct sl_controller *c, const cJSON *obj, bool gone)
+/* The CronJob that controls obj, if one does (a batch stream's run). */
+static bool cron_owned(const cJSON *obj)
+{
+	const cJSON *r;
+
+	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(obj_at(obj, "metadata"), "ownerReferences"))
+	{
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller")) && streq(str_at(r, "kind"), "CronJob"))
+			return true;
+	}
+	return false;
+}
+
+static void obj_enqueue(struct sl_controller *c, const cJSON *obj, bool gone, const char *idp)
 {
 	const char *id = label(obj, SL_STREAM_LABEL_ARCANE_ID),
 	           *kind = label(obj, SL_STREAM_LABEL_ARCANE_KIND);
@@ -782,9 +826,32 @@ static void job_enqueue(struct sl_controller *c, const cJSON *obj, bool gone)
 	if (!id || !kind || !ns)
 		return;
 	stream_key(kind, ns, id, key);
-	snprintf(oid, sizeof(oid), "J/%s/%s", ns, md_str(obj, "name"));
+	snprintf(oid, sizeof(oid), "%s/%s/%s", idp, ns, md_str(obj, "name"));
 	exp_observe(c, key, oid, obj, gone);
 	sl_workqueue_add(c->wq, key);
+}
+
+/* A batch stream's runs are the CronJob's business: they never move the
+ * stream, so their events wake nothing. */
+static void job_enqueue(struct sl_controller *c, const cJSON *obj, bool gone)
+{
+	if (!cron_owned(obj))
+		obj_enqueue(c, obj, gone, "J");
+}
+
+static void cron_add(const cJSON *obj, void *payload)
+{
+	obj_enqueue(payload, obj, false, "C");
+}
+
+static void cron_update(const cJSON *old, const cJSON *obj, void *payload)
+{
+	obj_enqueue(payload, obj, false, "C");
+}
+
+static void cron_del(const cJSON *obj, void *payload)
+{
+	obj_enqueue(payload, obj, true, "C");
 }
 
 static void job_add(const cJSON *obj, void *payload)
@@ -811,7 +878,11 @@ static void job_del(const cJSON *obj, void *payload)
 {
 	struct sl_controller *c = payload;
 	char key[KEY_MAX];
-	cJSON *copy = cJSON_Duplicate(obj, true);
+	cJSON *copy;
+
+	if (cron_owned(obj))
+		return;
+	copy = cJSON_Duplicate(obj, true);
 
 	/* Kept until a Job of that name appears again: it is how a backfill
 	 * Job removed right after succeeding still completes its request. */
@@ -833,7 +904,8 @@ static void wq_ready(struct sl_workqueue *wq, void *payload)
  * exists. */
 bool ctl_shared_synced(const struct sl_controller *c)
 {
-	return iset_synced(&c->templates) && iset_synced(&c->backfills) && iset_synced(&c->jobs);
+	return iset_synced(&c->templates) && iset_synced(&c->backfills) && iset_synced(&c->jobs) &&
+	       iset_synced(&c->cronjobs);
 }
 
 static void shared_synced(void *payload)
@@ -865,6 +937,7 @@ int sl_controller_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_c
 	cmap_init(&c->bfr_index, names_free);
 	cmap_init(&c->gone, gone_free);
 	cmap_init(&c->sstate, sstate_free);
+	cmap_init(&c->warned, free);
 	for (size_t i = 0; opts && opts->namespaces && opts->namespaces[i]; i++) {
 		if (!*opts->namespaces[i])
 			continue;
@@ -903,6 +976,11 @@ int sl_controller_start(struct sl_controller *c, struct sl_error *err)
 	                                       .del = bfr_del,
 	                                       .synced = shared_synced,
 	                                       .transform = trim_obj};
+	struct sl_kube_informer_handlers cjh = {.add = cron_add,
+	                                        .update = cron_update,
+	                                        .del = cron_del,
+	                                        .synced = shared_synced,
+	                                        .transform = trim_cronjob};
 	struct sl_kube_informer_handlers jh = {.add = job_add,
 	                                       .update = job_update,
 	                                       .del = job_del,
@@ -926,9 +1004,18 @@ int sl_controller_start(struct sl_controller *c, struct sl_error *err)
 	r = iset_start(c, &c->backfills, &o, &bh, c, err);
 	if (r < 0)
 		return r;
+	/* Every stream's Job carries arcane/stream-id: sluice's and those the
+	 * Arcane operator made (adopted when sluice takes over). */
 	o.ref = (struct sl_kube_ref){.api_version = "batch/v1", .resource = "jobs", .namespaced = true};
-	o.label_selector = SL_STREAM_LABEL_MANAGED_BY "=" SL_STREAM_MANAGED_BY;
-	return iset_start(c, &c->jobs, &o, &jh, c, err);
+	o.label_selector = SL_STREAM_LABEL_ARCANE_ID;
+	r = iset_start(c, &c->jobs, &o, &jh, c, err);
+	if (r < 0)
+		return r;
+	/* The Arcane operator's CronJobs carry no label: all are watched, and
+	 * kept trimmed to their metadata and spec.suspend. */
+	o.ref = (struct sl_kube_ref){.api_version = "batch/v1", .resource = "cronjobs", .namespaced = true};
+	o.label_selector = NULL;
+	return iset_start(c, &c->cronjobs, &o, &cjh, c, err);
 }
 
 static void stop_informers(struct sl_controller *c)
@@ -942,6 +1029,7 @@ static void stop_informers(struct sl_controller *c)
 	iset_free(&c->templates);
 	iset_free(&c->backfills);
 	iset_free(&c->jobs);
+	iset_free(&c->cronjobs);
 }
 
 void sl_controller_stop(struct sl_controller *c, void (*done)(void *payload), void *payload)
@@ -984,6 +1072,7 @@ void sl_controller_free(struct sl_controller *c)
 	cmap_free(&c->bfr_index);
 	cmap_free(&c->gone);
 	cmap_free(&c->sstate);
+	cmap_free(&c->warned);
 	for (size_t i = 0; i < c->n_ns; i++)
 		free(c->ns[i]);
 	free(c->ns);
@@ -999,7 +1088,7 @@ void sl_controller_set_writeback_hook(struct sl_controller *c, sl_controller_wri
 bool sl_controller_synced(const struct sl_controller *c)
 {
 	if (!c->classes_inf || !sl_kube_informer_has_synced(c->classes_inf) || !iset_synced(&c->templates) ||
-	    !iset_synced(&c->backfills) || !iset_synced(&c->jobs))
+	    !iset_synced(&c->backfills) || !iset_synced(&c->jobs) || !iset_synced(&c->cronjobs))
 		return false;
 	for (const struct klass *kl = c->classes; kl; kl = kl->next)
 		if (kl->state == K_WATCHING && !iset_synced(&kl->streams))
@@ -1050,6 +1139,7 @@ const char *sl_controller_phase_name(enum sl_controller_phase p)
 	                                SL_STREAM_PHASE_BACKFILLING,
 	                                SL_STREAM_PHASE_RUNNING,
 	                                SL_STREAM_PHASE_SUSPENDED,
-	                                SL_STREAM_PHASE_FAILED};
+	                                SL_STREAM_PHASE_FAILED,
+	                                SL_STREAM_PHASE_SCHEDULED};
 	return p < SL_CONTROLLER_PHASE__MAX ? n[p] : "";
 }

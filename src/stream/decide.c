@@ -61,6 +61,8 @@
 #define R_NO_TEMPLATE    "TemplateNotFound"
 #define R_INVALID_JOB    "InvalidJob"
 #define R_NAME_TAKEN     "JobNameTaken"
+#define R_INVALID_SPEC   "InvalidSpec"
+#define R_SCHEDULED      "Scheduled"
 
 /* ---- small JSON readers ---------------------------------------------------- */
 
@@ -175,7 +177,7 @@ struct plan {
 	const char *job_name; /* status.jobName, NULL to clear */
 	char job_name_buf[64];
 	const char *hash; /* status.configurationHash, NULL to clear */
-	char hash_buf[65];
+	char hash_buf[SL_STREAM_STATUS_HASH_MAX];
 	const char *bfr; /* status.backfillRequest, NULL to clear */
 	char bfr_buf[SL_STREAM_NAME_MAX + 1];
 	uint64_t requeue_ms;
@@ -192,6 +194,9 @@ struct plan {
 	cJSON *create_job;
 	const cJSON *delete_bfrs[MAX_BACKFILLS_SEEN];
 	size_t n_delete_bfrs;
+	cJSON *apply_cron;         /* the CronJob to create or update */
+	const cJSON *suspend_cron; /* the live CronJob to pause */
+	const cJSON *delete_cron;  /* the live CronJob to delete */
 };
 
 static struct sl_stream_action *push(struct sl_stream_decision *d, enum sl_stream_action_type t)
@@ -230,6 +235,12 @@ const char *sl_stream_action_name(enum sl_stream_action_type t)
 		return "complete-backfill";
 	case SL_STREAM_ACT_DELETE_BACKFILL:
 		return "delete-backfill";
+	case SL_STREAM_ACT_APPLY_CRONJOB:
+		return "apply-cronjob";
+	case SL_STREAM_ACT_PATCH_CRONJOB:
+		return "suspend-cronjob";
+	case SL_STREAM_ACT_DELETE_CRONJOB:
+		return "delete-cronjob";
 	case SL_STREAM_ACT_WRITE_STATUS:
 		return "write-status";
 	case SL_STREAM_ACT_WRITE_MEMORY:
@@ -359,8 +370,31 @@ static const cJSON *old_condition(const cJSON *status, const char *type)
 	return NULL;
 }
 
-/* Builds {"status": {...}} when it differs from the observed status, else
- * leaves *ret NULL. Sets *changed_reason when phase or Ready reason moved. */
+/* An optional field compared as the server stores it: a field that is absent
+ * from the stored status is taken as pruned by the CRD's schema (every sluice
+ * write sets it), so it never differs; a field that is present must match. */
+static bool kept_str_eq(const cJSON *o, const char *key, const char *want)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return !v || json_str_eq(v, want);
+}
+
+static bool kept_num_eq(const cJSON *o, const char *key, int64_t want)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return !v || (cJSON_IsNumber(v) && (int64_t)v->valuedouble == want);
+}
+
+/* Builds {"status": {...}} when what the server would store differs from the
+ * observed status, else leaves *ret NULL. Every plugin CRD keeps phase,
+ * configurationHash and the conditions' type, status, message and phase, so
+ * those always count; the others (reason, lastTransitionTime,
+ * observedGeneration, jobName, backfillRequest) count where the stored
+ * status has them. So a converged stream costs no write whatever its CRD
+ * keeps. Sets *moved when the phase or the condition's reason (or, where
+ * reason is pruned, its message) changed: that is worth an Event. */
 static int status_diff(const struct sl_stream_observed *in, const struct plan *p, cJSON **ret, bool *moved)
 {
 	const cJSON *old = obj_at(in->stream, "status");
@@ -368,23 +402,21 @@ static int status_diff(const struct sl_stream_observed *in, const struct plan *p
 	const char *cstatus = p->ready ? "True" : "False";
 	int64_t gen = generation(in->stream);
 	char ltt[32];
-	const cJSON *og = cJSON_GetObjectItemCaseSensitive(old, "observedGeneration");
-	const cJSON *ocg = cJSON_GetObjectItemCaseSensitive(oc, "observedGeneration");
-	bool same_cond = oc && json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "status"), cstatus) &&
-	                 json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "reason"), p->reason) &&
-	                 json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "message"), p->message) &&
-	                 str_at(oc, "lastTransitionTime") && cJSON_IsNumber(ocg) &&
-	                 (int64_t)ocg->valuedouble == gen;
-	bool same = same_cond && json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) &&
-	            cJSON_IsNumber(og) && (int64_t)og->valuedouble == gen &&
-	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "jobName"), p->job_name) &&
-	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "configurationHash"), p->hash) &&
-	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "backfillRequest"), p->bfr);
+	bool core = oc && json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "status"), cstatus) &&
+	            json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "message"), p->message) &&
+	            json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "phase"), p->phase) &&
+	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) &&
+	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "configurationHash"), p->hash);
+	bool extra = kept_str_eq(oc, "reason", p->reason) && kept_num_eq(oc, "observedGeneration", gen) &&
+	             kept_num_eq(old, "observedGeneration", gen) && kept_str_eq(old, "jobName", p->job_name) &&
+	             kept_str_eq(old, "backfillRequest", p->bfr);
+	const cJSON *oreason = cJSON_GetObjectItemCaseSensitive(oc, "reason");
 
 	*ret = NULL;
 	*moved = !json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) ||
-	         !json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "reason"), p->reason);
-	if (same)
+	         (oreason ? !json_str_eq(oreason, p->reason)
+	                  : !json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "message"), p->message));
+	if (core && extra)
 		return 0;
 
 	/* lastTransitionTime moves only when the condition's status does. */
@@ -413,7 +445,7 @@ static int status_diff(const struct sl_stream_observed *in, const struct plan *p
 	}
 	ok = (c = cJSON_CreateObject()) && cJSON_AddItemToArray(conds, c) &&
 	     cJSON_AddStringToObject(c, "type", SL_STREAM_CONDITION_READY) &&
-	     cJSON_AddStringToObject(c, "status", cstatus) &&
+	     cJSON_AddStringToObject(c, "status", cstatus) && cJSON_AddStringToObject(c, "phase", p->phase) &&
 	     cJSON_AddStringToObject(c, "reason", p->reason) &&
 	     cJSON_AddStringToObject(c, "message", p->message) &&
 	     cJSON_AddStringToObject(c, "lastTransitionTime", ltt) &&
@@ -441,7 +473,7 @@ fail:
 static bool warning_reason(const char *r)
 {
 	return streq(r, R_JOB_FAILED) || streq(r, R_NO_TEMPLATE) || streq(r, R_INVALID_JOB) ||
-	       streq(r, R_NAME_TAKEN);
+	       streq(r, R_NAME_TAKEN) || streq(r, R_INVALID_SPEC);
 }
 
 /* ---- the analysis --------------------------------------------------------------- */
@@ -485,151 +517,122 @@ static void count_finish(const struct sl_stream_observed *in, struct plan *p, co
 	p->memory_set = true;
 }
 
-static void describe_ref(const cJSON *stream, const char *field, char *out, size_t n)
-{
-	const cJSON *ref = obj_at(obj_at(stream, "spec"), field);
-	const char *ns = str_at(ref, "namespace") ? str_at(ref, "namespace") : md_str(stream, "namespace");
+/* ---- the observation, read once --------------------------------------------- */
 
-	snprintf(out, n, "StreamingJobTemplate %s/%s (spec.%s)", ns ? ns : "",
-	         str_at(ref, "name") ? str_at(ref, "name") : "", field);
+/* What analyse() works from: the observation with the layout read and the
+ * Jobs sorted into streaming and backfill (a Job named S that carries
+ * arcane/backfilling=true is the Arcane operator's backfill Job). */
+struct view {
+	const struct sl_stream_observed *in;
+	const cJSON *stream, *status;
+	const char *name, *uid, *old_phase;
+	struct sl_arcane_layout l;
+	const cJSON *sjob, *bjob, *own_s, *own_b, *own_c;
+	const cJSON *sgone, *bgone;
+	char sname[64], bname[64], cname[64];
+};
+
+static bool backfill_labelled(const cJSON *job)
+{
+	return streq(str_at(obj_at(obj_at(job, "metadata"), "labels"), SL_STREAM_LABEL_BACKFILLING), "true");
 }
 
-static int analyse(const struct sl_stream_observed *in, struct plan *p, struct sl_error *err)
+static void view_jobs(struct view *v)
 {
-	const cJSON *stream = in->stream, *spec = obj_at(stream, "spec"), *status = obj_at(stream, "status");
-	const char *name = md_str(stream, "name"), *uid = md_str(stream, "uid");
-	const char *old_phase = str_at(status, "phase");
-	const cJSON *old_ready = old_condition(status, SL_STREAM_CONDITION_READY);
-	bool suspended = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "suspended"));
-	bool has_bf = str_at(obj_at(spec, "backfillJobTemplateRef"), "name") != NULL;
-	const cJSON *sjob = in->streaming_job, *bjob = in->backfill_job;
-	char sname[64], bname[64];
-	int r;
+	const struct sl_stream_observed *in = v->in;
 
-	sl_stream_job_name(name, false, sname);
-	sl_stream_job_name(name, true, bname);
-	sl_stream_memory_get(stream, &p->memory);
-
-	/* Stream deleted: its Jobs and its own BackfillRequests go; no status. */
-	if (deleting(stream)) {
-		if (sjob && owned_by(sjob, uid))
-			delete_job(p, sjob);
-		if (bjob && owned_by(bjob, uid))
-			delete_job(p, bjob);
-		for (size_t i = 0; i < in->n_backfills && p->n_delete_bfrs < MAX_BACKFILLS_SEEN; i++)
-			if (owned_by(in->backfills[i], uid) && !deleting(in->backfills[i]))
-				p->delete_bfrs[p->n_delete_bfrs++] = in->backfills[i];
-		p->leave_status = true;
-		p->phase = p->reason = "";
-		return 0;
+	v->sjob = in->streaming_job;
+	v->bjob = in->backfill_job;
+	v->sgone = in->streaming_job_gone;
+	v->bgone = in->backfill_job_gone;
+	if (!v->bjob && v->sjob && backfill_labelled(v->sjob)) {
+		v->bjob = v->sjob;
+		v->sjob = NULL;
 	}
-	/* A class that is gone leaves its streams and Jobs alone. */
-	if (!in->stream_class) {
-		p->leave_status = true;
-		p->phase = old_phase ? old_phase : "";
-		p->reason = "";
-		return 0;
+	if (!v->bgone && v->sgone && backfill_labelled(v->sgone)) {
+		v->bgone = v->sgone;
+		v->sgone = NULL;
 	}
+	v->own_s = v->sjob && owned_by(v->sjob, v->uid) ? v->sjob : NULL;
+	v->own_b = v->bjob && owned_by(v->bjob, v->uid) ? v->bjob : NULL;
+	v->own_c = in->cronjob && owned_by(in->cronjob, v->uid) ? in->cronjob : NULL;
+}
 
-	/* Jobs that are not ours (another owner, e.g. a stream of the same name
-	 * deleted and created again) are never touched; they only block. */
-	const cJSON *own_s = sjob && owned_by(sjob, uid) ? sjob : NULL;
-	const cJSON *own_b = bjob && owned_by(bjob, uid) ? bjob : NULL;
+/* "<configuration-hash>/<12 hex of template-hash>" of a built Job or CronJob. */
+static void status_hash_of_obj(const cJSON *o, char out[static SL_STREAM_STATUS_HASH_MAX])
+{
+	const char *h = annotation(o, SL_STREAM_ANN_CONFIG_HASH), *t = annotation(o, SL_STREAM_ANN_TEMPLATE_HASH);
 
-	/* 1. A backfill Job that succeeded completes its BackfillRequest, be it
-	 * live, being deleted, or only seen in its DELETED event. */
-	const cJSON *bseen =
-	    bjob ? own_b
-	         : (in->backfill_job_gone && owned_by(in->backfill_job_gone, uid) ? in->backfill_job_gone
-	                                                                          : NULL);
-	if (bseen && job_state(bseen, NULL) == J_SUCCEEDED) {
-		const cJSON *x = pending_named(in, p, job_backfill_request(bseen));
-		if (x)
-			p->complete[p->n_complete++] = x;
-	}
+	snprintf(out, SL_STREAM_STATUS_HASH_MAX, "%s/%.12s", h ? h : "", t ? t : "");
+}
 
-	/* 2. The initial BackfillRequest, once, on the first decision. */
-	bool initial_now = false;
-	if (!old_phase && has_bf) {
-		char iname[SL_STREAM_NAME_MAX + 1];
-		bool exists = false;
-		sl_stream_initial_backfill_name(name, uid, iname);
-		for (size_t i = 0; i < in->n_backfills && !exists; i++)
-			exists = streq(md_str(in->backfills[i], "name"), iname);
-		if (!exists) {
-			p->create_bfr = initial_backfill(stream, in->stream_class, iname);
-			if (!p->create_bfr)
-				return sl_error_set(err, SL_ENOMEM, "out of memory");
-			snprintf(p->create_bfr_name, sizeof(p->create_bfr_name), "%s", iname);
-			initial_now = true;
-		}
-	}
+/* A live workload is what the desired one would be: same configuration-hash,
+ * and same template-hash when it has one. Without one it was made by the
+ * Arcane operator, which knows no template hash: adopted as it is. */
+static bool same_config(const cJSON *live, const cJSON *want)
+{
+	const char *lt = annotation(live, SL_STREAM_ANN_TEMPLATE_HASH);
 
-	/* 3. What should run. */
-	if (suspended) {
-		delete_job(p, own_s);
-		delete_job(p, own_b);
-		set_state(p, SL_STREAM_PHASE_SUSPENDED, R_SUSPENDED, false, "spec.suspended is true");
-		return 0;
-	}
+	return streq(annotation(live, SL_STREAM_ANN_CONFIG_HASH), annotation(want, SL_STREAM_ANN_CONFIG_HASH)) &&
+	       (!lt || streq(lt, annotation(want, SL_STREAM_ANN_TEMPLATE_HASH)));
+}
 
-	const cJSON *x = NULL; /* the BackfillRequest to run */
-	if (has_bf) {
-		if (own_b && !deleting(own_b))
-			x = pending_named(in, p, job_backfill_request(own_b));
-		if (!x)
-			x = oldest_pending(in, p);
-	}
+static void describe_ref(const struct sl_arcane_ref *ref, char *out, size_t n)
+{
+	snprintf(out, n, "StreamingJobTemplate %s/%s (%s)", ref->ns ? ref->ns : "", ref->name ? ref->name : "",
+	         ref->field);
+}
 
-	/* A Job failure sticks until that Job's configuration changes. */
-	if (streq(old_phase, SL_STREAM_PHASE_FAILED) &&
-	    json_str_eq(cJSON_GetObjectItemCaseSensitive(old_ready, "reason"), R_JOB_FAILED)) {
-		const char *fb = str_at(status, "backfillRequest"), *fh = str_at(status, "configurationHash");
-		const cJSON *ft = fb ? in->backfill_tmpl : in->tmpl;
-		char h[65];
-		if (ft && fh && (!fb || pending_named(in, p, fb)) &&
-		    sl_stream_config_hash(stream, ft, h, err) == 0 && strcmp(h, fh) == 0) {
-			delete_job(p, own_s);
-			delete_job(p, own_b);
-			const char *msg = str_at(old_ready, "message");
-			set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "%s", msg ? msg : "");
-			p->hash = fh;
-			p->bfr = fb;
-			return 0;
-		}
-	}
+static void failed_job(struct plan *p, const char *want, const cJSON *fc)
+{
+	const char *fr = str_at(fc, "reason"), *fm = str_at(fc, "message");
 
+	set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "Job %s failed: %s%s%s", want,
+	          fr ? fr : "Failed", fm ? ": " : "", fm ? fm : "");
+}
+
+/* A CronJob to pause (suspend, backfill, failure): history is kept. */
+static void pause_cron(struct plan *p, const cJSON *own_c)
+{
+	if (own_c && !deleting(own_c) && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(own_c, "spec"), "suspend")))
+		p->suspend_cron = own_c;
+}
+
+static void delete_cron(struct plan *p, const cJSON *own_c)
+{
+	if (own_c && !deleting(own_c))
+		p->delete_cron = own_c;
+}
+
+/* ---- the stream's workload ---------------------------------------------------- */
+
+/* The Job backend, or a backfill: the Job named want should exist and run. */
+static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct sl_error *err)
+{
+	const struct sl_stream_observed *in = v->in;
 	enum target t = x ? T_BACKFILL : T_STREAMING;
-	if (initial_now && !x) {
-		/* The new BackfillRequest is not observed yet: wait for it. */
-		delete_job(p, own_s);
-		set_state(p, SL_STREAM_PHASE_PENDING, R_BACKFILL_REQ, false, "created BackfillRequest %s",
-		          p->create_bfr_name);
-		p->bfr = p->create_bfr_name;
-		p->requeue_ms = WAIT_FALLBACK_MS;
-		return 0;
-	}
 	const cJSON *tmpl = t == T_BACKFILL ? in->backfill_tmpl : in->tmpl;
-	const char *want = t == T_BACKFILL ? bname : sname;
-	const cJSON *live = t == T_BACKFILL ? bjob : sjob;    /* the Job of the wanted name */
-	const cJSON *other = t == T_BACKFILL ? own_s : own_b; /* ours, of the other name */
-	const cJSON *gone = t == T_BACKFILL ? in->backfill_job_gone : in->streaming_job_gone;
+	const cJSON *live = t == T_BACKFILL ? v->bjob : v->sjob;      /* the Job of the wanted kind */
+	const cJSON *other = t == T_BACKFILL ? v->own_s : v->own_b;   /* ours, of the other kind */
+	const cJSON *gone = t == T_BACKFILL ? v->bgone : v->sgone;
+	const char *want = live ? md_str(live, "name") : t == T_BACKFILL ? v->bname : v->sname;
+	const char *pname = t == T_BACKFILL ? SL_STREAM_PHASE_BACKFILLING : SL_STREAM_PHASE_RUNNING;
+	int r;
 
 	if (t == T_BACKFILL) {
 		snprintf(p->bfr_buf, sizeof(p->bfr_buf), "%s", md_str(x, "name"));
 		p->bfr = p->bfr_buf;
 	}
 	if (!tmpl) {
-		char what[SL_STREAM_NAME_MAX + 128];
-		describe_ref(stream, t == T_BACKFILL ? "backfillJobTemplateRef" : "jobTemplateRef", what,
-		             sizeof(what));
+		char what[SL_STREAM_NAME_MAX + 256];
+		describe_ref(t == T_BACKFILL ? &v->l.backfill : &v->l.streaming, what, sizeof(what));
 		set_state(p, SL_STREAM_PHASE_FAILED, R_NO_TEMPLATE, false, "%s not found", what);
 		p->bfr = NULL;
 		return 0;
 	}
 	cJSON *job = NULL;
 	struct sl_error berr = {0};
-	struct sl_stream_job_input bin = {stream, in->stream_class, tmpl, t == T_BACKFILL ? x : NULL};
+	struct sl_stream_job_input bin = {v->stream, in->stream_class, tmpl, t == T_BACKFILL ? x : NULL, false};
 	r = sl_stream_job_build(&bin, &job, &berr);
 	if (r == SL_ENOMEM)
 		return sl_error_set(err, r, "%s", berr.msg);
@@ -638,26 +641,29 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 		p->bfr = NULL;
 		return 0;
 	}
-	snprintf(p->hash_buf, sizeof(p->hash_buf), "%s", annotation(job, SL_STREAM_ANN_CONFIG_HASH));
+	status_hash_of_obj(job, p->hash_buf);
 	snprintf(p->job_name_buf, sizeof(p->job_name_buf), "%s", want);
 	p->hash = p->hash_buf;
 	p->job_name = p->job_name_buf;
-	const char *pname = t == T_BACKFILL ? SL_STREAM_PHASE_BACKFILLING : SL_STREAM_PHASE_RUNNING;
 
 	/* The other Job of ours goes first: at most one exists at a time. */
 	delete_job(p, other);
 
-	if (live && !owned_by(live, uid)) {
+	/* A backfill Job the Arcane operator started (no template-hash) is
+	 * matched on its request alone, as that operator does. */
+	bool stale = live && (t == T_BACKFILL ? !streq(job_backfill_request(live), p->bfr) ||
+	                                            (annotation(live, SL_STREAM_ANN_TEMPLATE_HASH) &&
+	                                             !same_config(live, job))
+	                                      : !same_config(live, job));
+	if (live && !owned_by(live, v->uid)) {
 		set_state(p, SL_STREAM_PHASE_PENDING, R_NAME_TAKEN, false,
 		          "a Job named %s exists that this stream does not own", want);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else if (live && deleting(live)) {
-		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
-		          "waiting for Job %s to be deleted", want);
+		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false, "waiting for Job %s to be deleted", want);
 		p->requeue_ms = WAIT_FALLBACK_MS;
-	} else if (live && (!streq(annotation(live, SL_STREAM_ANN_CONFIG_HASH), p->hash) ||
-	                    (t == T_BACKFILL && !streq(job_backfill_request(live), p->bfr)))) {
-		/* Stale: spec or template changed, or it ran another request. */
+	} else if (stale) {
+		/* Spec or template changed, or it ran another request. */
 		delete_job(p, live);
 		set_state(p, SL_STREAM_PHASE_PENDING, R_CONFIG_CHANGED, false, "replacing Job %s", want);
 		p->requeue_ms = WAIT_FALLBACK_MS;
@@ -665,9 +671,7 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 		const cJSON *fc = NULL;
 		enum jstate js = job_state(live, &fc);
 		if (js == J_FAILED) {
-			const char *fr = str_at(fc, "reason"), *fm = str_at(fc, "message");
-			set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "Job %s failed: %s%s%s",
-			          want, fr ? fr : "Failed", fm ? ": " : "", fm ? fm : "");
+			failed_job(p, want, fc);
 			p->job_name = NULL;
 			delete_job(p, live);
 		} else if (js == J_SUCCEEDED && t == T_STREAMING) {
@@ -675,8 +679,8 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 			delete_job(p, live);
 			char when[32];
 			sl_time_rfc3339(p->memory.not_before, when);
-			set_state(p, pname, R_RESTARTING, false,
-			          "streaming Job finished; starting it again at %s", when);
+			set_state(p, pname, R_RESTARTING, false, "streaming Job finished; starting it again at %s",
+			          when);
 			p->requeue_ms = WAIT_FALLBACK_MS;
 		} else if (js == J_SUCCEEDED) {
 			/* Cannot happen: step 1 completed its request. */
@@ -684,32 +688,28 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 			set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
 			          "waiting for Job %s to be deleted", want);
 		} else if (t == T_BACKFILL) {
-			set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", want,
-			          p->bfr);
+			set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", want, p->bfr);
 		} else {
 			set_state(p, pname, R_RUNNING, true, "Job %s is running", want);
 		}
 	} else if (other) {
-		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
-		          "waiting for Job %s to be deleted", md_str(other, "name"));
+		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false, "waiting for Job %s to be deleted",
+		          md_str(other, "name"));
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else {
 		/* No Job of ours exists. What did the last one leave behind? */
 		const cJSON *fc = NULL;
-		const cJSON *g = gone && owned_by(gone, uid) ? gone : NULL;
+		const cJSON *g = gone && owned_by(gone, v->uid) ? gone : NULL;
 		enum jstate gs = g ? job_state(g, &fc) : J_ACTIVE;
 		/* A failure seen only in the DELETED event counts while that Job
 		 * was the one running; after a suspend or a failure recorded
 		 * already, the stale event means nothing. */
-		bool was_running = streq(old_phase, SL_STREAM_PHASE_RUNNING) ||
-		                   streq(old_phase, SL_STREAM_PHASE_BACKFILLING) ||
-		                   streq(old_phase, SL_STREAM_PHASE_PENDING);
-		if (g && gs == J_FAILED && was_running &&
-		    streq(annotation(g, SL_STREAM_ANN_CONFIG_HASH), p->hash) &&
+		bool was_running = streq(v->old_phase, SL_STREAM_PHASE_RUNNING) ||
+		                   streq(v->old_phase, SL_STREAM_PHASE_BACKFILLING) ||
+		                   streq(v->old_phase, SL_STREAM_PHASE_PENDING);
+		if (g && gs == J_FAILED && was_running && same_config(g, job) &&
 		    (t == T_STREAMING || streq(job_backfill_request(g), p->bfr))) {
-			const char *fr = str_at(fc, "reason"), *fm = str_at(fc, "message");
-			set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "Job %s failed: %s%s%s",
-			          want, fr ? fr : "Failed", fm ? ": " : "", fm ? fm : "");
+			failed_job(p, md_str(g, "name"), fc);
 			p->job_name = NULL;
 			cJSON_Delete(job);
 			return 0;
@@ -719,20 +719,244 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 		if (t == T_STREAMING && in->now < p->memory.not_before) {
 			char when[32];
 			sl_time_rfc3339(p->memory.not_before, when);
-			set_state(p, pname, R_RESTARTING, false,
-			          "streaming Job finished; starting it again at %s", when);
+			set_state(p, pname, R_RESTARTING, false, "streaming Job finished; starting it again at %s",
+			          when);
 			p->requeue_ms = (uint64_t)(p->memory.not_before - in->now) * 1000;
 		} else {
 			p->create_job = TAKE_PTR(job);
 			if (t == T_BACKFILL)
-				set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s",
-				          want, p->bfr);
+				set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", want,
+				          p->bfr);
 			else
 				set_state(p, pname, R_RUNNING, true, "Job %s is running", want);
 		}
 	}
 	cJSON_Delete(job);
 	return 0;
+}
+
+static bool cron_suspended(const cJSON *cj)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(cj, "spec"), "suspend"));
+}
+
+/* The CronJob backend: the CronJob should exist, be up to date and run. */
+static int run_cron(const struct view *v, struct plan *p, struct sl_error *err)
+{
+	const struct sl_stream_observed *in = v->in;
+	const cJSON *live = in->cronjob;
+	cJSON *cj = NULL;
+	struct sl_error berr = {0};
+	int r;
+
+	/* Leftovers of the Job backend (a switch) or of a finished backfill. */
+	delete_job(p, v->own_s);
+	delete_job(p, v->own_b);
+	if (!in->tmpl) {
+		char what[SL_STREAM_NAME_MAX + 256];
+		describe_ref(&v->l.batch, what, sizeof(what));
+		set_state(p, SL_STREAM_PHASE_FAILED, R_NO_TEMPLATE, false, "%s not found", what);
+		return 0;
+	}
+	struct sl_stream_job_input bin = {v->stream, in->stream_class, in->tmpl, NULL, true};
+	r = sl_stream_cronjob_build(&bin, v->l.schedule, false, &cj, &berr);
+	if (r == SL_ENOMEM)
+		return sl_error_set(err, r, "%s", berr.msg);
+	if (r < 0) {
+		set_state(p, SL_STREAM_PHASE_FAILED, R_INVALID_JOB, false, "%s", berr.msg);
+		return 0;
+	}
+	status_hash_of_obj(cj, p->hash_buf);
+	snprintf(p->job_name_buf, sizeof(p->job_name_buf), "%s", v->cname);
+	p->hash = p->hash_buf;
+	p->job_name = p->job_name_buf;
+	if (live && !owned_by(live, v->uid)) {
+		set_state(p, SL_STREAM_PHASE_PENDING, R_NAME_TAKEN, false,
+		          "a CronJob named %s exists that this stream does not own", v->cname);
+		p->requeue_ms = WAIT_FALLBACK_MS;
+	} else if (live && deleting(live)) {
+		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
+		          "waiting for CronJob %s to be deleted", v->cname);
+		p->requeue_ms = WAIT_FALLBACK_MS;
+	} else {
+		/* Created, or updated in place: a CronJob update restarts nothing
+		 * and keeps its history. */
+		if (!live || !same_config(live, cj) || !annotation(live, SL_STREAM_ANN_TEMPLATE_HASH) ||
+		    cron_suspended(live))
+			p->apply_cron = TAKE_PTR(cj);
+		set_state(p, SL_STREAM_PHASE_SCHEDULED, R_SCHEDULED, true, "CronJob %s runs on schedule \"%s\"",
+		          v->cname, v->l.schedule);
+	}
+	cJSON_Delete(cj);
+	return 0;
+}
+
+/* ---- the analysis --------------------------------------------------------------- */
+
+/* Stream deleted: its Jobs and its own BackfillRequests go; no status. */
+static void analyse_deleted(const struct view *v, struct plan *p)
+{
+	const struct sl_stream_observed *in = v->in;
+
+	delete_job(p, v->own_s);
+	delete_job(p, v->own_b);
+	delete_cron(p, v->own_c);
+	for (size_t i = 0; i < in->n_backfills && p->n_delete_bfrs < MAX_BACKFILLS_SEEN; i++)
+		if (owned_by(in->backfills[i], v->uid) && !deleting(in->backfills[i]))
+			p->delete_bfrs[p->n_delete_bfrs++] = in->backfills[i];
+	p->leave_status = true;
+	p->phase = p->reason = "";
+}
+
+/* A failure sticks while the configuration that failed is the one the
+ * stream would run: its status hash names the workload (or backfill) with
+ * spec, request and template. Only phase and configurationHash are read:
+ * every plugin CRD keeps them. */
+static int sticky_failure(const struct view *v, struct plan *p, bool *ret, struct sl_error *err)
+{
+	const struct sl_stream_observed *in = v->in;
+	const char *fh = str_at(v->status, "configurationHash");
+	char h[SL_STREAM_STATUS_HASH_MAX];
+	int r;
+
+	*ret = false;
+	if (!streq(v->old_phase, SL_STREAM_PHASE_FAILED) || !fh)
+		return 0;
+	if (in->tmpl) {
+		r = sl_stream_status_hash(v->stream, in->tmpl, NULL, h, err);
+		if (r < 0)
+			return r;
+		*ret = strcmp(h, fh) == 0;
+	}
+	for (size_t i = 0; !*ret && in->backfill_tmpl && v->l.backfill.name && i < in->n_backfills; i++) {
+		const cJSON *b = in->backfills[i];
+		if (bfr_completed(b) || deleting(b) || in_list(p->complete, p->n_complete, b))
+			continue;
+		r = sl_stream_status_hash(v->stream, in->backfill_tmpl, b, h, err);
+		if (r < 0)
+			return r;
+		*ret = strcmp(h, fh) == 0;
+	}
+	if (*ret) {
+		const char *msg = str_at(old_condition(v->status, SL_STREAM_CONDITION_READY), "message");
+		delete_job(p, v->own_s);
+		delete_job(p, v->own_b);
+		pause_cron(p, v->own_c);
+		set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "%s", msg ? msg : "the stream's Job failed");
+		snprintf(p->hash_buf, sizeof(p->hash_buf), "%s", fh);
+		p->hash = p->hash_buf;
+		/* Shown, not decided on: kept where the CRD keeps it. */
+		p->bfr = str_at(v->status, "backfillRequest");
+	}
+	return 0;
+}
+
+static int analyse(const struct sl_stream_observed *in, struct plan *p, struct sl_error *err)
+{
+	struct view view = {0}, *v = &view;
+	struct sl_error lerr = {0};
+	int r, lr;
+
+	v->in = in;
+	v->stream = in->stream;
+	v->status = obj_at(in->stream, "status");
+	v->name = md_str(in->stream, "name");
+	v->uid = md_str(in->stream, "uid");
+	v->old_phase = str_at(v->status, "phase");
+	sl_stream_job_name(v->name, false, v->sname);
+	sl_stream_job_name(v->name, true, v->bname);
+	sl_stream_cronjob_name(v->name, v->cname);
+	sl_stream_memory_get(in->stream, &p->memory);
+	lr = sl_arcane_layout_read(in->stream, &v->l, &lerr);
+	view_jobs(v);
+
+	if (deleting(in->stream)) {
+		analyse_deleted(v, p);
+		return 0;
+	}
+	/* A class that is gone leaves its streams and Jobs alone. */
+	if (!in->stream_class) {
+		p->leave_status = true;
+		p->phase = v->old_phase ? v->old_phase : "";
+		p->reason = "";
+		return 0;
+	}
+	/* A spec sluice cannot read: reported, and what runs is left alone
+	 * (an edit in progress must not stop a stream). */
+	if (lr < 0) {
+		set_state(p, SL_STREAM_PHASE_FAILED, R_INVALID_SPEC, false, "%s", lerr.msg);
+		return 0;
+	}
+
+	/* 1. A backfill Job that succeeded completes its BackfillRequest, be it
+	 * live, being deleted, or only seen in its DELETED event. */
+	const cJSON *bseen = v->bjob ? v->own_b : (v->bgone && owned_by(v->bgone, v->uid) ? v->bgone : NULL);
+	if (bseen && job_state(bseen, NULL) == J_SUCCEEDED) {
+		const cJSON *x = pending_named(in, p, job_backfill_request(bseen));
+		if (x)
+			p->complete[p->n_complete++] = x;
+	}
+
+	/* 2. The initial BackfillRequest, once, on the first decision about a
+	 * stream that is not suspended and runs as a Job with a backfill
+	 * template (created suspended: no initial backfill, as in Arcane). */
+	bool initial_now = false;
+	if (!v->old_phase && v->l.backfill.name && !v->l.suspended && v->l.backend == SL_ARCANE_BACKEND_JOB) {
+		char iname[SL_STREAM_NAME_MAX + 1];
+		bool exists = false;
+		sl_stream_initial_backfill_name(v->name, v->uid, iname);
+		for (size_t i = 0; i < in->n_backfills && !exists; i++)
+			exists = streq(md_str(in->backfills[i], "name"), iname);
+		if (!exists) {
+			p->create_bfr = initial_backfill(in->stream, in->stream_class, iname);
+			if (!p->create_bfr)
+				return sl_error_set(err, SL_ENOMEM, "out of memory");
+			snprintf(p->create_bfr_name, sizeof(p->create_bfr_name), "%s", iname);
+			initial_now = true;
+		}
+	}
+
+	/* 3. What should run. */
+	if (v->l.suspended) {
+		delete_job(p, v->own_s);
+		delete_job(p, v->own_b);
+		pause_cron(p, v->own_c);
+		set_state(p, SL_STREAM_PHASE_SUSPENDED, R_SUSPENDED, false, "%s is true", v->l.suspended_field);
+		return 0;
+	}
+
+	const cJSON *x = NULL; /* the BackfillRequest to run */
+	if (v->l.backfill.name) {
+		if (v->own_b && !deleting(v->own_b))
+			x = pending_named(in, p, job_backfill_request(v->own_b));
+		if (!x)
+			x = oldest_pending(in, p);
+	}
+
+	bool stuck;
+	r = sticky_failure(v, p, &stuck, err);
+	if (r < 0 || stuck)
+		return r;
+
+	if (initial_now && !x) {
+		/* The new BackfillRequest is not observed yet: wait for it. */
+		delete_job(p, v->own_s);
+		set_state(p, SL_STREAM_PHASE_PENDING, R_BACKFILL_REQ, false, "created BackfillRequest %s",
+		          p->create_bfr_name);
+		p->bfr = p->create_bfr_name;
+		p->requeue_ms = WAIT_FALLBACK_MS;
+		return 0;
+	}
+	if (x) {
+		/* A batch stream's CronJob pauses while its backfill runs. */
+		pause_cron(p, v->own_c);
+		return run_job(v, p, x, err);
+	}
+	if (v->l.backend == SL_ARCANE_BACKEND_CRON)
+		return run_cron(v, p, err);
+	/* The Job backend; a CronJob left from the batch backend goes. */
+	delete_cron(p, v->own_c);
+	return run_job(v, p, NULL, err);
 }
 
 /* ---- emitting --------------------------------------------------------------- */
@@ -746,23 +970,13 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 	sl_time_rfc3339(in->now, now);
 	for (size_t i = 0; i < p->n_complete; i++) {
 		const cJSON *b = p->complete[i];
-		cJSON *st, *conds, *c;
 		if (!(a = push(d, SL_STREAM_ACT_COMPLETE_BACKFILL)))
 			return SL_ENOMEM;
 		snprintf(a->name, sizeof(a->name), "%s", md_str(b, "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", md_str(b, "namespace") ? md_str(b, "namespace") : ns);
 		a->ref = b;
 		a->object = cJSON_Parse("{\"spec\":{\"completed\":true}}");
-		a->status = cJSON_CreateObject();
-		bool ok = a->object && a->status && (st = cJSON_AddObjectToObject(a->status, "status")) &&
-		          cJSON_AddStringToObject(st, "phase", "Completed") &&
-		          (conds = cJSON_AddArrayToObject(st, "conditions")) && (c = cJSON_CreateObject()) &&
-		          cJSON_AddItemToArray(conds, c) && cJSON_AddStringToObject(c, "type", "Completed") &&
-		          cJSON_AddStringToObject(c, "status", "True") &&
-		          cJSON_AddStringToObject(c, "reason", "BackfillJobSucceeded") &&
-		          cJSON_AddStringToObject(c, "message", "the backfill Job succeeded") &&
-		          cJSON_AddStringToObject(c, "lastTransitionTime", now);
-		if (!ok)
+		if (!a->object)
 			return SL_ENOMEM;
 	}
 	if (p->create_bfr) {
@@ -812,6 +1026,24 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 		snprintf(a->uid, sizeof(a->uid), "%s",
 		         md_str(p->delete_jobs[i], "uid") ? md_str(p->delete_jobs[i], "uid") : "");
 		a->ref = p->delete_jobs[i];
+	}
+	if (p->suspend_cron || p->delete_cron) {
+		const cJSON *cj = p->delete_cron ? p->delete_cron : p->suspend_cron;
+		if (!(a = push(d, p->delete_cron ? SL_STREAM_ACT_DELETE_CRONJOB : SL_STREAM_ACT_PATCH_CRONJOB)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", md_str(cj, "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+		snprintf(a->uid, sizeof(a->uid), "%s", md_str(cj, "uid") ? md_str(cj, "uid") : "");
+		a->ref = cj;
+		if (!p->delete_cron && !(a->object = cJSON_Parse("{\"spec\":{\"suspend\":true}}")))
+			return SL_ENOMEM;
+	}
+	if (p->apply_cron) {
+		if (!(a = push(d, SL_STREAM_ACT_APPLY_CRONJOB)))
+			return SL_ENOMEM;
+		snprintf(a->name, sizeof(a->name), "%s", md_str(p->apply_cron, "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+		a->object = TAKE_PTR(p->apply_cron);
 	}
 	if (p->create_job) {
 		if (!(a = push(d, SL_STREAM_ACT_CREATE_JOB)))
@@ -878,6 +1110,7 @@ int sl_stream_decide(const struct sl_stream_observed *in, struct sl_stream_decis
 		sl_stream_decision_free(out);
 	cJSON_Delete(p->create_bfr);
 	cJSON_Delete(p->create_job);
+	cJSON_Delete(p->apply_cron);
 	free(p);
 	return r;
 }

@@ -37,6 +37,14 @@ void sl_stream_job_name(const char *stream, bool backfill, char out[static 64])
 	sl_stream_name_fit(full, 63, out);
 }
 
+void sl_stream_cronjob_name(const char *stream, char out[static 64])
+{
+	char full[SL_STREAM_NAME_MAX + 1];
+
+	snprintf(full, sizeof(full), "%s", stream);
+	sl_stream_name_fit(full, 52, out);
+}
+
 void sl_stream_initial_backfill_name(const char *stream, const char *uid,
                                      char out[static SL_STREAM_NAME_MAX + 1])
 {
@@ -151,35 +159,68 @@ static void describe(const cJSON *o, const char *fallback_kind, char *out, size_
 
 /* ---- configuration hash ---------------------------------------------------- */
 
-/* The hash from the stream's spec already in canonical JSON: a Job build
- * needs that text for the container environment too, so it is made once. */
-static int config_hash_of(const char *stream_json, const cJSON *tmpl, char out[static 65],
+/* configuration-hash from the SPEC (and OVERRIDE) texts already built: a Job
+ * build needs them for the container environment too, so they are made once. */
+static void config_hash_of(const char *spec_json, const char *override_json, char out[static SL_STREAM_HASH_MAX])
+{
+	char a[33], b[33];
+
+	sl_md5_hex(spec_json, strlen(spec_json), a);
+	if (!override_json) {
+		memcpy(out, a, sizeof(a));
+		return;
+	}
+	/* Arcane: fmt.Sprintf("%x:%x", md5hex(spec), md5hex(override)), the
+	 * hex of the two hex strings. */
+	sl_md5_hex(override_json, strlen(override_json), b);
+	sl_hex((const uint8_t *)a, 32, out);
+	out[64] = ':';
+	sl_hex((const uint8_t *)b, 32, out + 65);
+}
+
+int sl_stream_config_hash(const cJSON *stream, const cJSON *backfill, char out[static SL_STREAM_HASH_MAX],
                           struct sl_error *err)
 {
-	struct sl_sha256 c;
-	uint8_t d[SL_SHA256_LEN];
-	char *b = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(tmpl, "spec"));
+	char *a = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(stream, "spec"));
+	char *b = backfill ? sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(backfill, "spec")) : NULL;
+	int r = 0;
 
-	if (!stream_json || !b) {
-		free(b);
-		return sl_error_set(err, SL_ENOMEM, "out of memory hashing the configuration");
-	}
-	sl_sha256_init(&c);
-	sl_sha256_update(&c, stream_json, strlen(stream_json));
-	sl_sha256_update(&c, "\n", 1);
-	sl_sha256_update(&c, b, strlen(b));
-	sl_sha256_final(&c, d);
-	sl_hex(d, sizeof(d), out);
+	if (!a || (backfill && !b))
+		r = sl_error_set(err, SL_ENOMEM, "out of memory hashing the configuration");
+	else
+		config_hash_of(a, b, out);
+	free(a);
 	free(b);
+	return r;
+}
+
+int sl_stream_template_hash(const cJSON *tmpl, char out[static 65], struct sl_error *err)
+{
+	char *t = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(tmpl, "spec"));
+
+	if (!t)
+		return sl_error_set(err, SL_ENOMEM, "out of memory hashing the template");
+	sl_sha256_hex(t, strlen(t), out);
+	free(t);
 	return 0;
 }
 
-int sl_stream_config_hash(const cJSON *stream, const cJSON *tmpl, char out[static 65], struct sl_error *err)
+static void status_hash_of(const char *config_hash, const char *tmpl_hash,
+                           char out[static SL_STREAM_STATUS_HASH_MAX])
 {
-	char *a = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(stream, "spec"));
-	int r = config_hash_of(a, tmpl, out, err);
+	snprintf(out, SL_STREAM_STATUS_HASH_MAX, "%s/%.12s", config_hash, tmpl_hash);
+}
 
-	free(a);
+int sl_stream_status_hash(const cJSON *stream, const cJSON *tmpl, const cJSON *backfill,
+                          char out[static SL_STREAM_STATUS_HASH_MAX], struct sl_error *err)
+{
+	char h[SL_STREAM_HASH_MAX], t[65];
+	int r = sl_stream_config_hash(stream, backfill, h, err);
+
+	if (r == 0)
+		r = sl_stream_template_hash(tmpl, t, err);
+	if (r == 0)
+		status_hash_of(h, t, out);
 	return r;
 }
 
@@ -303,8 +344,29 @@ static int envfrom_add(cJSON *envfrom, const char *secret)
 
 /* ---- the builder ------------------------------------------------------------ */
 
+static int env_add_field_ref(cJSON *env, const char *name, const char *path)
+{
+	cJSON *e = cJSON_CreateObject(), *ref;
+
+	env_remove(env, name);
+	if (!e || !cJSON_AddStringToObject(e, "name", name) ||
+	    !(ref = cJSON_AddObjectToObject(e, "valueFrom")) ||
+	    !(ref = cJSON_AddObjectToObject(ref, "fieldRef")) ||
+	    !cJSON_AddStringToObject(ref, "fieldPath", path)) {
+		cJSON_Delete(e);
+		return SL_ENOMEM;
+	}
+	cJSON_AddItemToArray(env, e);
+	return 0;
+}
+
+/* The OVERRIDE of a CronJob's runs: the Arcane operator passes an empty
+ * BackfillRequest's spec. */
+#define BATCH_OVERRIDE "{\"streamClass\":\"\",\"streamId\":\"\"}"
+
 /* The environment and secrets every container gets. */
 struct job_env {
+	bool batch;
 	const char *stream_id, *kind, *spec_json, *backfill_id, *override_json;
 	const cJSON *secret_refs; /* StreamClass spec.secretRefs */
 	const cJSON *stream_spec;
@@ -331,10 +393,14 @@ static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmp
 	if (env_add(env, SL_STREAM_ENV_STREAM_ID, je->stream_id) < 0 ||
 	    env_add(env, SL_STREAM_ENV_STREAM_KIND, je->kind) < 0 ||
 	    env_add(env, SL_STREAM_ENV_SPEC, je->spec_json) < 0 ||
-	    env_add(env, SL_STREAM_ENV_BACKFILL, je->backfill_id ? "true" : "false") < 0)
+	    env_add(env, SL_STREAM_ENV_BACKFILL, je->backfill_id || je->batch ? "true" : "false") < 0)
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 	if (je->backfill_id && (env_add(env, SL_STREAM_ENV_BACKFILL_ID, je->backfill_id) < 0 ||
 	                        env_add(env, SL_STREAM_ENV_OVERRIDE, je->override_json) < 0))
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	/* A CronJob's run is a backfill named after its own Job. */
+	if (je->batch && (env_add_field_ref(env, SL_STREAM_ENV_BACKFILL_ID, "metadata.labels['job-name']") < 0 ||
+	                  env_add(env, SL_STREAM_ENV_OVERRIDE, BATCH_OVERRIDE) < 0))
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 
 	cJSON_ArrayForEach(c, je->secret_refs)
@@ -367,7 +433,7 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 	const char *kind = str_at(in->stream, "kind"), *api = str_at(in->stream, "apiVersion");
 	const cJSON *sspec = cJSON_GetObjectItemCaseSensitive(in->stream, "spec");
 	const char *bfr_name = in->backfill ? str_at(obj_at(in->backfill, "metadata"), "name") : NULL;
-	char what[SL_STREAM_NAME_MAX + 96], hash[65], jname[64], label[64];
+	char what[SL_STREAM_NAME_MAX + 96], hash[SL_STREAM_HASH_MAX], thash[65], jname[64], label[64];
 	cJSON *job = NULL, *spec = NULL, *labels = NULL, *annotations = NULL, *md, *o, *ctrs;
 	char *spec_json = NULL, *override_json = NULL;
 	int r;
@@ -383,6 +449,10 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 	}
 	if (!in->tmpl) {
 		r = sl_error_set(err, SL_EINVALID, "no StreamingJobTemplate given");
+		goto out;
+	}
+	if (in->batch && in->backfill) {
+		r = sl_error_set(err, SL_EINVALID, "a CronJob's Job runs no BackfillRequest");
 		goto out;
 	}
 	if (in->backfill && !bfr_name) {
@@ -409,9 +479,6 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 	}
 
 	spec_json = sl_stream_canonical_json(sspec);
-	r = config_hash_of(spec_json, in->tmpl, hash, err);
-	if (r < 0)
-		goto out;
 	override_json = in->backfill
 	                    ? sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(in->backfill, "spec"))
 	                    : NULL;
@@ -419,8 +486,13 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");
 		goto out;
 	}
+	config_hash_of(spec_json, override_json, hash);
+	r = sl_stream_template_hash(in->tmpl, thash, err);
+	if (r < 0)
+		goto out;
 
 	struct job_env je = {
+	    .batch = in->batch,
 	    .stream_id = name,
 	    .kind = kind,
 	    .spec_json = spec_json,
@@ -451,6 +523,7 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 	    set_str(labels, SL_STREAM_LABEL_BACKFILLING, in->backfill ? "true" : "false") < 0 ||
 	    set_str(labels, SL_STREAM_LABEL_MANAGED_BY, SL_STREAM_MANAGED_BY) < 0 ||
 	    set_str(annotations, SL_STREAM_ANN_CONFIG_HASH, hash) < 0 ||
+	    set_str(annotations, SL_STREAM_ANN_TEMPLATE_HASH, thash) < 0 ||
 	    (bfr_name && set_str(annotations, SL_STREAM_ANN_BACKFILL_REQUEST, bfr_name) < 0)) {
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");
 		goto out;
@@ -486,5 +559,66 @@ out:
 	cJSON_Delete(annotations);
 	free(spec_json);
 	free(override_json);
+	return r;
+}
+
+int sl_stream_cronjob_build(const struct sl_stream_job_input *in, const char *schedule, bool suspend,
+                            cJSON **ret, struct sl_error *err)
+{
+	struct sl_stream_job_input bin = *in;
+	cJSON *job = NULL, *cj = NULL, *md, *jmd, *spec, *jt, *jtmd;
+	char cname[64];
+	int r;
+
+	if (!schedule || !*schedule)
+		return sl_error_set(err, SL_EINVALID, "a CronJob needs a schedule");
+	bin.batch = true;
+	bin.backfill = NULL;
+	r = sl_stream_job_build(&bin, &job, err);
+	if (r < 0)
+		return r;
+	/* The Job's metadata becomes the CronJob's; its labels and annotations
+	 * also go on the job template, so the runs carry the stream's labels. */
+	md = cJSON_DetachItemFromObjectCaseSensitive(job, "metadata");
+	jmd = cJSON_CreateObject();
+	sl_stream_cronjob_name(str_at(obj_at(in->stream, "metadata"), "name"), cname);
+	cj = cJSON_CreateObject();
+	if (!md || !jmd || !cj || set_str(md, "name", cname) < 0 ||
+	    !cJSON_AddItemToObject(jmd, "labels",
+	                           cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(md, "labels"), true)) ||
+	    !cJSON_AddItemToObject(jmd, "annotations",
+	                           cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(md, "annotations"), true))) {
+		cJSON_Delete(md);
+		cJSON_Delete(jmd);
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!cJSON_AddStringToObject(cj, "apiVersion", "batch/v1") ||
+	    !cJSON_AddStringToObject(cj, "kind", "CronJob")) {
+		cJSON_Delete(md);
+		cJSON_Delete(jmd);
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	cJSON_AddItemToObject(cj, "metadata", md);
+	spec = cJSON_AddObjectToObject(cj, "spec");
+	jt = spec ? cJSON_CreateObject() : NULL;
+	if (!spec || !jt || !cJSON_AddStringToObject(spec, "schedule", schedule) ||
+	    !cJSON_AddStringToObject(spec, "concurrencyPolicy", "Forbid") ||
+	    !cJSON_AddBoolToObject(spec, "suspend", suspend)) {
+		cJSON_Delete(jt);
+		cJSON_Delete(jmd);
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	cJSON_AddItemToObject(spec, "jobTemplate", jt);
+	jtmd = jmd;
+	cJSON_AddItemToObject(jt, "metadata", jtmd);
+	cJSON_AddItemToObject(jt, "spec", cJSON_DetachItemFromObjectCaseSensitive(job, "spec"));
+	*ret = TAKE_PTR(cj);
+	r = 0;
+out:
+	cJSON_Delete(cj);
+	cJSON_Delete(job);
 	return r;
 }

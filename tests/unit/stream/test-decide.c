@@ -39,11 +39,15 @@ struct world {
 	cJSON *stream, *cls, *tmpl, *btmpl;
 	cJSON *bfr[MAX_BFR];
 	size_t n_bfr;
-	cJSON *sjob, *bjob, *sgone, *bgone;
+	cJSON *sjob, *bjob, *sgone, *bgone, *cron;
+	/* The stream's CRD keeps only what the real plugin CRDs keep in status
+	 * (phase, configurationHash, conditions[].type/status/message/phase):
+	 * the API server prunes the rest of every status write. */
+	bool pruned_schema;
 	int64_t now;
 	unsigned uids;
 	/* counters over the world's life */
-	unsigned jobs_created, bfrs_created, completions, status_writes, events;
+	unsigned jobs_created, bfrs_created, completions, status_writes, events, cron_writes;
 	char last_event_reason[64], last_event_type[16];
 	uint64_t last_requeue;
 };
@@ -60,6 +64,7 @@ static void world_free(struct world *w)
 	cJSON_Delete(w->bjob);
 	cJSON_Delete(w->sgone);
 	cJSON_Delete(w->bgone);
+	cJSON_Delete(w->cron);
 	free(w);
 }
 
@@ -82,6 +87,7 @@ static struct world *world_clone(const struct world *w)
 	c->bjob = dup(w->bjob);
 	c->sgone = dup(w->sgone);
 	c->bgone = dup(w->bgone);
+	c->cron = dup(w->cron);
 	return c;
 }
 
@@ -223,6 +229,36 @@ static void merge_patch(cJSON *target, const cJSON *patch)
 	}
 }
 
+/* What a plugin CRD's structural schema leaves of a status. */
+static void prune_status(cJSON *stream)
+{
+	static const char *const keep[] = {"phase", "configurationHash", "conditions"};
+	static const char *const ckeep[] = {"type", "status", "message", "phase"};
+	cJSON *st = at(stream, "status"), *c, *x;
+
+	for (c = st ? st->child : NULL; c;) {
+		x = c->next;
+		bool k = false;
+		for (size_t i = 0; i < 3; i++)
+			k |= strcmp(c->string, keep[i]) == 0;
+		if (!k)
+			cJSON_Delete(cJSON_DetachItemViaPointer(st, c));
+		c = x;
+	}
+	cJSON_ArrayForEach(x, at(st, "conditions"))
+	{
+		for (c = x->child; c;) {
+			cJSON *n = c->next;
+			bool k = false;
+			for (size_t i = 0; i < 4; i++)
+				k |= strcmp(c->string, ckeep[i]) == 0;
+			if (!k)
+				cJSON_Delete(cJSON_DetachItemViaPointer(x, c));
+			c = n;
+		}
+	}
+}
+
 static void apply(struct world *w, const struct sl_stream_action *a)
 {
 	char t[32];
@@ -267,8 +303,9 @@ static void apply(struct world *w, const struct sl_stream_action *a)
 		assert_non_null(x);
 		if (cJSON_IsTrue(at(x, "spec.completed")))
 			fail_msg("BackfillRequest %s completed twice", a->name);
+		if (a->status)
+			fail_msg("a completion writes the BackfillRequest's status");
 		merge_patch(x, a->object);
-		merge_patch(x, a->status);
 		w->completions++;
 		break;
 	}
@@ -281,7 +318,32 @@ static void apply(struct world *w, const struct sl_stream_action *a)
 		break;
 	case SL_STREAM_ACT_WRITE_STATUS:
 		merge_patch(w->stream, a->status);
+		if (w->pruned_schema)
+			prune_status(w->stream);
 		w->status_writes++;
+		break;
+	case SL_STREAM_ACT_APPLY_CRONJOB:
+		if (w->cron && strcmp(str(w->cron, "metadata.name"), a->name) != 0)
+			fail_msg("apply of CronJob %s while %s exists", a->name, str(w->cron, "metadata.name"));
+		if (!w->cron) {
+			w->cron = dup(a->object);
+			stamp(w, w->cron);
+		} else {
+			cJSON *uid = dup(at(w->cron, "metadata.uid"));
+			cJSON_Delete(w->cron);
+			w->cron = dup(a->object);
+			set(at(w->cron, "metadata"), "uid", uid);
+		}
+		w->cron_writes++;
+		break;
+	case SL_STREAM_ACT_PATCH_CRONJOB:
+		assert_non_null(w->cron);
+		merge_patch(w->cron, a->object);
+		w->cron_writes++;
+		break;
+	case SL_STREAM_ACT_DELETE_CRONJOB:
+		if (w->cron && (!a->uid[0] || strcmp(a->uid, str(w->cron, "metadata.uid")) == 0))
+			cJSON_Delete(w->cron), w->cron = NULL;
 		break;
 	case SL_STREAM_ACT_WRITE_MEMORY:
 		merge_patch(w->stream, a->object);
@@ -314,6 +376,7 @@ static void decide(struct world *w, struct sl_stream_decision *d)
 	    .backfill_job = w->bjob,
 	    .streaming_job_gone = w->sgone,
 	    .backfill_job_gone = w->bgone,
+	    .cronjob = w->cron,
 	    .now = w->now,
 	};
 	*d = (struct sl_stream_decision)SL_STREAM_DECISION_INIT;
@@ -364,6 +427,17 @@ static unsigned converge(struct world *w)
 	}
 	fail_msg("no convergence after 20 rounds");
 	return 0;
+}
+
+/* status.configurationHash names the workload: its configuration-hash, "/",
+ * and 12 hex digits of its template-hash. */
+static void assert_status_hash_of(const struct world *w, const cJSON *job)
+{
+	const cJSON *an = at(job, "metadata.annotations");
+	char want[256];
+	snprintf(want, sizeof(want), "%s/%.12s", cJSON_GetObjectItem(an, "configuration-hash")->valuestring,
+	         cJSON_GetObjectItem(an, "sluice.dev/template-hash")->valuestring);
+	assert_string_equal(str(w->stream, "status.configurationHash"), want);
 }
 
 static const char *phase(const struct world *w)
@@ -464,8 +538,7 @@ static void new_stream_with_backfill(void **state)
 	assert_null(w->sjob);
 	assert_string_equal(str(w->bjob, "metadata.name"), "s1-backfill");
 	assert_string_equal(str(w->stream, "status.jobName"), "s1-backfill");
-	assert_string_equal(str(w->stream, "status.configurationHash"),
-	                    str(w->bjob, "metadata.annotations.configuration-hash"));
+	assert_status_hash_of(w, w->bjob);
 	assert_int_equal(converge(w), 0);
 	assert_int_equal(w->bfrs_created, 1);
 	world_free(w);
@@ -488,8 +561,9 @@ static void new_stream_without_backfill(void **state)
 	world_free(w);
 }
 
-/* New stream created suspended: Suspended, no Job; the initial backfill
- * waits (pending) until resumed. */
+/* New stream created suspended: Suspended, no Job and no initial
+ * BackfillRequest (Arcane's documented way to skip the initial backfill);
+ * resumed, it starts the streaming Job directly. */
 static void new_stream_suspended(void **state)
 {
 	struct world *w = world_new(true, true);
@@ -497,13 +571,13 @@ static void new_stream_suspended(void **state)
 	assert_string_equal(phase(w), "Suspended");
 	assert_null(w->sjob);
 	assert_null(w->bjob);
-	assert_int_equal(w->n_bfr, 1);
-	assert_false(bfr_done(w, str(w->bfr[0], "metadata.name")));
-	/* resumed: the backfill runs first */
+	assert_int_equal(w->n_bfr, 0);
 	set(at(w->stream, "spec"), "suspended", cJSON_CreateFalse());
 	step(w);
-	assert_string_equal(phase(w), "Backfilling");
-	assert_non_null(w->bjob);
+	assert_string_equal(phase(w), "Running");
+	assert_non_null(w->sjob);
+	assert_null(w->bjob);
+	assert_int_equal(w->n_bfr, 0);
 	world_free(w);
 }
 
@@ -522,8 +596,7 @@ static void backfill_succeeds(void **state)
 	assert_int_equal(d.actions[0].type, SL_STREAM_ACT_COMPLETE_BACKFILL);
 	assert_string_equal(d.actions[0].name, x);
 	assert_true(cJSON_IsTrue(at(d.actions[0].object, "spec.completed")));
-	assert_string_equal(str(d.actions[0].status, "status.conditions.0.type"), "Completed");
-	assert_string_equal(str(d.actions[0].status, "status.conditions.0.status"), "True");
+	assert_null(d.actions[0].status);
 	assert_ptr_equal(d.actions[0].ref, w->bfr[0]);
 	assert_int_equal(count(&d, SL_STREAM_ACT_DELETE_JOB), 1);
 	assert_int_equal(count(&d, SL_STREAM_ACT_CREATE_JOB), 0); /* not while the backfill Job exists */
@@ -676,8 +749,7 @@ static void spec_change_replaces_job(void **state)
 	converge(w);
 	assert_non_null(w->sjob);
 	assert_string_not_equal(str(w->sjob, "metadata.annotations.configuration-hash"), old);
-	assert_string_equal(str(w->stream, "status.configurationHash"),
-	                    str(w->sjob, "metadata.annotations.configuration-hash"));
+	assert_status_hash_of(w, w->sjob);
 	assert_string_equal(phase(w), "Running");
 	world_free(w);
 }
@@ -1256,6 +1328,354 @@ static void memory_annotation(void **state)
 	cJSON_Delete(s);
 }
 
+
+/* ---- Arcane plugins: layouts, the CronJob backend, pruned status, adoption -- */
+
+/* The stream's spec in layout v1 or v2 (same templates as world_new's). */
+static void to_layout(struct world *w, int version, bool batch)
+{
+	char buf[1024];
+	bool suspended = cJSON_IsTrue(at(w->stream, "spec.suspended"));
+	const char *bf = version == 1 ? "'backfillJobTemplateRef':{'name':'backfill-tmpl'}," : "";
+	const char *ccbf = version == 2 ? ",'backfillJobTemplateRef':{'name':'backfill-tmpl'}" : "";
+	snprintf(buf, sizeof(buf),
+	         "{'layoutVersion':'v%d','suspended':%s,%s'streamingBackend':{%s}}", version,
+	         suspended ? "true" : "false", w->btmpl ? bf : "",
+	         batch ? "'batch':{'schedule':'*/5 * * * *','jobTemplateRef':{'name':'stream-tmpl'}}"
+	               : (snprintf(buf + 900, 120, "'changeCapture':{'jobTemplateRef':{'name':'stream-tmpl'}%s}",
+	                           w->btmpl ? ccbf : ""),
+	                  buf + 900));
+	cJSON *spec = at(w->stream, "spec");
+	cJSON_DeleteItemFromObject(spec, "suspended");
+	cJSON_DeleteItemFromObject(spec, "jobTemplateRef");
+	cJSON_DeleteItemFromObject(spec, "backfillJobTemplateRef");
+	set(spec, "execution", J(buf));
+}
+
+static void set_suspended(struct world *w, bool v)
+{
+	cJSON *e = at(w->stream, "spec.execution");
+	set(e ? e : at(w->stream, "spec"), "suspended", cJSON_CreateBool(v));
+}
+
+/* Layout v1 with changeCapture: the same life as v0 (initial backfill, then
+ * the streaming Job); execution.suspended suspends. */
+static void layout_v1_change_capture(void **state)
+{
+	struct world *w = world_new(true, false);
+	to_layout(w, 1, false);
+	converge(w);
+	assert_string_equal(phase(w), "Backfilling");
+	assert_int_equal(w->bfrs_created, 1);
+	job_finish(w->bjob, "Complete", "Completed", T0, T0 + 5);
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	assert_non_null(w->sjob);
+	set_suspended(w, true);
+	converge(w);
+	assert_string_equal(phase(w), "Suspended");
+	assert_null(w->sjob);
+	assert_non_null(strstr(str(w->stream, "status.conditions.0.message"), "spec.execution.suspended"));
+	world_free(w);
+}
+
+/* Layout v2: the backfill reference under changeCapture is the one used. */
+static void layout_v2(void **state)
+{
+	struct world *w = world_new(true, false);
+	to_layout(w, 2, false);
+	assert_null(at(w->stream, "spec.execution.backfillJobTemplateRef"));
+	assert_non_null(at(w->stream, "spec.execution.streamingBackend.changeCapture.backfillJobTemplateRef"));
+	converge(w);
+	assert_string_equal(phase(w), "Backfilling");
+	assert_string_equal(str(w->bjob, "spec.template.spec.containers.0.image"), "backfill:1");
+	world_free(w);
+}
+
+/* An unknown layout version, or no usable backend: Failed with a condition
+ * and a Warning Event that say what is wrong; no Job; no retry loop. */
+static void layout_errors(void **state)
+{
+	struct world *w = world_new(false, false);
+	to_layout(w, 1, false);
+	set(at(w->stream, "spec.execution"), "layoutVersion", cJSON_CreateString("v9"));
+	converge(w);
+	assert_string_equal(phase(w), "Failed");
+	assert_string_equal(ready_reason(w), "InvalidSpec");
+	assert_non_null(strstr(str(w->stream, "status.conditions.0.message"), "unknown layout version \"v9\""));
+	assert_string_equal(w->last_event_type, "Warning");
+	assert_string_equal(w->last_event_reason, "InvalidSpec");
+	assert_null(w->sjob);
+	assert_int_equal(converge(w), 0);
+	/* v1 without a backend */
+	set(at(w->stream, "spec.execution"), "layoutVersion", cJSON_CreateString("v1"));
+	set(at(w->stream, "spec.execution"), "streamingBackend", cJSON_CreateObject());
+	converge(w);
+	assert_string_equal(phase(w), "Failed");
+	assert_non_null(strstr(str(w->stream, "status.conditions.0.message"), "no usable backend"));
+	assert_null(w->sjob);
+	/* fixed: runs */
+	world_free(w);
+	w = world_new(false, false);
+	to_layout(w, 1, false);
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	world_free(w);
+}
+
+/* The CronJob backend: a CronJob named after the stream, Scheduled, no
+ * initial BackfillRequest, Forbid, labels on it and its job template,
+ * Arcane's env; converged it costs nothing. */
+static void cron_created(void **state)
+{
+	struct world *w = world_new(true, false);
+	to_layout(w, 1, true);
+	converge(w);
+	assert_string_equal(phase(w), "Scheduled");
+	assert_int_equal(w->n_bfr, 0);
+	assert_null(w->sjob);
+	assert_null(w->bjob);
+	assert_non_null(w->cron);
+	assert_string_equal(str(w->cron, "kind"), "CronJob");
+	assert_string_equal(str(w->cron, "metadata.name"), "s1");
+	assert_string_equal(str(w->cron, "spec.schedule"), "*/5 * * * *");
+	assert_string_equal(str(w->cron, "spec.concurrencyPolicy"), "Forbid");
+	assert_false(cJSON_IsTrue(at(w->cron, "spec.suspend")));
+	assert_string_equal(
+	    cJSON_GetObjectItem(at(w->cron, "metadata.labels"), "arcane/stream-id")->valuestring, "s1");
+	assert_string_equal(
+	    cJSON_GetObjectItem(at(w->cron, "spec.jobTemplate.metadata.labels"), "arcane/stream-id")->valuestring,
+	    "s1");
+	assert_true(cJSON_IsTrue(at(w->cron, "metadata.ownerReferences.0.controller")));
+	const cJSON *e;
+	int seen = 0;
+	cJSON_ArrayForEach(e, at(w->cron, "spec.jobTemplate.spec.template.spec.containers.0.env"))
+	{
+		if (strcmp(str(e, "name"), "STREAMCONTEXT__BACKFILL") == 0)
+			seen += strcmp(str(e, "value"), "true") == 0;
+		if (strcmp(str(e, "name"), "STREAMCONTEXT__BACKFILL_ID") == 0)
+			seen += strcmp(str(e, "valueFrom.fieldRef.fieldPath"), "metadata.labels['job-name']") == 0;
+	}
+	assert_int_equal(seen, 2);
+	assert_status_hash_of(w, w->cron);
+	unsigned writes = w->cron_writes + w->status_writes;
+	for (int i = 0; i < 3; i++) {
+		struct sl_stream_decision d;
+		w->now += 600;
+		decide(w, &d);
+		assert_int_equal(d.n_actions, 0);
+		sl_stream_decision_free(&d);
+	}
+	assert_int_equal(w->cron_writes + w->status_writes, writes);
+	world_free(w);
+}
+
+/* Suspend sets spec.suspend (the CronJob and its history stay); resume
+ * clears it. A spec change updates the CronJob in place (same uid). */
+static void cron_suspend_resume_change(void **state)
+{
+	struct world *w = world_new(false, false);
+	to_layout(w, 1, true);
+	converge(w);
+	const char *uid = str(w->cron, "metadata.uid");
+	char uid0[64];
+	snprintf(uid0, sizeof(uid0), "%s", uid);
+	set_suspended(w, true);
+	converge(w);
+	assert_string_equal(phase(w), "Suspended");
+	assert_non_null(w->cron);
+	assert_true(cJSON_IsTrue(at(w->cron, "spec.suspend")));
+	set_suspended(w, false);
+	converge(w);
+	assert_string_equal(phase(w), "Scheduled");
+	assert_false(cJSON_IsTrue(at(w->cron, "spec.suspend")));
+	set(at(w->stream, "spec.execution.streamingBackend.batch"), "schedule", cJSON_CreateString("0 * * * *"));
+	set(at(w->stream, "spec"), "table", cJSON_CreateString("orders2"));
+	converge(w);
+	assert_string_equal(str(w->cron, "spec.schedule"), "0 * * * *");
+	assert_string_equal(str(w->cron, "metadata.uid"), uid0);
+	assert_status_hash_of(w, w->cron);
+	/* a template edit updates it too */
+	set(at(w->tmpl, "spec"), "backoffLimit", cJSON_CreateNumber(7));
+	converge(w);
+	assert_int_equal(at(w->cron, "spec.jobTemplate.spec.backoffLimit")->valueint, 7);
+	assert_string_equal(phase(w), "Scheduled");
+	world_free(w);
+}
+
+/* A BackfillRequest for a batch stream pauses the CronJob, runs the
+ * backfill Job, completes the request and resumes the CronJob. */
+static void cron_backfill(void **state)
+{
+	struct world *w = world_new(true, false);
+	to_layout(w, 1, true);
+	converge(w);
+	add_bfr(w, "reload");
+	converge(w);
+	assert_string_equal(phase(w), "Backfilling");
+	assert_true(cJSON_IsTrue(at(w->cron, "spec.suspend")));
+	assert_non_null(w->bjob);
+	assert_string_equal(str(w->bjob, "metadata.name"), "s1-backfill");
+	job_finish(w->bjob, "Complete", "Completed", T0, T0 + 5);
+	check_crash_safety(w);
+	converge(w);
+	assert_true(bfr_done(w, "reload"));
+	assert_string_equal(phase(w), "Scheduled");
+	assert_false(cJSON_IsTrue(at(w->cron, "spec.suspend")));
+	assert_null(w->bjob);
+	assert_int_equal(w->completions, 1);
+	world_free(w);
+}
+
+/* Switching changeCapture <-> batch removes the old object and creates the
+ * new one, with no Failed on the way. */
+static void backend_switch(void **state)
+{
+	struct world *w = world_new(false, false);
+	to_layout(w, 1, false);
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	assert_non_null(w->sjob);
+	to_layout(w, 1, true);
+	for (int i = 0; i < 6; i++) {
+		step(w);
+		assert_string_not_equal(phase(w), "Failed");
+	}
+	assert_string_equal(phase(w), "Scheduled");
+	assert_null(w->sjob);
+	assert_non_null(w->cron);
+	to_layout(w, 1, false);
+	for (int i = 0; i < 6; i++) {
+		step(w);
+		assert_string_not_equal(phase(w), "Failed");
+	}
+	assert_string_equal(phase(w), "Running");
+	assert_null(w->cron);
+	assert_non_null(w->sjob);
+	world_free(w);
+}
+
+/* Under a plugin CRD's status schema (reason, observedGeneration, jobName,
+ * backfillRequest pruned): a converged stream costs no writes, and a failed
+ * Job stays Failed (no new Job) until the spec changes. */
+static void pruned_schema(void **state)
+{
+	struct world *w = world_new(true, false);
+	w->pruned_schema = true;
+	converge(w);
+	job_finish(w->bjob, "Complete", "Completed", T0, T0 + 1);
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	assert_null(at(w->stream, "status.observedGeneration"));
+	assert_null(at(w->stream, "status.conditions.0.reason"));
+	assert_string_equal(str(w->stream, "status.conditions.0.phase"), "Running");
+	unsigned writes = w->status_writes;
+	for (int i = 0; i < 5; i++) {
+		struct sl_stream_decision d;
+		w->now += 600;
+		decide(w, &d);
+		assert_int_equal(d.n_actions, 0);
+		sl_stream_decision_free(&d);
+	}
+	assert_int_equal(w->status_writes, writes);
+
+	job_finish(w->sjob, "Failed", "BackoffLimitExceeded", T0, T0 + 5);
+	check_crash_safety(w);
+	converge(w);
+	assert_string_equal(phase(w), "Failed");
+	assert_null(w->sjob);
+	unsigned jobs = w->jobs_created;
+	w->now += 3600;
+	assert_int_equal(converge(w), 0);
+	assert_null(w->sjob);
+	assert_int_equal(w->jobs_created, jobs);
+	/* a failed backfill sticks too */
+	add_bfr(w, "again");
+	assert_int_equal(converge(w), 0);
+	assert_null(w->bjob);
+	/* spec change: restarts (the pending request runs first) */
+	set(at(w->stream, "spec"), "table", cJSON_CreateString("orders2"));
+	converge(w);
+	assert_string_equal(phase(w), "Backfilling");
+	job_finish(w->bjob, "Failed", "BackoffLimitExceeded", T0, T0 + 5);
+	converge(w);
+	assert_string_equal(phase(w), "Failed");
+	jobs = w->jobs_created;
+	assert_int_equal(converge(w), 0);
+	assert_int_equal(w->jobs_created, jobs);
+	/* suspend and resume restarts it */
+	set_suspended(w, true);
+	converge(w);
+	assert_string_equal(phase(w), "Suspended");
+	set_suspended(w, false);
+	converge(w);
+	assert_string_equal(phase(w), "Backfilling");
+	world_free(w);
+}
+
+/* A Job the Arcane operator built for the current spec (no template-hash,
+ * no managed-by label) is kept running: no restart, only status. */
+static void adopt_arcane_streaming_job(void **state)
+{
+	struct world *w = world_new(false, false);
+	struct sl_error err = {0};
+	cJSON *job = NULL;
+	struct sl_stream_job_input in = {w->stream, w->cls, w->tmpl, NULL, false};
+	assert_int_equal(sl_stream_job_build(&in, &job, &err), 0);
+	cJSON_DeleteItemFromObject(at(job, "metadata.annotations"), "sluice.dev/template-hash");
+	cJSON_DeleteItemFromObject(at(job, "metadata.labels"), "app.kubernetes.io/managed-by");
+	cJSON_DeleteItemFromObject(at(job, "metadata.labels"), "streamId");
+	stamp(w, job);
+	w->sjob = job;
+	set(w->stream, "status", J("{'phase':'Running'}"));
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	assert_ptr_equal(w->sjob, job);
+	assert_null(at(job, "metadata.deletionTimestamp"));
+	assert_int_equal(w->jobs_created, 0);
+	/* a Job of another spec is replaced */
+	set(at(w->stream, "spec"), "table", cJSON_CreateString("orders2"));
+	converge(w);
+	assert_int_equal(w->jobs_created, 1);
+	assert_string_equal(phase(w), "Running");
+	world_free(w);
+}
+
+/* A running backfill Job the Arcane operator named S (arcane/backfilling
+ * "true", BACKFILL_ID env) is the stream's backfill: no second one; its
+ * success completes the request and the streaming Job S follows. */
+static void adopt_arcane_backfill_job(void **state)
+{
+	struct world *w = world_new(true, false);
+	cJSON *b = add_bfr(w, "s1-initial-backfill-abcde");
+	struct sl_error err = {0};
+	cJSON *job = NULL;
+	struct sl_stream_job_input in = {w->stream, w->cls, w->btmpl, b, false};
+	assert_int_equal(sl_stream_job_build(&in, &job, &err), 0);
+	set(at(job, "metadata"), "name", cJSON_CreateString("s1"));
+	cJSON_DeleteItemFromObject(at(job, "metadata.annotations"), "sluice.dev/template-hash");
+	cJSON_DeleteItemFromObject(at(job, "metadata.annotations"), "sluice.dev/backfill-request");
+	set(at(job, "metadata.annotations"), "configuration-hash", cJSON_CreateString("0123:4567"));
+	stamp(w, job);
+	w->sjob = job;
+	set(w->stream, "status", J("{'phase':'Backfilling'}"));
+	converge(w);
+	assert_string_equal(phase(w), "Backfilling");
+	assert_ptr_equal(w->sjob, job);
+	assert_null(at(job, "metadata.deletionTimestamp"));
+	assert_null(w->bjob);
+	assert_int_equal(w->jobs_created, 0);
+	assert_int_equal(w->bfrs_created, 0);
+	job_finish(w->sjob, "Complete", "Completed", T0, T0 + 60);
+	converge(w);
+	assert_true(bfr_done(w, "s1-initial-backfill-abcde"));
+	assert_string_equal(phase(w), "Running");
+	assert_non_null(w->sjob);
+	assert_string_equal(str(w->sjob, "metadata.labels.arcane/backfilling"), "false");
+	assert_int_equal(w->jobs_created, 1);
+	world_free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1300,6 +1720,16 @@ int main(void)
 	    cmocka_unit_test(backfill_without_template_ignored),
 	    cmocka_unit_test(bad_input),
 	    cmocka_unit_test(memory_annotation),
+	    cmocka_unit_test(layout_v1_change_capture),
+	    cmocka_unit_test(layout_v2),
+	    cmocka_unit_test(layout_errors),
+	    cmocka_unit_test(cron_created),
+	    cmocka_unit_test(cron_suspend_resume_change),
+	    cmocka_unit_test(cron_backfill),
+	    cmocka_unit_test(backend_switch),
+	    cmocka_unit_test(pruned_schema),
+	    cmocka_unit_test(adopt_arcane_streaming_job),
+	    cmocka_unit_test(adopt_arcane_backfill_job),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

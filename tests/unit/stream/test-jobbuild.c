@@ -245,36 +245,75 @@ static void labels(void **state)
 	assert_string_equal(str(f->job, "metadata.labels.arcane/backfilling"), "true");
 }
 
-/* Rule: configuration-hash over stream spec and template spec; key order
- * does not matter; editing either changes it. */
+/* Rule: configuration-hash is Arcane's: lowercase hex MD5 of the
+ * STREAMCONTEXT__SPEC value (key order does not matter, metadata is not part
+ * of it); the template is tracked in sluice.dev/template-hash, so editing
+ * either changes what the Job carries. */
 static void configuration_hash(void **state)
 {
 	struct fx *f = *state;
-	char h1[65], h2[65], h3[65], h4[65];
+	char h1[SL_STREAM_HASH_MAX], h2[SL_STREAM_HASH_MAX], h3[SL_STREAM_HASH_MAX], h4[SL_STREAM_HASH_MAX];
+	char t1[65], t2[65], md5[33];
 	assert_int_equal(build(f, false), 0);
-	assert_int_equal(sl_stream_config_hash(f->stream, f->tmpl, h1, &f->err), 0);
-	assert_int_equal(strlen(h1), 64);
+	assert_int_equal(sl_stream_config_hash(f->stream, NULL, h1, &f->err), 0);
+	assert_int_equal(strlen(h1), 32);
 	assert_string_equal(str(f->job, "metadata.annotations.configuration-hash"), h1);
+	/* md5 of exactly the SPEC env value */
+	const cJSON *e;
+	const char *spec = NULL;
+	cJSON_ArrayForEach(e, at(f->job, "spec.template.spec.containers.0.env"))
+	{
+		if (strcmp(str(e, "name"), "STREAMCONTEXT__SPEC") == 0)
+			spec = str(e, "value");
+	}
+	assert_non_null(spec);
+	sl_md5_hex(spec, strlen(spec), md5);
+	assert_string_equal(md5, h1);
 
 	/* same content, other key order: same hash */
-	cJSON *s2 = J("{'metadata':{'name':'orders'},'spec':{'connectionStringRef':{'name':'orders-conn'},"
+	cJSON *s2 = J("{'metadata':{'name':'orders'},'spec':{'zeta':1,'alpha':{'y':2,'x':1},"
+	              "'jobTemplateRef':{'name':'streaming'},'connectionStringRef':{'name':'orders-conn'}}}");
+	cJSON *s1 = J("{'metadata':{'name':'orders'},'spec':{'connectionStringRef':{'name':'orders-conn'},"
 	              "'jobTemplateRef':{'name':'streaming'},'alpha':{'x':1,'y':2},'zeta':1}}");
-	assert_int_equal(sl_stream_config_hash(s2, f->tmpl, h2, &f->err), 0);
+	assert_int_equal(sl_stream_config_hash(s1, NULL, h1, &f->err), 0);
+	assert_int_equal(sl_stream_config_hash(s2, NULL, h2, &f->err), 0);
 	assert_string_equal(h1, h2);
 	/* stream spec edited */
 	cJSON_ReplaceItemInObject(at(s2, "spec"), "zeta", cJSON_CreateNumber(2));
-	assert_int_equal(sl_stream_config_hash(s2, f->tmpl, h3, &f->err), 0);
+	assert_int_equal(sl_stream_config_hash(s2, NULL, h3, &f->err), 0);
 	assert_string_not_equal(h1, h3);
-	/* template spec edited */
-	cJSON_ReplaceItemInObject(at(f->tmpl, "spec"), "backoffLimit", cJSON_CreateNumber(4));
-	assert_int_equal(sl_stream_config_hash(f->stream, f->tmpl, h4, &f->err), 0);
-	assert_string_not_equal(h1, h4);
 	/* metadata of the stream is not part of it */
-	cJSON_AddStringToObject(at(f->stream, "metadata"), "resourceVersion", "99");
-	cJSON_ReplaceItemInObject(at(f->tmpl, "spec"), "backoffLimit", cJSON_CreateNumber(3));
-	assert_int_equal(sl_stream_config_hash(f->stream, f->tmpl, h4, &f->err), 0);
+	cJSON_AddStringToObject(at(s1, "metadata"), "resourceVersion", "99");
+	assert_int_equal(sl_stream_config_hash(s1, NULL, h4, &f->err), 0);
 	assert_string_equal(h1, h4);
+	/* template spec edited: the template hash moves, the config hash not */
+	assert_int_equal(sl_stream_template_hash(f->tmpl, t1, &f->err), 0);
+	assert_string_equal(
+	    cJSON_GetObjectItem(at(f->job, "metadata.annotations"), "sluice.dev/template-hash")->valuestring, t1);
+	cJSON_ReplaceItemInObject(at(f->tmpl, "spec"), "backoffLimit", cJSON_CreateNumber(4));
+	assert_int_equal(sl_stream_template_hash(f->tmpl, t2, &f->err), 0);
+	assert_string_not_equal(t1, t2);
+	cJSON_Delete(s1);
 	cJSON_Delete(s2);
+}
+
+/* Rule: a backfill Job's configuration-hash has Arcane's form:
+ * hex(md5hex(SPEC)) ":" hex(md5hex(OVERRIDE)), 64 + 1 + 64 characters. */
+static void configuration_hash_backfill(void **state)
+{
+	struct fx *f = *state;
+	char h[SL_STREAM_HASH_MAX], a[33], want[130];
+	assert_int_equal(build(f, true), 0);
+	const char *got = str(f->job, "metadata.annotations.configuration-hash");
+	assert_int_equal(strlen(got), 129);
+	assert_int_equal(got[64], ':');
+	char *spec = sl_stream_canonical_json(at(f->stream, "spec"));
+	sl_md5_hex(spec, strlen(spec), a);
+	sl_hex((const uint8_t *)a, 32, want);
+	assert_memory_equal(got, want, 64);
+	free(spec);
+	assert_int_equal(sl_stream_config_hash(f->stream, f->bfr, h, &f->err), 0);
+	assert_string_equal(h, got);
 }
 
 /* Rule: STREAMCONTEXT__* env on every container (not initContainers), spec as
@@ -470,6 +509,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(base_arcane_shape, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_without_job, setup, teardown),
 	    cmocka_unit_test_setup_teardown(labels, setup, teardown),
+	    cmocka_unit_test_setup_teardown(configuration_hash_backfill, setup, teardown),
 	    cmocka_unit_test_setup_teardown(configuration_hash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(env_streaming, setup, teardown),
 	    cmocka_unit_test_setup_teardown(env_backfill, setup, teardown),
