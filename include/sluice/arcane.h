@@ -42,6 +42,9 @@ struct sl_arcane_layout {
 	struct sl_arcane_ref batch;     /* CronJob backend template */
 	const char *schedule;           /* CronJob schedule */
 	struct sl_arcane_ref backfill;  /* backfill Job template; name NULL: none */
+	/* On error: the path of the field at fault ("spec.execution.layoutVersion"),
+	 * and err->msg is "<path>: <reason>". */
+	char error_field[128];
 };
 
 /* Reads the layout of stream (apiVersion, kind, metadata.namespace, spec)

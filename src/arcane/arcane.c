@@ -41,12 +41,14 @@ static int read_ref(const cJSON *o, const char *key, const char *path, const cha
 	if (unset(v))
 		return 0;
 	if (!cJSON_IsObject(v))
-		return sl_error_set(err, SL_EINVALID, "%s: expected an object with the name of a StreamingJobTemplate",
+		return sl_error_set(err, SL_EINVALID,
+		                    "%s: expected an object with the name of a StreamingJobTemplate",
 		                    ref->field);
 	name = member(v, "name");
 	if (!cJSON_IsString(name) || !name->valuestring[0])
 		return sl_error_set(err, SL_EINVALID,
-		                    "%s.name: required: the name of a StreamingJobTemplate (a string)", ref->field);
+		                    "%s.name: required: the name of a StreamingJobTemplate (a string)",
+		                    ref->field);
 	ns = member(v, "namespace");
 	if (!unset(ns) && !cJSON_IsString(ns))
 		return sl_error_set(err, SL_EINVALID, "%s.namespace: expected a string", ref->field);
@@ -119,7 +121,8 @@ static int read_v12(const cJSON *exec, const char *ns, struct sl_arcane_layout *
 		return sl_error_set(err, SL_EINVALID,
 		                    "spec.execution.streamingBackend.changeCapture: expected an object");
 	if (!unset(batch) && !cJSON_IsObject(batch))
-		return sl_error_set(err, SL_EINVALID, "spec.execution.streamingBackend.batch: expected an object");
+		return sl_error_set(err, SL_EINVALID,
+		                    "spec.execution.streamingBackend.batch: expected an object");
 	if (cJSON_IsObject(cc)) {
 		r = read_ref(cc, "jobTemplateRef", "spec.execution.streamingBackend.changeCapture", ns,
 		             &l->streaming, err);
@@ -127,8 +130,8 @@ static int read_v12(const cJSON *exec, const char *ns, struct sl_arcane_layout *
 			return r;
 		/* v2 moved the backfill reference under changeCapture. */
 		if (l->version == 2) {
-			r = read_ref(cc, "backfillJobTemplateRef", "spec.execution.streamingBackend.changeCapture",
-			             ns, &cc_backfill, err);
+			r = read_ref(cc, "backfillJobTemplateRef",
+			             "spec.execution.streamingBackend.changeCapture", ns, &cc_backfill, err);
 			if (r < 0)
 				return r;
 			if (cc_backfill.name)
@@ -137,18 +140,21 @@ static int read_v12(const cJSON *exec, const char *ns, struct sl_arcane_layout *
 	}
 	if (cJSON_IsObject(batch)) {
 		/* batch wins over changeCapture, as in the Arcane operator. */
-		r = read_ref(batch, "jobTemplateRef", "spec.execution.streamingBackend.batch", ns, &l->batch, err);
+		r = read_ref(batch, "jobTemplateRef", "spec.execution.streamingBackend.batch", ns, &l->batch,
+		             err);
 		if (r < 0)
 			return r;
 		sched = member(batch, "schedule");
 		if (!cJSON_IsString(sched) || !sched->valuestring[0])
-			return sl_error_set(err, SL_EINVALID,
-			                    "spec.execution.streamingBackend.batch.schedule: required: a cron "
-			                    "schedule (a string)");
+			return sl_error_set(
+			    err, SL_EINVALID,
+			    "spec.execution.streamingBackend.batch.schedule: required: a cron "
+			    "schedule (a string)");
 		if (!l->batch.name)
-			return sl_error_set(err, SL_EINVALID,
-			                    "spec.execution.streamingBackend.batch.jobTemplateRef: required: an "
-			                    "object with the name of a StreamingJobTemplate");
+			return sl_error_set(
+			    err, SL_EINVALID,
+			    "spec.execution.streamingBackend.batch.jobTemplateRef: required: an "
+			    "object with the name of a StreamingJobTemplate");
 		l->schedule = sched->valuestring;
 		l->backend = SL_ARCANE_BACKEND_CRON;
 		return 0;
@@ -167,7 +173,7 @@ static int read_v12(const cJSON *exec, const char *ns, struct sl_arcane_layout *
 	                    sl_arcane_layout_name(l->version));
 }
 
-int sl_arcane_layout_read(const cJSON *stream, struct sl_arcane_layout *ret, struct sl_error *err)
+static int layout_read(const cJSON *stream, struct sl_arcane_layout *ret, struct sl_error *err)
 {
 	const cJSON *spec = member(stream, "spec"), *exec = member(spec, "execution"), *lv;
 	const cJSON *ns_v = member(member(stream, "metadata"), "namespace");
@@ -195,4 +201,15 @@ int sl_arcane_layout_read(const cJSON *stream, struct sl_arcane_layout *ret, str
 		                    "v1, v2, or absent/empty for v0)",
 		                    lv->valuestring);
 	return read_v12(exec, ns, ret, err);
+}
+
+int sl_arcane_layout_read(const cJSON *stream, struct sl_arcane_layout *ret, struct sl_error *err)
+{
+	int r = layout_read(stream, ret, err);
+	const char *colon;
+
+	if (r < 0 && (colon = strstr(err->msg, ": ")))
+		snprintf(ret->error_field, sizeof(ret->error_field), "%.*s", (int)(colon - err->msg),
+		         err->msg);
+	return r;
 }

@@ -20,8 +20,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: sluice plan PATH\n\n"
 	           "Loads the manifests below PATH offline and prints, as YAML, the Job the controller\n"
 	           "would create first for each stream: the backfill Job for a stream with a backfill\n"
-	           "template (its initial BackfillRequest), else the streaming Job. A suspended stream\n"
-	           "gets a comment. Secrets appear only as references. Exits 1 when the tree has\n"
+	           "template (its initial BackfillRequest), else the streaming Job, or the CronJob of a\n"
+	           "batch stream. Stream layouts v0, v1 and v2 are read. A suspended stream gets a comment. "
+	           "Secrets appear only as references. Exits 1 when the tree has\n"
 	           "errors or a Job cannot be built, else 0.\n\n"
 	           "  -h, --help    this text\n");
 }
@@ -38,25 +39,35 @@ static const char *doc_ns(const struct sl_manifest_doc *d)
 	return d->namespace && d->namespace[0] ? d->namespace : DEFAULT_NAMESPACE;
 }
 
-/* The StreamingJobTemplate a stream's spec.<field> names; a template
- * without a namespace counts as in the default namespace, as kubectl would
- * apply it. Looked up through the set's index: one stream costs O(1), not
- * a scan of every document. */
-static const struct sl_manifest_doc *find_template(const struct sl_manifest_set *s, const cJSON *spec,
-                                                   const char *field, const char *stream_ns)
+/* The StreamingJobTemplate a layout reference names; a template without a
+ * namespace counts as in the default namespace, as kubectl would apply it.
+ * Looked up through the set's index: one stream costs O(1), not a scan of
+ * every document. */
+static const struct sl_manifest_doc *find_template(const struct sl_manifest_set *s,
+                                                   const struct sl_arcane_ref *ref)
 {
-	const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, field);
-	const char *name = str_at(ref, "name"), *ns = str_at(ref, "namespace");
 	const struct sl_manifest_doc *d;
 
-	if (!name)
+	if (!ref->name)
 		return NULL;
-	if (!ns)
-		ns = stream_ns;
-	d = sl_manifest_set_find(s, SL_MANIFEST_GROUP, "StreamingJobTemplate", ns, name);
-	if (!d && strcmp(ns, DEFAULT_NAMESPACE) == 0)
-		d = sl_manifest_set_find(s, SL_MANIFEST_GROUP, "StreamingJobTemplate", "", name);
+	d = sl_manifest_set_find(s, SL_MANIFEST_GROUP, "StreamingJobTemplate", ref->ns, ref->name);
+	if (!d && strcmp(ref->ns, DEFAULT_NAMESPACE) == 0)
+		d = sl_manifest_set_find(s, SL_MANIFEST_GROUP, "StreamingJobTemplate", "", ref->name);
 	return d && !d->n_errors ? d : NULL;
+}
+
+/* Layouts v1 and v2 give no default namespace for a template reference (the
+ * Arcane operator would look in namespace ""): sluice uses the stream's, and
+ * says so. */
+static void note_ns_default(const struct sl_arcane_layout *l, const struct sl_arcane_ref *ref,
+                            struct sl_buf *out)
+{
+	if (l->version > 0 && ref->name && ref->ns_defaulted)
+		sl_buf_printf(
+		    out,
+		    "# %s has no namespace: sluice looks StreamingJobTemplate %s up in the stream's "
+		    "namespace %s (the Arcane operator would not find it)\n",
+		    ref->field, ref->name, ref->ns);
 }
 
 /* Pending BackfillRequests of the tree for this stream, for a note. */
@@ -86,8 +97,8 @@ static int plan_stream(const struct sl_manifest_set *s, const struct sl_manifest
 {
 	const char *ns = doc_ns(d), *name = d->name, *cls_name = cls->name ? cls->name : "";
 	cJSON *stream = cJSON_Duplicate(d->obj, true), *bfr = NULL, *job = NULL, *md;
-	const cJSON *spec;
 	const struct sl_manifest_doc *tmpl;
+	struct sl_arcane_layout l;
 	struct sl_error err = {0};
 	char bname[SL_STREAM_NAME_MAX + 1];
 	int rc = 0;
@@ -104,28 +115,34 @@ static int plan_stream(const struct sl_manifest_set *s, const struct sl_manifest
 		cJSON_DeleteItemFromObjectCaseSensitive(md, "namespace");
 		cJSON_AddStringToObject(md, "namespace", ns);
 	}
-	spec = cJSON_GetObjectItemCaseSensitive(stream, "spec");
-
 	sl_buf_printf(out, "---\n# %s %s/%s (file %s)\n", d->kind, ns, name, d->file);
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "suspended"))) {
-		sl_buf_printf(out, "# suspended: nothing would run until spec.suspended is false%s\n",
-		              cJSON_GetObjectItemCaseSensitive(spec, "backfillJobTemplateRef")
-		                  ? " (then its initial backfill runs first)"
-		                  : "");
+	if (sl_arcane_layout_read(stream, &l, &err) < 0) {
+		fprintf(stderr, "%s: %s %s/%s: %s\n", d->file, d->kind, ns, name, err.msg);
+		sl_buf_printf(out, "# nothing would run: %s\n", err.msg);
+		rc = 1;
 		goto out;
 	}
-	bool backfill =
-	    str_at(cJSON_GetObjectItemCaseSensitive(spec, "backfillJobTemplateRef"), "name") != NULL;
-	const char *field = backfill ? "backfillJobTemplateRef" : "jobTemplateRef";
-	tmpl = find_template(s, spec, field, ns);
+	sl_buf_printf(out, "# layout %s, %s backend\n", sl_arcane_layout_name(l.version),
+	              l.backend == SL_ARCANE_BACKEND_CRON ? "CronJob" : "Job");
+	if (l.suspended) {
+		sl_buf_printf(out,
+		              "# suspended: nothing would run until %s is false (created suspended, it gets "
+		              "no initial backfill)\n",
+		              l.suspended_field);
+		goto out;
+	}
+	bool cron = l.backend == SL_ARCANE_BACKEND_CRON;
+	bool backfill = !cron && l.backfill.name != NULL;
+	const struct sl_arcane_ref *ref = cron ? &l.batch : backfill ? &l.backfill : &l.streaming;
+	note_ns_default(&l, &l.streaming, out);
+	note_ns_default(&l, &l.backfill, out);
+	note_ns_default(&l, &l.batch, out);
+	tmpl = find_template(s, ref);
 	if (!tmpl) {
-		const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, field);
-		const char *tn = str_at(ref, "namespace") ? str_at(ref, "namespace") : ns;
-		fprintf(stderr, "%s: %s %s/%s: StreamingJobTemplate %s/%s (spec.%s) is not in the tree\n",
-		        d->file, d->kind, ns, name, tn, str_at(ref, "name") ? str_at(ref, "name") : "",
-		        field);
-		sl_buf_printf(out, "# no Job: StreamingJobTemplate %s/%s (spec.%s) is not in the tree\n", tn,
-		              str_at(ref, "name") ? str_at(ref, "name") : "", field);
+		fprintf(stderr, "%s: %s %s/%s: StreamingJobTemplate %s/%s (%s) is not in the tree\n", d->file,
+		        d->kind, ns, name, ref->ns, ref->name, ref->field);
+		sl_buf_printf(out, "# no Job: StreamingJobTemplate %s/%s (%s) is not in the tree\n", ref->ns,
+		              ref->name, ref->field);
 		rc = 1;
 		goto out;
 	}
@@ -154,14 +171,18 @@ static int plan_stream(const struct sl_manifest_set *s, const struct sl_manifest
 			    out,
 			    "# %zu pending BackfillRequest%s in the tree for this stream would run next\n", n,
 			    n == 1 ? "" : "s");
-		sl_buf_printf(out, "# then the streaming Job (from spec.jobTemplateRef)\n");
+		sl_buf_printf(out, "# then the streaming Job (from %s)\n", l.streaming.field);
+	} else if (cron) {
+		sl_buf_printf(out, "# CronJob on schedule \"%s\" (no initial backfill for a batch stream)\n",
+		              l.schedule);
 	} else {
 		sl_buf_printf(out, "# streaming Job\n");
 	}
 	sl_buf_printf(out, "# ownerReferences[0].uid is a placeholder: a plan has no live stream\n");
 
-	struct sl_stream_job_input in = {stream, cls->obj, tmpl->obj, bfr};
-	if (sl_stream_job_build(&in, &job, &err) < 0) {
+	struct sl_stream_job_input in = {stream, cls->obj, tmpl->obj, bfr, false};
+	if ((cron ? sl_stream_cronjob_build(&in, l.schedule, false, &job, &err)
+	          : sl_stream_job_build(&in, &job, &err)) < 0) {
 		fprintf(stderr, "%s: %s %s/%s: %s\n", d->file, d->kind, ns, name, err.msg);
 		sl_buf_printf(out, "# no Job: %s\n", err.msg);
 		rc = 1;

@@ -2,6 +2,7 @@
  * CRD schemas (built in from crds/, or CRDs found in the set), the stream
  * contract of StreamClasses, and references between documents. */
 #include "manifest-internal.h"
+#include "sluice/arcane.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -356,58 +357,44 @@ static const struct sl_manifest_doc *find_in_ns(const struct sl_manifest_set *s,
 	return set_lookup(s, kind, name, ns_match, &a);
 }
 
-static int check_template_ref(struct vctx *v, struct sl_manifest_doc *d, const cJSON *spec, const char *field,
-                              bool required)
+/* A template reference of the stream's layout must name a template of the
+ * tree (when the tree has templates at all). */
+static int check_template_ref(struct vctx *v, struct sl_manifest_doc *d, const struct sl_arcane_ref *ref)
 {
-	const cJSON *ref = get(spec, field);
-	const char *name, *ns;
-	char path[128];
+	char path[160];
 
-	snprintf(path, sizeof(path), "spec.%s", field);
-	if (!ref || cJSON_IsNull(ref)) {
-		if (required)
-			return doc_problem(v, d, SL_MANIFEST_ERROR, path,
-			                   "required: an object with the name of a StreamingJobTemplate");
+	snprintf(path, sizeof(path), "%s.name", ref->field);
+	if (!ref->name || !v->have_templates ||
+	    find_in_ns(v->s, SL_MANIFEST_API_VERSION, "StreamingJobTemplate", ref->ns, ref->name))
 		return 0;
-	}
-	if (!cJSON_IsObject(ref))
-		return doc_problem(v, d, SL_MANIFEST_ERROR, path,
-		                   "expected an object with the name of a StreamingJobTemplate");
-	name = get_str(ref, "name");
-	snprintf(path, sizeof(path), "spec.%s.name", field);
-	if (!name || !*name)
-		return doc_problem(v, d, SL_MANIFEST_ERROR, path,
-		                   "required: the name of a StreamingJobTemplate (a string)");
-	ns = get_str(ref, "namespace");
-	if (get(ref, "namespace") && !ns) {
-		snprintf(path, sizeof(path), "spec.%s.namespace", field);
-		return doc_problem(v, d, SL_MANIFEST_ERROR, path, "expected a string");
-	}
-	if (v->have_templates &&
-	    !find_in_ns(v->s, SL_MANIFEST_API_VERSION, "StreamingJobTemplate", ns ? ns : d->namespace, name))
-		return doc_problem(
-		    v, d, SL_MANIFEST_ERROR, path,
-		    "StreamingJobTemplate \"%s\" not found in namespace \"%s\" of the manifests", name,
-		    eff_ns(ns ? ns : d->namespace));
-	return 0;
+	return doc_problem(v, d, SL_MANIFEST_ERROR, path,
+	                   "StreamingJobTemplate \"%s\" not found in namespace \"%s\" of the manifests",
+	                   ref->name, eff_ns(ref->ns));
 }
 
 static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct sl_manifest_doc *cls)
 {
-	const cJSON *spec = get(d->obj, "spec"), *refs, *f, *susp;
+	const cJSON *spec = get(d->obj, "spec"), *refs, *f;
+	struct sl_arcane_layout l;
+	struct sl_error lerr = {0};
 	int r;
 
 	if (!cJSON_IsObject(spec))
 		return doc_problem(v, d, SL_MANIFEST_ERROR, "spec",
 		                   "a stream needs a spec object (registered by StreamClass \"%s\")",
 		                   cls->name ? cls->name : "");
-	susp = get(spec, "suspended");
-	if (susp && !cJSON_IsBool(susp) && !cJSON_IsNull(susp) &&
-	    (r = doc_problem(v, d, SL_MANIFEST_ERROR, "spec.suspended", "expected boolean")) < 0)
+	/* The layout (v0, v1, v2) says where suspended, the template
+	 * references and the backend are. */
+	if (sl_arcane_layout_read(d->obj, &l, &lerr) < 0) {
+		const char *msg = lerr.msg + (l.error_field[0] ? strlen(l.error_field) + 2 : 0);
+		if ((r = doc_problem(v, d, SL_MANIFEST_ERROR, l.error_field[0] ? l.error_field : "spec", "%s",
+		                     msg)) < 0)
+			return r;
+	} else if ((r = check_template_ref(v, d, &l.streaming)) < 0 ||
+	           (r = check_template_ref(v, d, &l.backfill)) < 0 ||
+	           (r = check_template_ref(v, d, &l.batch)) < 0) {
 		return r;
-	if ((r = check_template_ref(v, d, spec, "jobTemplateRef", true)) < 0 ||
-	    (r = check_template_ref(v, d, spec, "backfillJobTemplateRef", false)) < 0)
-		return r;
+	}
 	refs = get(get(cls->obj, "spec"), "secretRefs");
 	cJSON_ArrayForEach(f, refs)
 	{

@@ -799,7 +799,8 @@ static bool cron_owned(const cJSON *obj)
 
 	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(obj_at(obj, "metadata"), "ownerReferences"))
 	{
-		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller")) && streq(str_at(r, "kind"), "CronJob"))
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller")) &&
+		    streq(str_at(r, "kind"), "CronJob"))
 			return true;
 	}
 	return false;

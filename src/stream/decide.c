@@ -408,8 +408,8 @@ static int status_diff(const struct sl_stream_observed *in, const struct plan *p
 	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) &&
 	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "configurationHash"), p->hash);
 	bool extra = kept_str_eq(oc, "reason", p->reason) && kept_num_eq(oc, "observedGeneration", gen) &&
-	             kept_num_eq(old, "observedGeneration", gen) && kept_str_eq(old, "jobName", p->job_name) &&
-	             kept_str_eq(old, "backfillRequest", p->bfr);
+	             kept_num_eq(old, "observedGeneration", gen) &&
+	             kept_str_eq(old, "jobName", p->job_name) && kept_str_eq(old, "backfillRequest", p->bfr);
 	const cJSON *oreason = cJSON_GetObjectItemCaseSensitive(oc, "reason");
 
 	*ret = NULL;
@@ -561,7 +561,8 @@ static void view_jobs(struct view *v)
 /* "<configuration-hash>/<12 hex of template-hash>" of a built Job or CronJob. */
 static void status_hash_of_obj(const cJSON *o, char out[static SL_STREAM_STATUS_HASH_MAX])
 {
-	const char *h = annotation(o, SL_STREAM_ANN_CONFIG_HASH), *t = annotation(o, SL_STREAM_ANN_TEMPLATE_HASH);
+	const char *h = annotation(o, SL_STREAM_ANN_CONFIG_HASH),
+	           *t = annotation(o, SL_STREAM_ANN_TEMPLATE_HASH);
 
 	snprintf(out, SL_STREAM_STATUS_HASH_MAX, "%s/%.12s", h ? h : "", t ? t : "");
 }
@@ -573,14 +574,15 @@ static bool same_config(const cJSON *live, const cJSON *want)
 {
 	const char *lt = annotation(live, SL_STREAM_ANN_TEMPLATE_HASH);
 
-	return streq(annotation(live, SL_STREAM_ANN_CONFIG_HASH), annotation(want, SL_STREAM_ANN_CONFIG_HASH)) &&
+	return streq(annotation(live, SL_STREAM_ANN_CONFIG_HASH),
+	             annotation(want, SL_STREAM_ANN_CONFIG_HASH)) &&
 	       (!lt || streq(lt, annotation(want, SL_STREAM_ANN_TEMPLATE_HASH)));
 }
 
 static void describe_ref(const struct sl_arcane_ref *ref, char *out, size_t n)
 {
-	snprintf(out, n, "StreamingJobTemplate %s/%s (%s)", ref->ns ? ref->ns : "", ref->name ? ref->name : "",
-	         ref->field);
+	snprintf(out, n, "StreamingJobTemplate %s/%s (%s)", ref->ns ? ref->ns : "",
+	         ref->name ? ref->name : "", ref->field);
 }
 
 static void failed_job(struct plan *p, const char *want, const cJSON *fc)
@@ -594,7 +596,8 @@ static void failed_job(struct plan *p, const char *want, const cJSON *fc)
 /* A CronJob to pause (suspend, backfill, failure): history is kept. */
 static void pause_cron(struct plan *p, const cJSON *own_c)
 {
-	if (own_c && !deleting(own_c) && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(own_c, "spec"), "suspend")))
+	if (own_c && !deleting(own_c) &&
+	    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(own_c, "spec"), "suspend")))
 		p->suspend_cron = own_c;
 }
 
@@ -612,8 +615,8 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 	const struct sl_stream_observed *in = v->in;
 	enum target t = x ? T_BACKFILL : T_STREAMING;
 	const cJSON *tmpl = t == T_BACKFILL ? in->backfill_tmpl : in->tmpl;
-	const cJSON *live = t == T_BACKFILL ? v->bjob : v->sjob;      /* the Job of the wanted kind */
-	const cJSON *other = t == T_BACKFILL ? v->own_s : v->own_b;   /* ours, of the other kind */
+	const cJSON *live = t == T_BACKFILL ? v->bjob : v->sjob;    /* the Job of the wanted kind */
+	const cJSON *other = t == T_BACKFILL ? v->own_s : v->own_b; /* ours, of the other kind */
 	const cJSON *gone = t == T_BACKFILL ? v->bgone : v->sgone;
 	const char *want = live ? md_str(live, "name") : t == T_BACKFILL ? v->bname : v->sname;
 	const char *pname = t == T_BACKFILL ? SL_STREAM_PHASE_BACKFILLING : SL_STREAM_PHASE_RUNNING;
@@ -632,7 +635,8 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 	}
 	cJSON *job = NULL;
 	struct sl_error berr = {0};
-	struct sl_stream_job_input bin = {v->stream, in->stream_class, tmpl, t == T_BACKFILL ? x : NULL, false};
+	struct sl_stream_job_input bin = {v->stream, in->stream_class, tmpl, t == T_BACKFILL ? x : NULL,
+	                                  false};
 	r = sl_stream_job_build(&bin, &job, &berr);
 	if (r == SL_ENOMEM)
 		return sl_error_set(err, r, "%s", berr.msg);
@@ -651,16 +655,18 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 
 	/* A backfill Job the Arcane operator started (no template-hash) is
 	 * matched on its request alone, as that operator does. */
-	bool stale = live && (t == T_BACKFILL ? !streq(job_backfill_request(live), p->bfr) ||
-	                                            (annotation(live, SL_STREAM_ANN_TEMPLATE_HASH) &&
-	                                             !same_config(live, job))
-	                                      : !same_config(live, job));
+	bool stale =
+	    live &&
+	    (t == T_BACKFILL ? !streq(job_backfill_request(live), p->bfr) ||
+	                           (annotation(live, SL_STREAM_ANN_TEMPLATE_HASH) && !same_config(live, job))
+	                     : !same_config(live, job));
 	if (live && !owned_by(live, v->uid)) {
 		set_state(p, SL_STREAM_PHASE_PENDING, R_NAME_TAKEN, false,
 		          "a Job named %s exists that this stream does not own", want);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else if (live && deleting(live)) {
-		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false, "waiting for Job %s to be deleted", want);
+		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
+		          "waiting for Job %s to be deleted", want);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else if (stale) {
 		/* Spec or template changed, or it ran another request. */
@@ -679,8 +685,8 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 			delete_job(p, live);
 			char when[32];
 			sl_time_rfc3339(p->memory.not_before, when);
-			set_state(p, pname, R_RESTARTING, false, "streaming Job finished; starting it again at %s",
-			          when);
+			set_state(p, pname, R_RESTARTING, false,
+			          "streaming Job finished; starting it again at %s", when);
 			p->requeue_ms = WAIT_FALLBACK_MS;
 		} else if (js == J_SUCCEEDED) {
 			/* Cannot happen: step 1 completed its request. */
@@ -688,13 +694,14 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 			set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
 			          "waiting for Job %s to be deleted", want);
 		} else if (t == T_BACKFILL) {
-			set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", want, p->bfr);
+			set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", want,
+			          p->bfr);
 		} else {
 			set_state(p, pname, R_RUNNING, true, "Job %s is running", want);
 		}
 	} else if (other) {
-		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false, "waiting for Job %s to be deleted",
-		          md_str(other, "name"));
+		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
+		          "waiting for Job %s to be deleted", md_str(other, "name"));
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else {
 		/* No Job of ours exists. What did the last one leave behind? */
@@ -719,14 +726,14 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 		if (t == T_STREAMING && in->now < p->memory.not_before) {
 			char when[32];
 			sl_time_rfc3339(p->memory.not_before, when);
-			set_state(p, pname, R_RESTARTING, false, "streaming Job finished; starting it again at %s",
-			          when);
+			set_state(p, pname, R_RESTARTING, false,
+			          "streaming Job finished; starting it again at %s", when);
 			p->requeue_ms = (uint64_t)(p->memory.not_before - in->now) * 1000;
 		} else {
 			p->create_job = TAKE_PTR(job);
 			if (t == T_BACKFILL)
-				set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", want,
-				          p->bfr);
+				set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s",
+				          want, p->bfr);
 			else
 				set_state(p, pname, R_RUNNING, true, "Job %s is running", want);
 		}
@@ -784,8 +791,8 @@ static int run_cron(const struct view *v, struct plan *p, struct sl_error *err)
 		if (!live || !same_config(live, cj) || !annotation(live, SL_STREAM_ANN_TEMPLATE_HASH) ||
 		    cron_suspended(live))
 			p->apply_cron = TAKE_PTR(cj);
-		set_state(p, SL_STREAM_PHASE_SCHEDULED, R_SCHEDULED, true, "CronJob %s runs on schedule \"%s\"",
-		          v->cname, v->l.schedule);
+		set_state(p, SL_STREAM_PHASE_SCHEDULED, R_SCHEDULED, true,
+		          "CronJob %s runs on schedule \"%s\"", v->cname, v->l.schedule);
 	}
 	cJSON_Delete(cj);
 	return 0;
@@ -842,7 +849,8 @@ static int sticky_failure(const struct view *v, struct plan *p, bool *ret, struc
 		delete_job(p, v->own_s);
 		delete_job(p, v->own_b);
 		pause_cron(p, v->own_c);
-		set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "%s", msg ? msg : "the stream's Job failed");
+		set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "%s",
+		          msg ? msg : "the stream's Job failed");
 		snprintf(p->hash_buf, sizeof(p->hash_buf), "%s", fh);
 		p->hash = p->hash_buf;
 		/* Shown, not decided on: kept where the CRD keeps it. */
@@ -921,7 +929,8 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 		delete_job(p, v->own_s);
 		delete_job(p, v->own_b);
 		pause_cron(p, v->own_c);
-		set_state(p, SL_STREAM_PHASE_SUSPENDED, R_SUSPENDED, false, "%s is true", v->l.suspended_field);
+		set_state(p, SL_STREAM_PHASE_SUSPENDED, R_SUSPENDED, false, "%s is true",
+		          v->l.suspended_field);
 		return 0;
 	}
 
@@ -1029,7 +1038,8 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 	}
 	if (p->suspend_cron || p->delete_cron) {
 		const cJSON *cj = p->delete_cron ? p->delete_cron : p->suspend_cron;
-		if (!(a = push(d, p->delete_cron ? SL_STREAM_ACT_DELETE_CRONJOB : SL_STREAM_ACT_PATCH_CRONJOB)))
+		if (!(a = push(d,
+		               p->delete_cron ? SL_STREAM_ACT_DELETE_CRONJOB : SL_STREAM_ACT_PATCH_CRONJOB)))
 			return SL_ENOMEM;
 		snprintf(a->name, sizeof(a->name), "%s", md_str(cj, "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", ns);

@@ -161,7 +161,8 @@ static void describe(const cJSON *o, const char *fallback_kind, char *out, size_
 
 /* configuration-hash from the SPEC (and OVERRIDE) texts already built: a Job
  * build needs them for the container environment too, so they are made once. */
-static void config_hash_of(const char *spec_json, const char *override_json, char out[static SL_STREAM_HASH_MAX])
+static void config_hash_of(const char *spec_json, const char *override_json,
+                           char out[static SL_STREAM_HASH_MAX])
 {
 	char a[33], b[33];
 
@@ -182,7 +183,8 @@ int sl_stream_config_hash(const cJSON *stream, const cJSON *backfill, char out[s
                           struct sl_error *err)
 {
 	char *a = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(stream, "spec"));
-	char *b = backfill ? sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(backfill, "spec")) : NULL;
+	char *b =
+	    backfill ? sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(backfill, "spec")) : NULL;
 	int r = 0;
 
 	if (!a || (backfill && !b))
@@ -399,8 +401,9 @@ static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmp
 	                        env_add(env, SL_STREAM_ENV_OVERRIDE, je->override_json) < 0))
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 	/* A CronJob's run is a backfill named after its own Job. */
-	if (je->batch && (env_add_field_ref(env, SL_STREAM_ENV_BACKFILL_ID, "metadata.labels['job-name']") < 0 ||
-	                  env_add(env, SL_STREAM_ENV_OVERRIDE, BATCH_OVERRIDE) < 0))
+	if (je->batch &&
+	    (env_add_field_ref(env, SL_STREAM_ENV_BACKFILL_ID, "metadata.labels['job-name']") < 0 ||
+	     env_add(env, SL_STREAM_ENV_OVERRIDE, BATCH_OVERRIDE) < 0))
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 
 	cJSON_ArrayForEach(c, je->secret_refs)
@@ -586,8 +589,9 @@ int sl_stream_cronjob_build(const struct sl_stream_job_input *in, const char *sc
 	if (!md || !jmd || !cj || set_str(md, "name", cname) < 0 ||
 	    !cJSON_AddItemToObject(jmd, "labels",
 	                           cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(md, "labels"), true)) ||
-	    !cJSON_AddItemToObject(jmd, "annotations",
-	                           cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(md, "annotations"), true))) {
+	    !cJSON_AddItemToObject(
+	        jmd, "annotations",
+	        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(md, "annotations"), true))) {
 		cJSON_Delete(md);
 		cJSON_Delete(jmd);
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");

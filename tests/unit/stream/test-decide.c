@@ -324,7 +324,8 @@ static void apply(struct world *w, const struct sl_stream_action *a)
 		break;
 	case SL_STREAM_ACT_APPLY_CRONJOB:
 		if (w->cron && strcmp(str(w->cron, "metadata.name"), a->name) != 0)
-			fail_msg("apply of CronJob %s while %s exists", a->name, str(w->cron, "metadata.name"));
+			fail_msg("apply of CronJob %s while %s exists", a->name,
+			         str(w->cron, "metadata.name"));
 		if (!w->cron) {
 			w->cron = dup(a->object);
 			stamp(w, w->cron);
@@ -1328,7 +1329,6 @@ static void memory_annotation(void **state)
 	cJSON_Delete(s);
 }
 
-
 /* ---- Arcane plugins: layouts, the CronJob backend, pruned status, adoption -- */
 
 /* The stream's spec in layout v1 or v2 (same templates as world_new's). */
@@ -1338,13 +1338,13 @@ static void to_layout(struct world *w, int version, bool batch)
 	bool suspended = cJSON_IsTrue(at(w->stream, "spec.suspended"));
 	const char *bf = version == 1 ? "'backfillJobTemplateRef':{'name':'backfill-tmpl'}," : "";
 	const char *ccbf = version == 2 ? ",'backfillJobTemplateRef':{'name':'backfill-tmpl'}" : "";
-	snprintf(buf, sizeof(buf),
-	         "{'layoutVersion':'v%d','suspended':%s,%s'streamingBackend':{%s}}", version,
-	         suspended ? "true" : "false", w->btmpl ? bf : "",
-	         batch ? "'batch':{'schedule':'*/5 * * * *','jobTemplateRef':{'name':'stream-tmpl'}}"
-	               : (snprintf(buf + 900, 120, "'changeCapture':{'jobTemplateRef':{'name':'stream-tmpl'}%s}",
-	                           w->btmpl ? ccbf : ""),
-	                  buf + 900));
+	snprintf(
+	    buf, sizeof(buf), "{'layoutVersion':'v%d','suspended':%s,%s'streamingBackend':{%s}}", version,
+	    suspended ? "true" : "false", w->btmpl ? bf : "",
+	    batch ? "'batch':{'schedule':'*/5 * * * *','jobTemplateRef':{'name':'stream-tmpl'}}"
+	          : (snprintf(buf + 900, 120, "'changeCapture':{'jobTemplateRef':{'name':'stream-tmpl'}%s}",
+	                      w->btmpl ? ccbf : ""),
+	             buf + 900));
 	cJSON *spec = at(w->stream, "spec");
 	cJSON_DeleteItemFromObject(spec, "suspended");
 	cJSON_DeleteItemFromObject(spec, "jobTemplateRef");
@@ -1385,7 +1385,8 @@ static void layout_v2(void **state)
 	struct world *w = world_new(true, false);
 	to_layout(w, 2, false);
 	assert_null(at(w->stream, "spec.execution.backfillJobTemplateRef"));
-	assert_non_null(at(w->stream, "spec.execution.streamingBackend.changeCapture.backfillJobTemplateRef"));
+	assert_non_null(
+	    at(w->stream, "spec.execution.streamingBackend.changeCapture.backfillJobTemplateRef"));
 	converge(w);
 	assert_string_equal(phase(w), "Backfilling");
 	assert_string_equal(str(w->bjob, "spec.template.spec.containers.0.image"), "backfill:1");
@@ -1402,7 +1403,8 @@ static void layout_errors(void **state)
 	converge(w);
 	assert_string_equal(phase(w), "Failed");
 	assert_string_equal(ready_reason(w), "InvalidSpec");
-	assert_non_null(strstr(str(w->stream, "status.conditions.0.message"), "unknown layout version \"v9\""));
+	assert_non_null(
+	    strstr(str(w->stream, "status.conditions.0.message"), "unknown layout version \"v9\""));
 	assert_string_equal(w->last_event_type, "Warning");
 	assert_string_equal(w->last_event_reason, "InvalidSpec");
 	assert_null(w->sjob);
@@ -1444,7 +1446,8 @@ static void cron_created(void **state)
 	assert_string_equal(
 	    cJSON_GetObjectItem(at(w->cron, "metadata.labels"), "arcane/stream-id")->valuestring, "s1");
 	assert_string_equal(
-	    cJSON_GetObjectItem(at(w->cron, "spec.jobTemplate.metadata.labels"), "arcane/stream-id")->valuestring,
+	    cJSON_GetObjectItem(at(w->cron, "spec.jobTemplate.metadata.labels"), "arcane/stream-id")
+	        ->valuestring,
 	    "s1");
 	assert_true(cJSON_IsTrue(at(w->cron, "metadata.ownerReferences.0.controller")));
 	const cJSON *e;
@@ -1454,7 +1457,8 @@ static void cron_created(void **state)
 		if (strcmp(str(e, "name"), "STREAMCONTEXT__BACKFILL") == 0)
 			seen += strcmp(str(e, "value"), "true") == 0;
 		if (strcmp(str(e, "name"), "STREAMCONTEXT__BACKFILL_ID") == 0)
-			seen += strcmp(str(e, "valueFrom.fieldRef.fieldPath"), "metadata.labels['job-name']") == 0;
+			seen += strcmp(str(e, "valueFrom.fieldRef.fieldPath"),
+			               "metadata.labels['job-name']") == 0;
 	}
 	assert_int_equal(seen, 2);
 	assert_status_hash_of(w, w->cron);
@@ -1489,7 +1493,8 @@ static void cron_suspend_resume_change(void **state)
 	converge(w);
 	assert_string_equal(phase(w), "Scheduled");
 	assert_false(cJSON_IsTrue(at(w->cron, "spec.suspend")));
-	set(at(w->stream, "spec.execution.streamingBackend.batch"), "schedule", cJSON_CreateString("0 * * * *"));
+	set(at(w->stream, "spec.execution.streamingBackend.batch"), "schedule",
+	    cJSON_CreateString("0 * * * *"));
 	set(at(w->stream, "spec"), "table", cJSON_CreateString("orders2"));
 	converge(w);
 	assert_string_equal(str(w->cron, "spec.schedule"), "0 * * * *");

@@ -289,7 +289,8 @@ static void configuration_hash(void **state)
 	/* template spec edited: the template hash moves, the config hash not */
 	assert_int_equal(sl_stream_template_hash(f->tmpl, t1, &f->err), 0);
 	assert_string_equal(
-	    cJSON_GetObjectItem(at(f->job, "metadata.annotations"), "sluice.dev/template-hash")->valuestring, t1);
+	    cJSON_GetObjectItem(at(f->job, "metadata.annotations"), "sluice.dev/template-hash")->valuestring,
+	    t1);
 	cJSON_ReplaceItemInObject(at(f->tmpl, "spec"), "backoffLimit", cJSON_CreateNumber(4));
 	assert_int_equal(sl_stream_template_hash(f->tmpl, t2, &f->err), 0);
 	assert_string_not_equal(t1, t2);
