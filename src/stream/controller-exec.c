@@ -163,7 +163,13 @@ static void on_write(struct sl_kube_result *res, void *payload)
 	if (code == 0 && res->body) {
 		char id[KEY_MAX];
 		const cJSON *cached = action_target(x, a, id);
-		ctl_expect(c, x->key, id, cached, res->body);
+		bool del = a->type == SL_STREAM_ACT_DELETE_JOB || a->type == SL_STREAM_ACT_DELETE_BACKFILL ||
+		           a->type == SL_STREAM_ACT_DELETE_CRONJOB;
+		/* A deleted object the cache no longer holds is gone already:
+		 * its DELETED event came before this response, so there is
+		 * nothing left to wait for. */
+		if (!del || cached)
+			ctl_expect(c, x->key, id, cached, res->body);
 	}
 	x->i++;
 	exec_next(x);
