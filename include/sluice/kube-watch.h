@@ -43,9 +43,11 @@ struct sl_kube_event {
 	long code;     /* ERROR: the Status code (410 means relist), else 0 */
 };
 
-/* Decodes one watch line {"type": ..., "object": {...}}. SL_EINVALID for
- * anything else (unknown type, no object, object not a JSON object, an
- * ADDED/MODIFIED/DELETED object without metadata.name). */
+/* Decodes one watch line {"type": ..., "object": {...}} with
+ * sl_manifest_json_parse (integers beyond 2^53 keep their digits).
+ * SL_EINVALID for anything else (unknown type, no object, object not a JSON
+ * object, an ADDED/MODIFIED/DELETED object without metadata.name),
+ * SL_ENOMEM. */
 int sl_kube_event_parse(const char *line, size_t len, struct sl_kube_event *ret, struct sl_error *err);
 void sl_kube_event_clear(struct sl_kube_event *ev);
 const char *sl_kube_event_type_name(enum sl_kube_event_type t);

@@ -181,8 +181,10 @@ int sl_manifest_load_dir(const char *root, const struct sl_manifest_limits *limi
  * octal and underscores, floats; timestamps stay the strings written; .inf
  * and .nan are refused as JSON cannot hold them. Quoted scalars, !!str and
  * custom tags stay strings. Merge keys (<<) follow kubectl: a later entry
- * wins. Unlike kubectl, a duplicate key is an error. Integers beyond +-2^53
- * lose precision (cJSON holds doubles). Returns 0, or a negative code with
+ * wins. Unlike kubectl, a duplicate key is an error. An integer beyond
+ * +-2^53 keeps its decimal digits in its number node's valuestring as
+ * sl_manifest_json_parse (manifest-json.h) keeps them; -0 and -0.0 are 0,
+ * as the API server reads kubectl's "-0". Returns 0, or a negative code with
  * the first problem in err ("line:col: field: message"). */
 int sl_manifest_parse(const void *data, size_t len, const struct sl_manifest_limits *limits,
                       int (*cb)(unsigned index, unsigned line, unsigned column, cJSON *obj, void *payload),

@@ -79,8 +79,11 @@ void sl_stream_cronjob_name(const char *stream, char out[static 64]);
 void sl_stream_initial_backfill_name(const char *stream, const char *uid,
                                      char out[static SL_STREAM_NAME_MAX + 1]);
 
-/* JSON of v with object keys sorted byte-wise at every level, no spaces.
- * Returns a malloc'ed string (caller frees) or NULL when out of memory. */
+/* JSON of v as the API server's Go code writes the object (Go's
+ * encoding/json.Marshal: keys sorted byte-wise at every level, no spaces,
+ * Go's string escapes and number format; see sl_manifest_json_go), "null"
+ * for NULL: the SPEC a job sees is what Go would print. Returns a malloc'ed
+ * string (caller frees) or NULL when out of memory. */
 char *sl_stream_canonical_json(const cJSON *v);
 
 /* ---- Job builder ---------------------------------------------------------- */

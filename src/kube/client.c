@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "sluice/base-base64.h"
 #include "sluice/loop.h"
+#include "sluice/manifest-json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -376,7 +377,8 @@ static void exec_done(struct sl_loop *loop, void *payload)
 		snprintf(msg, sizeof(msg), "exec plugin %s: %s", k->cfg->exec->command, j->err);
 		goto out;
 	}
-	root = cJSON_ParseWithLength(j->out.data ? j->out.data : "", j->out.len);
+	if (sl_manifest_json_parse(j->out.data ? j->out.data : "", j->out.len, &root, NULL) < 0)
+		root = NULL;
 	status = cJSON_GetObjectItemCaseSensitive(root, "status");
 	tok = cJSON_GetObjectItemCaseSensitive(status, "token");
 	exp = cJSON_GetObjectItemCaseSensitive(status, "expirationTimestamp");
@@ -727,6 +729,7 @@ static void copy_str(char *dst, size_t n, const cJSON *v)
 static void build_result(struct req *r, CURLcode cc, long status, struct kube_res *kr)
 {
 	const char *verb = sl_kube_verb_name(r->spec.verb);
+	int pr = 0;
 
 	memset(kr, 0, sizeof(*kr));
 	kr->res.message = kr->message;
@@ -749,14 +752,17 @@ static void build_result(struct req *r, CURLcode cc, long status, struct kube_re
 		sl_error_set(&kr->res.err, code, "%s %s: %s", verb, r->path, kr->message);
 		return;
 	}
-	if (r->resp.len)
-		kr->res.body = cJSON_ParseWithLength(r->resp.data, r->resp.len);
+	/* big integers keep their digits (for the SPEC of a Job) */
+	if (r->resp.len && (pr = sl_manifest_json_parse(r->resp.data, r->resp.len, &kr->res.body, NULL)) < 0)
+		kr->res.body = NULL;
 	if (status >= 200 && status < 300) {
 		if (r->resp.len && !kr->res.body) {
-			kr->res.code = SL_EINTERNAL;
-			snprintf(kr->message, sizeof(kr->message), "response is not JSON");
-			sl_error_set(&kr->res.err, SL_EINTERNAL, "%s %s: %ld: response is not JSON", verb,
-			             r->path, status);
+			kr->res.code = pr == SL_ENOMEM ? SL_ENOMEM : SL_EINTERNAL;
+			snprintf(kr->message, sizeof(kr->message), "%s",
+			         pr == SL_ENOMEM ? "out of memory reading the response"
+			                         : "response is not JSON");
+			sl_error_set(&kr->res.err, kr->res.code, "%s %s: %ld: %s", verb, r->path, status,
+			             kr->message);
 		}
 		return;
 	}

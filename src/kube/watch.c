@@ -1,6 +1,7 @@
 /* Watch stream framing and event decoding: pure, no I/O, so the unit tests
  * and the fuzzer drive exactly the code the informer runs. */
 #include "sluice/kube-watch.h"
+#include "sluice/manifest-json.h"
 
 #include <string.h>
 
@@ -98,10 +99,15 @@ void sl_kube_event_clear(struct sl_kube_event *ev)
 
 int sl_kube_event_parse(const char *line, size_t len, struct sl_kube_event *ret, struct sl_error *err)
 {
-	cJSON *root = cJSON_ParseWithLength(line, len), *type, *obj, *meta, *name, *code;
-	int r = SL_EINVALID;
+	cJSON *root = NULL, *type, *obj, *meta, *name, *code;
+	int r;
 	size_t i;
 
+	/* big integers of the object keep their digits (for the SPEC of a Job) */
+	r = sl_manifest_json_parse(line, len, &root, err);
+	if (r == SL_ENOMEM)
+		goto out;
+	r = SL_EINVALID;
 	if (!root || !cJSON_IsObject(root)) {
 		sl_error_set(err, SL_EINVALID, "watch event is not a JSON object");
 		goto out;

@@ -1,7 +1,7 @@
 /* cJSON -> YAML block style: `sluice plan` prints Jobs with it and `sluice
  * diff` renders both sides of a diff. Output reads back (with any YAML 1.1 or
  * 1.2 reader, kubectl's and sl_manifest_parse included) as the same value. */
-#include "sluice/manifest.h"
+#include "manifest-internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -115,6 +115,9 @@ static int put_scalar(struct sl_buf *b, const cJSON *v)
 		return sl_buf_puts(b, "false");
 	if (cJSON_IsNumber(v)) {
 		double d = v->valuedouble;
+		char lit[SL_MANIFEST__INT_TEXT_MAX];
+		if (v->valuestring && sl_manifest__json_int_text(v, lit))
+			return sl_buf_puts(b, lit); /* an integer beyond 2^53, exactly */
 		if (!isfinite(d))
 			return sl_buf_puts(b, "null");
 		if (d == floor(d) && fabs(d) < 9007199254740992.0)

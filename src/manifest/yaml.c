@@ -339,7 +339,8 @@ static bool resolve_plain(const char *in, struct resolved *r, const char **why)
 	if (parse_go_int(plain, &neg, &mag)) {
 		if (!neg || mag <= (uint64_t)INT64_MAX + 1) {
 			r->t = R_INT;
-			r->d = neg ? -(double)mag : (double)mag;
+			/* "-0" is int 0 */
+			r->d = neg && mag ? -(double)mag : (double)mag;
 			if (neg && mag)
 				snprintf(r->text, sizeof(r->text), "-%" PRIu64, mag);
 			else
@@ -665,6 +666,7 @@ static cJSON *convert_scalar(struct conv *c, const struct node *n)
 {
 	struct resolved r;
 	const char *why = NULL;
+	cJSON *num;
 
 	if (!resolve_node(n, &r, &why)) {
 		conv_fail(c, SL_EINVALID, n, "%s", why);
@@ -676,8 +678,16 @@ static cJSON *convert_scalar(struct conv *c, const struct node *n)
 	case R_BOOL:
 		return cJSON_CreateBool(r.b);
 	case R_INT:
+		num = cJSON_CreateNumber(r.d);
+		/* beyond 2^53 the digits, as sl_manifest_json_parse keeps them */
+		if (num && sl_manifest__json_keep_int(num, r.text, strlen(r.text)) < 0) {
+			cJSON_Delete(num);
+			num = NULL;
+		}
+		return num;
 	case R_FLOAT:
-		return cJSON_CreateNumber(r.d);
+		/* kubectl sends -0.0 as -0, which the API server reads as int 0 */
+		return cJSON_CreateNumber(r.d == 0 ? 0 : r.d);
 	default:
 		if (memchr(n->val, '\0', n->len)) {
 			conv_fail(c, SL_EINVALID, n, "a string holds a NUL character");

@@ -1,6 +1,7 @@
 /* The Job builder: a stream, its StreamClass, a StreamingJobTemplate and an
  * optional BackfillRequest in, the Job of design.md "Resource contract" out. */
 #include "json-internal.h"
+#include "sluice/manifest-json.h"
 #include "sluice/stream.h"
 
 #include <stdio.h>
@@ -61,58 +62,9 @@ void sl_stream_initial_backfill_name(const char *stream, const char *uid,
 
 /* ---- canonical JSON ------------------------------------------------------- */
 
-static int cmp_key(const void *a, const void *b)
-{
-	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-
-	return strcmp(x->string ? x->string : "", y->string ? y->string : "");
-}
-
-/* Sorts the members of every object of v in place. */
-static int sort_keys(cJSON *v)
-{
-	size_t n = 0, i = 0;
-	cJSON *c;
-
-	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
-		return 0;
-	for (c = v->child; c; c = c->next) {
-		n++;
-		if (sort_keys(c) < 0)
-			return SL_ENOMEM;
-	}
-	if (!cJSON_IsObject(v) || n < 2)
-		return 0;
-	cJSON **arr = calloc(n, sizeof(*arr));
-	if (!arr)
-		return SL_ENOMEM;
-	for (c = v->child; c; c = c->next)
-		arr[i++] = c;
-	qsort(arr, n, sizeof(*arr), cmp_key);
-	/* cJSON's list convention: head->prev is the tail, tail->next NULL. */
-	for (i = 0; i < n; i++) {
-		arr[i]->next = i + 1 < n ? arr[i + 1] : NULL;
-		arr[i]->prev = i > 0 ? arr[i - 1] : arr[n - 1];
-	}
-	v->child = arr[0];
-	free(arr);
-	return 0;
-}
-
 char *sl_stream_canonical_json(const cJSON *v)
 {
-	cJSON *copy;
-	char *s = NULL;
-
-	if (!v)
-		return sl_strdup("null");
-	copy = cJSON_Duplicate(v, true);
-	if (!copy)
-		return NULL;
-	if (sort_keys(copy) == 0)
-		s = cJSON_PrintUnformatted(copy);
-	cJSON_Delete(copy);
-	return s;
+	return sl_manifest_json_go(v);
 }
 
 /* ---- helpers -------------------------------------------------------------- */

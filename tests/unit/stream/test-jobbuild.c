@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "json-fixtures.h"
+#include "sluice/manifest-json.h"
 #include "sluice/stream.h"
 
 #include <stdio.h>
@@ -360,6 +361,37 @@ static void env_backfill(void **state)
 	                    "orders-bf-1");
 }
 
+/* Rule: SPEC and OVERRIDE are Go's json.Marshal of the specs the API server
+ * returned (outputs of tests/gojson/main.go): integers beyond 2^53 exact,
+ * Go's float format, HTML characters escaped. */
+static void env_go_format(void **state)
+{
+	static const char spec[] = "{\"jobTemplateRef\":{\"name\":\"streaming\"},"
+	                           "\"connectionStringRef\":{\"name\":\"orders-conn\"},"
+	                           "\"watermark\":1712345678901234567,\"rate\":1e-7,\"big\":1e21,"
+	                           "\"whole\":2.0,\"query\":\"a<b && c>d\"}";
+	static const char bspec[] = "{\"streamClass\":\"mock\",\"streamId\":\"orders\",\"completed\":false,"
+	                            "\"payload\":{\"from\":9007199254740993,\"ratio\":0.000001}}";
+	struct fx *f = *state;
+	cJSON *v = NULL;
+	const cJSON *c;
+
+	assert_int_equal(sl_manifest_json_parse(spec, strlen(spec), &v, NULL), 0);
+	assert_true(cJSON_ReplaceItemInObjectCaseSensitive(f->stream, "spec", v));
+	assert_int_equal(sl_manifest_json_parse(bspec, strlen(bspec), &v, NULL), 0);
+	assert_true(cJSON_ReplaceItemInObjectCaseSensitive(f->bfr, "spec", v));
+	assert_int_equal(build(f, true), 0);
+	c = at(f->job, "spec.template.spec.containers.0");
+	assert_string_equal(str(env(c, "STREAMCONTEXT__SPEC"), "value"),
+	                    "{\"big\":1e+21,\"connectionStringRef\":{\"name\":\"orders-conn\"},"
+	                    "\"jobTemplateRef\":{\"name\":\"streaming\"},"
+	                    "\"query\":\"a\\u003cb \\u0026\\u0026 c\\u003ed\",\"rate\":1e-7,"
+	                    "\"watermark\":1712345678901234567,\"whole\":2}");
+	assert_string_equal(str(env(c, "STREAMCONTEXT__OVERRIDE"), "value"),
+	                    "{\"completed\":false,\"payload\":{\"from\":9007199254740993,\"ratio\":0.000001},"
+	                    "\"streamClass\":\"mock\",\"streamId\":\"orders\"}");
+}
+
 /* Rule: a template that already sets STREAM_ID or STREAM_KIND is an error. */
 static void env_conflict(void **state)
 {
@@ -514,6 +546,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(configuration_hash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(env_streaming, setup, teardown),
 	    cmocka_unit_test_setup_teardown(env_backfill, setup, teardown),
+	    cmocka_unit_test_setup_teardown(env_go_format, setup, teardown),
 	    cmocka_unit_test_setup_teardown(env_conflict, setup, teardown),
 	    cmocka_unit_test_setup_teardown(env_replaced, setup, teardown),
 	    cmocka_unit_test_setup_teardown(secret_envfrom, setup, teardown),

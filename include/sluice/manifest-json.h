@@ -1,0 +1,35 @@
+/* manifest JSON: JSON text as the Kubernetes API server's Go code reads and
+ * writes it. Parsing keeps the integers a double cannot hold; output is byte
+ * for byte Go's encoding/json.Marshal of the object apimachinery decodes. */
+#pragma once
+
+#include "sluice/base.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+/* Parses len bytes of text (need not be NUL-terminated) as
+ * cJSON_ParseWithLength does (text after the first value is ignored), then
+ * keeps, for every number written as an integer ('-'? digits, no '.', no
+ * exponent) whose magnitude is above 2^53, its decimal digits (no leading
+ * zeros) in the number node's valuestring, allocated with cJSON_malloc:
+ * cJSON_Delete frees it and cJSON_Duplicate copies it. Other numbers
+ * allocate nothing. An integer written "-0" is stored as +0, as Go decodes
+ * it to int64 0. On success *ret owns the tree (free with cJSON_Delete).
+ * Errors: SL_EINVALID "invalid JSON at byte N" (cJSON reports running out of
+ * memory as a parse failure, so that shows as SL_EINVALID too), SL_ENOMEM. */
+int sl_manifest_json_parse(const char *text, size_t len, cJSON **ret, struct sl_error *err);
+
+/* v as Go's json.Marshal writes the value k8s.io/apimachinery decodes from
+ * v's JSON text (numbers that fit int64 as int64, others as float64; objects
+ * as map[string]interface{}): compact; object keys sorted byte-wise, of
+ * duplicate keys the last one wins; strings with Go's escapes (HTML
+ * characters <, > and & as \u003c..., U+2028 and U+2029, control
+ * characters), invalid UTF-8 bytes as U+FFFD (as Go decodes them); numbers
+ * as int64 when valuestring holds an integer (see above) that fits int64
+ * and matches valuedouble, else as float64 (strconv.FormatFloat's shortest
+ * digits, exponent form below 1e-6 and from 1e21; -0 written "-0").
+ * Non-finite numbers (which JSON cannot hold) are written as null, a cJSON
+ * raw node as its text. v NULL gives "null". Returns a malloc'ed string
+ * (caller frees), NULL when out of memory. */
+char *sl_manifest_json_go(const cJSON *v);

@@ -1,0 +1,3 @@
+module sluice.dev/tests/gojson
+
+go 1.22

@@ -1,0 +1,309 @@
+/* Unit tests of the manifest module's JSON (manifest-json.h): Go's
+ * json.Marshal output, checked against outputs of tests/gojson/main.go (Go
+ * 1.26), integer literals kept by the parse and the YAML loader. */
+#include "../stream/json-fixtures.h"
+#include "sluice/manifest-json.h"
+#include "sluice/manifest.h"
+
+#include <math.h>
+
+/* JSON in, what Go prints for it out. Single quotes stand for double
+ * quotes (no input holds a quote character); bytes beyond ASCII in octal. */
+static const struct {
+	const char *in, *want;
+} go_cases[] = {
+    {"{'b':1,'a':2}", "{'a':2,'b':1}"},
+    {"{'z':{'y':[3,{'d':1,'c':2}],'x':null},'a':true,'m':{'b':{'d':[],'c':{}},'a':'x'}}",
+     "{'a':true,'m':{'a':'x','b':{'c':{},'d':[]}},'z':{'x':null,'y':[3,{'c':2,'d':1}]}}"},
+    {"{'B':1,'a':2,'_':3,'1':4,'':5,'A':6,'aa':7,'a0':8}",
+     "{'':5,'1':4,'A':6,'B':1,'_':3,'a':2,'a0':8,'aa':7}"},
+    {"'<script>alert(\\'x&y\\')</script>'",
+     "'\\u003cscript\\u003ealert(\\'x\\u0026y\\')\\u003c/script\\u003e'"},
+    {"{'key<>&':'v<>&'}", "{'key\\u003c\\u003e\\u0026':'v\\u003c\\u003e\\u0026'}"},
+    {"'\\u2028 and \\u2029'", "'\\u2028 and \\u2029'"},
+    {"'raw \342\200\250 and \342\200\251'", "'raw \\u2028 and \\u2029'"},
+    {"'\\u0001\\u0002\\u001f\\u0007\\u000b\\u001b'", "'\\u0001\\u0002\\u001f\\u0007\\u000b\\u001b'"},
+    {"'\\b\\f\\n\\r\\t'", "'\\b\\f\\n\\r\\t'"},
+    {"'quote \\' backslash \\\\ slash \\/ end'", "'quote \\' backslash \\\\ slash / end'"},
+    {"'h\303\251llo w\303\266rld \344\270\255\346\226\207'",
+     "'h\303\251llo w\303\266rld \344\270\255\346\226\207'"},
+    {"'\\u00e9\\u4e2d\\u00ff'", "'\303\251\344\270\255\303\277'"},
+    {"'emoji \360\237\230\200 \360\237\232\200'", "'emoji \360\237\230\200 \360\237\232\200'"},
+    {"'pair \\ud83d\\ude00'", "'pair \360\237\230\200'"},
+    {"'bad \377\376 utf8 \303( \355\240\200 \364\220\200\200 \342\202'",
+     "'bad \357\277\275\357\277\275 utf8 \357\277\275( \357\277\275\357\277\275\357\277\275 "
+     "\357\277\275\357\277\275\357\277\275\357\277\275 \357\277\275\357\277\275'"},
+    {"'del \177 and \\u007f'", "'del \177 and \177'"},
+    {"9007199254740993", "9007199254740993"},
+    {"-9007199254740993", "-9007199254740993"},
+    {"9007199254740992", "9007199254740992"},
+    {"-9223372036854775808", "-9223372036854775808"},
+    {"9223372036854775807", "9223372036854775807"},
+    {"9223372036854775808", "9223372036854776000"},
+    {"-9223372036854775809", "-9223372036854776000"},
+    {"18446744073709551616", "18446744073709552000"},
+    {"123456789012345678901234567890", "1.2345678901234568e+29"},
+    {"0.1", "0.1"},
+    {"1.5", "1.5"},
+    {"1e21", "1e+21"},
+    {"1e20", "100000000000000000000"},
+    {"1e-6", "0.000001"},
+    {"1e-7", "1e-7"},
+    {"123456789.123", "123456789.123"},
+    {"-0.0", "-0"},
+    {"-0", "0"},
+    {"1.0", "1"},
+    {"5e-324", "5e-324"},
+    {"1.7976931348623157e308", "1.7976931348623157e+308"},
+    {"0", "0"},
+    {"-1", "-1"},
+    {"1E2", "100"},
+    {"2.5e-5", "0.000025"},
+    {"0.30000000000000004", "0.30000000000000004"},
+    {"100000000000000000000000", "1e+23"},
+    {"1.5e300", "1.5e+300"},
+    {"-1.25e-10", "-1.25e-10"},
+    {"9223372036854775807.0", "9223372036854776000"},
+    {"[[1,[2,[3,[]]]],[],[[]]]", "[[1,[2,[3,[]]]],[],[[]]]"},
+    {"{}", "{}"},
+    {"[]", "[]"},
+    {"[true,false,null,'',0]", "[true,false,null,'',0]"},
+    {"{'':'empty key','a\\'b':'c\\\\d'}", "{'':'empty key','a\\'b':'c\\\\d'}"},
+    {"{'a':1,'a':2}", "{'a':2}"},
+    {"{'\303\251':1,'z':2,'\\u00e9a':3,'e':4}", "{'e':4,'z':2,'\303\251':1,'\303\251a':3}"},
+    {" { 'spaced' : [ 1 , 2 ] , 't' : 'x' } ", "{'spaced':[1,2],'t':'x'}"},
+    {"{'big':[9007199254740993,1,18446744073709551615,-0,0.5],'s':'12345678901234567890'}",
+     "{'big':[9007199254740993,1,18446744073709552000,0,0.5],'s':'12345678901234567890'}"},
+};
+
+/* s with ' turned into " (caller frees). */
+static char *dq(const char *s)
+{
+	char *t = strdup(s);
+
+	assert_non_null(t);
+	for (char *p = t; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	return t;
+}
+
+static cJSON *parse_ok(const char *text)
+{
+	struct sl_error err = {0};
+	cJSON *v = NULL;
+
+	if (sl_manifest_json_parse(text, strlen(text), &v, &err) != 0)
+		fail_msg("parse [%s]: %s", text, err.msg);
+	return v;
+}
+
+static void go_table(void **state)
+{
+	(void)state;
+	assert_true(SL_ARRAY_SIZE(go_cases) >= 40);
+	for (size_t i = 0; i < SL_ARRAY_SIZE(go_cases); i++) {
+		char *in = dq(go_cases[i].in), *want = dq(go_cases[i].want), *got;
+		cJSON *v = parse_ok(in);
+
+		got = sl_manifest_json_go(v);
+		assert_non_null(got);
+		if (strcmp(got, want) != 0)
+			fail_msg("case %zu [%s]: want %s, got %s", i, in, want, got);
+		free(got);
+		cJSON_Delete(v);
+		free(in);
+		free(want);
+	}
+}
+
+static void keeps_literals(void **state)
+{
+	cJSON *v = parse_ok("{\"a\":9007199254740993,\"b\":[-9223372036854775808,12345678901234567890123],"
+	                    "\"c\":1,\"d\":0.5,\"e\":1e300,\"f\":\"9007199254740993\",\"g\":9007199254740992,"
+	                    "\"h\":-0,\"i\":-0.0,\"j\":9007199254740993.0,\"k\":1e16}");
+	cJSON *copy;
+	char *s;
+
+	(void)state;
+	assert_string_equal(at(v, "a")->valuestring, "9007199254740993");
+	assert_string_equal(at(v, "b.0")->valuestring, "-9223372036854775808");
+	assert_string_equal(at(v, "b.1")->valuestring, "12345678901234567890123");
+	/* nothing kept (nor allocated) for numbers a double holds, for
+	 * non-integers, or for 2^53 itself */
+	assert_null(at(v, "c")->valuestring);
+	assert_null(at(v, "d")->valuestring);
+	assert_null(at(v, "e")->valuestring);
+	assert_null(at(v, "g")->valuestring);
+	assert_null(at(v, "j")->valuestring);
+	assert_null(at(v, "k")->valuestring);
+	assert_string_equal(str(v, "f"), "9007199254740993");
+	/* "-0" is Go's int64 0, "-0.0" its float64 -0 */
+	assert_false(signbit(at(v, "h")->valuedouble));
+	assert_true(signbit(at(v, "i")->valuedouble));
+
+	/* cJSON_Duplicate copies the literal, cJSON_Delete frees it */
+	copy = cJSON_Duplicate(v, true);
+	assert_non_null(copy);
+	cJSON_Delete(v);
+	assert_string_equal(at(copy, "a")->valuestring, "9007199254740993");
+	s = sl_manifest_json_go(copy);
+	assert_string_equal(
+	    s, "{\"a\":9007199254740993,\"b\":[-9223372036854775808,1.2345678901234568e+22],"
+	       "\"c\":1,\"d\":0.5,\"e\":1e+300,\"f\":\"9007199254740993\",\"g\":9007199254740992,"
+	       "\"h\":0,\"i\":-0,\"j\":9007199254740992,\"k\":10000000000000000}");
+	free(s);
+
+	/* a number changed after parsing is written as it is now */
+	cJSON_SetNumberValue(at(copy, "a"), 5);
+	s = sl_manifest_json_go(at(copy, "a"));
+	assert_string_equal(s, "5");
+	free(s);
+	cJSON_Delete(copy);
+}
+
+static void parse_errors(void **state)
+{
+	static const char *const bad[] = {"", "{", "[1,]", "{\"a\" 1}", "nul", "\"open", "-", "[1 2]"};
+	struct sl_error err;
+	cJSON *v;
+
+	(void)state;
+	for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
+		v = NULL;
+		sl_error_clear(&err);
+		assert_int_equal(sl_manifest_json_parse(bad[i], strlen(bad[i]), &v, &err), SL_EINVALID);
+		assert_null(v);
+		assert_non_null(strstr(err.msg, "invalid JSON"));
+	}
+	assert_int_equal(sl_manifest_json_parse("[1,]", 4, &v, &err), SL_EINVALID);
+	assert_string_equal(err.msg, "invalid JSON at byte 3");
+	assert_int_equal(sl_manifest_json_parse(NULL, 0, &v, NULL), SL_EINVALID);
+
+	/* only len bytes are read: no NUL needed, none looked for */
+	v = NULL;
+	assert_int_equal(sl_manifest_json_parse("[9007199254740993]xyz", 18, &v, &err), 0);
+	assert_string_equal(at(v, "0")->valuestring, "9007199254740993");
+	cJSON_Delete(v);
+	assert_int_equal(sl_manifest_json_parse("[9007199254740993]", 17, &v, &err), SL_EINVALID);
+	/* as cJSON_ParseWithLength: text after the value is not read, numbers
+	 * in it included */
+	v = parse_ok("9007199254740993 9007199254740995");
+	assert_string_equal(v->valuestring, "9007199254740993");
+	cJSON_Delete(v);
+	/* numbers inside strings and keys are not taken for the tree's */
+	v = parse_ok("{\"1\\\"2\":\"3,\\\\\",\"x\":[\"4\",9007199254740995,\"-5\"],\"7\":-9007199254740997}");
+	assert_string_equal(at(v, "x.1")->valuestring, "9007199254740995");
+	assert_string_equal(at(v, "7")->valuestring, "-9007199254740997");
+	cJSON_Delete(v);
+}
+
+static void built_trees(void **state)
+{
+	cJSON *v = cJSON_CreateObject();
+	char *s;
+
+	(void)state;
+	assert_non_null(v);
+	assert_non_null(cJSON_AddNumberToObject(v, "inf", INFINITY));
+	assert_non_null(cJSON_AddNumberToObject(v, "nan", NAN));
+	assert_non_null(cJSON_AddNumberToObject(v, "big", 9007199254740993.0));
+	assert_non_null(cJSON_AddRawToObject(v, "raw", "[1, 2]"));
+	s = sl_manifest_json_go(v);
+	/* a tree built by code has no literal: 2^53+1 was a double already */
+	assert_string_equal(s, "{\"big\":9007199254740992,\"inf\":null,\"nan\":null,\"raw\":[1, 2]}");
+	free(s);
+	cJSON_Delete(v);
+	s = sl_manifest_json_go(NULL);
+	assert_string_equal(s, "null");
+	free(s);
+}
+
+/* Nested as deep as cJSON parses (1000 levels), a kept literal at the bottom. */
+static void deep_nesting(void **state)
+{
+	struct sl_buf in;
+	cJSON *v;
+	char *got;
+
+	(void)state;
+	sl_buf_init(&in, 1 << 20);
+	for (int i = 0; i < 490; i++)
+		assert_int_equal(sl_buf_puts(&in, "[{\"k\":"), 0);
+	assert_int_equal(sl_buf_puts(&in, "9007199254740993"), 0);
+	for (int i = 0; i < 490; i++)
+		assert_int_equal(sl_buf_puts(&in, "}]"), 0);
+	v = parse_ok(in.data);
+	got = sl_manifest_json_go(v);
+	assert_string_equal(got, in.data);
+	free(got);
+	cJSON_Delete(v);
+	sl_buf_free(&in);
+}
+
+static int collect(unsigned index, unsigned line, unsigned column, cJSON *obj, void *payload)
+{
+	cJSON **ret = payload;
+
+	(void)index, (void)line, (void)column;
+	if (*ret) {
+		cJSON_Delete(obj);
+		return SL_EINVALID;
+	}
+	*ret = obj;
+	return 0;
+}
+
+static void yaml_literals(void **state)
+{
+	static const char yaml[] = "a: 9007199254740993\n"
+	                           "b: 0x20000000000001\n"
+	                           "c: -9223372036854775808\n"
+	                           "d: 18446744073709551615\n"
+	                           "e: 9_007_199_254_740_995\n"
+	                           "f: -0\n"
+	                           "g: -0.0\n"
+	                           "h: 9007199254740993.0\n"
+	                           "i: !!float 9007199254740993\n"
+	                           "j: '9007199254740993'\n"
+	                           "k: 1000\n"
+	                           "l: 1e21\n";
+	struct sl_error err = {0};
+	struct sl_buf b;
+	cJSON *v = NULL, *back = NULL;
+	char *s, *s2;
+
+	(void)state;
+	assert_int_equal(sl_manifest_parse(yaml, strlen(yaml), NULL, collect, &v, &err), 0);
+	assert_string_equal(at(v, "b")->valuestring, "9007199254740993");
+	assert_null(at(v, "k")->valuestring);
+	s = sl_manifest_json_go(v);
+	assert_string_equal(s, "{\"a\":9007199254740993,\"b\":9007199254740993,\"c\":-9223372036854775808,"
+	                       "\"d\":18446744073709552000,\"e\":9007199254740995,\"f\":0,\"g\":0,"
+	                       "\"h\":9007199254740992,\"i\":9007199254740992,\"j\":\"9007199254740993\","
+	                       "\"k\":1000,\"l\":1e+21}");
+	free(s);
+
+	/* the YAML writer writes the digits, which read back the same */
+	sl_buf_init(&b, 1 << 16);
+	assert_int_equal(sl_manifest_yaml_write(v, SL_MANIFEST_YAML_SORT_KEYS, &b), 0);
+	assert_non_null(strstr(b.data, "a: 9007199254740993\n"));
+	assert_int_equal(sl_manifest_parse(b.data, b.len, NULL, collect, &back, &err), 0);
+	s = sl_manifest_json_go(back);
+	s2 = sl_manifest_json_go(v);
+	assert_string_equal(s, s2);
+	free(s);
+	free(s2);
+	sl_buf_free(&b);
+	cJSON_Delete(back);
+	cJSON_Delete(v);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(go_table),    cmocka_unit_test(keeps_literals), cmocka_unit_test(parse_errors),
+	    cmocka_unit_test(built_trees), cmocka_unit_test(deep_nesting),   cmocka_unit_test(yaml_literals),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
