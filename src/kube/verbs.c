@@ -2,6 +2,7 @@
  * query, sends one request (or several pages for a list) and reports one
  * result to the caller's callback. */
 #include "internal.h"
+#include "sluice/manifest-json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -335,9 +336,11 @@ static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, 
 	return r;
 }
 
+/* Request bodies in Go's encoding/json form: integers beyond 2^53 that the
+ * parsers kept as text go out exact (cJSON's printer would round them). */
 static char *print(const cJSON *obj)
 {
-	return obj ? cJSON_PrintUnformatted(obj) : NULL;
+	return obj ? sl_manifest_json_go(obj) : NULL;
 }
 
 int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,

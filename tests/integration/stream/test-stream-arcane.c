@@ -50,6 +50,8 @@ static int plugin_crd(const char *kind, const char *plural, bool v0)
 	                      "                            schedule: {type: string}\n"
 	                      "                            jobTemplateRef: *ref\n"
 	                      "                table: {type: string}\n"
+	                      "                bigId: {type: integer}\n"
+	                      "                note: {type: string}\n"
 	                      "                connectionStringRef:\n"
 	                      "                  type: object\n"
 	                      "                  properties: {name: {type: string}}\n";
@@ -439,13 +441,40 @@ static void wrong_class(void)
 static void arcane_hash(const char *sns, const char *what, char out[64])
 {
 	char *o = NULL;
-	it_kubectl(&o, NULL,
-	           "-n %s get %s -o json | python3 -c 'import sys,json,hashlib; "
-	           "s=json.dumps(json.load(sys.stdin)[\"spec\"],sort_keys=True,separators=(\",\",\":\")); "
-	           "print(hashlib.md5(s.encode()).hexdigest(),end=\"\")'",
-	           sns, what);
+	it_kubectl(
+	    &o, NULL,
+	    "-n %s get %s -o json | python3 -c 'import sys,json,hashlib; "
+	    "s=json.dumps(json.load(sys.stdin)[\"spec\"],sort_keys=True,separators=(\",\",\":\"),"
+	    "ensure_ascii=False); "
+	    "s=s.replace(\"<\",\"\\\\u003c\").replace(\">\",\"\\\\u003e\").replace(\"&\",\"\\\\u0026\"); "
+	    "print(hashlib.md5(s.encode()).hexdigest(),end=\"\")'",
+	    sns, what);
 	snprintf(out, 64, "%s", o ? o : "");
 	free(o);
+}
+
+/* configuration-hash is the MD5 of Go's encoding/json of the spec as the
+ * server returns it: an integer beyond 2^53 stays exact, <>& are escaped. */
+static void hash_exact(void)
+{
+	char h[64], v[4096], what[320];
+
+	CHECK(st_apply(
+	          "apiVersion: streaming.sneaksanddata.com/v1\nkind: %s\nmetadata: {name: exact, namespace: "
+	          "%s}\n"
+	          "spec:\n  bigId: 9007199254740993\n  note: '<a>&b'\n  execution:\n    layoutVersion: v1\n"
+	          "    suspended: false\n    streamingBackend:\n%s",
+	          sqlkind, ns, CC) == 0,
+	      "create");
+	CHECK(exists(ns, "job/exact"), "Job");
+	snprintf(what, sizeof(what), "%s/exact", sqlplural);
+	arcane_hash(ns, what, h);
+	st_get(ns, "job/exact", "{.metadata.annotations.configuration-hash}", v, sizeof(v));
+	CHECK(strlen(h) == 32 && strcmp(v, h) == 0, "configuration-hash %s, md5 of Go's JSON %s", v, h);
+	st_get(ns, "job/exact",
+	       "{.spec.template.spec.containers[0].env[?(@.name==\"STREAMCONTEXT__SPEC\")].value}", v,
+	       sizeof(v));
+	CHECK(strstr(v, "\"bigId\":9007199254740993") && strstr(v, "\\u003ca\\u003e\\u0026b"), "SPEC %s", v);
 }
 
 /* A Job as the Arcane operator makes it (no managed-by label, no template
@@ -616,7 +645,7 @@ int main(void)
 	int rc;
 
 	it_require_cluster();
-	st_plan(12);
+	st_plan(13);
 	st_kind_name("Sql", sqlkind, sqlplural);
 	st_kind_name("Syn", synkind, synplural);
 	if (it_kubectl(NULL, NULL, "apply -f '%s/crds/' >/dev/null", SLUICE_SOURCE_ROOT) != 0 ||
@@ -664,13 +693,14 @@ int main(void)
 	       wrong_class);
 	st_run(9, "adoption of the Arcane operator's Jobs", adoption);
 	st_run(10, "1,000 converged streams: no write in 60 s", converged_zero_writes);
+	st_run(11, "configuration-hash is Arcane's: md5 of Go's JSON (exact int64, <>& escaped)", hash_exact);
 
 	rc = st_sluice_stop(pid);
 	st_failed = 0;
-	printf("%s 11 - SIGTERM: sluice stops and exits 0\n", rc == 0 ? "ok" : "not ok");
+	printf("%s 12 - SIGTERM: sluice stops and exits 0\n", rc == 0 ? "ok" : "not ok");
 	char *o = NULL;
 	it_kubectl(&o, NULL, "get streamclass %s -o jsonpath='{.status.phase}'", sqlcls);
-	printf("%s 12 - a StreamClass written with metadata.namespace is served and Ready (%s)\n",
+	printf("%s 13 - a StreamClass written with metadata.namespace is served and Ready (%s)\n",
 	       o && strcmp(o, "Ready") == 0 ? "ok" : "not ok", o ? o : "");
 	bool cls_ok = o && strcmp(o, "Ready") == 0;
 	free(o);
