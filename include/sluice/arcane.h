@@ -1,8 +1,9 @@
-/* arcane: the resource contract of the Arcane streaming operator
- * (streaming.sneaksanddata.com/v1) that sluice speaks: how a stream's spec is
- * laid out (layout versions v0, v1 and v2) and which backend runs it.
- * Pure: cJSON in, plain structs out; no I/O. Used by offline validation
- * (manifest), `sluice plan` and the controller's decide(). */
+/* arcane: the resource contract sluice speaks: the Arcane streaming
+ * operator's (streaming.sneaksanddata.com/v1: labels, annotations, env,
+ * phases, how a stream's spec is laid out in layout versions v0, v1 and v2
+ * and which backend runs it) and sluice's own additions (sluice.dev
+ * annotations, field managers). One copy, included by validation, sync, the
+ * Job builder and the controller. Pure: cJSON in, plain structs out. */
 #pragma once
 
 #include "sluice/base.h"
@@ -12,6 +13,51 @@
 
 #define SL_ARCANE_GROUP       "streaming.sneaksanddata.com"
 #define SL_ARCANE_API_VERSION "streaming.sneaksanddata.com/v1"
+
+/* Labels of every workload (Job, CronJob) of a stream. The Arcane operator
+ * sets the arcane/ labels; sluice adds streamId and managed-by. */
+#define SL_ARCANE_LABEL_STREAM_ID   "streamId"
+#define SL_ARCANE_LABEL_ID          "arcane/stream-id"
+#define SL_ARCANE_LABEL_KIND        "arcane/stream-kind"
+#define SL_ARCANE_LABEL_BACKFILLING "arcane/backfilling"
+#define SL_ARCANE_LABEL_MANAGED_BY  "app.kubernetes.io/managed-by"
+#define SL_ARCANE_MANAGED_BY        "sluice"
+
+/* Arcane's: md5 of STREAMCONTEXT__SPEC on a workload. */
+#define SL_ARCANE_ANN_CONFIG_HASH "configuration-hash"
+/* sluice's: the template a workload was built from (SHA-256 hex of the
+ * template's spec as canonical JSON), so that a template edit restarts. */
+#define SL_ARCANE_ANN_TEMPLATE_HASH "sluice.dev/template-hash"
+/* sluice's: which BackfillRequest a backfill Job runs (no env parsing). */
+#define SL_ARCANE_ANN_BACKFILL_REQUEST "sluice.dev/backfill-request"
+/* sluice's: the restart memory kept on a stream (see sl_stream_memory). */
+#define SL_ARCANE_ANN_RESTARTS "sluice.dev/restarts"
+/* sluice's, on everything sync applies: the source id, the file path and
+ * document index, the revision; and the opt-out from prune. */
+#define SL_ARCANE_ANN_SOURCE   "sluice.dev/source"
+#define SL_ARCANE_ANN_PATH     "sluice.dev/path"
+#define SL_ARCANE_ANN_REVISION "sluice.dev/revision"
+#define SL_ARCANE_ANN_PRUNE    "sluice.dev/prune"
+
+/* Field managers: sync applies as one, the controller writes as the other. */
+#define SL_ARCANE_FIELD_MANAGER_SYNC       "sluice"
+#define SL_ARCANE_FIELD_MANAGER_CONTROLLER "sluice-controller"
+
+/* The env every container of a stream's workload gets. */
+#define SL_ARCANE_ENV_STREAM_ID   "STREAMCONTEXT__STREAM_ID"
+#define SL_ARCANE_ENV_STREAM_KIND "STREAMCONTEXT__STREAM_KIND"
+#define SL_ARCANE_ENV_SPEC        "STREAMCONTEXT__SPEC"
+#define SL_ARCANE_ENV_BACKFILL    "STREAMCONTEXT__BACKFILL"
+#define SL_ARCANE_ENV_BACKFILL_ID "STREAMCONTEXT__BACKFILL_ID"
+#define SL_ARCANE_ENV_OVERRIDE    "STREAMCONTEXT__OVERRIDE"
+
+/* status.phase of a stream. */
+#define SL_ARCANE_PHASE_PENDING     "Pending"
+#define SL_ARCANE_PHASE_BACKFILLING "Backfilling"
+#define SL_ARCANE_PHASE_RUNNING     "Running"
+#define SL_ARCANE_PHASE_SUSPENDED   "Suspended"
+#define SL_ARCANE_PHASE_FAILED      "Failed"
+#define SL_ARCANE_PHASE_SCHEDULED   "Scheduled"
 
 /* Which workload runs a stream. */
 enum sl_arcane_backend {

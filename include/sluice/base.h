@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <string.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,6 +65,12 @@ void sl_error_clear(struct sl_error *err);
 #define SL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define SL_MIN(a, b)     ((a) < (b) ? (a) : (b))
 #define SL_MAX(a, b)     ((a) > (b) ? (a) : (b))
+
+/* NULL and "" are the same: both mean unset. */
+static inline bool sl_streq(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
 
 static inline void sl_freep(void *p)
 {

@@ -5,6 +5,8 @@
  * Everything here runs on the loop thread. */
 #pragma once
 
+#include "sluice/arcane.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,12 +16,6 @@
 #include "sluice/loop.h"
 
 struct sl_controller;
-
-/* The field manager of every write the controller makes. */
-#define SL_CONTROLLER_FIELD_MANAGER "sluice-controller"
-/* Annotations the sync half puts on what it applies (design.md). */
-#define SL_CONTROLLER_ANN_SOURCE "sluice.dev/source"
-#define SL_CONTROLLER_ANN_PATH   "sluice.dev/path"
 
 struct sl_controller_opts {
 	/* Namespaces to watch for streams, templates, BackfillRequests and

@@ -9,8 +9,8 @@
 #include <sys/epoll.h>
 
 struct sl_loop;
-struct sl_timer;
-struct sl_worker;
+struct sl_loop_timer;
+struct sl_loop_worker;
 
 /* ---- loop --------------------------------------------------------------- */
 
@@ -40,15 +40,15 @@ int sl_loop_defer(struct sl_loop *loop, sl_defer_fn fn, void *payload);
 
 /* ---- timers (one timerfd, a min-heap: cheap to have thousands) ---------- */
 
-typedef void (*sl_timer_fn)(struct sl_loop *loop, struct sl_timer *t, void *payload);
-int sl_timer_new(struct sl_loop *loop, sl_timer_fn fn, void *payload, struct sl_timer **ret);
+typedef void (*sl_loop_timer_fn)(struct sl_loop *loop, struct sl_loop_timer *t, void *payload);
+int sl_loop_timer_new(struct sl_loop *loop, sl_loop_timer_fn fn, void *payload, struct sl_loop_timer **ret);
 /* (Re)arms the timer to fire once after ms milliseconds. */
-void sl_timer_arm(struct sl_timer *t, uint64_t ms);
+void sl_loop_timer_arm(struct sl_loop_timer *t, uint64_t ms);
 /* Arms at an absolute sl_now_ms() deadline. */
-void sl_timer_arm_at(struct sl_timer *t, uint64_t deadline_ms);
-void sl_timer_disarm(struct sl_timer *t);
-bool sl_timer_armed(const struct sl_timer *t);
-void sl_timer_free(struct sl_timer *t); /* accepts NULL; disarms */
+void sl_loop_timer_arm_at(struct sl_loop_timer *t, uint64_t deadline_ms);
+void sl_loop_timer_disarm(struct sl_loop_timer *t);
+bool sl_loop_timer_armed(const struct sl_loop_timer *t);
+void sl_loop_timer_free(struct sl_loop_timer *t); /* accepts NULL; disarms */
 
 /* ---- worker thread -------------------------------------------------------- */
 
@@ -56,10 +56,10 @@ void sl_timer_free(struct sl_timer *t); /* accepts NULL; disarms */
  * the loop thread afterwards with the same payload. Jobs run in order. */
 typedef void (*sl_work_fn)(void *payload);
 typedef void (*sl_done_fn)(struct sl_loop *loop, void *payload);
-int sl_worker_new(struct sl_loop *loop, struct sl_worker **ret);
-int sl_worker_submit(struct sl_worker *w, sl_work_fn work, sl_done_fn done, void *payload);
+int sl_loop_worker_new(struct sl_loop *loop, struct sl_loop_worker **ret);
+int sl_loop_worker_submit(struct sl_loop_worker *w, sl_work_fn work, sl_done_fn done, void *payload);
 /* Number of jobs submitted whose done has not run yet. */
-unsigned sl_worker_pending(const struct sl_worker *w);
+unsigned sl_loop_worker_pending(const struct sl_loop_worker *w);
 /* Waits for the running job, drops queued ones (their done is not called),
  * joins the thread. Accepts NULL. */
-void sl_worker_free(struct sl_worker *w);
+void sl_loop_worker_free(struct sl_loop_worker *w);

@@ -33,3 +33,40 @@ int sl_manifest_json_parse(const char *text, size_t len, cJSON **ret, struct sl_
  * raw node as its text. v NULL gives "null". Returns a malloc'ed string
  * (caller frees), NULL when out of memory. */
 char *sl_manifest_json_go(const cJSON *v);
+
+/* ---- readers of observed objects -------------------------------------------
+ * Small lookups that every reader of API objects makes; all accept NULL. */
+
+/* o[key] when it is an object, else NULL. */
+static inline const cJSON *sl_manifest_obj(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsObject(v) ? v : NULL;
+}
+
+/* o[key] when it is a non-empty string, else NULL: "" means unset. */
+static inline const char *sl_manifest_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* o.metadata[key] as sl_manifest_str reads it. */
+static inline const char *sl_manifest_md_str(const cJSON *o, const char *key)
+{
+	return sl_manifest_str(sl_manifest_obj(o, "metadata"), key);
+}
+
+/* o.metadata.annotations[key] as sl_manifest_str reads it. */
+static inline const char *sl_manifest_annotation(const cJSON *o, const char *key)
+{
+	return sl_manifest_str(sl_manifest_obj(sl_manifest_obj(o, "metadata"), "annotations"), key);
+}
+
+/* o.metadata.labels[key] as sl_manifest_str reads it. */
+static inline const char *sl_manifest_label(const cJSON *o, const char *key)
+{
+	return sl_manifest_str(sl_manifest_obj(sl_manifest_obj(o, "metadata"), "labels"), key);
+}

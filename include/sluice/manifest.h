@@ -2,6 +2,8 @@
  * offline validation. Pure: no network, no clock; only the file system when loading. */
 #pragma once
 
+#include "sluice/arcane.h"
+
 #include "sluice/base.h"
 
 #include <cjson/cJSON.h>
@@ -204,11 +206,6 @@ int sl_manifest_parse(const void *data, size_t len, const struct sl_manifest_lim
  * Used by `sluice plan` and `sluice diff`. Returns 0, SL_ETOOLARGE (out's
  * max, or nesting deeper than 256) or SL_ENOMEM; out may then hold a part. */
 int sl_manifest_yaml_write(const cJSON *v, unsigned flags, struct sl_buf *out);
-
-/* ---- well-known names --------------------------------------------------- */
-
-#define SL_MANIFEST_GROUP       "streaming.sneaksanddata.com"
-#define SL_MANIFEST_API_VERSION "streaming.sneaksanddata.com/v1"
 
 /* True when d is a stream: its apiVersion and kind are those a StreamClass
  * in the set registers (spec.apiGroupRef + "/" + spec.apiVersion, kindRef).

@@ -13,33 +13,34 @@
 
 struct sl_loop;
 struct sl_server;
-struct sl_metrics;
-struct sl_metric;
+struct sl_server_metrics;
+struct sl_server_metric;
 
 /* ---- metrics registry (pure) ------------------------------------------------ */
 
-enum sl_metric_type {
-	SL_METRIC_COUNTER,
-	SL_METRIC_GAUGE,
-	SL_METRIC_HISTOGRAM,
+enum sl_server_metric_type {
+	SL_SERVER_METRIC_COUNTER,
+	SL_SERVER_METRIC_GAUGE,
+	SL_SERVER_METRIC_HISTOGRAM,
 };
 
-#define SL_METRIC_MAX_LABELS  8
-#define SL_METRIC_MAX_BUCKETS 32
+#define SL_SERVER_METRIC_MAX_LABELS  8
+#define SL_SERVER_METRIC_MAX_BUCKETS 32
 /* Children (distinct label value sets) of one family; more are refused
  * (SL_ETOOLARGE), so a label fed from outside cannot grow memory without end. */
-#define SL_METRIC_MAX_CHILDREN 4096
+#define SL_SERVER_METRIC_MAX_CHILDREN 4096
 
-int sl_metrics_new(struct sl_metrics **ret);
-void sl_metrics_free(struct sl_metrics *m); /* accepts NULL; frees every family */
+int sl_server_metrics_new(struct sl_server_metrics **ret);
+void sl_server_metrics_free(struct sl_server_metrics *m); /* accepts NULL; frees every family */
 
 /* Registers a family. name must match [a-zA-Z_:][a-zA-Z0-9_:]* and be new
  * (SL_EEXIST otherwise); labels is a comma-separated list of label names
  * ("verb,code") or NULL; buckets (histograms only; NULL: the Prometheus
  * defaults .005 ... 10) are upper bounds in increasing order, +Inf is added.
  * *ret is owned by the registry. */
-int sl_metrics_register(struct sl_metrics *m, enum sl_metric_type type, const char *name, const char *help,
-                        const char *labels, const double *buckets, size_t n_buckets, struct sl_metric **ret);
+int sl_server_metrics_register(struct sl_server_metrics *m, enum sl_server_metric_type type, const char *name,
+                               const char *help, const char *labels, const double *buckets, size_t n_buckets,
+                               struct sl_server_metric **ret);
 
 /* values holds one string per label of the family (NULL when it has none).
  * Counters: add (v >= 0). Gauges: add or set. Counters may also be set: a
@@ -47,25 +48,26 @@ int sl_metrics_register(struct sl_metrics *m, enum sl_metric_type type, const ch
  * was recreated starts again from 0, which Prometheus reads as a counter
  * reset). Histograms: observe. SL_EINVALID when the call does not fit the
  * type or v is NaN. */
-int sl_metric_add(struct sl_metric *f, const char *const *values, double v);
-int sl_metric_set(struct sl_metric *f, const char *const *values, double v);
-int sl_metric_observe(struct sl_metric *f, const char *const *values, double v);
+int sl_server_metric_add(struct sl_server_metric *f, const char *const *values, double v);
+int sl_server_metric_set(struct sl_server_metric *f, const char *const *values, double v);
+int sl_server_metric_observe(struct sl_server_metric *f, const char *const *values, double v);
 /* Drops every child of a gauge family (a collector that rebuilds a gauge by
  * label, e.g. streams by phase, clears it first so vanished labels go). */
-void sl_metric_clear(struct sl_metric *f);
+void sl_server_metric_clear(struct sl_server_metric *f);
 /* The current value of a counter or gauge child, or NAN when absent. */
-double sl_metric_get(const struct sl_metric *f, const char *const *values);
+double sl_server_metric_get(const struct sl_server_metric *f, const char *const *values);
 
 /* Collectors run before each rendering, on the thread that renders (the loop
  * thread for the server); they copy counters other modules keep in plain
  * structs into the registry. */
-typedef void (*sl_metrics_collect_fn)(struct sl_metrics *m, void *payload);
-int sl_metrics_add_collector(struct sl_metrics *m, sl_metrics_collect_fn fn, void *payload);
+typedef void (*sl_server_metrics_collect_fn)(struct sl_server_metrics *m, void *payload);
+int sl_server_metrics_add_collector(struct sl_server_metrics *m, sl_server_metrics_collect_fn fn,
+                                    void *payload);
 
 /* Runs the collectors and appends the registry in the Prometheus text
  * exposition format 0.0.4 (families in registration order, children in
  * label order) to out. */
-int sl_metrics_render(struct sl_metrics *m, struct sl_buf *out);
+int sl_server_metrics_render(struct sl_server_metrics *m, struct sl_buf *out);
 
 /* ---- webhook check (pure) -------------------------------------------------------- */
 
@@ -76,27 +78,29 @@ int sl_metrics_render(struct sl_metrics *m, struct sl_buf *out);
  * when neither header is present or the secret is empty, SL_EFORBIDDEN when
  * a header is present and wrong. err never contains the secret or the
  * signature. */
-int sl_webhook_verify(const char *secret, size_t secret_len, const char *github_sig, const char *gitlab_token,
-                      const void *body, size_t body_len, struct sl_error *err);
+int sl_server_webhook_verify(const char *secret, size_t secret_len, const char *github_sig,
+                             const char *gitlab_token, const void *body, size_t body_len,
+                             struct sl_error *err);
 /* HMAC-SHA256 of body with key, lowercase hex into out (65 bytes). */
-int sl_webhook_hmac_hex(const void *key, size_t key_len, const void *body, size_t body_len,
-                        char out[static 65]);
+int sl_server_webhook_hmac_hex(const void *key, size_t key_len, const void *body, size_t body_len,
+                               char out[static 65]);
 
 /* ---- token bucket (pure) --------------------------------------------------------- */
 
 /* rate tokens per second, at most burst stored; starts full. Time is passed
  * in (sl_now_ms() in production) so tests need no clock. */
-struct sl_token_bucket {
+struct sl_server_token_bucket {
 	double rate;
 	double burst;
 	double tokens;
 	uint64_t last_ms;
 };
-void sl_token_bucket_init(struct sl_token_bucket *tb, double rate, double burst, uint64_t now_ms);
+void sl_server_token_bucket_init(struct sl_server_token_bucket *tb, double rate, double burst,
+                                 uint64_t now_ms);
 /* Takes one token: true when there was one. */
-bool sl_token_bucket_take(struct sl_token_bucket *tb, uint64_t now_ms);
+bool sl_server_token_bucket_take(struct sl_server_token_bucket *tb, uint64_t now_ms);
 /* Milliseconds until a token is available (0: now). */
-uint64_t sl_token_bucket_wait_ms(const struct sl_token_bucket *tb, uint64_t now_ms);
+uint64_t sl_server_token_bucket_wait_ms(const struct sl_server_token_bucket *tb, uint64_t now_ms);
 
 /* ---- listen address (pure) ----------------------------------------------------- */
 
@@ -120,7 +124,7 @@ struct sl_server_opts {
 	sl_server_probe_fn ready;
 	sl_server_probe_fn started;
 	/* Borrowed; rendered on GET /metrics. NULL: /metrics answers 404. */
-	struct sl_metrics *metrics;
+	struct sl_server_metrics *metrics;
 	/* POST /hooks/git: the secret is read from this file (at most 4 KiB,
 	 * trailing newline dropped) on every request, so a rotated secret needs
 	 * no restart. NULL: the endpoint answers 404. */

@@ -13,7 +13,7 @@
 
 struct sl_loop;
 struct sl_source;
-struct sl_snapshot;
+struct sl_source_snapshot;
 struct sl_manifest_set;
 
 enum sl_source_kind {
@@ -33,7 +33,7 @@ struct sl_source_options {
 	 * (a corrupt clone in it is cloned again). */
 	const char *cache_dir;
 	/* Files larger than this are left out of a snapshot (reported in
-	 * sl_snapshot_problems); 0: 4 MiB. Also bounds the file edited by
+	 * sl_source_snapshot_problems); 0: 4 MiB. Also bounds the file edited by
 	 * write-back. */
 	size_t max_file_size;
 	/* A directory snapshot holding more files fails; 0: 100000. */
@@ -107,32 +107,32 @@ struct sl_source_options {
 
 /* A snapshot is reference counted and immutable. Its tree is a private copy
  * that nothing writes to while a reference exists; the last unref deletes it. */
-struct sl_snapshot *sl_snapshot_ref(struct sl_snapshot *s);
-void sl_snapshot_unref(struct sl_snapshot *s); /* accepts NULL */
+struct sl_source_snapshot *sl_source_snapshot_ref(struct sl_source_snapshot *s);
+void sl_source_snapshot_unref(struct sl_source_snapshot *s); /* accepts NULL */
 
 /* Commit SHA (40 hex) for Git; for a directory "sha256:<hex>" of the content
  * (relative paths and bytes of every file): equal content, equal id. */
-const char *sl_snapshot_revision(const struct sl_snapshot *s);
+const char *sl_source_snapshot_revision(const struct sl_source_snapshot *s);
 /* Absolute path of the tree to load manifests from (Git: the checkout with
  * the configured subdirectory applied). Valid while the snapshot is held. */
-const char *sl_snapshot_root(const struct sl_snapshot *s);
+const char *sl_source_snapshot_root(const struct sl_source_snapshot *s);
 /* The source's kind and id (may be NULL). */
-enum sl_source_kind sl_snapshot_kind(const struct sl_snapshot *s);
+enum sl_source_kind sl_source_snapshot_kind(const struct sl_source_snapshot *s);
 /* Number of files in the tree (Git: every file of the (sub)tree; directory:
  * the *.yaml and *.yml files copied, hidden entries excluded). */
-size_t sl_snapshot_files(const struct sl_snapshot *s);
+size_t sl_source_snapshot_files(const struct sl_source_snapshot *s);
 /* Problems met while taking the snapshot that did not stop it (a file over
  * the size limit, a symlink leaving the root), one per line; "" when none.
  * Such files are absent from the tree, so a consumer must treat a snapshot
  * with problems as one with errors (no prune). */
-const char *sl_snapshot_problems(const struct sl_snapshot *s);
+const char *sl_source_snapshot_problems(const struct sl_source_snapshot *s);
 /* Wall-clock time the snapshot was taken. */
-int64_t sl_snapshot_time(const struct sl_snapshot *s);
+int64_t sl_source_snapshot_time(const struct sl_source_snapshot *s);
 /* The manifests loaded from the tree (sl_manifest_load_dir on the root:
  * documents with file, index and line relative to the root, and the load
  * and validation problems). Owned by the snapshot, valid while it is held;
  * read-only. */
-const struct sl_manifest_set *sl_snapshot_manifests(const struct sl_snapshot *s);
+const struct sl_manifest_set *sl_source_snapshot_manifests(const struct sl_source_snapshot *s);
 
 /* ---- sources ---------------------------------------------------------------- */
 
@@ -145,8 +145,8 @@ enum sl_source_event_type {
 struct sl_source_event {
 	enum sl_source_event_type type;
 	/* The current snapshot (NULL before the first success). Borrowed: take
-	 * sl_snapshot_ref() to keep it past the callback. */
-	struct sl_snapshot *snapshot;
+	 * sl_source_snapshot_ref() to keep it past the callback. */
+	struct sl_source_snapshot *snapshot;
 	/* For ERROR: code and message, with no credentials in it. */
 	const struct sl_error *error;
 };
@@ -165,7 +165,7 @@ int sl_source_start(struct sl_source *src, struct sl_error *err);
  * check already running absorbs the request. */
 void sl_source_trigger(struct sl_source *src);
 /* The current snapshot, borrowed (NULL before the first success). */
-struct sl_snapshot *sl_source_current(struct sl_source *src);
+struct sl_source_snapshot *sl_source_current(struct sl_source *src);
 /* Stops, waits for the worker's running job, frees. Snapshots handed out
  * stay valid until unreferenced. Write-backs still queued are dropped
  * without their callback (one running finishes, its callback not called

@@ -1,7 +1,7 @@
 /* stream: the Job builder and the decide() state machine of a stream.
  * Everything here is pure: no I/O, no clock, no globals. The controller
- * (src/stream/controller*.c) observes the cluster, calls sl_stream_decide()
- * and performs the actions it returns. */
+ * (src/controller) observes the cluster, calls sl_stream_decide() and
+ * performs the actions it returns. */
 #pragma once
 
 #include "sluice/arcane.h"
@@ -12,42 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- names of the resource contract (design.md) ------------------------- */
-
-#define SL_STREAM_GROUP       "streaming.sneaksanddata.com"
-#define SL_STREAM_API_VERSION "streaming.sneaksanddata.com/v1"
-
-#define SL_STREAM_LABEL_STREAM_ID   "streamId"
-#define SL_STREAM_LABEL_ARCANE_ID   "arcane/stream-id"
-#define SL_STREAM_LABEL_ARCANE_KIND "arcane/stream-kind"
-#define SL_STREAM_LABEL_BACKFILLING "arcane/backfilling"
-#define SL_STREAM_LABEL_MANAGED_BY  "app.kubernetes.io/managed-by"
-#define SL_STREAM_MANAGED_BY        "sluice"
-#define SL_STREAM_ANN_CONFIG_HASH   "configuration-hash"
-/* sluice additions (not in Arcane): which BackfillRequest a backfill Job
- * runs, so the completion is attributed without parsing the env; and the
- * restart memory kept on the stream (see struct sl_stream_memory). */
-#define SL_STREAM_ANN_BACKFILL_REQUEST "sluice.dev/backfill-request"
-#define SL_STREAM_ANN_RESTARTS         "sluice.dev/restarts"
-/* The template a Job or CronJob was built from (SHA-256 hex of the
- * template's spec as canonical JSON): configuration-hash covers the stream's
- * spec only, as in Arcane, so this is what makes a template edit restart. */
-#define SL_STREAM_ANN_TEMPLATE_HASH "sluice.dev/template-hash"
-
-#define SL_STREAM_ENV_STREAM_ID   "STREAMCONTEXT__STREAM_ID"
-#define SL_STREAM_ENV_STREAM_KIND "STREAMCONTEXT__STREAM_KIND"
-#define SL_STREAM_ENV_SPEC        "STREAMCONTEXT__SPEC"
-#define SL_STREAM_ENV_BACKFILL    "STREAMCONTEXT__BACKFILL"
-#define SL_STREAM_ENV_BACKFILL_ID "STREAMCONTEXT__BACKFILL_ID"
-#define SL_STREAM_ENV_OVERRIDE    "STREAMCONTEXT__OVERRIDE"
-
-/* Phases of status.phase. */
-#define SL_STREAM_PHASE_PENDING     "Pending"
-#define SL_STREAM_PHASE_BACKFILLING "Backfilling"
-#define SL_STREAM_PHASE_RUNNING     "Running"
-#define SL_STREAM_PHASE_SUSPENDED   "Suspended"
-#define SL_STREAM_PHASE_FAILED      "Failed"
-#define SL_STREAM_PHASE_SCHEDULED   "Scheduled"
+/* The names of the resource contract are in sluice/arcane.h. */
 
 /* The one condition type decide() maintains on a stream: True only while the
  * Job the stream should run exists, is active and is up to date. Its reason
@@ -158,7 +123,7 @@ int sl_stream_cronjob_build(const struct sl_stream_job_input *in, const char *sc
 
 /* What the controller keeps per stream across restarts to pace restarts of a
  * streaming Job that keeps finishing. Stored on the stream as the annotation
- * SL_STREAM_ANN_RESTARTS = "<count>/<not-before RFC 3339>/<job uid>" and
+ * SL_ARCANE_ANN_RESTARTS = "<count>/<not-before RFC 3339>/<job uid>" and
  * written by the SL_STREAM_ACT_WRITE_MEMORY action; decide() reads it from
  * the stream itself. */
 struct sl_stream_memory {

@@ -16,6 +16,7 @@
  *   source, no sluice label) is dropped from it and never touched again. */
 #pragma once
 
+#include "sluice/arcane.h"
 #include "sluice/base.h"
 
 #include <stdbool.h>
@@ -23,14 +24,6 @@
 #include <stdint.h>
 
 struct cJSON;
-
-#define SL_SYNC_FIELD_MANAGER    "sluice"
-#define SL_SYNC_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
-#define SL_SYNC_ANN_SOURCE       "sluice.dev/source"
-#define SL_SYNC_ANN_PATH         "sluice.dev/path"
-#define SL_SYNC_ANN_REVISION     "sluice.dev/revision"
-#define SL_SYNC_ANN_PRUNE        "sluice.dev/prune"
-#define SL_SYNC_STREAM_GROUP     "streaming.sneaksanddata.com"
 
 /* 96 bits as hex: change detection only (the source is trusted to describe the
  * cluster anyway), and short enough that 10,000 inventory entries fit a
@@ -147,7 +140,7 @@ struct sl_manifest_set;
 int sl_sync_plan_add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *set);
 /* The common case: a finished plan of a loaded set. snapshot_problems (may be
  * NULL or "") are problems of the snapshot itself, e.g. files the source left
- * out (sl_snapshot_problems); they count as errors. */
+ * out (sl_source_snapshot_problems); they count as errors. */
 int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
                                 const struct sl_manifest_set *set, const char *snapshot_problems,
                                 struct sl_sync_plan **ret);

@@ -3,6 +3,7 @@
  * will run before pushing. Secret values are never read: secrets appear only
  * as references (envFrom / secretKeyRef). */
 #include "cmd.h"
+#include "sluice/manifest-json.h"
 #include "sluice/manifest.h"
 #include "sluice/stream.h"
 
@@ -27,13 +28,6 @@ static void usage(FILE *f)
 	           "  -h, --help    this text\n");
 }
 
-static const char *str_at(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
 static const char *doc_ns(const struct sl_manifest_doc *d)
 {
 	return d->namespace && d->namespace[0] ? d->namespace : DEFAULT_NAMESPACE;
@@ -50,9 +44,9 @@ static const struct sl_manifest_doc *find_template(const struct sl_manifest_set 
 
 	if (!ref->name)
 		return NULL;
-	d = sl_manifest_set_find(s, SL_MANIFEST_GROUP, "StreamingJobTemplate", ref->ns, ref->name);
+	d = sl_manifest_set_find(s, SL_ARCANE_GROUP, "StreamingJobTemplate", ref->ns, ref->name);
 	if (!d && strcmp(ref->ns, DEFAULT_NAMESPACE) == 0)
-		d = sl_manifest_set_find(s, SL_MANIFEST_GROUP, "StreamingJobTemplate", "", ref->name);
+		d = sl_manifest_set_find(s, SL_ARCANE_GROUP, "StreamingJobTemplate", "", ref->name);
 	return d && !d->n_errors ? d : NULL;
 }
 
@@ -84,7 +78,8 @@ static size_t pending_requests(const struct sl_manifest_set *s, const char *stre
 			continue;
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "completed")))
 			continue;
-		const char *sid = str_at(spec, "streamId"), *sc = str_at(spec, "streamClass");
+		const char *sid = sl_manifest_str(spec, "streamId"),
+		           *sc = sl_manifest_str(spec, "streamClass");
 		n += sid && sc && strcmp(sid, stream) == 0 && strcmp(sc, cls) == 0;
 	}
 	return n;

@@ -10,7 +10,7 @@
 #include "sluice/base.h"
 #include "sluice/controller.h"
 #include "sluice/kube.h"
-#include "sluice/lease.h"
+#include "sluice/kube-lease.h"
 #include "sluice/loop.h"
 #include "sluice/manifest.h"
 #include "sluice/server.h"
@@ -386,9 +386,9 @@ struct run {
 	struct sl_sync *sync;
 	struct sl_source *src;
 	struct sl_server *http;
-	struct sl_lease *lease;
-	struct sl_metrics *metrics;
-	struct sl_timer *deadline, *resync;
+	struct sl_kube_lease *lease;
+	struct sl_server_metrics *metrics;
+	struct sl_loop_timer *deadline, *resync;
 	char **namespaces;
 	char *inv_ns;
 	char *lease_ns;
@@ -406,10 +406,10 @@ struct run {
 	size_t n_wb, cap_wb;
 	unsigned wb_in_flight;
 
-	struct sl_metric *m_leader, *m_leader_changes, *m_api, *m_api_retries, *m_watch_restarts, *m_relists,
-	    *m_watch_events, *m_syncs, *m_sync_objects, *m_sync_last, *m_sync_duration, *m_reconciles,
-	    *m_queue, *m_queue_delayed, *m_in_flight, *m_streams, *m_classes, *m_checks, *m_snapshots,
-	    *m_writebacks, *m_source_last, *m_ctl_actions;
+	struct sl_server_metric *m_leader, *m_leader_changes, *m_api, *m_api_retries, *m_watch_restarts,
+	    *m_relists, *m_watch_events, *m_syncs, *m_sync_objects, *m_sync_last, *m_sync_duration,
+	    *m_reconciles, *m_queue, *m_queue_delayed, *m_in_flight, *m_streams, *m_classes, *m_checks,
+	    *m_snapshots, *m_writebacks, *m_source_last, *m_ctl_actions;
 };
 
 static void maybe_finish(struct run *r);
@@ -447,29 +447,29 @@ static void on_sync_done(struct sl_sync *s, const struct sl_sync_report *rep, vo
 	       rep->revision ? rep->revision : "", rep->result, rep->applied, rep->unchanged, rep->pruned,
 	       rep->failed, rep->writes, (unsigned long long)rep->duration_ms);
 	if (r->m_sync_duration)
-		sl_metric_observe(r->m_sync_duration, NULL, (double)rep->duration_ms / 1000.0);
+		sl_server_metric_observe(r->m_sync_duration, NULL, (double)rep->duration_ms / 1000.0);
 	r->synced_once = true;
 	if (r->stopping) {
 		maybe_finish(r);
 		return;
 	}
-	sl_timer_arm(r->resync, r->o.interval_ms);
+	sl_loop_timer_arm(r->resync, r->o.interval_ms);
 	if (r->sync_pending) {
 		r->sync_pending = false;
-		sl_timer_arm(r->resync, 0);
+		sl_loop_timer_arm(r->resync, 0);
 	}
 }
 
-static int plan_snapshot(struct run *r, struct sl_snapshot *snap, struct sl_sync_plan **ret)
+static int plan_snapshot(struct run *r, struct sl_source_snapshot *snap, struct sl_sync_plan **ret)
 {
-	const struct sl_manifest_set *set = sl_snapshot_manifests(snap);
-	const char *problems = sl_snapshot_problems(snap);
+	const struct sl_manifest_set *set = sl_source_snapshot_manifests(snap);
+	const char *problems = sl_source_snapshot_problems(snap);
 	struct sl_sync_plan *plan;
 	int e;
 
 	if (!set)
 		return SL_EINVALID;
-	e = sl_sync_plan_new(r->o.source_id, sl_snapshot_revision(snap), &plan);
+	e = sl_sync_plan_new(r->o.source_id, sl_source_snapshot_revision(snap), &plan);
 	if (e < 0)
 		return e;
 	e = sl_sync_plan_add_manifests(plan, set);
@@ -489,7 +489,7 @@ static int plan_snapshot(struct run *r, struct sl_snapshot *snap, struct sl_sync
 /* Syncs the current snapshot now, or after the run in flight. */
 static void request_sync(struct run *r)
 {
-	struct sl_snapshot *snap;
+	struct sl_source_snapshot *snap;
 	struct sl_sync_plan *plan = NULL;
 	int e;
 
@@ -504,19 +504,19 @@ static void request_sync(struct run *r)
 		return; /* the first snapshot triggers the first sync */
 	e = plan_snapshot(r, snap, &plan);
 	if (e < 0) {
-		sl_err("sync %s: planning: %s", sl_snapshot_revision(snap), sl_strerror(e));
-		sl_timer_arm(r->resync, r->o.interval_ms);
+		sl_err("sync %s: planning: %s", sl_source_snapshot_revision(snap), sl_strerror(e));
+		sl_loop_timer_arm(r->resync, r->o.interval_ms);
 		return;
 	}
-	sl_debug("sync %s: %zu object(s)", sl_snapshot_revision(snap), plan->n_items);
+	sl_debug("sync %s: %zu object(s)", sl_source_snapshot_revision(snap), plan->n_items);
 	e = sl_sync_run(r->sync, plan, NULL, on_sync_done, r);
 	if (e < 0) {
-		sl_err("sync %s: %s", sl_snapshot_revision(snap), sl_strerror(e));
-		sl_timer_arm(r->resync, r->o.interval_ms);
+		sl_err("sync %s: %s", sl_source_snapshot_revision(snap), sl_strerror(e));
+		sl_loop_timer_arm(r->resync, r->o.interval_ms);
 	}
 }
 
-static void on_resync(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void on_resync(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	request_sync(payload);
 }
@@ -529,7 +529,7 @@ static void on_source(struct sl_source *src, const struct sl_source_event *ev, v
 	switch (ev->type) {
 	case SL_SOURCE_EVENT_SNAPSHOT:
 		sl_info("source %s: revision %s (%zu file(s))", source_desc(r, desc, sizeof(desc)),
-		        sl_snapshot_revision(ev->snapshot), sl_snapshot_files(ev->snapshot));
+		        sl_source_snapshot_revision(ev->snapshot), sl_source_snapshot_files(ev->snapshot));
 		request_sync(r);
 		break;
 	case SL_SOURCE_EVENT_UNCHANGED:
@@ -605,8 +605,8 @@ static void on_written_back(struct sl_source *src, int code, const char *commit,
  * completed: true (the repository needs no commit). */
 static bool already_completed(struct run *r, const char *file, unsigned index)
 {
-	struct sl_snapshot *snap = sl_source_current(r->src);
-	const struct sl_manifest_set *set = snap ? sl_snapshot_manifests(snap) : NULL;
+	struct sl_source_snapshot *snap = sl_source_current(r->src);
+	const struct sl_manifest_set *set = snap ? sl_source_snapshot_manifests(snap) : NULL;
 	size_t n = set ? sl_manifest_set_doc_count(set) : 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -637,7 +637,7 @@ static void on_completion(const struct sl_controller_completion *cc, void *paylo
 	hash = strrchr(cc->path, '#');
 	if (!hash || (size_t)(hash - cc->path) >= sizeof(file) || !hash[1]) {
 		sl_log_obj(SL_LOG_WARN, "BackfillRequest", cc->ns, cc->name,
-		           "write-back: bad %s annotation '%s'", SL_CONTROLLER_ANN_PATH, cc->path);
+		           "write-back: bad %s annotation '%s'", SL_ARCANE_ANN_PATH, cc->path);
 		return;
 	}
 	index = strtoul(hash + 1, &end, 10);
@@ -695,7 +695,7 @@ static void start_work(struct run *r)
 static void on_lease_started(void *payload)
 {
 	struct run *r = payload;
-	sl_info("leader election: %s is now the leader", sl_lease_get_identity(r->lease));
+	sl_info("leader election: %s is now the leader", sl_kube_lease_get_identity(r->lease));
 	start_work(r);
 }
 
@@ -765,19 +765,20 @@ static void on_webhook(void *payload)
 
 /* ---- metrics ---- */
 
-static void collect(struct sl_metrics *m, void *payload)
+static void collect(struct sl_server_metrics *m, void *payload)
 {
 	struct run *r = payload;
 	char code[8];
 
 	if (r->lease) {
-		struct sl_lease_stats ls;
-		sl_lease_stats(r->lease, &ls);
-		sl_metric_set(r->m_leader, NULL, ls.leader ? 1 : 0);
-		sl_metric_set(r->m_leader_changes, (const char *const[]){"acquired"}, (double)ls.acquired);
-		sl_metric_set(r->m_leader_changes, (const char *const[]){"lost"}, (double)ls.lost);
+		struct sl_kube_lease_stats ls;
+		sl_kube_lease_stats(r->lease, &ls);
+		sl_server_metric_set(r->m_leader, NULL, ls.leader ? 1 : 0);
+		sl_server_metric_set(r->m_leader_changes, (const char *const[]){"acquired"},
+		                     (double)ls.acquired);
+		sl_server_metric_set(r->m_leader_changes, (const char *const[]){"lost"}, (double)ls.lost);
 	} else {
-		sl_metric_set(r->m_leader, NULL, 1);
+		sl_server_metric_set(r->m_leader, NULL, 1);
 	}
 	if (r->kube) {
 		const struct sl_kube_metrics *km = sl_kube_get_metrics(r->kube);
@@ -786,134 +787,138 @@ static void collect(struct sl_metrics *m, void *payload)
 				if (!km->requests[v][s])
 					continue;
 				snprintf(code, sizeof(code), "%d", s);
-				sl_metric_set(r->m_api,
-				              (const char *const[]){sl_kube_verb_name(v), s ? code : "none"},
-				              (double)km->requests[v][s]);
+				sl_server_metric_set(
+				    r->m_api, (const char *const[]){sl_kube_verb_name(v), s ? code : "none"},
+				    (double)km->requests[v][s]);
 			}
-		sl_metric_set(r->m_api_retries, NULL, (double)km->retries);
-		sl_metric_set(r->m_watch_restarts, NULL, (double)km->watch_restarts);
-		sl_metric_set(r->m_relists, NULL, (double)km->relists);
-		sl_metric_set(r->m_watch_events, NULL, (double)km->watch_events);
+		sl_server_metric_set(r->m_api_retries, NULL, (double)km->retries);
+		sl_server_metric_set(r->m_watch_restarts, NULL, (double)km->watch_restarts);
+		sl_server_metric_set(r->m_relists, NULL, (double)km->relists);
+		sl_server_metric_set(r->m_watch_events, NULL, (double)km->watch_events);
 	}
 	if (r->sync) {
 		const struct sl_sync_metrics *sm = sl_sync_get_metrics(r->sync);
-		sl_metric_set(r->m_syncs, (const char *const[]){"ok"}, (double)sm->syncs_ok);
-		sl_metric_set(r->m_syncs, (const char *const[]){"failed"}, (double)sm->syncs_failed);
-		sl_metric_set(r->m_syncs, (const char *const[]){"source_error"},
-		              (double)sm->syncs_source_error);
-		sl_metric_set(r->m_sync_objects, (const char *const[]){"applied"},
-		              (double)sm->objects_applied);
-		sl_metric_set(r->m_sync_objects, (const char *const[]){"unchanged"},
-		              (double)sm->objects_unchanged);
-		sl_metric_set(r->m_sync_objects, (const char *const[]){"failed"}, (double)sm->objects_failed);
-		sl_metric_set(r->m_sync_objects, (const char *const[]){"pruned"}, (double)sm->objects_pruned);
-		sl_metric_set(r->m_sync_last, NULL, (double)sm->last_sync_end);
+		sl_server_metric_set(r->m_syncs, (const char *const[]){"ok"}, (double)sm->syncs_ok);
+		sl_server_metric_set(r->m_syncs, (const char *const[]){"failed"}, (double)sm->syncs_failed);
+		sl_server_metric_set(r->m_syncs, (const char *const[]){"source_error"},
+		                     (double)sm->syncs_source_error);
+		sl_server_metric_set(r->m_sync_objects, (const char *const[]){"applied"},
+		                     (double)sm->objects_applied);
+		sl_server_metric_set(r->m_sync_objects, (const char *const[]){"unchanged"},
+		                     (double)sm->objects_unchanged);
+		sl_server_metric_set(r->m_sync_objects, (const char *const[]){"failed"},
+		                     (double)sm->objects_failed);
+		sl_server_metric_set(r->m_sync_objects, (const char *const[]){"pruned"},
+		                     (double)sm->objects_pruned);
+		sl_server_metric_set(r->m_sync_last, NULL, (double)sm->last_sync_end);
 	}
 	if (r->ctl) {
 		struct sl_controller_metrics cm;
 		sl_controller_metrics(r->ctl, &cm);
 		for (int i = 0; i < SL_CONTROLLER_RESULT__MAX; i++)
-			sl_metric_set(r->m_reconciles, (const char *const[]){sl_controller_result_name(i)},
-			              (double)cm.reconciles[i]);
-		sl_metric_set(r->m_ctl_actions, NULL, (double)cm.actions);
-		sl_metric_set(r->m_queue, NULL, (double)cm.queue_depth);
-		sl_metric_set(r->m_queue_delayed, NULL, (double)cm.queue_delayed);
-		sl_metric_set(r->m_in_flight, NULL, (double)cm.in_flight);
+			sl_server_metric_set(r->m_reconciles,
+			                     (const char *const[]){sl_controller_result_name(i)},
+			                     (double)cm.reconciles[i]);
+		sl_server_metric_set(r->m_ctl_actions, NULL, (double)cm.actions);
+		sl_server_metric_set(r->m_queue, NULL, (double)cm.queue_depth);
+		sl_server_metric_set(r->m_queue_delayed, NULL, (double)cm.queue_delayed);
+		sl_server_metric_set(r->m_in_flight, NULL, (double)cm.in_flight);
 		for (int p = 0; p < SL_CONTROLLER_PHASE__MAX; p++) {
 			const char *phase = sl_controller_phase_name(p);
 			/* streams without a status.phase yet */
-			sl_metric_set(r->m_streams, (const char *const[]){phase && *phase ? phase : "None"},
-			              (double)cm.streams_by_phase[p]);
+			sl_server_metric_set(r->m_streams,
+			                     (const char *const[]){phase && *phase ? phase : "None"},
+			                     (double)cm.streams_by_phase[p]);
 		}
-		sl_metric_set(r->m_classes, (const char *const[]){"ready"}, (double)cm.classes_ready);
-		sl_metric_set(r->m_classes, (const char *const[]){"not_ready"},
-		              (double)(cm.classes - cm.classes_ready));
+		sl_server_metric_set(r->m_classes, (const char *const[]){"ready"}, (double)cm.classes_ready);
+		sl_server_metric_set(r->m_classes, (const char *const[]){"not_ready"},
+		                     (double)(cm.classes - cm.classes_ready));
 	}
 	if (r->src) {
 		struct sl_source_stats ss;
 		sl_source_stats(r->src, &ss);
-		sl_metric_set(r->m_checks, (const char *const[]){"ok"},
-		              (double)(ss.checks - ss.check_failures));
-		sl_metric_set(r->m_checks, (const char *const[]){"failed"}, (double)ss.check_failures);
-		sl_metric_set(r->m_snapshots, NULL, (double)ss.snapshots);
-		sl_metric_set(r->m_writebacks, (const char *const[]){"pushed"}, (double)ss.writebacks);
-		sl_metric_set(r->m_writebacks, (const char *const[]){"failed"},
-		              (double)ss.writeback_failures);
-		sl_metric_set(r->m_source_last, NULL, (double)ss.last_success);
+		sl_server_metric_set(r->m_checks, (const char *const[]){"ok"},
+		                     (double)(ss.checks - ss.check_failures));
+		sl_server_metric_set(r->m_checks, (const char *const[]){"failed"}, (double)ss.check_failures);
+		sl_server_metric_set(r->m_snapshots, NULL, (double)ss.snapshots);
+		sl_server_metric_set(r->m_writebacks, (const char *const[]){"pushed"}, (double)ss.writebacks);
+		sl_server_metric_set(r->m_writebacks, (const char *const[]){"failed"},
+		                     (double)ss.writeback_failures);
+		sl_server_metric_set(r->m_source_last, NULL, (double)ss.last_success);
 	}
 }
 
 static int setup_metrics(struct run *r)
 {
-	struct sl_metric *info, *start;
+	struct sl_server_metric *info, *start;
 	int e = 0;
 	const double sync_buckets[] = {.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 #define REG(type, name, help, labels, ret) \
 	if (e == 0)                        \
-	e = sl_metrics_register(r->metrics, type, name, help, labels, NULL, 0, ret)
+	e = sl_server_metrics_register(r->metrics, type, name, help, labels, NULL, 0, ret)
 
-	e = sl_metrics_new(&r->metrics);
-	REG(SL_METRIC_GAUGE, "sluice_build_info", "Version of this sluice.", "version", &info);
-	REG(SL_METRIC_GAUGE, "sluice_start_time_seconds",
+	e = sl_server_metrics_new(&r->metrics);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_build_info", "Version of this sluice.", "version", &info);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_start_time_seconds",
 	    "Start time of the process, seconds since the epoch.", NULL, &start);
-	REG(SL_METRIC_GAUGE, "sluice_leader",
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_leader",
 	    "1 when this process may work (holds the Lease, or no election).", NULL, &r->m_leader);
-	REG(SL_METRIC_COUNTER, "sluice_leader_changes_total", "Leadership acquired and lost.", "change",
-	    &r->m_leader_changes);
-	REG(SL_METRIC_COUNTER, "sluice_api_requests_total",
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_leader_changes_total", "Leadership acquired and lost.",
+	    "change", &r->m_leader_changes);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_api_requests_total",
 	    "Kubernetes API requests completed, by verb and code.", "verb,code", &r->m_api);
-	REG(SL_METRIC_COUNTER, "sluice_api_retries_total",
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_api_retries_total",
 	    "API requests retried (429, 5xx, 401 with new token).", NULL, &r->m_api_retries);
-	REG(SL_METRIC_COUNTER, "sluice_watch_restarts_total", "Watches reopened.", NULL,
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_watch_restarts_total", "Watches reopened.", NULL,
 	    &r->m_watch_restarts);
-	REG(SL_METRIC_COUNTER, "sluice_watch_relists_total", "Full relists after the first list.", NULL,
-	    &r->m_relists);
-	REG(SL_METRIC_COUNTER, "sluice_watch_events_total", "Watch events received.", NULL,
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_watch_relists_total", "Full relists after the first list.",
+	    NULL, &r->m_relists);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_watch_events_total", "Watch events received.", NULL,
 	    &r->m_watch_events);
 	if (r->src) {
-		REG(SL_METRIC_COUNTER, "sluice_syncs_total", "Syncs finished, by result.", "result",
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_syncs_total", "Syncs finished, by result.", "result",
 		    &r->m_syncs);
-		REG(SL_METRIC_COUNTER, "sluice_sync_objects_total", "Objects handled by syncs, by outcome.",
-		    "outcome", &r->m_sync_objects);
-		REG(SL_METRIC_GAUGE, "sluice_sync_last_end_timestamp_seconds", "End of the last sync.", NULL,
-		    &r->m_sync_last);
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_sync_objects_total",
+		    "Objects handled by syncs, by outcome.", "outcome", &r->m_sync_objects);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_last_end_timestamp_seconds", "End of the last sync.",
+		    NULL, &r->m_sync_last);
 		if (e == 0)
-			e = sl_metrics_register(r->metrics, SL_METRIC_HISTOGRAM,
-			                        "sluice_sync_duration_seconds", "Duration of syncs.", NULL,
-			                        sync_buckets, SL_ARRAY_SIZE(sync_buckets),
-			                        &r->m_sync_duration);
-		REG(SL_METRIC_COUNTER, "sluice_source_checks_total",
+			e = sl_server_metrics_register(r->metrics, SL_SERVER_METRIC_HISTOGRAM,
+			                               "sluice_sync_duration_seconds", "Duration of syncs.",
+			                               NULL, sync_buckets, SL_ARRAY_SIZE(sync_buckets),
+			                               &r->m_sync_duration);
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_source_checks_total",
 		    "Git fetches or directory rescans, by result.", "result", &r->m_checks);
-		REG(SL_METRIC_COUNTER, "sluice_source_snapshots_total",
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_source_snapshots_total",
 		    "New revisions taken from the source.", NULL, &r->m_snapshots);
-		REG(SL_METRIC_COUNTER, "sluice_writeback_commits_total", "Write-back commits, by result.",
-		    "result", &r->m_writebacks);
-		REG(SL_METRIC_GAUGE, "sluice_source_last_success_timestamp_seconds",
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_writeback_commits_total",
+		    "Write-back commits, by result.", "result", &r->m_writebacks);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_source_last_success_timestamp_seconds",
 		    "Last good source check.", NULL, &r->m_source_last);
 	}
 	if (!r->o.no_controller) {
-		REG(SL_METRIC_COUNTER, "sluice_reconciles_total", "Stream reconciles, by result.", "result",
-		    &r->m_reconciles);
-		REG(SL_METRIC_COUNTER, "sluice_controller_actions_total", "Writes the controller attempted.",
-		    NULL, &r->m_ctl_actions);
-		REG(SL_METRIC_GAUGE, "sluice_workqueue_depth", "Stream keys ready in the work queue.", NULL,
-		    &r->m_queue);
-		REG(SL_METRIC_GAUGE, "sluice_workqueue_delayed", "Stream keys waiting on a timer.", NULL,
-		    &r->m_queue_delayed);
-		REG(SL_METRIC_GAUGE, "sluice_workqueue_in_flight", "Stream keys being reconciled.", NULL,
-		    &r->m_in_flight);
-		REG(SL_METRIC_GAUGE, "sluice_streams", "Streams in the caches, by phase.", "phase",
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_reconciles_total", "Stream reconciles, by result.",
+		    "result", &r->m_reconciles);
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_controller_actions_total",
+		    "Writes the controller attempted.", NULL, &r->m_ctl_actions);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_depth", "Stream keys ready in the work queue.",
+		    NULL, &r->m_queue);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_delayed", "Stream keys waiting on a timer.",
+		    NULL, &r->m_queue_delayed);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_in_flight", "Stream keys being reconciled.",
+		    NULL, &r->m_in_flight);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_streams", "Streams in the caches, by phase.", "phase",
 		    &r->m_streams);
-		REG(SL_METRIC_GAUGE, "sluice_stream_classes", "StreamClasses, by readiness.", "state",
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_stream_classes", "StreamClasses, by readiness.", "state",
 		    &r->m_classes);
 	}
 #undef REG
 	if (e == 0)
-		e = sl_metric_set(info, (const char *const[]){SLUICE_VERSION}, 1);
+		e = sl_server_metric_set(info, (const char *const[]){SLUICE_VERSION}, 1);
 	if (e == 0)
-		e = sl_metric_set(start, NULL, (double)sl_wall_s());
+		e = sl_server_metric_set(start, NULL, (double)sl_wall_s());
 	if (e == 0)
-		e = sl_metrics_add_collector(r->metrics, collect, r);
+		e = sl_server_metrics_add_collector(r->metrics, collect, r);
 	return e;
 }
 
@@ -937,9 +942,9 @@ static void maybe_finish(struct run *r)
 		return;
 	if ((r->sync && sl_sync_running(r->sync)) || (r->ctl_started && !r->ctl_stopped) || r->wb_in_flight)
 		return;
-	if (r->lease && sl_lease_is_leader(r->lease)) {
+	if (r->lease && sl_kube_lease_is_leader(r->lease)) {
 		r->releasing = true;
-		if (sl_lease_release(r->lease, on_released, r) == 0)
+		if (sl_kube_lease_release(r->lease, on_released, r) == 0)
 			return;
 	}
 	sl_loop_quit(r->loop, 0);
@@ -952,7 +957,7 @@ static void on_ctl_stopped(void *payload)
 	maybe_finish(r);
 }
 
-static void on_deadline(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void on_deadline(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct run *r = payload;
 	sl_warn("shutdown: writes still in flight after %llu ms (sync %s, controller %zu, write-back %u); "
@@ -967,7 +972,7 @@ static void log_counters(struct run *r)
 {
 	struct sl_buf b;
 	sl_buf_init(&b, 1 << 20);
-	if (sl_metrics_render(r->metrics, &b) == 0) {
+	if (sl_server_metrics_render(r->metrics, &b) == 0) {
 		/* one line per series, without the comments */
 		for (char *line = strtok(b.data, "\n"); line; line = strtok(NULL, "\n"))
 			if (line[0] != '#')
@@ -992,8 +997,8 @@ static void on_signal(struct sl_loop *loop, int signo, void *payload)
 	r->stopping = true;
 	sl_info("signal %d: stopping; finishing writes in flight (at most %llu ms)", signo,
 	        (unsigned long long)r->o.shutdown_ms);
-	sl_timer_arm(r->deadline, r->o.shutdown_ms);
-	sl_timer_disarm(r->resync);
+	sl_loop_timer_arm(r->deadline, r->o.shutdown_ms);
+	sl_loop_timer_disarm(r->resync);
 	if (r->ctl_started)
 		sl_controller_stop(r->ctl, on_ctl_stopped, r);
 	maybe_finish(r);
@@ -1048,8 +1053,8 @@ static int setup(struct run *r)
 	if (!r->o.source_id)
 		r->o.source_id = "default";
 	if (split_namespaces(r->o.watch_namespaces, &r->namespaces) < 0 || sl_loop_new(&r->loop) < 0 ||
-	    sl_timer_new(r->loop, on_deadline, r, &r->deadline) < 0 ||
-	    sl_timer_new(r->loop, on_resync, r, &r->resync) < 0 ||
+	    sl_loop_timer_new(r->loop, on_deadline, r, &r->deadline) < 0 ||
+	    sl_loop_timer_new(r->loop, on_resync, r, &r->resync) < 0 ||
 	    sl_loop_on_signals(r->loop, on_signal, r) < 0) {
 		sl_err("cannot set up the event loop");
 		return -1;
@@ -1093,7 +1098,7 @@ static int setup(struct run *r)
 			r->lease_ns = sl_strdup(r->o.le_namespace);
 		else
 			r->lease_ns = r->inv_ns ? sl_strdup(r->inv_ns) : own_namespace(r->kube);
-		struct sl_lease_opts lo = {
+		struct sl_kube_lease_opts lo = {
 		    .ns = r->lease_ns,
 		    .name = r->o.le_name ? r->o.le_name : "sluice",
 		    .duration_ms = r->o.le_duration_ms,
@@ -1103,7 +1108,7 @@ static int setup(struct run *r)
 		    .stopped = on_lease_stopped,
 		    .payload = r,
 		};
-		if (!r->lease_ns || sl_lease_new(r->loop, r->kube, &lo, &r->lease, &err) < 0) {
+		if (!r->lease_ns || sl_kube_lease_new(r->loop, r->kube, &lo, &r->lease, &err) < 0) {
 			sl_err("leader election: %s", r->lease_ns ? err.msg : "out of memory");
 			return -1;
 		}
@@ -1135,7 +1140,7 @@ static int setup(struct run *r)
 	        r->ctl && r->o.watch_namespaces ? ", namespaces " : "",
 	        r->ctl && r->o.watch_namespaces ? r->o.watch_namespaces : "", r->http ? "port " : "off",
 	        r->http ? "" : "", r->http ? sl_server_port(r->http) : 0,
-	        r->lease ? sl_lease_get_identity(r->lease) : "off");
+	        r->lease ? sl_kube_lease_get_identity(r->lease) : "off");
 	/* The source starts on every replica, so a standby has its clone ready;
 	 * only the leader syncs. */
 	if (r->src && sl_source_start(r->src, &err) < 0) {
@@ -1143,7 +1148,7 @@ static int setup(struct run *r)
 		return -1;
 	}
 	if (r->lease)
-		sl_lease_start(r->lease);
+		sl_kube_lease_start(r->lease);
 	else
 		start_work(r);
 	return 0;
@@ -1153,14 +1158,14 @@ static void run_free(struct run *r)
 {
 	/* The server first: no callback may see half-freed state. */
 	sl_server_free(r->http);
-	sl_lease_free(r->lease);
+	sl_kube_lease_free(r->lease);
 	sl_controller_free(r->ctl);
 	sl_sync_free(r->sync);
 	sl_source_free(r->src);
-	sl_timer_free(r->deadline);
-	sl_timer_free(r->resync);
+	sl_loop_timer_free(r->deadline);
+	sl_loop_timer_free(r->resync);
 	sl_kube_free(r->kube);
-	sl_metrics_free(r->metrics);
+	sl_server_metrics_free(r->metrics);
 	sl_loop_free(r->loop);
 	for (size_t i = 0; r->namespaces && r->namespaces[i]; i++)
 		free(r->namespaces[i]);

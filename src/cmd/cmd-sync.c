@@ -34,7 +34,7 @@ struct ctx {
 	struct sl_kube *kube;
 	struct sl_sync *sync;
 	struct sl_source *source;
-	struct sl_timer *deadline;
+	struct sl_loop_timer *deadline;
 	struct sl_buf diff_out;
 	int exit_code;
 };
@@ -371,13 +371,13 @@ static void on_source(struct sl_source *src, const struct sl_source_event *ev, v
 		return;
 	}
 	/* the source loaded and validated the tree with the snapshot */
-	const struct sl_manifest_set *set = sl_snapshot_manifests(ev->snapshot);
+	const struct sl_manifest_set *set = sl_source_snapshot_manifests(ev->snapshot);
 	if (!set) {
 		run_plan(c, NULL, "the snapshot holds no manifests");
 		return;
 	}
-	int r =
-	    plan_set(c, set, sl_snapshot_revision(ev->snapshot), sl_snapshot_problems(ev->snapshot), &plan);
+	int r = plan_set(c, set, sl_source_snapshot_revision(ev->snapshot),
+	                 sl_source_snapshot_problems(ev->snapshot), &plan);
 	if (r < 0) {
 		fprintf(stderr, "sluice %s: planning: %s\n", c->cmd, sl_strerror(r));
 		c->exit_code = 2;
@@ -436,7 +436,7 @@ static int start_git(struct ctx *c)
 	return 0;
 }
 
-static void on_deadline(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void on_deadline(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct ctx *c = payload;
 	fprintf(stderr, "sluice %s: timed out\n", c->cmd);
@@ -494,8 +494,8 @@ int sl_cmd_sync_main(int argc, char **argv, bool diff)
 		c.exit_code = 2;
 		goto out;
 	}
-	if (sl_timer_new(c.loop, on_deadline, &c, &c.deadline) == 0)
-		sl_timer_arm(c.deadline, c.f.timeout_ms);
+	if (sl_loop_timer_new(c.loop, on_deadline, &c, &c.deadline) == 0)
+		sl_loop_timer_arm(c.deadline, c.f.timeout_ms);
 	r = c.f.dir ? start_dir(&c) : start_git(&c);
 	if (r < 0) {
 		c.exit_code = 2;
@@ -507,7 +507,7 @@ int sl_cmd_sync_main(int argc, char **argv, bool diff)
 out:
 	sl_sync_free(c.sync);
 	sl_source_free(c.source);
-	sl_timer_free(c.deadline);
+	sl_loop_timer_free(c.deadline);
 	sl_kube_free(c.kube);
 	sl_kube_config_free(cfg);
 	sl_loop_free(c.loop);

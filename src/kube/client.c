@@ -44,7 +44,7 @@ struct req {
 	bool auth_retried;
 	bool canceled;
 	int abort_code;
-	struct sl_timer *retry_timer;
+	struct sl_loop_timer *retry_timer;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -72,7 +72,7 @@ unsigned sl_kube_inflight(const struct sl_kube *k)
 	return k->inflight;
 }
 
-void kube_res_fail(struct kube_res *kr, int code, const char *fmt, ...)
+void sl_kube__res_fail(struct kube_res *kr, int code, const char *fmt, ...)
 {
 	va_list ap;
 	memset(&kr->res, 0, sizeof(kr->res));
@@ -89,7 +89,7 @@ void kube_res_fail(struct kube_res *kr, int code, const char *fmt, ...)
 
 /* ---- deferred calls owned by the client --------------------------------- */
 
-static void soon_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void soon_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct sl_kube *k = payload;
 	struct soon *s = k->soon_head;
@@ -102,7 +102,7 @@ static void soon_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
 	}
 }
 
-int kube_soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void *payload)
+int sl_kube__soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void *payload)
 {
 	struct soon *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -114,7 +114,7 @@ int kube_soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void 
 	else
 		k->soon_head = s;
 	k->soon_tail = s;
-	sl_timer_arm(k->soon_timer, 0);
+	sl_loop_timer_arm(k->soon_timer, 0);
 	return 0;
 }
 
@@ -133,7 +133,7 @@ static void after_drive(struct sl_kube *k)
 		r->pmarked = false;
 		r->pnext = NULL;
 		if (r->canceled)
-			req_cancel(r);
+			sl_kube__req_cancel(r);
 		else if (r->spec.drain)
 			r->spec.drain(r, r->spec.payload);
 	}
@@ -169,7 +169,7 @@ static void io_cb(struct sl_loop *loop, int fd, uint32_t events, void *payload)
 	drive(payload, fd, flags);
 }
 
-static void curl_timer_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void curl_timer_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	drive(payload, CURL_SOCKET_TIMEOUT, 0);
 }
@@ -206,9 +206,9 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 {
 	struct sl_kube *k = userp;
 	if (timeout_ms < 0)
-		sl_timer_disarm(k->curl_timer);
+		sl_loop_timer_disarm(k->curl_timer);
 	else
-		sl_timer_arm(k->curl_timer, (uint64_t)timeout_ms);
+		sl_loop_timer_arm(k->curl_timer, (uint64_t)timeout_ms);
 	return 0;
 }
 
@@ -357,7 +357,7 @@ static void wake_auth_waiters(struct sl_kube *k, int code, const char *msg)
 			req_launch(w);
 		else {
 			struct kube_res kr;
-			kube_res_fail(&kr, code, "%s %s: %s", w->spec.method, w->path, msg);
+			sl_kube__res_fail(&kr, code, "%s %s: %s", w->spec.method, w->path, msg);
 			req_complete(w, &kr);
 		}
 		w = n;
@@ -493,13 +493,13 @@ static int exec_start(struct sl_kube *k)
 	if (!(j->envp[i++] = sl_asprintf("KUBERNETES_EXEC_INFO=%s", info)))
 		goto nomem;
 	if (!k->worker) {
-		r = sl_worker_new(k->loop, &k->worker);
+		r = sl_loop_worker_new(k->loop, &k->worker);
 		if (r < 0) {
 			exec_job_free(j);
 			return r;
 		}
 	}
-	r = sl_worker_submit(k->worker, exec_work, exec_done, j);
+	r = sl_loop_worker_submit(k->worker, exec_work, exec_done, j);
 	if (r < 0) {
 		exec_job_free(j);
 		return r;
@@ -648,7 +648,7 @@ static void req_destroy(struct req *r)
 	struct sl_kube *k = r->k;
 	req_unlink(r);
 	easy_drop(r);
-	sl_timer_free(r->retry_timer);
+	sl_loop_timer_free(r->retry_timer);
 	sl_buf_free(&r->resp);
 	free(r->path);
 	free(r->body);
@@ -657,7 +657,7 @@ static void req_destroy(struct req *r)
 	free(r);
 }
 
-void req_mark_pending(struct req *r)
+void sl_kube__req_mark_pending(struct req *r)
 {
 	if (r->pmarked)
 		return;
@@ -666,14 +666,14 @@ void req_mark_pending(struct req *r)
 	r->k->pending = r;
 }
 
-void req_cancel(struct req *r)
+void sl_kube__req_cancel(struct req *r)
 {
 	if (!r)
 		return;
 	if (r->k->depth) {
 		/* inside curl: finish the job once curl has returned */
 		r->canceled = true;
-		req_mark_pending(r);
+		sl_kube__req_mark_pending(r);
 		return;
 	}
 	req_destroy(r);
@@ -787,7 +787,7 @@ static void build_result(struct req *r, CURLcode cc, long status, struct kube_re
 	             kr->message);
 }
 
-static void retry_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void retry_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct req *r = payload;
 	struct sl_error err = {0};
@@ -799,7 +799,7 @@ static void retry_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
 		return;
 	if (rc < 0) {
 		struct kube_res kr;
-		kube_res_fail(&kr, SL_EUNAUTHORIZED, "%s", err.msg);
+		sl_kube__res_fail(&kr, SL_EUNAUTHORIZED, "%s", err.msg);
 		req_complete(r, &kr);
 		return;
 	}
@@ -839,13 +839,13 @@ static void finish(struct req *r, CURLcode cc)
 	if (cc == CURLE_OK && !r->spec.no_retry && !k->freeing && r->retries < k->opts.max_retries &&
 	    (status == 429 || (status >= 500 && r->retry_after_s >= 0))) {
 		uint64_t ms = r->retry_after_s >= 0 ? (uint64_t)r->retry_after_s * 1000 : 1000;
-		if (!r->retry_timer && sl_timer_new(k->loop, retry_fire, r, &r->retry_timer) < 0)
+		if (!r->retry_timer && sl_loop_timer_new(k->loop, retry_fire, r, &r->retry_timer) < 0)
 			goto done;
 		r->retries++;
 		k->metrics.retries++;
 		sl_buf_reset(&r->resp);
 		r->state = REQ_WAIT_RETRY;
-		sl_timer_arm(r->retry_timer, SL_MIN(ms, (uint64_t)RETRY_MAX_MS));
+		sl_loop_timer_arm(r->retry_timer, SL_MIN(ms, (uint64_t)RETRY_MAX_MS));
 		return;
 	}
 done:
@@ -958,11 +958,11 @@ static void req_launch(struct req *r)
 	return;
 nomem:
 	easy_drop(r);
-	kube_res_fail(&kr, SL_ENOMEM, "%s %s: cannot start request", r->spec.method, r->path);
+	sl_kube__res_fail(&kr, SL_ENOMEM, "%s %s: cannot start request", r->spec.method, r->path);
 	req_complete(r, &kr);
 }
 
-int req_start(struct sl_kube *k, const struct req_spec *spec, struct req **ret)
+int sl_kube__req_start(struct sl_kube *k, const struct req_spec *spec, struct req **ret)
 {
 	struct req *r;
 	struct sl_error err = {0};
@@ -1082,9 +1082,9 @@ int sl_kube_new(struct sl_loop *loop, struct sl_kube_config *cfg, const struct s
 		r = SL_ENOMEM;
 		goto fail;
 	}
-	r = sl_timer_new(loop, curl_timer_fire, k, &k->curl_timer);
+	r = sl_loop_timer_new(loop, curl_timer_fire, k, &k->curl_timer);
 	if (r >= 0)
-		r = sl_timer_new(loop, soon_fire, k, &k->soon_timer);
+		r = sl_loop_timer_new(loop, soon_fire, k, &k->soon_timer);
 	if (r < 0)
 		goto fail;
 	k->multi = curl_multi_init();
@@ -1119,7 +1119,7 @@ void sl_kube_free(struct sl_kube *k)
 			req_destroy(r);
 			continue;
 		}
-		kube_res_fail(&kr, SL_ECANCELED, "%s %s: canceled", r->spec.method, r->path);
+		sl_kube__res_fail(&kr, SL_ECANCELED, "%s %s: canceled", r->spec.method, r->path);
 		req_complete(r, &kr);
 	}
 	while (k->soon_head) {
@@ -1130,12 +1130,12 @@ void sl_kube_free(struct sl_kube *k)
 		s->fn(s->payload, true);
 		free(s);
 	}
-	kube_discovery_free(k);
-	sl_worker_free(k->worker);
+	sl_kube__discovery_free(k);
+	sl_loop_worker_free(k->worker);
 	if (k->multi)
 		curl_multi_cleanup(k->multi);
-	sl_timer_free(k->curl_timer);
-	sl_timer_free(k->soon_timer);
+	sl_loop_timer_free(k->curl_timer);
+	sl_loop_timer_free(k->soon_timer);
 	bearer_set(k, NULL);
 	free(k->exec_cert);
 	if (k->exec_key)

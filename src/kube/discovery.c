@@ -31,7 +31,7 @@ static void gv_free(void *p)
 	free(g);
 }
 
-void kube_resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret)
+void sl_kube__resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret)
 {
 	const char *slash = strchr(ref->api_version, '/');
 
@@ -45,7 +45,7 @@ void kube_resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resour
 	ret->namespaced = ref->namespaced;
 }
 
-void kube_discovery_free(struct sl_kube *k)
+void sl_kube__discovery_free(struct sl_kube *k)
 {
 	sl_map_free(&k->gvs, gv_free);
 }
@@ -194,7 +194,7 @@ int sl_kube_discover(struct sl_kube *k, const char *api_version, const char *kin
 		if (lookup(g, kind, &h->r)) {
 			h->cb = cb;
 			h->payload = payload;
-			r = kube_soon(k, hit_fire, h);
+			r = sl_kube__soon(k, hit_fire, h);
 			if (r < 0)
 				free(h);
 			return r;
@@ -225,7 +225,7 @@ int sl_kube_discover(struct sl_kube *k, const char *api_version, const char *kin
 			snprintf(path, sizeof(path), "/apis/%s/%s", group, version);
 		else
 			snprintf(path, sizeof(path), "/api/%s", version);
-		r = req_start(k, &s, NULL);
+		r = sl_kube__req_start(k, &s, NULL);
 		if (r < 0) {
 			free(w->kind);
 			free(w);
@@ -256,8 +256,8 @@ static int escape(struct sl_buf *b, const char *s)
 	return 0;
 }
 
-int kube_path(const struct sl_kube_resource *r, const char *ns, const char *name, const char *sub,
-              struct sl_buf *out)
+int sl_kube__path(const struct sl_kube_resource *r, const char *ns, const char *name, const char *sub,
+                  struct sl_buf *out)
 {
 	int rc = r->group[0] ? sl_buf_printf(out, "/apis/%s/%s", r->group, r->version)
 	                     : sl_buf_printf(out, "/api/%s", r->version);
@@ -281,7 +281,7 @@ int kube_path(const struct sl_kube_resource *r, const char *ns, const char *name
 	return rc;
 }
 
-int kube_query(struct sl_buf *b, const char *k, const char *v)
+int sl_kube__query(struct sl_buf *b, const char *k, const char *v)
 {
 	int r = sl_buf_printf(b, "%c%s=", b->data && strchr(b->data, '?') ? '&' : '?', k);
 	return r < 0 ? r : escape(b, v);

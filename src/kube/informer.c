@@ -42,7 +42,7 @@ struct sl_kube_informer {
 	struct sl_kube_lines lines;
 	struct qev *qhead, *qtail;
 	int stream_err;
-	struct sl_timer *timer;
+	struct sl_loop_timer *timer;
 	unsigned busy;
 	bool dead;
 };
@@ -78,7 +78,7 @@ static void really_free(struct sl_kube_informer *inf)
 	sl_kube_lines_free(&inf->lines);
 	sl_map_free(&inf->cache, obj_free);
 	sl_map_free(&inf->fresh, obj_free);
-	sl_timer_free(inf->timer);
+	sl_loop_timer_free(inf->timer);
 	free(inf->api_version);
 	free(inf->kind);
 	free(inf->ns);
@@ -92,7 +92,7 @@ static void really_free(struct sl_kube_informer *inf)
 static void stop_watch(struct sl_kube_informer *inf)
 {
 	if (inf->watch) {
-		req_cancel(inf->watch);
+		sl_kube__req_cancel(inf->watch);
 		inf->watch = NULL;
 	}
 	qclear(inf);
@@ -105,7 +105,7 @@ static void stop_io(struct sl_kube_informer *inf)
 		inf->tok = NULL;
 	}
 	stop_watch(inf);
-	sl_timer_disarm(inf->timer);
+	sl_loop_timer_disarm(inf->timer);
 }
 
 void sl_kube_informer_free(struct sl_kube_informer *inf)
@@ -173,10 +173,10 @@ static void backoff_then(struct sl_kube_informer *inf, bool list)
 	inf->backoff = SL_MIN(inf->backoff * 2, inf->bmax);
 	inf->need_list = list;
 	inf->state = INF_BACKOFF;
-	sl_timer_arm(inf->timer, d);
+	sl_loop_timer_arm(inf->timer, d);
 }
 
-static void timer_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void timer_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct sl_kube_informer *inf = payload;
 	if (!inf->resolved)
@@ -341,7 +341,7 @@ static void do_list(struct sl_kube_informer *inf)
 	tok->inf = inf;
 	inf->state = INF_LISTING;
 	sl_map_free(&inf->fresh, obj_free);
-	r = kube_list_paged(inf->k, &ref, &o, on_page, on_list, tok);
+	r = sl_kube__list_paged(inf->k, &ref, &o, on_page, on_list, tok);
 	if (r < 0) {
 		free(tok);
 		backoff_then(inf, true);
@@ -379,7 +379,7 @@ static int on_data(struct req *r, const char *p, size_t n, void *payload)
 	struct sl_kube_informer *inf = payload;
 	int rc = sl_kube_lines_feed(&inf->lines, p, n, on_line, inf);
 	if (inf->qhead)
-		req_mark_pending(r);
+		sl_kube__req_mark_pending(r);
 	if (rc < 0)
 		inf->stream_err = rc;
 	return rc;
@@ -528,25 +528,25 @@ static void do_watch(struct sl_kube_informer *inf)
 
 	sl_buf_init(&p, 8192);
 	snprintf(num, sizeof(num), "%u", ts);
-	r = kube_path(&inf->res, inf->ns, NULL, NULL, &p);
+	r = sl_kube__path(&inf->res, inf->ns, NULL, NULL, &p);
 	if (r == 0)
-		r = kube_query(&p, "watch", "1");
+		r = sl_kube__query(&p, "watch", "1");
 	if (r == 0)
-		r = kube_query(&p, "allowWatchBookmarks", "true");
+		r = sl_kube__query(&p, "allowWatchBookmarks", "true");
 	if (r == 0)
-		r = kube_query(&p, "resourceVersion", inf->rv ? inf->rv : "0");
+		r = sl_kube__query(&p, "resourceVersion", inf->rv ? inf->rv : "0");
 	if (r == 0)
-		r = kube_query(&p, "timeoutSeconds", num);
+		r = sl_kube__query(&p, "timeoutSeconds", num);
 	if (r == 0 && inf->label)
-		r = kube_query(&p, "labelSelector", inf->label);
+		r = sl_kube__query(&p, "labelSelector", inf->label);
 	if (r == 0 && inf->field)
-		r = kube_query(&p, "fieldSelector", inf->field);
+		r = sl_kube__query(&p, "fieldSelector", inf->field);
 	sl_kube_lines_reset(&inf->lines);
 	inf->watch_got_data = false;
 	inf->stream_err = 0;
 	if (r == 0) {
 		s.path = p.data;
-		r = req_start(inf->k, &s, &inf->watch);
+		r = sl_kube__req_start(inf->k, &s, &inf->watch);
 	}
 	sl_buf_free(&p);
 	if (r < 0) {
@@ -632,7 +632,7 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 		return SL_ENOMEM;
 	}
 	if (ref->resource) {
-		kube_resource_from_ref(ref, &inf->res);
+		sl_kube__resource_from_ref(ref, &inf->res);
 		inf->resolved = true;
 	}
 	inf->page_size = o->page_size ? o->page_size : 500;
@@ -652,7 +652,7 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 	sl_map_init(&inf->cache);
 	sl_map_init(&inf->fresh);
 	sl_kube_lines_init(&inf->lines, k->opts.max_watch_line);
-	r = sl_timer_new(k->loop, timer_fire, inf, &inf->timer);
+	r = sl_loop_timer_new(k->loop, timer_fire, inf, &inf->timer);
 	if (r < 0) {
 		really_free(inf);
 		return r;
@@ -668,7 +668,7 @@ int sl_kube_informer_start(struct sl_kube_informer *inf)
 	/* through the timer, so handlers never run inside this call */
 	inf->state = INF_BACKOFF;
 	inf->need_list = true;
-	sl_timer_arm(inf->timer, 0);
+	sl_loop_timer_arm(inf->timer, 0);
 	return 0;
 }
 
@@ -689,7 +689,7 @@ const cJSON *sl_kube_informer_get(const struct sl_kube_informer *inf, const char
 {
 	char key[512];
 	/* a key too long to build cannot be in the cache either */
-	if (!name || kube_key(ns, name, key, sizeof(key)) < 0)
+	if (!name || sl_kube__key(ns, name, key, sizeof(key)) < 0)
 		return NULL;
 	return sl_map_get(&inf->cache, key);
 }

@@ -14,7 +14,7 @@ struct req;
 typedef void (*req_done_fn)(struct req *r, struct sl_kube_result *res, void *payload);
 /* Streaming data of a 200 response (watches). Runs inside curl's write
  * callback: it must not call back into the client; it queues work and
- * marks the request with req_mark_pending(). Returns 0 or a negative code
+ * marks the request with sl_kube__req_mark_pending(). Returns 0 or a negative code
  * that aborts the transfer (its result then has that code). */
 typedef int (*req_data_fn)(struct req *r, const char *p, size_t n, void *payload);
 /* Called after curl returned, for requests marked pending. */
@@ -38,16 +38,16 @@ struct req_spec {
 
 /* Starts a request. 0: done will run exactly once (maybe SL_ECANCELED).
  * The returned handle is valid until done runs. */
-int req_start(struct sl_kube *k, const struct req_spec *spec, struct req **ret);
+int sl_kube__req_start(struct sl_kube *k, const struct req_spec *spec, struct req **ret);
 /* Aborts a request: done is not called. Safe from inside data/drain. */
-void req_cancel(struct req *r);
-void req_mark_pending(struct req *r);
+void sl_kube__req_cancel(struct req *r);
+void sl_kube__req_mark_pending(struct req *r);
 
 struct sl_kube {
 	struct sl_loop *loop;
 	struct sl_kube_config *cfg;
 	CURLM *multi;
-	struct sl_timer *curl_timer;
+	struct sl_loop_timer *curl_timer;
 	struct sl_kube_opts opts;
 	char user_agent[128];
 	char *url_base;   /* scheme://host:port used in URLs */
@@ -59,7 +59,7 @@ struct sl_kube {
 	uint64_t bearer_read_ms; /* token file: when it was read */
 	int64_t bearer_expiry;   /* exec: wall-clock expiry, 0 none */
 	bool exec_running;
-	struct sl_worker *worker;
+	struct sl_loop_worker *worker;
 	struct req *auth_wait; /* requests waiting for a token */
 	char *exec_cert, *exec_key;
 	size_t exec_cert_len, exec_key_len;
@@ -73,7 +73,7 @@ struct sl_kube {
 
 	/* discovery: "group/version" -> struct gv */
 	struct sl_map gvs;
-	struct sl_timer *soon_timer;
+	struct sl_loop_timer *soon_timer;
 	struct soon *soon_head, *soon_tail;
 };
 
@@ -84,25 +84,26 @@ struct soon {
 	void *payload;
 	struct soon *next;
 };
-int kube_soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void *payload);
+int sl_kube__soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void *payload);
 
 /* Builds "/api/v1/namespaces/ns/pods/name/status" style paths. */
-int kube_path(const struct sl_kube_resource *r, const char *ns, const char *name, const char *sub,
-              struct sl_buf *out);
+int sl_kube__path(const struct sl_kube_resource *r, const char *ns, const char *name, const char *sub,
+                  struct sl_buf *out);
 /* Appends "&k=v" (or "?k=v" first) with v URL-escaped. */
-int kube_query(struct sl_buf *b, const char *k, const char *v);
-void kube_discovery_free(struct sl_kube *k);
+int sl_kube__query(struct sl_buf *b, const char *k, const char *v);
+void sl_kube__discovery_free(struct sl_kube *k);
 /* The cache key of an object: "ns/name", or "name" when cluster-scoped. */
-int kube_key(const char *ns, const char *name, char *out, size_t outsz);
+int sl_kube__key(const char *ns, const char *name, char *out, size_t outsz);
 /* The resource a ref names outright (ref->resource set): no discovery. */
-void kube_resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret);
+void sl_kube__resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret);
 
 /* A list that hands every page's items array to page as it arrives (page
  * detaches what it keeps; NULL items: an expired continue token restarted
  * the list, drop what was kept). cb then gets the list without items. */
 typedef void (*kube_page_fn)(cJSON *items, void *payload);
-int kube_list_paged(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
-                    kube_page_fn page, sl_kube_cb cb, void *payload);
+int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
+                        const struct sl_kube_call_opts *opts, kube_page_fn page, sl_kube_cb cb,
+                        void *payload);
 
 /* A result with room for its strings (the public struct points into it). */
 struct kube_res {
@@ -112,4 +113,5 @@ struct kube_res {
 	char field[256];
 };
 /* Fills kr for a failure that never reached the server. */
-void kube_res_fail(struct kube_res *kr, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void sl_kube__res_fail(struct kube_res *kr, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));

@@ -80,10 +80,10 @@ int sl_kube_obj_key(const cJSON *obj, char *out, size_t outsz)
 
 	if (!cJSON_IsString(name))
 		return SL_EINVALID;
-	return kube_key(cJSON_GetStringValue(ns), name->valuestring, out, outsz);
+	return sl_kube__key(cJSON_GetStringValue(ns), name->valuestring, out, outsz);
 }
 
-int kube_key(const char *ns, const char *name, char *out, size_t outsz)
+int sl_kube__key(const char *ns, const char *name, char *out, size_t outsz)
 {
 	int n;
 
@@ -103,7 +103,7 @@ static void finish_call(struct call *c, struct sl_kube_result *res)
 static void fail_call(struct call *c, int code, const struct sl_error *err)
 {
 	struct kube_res kr;
-	kube_res_fail(&kr, code, "%s", err && err->msg[0] ? err->msg : sl_strerror(code));
+	sl_kube__res_fail(&kr, code, "%s", err && err->msg[0] ? err->msg : sl_strerror(code));
 	finish_call(c, &kr.res);
 }
 
@@ -214,19 +214,19 @@ static int send_call(struct call *c)
 	if (c->res.namespaced && (!ns || !*ns) && c->verb != SL_KUBE_VERB_LIST)
 		ns = c->k->cfg->ns; /* as kubectl: the context's namespace */
 	sl_buf_init(&p, PATH_MAX_LEN);
-	r = kube_path(&c->res, ns, c->verb == SL_KUBE_VERB_CREATE ? NULL : c->name, c->sub, &p);
+	r = sl_kube__path(&c->res, ns, c->verb == SL_KUBE_VERB_CREATE ? NULL : c->name, c->sub, &p);
 	if (r == 0 && c->query[0])
 		r = sl_buf_puts(&p, c->query);
 	if (r == 0 && c->verb == SL_KUBE_VERB_LIST && c->limit) {
 		char lim[32];
 		snprintf(lim, sizeof(lim), "%u", c->limit);
-		r = kube_query(&p, "limit", lim);
+		r = sl_kube__query(&p, "limit", lim);
 		if (r == 0 && c->cont)
-			r = kube_query(&p, "continue", c->cont);
+			r = sl_kube__query(&p, "continue", c->cont);
 	}
 	if (r == 0) {
 		s.path = p.data;
-		r = req_start(c->k, &s, NULL);
+		r = sl_kube__req_start(c->k, &s, NULL);
 	}
 	sl_buf_free(&p);
 	return r;
@@ -260,18 +260,18 @@ static int build_query(struct call *c, const struct sl_kube_call_opts *o)
 	if (o) {
 		if (o->field_manager && c->verb != SL_KUBE_VERB_GET && c->verb != SL_KUBE_VERB_LIST &&
 		    c->verb != SL_KUBE_VERB_DELETE)
-			r = kube_query(&q, "fieldManager", o->field_manager);
+			r = sl_kube__query(&q, "fieldManager", o->field_manager);
 		if (r == 0 && o->force && c->verb == SL_KUBE_VERB_APPLY)
-			r = kube_query(&q, "force", "true");
+			r = sl_kube__query(&q, "force", "true");
 		if (r == 0 && o->dry_run && c->verb != SL_KUBE_VERB_GET && c->verb != SL_KUBE_VERB_LIST)
-			r = kube_query(&q, "dryRun", "All");
+			r = sl_kube__query(&q, "dryRun", "All");
 		if (r == 0 && c->verb == SL_KUBE_VERB_LIST && o->label_selector && *o->label_selector)
-			r = kube_query(&q, "labelSelector", o->label_selector);
+			r = sl_kube__query(&q, "labelSelector", o->label_selector);
 		if (r == 0 && c->verb == SL_KUBE_VERB_LIST && o->field_selector && *o->field_selector)
-			r = kube_query(&q, "fieldSelector", o->field_selector);
+			r = sl_kube__query(&q, "fieldSelector", o->field_selector);
 		if (r == 0 && (c->verb == SL_KUBE_VERB_LIST || c->verb == SL_KUBE_VERB_GET) &&
 		    o->resource_version && *o->resource_version)
-			r = kube_query(&q, "resourceVersion", o->resource_version);
+			r = sl_kube__query(&q, "resourceVersion", o->resource_version);
 	}
 	if (r == 0) {
 		c->query = q.data ? sl_buf_steal(&q) : sl_strdup("");
@@ -325,7 +325,7 @@ static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, 
 		return SL_ENOMEM;
 	}
 	if (ref->resource) {
-		kube_resource_from_ref(ref, &c->res);
+		sl_kube__resource_from_ref(ref, &c->res);
 		r = send_call(c);
 	} else if (sl_kube_discover_cached(k, ref->api_version, ref->kind, &c->res) == 0)
 		r = send_call(c);
@@ -349,8 +349,8 @@ int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct s
 	return start(k, SL_KUBE_VERB_GET, "GET", ref, opts, NULL, NULL, NULL, cb, payload);
 }
 
-int kube_list_paged(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
-                    kube_page_fn page, sl_kube_cb cb, void *payload)
+int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
+                        const struct sl_kube_call_opts *opts, kube_page_fn page, sl_kube_cb cb, void *payload)
 {
 	return start(k, SL_KUBE_VERB_LIST, "GET", ref, opts, NULL, NULL, page, cb, payload);
 }

@@ -18,9 +18,9 @@ struct watch {
 	struct watch *next;
 };
 
-struct sl_timer {
+struct sl_loop_timer {
 	struct sl_loop *loop;
-	sl_timer_fn fn;
+	sl_loop_timer_fn fn;
 	void *payload;
 	uint64_t deadline;
 	size_t heap_idx; /* SIZE_MAX when disarmed */
@@ -40,7 +40,7 @@ struct sl_loop {
 	sl_signal_fn sigfn;
 	void *sigpayload;
 	struct watch *watches;
-	struct sl_timer **heap;
+	struct sl_loop_timer **heap;
 	size_t nheap, capheap;
 	uint64_t armed_deadline;
 	uint64_t seq;
@@ -234,14 +234,14 @@ static void run_defers(struct sl_loop *l)
 
 /* ---- timers ------------------------------------------------------------- */
 
-static bool before(const struct sl_timer *a, const struct sl_timer *b)
+static bool before(const struct sl_loop_timer *a, const struct sl_loop_timer *b)
 {
 	return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
 static void heap_swap(struct sl_loop *l, size_t i, size_t j)
 {
-	struct sl_timer *t = l->heap[i];
+	struct sl_loop_timer *t = l->heap[i];
 	l->heap[i] = l->heap[j];
 	l->heap[j] = t;
 	l->heap[i]->heap_idx = i;
@@ -274,7 +274,7 @@ static void sift_down(struct sl_loop *l, size_t i)
 	}
 }
 
-static void heap_remove(struct sl_loop *l, struct sl_timer *t)
+static void heap_remove(struct sl_loop *l, struct sl_loop_timer *t)
 {
 	size_t i = t->heap_idx;
 	if (i == SIZE_MAX)
@@ -312,9 +312,9 @@ static void rearm_timerfd(struct sl_loop *l)
 	l->armed_deadline = d;
 }
 
-int sl_timer_new(struct sl_loop *l, sl_timer_fn fn, void *payload, struct sl_timer **ret)
+int sl_loop_timer_new(struct sl_loop *l, sl_loop_timer_fn fn, void *payload, struct sl_loop_timer **ret)
 {
-	struct sl_timer *t = calloc(1, sizeof(*t));
+	struct sl_loop_timer *t = calloc(1, sizeof(*t));
 	if (!t)
 		return SL_ENOMEM;
 	t->loop = l;
@@ -325,7 +325,7 @@ int sl_timer_new(struct sl_loop *l, sl_timer_fn fn, void *payload, struct sl_tim
 	return 0;
 }
 
-void sl_timer_arm_at(struct sl_timer *t, uint64_t deadline)
+void sl_loop_timer_arm_at(struct sl_loop_timer *t, uint64_t deadline)
 {
 	struct sl_loop *l = t->loop;
 
@@ -340,12 +340,12 @@ void sl_timer_arm_at(struct sl_timer *t, uint64_t deadline)
 	rearm_timerfd(l);
 }
 
-void sl_timer_arm(struct sl_timer *t, uint64_t ms)
+void sl_loop_timer_arm(struct sl_loop_timer *t, uint64_t ms)
 {
-	sl_timer_arm_at(t, sl_now_ms() + ms);
+	sl_loop_timer_arm_at(t, sl_now_ms() + ms);
 }
 
-void sl_timer_disarm(struct sl_timer *t)
+void sl_loop_timer_disarm(struct sl_loop_timer *t)
 {
 	if (!t)
 		return;
@@ -353,16 +353,16 @@ void sl_timer_disarm(struct sl_timer *t)
 	rearm_timerfd(t->loop);
 }
 
-bool sl_timer_armed(const struct sl_timer *t)
+bool sl_loop_timer_armed(const struct sl_loop_timer *t)
 {
 	return t && t->heap_idx != SIZE_MAX;
 }
 
-void sl_timer_free(struct sl_timer *t)
+void sl_loop_timer_free(struct sl_loop_timer *t)
 {
 	if (!t)
 		return;
-	sl_timer_disarm(t);
+	sl_loop_timer_disarm(t);
 	free(t);
 }
 
@@ -375,7 +375,7 @@ static void run_timers(struct sl_loop *l)
 	l->armed_deadline = 0;
 	/* fire only what is due now; timers re-armed for "now" run next round */
 	while (l->nheap && l->heap[0]->deadline <= now && !l->quit) {
-		struct sl_timer *t = l->heap[0];
+		struct sl_loop_timer *t = l->heap[0];
 		heap_remove(l, t);
 		t->fn(l, t, t->payload);
 	}

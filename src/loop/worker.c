@@ -21,7 +21,7 @@ struct queue {
 	struct job *head, *tail;
 };
 
-struct sl_worker {
+struct sl_loop_worker {
 	struct sl_loop *loop;
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -55,7 +55,7 @@ static struct job *pop(struct queue *q)
 
 static void *thread_main(void *arg)
 {
-	struct sl_worker *w = arg;
+	struct sl_loop_worker *w = arg;
 	sigset_t all;
 
 	/* signals belong to the loop thread's signalfd */
@@ -85,7 +85,7 @@ static void *thread_main(void *arg)
 
 static void on_event(struct sl_loop *loop, int fd, uint32_t events, void *payload)
 {
-	struct sl_worker *w = payload;
+	struct sl_loop_worker *w = payload;
 	uint64_t v;
 	struct queue done;
 
@@ -103,9 +103,9 @@ static void on_event(struct sl_loop *loop, int fd, uint32_t events, void *payloa
 	}
 }
 
-int sl_worker_new(struct sl_loop *loop, struct sl_worker **ret)
+int sl_loop_worker_new(struct sl_loop *loop, struct sl_loop_worker **ret)
 {
-	struct sl_worker *w = calloc(1, sizeof(*w));
+	struct sl_loop_worker *w = calloc(1, sizeof(*w));
 	int r;
 
 	if (!w)
@@ -137,7 +137,7 @@ fail:
 	return r;
 }
 
-int sl_worker_submit(struct sl_worker *w, sl_work_fn work, sl_done_fn done, void *payload)
+int sl_loop_worker_submit(struct sl_loop_worker *w, sl_work_fn work, sl_done_fn done, void *payload)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j)
@@ -153,12 +153,12 @@ int sl_worker_submit(struct sl_worker *w, sl_work_fn work, sl_done_fn done, void
 	return 0;
 }
 
-unsigned sl_worker_pending(const struct sl_worker *w)
+unsigned sl_loop_worker_pending(const struct sl_loop_worker *w)
 {
 	return w->pending;
 }
 
-void sl_worker_free(struct sl_worker *w)
+void sl_loop_worker_free(struct sl_loop_worker *w)
 {
 	struct job *j;
 

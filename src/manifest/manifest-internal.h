@@ -16,8 +16,9 @@ struct sl_manifest_positions {
 	size_t n, cap;
 };
 
-void positions_free(struct sl_manifest_positions *p);
-int positions_add(struct sl_manifest_positions *p, const char *path, unsigned line, unsigned col);
+void sl_manifest__positions_free(struct sl_manifest_positions *p);
+int sl_manifest__positions_add(struct sl_manifest_positions *p, const char *path, unsigned line,
+                               unsigned col);
 
 /* A problem found while parsing one buffer. */
 struct yaml_problem {
@@ -44,11 +45,11 @@ struct yaml_callbacks {
 /* Parses every document of data; problems of single documents are reported
  * and parsing goes on with the next one; a syntax error ends the stream.
  * Returns 0, SL_ENOMEM, or the negative value a callback returned. */
-int yaml_load(const void *data, size_t len, const struct sl_manifest_limits *lim, bool want_positions,
-              const struct yaml_callbacks *cb);
+int sl_manifest__yaml_load(const void *data, size_t len, const struct sl_manifest_limits *lim,
+                           bool want_positions, const struct yaml_callbacks *cb);
 
 /* Appends a path segment for key to b (".key" or "[key]"). */
-int path_push_key(struct sl_buf *b, const char *key);
+int sl_manifest__path_push_key(struct sl_buf *b, const char *key);
 
 /* Built-in CRDs (generated from crds/ at build time). */
 struct crd_blob {
@@ -60,30 +61,30 @@ extern const struct crd_blob sl_manifest_crds[];
 extern const size_t sl_manifest_crds_count;
 
 /* set.c internals used by validation */
-int set_problem(struct sl_manifest_set *s, enum sl_manifest_severity sev, int code, const char *file, int doc,
-                unsigned line, unsigned col, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 9, 10)));
-struct sl_manifest_doc *set_doc_mut(struct sl_manifest_set *s, size_t i);
+int sl_manifest__set_problem(struct sl_manifest_set *s, enum sl_manifest_severity sev, int code,
+                             const char *file, int doc, unsigned line, unsigned col, const char *field,
+                             const char *fmt, ...) __attribute__((format(printf, 9, 10)));
+struct sl_manifest_doc *sl_manifest__set_doc_mut(struct sl_manifest_set *s, size_t i);
 
 /* validate.c: records a problem on document d at field path (the position
  * is that of the path or of its closest ancestor present); errors count on
  * d. A second problem for the same path of the same document is dropped. */
 struct vctx;
-int doc_problem(struct vctx *v, struct sl_manifest_doc *d, enum sl_manifest_severity sev, const char *path,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int sl_manifest__doc_problem(struct vctx *v, struct sl_manifest_doc *d, enum sl_manifest_severity sev,
+                             const char *path, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* schema.c: checks value (at path) against an OpenAPI v3 structural schema;
- * problems go to doc_problem. Returns 0 or SL_ENOMEM. */
-int schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema, const cJSON *value,
-                 struct sl_buf *path, unsigned depth);
+ * problems go to sl_manifest__doc_problem. Returns 0 or SL_ENOMEM. */
+int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema,
+                              const cJSON *value, struct sl_buf *path, unsigned depth);
 
 /* set.c: indexed lookups. The first document in load order with this kind
  * and name for which match (may be NULL) holds. */
-const struct sl_manifest_doc *set_lookup(const struct sl_manifest_set *s, const char *kind, const char *name,
-                                         bool (*match)(const struct sl_manifest_doc *d, const void *arg),
-                                         const void *arg);
-size_t set_class_count(const struct sl_manifest_set *s);
-const struct sl_manifest_doc *set_class(const struct sl_manifest_set *s, size_t i);
+const struct sl_manifest_doc *
+sl_manifest__set_lookup(const struct sl_manifest_set *s, const char *kind, const char *name,
+                        bool (*match)(const struct sl_manifest_doc *d, const void *arg), const void *arg);
+size_t sl_manifest__set_class_count(const struct sl_manifest_set *s);
+const struct sl_manifest_doc *sl_manifest__set_class(const struct sl_manifest_set *s, size_t i);
 
 /* json.c: when s[0..n) is an integer ('-'? digits) beyond 2^53, keeps its
  * digits in num->valuestring (see sl_manifest_json_parse). 0 or SL_ENOMEM. */

@@ -86,8 +86,8 @@ static int restore(struct sl_buf *p, size_t len)
 	return 0;
 }
 
-int schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema, const cJSON *value,
-                 struct sl_buf *path, unsigned depth)
+int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema,
+                              const cJSON *value, struct sl_buf *path, unsigned depth)
 {
 	const cJSON *type, *en, *props, *addl, *req, *items, *num;
 	bool preserve, int_or_string;
@@ -105,38 +105,42 @@ int schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema,
 	int_or_string = flag(schema, "x-kubernetes-int-or-string");
 	if (int_or_string) {
 		if (!cJSON_IsString(value) && strcmp(json_type(value), "integer") != 0)
-			return doc_problem(v, d, SL_MANIFEST_ERROR, at,
-			                   "expected an integer or a string, got %s", json_type(value));
+			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			                                "expected an integer or a string, got %s",
+			                                json_type(value));
 	} else if (cJSON_IsString(type) && !type_ok(type->valuestring, value)) {
-		return doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected %s, got %s", type->valuestring,
-		                   json_type(value));
+		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected %s, got %s",
+		                                type->valuestring, json_type(value));
 	}
 	en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
 	if (cJSON_IsArray(en) && !enum_has(en, value)) {
 		char list[512];
 		enum_list(en, list, sizeof(list));
 		/* the value itself is not echoed: it could be a secret */
-		return doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected one of %s", list);
+		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected one of %s", list);
 	}
 	if (cJSON_IsString(value)) {
 		size_t l = utf8_len(value->valuestring);
 		const cJSON *pat = cJSON_GetObjectItemCaseSensitive(schema, "pattern");
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "minLength")) && cJSON_IsNumber(num) &&
 		    (double)l < num->valuedouble)
-			return doc_problem(v, d, SL_MANIFEST_ERROR, at,
-			                   "expected at least %g characters, got %zu", num->valuedouble, l);
+			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			                                "expected at least %g characters, got %zu",
+			                                num->valuedouble, l);
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "maxLength")) && cJSON_IsNumber(num) &&
 		    (double)l > num->valuedouble)
-			return doc_problem(v, d, SL_MANIFEST_ERROR, at,
-			                   "expected at most %g characters, got %zu", num->valuedouble, l);
+			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			                                "expected at most %g characters, got %zu",
+			                                num->valuedouble, l);
 		if (cJSON_IsString(pat)) {
 			regex_t re;
 			if (regcomp(&re, pat->valuestring, REG_EXTENDED | REG_NOSUB) == 0) {
 				bool ok = regexec(&re, value->valuestring, 0, NULL, 0) == 0;
 				regfree(&re);
 				if (!ok)
-					return doc_problem(v, d, SL_MANIFEST_ERROR, at,
-					                   "expected to match %s", pat->valuestring);
+					return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+					                                "expected to match %s",
+					                                pat->valuestring);
 			}
 		}
 	}
@@ -145,32 +149,34 @@ int schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema,
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "minimum")) && cJSON_IsNumber(num) &&
 		    (value->valuedouble < num->valuedouble ||
 		     (excl_min && value->valuedouble == num->valuedouble)))
-			return doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected a value %s %g",
-			                   excl_min ? ">" : ">=", num->valuedouble);
+			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected a value %s %g",
+			                                excl_min ? ">" : ">=", num->valuedouble);
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "maximum")) && cJSON_IsNumber(num) &&
 		    (value->valuedouble > num->valuedouble ||
 		     (excl_max && value->valuedouble == num->valuedouble)))
-			return doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected a value %s %g",
-			                   excl_max ? "<" : "<=", num->valuedouble);
+			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected a value %s %g",
+			                                excl_max ? "<" : "<=", num->valuedouble);
 	}
 	if (cJSON_IsArray(value)) {
 		int n = cJSON_GetArraySize(value), i = 0;
 		const cJSON *it;
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "minItems")) && cJSON_IsNumber(num) &&
 		    n < num->valuedouble)
-			return doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected at least %g items, got %d",
-			                   num->valuedouble, n);
+			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			                                "expected at least %g items, got %d",
+			                                num->valuedouble, n);
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "maxItems")) && cJSON_IsNumber(num) &&
 		    n > num->valuedouble)
-			return doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected at most %g items, got %d",
-			                   num->valuedouble, n);
+			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			                                "expected at most %g items, got %d", num->valuedouble,
+			                                n);
 		items = cJSON_GetObjectItemCaseSensitive(schema, "items");
 		cJSON_ArrayForEach(it, value)
 		{
 			if (items) {
 				if (sl_buf_printf(path, "[%d]", i) < 0)
 					break;
-				r = schema_check(v, d, items, it, path, depth + 1);
+				r = sl_manifest__schema_check(v, d, items, it, path, depth + 1);
 				restore(path, base);
 				if (r < 0)
 					return r;
@@ -193,9 +199,9 @@ int schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema,
 				have = cJSON_GetObjectItemCaseSensitive(value, k->valuestring);
 				if (have && !cJSON_IsNull(have))
 					continue;
-				if (path_push_key(path, k->valuestring) == 0)
-					r = doc_problem(v, d, SL_MANIFEST_ERROR, path->data,
-					                "required field is missing");
+				if (sl_manifest__path_push_key(path, k->valuestring) == 0)
+					r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, path->data,
+					                             "required field is missing");
 				restore(path, base);
 				if (r < 0)
 					return r;
@@ -205,18 +211,19 @@ int schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema,
 		{
 			const cJSON *sub =
 			    cJSON_IsObject(props) ? cJSON_GetObjectItemCaseSensitive(props, m->string) : NULL;
-			if (path_push_key(path, m->string) < 0) {
+			if (sl_manifest__path_push_key(path, m->string) < 0) {
 				restore(path, base);
 				continue;
 			}
 			if (sub)
-				r = schema_check(v, d, sub, m, path, depth + 1);
+				r = sl_manifest__schema_check(v, d, sub, m, path, depth + 1);
 			else if (cJSON_IsObject(addl))
-				r = schema_check(v, d, addl, m, path, depth + 1);
+				r = sl_manifest__schema_check(v, d, addl, m, path, depth + 1);
 			else if (!preserve && (cJSON_IsFalse(addl) || cJSON_IsObject(props)))
 				/* The API server rejects unknown fields (kubectl's default
 				 * strict field validation); a typo is caught here first. */
-				r = doc_problem(v, d, SL_MANIFEST_ERROR, path->data, "unknown field");
+				r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, path->data,
+				                             "unknown field");
 			restore(path, base);
 			if (r < 0)
 				return r;

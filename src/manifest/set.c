@@ -66,9 +66,9 @@ static int index_add(struct sl_manifest_set *s, size_t i)
 	return 0;
 }
 
-const struct sl_manifest_doc *set_lookup(const struct sl_manifest_set *s, const char *kind, const char *name,
-                                         bool (*match)(const struct sl_manifest_doc *d, const void *arg),
-                                         const void *arg)
+const struct sl_manifest_doc *
+sl_manifest__set_lookup(const struct sl_manifest_set *s, const char *kind, const char *name,
+                        bool (*match)(const struct sl_manifest_doc *d, const void *arg), const void *arg)
 {
 	size_t i, best = SIZE_MAX;
 	if (!s->n_slots || !kind || !name)
@@ -84,11 +84,11 @@ const struct sl_manifest_doc *set_lookup(const struct sl_manifest_set *s, const 
 	return best == SIZE_MAX ? NULL : s->docs[best];
 }
 
-size_t set_class_count(const struct sl_manifest_set *s)
+size_t sl_manifest__set_class_count(const struct sl_manifest_set *s)
 {
 	return s->n_classes;
 }
-const struct sl_manifest_doc *set_class(const struct sl_manifest_set *s, size_t i)
+const struct sl_manifest_doc *sl_manifest__set_class(const struct sl_manifest_set *s, size_t i)
 {
 	return s->docs[s->classes[i]];
 }
@@ -109,7 +109,7 @@ void sl_manifest_set_free(struct sl_manifest_set *s)
 		return;
 	for (size_t i = 0; i < s->n_docs; i++) {
 		cJSON_Delete(s->docs[i]->obj);
-		positions_free(s->docs[i]->positions);
+		sl_manifest__positions_free(s->docs[i]->positions);
 		free(s->docs[i]);
 	}
 	for (size_t i = 0; i < s->n_problems; i++) {
@@ -130,11 +130,12 @@ void sl_manifest_set_free(struct sl_manifest_set *s)
 /* ---- problems ----------------------------------------------------------- */
 
 /* Internal: records a problem (strings copied). Returns 0 or SL_ENOMEM. */
-int set_problem(struct sl_manifest_set *s, enum sl_manifest_severity sev, int code, const char *file, int doc,
-                unsigned line, unsigned col, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 9, 10)));
-int set_problem(struct sl_manifest_set *s, enum sl_manifest_severity sev, int code, const char *file, int doc,
-                unsigned line, unsigned col, const char *field, const char *fmt, ...)
+int sl_manifest__set_problem(struct sl_manifest_set *s, enum sl_manifest_severity sev, int code,
+                             const char *file, int doc, unsigned line, unsigned col, const char *field,
+                             const char *fmt, ...) __attribute__((format(printf, 9, 10)));
+int sl_manifest__set_problem(struct sl_manifest_set *s, enum sl_manifest_severity sev, int code,
+                             const char *file, int doc, unsigned line, unsigned col, const char *field,
+                             const char *fmt, ...)
 {
 	struct sl_manifest_problem *p;
 	va_list ap;
@@ -251,8 +252,8 @@ const struct sl_manifest_file *sl_manifest_set_file(const struct sl_manifest_set
 }
 
 /* Internal, for validation: documents are mutable to their module. */
-struct sl_manifest_doc *set_doc_mut(struct sl_manifest_set *s, size_t i);
-struct sl_manifest_doc *set_doc_mut(struct sl_manifest_set *s, size_t i)
+struct sl_manifest_doc *sl_manifest__set_doc_mut(struct sl_manifest_set *s, size_t i);
+struct sl_manifest_doc *sl_manifest__set_doc_mut(struct sl_manifest_set *s, size_t i)
 {
 	return s->docs[i];
 }
@@ -301,7 +302,7 @@ const struct sl_manifest_doc *sl_manifest_set_find(const struct sl_manifest_set 
                                                    const char *kind, const char *ns, const char *name)
 {
 	struct find_arg a = {group, ns};
-	return set_lookup(s, kind, name, find_match, &a);
+	return sl_manifest__set_lookup(s, kind, name, find_match, &a);
 }
 
 /* ---- adding a buffer ---------------------------------------------------- */
@@ -332,8 +333,9 @@ static int add_doc_cb(struct yaml_doc *y, void *payload)
 	has_kind = cJSON_IsObject(y->obj) && cJSON_GetObjectItemCaseSensitive(y->obj, "kind");
 	if (!has_av && !has_kind) {
 		/* Not a Kubernetes object (e.g. a values file): said, not fatal. */
-		r = set_problem(s, SL_MANIFEST_WARNING, SL_EINVALID, file, (int)y->index, y->line, y->col, "",
-		                "document has no apiVersion and kind: skipped");
+		r = sl_manifest__set_problem(s, SL_MANIFEST_WARNING, SL_EINVALID, file, (int)y->index,
+		                             y->line, y->col, "",
+		                             "document has no apiVersion and kind: skipped");
 		goto out;
 	}
 	if (SL_GROW(s->docs, s->cap_docs, s->n_docs + 1, 64) < 0) {
@@ -365,7 +367,7 @@ static int add_doc_cb(struct yaml_doc *y, void *payload)
 		goto out;
 	}
 	if (d->kind && d->api_version && strcmp(d->kind, "StreamClass") == 0 &&
-	    strcmp(d->api_version, SL_MANIFEST_API_VERSION) == 0) {
+	    strcmp(d->api_version, SL_ARCANE_API_VERSION) == 0) {
 		if (SL_GROW(s->classes, s->cap_classes, s->n_classes + 1, 8) < 0) {
 			r = SL_ENOMEM;
 			goto out;
@@ -374,15 +376,15 @@ static int add_doc_cb(struct yaml_doc *y, void *payload)
 	}
 out:
 	cJSON_Delete(y->obj);
-	positions_free(y->pos);
+	sl_manifest__positions_free(y->pos);
 	return r;
 }
 
 static int add_problem_cb(const struct yaml_problem *y, void *payload)
 {
 	struct add_ctx *a = payload;
-	return set_problem(a->s, SL_MANIFEST_ERROR, y->code, a->s->files[a->file_index].path, y->doc, y->line,
-	                   y->col, y->field, "%s", y->msg);
+	return sl_manifest__set_problem(a->s, SL_MANIFEST_ERROR, y->code, a->s->files[a->file_index].path,
+	                                y->doc, y->line, y->col, y->field, "%s", y->msg);
 }
 
 /* Registers a file entry; returns its index or a negative code. */
@@ -423,11 +425,12 @@ int sl_manifest_set_add_buffer(struct sl_manifest_set *s, const char *name, cons
 	a.file_index = (size_t)idx;
 	s->total_size += len;
 	if (len > s->lim.max_file_size) {
-		r = set_problem(s, SL_MANIFEST_ERROR, SL_ETOOLARGE, name, -1, 0, 0, "",
-		                "%zu bytes, over the limit of %zu for one file", len, s->lim.max_file_size);
+		r = sl_manifest__set_problem(s, SL_MANIFEST_ERROR, SL_ETOOLARGE, name, -1, 0, 0, "",
+		                             "%zu bytes, over the limit of %zu for one file", len,
+		                             s->lim.max_file_size);
 		return r < 0 ? sl_error_set(err, r, "out of memory") : 0;
 	}
-	r = yaml_load(data, len, &s->lim, true, &cb);
+	r = sl_manifest__yaml_load(data, len, &s->lim, true, &cb);
 	if (r < 0)
 		return sl_error_set(err, r, "%s: %s", name,
 		                    r == SL_ENOMEM ? "out of memory" : sl_strerror(r));
@@ -457,7 +460,7 @@ int sl_manifest_set_add_file(struct sl_manifest_set *s, const char *path, const 
 	r = sl_file_read(path, s->lim.max_file_size, &b, &e);
 	if (r < 0) {
 		const char *m = read_msg(&e, path);
-		if (set_problem(s, SL_MANIFEST_ERROR, r, display, -1, 0, 0, "", "%s", m) < 0)
+		if (sl_manifest__set_problem(s, SL_MANIFEST_ERROR, r, display, -1, 0, 0, "", "%s", m) < 0)
 			r = SL_ENOMEM;
 		return sl_error_set(err, r, "%s: %s", display, m);
 	}
@@ -493,7 +496,7 @@ static int walk_problem(struct walk *w, const char *rel, int code, const char *m
 	_cleanup_free_ char *disp = display_of(w, rel);
 	if (!disp)
 		return SL_ENOMEM;
-	return set_problem(w->s, SL_MANIFEST_ERROR, code, disp, -1, 0, 0, "", "%s", msg);
+	return sl_manifest__set_problem(w->s, SL_MANIFEST_ERROR, code, disp, -1, 0, 0, "", "%s", msg);
 }
 
 static int walk_add(struct walk *w, const char *rel)
@@ -651,7 +654,7 @@ int sl_manifest_set_add_dir(struct sl_manifest_set *s, const char *root, const c
 		r = sl_file_read_beneath(w.rootfd, w.paths[i], s->lim.max_file_size, &b, &e);
 		if (r < 0) {
 			const char *m = read_msg(&e, w.paths[i]);
-			r = set_problem(s, SL_MANIFEST_ERROR, r, disp, -1, 0, 0, "", "%s", m);
+			r = sl_manifest__set_problem(s, SL_MANIFEST_ERROR, r, disp, -1, 0, 0, "", "%s", m);
 			if (r < 0)
 				sl_error_set(err, r, "out of memory");
 			continue;

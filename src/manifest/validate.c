@@ -24,8 +24,8 @@ struct vctx {
 	bool have_templates;
 };
 
-int doc_problem(struct vctx *v, struct sl_manifest_doc *d, enum sl_manifest_severity sev, const char *path,
-                const char *fmt, ...)
+int sl_manifest__doc_problem(struct vctx *v, struct sl_manifest_doc *d, enum sl_manifest_severity sev,
+                             const char *path, const char *fmt, ...)
 {
 	char msg[1024], anc[4096];
 	unsigned line = d->line, col = d->column;
@@ -60,7 +60,8 @@ int doc_problem(struct vctx *v, struct sl_manifest_doc *d, enum sl_manifest_seve
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	r = set_problem(v->s, sev, SL_EINVALID, d->file, (int)d->index, line, col, path, "%s", msg);
+	r = sl_manifest__set_problem(v->s, sev, SL_EINVALID, d->file, (int)d->index, line, col, path, "%s",
+	                             msg);
 	if (r == 0 && sev == SL_MANIFEST_ERROR)
 		d->n_errors++;
 	return r;
@@ -303,7 +304,7 @@ static bool is_crd(const struct sl_manifest_doc *d)
 static bool is_ours(const struct sl_manifest_doc *d, const char *kind)
 {
 	return d->kind && d->api_version && strcmp(d->kind, kind) == 0 &&
-	       strcmp(d->api_version, SL_MANIFEST_API_VERSION) == 0;
+	       strcmp(d->api_version, SL_ARCANE_API_VERSION) == 0;
 }
 
 bool sl_manifest_set_is_stream(const struct sl_manifest_set *s, const struct sl_manifest_doc *d,
@@ -311,8 +312,8 @@ bool sl_manifest_set_is_stream(const struct sl_manifest_set *s, const struct sl_
 {
 	if (!d->kind || !d->api_version)
 		return false;
-	for (size_t i = 0; i < set_class_count(s); i++) {
-		const struct sl_manifest_doc *c = set_class(s, i);
+	for (size_t i = 0; i < sl_manifest__set_class_count(s); i++) {
+		const struct sl_manifest_doc *c = sl_manifest__set_class(s, i);
 		const cJSON *spec;
 		const char *g, *ver, *k;
 		size_t gl;
@@ -354,7 +355,7 @@ static const struct sl_manifest_doc *find_in_ns(const struct sl_manifest_set *s,
                                                 const char *kind, const char *ns, const char *name)
 {
 	struct ns_arg a = {api_version, ns};
-	return set_lookup(s, kind, name, ns_match, &a);
+	return sl_manifest__set_lookup(s, kind, name, ns_match, &a);
 }
 
 /* A template reference of the stream's layout must name a template of the
@@ -365,11 +366,12 @@ static int check_template_ref(struct vctx *v, struct sl_manifest_doc *d, const s
 
 	snprintf(path, sizeof(path), "%s.name", ref->field);
 	if (!ref->name || !v->have_templates ||
-	    find_in_ns(v->s, SL_MANIFEST_API_VERSION, "StreamingJobTemplate", ref->ns, ref->name))
+	    find_in_ns(v->s, SL_ARCANE_API_VERSION, "StreamingJobTemplate", ref->ns, ref->name))
 		return 0;
-	return doc_problem(v, d, SL_MANIFEST_ERROR, path,
-	                   "StreamingJobTemplate \"%s\" not found in namespace \"%s\" of the manifests",
-	                   ref->name, eff_ns(ref->ns));
+	return sl_manifest__doc_problem(
+	    v, d, SL_MANIFEST_ERROR, path,
+	    "StreamingJobTemplate \"%s\" not found in namespace \"%s\" of the manifests", ref->name,
+	    eff_ns(ref->ns));
 }
 
 static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct sl_manifest_doc *cls)
@@ -380,15 +382,16 @@ static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct 
 	int r;
 
 	if (!cJSON_IsObject(spec))
-		return doc_problem(v, d, SL_MANIFEST_ERROR, "spec",
-		                   "a stream needs a spec object (registered by StreamClass \"%s\")",
-		                   cls->name ? cls->name : "");
+		return sl_manifest__doc_problem(
+		    v, d, SL_MANIFEST_ERROR, "spec",
+		    "a stream needs a spec object (registered by StreamClass \"%s\")",
+		    cls->name ? cls->name : "");
 	/* The layout (v0, v1, v2) says where suspended, the template
 	 * references and the backend are. */
 	if (sl_arcane_layout_read(d->obj, &l, &lerr) < 0) {
 		const char *msg = lerr.msg + (l.error_field[0] ? strlen(l.error_field) + 2 : 0);
-		if ((r = doc_problem(v, d, SL_MANIFEST_ERROR, l.error_field[0] ? l.error_field : "spec", "%s",
-		                     msg)) < 0)
+		if ((r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR,
+		                                  l.error_field[0] ? l.error_field : "spec", "%s", msg)) < 0)
 			return r;
 	} else if ((r = check_template_ref(v, d, &l.streaming)) < 0 ||
 	           (r = check_template_ref(v, d, &l.backfill)) < 0 ||
@@ -407,7 +410,8 @@ static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct 
 		{
 			struct sl_buf pb;
 			sl_buf_init(&pb, sizeof(path) - 1);
-			if (sl_buf_puts(&pb, "spec") == 0 && path_push_key(&pb, f->valuestring) == 0)
+			if (sl_buf_puts(&pb, "spec") == 0 &&
+			    sl_manifest__path_push_key(&pb, f->valuestring) == 0)
 				snprintf(path, sizeof(path), "%s", pb.data);
 			sl_buf_free(&pb);
 		}
@@ -416,22 +420,24 @@ static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct 
 			if (!n || !*n) {
 				char np[600];
 				snprintf(np, sizeof(np), "%s.name", path);
-				if ((r = doc_problem(v, d, SL_MANIFEST_ERROR, np,
-				                     "required: the name of a Secret (a string)")) < 0)
+				if ((r = sl_manifest__doc_problem(
+				         v, d, SL_MANIFEST_ERROR, np,
+				         "required: the name of a Secret (a string)")) < 0)
 					return r;
 			}
 			continue;
 		}
 		if (val && !cJSON_IsNull(val)) {
-			if ((r = doc_problem(v, d, SL_MANIFEST_ERROR, path,
-			                     "expected an object with the name of a Secret")) < 0)
+			if ((r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, path,
+			                                  "expected an object with the name of a Secret")) <
+			    0)
 				return r;
 			continue;
 		}
 		sref = get(spec, "secretRef");
 		if (cJSON_IsObject(sref) && get_str(sref, "name") && *get_str(sref, "name"))
 			continue;
-		if ((r = doc_problem(
+		if ((r = sl_manifest__doc_problem(
 		         v, d, SL_MANIFEST_ERROR, path,
 		         "StreamClass \"%s\" requires this secret reference: an object with the name "
 		         "of a Secret, or spec.secretRef.name",
@@ -452,10 +458,10 @@ static int check_backfill(struct vctx *v, struct sl_manifest_doc *d)
 
 	if (!cls_name || !sid)
 		return 0; /* the schema check has said what is missing */
-	cls = sl_manifest_set_find(v->s, SL_MANIFEST_GROUP, "StreamClass", NULL, cls_name);
+	cls = sl_manifest_set_find(v->s, SL_ARCANE_GROUP, "StreamClass", NULL, cls_name);
 	if (!cls || !is_ours(cls, "StreamClass"))
-		return doc_problem(v, d, SL_MANIFEST_ERROR, "spec.streamClass",
-		                   "StreamClass \"%s\" not found in the manifests", cls_name);
+		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "spec.streamClass",
+		                                "StreamClass \"%s\" not found in the manifests", cls_name);
 	cspec = get(cls->obj, "spec");
 	g = get_str(cspec, "apiGroupRef");
 	ver = get_str(cspec, "apiVersion");
@@ -464,9 +470,9 @@ static int check_backfill(struct vctx *v, struct sl_manifest_doc *d)
 		return 0; /* the class has its own errors */
 	snprintf(av, sizeof(av), "%s/%s", g, ver);
 	if (!find_in_ns(v->s, av, k, d->namespace, sid))
-		return doc_problem(v, d, SL_MANIFEST_ERROR, "spec.streamId",
-		                   "%s \"%s\" not found in namespace \"%s\" of the manifests", k, sid,
-		                   eff_ns(d->namespace));
+		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "spec.streamId",
+		                                "%s \"%s\" not found in namespace \"%s\" of the manifests", k,
+		                                sid, eff_ns(d->namespace));
 	return 0;
 }
 
@@ -514,25 +520,28 @@ static int check_string_map(struct vctx *v, struct sl_manifest_doc *d, const cJS
 		return SL_ENOMEM;
 	}
 	if (!cJSON_IsObject(m)) {
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data, "expected an object of strings");
+		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+		                             "expected an object of strings");
 		goto out;
 	}
 	cJSON_ArrayForEach(e, m)
 	{
 		size_t base = p.len;
-		if (path_push_key(&p, e->string) < 0)
+		if (sl_manifest__path_push_key(&p, e->string) < 0)
 			continue;
 		if (!qualified_name(e->string))
-			r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
-			                "invalid key: expected [prefix/]name, name up to 63 characters "
-			                "[A-Za-z0-9_.-] beginning and ending with an alphanumeric");
+			r = sl_manifest__doc_problem(
+			    v, d, SL_MANIFEST_ERROR, p.data,
+			    "invalid key: expected [prefix/]name, name up to 63 characters "
+			    "[A-Za-z0-9_.-] beginning and ending with an alphanumeric");
 		else if (!cJSON_IsString(e))
-			r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
-			                "expected a string (quote the value)");
+			r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+			                             "expected a string (quote the value)");
 		else if (labels && !label_value(e->valuestring))
-			r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
-			                "invalid label value: expected up to 63 characters [A-Za-z0-9_.-], "
-			                "beginning and ending with an alphanumeric");
+			r = sl_manifest__doc_problem(
+			    v, d, SL_MANIFEST_ERROR, p.data,
+			    "invalid label value: expected up to 63 characters [A-Za-z0-9_.-], "
+			    "beginning and ending with an alphanumeric");
 		p.len = base;
 		p.data[base] = '\0';
 		if (r < 0)
@@ -550,48 +559,53 @@ static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struc
 	int r;
 
 	if (!cJSON_IsString(av) || !*av->valuestring)
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, "apiVersion",
-		                av ? "expected a string such as \"v1\" or \"group/v1\""
-		                   : "required: every object needs apiVersion and kind");
+		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "apiVersion",
+		                             av ? "expected a string such as \"v1\" or \"group/v1\""
+		                                : "required: every object needs apiVersion and kind");
 	else if (!valid_api_version(av->valuestring))
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, "apiVersion",
-		                "invalid: expected \"VERSION\" or \"GROUP/VERSION\", e.g. \"apps/v1\"");
+		r = sl_manifest__doc_problem(
+		    v, d, SL_MANIFEST_ERROR, "apiVersion",
+		    "invalid: expected \"VERSION\" or \"GROUP/VERSION\", e.g. \"apps/v1\"");
 	else
 		r = 0;
 	if (r < 0)
 		return r;
 	if (!cJSON_IsString(kind) || !*kind->valuestring)
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, "kind",
-		                kind ? "expected a string such as \"ConfigMap\""
-		                     : "required: every object needs apiVersion and kind");
+		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "kind",
+		                             kind ? "expected a string such as \"ConfigMap\""
+		                                  : "required: every object needs apiVersion and kind");
 	else if (!valid_kind(kind->valuestring))
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, "kind", "invalid: expected an alphanumeric name");
+		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "kind",
+		                             "invalid: expected an alphanumeric name");
 	if (r < 0)
 		return r;
 	meta = get(d->obj, "metadata");
 	if (!cJSON_IsObject(meta))
-		return doc_problem(v, d, SL_MANIFEST_ERROR, "metadata",
-		                   meta ? "expected an object" : "required: an object with a name");
+		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata",
+		                                meta ? "expected an object"
+		                                     : "required: an object with a name");
 	name = get(meta, "name");
 	if (!name || cJSON_IsNull(name)) {
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name",
-		                "required: every object applied by sluice needs a name");
+		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name",
+		                             "required: every object applied by sluice needs a name");
 	} else if (!cJSON_IsString(name)) {
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name", "expected a string");
+		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name", "expected a string");
 	} else if (d->kind && in_list(d->kind, label_kinds)) {
 		if (!sl_manifest_dns1123_label(name->valuestring))
-			r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name",
-			                "invalid %s name: expected a DNS-1123 label (at most 63 characters "
-			                "[a-z0-9-], beginning and ending with [a-z0-9])",
-			                d->kind);
+			r = sl_manifest__doc_problem(
+			    v, d, SL_MANIFEST_ERROR, "metadata.name",
+			    "invalid %s name: expected a DNS-1123 label (at most 63 characters "
+			    "[a-z0-9-], beginning and ending with [a-z0-9])",
+			    d->kind);
 	} else if (!sl_manifest_dns1123_subdomain(name->valuestring)) {
-		r = doc_problem(
+		r = sl_manifest__doc_problem(
 		    v, d, SL_MANIFEST_ERROR, "metadata.name",
 		    "invalid name: expected a DNS-1123 subdomain (at most 253 characters [a-z0-9-.], "
 		    "each part beginning and ending with [a-z0-9])");
 	} else if (sl_manifest_set_is_stream(v->s, d, NULL) && strlen(name->valuestring) > 63) {
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name",
-		                "a stream name is a label value of its jobs: expected at most 63 characters");
+		r = sl_manifest__doc_problem(
+		    v, d, SL_MANIFEST_ERROR, "metadata.name",
+		    "a stream name is a label value of its jobs: expected at most 63 characters");
 	}
 	if (r < 0)
 		return r;
@@ -599,14 +613,16 @@ static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struc
 	namespaced = sch ? sch->namespaced : !(d->kind && in_list(d->kind, cluster_kinds));
 	if (ns && !cJSON_IsNull(ns)) {
 		if (!cJSON_IsString(ns))
-			r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace", "expected a string");
+			r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace",
+			                             "expected a string");
 		else if (!sl_manifest_dns1123_label(ns->valuestring))
-			r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace",
-			                "invalid namespace: expected a DNS-1123 label (at most 63 characters "
-			                "[a-z0-9-], beginning and ending with [a-z0-9])");
+			r = sl_manifest__doc_problem(
+			    v, d, SL_MANIFEST_ERROR, "metadata.namespace",
+			    "invalid namespace: expected a DNS-1123 label (at most 63 characters "
+			    "[a-z0-9-], beginning and ending with [a-z0-9])");
 		else if (!namespaced)
-			r = doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace",
-			                "%s is cluster-scoped: expected no namespace", d->kind);
+			r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace",
+			                             "%s is cluster-scoped: expected no namespace", d->kind);
 		if (r < 0)
 			return r;
 	}
@@ -618,7 +634,8 @@ static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struc
 			if (in_list(m->string, object_meta_fields))
 				continue;
 			snprintf(path, sizeof(path), "metadata.%.500s", m->string);
-			if ((r = doc_problem(v, d, SL_MANIFEST_ERROR, path, "unknown field")) < 0)
+			if ((r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, path, "unknown field")) <
+			    0)
 				return r;
 		}
 	}
@@ -640,18 +657,18 @@ static int check_secret_string_data(struct vctx *v, struct sl_manifest_doc *d)
 	if (!sd || cJSON_IsNull(sd))
 		return 0;
 	if (!cJSON_IsObject(sd))
-		return doc_problem(v, d, SL_MANIFEST_ERROR, "stringData",
-		                   "expected an object of strings; value not shown");
+		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "stringData",
+		                                "expected an object of strings; value not shown");
 	sl_buf_init(&p, 4096);
 	cJSON_ArrayForEach(e, sd)
 	{
 		if (cJSON_IsString(e) || cJSON_IsNull(e))
 			continue;
 		sl_buf_reset(&p);
-		if (sl_buf_puts(&p, "stringData") < 0 || path_push_key(&p, e->string) < 0)
+		if (sl_buf_puts(&p, "stringData") < 0 || sl_manifest__path_push_key(&p, e->string) < 0)
 			continue;
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
-		                "expected a string (quote the value); value not shown");
+		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+		                             "expected a string (quote the value); value not shown");
 		if (r < 0)
 			break;
 	}
@@ -682,10 +699,11 @@ static int check_secret(struct vctx *v, struct sl_manifest_doc *d)
 		if (ok)
 			continue;
 		sl_buf_reset(&p);
-		if (sl_buf_puts(&p, "data") < 0 || path_push_key(&p, e->string) < 0)
+		if (sl_buf_puts(&p, "data") < 0 || sl_manifest__path_push_key(&p, e->string) < 0)
 			continue;
-		r = doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
-		                "expected a base64 string (use stringData for plain text); value not shown");
+		r = sl_manifest__doc_problem(
+		    v, d, SL_MANIFEST_ERROR, p.data,
+		    "expected a base64 string (use stringData for plain text); value not shown");
 		if (r < 0)
 			break;
 	}
@@ -718,7 +736,7 @@ static int check_duplicates(struct vctx *v)
 	if (!keys)
 		return SL_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		struct sl_manifest_doc *d = set_doc_mut(v->s, i);
+		struct sl_manifest_doc *d = sl_manifest__set_doc_mut(v->s, i);
 		if (!d->kind || !d->name)
 			continue;
 		keys[m].key = sl_asprintf("%s\x1f%s\x1f%s\x1f%s", sl_manifest_doc_group(d, g, sizeof(g)),
@@ -739,9 +757,10 @@ static int check_duplicates(struct vctx *v)
 			continue;
 		}
 		v->doc_first_problem = sl_manifest_set_problem_count(v->s);
-		r = doc_problem(v, keys[i].d, SL_MANIFEST_ERROR, "metadata.name",
-		                "%s \"%s\" is defined twice: also at %s:%u:%u", keys[i].d->kind,
-		                keys[i].d->name, keys[f].d->file, keys[f].d->line, keys[f].d->column);
+		r = sl_manifest__doc_problem(v, keys[i].d, SL_MANIFEST_ERROR, "metadata.name",
+		                             "%s \"%s\" is defined twice: also at %s:%u:%u", keys[i].d->kind,
+		                             keys[i].d->name, keys[f].d->file, keys[f].d->line,
+		                             keys[f].d->column);
 	}
 out:
 	for (size_t i = 0; i < m; i++)
@@ -770,7 +789,7 @@ int sl_manifest_set_validate(struct sl_manifest_set *s)
 			v.have_templates = true;
 	}
 	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++) {
-		struct sl_manifest_doc *d = set_doc_mut(s, i);
+		struct sl_manifest_doc *d = sl_manifest__set_doc_mut(s, i);
 		const struct schema_ent *sch =
 		    d->api_version && d->kind ? schema_find(&v, d->api_version, d->kind) : NULL;
 		const struct sl_manifest_doc *cls = NULL;
@@ -790,12 +809,13 @@ int sl_manifest_set_validate(struct sl_manifest_set *s)
 				if (strcmp(m->string, "metadata") == 0 || strcmp(m->string, "status") == 0)
 					continue;
 				sl_buf_reset(&path);
-				if (path_push_key(&path, m->string) < 0)
+				if (sl_manifest__path_push_key(&path, m->string) < 0)
 					continue;
 				if (sub)
-					r = schema_check(&v, d, sub, m, &path, 1);
+					r = sl_manifest__schema_check(&v, d, sub, m, &path, 1);
 				else if (strcmp(m->string, "apiVersion") && strcmp(m->string, "kind"))
-					r = doc_problem(&v, d, SL_MANIFEST_ERROR, path.data, "unknown field");
+					r = sl_manifest__doc_problem(&v, d, SL_MANIFEST_ERROR, path.data,
+					                             "unknown field");
 				if (r < 0)
 					break;
 			}
@@ -804,8 +824,9 @@ int sl_manifest_set_validate(struct sl_manifest_set *s)
 				cJSON_ArrayForEach(k, req)
 				{
 					if (cJSON_IsString(k) && !get(d->obj, k->valuestring) &&
-					    (r = doc_problem(&v, d, SL_MANIFEST_ERROR, k->valuestring,
-					                     "required field is missing")) < 0)
+					    (r = sl_manifest__doc_problem(&v, d, SL_MANIFEST_ERROR,
+					                                  k->valuestring,
+					                                  "required field is missing")) < 0)
 						break;
 				}
 			}

@@ -46,7 +46,7 @@ struct doc_builder {
 
 /* ---- positions ---------------------------------------------------------- */
 
-void positions_free(struct sl_manifest_positions *p)
+void sl_manifest__positions_free(struct sl_manifest_positions *p)
 {
 	if (!p)
 		return;
@@ -55,7 +55,7 @@ void positions_free(struct sl_manifest_positions *p)
 	free(p);
 }
 
-int positions_add(struct sl_manifest_positions *p, const char *path, unsigned line, unsigned col)
+int sl_manifest__positions_add(struct sl_manifest_positions *p, const char *path, unsigned line, unsigned col)
 {
 	size_t l = strlen(path) + 1;
 	if (p->paths_len + l > UINT32_MAX)
@@ -91,7 +91,7 @@ int sl_manifest_doc_position(const struct sl_manifest_doc *d, const char *path, 
 	return SL_ENOTFOUND;
 }
 
-int path_push_key(struct sl_buf *b, const char *key)
+int sl_manifest__path_push_key(struct sl_buf *b, const char *key)
 {
 	if (strpbrk(key, ".[]") || !*key)
 		return sl_buf_printf(b, "[%s]", key);
@@ -600,7 +600,7 @@ static cJSON *convert_map(struct conv *c, const struct node *n, unsigned depth)
 					c->path.len = base_len;
 					if (c->path.data)
 						c->path.data[base_len] = '\0';
-					path_push_key(&c->path, e.v[j].key);
+					sl_manifest__path_push_key(&c->path, e.v[j].key);
 					conv_fail(c, SL_EINVALID, e.v[j].knode,
 					          "duplicate key \"%s\" (first at line %u)", e.v[j].key,
 					          e.v[first_explicit].knode->line);
@@ -629,13 +629,13 @@ static cJSON *convert_map(struct conv *c, const struct node *n, unsigned depth)
 		c->path.len = base_len;
 		if (c->path.data)
 			c->path.data[base_len] = '\0';
-		if (path_push_key(&c->path, e.v[i].key) < 0) {
+		if (sl_manifest__path_push_key(&c->path, e.v[i].key) < 0) {
 			conv_fail(c, SL_ETOOLARGE, e.v[i].knode, "field path too long");
 			r = SL_ETOOLARGE;
 			goto out;
 		}
-		if (c->pos &&
-		    positions_add(c->pos, c->path.data, e.v[i].knode->line, e.v[i].knode->col) < 0) {
+		if (c->pos && sl_manifest__positions_add(c->pos, c->path.data, e.v[i].knode->line,
+		                                         e.v[i].knode->col) < 0) {
 			r = SL_ENOMEM;
 			goto out;
 		}
@@ -747,8 +747,8 @@ static cJSON *convert(struct conv *c, const struct node *n, unsigned depth)
 				conv_fail(c, SL_ETOOLARGE, n, "field path too long");
 				break;
 			}
-			if (c->pos &&
-			    positions_add(c->pos, c->path.data, n->kids[i]->line, n->kids[i]->col) < 0) {
+			if (c->pos && sl_manifest__positions_add(c->pos, c->path.data, n->kids[i]->line,
+			                                         n->kids[i]->col) < 0) {
 				c->code = SL_ENOMEM;
 				break;
 			}
@@ -809,7 +809,7 @@ static int finish_doc(struct doc_builder *b, unsigned index, const struct sl_man
 		return SL_ENOMEM;
 	if (want_positions) {
 		c.pos = calloc(1, sizeof(*c.pos));
-		if (!c.pos || positions_add(c.pos, "", b->root->line, b->root->col) < 0) {
+		if (!c.pos || sl_manifest__positions_add(c.pos, "", b->root->line, b->root->col) < 0) {
 			r = SL_ENOMEM;
 			goto out;
 		}
@@ -828,7 +828,7 @@ static int finish_doc(struct doc_builder *b, unsigned index, const struct sl_man
 	d.pos = TAKE_PTR(c.pos);
 	r = cb->doc(&d, cb->payload);
 out:
-	positions_free(c.pos);
+	sl_manifest__positions_free(c.pos);
 	free(c.field);
 	sl_buf_free(&c.path);
 	return r;
@@ -858,8 +858,8 @@ static int attach(struct doc_builder *b, struct node *n)
 	return node_add_kid(b->stack[b->depth - 1], n);
 }
 
-int yaml_load(const void *data, size_t len, const struct sl_manifest_limits *lim, bool want_positions,
-              const struct yaml_callbacks *cb)
+int sl_manifest__yaml_load(const void *data, size_t len, const struct sl_manifest_limits *lim,
+                           bool want_positions, const struct yaml_callbacks *cb)
 {
 	yaml_parser_t parser;
 	struct doc_builder b = {0};
@@ -1034,7 +1034,7 @@ struct parse_ctx {
 static int parse_doc_cb(struct yaml_doc *d, void *payload)
 {
 	struct parse_ctx *p = payload;
-	positions_free(d->pos);
+	sl_manifest__positions_free(d->pos);
 	return p->cb(d->index, d->line, d->col, d->obj, p->payload);
 }
 
@@ -1058,7 +1058,7 @@ int sl_manifest_parse(const void *data, size_t len, const struct sl_manifest_lim
 	if (len > lim->max_file_size)
 		return sl_error_set(err, SL_ETOOLARGE, "%zu bytes, over the limit of %zu", len,
 		                    lim->max_file_size);
-	r = yaml_load(data, len, lim, false, &ycb);
+	r = sl_manifest__yaml_load(data, len, lim, false, &ycb);
 	if (r == SL_ENOMEM)
 		sl_error_set(err, r, "out of memory");
 	return r;

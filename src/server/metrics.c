@@ -15,25 +15,25 @@ struct child {
 	uint64_t count;
 };
 
-struct sl_metric {
-	enum sl_metric_type type;
+struct sl_server_metric {
+	enum sl_server_metric_type type;
 	char *name;
 	char *help;
-	char *labels[SL_METRIC_MAX_LABELS];
+	char *labels[SL_SERVER_METRIC_MAX_LABELS];
 	size_t n_labels;
-	double buckets[SL_METRIC_MAX_BUCKETS];
+	double buckets[SL_SERVER_METRIC_MAX_BUCKETS];
 	size_t n_buckets;
 	struct child *children; /* sorted by label values */
 	size_t n_children, cap_children;
 };
 
 struct collector {
-	sl_metrics_collect_fn fn;
+	sl_server_metrics_collect_fn fn;
 	void *payload;
 };
 
-struct sl_metrics {
-	struct sl_metric **families;
+struct sl_server_metrics {
+	struct sl_server_metric **families;
 	size_t n_families, cap_families;
 	struct collector *collectors;
 	size_t n_collectors, cap_collectors;
@@ -65,7 +65,7 @@ static void child_clear(struct child *c, size_t n_labels)
 	free(c->counts);
 }
 
-static void family_free(struct sl_metric *f)
+static void family_free(struct sl_server_metric *f)
 {
 	if (!f)
 		return;
@@ -79,16 +79,16 @@ static void family_free(struct sl_metric *f)
 	free(f);
 }
 
-int sl_metrics_new(struct sl_metrics **ret)
+int sl_server_metrics_new(struct sl_server_metrics **ret)
 {
-	struct sl_metrics *m = calloc(1, sizeof(*m));
+	struct sl_server_metrics *m = calloc(1, sizeof(*m));
 	if (!m)
 		return SL_ENOMEM;
 	*ret = m;
 	return 0;
 }
 
-void sl_metrics_free(struct sl_metrics *m)
+void sl_server_metrics_free(struct sl_server_metrics *m)
 {
 	if (!m)
 		return;
@@ -100,7 +100,7 @@ void sl_metrics_free(struct sl_metrics *m)
 }
 
 /* Compares a child's label values with values; the children are kept sorted. */
-static int child_cmp(const struct sl_metric *f, const struct child *c, const char *const *values)
+static int child_cmp(const struct sl_server_metric *f, const struct child *c, const char *const *values)
 {
 	for (size_t i = 0; i < f->n_labels; i++) {
 		int r = strcmp(c->values[i], values[i]);
@@ -111,7 +111,7 @@ static int child_cmp(const struct sl_metric *f, const struct child *c, const cha
 }
 
 /* Finds the child with these values; *pos gets its index or where it goes. */
-static struct child *child_find(const struct sl_metric *f, const char *const *values, size_t *pos)
+static struct child *child_find(const struct sl_server_metric *f, const char *const *values, size_t *pos)
 {
 	size_t lo = 0, hi = f->n_children;
 	while (lo < hi) {
@@ -132,7 +132,7 @@ static struct child *child_find(const struct sl_metric *f, const char *const *va
 	return NULL;
 }
 
-static int child_get(struct sl_metric *f, const char *const *values, struct child **ret)
+static int child_get(struct sl_server_metric *f, const char *const *values, struct child **ret)
 {
 	static const char *const none[1] = {NULL};
 	size_t pos;
@@ -149,7 +149,7 @@ static int child_get(struct sl_metric *f, const char *const *values, struct chil
 	*ret = child_find(f, values, &pos);
 	if (*ret)
 		return 0;
-	if (f->n_children >= SL_METRIC_MAX_CHILDREN)
+	if (f->n_children >= SL_SERVER_METRIC_MAX_CHILDREN)
 		return SL_ETOOLARGE;
 	r = SL_GROW(f->children, f->cap_children, f->n_children + 1, 8);
 	if (r < 0)
@@ -166,7 +166,7 @@ static int child_get(struct sl_metric *f, const char *const *values, struct chil
 			}
 		}
 	}
-	if (f->type == SL_METRIC_HISTOGRAM) {
+	if (f->type == SL_SERVER_METRIC_HISTOGRAM) {
 		c.counts = calloc(f->n_buckets + 1, sizeof(uint64_t));
 		if (!c.counts) {
 			child_clear(&c, f->n_labels);
@@ -180,25 +180,26 @@ static int child_get(struct sl_metric *f, const char *const *values, struct chil
 	return 0;
 }
 
-int sl_metrics_register(struct sl_metrics *m, enum sl_metric_type type, const char *name, const char *help,
-                        const char *labels, const double *buckets, size_t n_buckets, struct sl_metric **ret)
+int sl_server_metrics_register(struct sl_server_metrics *m, enum sl_server_metric_type type, const char *name,
+                               const char *help, const char *labels, const double *buckets, size_t n_buckets,
+                               struct sl_server_metric **ret)
 {
-	struct sl_metric *f = NULL;
+	struct sl_server_metric *f = NULL;
 	struct child *c;
 	int r;
 
-	if (!valid_name(name, false) || type > SL_METRIC_HISTOGRAM)
+	if (!valid_name(name, false) || type > SL_SERVER_METRIC_HISTOGRAM)
 		return SL_EINVALID;
 	for (size_t i = 0; i < m->n_families; i++)
 		if (strcmp(m->families[i]->name, name) == 0)
 			return SL_EEXIST;
-	if (type == SL_METRIC_HISTOGRAM && !buckets) {
+	if (type == SL_SERVER_METRIC_HISTOGRAM && !buckets) {
 		buckets = default_buckets;
 		n_buckets = SL_ARRAY_SIZE(default_buckets);
 	}
-	if (type != SL_METRIC_HISTOGRAM)
+	if (type != SL_SERVER_METRIC_HISTOGRAM)
 		n_buckets = 0;
-	if (n_buckets > SL_METRIC_MAX_BUCKETS)
+	if (n_buckets > SL_SERVER_METRIC_MAX_BUCKETS)
 		return SL_ETOOLARGE;
 	for (size_t i = 0; i < n_buckets; i++)
 		if (!isfinite(buckets[i]) || (i && buckets[i] <= buckets[i - 1]))
@@ -218,7 +219,7 @@ int sl_metrics_register(struct sl_metrics *m, enum sl_metric_type type, const ch
 		const char *p = labels;
 		while (*p) {
 			size_t n = strcspn(p, ",");
-			if (f->n_labels == SL_METRIC_MAX_LABELS) {
+			if (f->n_labels == SL_SERVER_METRIC_MAX_LABELS) {
 				r = SL_ETOOLARGE;
 				goto fail;
 			}
@@ -229,7 +230,8 @@ int sl_metrics_register(struct sl_metrics *m, enum sl_metric_type type, const ch
 			}
 			f->n_labels++;
 			if (!valid_name(f->labels[f->n_labels - 1], true) ||
-			    (type == SL_METRIC_HISTOGRAM && strcmp(f->labels[f->n_labels - 1], "le") == 0)) {
+			    (type == SL_SERVER_METRIC_HISTOGRAM &&
+			     strcmp(f->labels[f->n_labels - 1], "le") == 0)) {
 				r = SL_EINVALID;
 				goto fail;
 			}
@@ -259,12 +261,13 @@ fail:
 	return r;
 }
 
-int sl_metric_add(struct sl_metric *f, const char *const *values, double v)
+int sl_server_metric_add(struct sl_server_metric *f, const char *const *values, double v)
 {
 	struct child *c;
 	int r;
 
-	if (!f || f->type == SL_METRIC_HISTOGRAM || isnan(v) || (f->type == SL_METRIC_COUNTER && v < 0))
+	if (!f || f->type == SL_SERVER_METRIC_HISTOGRAM || isnan(v) ||
+	    (f->type == SL_SERVER_METRIC_COUNTER && v < 0))
 		return SL_EINVALID;
 	r = child_get(f, values, &c);
 	if (r < 0)
@@ -273,12 +276,12 @@ int sl_metric_add(struct sl_metric *f, const char *const *values, double v)
 	return 0;
 }
 
-int sl_metric_set(struct sl_metric *f, const char *const *values, double v)
+int sl_server_metric_set(struct sl_server_metric *f, const char *const *values, double v)
 {
 	struct child *c;
 	int r;
 
-	if (!f || f->type == SL_METRIC_HISTOGRAM || isnan(v))
+	if (!f || f->type == SL_SERVER_METRIC_HISTOGRAM || isnan(v))
 		return SL_EINVALID;
 	r = child_get(f, values, &c);
 	if (r < 0)
@@ -287,13 +290,13 @@ int sl_metric_set(struct sl_metric *f, const char *const *values, double v)
 	return 0;
 }
 
-int sl_metric_observe(struct sl_metric *f, const char *const *values, double v)
+int sl_server_metric_observe(struct sl_server_metric *f, const char *const *values, double v)
 {
 	struct child *c;
 	size_t i;
 	int r;
 
-	if (!f || f->type != SL_METRIC_HISTOGRAM || isnan(v))
+	if (!f || f->type != SL_SERVER_METRIC_HISTOGRAM || isnan(v))
 		return SL_EINVALID;
 	r = child_get(f, values, &c);
 	if (r < 0)
@@ -306,21 +309,21 @@ int sl_metric_observe(struct sl_metric *f, const char *const *values, double v)
 	return 0;
 }
 
-void sl_metric_clear(struct sl_metric *f)
+void sl_server_metric_clear(struct sl_server_metric *f)
 {
-	if (!f || f->type != SL_METRIC_GAUGE || f->n_labels == 0)
+	if (!f || f->type != SL_SERVER_METRIC_GAUGE || f->n_labels == 0)
 		return;
 	for (size_t i = 0; i < f->n_children; i++)
 		child_clear(&f->children[i], f->n_labels);
 	f->n_children = 0;
 }
 
-double sl_metric_get(const struct sl_metric *f, const char *const *values)
+double sl_server_metric_get(const struct sl_server_metric *f, const char *const *values)
 {
 	static const char *const none[1] = {NULL};
 	const struct child *c;
 
-	if (!f || f->type == SL_METRIC_HISTOGRAM)
+	if (!f || f->type == SL_SERVER_METRIC_HISTOGRAM)
 		return NAN;
 	if (f->n_labels == 0)
 		values = none;
@@ -330,7 +333,8 @@ double sl_metric_get(const struct sl_metric *f, const char *const *values)
 	return c ? c->value : NAN;
 }
 
-int sl_metrics_add_collector(struct sl_metrics *m, sl_metrics_collect_fn fn, void *payload)
+int sl_server_metrics_add_collector(struct sl_server_metrics *m, sl_server_metrics_collect_fn fn,
+                                    void *payload)
 {
 	int r = SL_GROW(m->collectors, m->cap_collectors, m->n_collectors + 1, 8);
 	if (r < 0)
@@ -377,7 +381,7 @@ static int put_escaped(struct sl_buf *out, const char *s, bool quote)
 }
 
 /* name{l1="v1",...,extra="x"} — extra (the "le" label) may be NULL. */
-static int put_series(struct sl_buf *out, const struct sl_metric *f, const struct child *c,
+static int put_series(struct sl_buf *out, const struct sl_server_metric *f, const struct child *c,
                       const char *suffix, const char *extra_name, const char *extra_value)
 {
 	int r = sl_buf_printf(out, "%s%s", f->name, suffix);
@@ -399,7 +403,7 @@ static int put_series(struct sl_buf *out, const struct sl_metric *f, const struc
 	return r ? r : sl_buf_puts(out, " ");
 }
 
-static int render_family(const struct sl_metric *f, struct sl_buf *out)
+static int render_family(const struct sl_server_metric *f, struct sl_buf *out)
 {
 	static const char *const types[] = {"counter", "gauge", "histogram"};
 	int r;
@@ -411,7 +415,7 @@ static int render_family(const struct sl_metric *f, struct sl_buf *out)
 		r = sl_buf_printf(out, "\n# TYPE %s %s\n", f->name, types[f->type]);
 	for (size_t i = 0; r == 0 && i < f->n_children; i++) {
 		const struct child *c = &f->children[i];
-		if (f->type != SL_METRIC_HISTOGRAM) {
+		if (f->type != SL_SERVER_METRIC_HISTOGRAM) {
 			r = put_series(out, f, c, "", NULL, NULL);
 			if (r == 0)
 				r = put_value(out, c->value);
@@ -450,7 +454,7 @@ static int render_family(const struct sl_metric *f, struct sl_buf *out)
 	return r;
 }
 
-int sl_metrics_render(struct sl_metrics *m, struct sl_buf *out)
+int sl_server_metrics_render(struct sl_server_metrics *m, struct sl_buf *out)
 {
 	int r = 0;
 

@@ -20,12 +20,12 @@ struct sl_server {
 	struct sl_loop *loop;
 	struct MHD_Daemon *d;
 	int epfd;
-	struct sl_timer *timer;
+	struct sl_loop_timer *timer;
 	struct sl_server_opts opts;
 	char *secret_file;
-	struct sl_token_bucket bucket;
-	struct sl_metric *m_requests;
-	struct sl_metric *m_webhooks;
+	struct sl_server_token_bucket bucket;
+	struct sl_server_metric *m_requests;
+	struct sl_server_metric *m_webhooks;
 	unsigned port;
 };
 
@@ -50,13 +50,13 @@ static void count_request(struct sl_server *s, const char *url, unsigned code)
 			path = known_paths[i];
 	snprintf(c, sizeof(c), "%u", code);
 	if (s->m_requests)
-		sl_metric_add(s->m_requests, (const char *const[]){path, c}, 1);
+		sl_server_metric_add(s->m_requests, (const char *const[]){path, c}, 1);
 }
 
 static void count_webhook(struct sl_server *s, const char *result)
 {
 	if (s->m_webhooks)
-		sl_metric_add(s->m_webhooks, (const char *const[]){result}, 1);
+		sl_server_metric_add(s->m_webhooks, (const char *const[]){result}, 1);
 }
 
 static enum MHD_Result reply(struct sl_server *s, struct MHD_Connection *conn, const char *url, unsigned code,
@@ -114,7 +114,7 @@ static enum MHD_Result metrics(struct sl_server *s, struct MHD_Connection *conn,
 	sl_buf_init(&out, METRICS_MAX);
 	/* Counted before rendering so a scrape sees its own request. */
 	count_request(s, url, MHD_HTTP_OK);
-	if (sl_metrics_render(s->opts.metrics, &out) < 0) {
+	if (sl_server_metrics_render(s->opts.metrics, &out) < 0) {
 		sl_buf_free(&out);
 		return reply_text(s, conn, url, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable\n");
 	}
@@ -154,10 +154,11 @@ static enum MHD_Result webhook_finish(struct sl_server *s, struct MHD_Connection
 		return reply_text(s, conn, url, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		                  "webhook secret unreadable\n");
 	}
-	r = sl_webhook_verify(secret.data, secret.len,
-	                      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Hub-Signature-256"),
-	                      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Gitlab-Token"),
-	                      u->body.data, u->body.len, &err);
+	r = sl_server_webhook_verify(
+	    secret.data, secret.len,
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Hub-Signature-256"),
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Gitlab-Token"), u->body.data, u->body.len,
+	    &err);
 	explicit_bzero(secret.data, secret.cap);
 	sl_buf_free(&secret);
 	if (r == SL_EUNAUTHORIZED) {
@@ -195,13 +196,14 @@ static enum MHD_Result webhook(struct sl_server *s, struct MHD_Connection *conn,
 		sl_buf_init(&u->body, max);
 		*con_cls = u;
 		/* Checked before the body is read: a flood costs no HMAC. */
-		if (!sl_token_bucket_take(&s->bucket, sl_now_ms())) {
+		if (!sl_server_token_bucket_take(&s->bucket, sl_now_ms())) {
 			char ra[24];
 			u->limited = true;
 			count_webhook(s, "rate_limited");
 			snprintf(
 			    ra, sizeof(ra), "%llu",
-			    (unsigned long long)(sl_token_bucket_wait_ms(&s->bucket, sl_now_ms()) + 999) /
+			    (unsigned long long)(sl_server_token_bucket_wait_ms(&s->bucket, sl_now_ms()) +
+			                         999) /
 			        1000);
 			return reply(s, conn, url, MHD_HTTP_TOO_MANY_REQUESTS, "text/plain; charset=utf-8",
 			             "rate limited\n", 13, ra);
@@ -261,9 +263,9 @@ static void rearm(struct sl_server *s)
 	MHD_UNSIGNED_LONG_LONG t;
 
 	if (MHD_get_timeout(s->d, &t) == MHD_YES)
-		sl_timer_arm(s->timer, t);
+		sl_loop_timer_arm(s->timer, t);
 	else
-		sl_timer_disarm(s->timer);
+		sl_loop_timer_disarm(s->timer);
 }
 
 static void on_io(struct sl_loop *loop, int fd, uint32_t events, void *payload)
@@ -273,7 +275,7 @@ static void on_io(struct sl_loop *loop, int fd, uint32_t events, void *payload)
 	rearm(s);
 }
 
-static void on_timer(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void on_timer(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct sl_server *s = payload;
 	MHD_run(s->d);
@@ -307,15 +309,15 @@ int sl_server_new(struct sl_loop *loop, const struct sl_server_opts *opts, struc
 		}
 	}
 	s->opts.webhook_secret_file = s->secret_file;
-	sl_token_bucket_init(&s->bucket, opts->webhook_rate > 0 ? opts->webhook_rate : 1,
-	                     opts->webhook_burst > 0 ? opts->webhook_burst : 10, sl_now_ms());
+	sl_server_token_bucket_init(&s->bucket, opts->webhook_rate > 0 ? opts->webhook_rate : 1,
+	                            opts->webhook_burst > 0 ? opts->webhook_burst : 10, sl_now_ms());
 	if (opts->metrics) {
-		r = sl_metrics_register(opts->metrics, SL_METRIC_COUNTER, "sluice_http_requests_total",
-		                        "HTTP requests served, by path and status code.", "path,code", NULL,
-		                        0, &s->m_requests);
+		r = sl_server_metrics_register(
+		    opts->metrics, SL_SERVER_METRIC_COUNTER, "sluice_http_requests_total",
+		    "HTTP requests served, by path and status code.", "path,code", NULL, 0, &s->m_requests);
 		if (r == 0)
-			r = sl_metrics_register(
-			    opts->metrics, SL_METRIC_COUNTER, "sluice_webhook_requests_total",
+			r = sl_server_metrics_register(
+			    opts->metrics, SL_SERVER_METRIC_COUNTER, "sluice_webhook_requests_total",
 			    "POST /hooks/git requests, by outcome.", "result", NULL, 0, &s->m_webhooks);
 		if (r < 0 && r != SL_EEXIST) {
 			sl_error_set(err, r, "registering the server's metrics: %s", sl_strerror(r));
@@ -343,7 +345,7 @@ int sl_server_new(struct sl_loop *loop, const struct sl_server_opts *opts, struc
 	s->epfd = info->epoll_fd;
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : 0;
-	r = sl_timer_new(loop, on_timer, s, &s->timer);
+	r = sl_loop_timer_new(loop, on_timer, s, &s->timer);
 	if (r == 0)
 		r = sl_loop_add_fd(loop, s->epfd, EPOLLIN, on_io, s);
 	if (r < 0) {
@@ -372,7 +374,7 @@ void sl_server_free(struct sl_server *s)
 		sl_loop_del_fd(s->loop, s->epfd);
 	if (s->d)
 		MHD_stop_daemon(s->d);
-	sl_timer_free(s->timer);
+	sl_loop_timer_free(s->timer);
 	free(s->secret_file);
 	free(s);
 }

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-int sl_webhook_hmac_hex(const void *key, size_t key_len, const void *body, size_t body_len,
-                        char out[static 65])
+int sl_server_webhook_hmac_hex(const void *key, size_t key_len, const void *body, size_t body_len,
+                               char out[static 65])
 {
 	uint8_t mac[EVP_MAX_MD_SIZE];
 	unsigned mac_len = 0;
@@ -27,8 +27,9 @@ int sl_webhook_hmac_hex(const void *key, size_t key_len, const void *body, size_
 	return 0;
 }
 
-int sl_webhook_verify(const char *secret, size_t secret_len, const char *github_sig, const char *gitlab_token,
-                      const void *body, size_t body_len, struct sl_error *err)
+int sl_server_webhook_verify(const char *secret, size_t secret_len, const char *github_sig,
+                             const char *gitlab_token, const void *body, size_t body_len,
+                             struct sl_error *err)
 {
 	char want[65], got[65];
 	int r;
@@ -44,7 +45,7 @@ int sl_webhook_verify(const char *secret, size_t secret_len, const char *github_
 			got[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
 		}
 		got[64] = 0;
-		r = sl_webhook_hmac_hex(secret, secret_len, body, body_len, want);
+		r = sl_server_webhook_hmac_hex(secret, secret_len, body, body_len, want);
 		if (r < 0)
 			return sl_error_set(err, r, "HMAC-SHA256 failed");
 		if (!sl_memeq_ct(want, got, 64))
@@ -70,7 +71,8 @@ int sl_webhook_verify(const char *secret, size_t secret_len, const char *github_
 	return sl_error_set(err, SL_EUNAUTHORIZED, "neither X-Hub-Signature-256 nor X-Gitlab-Token given");
 }
 
-void sl_token_bucket_init(struct sl_token_bucket *tb, double rate, double burst, uint64_t now_ms)
+void sl_server_token_bucket_init(struct sl_server_token_bucket *tb, double rate, double burst,
+                                 uint64_t now_ms)
 {
 	tb->rate = rate > 0 ? rate : 1;
 	tb->burst = burst >= 1 ? burst : 1;
@@ -78,7 +80,7 @@ void sl_token_bucket_init(struct sl_token_bucket *tb, double rate, double burst,
 	tb->last_ms = now_ms;
 }
 
-static void refill(struct sl_token_bucket *tb, uint64_t now_ms)
+static void refill(struct sl_server_token_bucket *tb, uint64_t now_ms)
 {
 	if (now_ms > tb->last_ms) {
 		tb->tokens += (double)(now_ms - tb->last_ms) * tb->rate / 1000.0;
@@ -88,7 +90,7 @@ static void refill(struct sl_token_bucket *tb, uint64_t now_ms)
 	}
 }
 
-bool sl_token_bucket_take(struct sl_token_bucket *tb, uint64_t now_ms)
+bool sl_server_token_bucket_take(struct sl_server_token_bucket *tb, uint64_t now_ms)
 {
 	refill(tb, now_ms);
 	if (tb->tokens < 1)
@@ -97,9 +99,9 @@ bool sl_token_bucket_take(struct sl_token_bucket *tb, uint64_t now_ms)
 	return true;
 }
 
-uint64_t sl_token_bucket_wait_ms(const struct sl_token_bucket *tb, uint64_t now_ms)
+uint64_t sl_server_token_bucket_wait_ms(const struct sl_server_token_bucket *tb, uint64_t now_ms)
 {
-	struct sl_token_bucket t = *tb;
+	struct sl_server_token_bucket t = *tb;
 	refill(&t, now_ms);
 	if (t.tokens >= 1)
 		return 0;

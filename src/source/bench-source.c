@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 	}
 	printf("%s\t%llu\tms\n", git ? "clone to first snapshot" : "first scan to snapshot",
 	       (unsigned long long)(sl_now_ms() - t0));
-	printf("files in snapshot\t%zu\tfiles\n", sl_snapshot_files(sl_source_current(src)));
+	printf("files in snapshot\t%zu\tfiles\n", sl_source_snapshot_files(sl_source_current(src)));
 
 	if (git) {
 		for (int i = 0; i < ROUNDS; i++) {

@@ -147,7 +147,7 @@ static int write_copy(struct scan *s, const char *rel, const struct sl_buf *b)
 	if (fd < 0 && errno == ENOENT) {
 		char *slash = strrchr(path, '/');
 		*slash = '\0';
-		mkdir_p(path, 0700);
+		sl_source__mkdir_p(path, 0700);
 		*slash = '/';
 		if (link_old && linkat(s->oldfd, rel, AT_FDCWD, path, 0) == 0)
 			return 0;
@@ -232,7 +232,7 @@ static int walk(struct scan *s, const char *rel, int depth)
 	return r;
 }
 
-void dir_scan(struct job *j)
+void sl_source__dir_scan(struct job *j)
 {
 	struct sl_source *src = j->src;
 	struct scan s = {.src = src, .rootfd = -1, .oldfd = -1};
@@ -248,7 +248,7 @@ void dir_scan(struct job *j)
 		                       strerror(errno));
 		goto out;
 	}
-	dest = tree_path_new(src, "dir");
+	dest = sl_source__tree_path_new(src, "dir");
 	if (!dest || mkdir(dest, 0700) < 0) {
 		j->code =
 		    sl_error_set(&j->err, SL_EIO, "cannot create a snapshot directory: %s", strerror(errno));
@@ -256,13 +256,13 @@ void dir_scan(struct job *j)
 	}
 	s.dest = dest;
 	if (j->prev_snap)
-		s.oldfd = open(sl_snapshot_root(j->prev_snap), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		s.oldfd = open(sl_source_snapshot_root(j->prev_snap), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	sl_sha256_init(&s.h);
 	r = walk(&s, "", 0);
 	if (r < 0) {
 		j->code = r;
 		j->err = s.err;
-		rm_rf(dest);
+		sl_source__rm_rf(dest);
 		goto out;
 	}
 	if (s.problems.len)
@@ -271,12 +271,12 @@ void dir_scan(struct job *j)
 	sl_hex(dig, sizeof(dig), hex);
 	snprintf(rev, sizeof(rev), "sha256:%s", hex);
 	if (!strcmp(rev, j->prev_rev)) {
-		rm_rf(dest);
+		sl_source__rm_rf(dest);
 		goto out;
 	}
-	r = snapshot_new(src, rev, dest, NULL, s.files, s.problems.data, &j->snap, &j->err);
+	r = sl_source__snapshot_new(src, rev, dest, NULL, s.files, s.problems.data, &j->snap, &j->err);
 	if (r < 0) {
-		rm_rf(dest);
+		sl_source__rm_rf(dest);
 		j->code = r;
 	}
 out:
@@ -370,7 +370,7 @@ static void watch_tree(struct sl_source *src, struct wds *w, int dfd, const char
 	free_list(names, n);
 }
 
-void dir_watch_resync(struct sl_source *src)
+void sl_source__dir_watch_resync(struct sl_source *src)
 {
 	struct wds *old = watch_set(src), nw = {0};
 	_cleanup_close_ int fd = -1;
@@ -435,10 +435,10 @@ static void on_inotify(struct sl_loop *loop, int fd, uint32_t events, void *payl
 	if (src->running)
 		src->dirty = true;
 	/* quiet period: every event pushes the snapshot back */
-	source_schedule_check(src, src->debounce_ms);
+	sl_source__schedule_check(src, src->debounce_ms);
 }
 
-int dir_watch_start(struct sl_source *src, struct sl_error *err)
+int sl_source__dir_watch_start(struct sl_source *src, struct sl_error *err)
 {
 	_cleanup_free_ char *a = sl_strdup(src->dir), *b = sl_strdup(src->dir);
 	struct wds *w;
@@ -463,11 +463,11 @@ int dir_watch_start(struct sl_source *src, struct sl_error *err)
 	r = sl_loop_add_fd(src->loop, src->ifd, EPOLLIN, on_inotify, src);
 	if (r < 0)
 		return sl_error_set(err, r, "cannot watch the inotify fd");
-	dir_watch_resync(src);
+	sl_source__dir_watch_resync(src);
 	return 0;
 }
 
-void dir_watch_stop(struct sl_source *src)
+void sl_source__dir_watch_stop(struct sl_source *src)
 {
 	struct wds *w = watch_set(src);
 	if (src->ifd >= 0) {

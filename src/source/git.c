@@ -72,7 +72,7 @@ static int op_fail(struct op *op, int code, const char *fmt, ...)
 
 /* Host and port of a Git URL: scheme://[user[:pass]@]host[:port]/path or
  * scp-style [user@]host:path (port 22). host is "" for local paths. */
-void source_url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz)
+void sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz)
 {
 	const char *s, *end, *at, *h, *colon;
 	size_t n;
@@ -155,7 +155,7 @@ static int cred_cb(git_credential **out, const char *url, const char *username_f
 
 	if (sl_now_ms() > op->deadline)
 		return op_fail(op, SL_ETIMEOUT, "timed out");
-	source_url_host(url, host, sizeof(host), &port, user, sizeof(user));
+	sl_source__url_host(url, host, sizeof(host), &port, user, sizeof(user));
 	/* credentials go to the configured host only, never to a redirect target */
 	if (strcasecmp(host, op->host) != 0)
 		return op_fail(op, SL_EFORBIDDEN,
@@ -363,7 +363,7 @@ static void op_init(struct op *op, struct sl_source *src)
 	memset(op, 0, sizeof(*op));
 	op->src = src;
 	op->deadline = sl_now_ms() + src->timeout_ms;
-	source_url_host(src->url, op->host, sizeof(op->host), &op->port, NULL, 0);
+	sl_source__url_host(src->url, op->host, sizeof(op->host), &op->port, NULL, 0);
 	watchdog_start(op, src->timeout_ms);
 }
 
@@ -492,14 +492,14 @@ static int repo_open(struct job *j, bool fresh)
 	if (fresh && g->repo) {
 		git_repository_free(g->repo);
 		g->repo = NULL;
-		rm_rf(g->repo_path);
+		sl_source__rm_rf(g->repo_path);
 	}
 	if (g->repo)
 		return 0;
 	r = git_repository_open_bare(&g->repo, g->repo_path);
 	if (r < 0) {
 		g->repo = NULL;
-		rm_rf(g->repo_path);
+		sl_source__rm_rf(g->repo_path);
 		r = git_repository_init(&g->repo, g->repo_path, 1);
 		if (r < 0) {
 			g->repo = NULL;
@@ -615,7 +615,7 @@ static int fetch_target(struct job *j, struct op *op, struct target *t)
 		fail_git(j, op, r, "list refs");
 		goto out;
 	}
-	if (src->ref && source_is_sha(src->ref)) {
+	if (src->ref && sl_source__is_sha(src->ref)) {
 		git_oid_fromstr(&t->oid, src->ref);
 		snprintf(spec, sizeof(spec), "+refs/heads/*:refs/sluice/heads/*");
 	} else {
@@ -894,7 +894,7 @@ static int export_tree(struct job *j, git_repository *repo, git_tree *tree, cons
 		return j->code = sl_error_set(&j->err, SL_EIO, "%s: %s", dir, strerror(errno));
 	}
 	if (old)
-		odfd = open(sl_snapshot_root(j->prev_snap), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		odfd = open(sl_source_snapshot_root(j->prev_snap), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	r = export_at(j, repo, tree, odfd >= 0 ? old : NULL, dfd, odfd, 0, "");
 	git_tree_free(old);
 	close(dfd);
@@ -903,7 +903,7 @@ static int export_tree(struct job *j, git_repository *repo, git_tree *tree, cons
 	return r;
 }
 
-void git_check(struct job *j)
+void sl_source__git_check(struct job *j)
 {
 	struct sl_source *src = j->src;
 	struct op op = {0};
@@ -974,7 +974,7 @@ void git_check(struct job *j)
 		goto out;
 	}
 
-	dir = tree_path_new(src, hex);
+	dir = sl_source__tree_path_new(src, hex);
 	if (!dir || mkdir(dir, 0700) < 0) {
 		j->code =
 		    sl_error_set(&j->err, SL_EIO, "cannot create a tree directory: %s", strerror(errno));
@@ -982,12 +982,12 @@ void git_check(struct job *j)
 	}
 	r = export_tree(j, src->git->repo, sub ? sub : tree, dir);
 	if (r < 0) {
-		rm_rf(dir);
+		sl_source__rm_rf(dir);
 		goto out;
 	}
-	r = snapshot_new(src, hex, dir, NULL, cnt.files, j->problems.data, &j->snap, &j->err);
+	r = sl_source__snapshot_new(src, hex, dir, NULL, cnt.files, j->problems.data, &j->snap, &j->err);
 	if (r < 0) {
-		rm_rf(dir);
+		sl_source__rm_rf(dir);
 		sl_error_prefix(&j->err, "revision %s", hex);
 		j->code = r;
 		goto out;
@@ -999,7 +999,7 @@ out:
 	git_commit_free(commit);
 }
 
-void git_state_free(struct git_state *g)
+void sl_source__git_state_free(struct git_state *g)
 {
 	if (!g)
 		return;
@@ -1213,7 +1213,7 @@ out:
 	return r;
 }
 
-void git_writeback(struct job *j)
+void sl_source__git_writeback(struct job *j)
 {
 	struct sl_source *src = j->src;
 	struct op op = {0};

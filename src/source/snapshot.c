@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
-struct sl_snapshot {
+struct sl_source_snapshot {
 	unsigned refs;
 	enum sl_source_kind kind;
 	char *revision;
@@ -24,11 +24,12 @@ struct sl_snapshot {
 	struct sl_manifest_set *manifests;
 };
 
-int snapshot_new(struct sl_source *src, const char *revision, const char *tree_dir, const char *subdir,
-                 size_t files, const char *problems, struct sl_snapshot **ret, struct sl_error *err)
+int sl_source__snapshot_new(struct sl_source *src, const char *revision, const char *tree_dir,
+                            const char *subdir, size_t files, const char *problems,
+                            struct sl_source_snapshot **ret, struct sl_error *err)
 {
 	struct sl_manifest_limits lim = SL_MANIFEST_LIMITS_INIT;
-	struct sl_snapshot *s = calloc(1, sizeof(*s));
+	struct sl_source_snapshot *s = calloc(1, sizeof(*s));
 	int r;
 
 	if (!s)
@@ -45,7 +46,7 @@ int snapshot_new(struct sl_source *src, const char *revision, const char *tree_d
 		/* the caller still owns the tree on failure */
 		free(s->tree);
 		s->tree = NULL;
-		sl_snapshot_unref(s);
+		sl_source_snapshot_unref(s);
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 	}
 	/* parsing happens here, on the worker, so the loop never waits for it */
@@ -55,26 +56,26 @@ int snapshot_new(struct sl_source *src, const char *revision, const char *tree_d
 	if (r < 0) {
 		free(s->tree);
 		s->tree = NULL;
-		sl_snapshot_unref(s);
+		sl_source_snapshot_unref(s);
 		return r;
 	}
 	*ret = s;
 	return 0;
 }
 
-struct sl_snapshot *sl_snapshot_ref(struct sl_snapshot *s)
+struct sl_source_snapshot *sl_source_snapshot_ref(struct sl_source_snapshot *s)
 {
 	if (s)
 		s->refs++;
 	return s;
 }
 
-void sl_snapshot_unref(struct sl_snapshot *s)
+void sl_source_snapshot_unref(struct sl_source_snapshot *s)
 {
 	if (!s || --s->refs > 0)
 		return;
 	if (s->tree)
-		rm_rf(s->tree);
+		sl_source__rm_rf(s->tree);
 	free(s->revision);
 	free(s->tree);
 	free(s->root);
@@ -83,27 +84,27 @@ void sl_snapshot_unref(struct sl_snapshot *s)
 	free(s);
 }
 
-const char *sl_snapshot_revision(const struct sl_snapshot *s)
+const char *sl_source_snapshot_revision(const struct sl_source_snapshot *s)
 {
 	return s->revision;
 }
-const char *sl_snapshot_root(const struct sl_snapshot *s)
+const char *sl_source_snapshot_root(const struct sl_source_snapshot *s)
 {
 	return s->root;
 }
-enum sl_source_kind sl_snapshot_kind(const struct sl_snapshot *s)
+enum sl_source_kind sl_source_snapshot_kind(const struct sl_source_snapshot *s)
 {
 	return s->kind;
 }
-size_t sl_snapshot_files(const struct sl_snapshot *s)
+size_t sl_source_snapshot_files(const struct sl_source_snapshot *s)
 {
 	return s->files;
 }
-const char *sl_snapshot_problems(const struct sl_snapshot *s)
+const char *sl_source_snapshot_problems(const struct sl_source_snapshot *s)
 {
 	return s->problems;
 }
-int64_t sl_snapshot_time(const struct sl_snapshot *s)
+int64_t sl_source_snapshot_time(const struct sl_source_snapshot *s)
 {
 	return s->time;
 }
@@ -146,12 +147,12 @@ static int rm_rf_at(int dfd, const char *name, int depth)
 	return r;
 }
 
-int rm_rf(const char *path)
+int sl_source__rm_rf(const char *path)
 {
 	return rm_rf_at(AT_FDCWD, path, 0);
 }
 
-int mkdir_p(const char *path, int mode)
+int sl_source__mkdir_p(const char *path, int mode)
 {
 	_cleanup_free_ char *p = sl_strdup(path);
 	if (!p)
@@ -169,13 +170,13 @@ int mkdir_p(const char *path, int mode)
 	return 0;
 }
 
-char *tree_path_new(struct sl_source *src, const char *tag)
+char *sl_source__tree_path_new(struct sl_source *src, const char *tag)
 {
 	/* seq is only advanced by worker jobs, which run one at a time */
 	return sl_asprintf("%s/%.12s.%lu", src->trees_dir, tag, ++src->seq);
 }
 
-const struct sl_manifest_set *sl_snapshot_manifests(const struct sl_snapshot *s)
+const struct sl_manifest_set *sl_source_snapshot_manifests(const struct sl_source_snapshot *s)
 {
 	return s->manifests;
 }

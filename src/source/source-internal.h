@@ -17,12 +17,12 @@ struct job {
 	int kind;                /* JOB_CHECK, JOB_WRITEBACK */
 	int code;
 	struct sl_error err;
-	struct sl_snapshot *snap; /* new snapshot, or NULL when unchanged */
+	struct sl_source_snapshot *snap; /* new snapshot, or NULL when unchanged */
 	uint64_t started_ms;
 	char prev_rev[80]; /* revision current when the job was submitted */
 	/* that snapshot, referenced by the loop at submit and released in done:
 	 * the worker only reads its (immutable) tree */
-	struct sl_snapshot *prev_snap;
+	struct sl_source_snapshot *prev_snap;
 	struct sl_buf problems; /* Git: files left out of the snapshot, one per line */
 	/* write-back */
 	char *file;
@@ -37,7 +37,7 @@ enum { JOB_CHECK, JOB_WRITEBACK };
 
 struct sl_source {
 	struct sl_loop *loop;
-	struct sl_worker *worker;
+	struct sl_loop_worker *worker;
 	sl_source_fn fn;
 	void *payload;
 
@@ -54,8 +54,8 @@ struct sl_source {
 	char *trees_dir;  /* cache_dir/trees: one directory per snapshot */
 	unsigned long seq;
 
-	struct sl_snapshot *current;
-	struct sl_timer *timer;
+	struct sl_source_snapshot *current;
+	struct sl_loop_timer *timer;
 	uint64_t backoff_ms;
 	bool started, running, again;
 	struct job *jobs;
@@ -72,31 +72,32 @@ struct sl_source {
 };
 
 /* snapshot.c */
-int snapshot_new(struct sl_source *src, const char *revision, const char *tree_dir, const char *subdir,
-                 size_t files, const char *problems, struct sl_snapshot **ret, struct sl_error *err);
+int sl_source__snapshot_new(struct sl_source *src, const char *revision, const char *tree_dir,
+                            const char *subdir, size_t files, const char *problems,
+                            struct sl_source_snapshot **ret, struct sl_error *err);
 /* Removes a directory tree (no symlinks followed). */
-int rm_rf(const char *path);
+int sl_source__rm_rf(const char *path);
 /* mkdir -p */
-int mkdir_p(const char *path, int mode);
+int sl_source__mkdir_p(const char *path, int mode);
 /* A fresh directory name under src->trees_dir (not created). */
-char *tree_path_new(struct sl_source *src, const char *tag);
+char *sl_source__tree_path_new(struct sl_source *src, const char *tag);
 
 /* git.c. Host, port and user of a Git URL: scheme://[user[:pass]@]host[:port]/path
  * or scp-style [user@]host:path (port 22); host "" for local paths. Pure. */
-void source_url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz);
+void sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz);
 
 /* git.c, on the worker */
-void git_check(struct job *j);
-void git_writeback(struct job *j);
-void git_state_free(struct git_state *g);
+void sl_source__git_check(struct job *j);
+void sl_source__git_writeback(struct job *j);
+void sl_source__git_state_free(struct git_state *g);
 
 /* dir.c */
-void dir_scan(struct job *j); /* worker */
-int dir_watch_start(struct sl_source *src, struct sl_error *err);
-void dir_watch_stop(struct sl_source *src);
-void dir_watch_resync(struct sl_source *src);
+void sl_source__dir_scan(struct job *j); /* worker */
+int sl_source__dir_watch_start(struct sl_source *src, struct sl_error *err);
+void sl_source__dir_watch_stop(struct sl_source *src);
+void sl_source__dir_watch_resync(struct sl_source *src);
 
 /* source.c */
 /* Is s a full commit id (40 lowercase hex digits)? Pure. */
-bool source_is_sha(const char *s);
-void source_schedule_check(struct sl_source *src, uint64_t delay_ms);
+bool sl_source__is_sha(const char *s);
+void sl_source__schedule_check(struct sl_source *src, uint64_t delay_ms);

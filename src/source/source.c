@@ -28,8 +28,8 @@ static void job_free(struct job *j)
 {
 	if (!j)
 		return;
-	sl_snapshot_unref(j->snap);
-	sl_snapshot_unref(j->prev_snap);
+	sl_source_snapshot_unref(j->snap);
+	sl_source_snapshot_unref(j->prev_snap);
 	sl_buf_free(&j->problems);
 	free(j->file);
 	free(j->name);
@@ -63,9 +63,9 @@ static void check_work(void *payload)
 	struct job *j = payload;
 	j->started_ms = sl_now_ms();
 	if (j->src->kind == SL_SOURCE_GIT)
-		git_check(j);
+		sl_source__git_check(j);
 	else
-		dir_scan(j);
+		sl_source__dir_scan(j);
 }
 
 static void check_done(struct sl_loop *loop, void *payload)
@@ -91,7 +91,7 @@ static void check_done(struct sl_loop *loop, void *payload)
 		src->stats.last_success = sl_wall_s();
 		next = src->interval_ms + (src->jitter_ms ? sl_rand_between(0, src->jitter_ms) : 0);
 		if (j->snap) {
-			sl_snapshot_unref(src->current);
+			sl_source_snapshot_unref(src->current);
 			src->current = TAKE_PTR(j->snap);
 			src->stats.snapshots++;
 			emit(src, SL_SOURCE_EVENT_SNAPSHOT, NULL);
@@ -106,11 +106,11 @@ static void check_done(struct sl_loop *loop, void *payload)
 		 * retried with backoff in case no event ever comes */
 		if (src->again || src->dirty) {
 			src->again = src->dirty = false;
-			dir_watch_resync(src);
-			source_schedule_check(src, src->debounce_ms);
+			sl_source__dir_watch_resync(src);
+			sl_source__schedule_check(src, src->debounce_ms);
 		} else if (src->backoff_ms) {
-			dir_watch_resync(src);
-			source_schedule_check(src, src->backoff_ms);
+			sl_source__dir_watch_resync(src);
+			sl_source__schedule_check(src, src->backoff_ms);
 		}
 		return;
 	}
@@ -118,7 +118,7 @@ static void check_done(struct sl_loop *loop, void *payload)
 		src->again = false;
 		next = 0;
 	}
-	source_schedule_check(src, next);
+	sl_source__schedule_check(src, next);
 }
 
 static void submit_check(struct sl_source *src)
@@ -131,33 +131,33 @@ static void submit_check(struct sl_source *src)
 	}
 	j = job_new(src, JOB_CHECK);
 	if (!j) {
-		source_schedule_check(src, BACKOFF_START_MS);
+		sl_source__schedule_check(src, BACKOFF_START_MS);
 		return;
 	}
 	if (src->current) {
-		snprintf(j->prev_rev, sizeof(j->prev_rev), "%s", sl_snapshot_revision(src->current));
-		j->prev_snap = sl_snapshot_ref(src->current);
+		snprintf(j->prev_rev, sizeof(j->prev_rev), "%s", sl_source_snapshot_revision(src->current));
+		j->prev_snap = sl_source_snapshot_ref(src->current);
 	}
-	if (sl_worker_submit(src->worker, check_work, check_done, j) < 0) {
+	if (sl_loop_worker_submit(src->worker, check_work, check_done, j) < 0) {
 		job_unlink(src, j);
 		job_free(j);
-		source_schedule_check(src, BACKOFF_START_MS);
+		sl_source__schedule_check(src, BACKOFF_START_MS);
 		return;
 	}
 	src->running = true;
 }
 
-static void on_timer(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void on_timer(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct sl_source *src = payload;
 	if (src->kind == SL_SOURCE_DIR)
-		dir_watch_resync(src);
+		sl_source__dir_watch_resync(src);
 	submit_check(src);
 }
 
-void source_schedule_check(struct sl_source *src, uint64_t delay_ms)
+void sl_source__schedule_check(struct sl_source *src, uint64_t delay_ms)
 {
-	sl_timer_arm(src->timer, delay_ms);
+	sl_loop_timer_arm(src->timer, delay_ms);
 }
 
 static int dup_opt(char **dst, const char *s)
@@ -170,7 +170,7 @@ static int dup_opt(char **dst, const char *s)
 	return *dst ? 0 : SL_ENOMEM;
 }
 
-bool source_is_sha(const char *s)
+bool sl_source__is_sha(const char *s)
 {
 	if (strlen(s) != 40)
 		return false;
@@ -262,7 +262,7 @@ int sl_source_new(struct sl_loop *loop, const struct sl_source_options *o, sl_so
 	}
 	if (o->cache_dir && *o->cache_dir) {
 		src->cache_dir = sl_strdup(o->cache_dir);
-		if (!src->cache_dir || mkdir_p(src->cache_dir, 0700) < 0) {
+		if (!src->cache_dir || sl_source__mkdir_p(src->cache_dir, 0700) < 0) {
 			r = sl_error_set(err, SL_EIO, "cache directory %s: %s", o->cache_dir,
 			                 strerror(errno));
 			goto fail;
@@ -282,17 +282,17 @@ int sl_source_new(struct sl_loop *loop, const struct sl_source_options *o, sl_so
 		goto fail;
 	}
 	/* trees left by an earlier process belong to no snapshot */
-	rm_rf(src->trees_dir);
-	if (mkdir_p(src->trees_dir, 0700) < 0) {
+	sl_source__rm_rf(src->trees_dir);
+	if (sl_source__mkdir_p(src->trees_dir, 0700) < 0) {
 		r = sl_error_set(err, SL_EIO, "%s: %s", src->trees_dir, strerror(errno));
 		goto fail;
 	}
-	r = sl_timer_new(loop, on_timer, src, &src->timer);
+	r = sl_loop_timer_new(loop, on_timer, src, &src->timer);
 	if (r < 0) {
 		sl_error_set(err, r, "cannot create a timer");
 		goto fail;
 	}
-	r = sl_worker_new(loop, &src->worker);
+	r = sl_loop_worker_new(loop, &src->worker);
 	if (r < 0) {
 		sl_error_set(err, r, "cannot start the worker thread");
 		goto fail;
@@ -311,7 +311,7 @@ int sl_source_start(struct sl_source *src, struct sl_error *err)
 	if (src->started)
 		return 0;
 	if (src->kind == SL_SOURCE_DIR) {
-		r = dir_watch_start(src, err);
+		r = sl_source__dir_watch_start(src, err);
 		if (r < 0)
 			return r;
 	}
@@ -328,13 +328,13 @@ void sl_source_trigger(struct sl_source *src)
 		src->again = true;
 		return;
 	}
-	sl_timer_disarm(src->timer);
+	sl_loop_timer_disarm(src->timer);
 	if (src->kind == SL_SOURCE_DIR)
-		dir_watch_resync(src);
+		sl_source__dir_watch_resync(src);
 	submit_check(src);
 }
 
-struct sl_snapshot *sl_source_current(struct sl_source *src)
+struct sl_source_snapshot *sl_source_current(struct sl_source *src)
 {
 	return src->current;
 }
@@ -351,17 +351,17 @@ void sl_source_free(struct sl_source *src)
 	if (!src)
 		return;
 	/* joins the thread: no job runs after this, queued ones are dropped */
-	sl_worker_free(src->worker);
+	sl_loop_worker_free(src->worker);
 	while ((j = src->jobs)) {
 		job_unlink(src, j);
 		job_free(j);
 	}
-	git_state_free(src->git);
-	dir_watch_stop(src);
-	sl_timer_free(src->timer);
-	sl_snapshot_unref(src->current);
+	sl_source__git_state_free(src->git);
+	sl_source__dir_watch_stop(src);
+	sl_loop_timer_free(src->timer);
+	sl_source_snapshot_unref(src->current);
 	if (src->cache_owned && src->cache_dir)
-		rm_rf(src->cache_dir);
+		sl_source__rm_rf(src->cache_dir);
 	free(src->id);
 	free(src->url);
 	free(src->ref);
@@ -389,7 +389,7 @@ static void wb_work(void *payload)
 {
 	struct job *j = payload;
 	j->started_ms = sl_now_ms();
-	git_writeback(j);
+	sl_source__git_writeback(j);
 }
 
 static void wb_done(struct sl_loop *loop, void *payload)
@@ -418,7 +418,7 @@ int sl_source_write_back(struct sl_source *src, const char *file, unsigned doc_i
 
 	if (src->kind != SL_SOURCE_GIT)
 		return SL_EUNSUPPORTED;
-	if (src->ref && (source_is_sha(src->ref) || sl_str_has_prefix(src->ref, "refs/tags/")))
+	if (src->ref && (sl_source__is_sha(src->ref) || sl_str_has_prefix(src->ref, "refs/tags/")))
 		return SL_EUNSUPPORTED;
 	if (!file || !*file || file[0] == '/' || strstr(file, "..") || !name || !*name)
 		return SL_EINVALID;
@@ -434,7 +434,7 @@ int sl_source_write_back(struct sl_source *src, const char *file, unsigned doc_i
 		r = SL_ENOMEM;
 		goto fail;
 	}
-	r = sl_worker_submit(src->worker, wb_work, wb_done, j);
+	r = sl_loop_worker_submit(src->worker, wb_work, wb_done, j);
 	if (r < 0)
 		goto fail;
 	return 0;

@@ -36,7 +36,7 @@
  *   treated as deleted by hand: its BackfillRequest is still pending, so it
  *   runs again (at least once; a completion is never invented).
  */
-#include "json-internal.h"
+#include "sluice/manifest-json.h"
 #include "sluice/stream.h"
 
 #include <stdarg.h>
@@ -68,16 +68,17 @@
 
 static bool deleting(const cJSON *o)
 {
-	return md_str(o, "deletionTimestamp") != NULL;
+	return sl_manifest_md_str(o, "deletionTimestamp") != NULL;
 }
 
 static bool owned_by(const cJSON *o, const char *uid)
 {
 	const cJSON *r;
 
-	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(obj_at(o, "metadata"), "ownerReferences"))
+	cJSON_ArrayForEach(
+	    r, cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(o, "metadata"), "ownerReferences"))
 	{
-		const char *u = str_at(r, "uid");
+		const char *u = sl_manifest_str(r, "uid");
 		if (u && strcmp(u, uid) == 0)
 			return true;
 	}
@@ -86,7 +87,7 @@ static bool owned_by(const cJSON *o, const char *uid)
 
 static int64_t time_at(const cJSON *o, const char *key, int64_t fallback)
 {
-	const char *s = str_at(o, key);
+	const char *s = sl_manifest_str(o, key);
 	int64_t t;
 
 	return s && sl_time_parse_rfc3339(s, &t) == 0 ? t : fallback;
@@ -100,9 +101,9 @@ static enum jstate job_state(const cJSON *job, const cJSON **ret_cond)
 {
 	const cJSON *c;
 
-	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(obj_at(job, "status"), "conditions"))
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(job, "status"), "conditions"))
 	{
-		const char *type = str_at(c, "type"), *st = str_at(c, "status");
+		const char *type = sl_manifest_str(c, "type"), *st = sl_manifest_str(c, "status");
 		if (!type || !st || strcmp(st, "True") != 0)
 			continue;
 		if (strcmp(type, "Complete") == 0 || strcmp(type, "SuccessCriteriaMet") == 0)
@@ -119,19 +120,21 @@ static enum jstate job_state(const cJSON *job, const cJSON **ret_cond)
 /* The BackfillRequest a backfill Job runs: our annotation, else its env. */
 static const char *job_backfill_request(const cJSON *job)
 {
-	const char *a = annotation(job, SL_STREAM_ANN_BACKFILL_REQUEST);
+	const char *a = sl_manifest_annotation(job, SL_ARCANE_ANN_BACKFILL_REQUEST);
 	const cJSON *ctr, *e;
 
 	if (a)
 		return a;
-	ctr = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
-	                             obj_at(obj_at(obj_at(job, "spec"), "template"), "spec"), "containers"),
-	                         0);
+	ctr = cJSON_GetArrayItem(
+	    cJSON_GetObjectItemCaseSensitive(
+	        sl_manifest_obj(sl_manifest_obj(sl_manifest_obj(job, "spec"), "template"), "spec"),
+	        "containers"),
+	    0);
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(ctr, "env"))
 	{
-		const char *n = str_at(e, "name");
-		if (n && strcmp(n, SL_STREAM_ENV_BACKFILL_ID) == 0)
-			return str_at(e, "value");
+		const char *n = sl_manifest_str(e, "name");
+		if (n && strcmp(n, SL_ARCANE_ENV_BACKFILL_ID) == 0)
+			return sl_manifest_str(e, "value");
 	}
 	return NULL;
 }
@@ -140,7 +143,7 @@ static const char *job_backfill_request(const cJSON *job)
 
 int sl_stream_memory_get(const cJSON *stream, struct sl_stream_memory *ret)
 {
-	const char *s = annotation(stream, SL_STREAM_ANN_RESTARTS);
+	const char *s = sl_manifest_annotation(stream, SL_ARCANE_ANN_RESTARTS);
 	struct sl_stream_memory m = {0};
 	char when[40], uid[64];
 	unsigned n;
@@ -257,19 +260,19 @@ const char *sl_stream_action_name(enum sl_stream_action_type t)
 
 static bool bfr_completed(const cJSON *b)
 {
-	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(b, "spec"), "completed"));
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(b, "spec"), "completed"));
 }
 
 /* Oldest first: creationTimestamp, then name, so the order is total. */
 static bool bfr_older(const cJSON *a, const cJSON *b)
 {
-	int64_t ta = time_at(obj_at(a, "metadata"), "creationTimestamp", INT64_MAX);
-	int64_t tb = time_at(obj_at(b, "metadata"), "creationTimestamp", INT64_MAX);
+	int64_t ta = time_at(sl_manifest_obj(a, "metadata"), "creationTimestamp", INT64_MAX);
+	int64_t tb = time_at(sl_manifest_obj(b, "metadata"), "creationTimestamp", INT64_MAX);
 
 	if (ta != tb)
 		return ta < tb;
-	return strcmp(md_str(a, "name") ? md_str(a, "name") : "",
-	              md_str(b, "name") ? md_str(b, "name") : "") < 0;
+	return strcmp(sl_manifest_md_str(a, "name") ? sl_manifest_md_str(a, "name") : "",
+	              sl_manifest_md_str(b, "name") ? sl_manifest_md_str(b, "name") : "") < 0;
 }
 
 static bool in_list(const cJSON *const *l, size_t n, const cJSON *o)
@@ -286,7 +289,7 @@ static const cJSON *pending_named(const struct sl_stream_observed *in, const str
 {
 	for (size_t i = 0; name && i < in->n_backfills; i++) {
 		const cJSON *b = in->backfills[i];
-		const char *n = md_str(b, "name");
+		const char *n = sl_manifest_md_str(b, "name");
 		if (n && strcmp(n, name) == 0 && !bfr_completed(b) && !deleting(b) &&
 		    !in_list(p->complete, p->n_complete, b))
 			return b;
@@ -310,23 +313,24 @@ static const cJSON *oldest_pending(const struct sl_stream_observed *in, const st
 
 static cJSON *initial_backfill(const cJSON *stream, const cJSON *cls, const char *name)
 {
-	const char *sname = md_str(stream, "name"), *ns = md_str(stream, "namespace");
+	const char *sname = sl_manifest_md_str(stream, "name"), *ns = sl_manifest_md_str(stream, "namespace");
 	cJSON *b = cJSON_CreateObject(), *md, *l, *refs, *o, *spec;
 	bool ok =
-	    b && cJSON_AddStringToObject(b, "apiVersion", SL_STREAM_API_VERSION) &&
+	    b && cJSON_AddStringToObject(b, "apiVersion", SL_ARCANE_API_VERSION) &&
 	    cJSON_AddStringToObject(b, "kind", "BackfillRequest") &&
 	    (md = cJSON_AddObjectToObject(b, "metadata")) && cJSON_AddStringToObject(md, "name", name) &&
 	    cJSON_AddStringToObject(md, "namespace", ns) && (l = cJSON_AddObjectToObject(md, "labels")) &&
-	    cJSON_AddStringToObject(l, SL_STREAM_LABEL_MANAGED_BY, SL_STREAM_MANAGED_BY) &&
+	    cJSON_AddStringToObject(l, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) &&
 	    (refs = cJSON_AddArrayToObject(md, "ownerReferences")) && (o = cJSON_CreateObject()) &&
 	    cJSON_AddItemToArray(refs, o) &&
-	    cJSON_AddStringToObject(o, "apiVersion", str_at(stream, "apiVersion")) &&
-	    cJSON_AddStringToObject(o, "kind", str_at(stream, "kind")) &&
+	    cJSON_AddStringToObject(o, "apiVersion", sl_manifest_str(stream, "apiVersion")) &&
+	    cJSON_AddStringToObject(o, "kind", sl_manifest_str(stream, "kind")) &&
 	    cJSON_AddStringToObject(o, "name", sname) &&
-	    cJSON_AddStringToObject(o, "uid", md_str(stream, "uid")) &&
+	    cJSON_AddStringToObject(o, "uid", sl_manifest_md_str(stream, "uid")) &&
 	    cJSON_AddTrueToObject(o, "controller") && cJSON_AddTrueToObject(o, "blockOwnerDeletion") &&
 	    (spec = cJSON_AddObjectToObject(b, "spec")) &&
-	    cJSON_AddStringToObject(spec, "streamClass", md_str(cls, "name") ? md_str(cls, "name") : "") &&
+	    cJSON_AddStringToObject(spec, "streamClass",
+	                            sl_manifest_md_str(cls, "name") ? sl_manifest_md_str(cls, "name") : "") &&
 	    cJSON_AddStringToObject(spec, "streamId", sname) && cJSON_AddFalseToObject(spec, "completed");
 
 	if (!ok) {
@@ -352,7 +356,7 @@ static cJSON *str_or_null(const char *s)
 
 static int64_t generation(const cJSON *stream)
 {
-	const cJSON *g = cJSON_GetObjectItemCaseSensitive(obj_at(stream, "metadata"), "generation");
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(stream, "metadata"), "generation");
 
 	return cJSON_IsNumber(g) ? (int64_t)g->valuedouble : 0;
 }
@@ -363,7 +367,7 @@ static const cJSON *old_condition(const cJSON *status, const char *type)
 
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
 	{
-		const char *t = str_at(c, "type");
+		const char *t = sl_manifest_str(c, "type");
 		if (t && strcmp(t, type) == 0)
 			return c;
 	}
@@ -397,7 +401,7 @@ static bool kept_num_eq(const cJSON *o, const char *key, int64_t want)
  * reason is pruned, its message) changed: that is worth an Event. */
 static int status_diff(const struct sl_stream_observed *in, const struct plan *p, cJSON **ret, bool *moved)
 {
-	const cJSON *old = obj_at(in->stream, "status");
+	const cJSON *old = sl_manifest_obj(in->stream, "status");
 	const cJSON *oc = old_condition(old, SL_STREAM_CONDITION_READY);
 	const char *cstatus = p->ready ? "True" : "False";
 	int64_t gen = generation(in->stream);
@@ -421,8 +425,8 @@ static int status_diff(const struct sl_stream_observed *in, const struct plan *p
 
 	/* lastTransitionTime moves only when the condition's status does. */
 	if (oc && json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "status"), cstatus) &&
-	    str_at(oc, "lastTransitionTime"))
-		snprintf(ltt, sizeof(ltt), "%s", str_at(oc, "lastTransitionTime"));
+	    sl_manifest_str(oc, "lastTransitionTime"))
+		snprintf(ltt, sizeof(ltt), "%s", sl_manifest_str(oc, "lastTransitionTime"));
 	else
 		sl_time_rfc3339(in->now, ltt);
 
@@ -436,7 +440,7 @@ static int status_diff(const struct sl_stream_observed *in, const struct plan *p
 	/* Conditions of other types (someone else's) are kept as they are. */
 	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(old, "conditions"))
 	{
-		const char *t = str_at(x, "type");
+		const char *t = sl_manifest_str(x, "type");
 		if (t && strcmp(t, SL_STREAM_CONDITION_READY) == 0)
 			continue;
 		if (!(c = cJSON_Duplicate(x, true)))
@@ -472,8 +476,8 @@ fail:
 
 static bool warning_reason(const char *r)
 {
-	return streq(r, R_JOB_FAILED) || streq(r, R_NO_TEMPLATE) || streq(r, R_INVALID_JOB) ||
-	       streq(r, R_NAME_TAKEN) || streq(r, R_INVALID_SPEC);
+	return sl_streq(r, R_JOB_FAILED) || sl_streq(r, R_NO_TEMPLATE) || sl_streq(r, R_INVALID_JOB) ||
+	       sl_streq(r, R_NAME_TAKEN) || sl_streq(r, R_INVALID_SPEC);
 }
 
 /* ---- the analysis --------------------------------------------------------------- */
@@ -502,10 +506,11 @@ static void delete_job(struct plan *p, const cJSON *job)
 /* Counts a finished streaming Job in the restart memory, once per Job uid. */
 static void count_finish(const struct sl_stream_observed *in, struct plan *p, const cJSON *job)
 {
-	const char *uid = md_str(job, "uid");
-	const cJSON *st = obj_at(job, "status");
+	const char *uid = sl_manifest_md_str(job, "uid");
+	const cJSON *st = sl_manifest_obj(job, "status");
 	int64_t end = time_at(st, "completionTime", in->now);
-	int64_t start = time_at(st, "startTime", time_at(obj_at(job, "metadata"), "creationTimestamp", end));
+	int64_t start =
+	    time_at(st, "startTime", time_at(sl_manifest_obj(job, "metadata"), "creationTimestamp", end));
 	unsigned n;
 
 	if (!uid || strcmp(uid, p->memory.job_uid) == 0)
@@ -534,7 +539,7 @@ struct view {
 
 static bool backfill_labelled(const cJSON *job)
 {
-	return streq(str_at(obj_at(obj_at(job, "metadata"), "labels"), SL_STREAM_LABEL_BACKFILLING), "true");
+	return sl_streq(sl_manifest_label(job, SL_ARCANE_LABEL_BACKFILLING), "true");
 }
 
 static void view_jobs(struct view *v)
@@ -561,8 +566,8 @@ static void view_jobs(struct view *v)
 /* "<configuration-hash>/<12 hex of template-hash>" of a built Job or CronJob. */
 static void status_hash_of_obj(const cJSON *o, char out[static SL_STREAM_STATUS_HASH_MAX])
 {
-	const char *h = annotation(o, SL_STREAM_ANN_CONFIG_HASH),
-	           *t = annotation(o, SL_STREAM_ANN_TEMPLATE_HASH);
+	const char *h = sl_manifest_annotation(o, SL_ARCANE_ANN_CONFIG_HASH),
+	           *t = sl_manifest_annotation(o, SL_ARCANE_ANN_TEMPLATE_HASH);
 
 	snprintf(out, SL_STREAM_STATUS_HASH_MAX, "%s/%.12s", h ? h : "", t ? t : "");
 }
@@ -572,11 +577,11 @@ static void status_hash_of_obj(const cJSON *o, char out[static SL_STREAM_STATUS_
  * Arcane operator, which knows no template hash: adopted as it is. */
 static bool same_config(const cJSON *live, const cJSON *want)
 {
-	const char *lt = annotation(live, SL_STREAM_ANN_TEMPLATE_HASH);
+	const char *lt = sl_manifest_annotation(live, SL_ARCANE_ANN_TEMPLATE_HASH);
 
-	return streq(annotation(live, SL_STREAM_ANN_CONFIG_HASH),
-	             annotation(want, SL_STREAM_ANN_CONFIG_HASH)) &&
-	       (!lt || streq(lt, annotation(want, SL_STREAM_ANN_TEMPLATE_HASH)));
+	return sl_streq(sl_manifest_annotation(live, SL_ARCANE_ANN_CONFIG_HASH),
+	                sl_manifest_annotation(want, SL_ARCANE_ANN_CONFIG_HASH)) &&
+	       (!lt || sl_streq(lt, sl_manifest_annotation(want, SL_ARCANE_ANN_TEMPLATE_HASH)));
 }
 
 static void describe_ref(const struct sl_arcane_ref *ref, char *out, size_t n)
@@ -587,9 +592,9 @@ static void describe_ref(const struct sl_arcane_ref *ref, char *out, size_t n)
 
 static void failed_job(struct plan *p, const char *want, const cJSON *fc)
 {
-	const char *fr = str_at(fc, "reason"), *fm = str_at(fc, "message");
+	const char *fr = sl_manifest_str(fc, "reason"), *fm = sl_manifest_str(fc, "message");
 
-	set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "Job %s failed: %s%s%s", want,
+	set_state(p, SL_ARCANE_PHASE_FAILED, R_JOB_FAILED, false, "Job %s failed: %s%s%s", want,
 	          fr ? fr : "Failed", fm ? ": " : "", fm ? fm : "");
 }
 
@@ -597,7 +602,7 @@ static void failed_job(struct plan *p, const char *want, const cJSON *fc)
 static void pause_cron(struct plan *p, const cJSON *own_c)
 {
 	if (own_c && !deleting(own_c) &&
-	    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(own_c, "spec"), "suspend")))
+	    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(own_c, "spec"), "suspend")))
 		p->suspend_cron = own_c;
 }
 
@@ -618,18 +623,18 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 	const cJSON *live = t == T_BACKFILL ? v->bjob : v->sjob;    /* the Job of the wanted kind */
 	const cJSON *other = t == T_BACKFILL ? v->own_s : v->own_b; /* ours, of the other kind */
 	const cJSON *gone = t == T_BACKFILL ? v->bgone : v->sgone;
-	const char *want = live ? md_str(live, "name") : t == T_BACKFILL ? v->bname : v->sname;
-	const char *pname = t == T_BACKFILL ? SL_STREAM_PHASE_BACKFILLING : SL_STREAM_PHASE_RUNNING;
+	const char *want = live ? sl_manifest_md_str(live, "name") : t == T_BACKFILL ? v->bname : v->sname;
+	const char *pname = t == T_BACKFILL ? SL_ARCANE_PHASE_BACKFILLING : SL_ARCANE_PHASE_RUNNING;
 	int r;
 
 	if (t == T_BACKFILL) {
-		snprintf(p->bfr_buf, sizeof(p->bfr_buf), "%s", md_str(x, "name"));
+		snprintf(p->bfr_buf, sizeof(p->bfr_buf), "%s", sl_manifest_md_str(x, "name"));
 		p->bfr = p->bfr_buf;
 	}
 	if (!tmpl) {
 		char what[SL_STREAM_NAME_MAX + 256];
 		describe_ref(t == T_BACKFILL ? &v->l.backfill : &v->l.streaming, what, sizeof(what));
-		set_state(p, SL_STREAM_PHASE_FAILED, R_NO_TEMPLATE, false, "%s not found", what);
+		set_state(p, SL_ARCANE_PHASE_FAILED, R_NO_TEMPLATE, false, "%s not found", what);
 		p->bfr = NULL;
 		return 0;
 	}
@@ -641,7 +646,7 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 	if (r == SL_ENOMEM)
 		return sl_error_set(err, r, "%s", berr.msg);
 	if (r < 0) {
-		set_state(p, SL_STREAM_PHASE_FAILED, R_INVALID_JOB, false, "%s", berr.msg);
+		set_state(p, SL_ARCANE_PHASE_FAILED, R_INVALID_JOB, false, "%s", berr.msg);
 		p->bfr = NULL;
 		return 0;
 	}
@@ -656,22 +661,22 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 	/* A backfill Job the Arcane operator started (no template-hash) is
 	 * matched on its request alone, as that operator does. */
 	bool stale =
-	    live &&
-	    (t == T_BACKFILL ? !streq(job_backfill_request(live), p->bfr) ||
-	                           (annotation(live, SL_STREAM_ANN_TEMPLATE_HASH) && !same_config(live, job))
-	                     : !same_config(live, job));
+	    live && (t == T_BACKFILL ? !sl_streq(job_backfill_request(live), p->bfr) ||
+	                                   (sl_manifest_annotation(live, SL_ARCANE_ANN_TEMPLATE_HASH) &&
+	                                    !same_config(live, job))
+	                             : !same_config(live, job));
 	if (live && !owned_by(live, v->uid)) {
-		set_state(p, SL_STREAM_PHASE_PENDING, R_NAME_TAKEN, false,
+		set_state(p, SL_ARCANE_PHASE_PENDING, R_NAME_TAKEN, false,
 		          "a Job named %s exists that this stream does not own", want);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else if (live && deleting(live)) {
-		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
+		set_state(p, SL_ARCANE_PHASE_PENDING, R_WAIT_DELETION, false,
 		          "waiting for Job %s to be deleted", want);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else if (stale) {
 		/* Spec or template changed, or it ran another request. */
 		delete_job(p, live);
-		set_state(p, SL_STREAM_PHASE_PENDING, R_CONFIG_CHANGED, false, "replacing Job %s", want);
+		set_state(p, SL_ARCANE_PHASE_PENDING, R_CONFIG_CHANGED, false, "replacing Job %s", want);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else if (live) {
 		const cJSON *fc = NULL;
@@ -691,7 +696,7 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 		} else if (js == J_SUCCEEDED) {
 			/* Cannot happen: step 1 completed its request. */
 			delete_job(p, live);
-			set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
+			set_state(p, SL_ARCANE_PHASE_PENDING, R_WAIT_DELETION, false,
 			          "waiting for Job %s to be deleted", want);
 		} else if (t == T_BACKFILL) {
 			set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", want,
@@ -700,8 +705,8 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 			set_state(p, pname, R_RUNNING, true, "Job %s is running", want);
 		}
 	} else if (other) {
-		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
-		          "waiting for Job %s to be deleted", md_str(other, "name"));
+		set_state(p, SL_ARCANE_PHASE_PENDING, R_WAIT_DELETION, false,
+		          "waiting for Job %s to be deleted", sl_manifest_md_str(other, "name"));
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else {
 		/* No Job of ours exists. What did the last one leave behind? */
@@ -711,12 +716,12 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 		/* A failure seen only in the DELETED event counts while that Job
 		 * was the one running; after a suspend or a failure recorded
 		 * already, the stale event means nothing. */
-		bool was_running = streq(v->old_phase, SL_STREAM_PHASE_RUNNING) ||
-		                   streq(v->old_phase, SL_STREAM_PHASE_BACKFILLING) ||
-		                   streq(v->old_phase, SL_STREAM_PHASE_PENDING);
+		bool was_running = sl_streq(v->old_phase, SL_ARCANE_PHASE_RUNNING) ||
+		                   sl_streq(v->old_phase, SL_ARCANE_PHASE_BACKFILLING) ||
+		                   sl_streq(v->old_phase, SL_ARCANE_PHASE_PENDING);
 		if (g && gs == J_FAILED && was_running && same_config(g, job) &&
-		    (t == T_STREAMING || streq(job_backfill_request(g), p->bfr))) {
-			failed_job(p, md_str(g, "name"), fc);
+		    (t == T_STREAMING || sl_streq(job_backfill_request(g), p->bfr))) {
+			failed_job(p, sl_manifest_md_str(g, "name"), fc);
 			p->job_name = NULL;
 			cJSON_Delete(job);
 			return 0;
@@ -744,7 +749,7 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 
 static bool cron_suspended(const cJSON *cj)
 {
-	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(cj, "spec"), "suspend"));
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(cj, "spec"), "suspend"));
 }
 
 /* The CronJob backend: the CronJob should exist, be up to date and run. */
@@ -762,7 +767,7 @@ static int run_cron(const struct view *v, struct plan *p, struct sl_error *err)
 	if (!in->tmpl) {
 		char what[SL_STREAM_NAME_MAX + 256];
 		describe_ref(&v->l.batch, what, sizeof(what));
-		set_state(p, SL_STREAM_PHASE_FAILED, R_NO_TEMPLATE, false, "%s not found", what);
+		set_state(p, SL_ARCANE_PHASE_FAILED, R_NO_TEMPLATE, false, "%s not found", what);
 		return 0;
 	}
 	struct sl_stream_job_input bin = {v->stream, in->stream_class, in->tmpl, NULL, true};
@@ -770,7 +775,7 @@ static int run_cron(const struct view *v, struct plan *p, struct sl_error *err)
 	if (r == SL_ENOMEM)
 		return sl_error_set(err, r, "%s", berr.msg);
 	if (r < 0) {
-		set_state(p, SL_STREAM_PHASE_FAILED, R_INVALID_JOB, false, "%s", berr.msg);
+		set_state(p, SL_ARCANE_PHASE_FAILED, R_INVALID_JOB, false, "%s", berr.msg);
 		return 0;
 	}
 	status_hash_of_obj(cj, p->hash_buf);
@@ -778,20 +783,20 @@ static int run_cron(const struct view *v, struct plan *p, struct sl_error *err)
 	p->hash = p->hash_buf;
 	p->job_name = p->job_name_buf;
 	if (live && !owned_by(live, v->uid)) {
-		set_state(p, SL_STREAM_PHASE_PENDING, R_NAME_TAKEN, false,
+		set_state(p, SL_ARCANE_PHASE_PENDING, R_NAME_TAKEN, false,
 		          "a CronJob named %s exists that this stream does not own", v->cname);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else if (live && deleting(live)) {
-		set_state(p, SL_STREAM_PHASE_PENDING, R_WAIT_DELETION, false,
+		set_state(p, SL_ARCANE_PHASE_PENDING, R_WAIT_DELETION, false,
 		          "waiting for CronJob %s to be deleted", v->cname);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else {
 		/* Created, or updated in place: a CronJob update restarts nothing
 		 * and keeps its history. */
-		if (!live || !same_config(live, cj) || !annotation(live, SL_STREAM_ANN_TEMPLATE_HASH) ||
-		    cron_suspended(live))
+		if (!live || !same_config(live, cj) ||
+		    !sl_manifest_annotation(live, SL_ARCANE_ANN_TEMPLATE_HASH) || cron_suspended(live))
 			p->apply_cron = TAKE_PTR(cj);
-		set_state(p, SL_STREAM_PHASE_SCHEDULED, R_SCHEDULED, true,
+		set_state(p, SL_ARCANE_PHASE_SCHEDULED, R_SCHEDULED, true,
 		          "CronJob %s runs on schedule \"%s\"", v->cname, v->l.schedule);
 	}
 	cJSON_Delete(cj);
@@ -822,12 +827,12 @@ static void analyse_deleted(const struct view *v, struct plan *p)
 static int sticky_failure(const struct view *v, struct plan *p, bool *ret, struct sl_error *err)
 {
 	const struct sl_stream_observed *in = v->in;
-	const char *fh = str_at(v->status, "configurationHash");
+	const char *fh = sl_manifest_str(v->status, "configurationHash");
 	char h[SL_STREAM_STATUS_HASH_MAX];
 	int r;
 
 	*ret = false;
-	if (!streq(v->old_phase, SL_STREAM_PHASE_FAILED) || !fh)
+	if (!sl_streq(v->old_phase, SL_ARCANE_PHASE_FAILED) || !fh)
 		return 0;
 	if (in->tmpl) {
 		r = sl_stream_status_hash(v->stream, in->tmpl, NULL, h, err);
@@ -845,16 +850,17 @@ static int sticky_failure(const struct view *v, struct plan *p, bool *ret, struc
 		*ret = strcmp(h, fh) == 0;
 	}
 	if (*ret) {
-		const char *msg = str_at(old_condition(v->status, SL_STREAM_CONDITION_READY), "message");
+		const char *msg =
+		    sl_manifest_str(old_condition(v->status, SL_STREAM_CONDITION_READY), "message");
 		delete_job(p, v->own_s);
 		delete_job(p, v->own_b);
 		pause_cron(p, v->own_c);
-		set_state(p, SL_STREAM_PHASE_FAILED, R_JOB_FAILED, false, "%s",
+		set_state(p, SL_ARCANE_PHASE_FAILED, R_JOB_FAILED, false, "%s",
 		          msg ? msg : "the stream's Job failed");
 		snprintf(p->hash_buf, sizeof(p->hash_buf), "%s", fh);
 		p->hash = p->hash_buf;
 		/* Shown, not decided on: kept where the CRD keeps it. */
-		p->bfr = str_at(v->status, "backfillRequest");
+		p->bfr = sl_manifest_str(v->status, "backfillRequest");
 	}
 	return 0;
 }
@@ -867,10 +873,10 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 
 	v->in = in;
 	v->stream = in->stream;
-	v->status = obj_at(in->stream, "status");
-	v->name = md_str(in->stream, "name");
-	v->uid = md_str(in->stream, "uid");
-	v->old_phase = str_at(v->status, "phase");
+	v->status = sl_manifest_obj(in->stream, "status");
+	v->name = sl_manifest_md_str(in->stream, "name");
+	v->uid = sl_manifest_md_str(in->stream, "uid");
+	v->old_phase = sl_manifest_str(v->status, "phase");
 	sl_stream_job_name(v->name, false, v->sname);
 	sl_stream_job_name(v->name, true, v->bname);
 	sl_stream_cronjob_name(v->name, v->cname);
@@ -892,7 +898,7 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 	/* A spec sluice cannot read: reported, and what runs is left alone
 	 * (an edit in progress must not stop a stream). */
 	if (lr < 0) {
-		set_state(p, SL_STREAM_PHASE_FAILED, R_INVALID_SPEC, false, "%s", lerr.msg);
+		set_state(p, SL_ARCANE_PHASE_FAILED, R_INVALID_SPEC, false, "%s", lerr.msg);
 		return 0;
 	}
 
@@ -914,7 +920,7 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 		bool exists = false;
 		sl_stream_initial_backfill_name(v->name, v->uid, iname);
 		for (size_t i = 0; i < in->n_backfills && !exists; i++)
-			exists = streq(md_str(in->backfills[i], "name"), iname);
+			exists = sl_streq(sl_manifest_md_str(in->backfills[i], "name"), iname);
 		if (!exists) {
 			p->create_bfr = initial_backfill(in->stream, in->stream_class, iname);
 			if (!p->create_bfr)
@@ -929,7 +935,7 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 		delete_job(p, v->own_s);
 		delete_job(p, v->own_b);
 		pause_cron(p, v->own_c);
-		set_state(p, SL_STREAM_PHASE_SUSPENDED, R_SUSPENDED, false, "%s is true",
+		set_state(p, SL_ARCANE_PHASE_SUSPENDED, R_SUSPENDED, false, "%s is true",
 		          v->l.suspended_field);
 		return 0;
 	}
@@ -950,7 +956,7 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 	if (initial_now && !x) {
 		/* The new BackfillRequest is not observed yet: wait for it. */
 		delete_job(p, v->own_s);
-		set_state(p, SL_STREAM_PHASE_PENDING, R_BACKFILL_REQ, false, "created BackfillRequest %s",
+		set_state(p, SL_ARCANE_PHASE_PENDING, R_BACKFILL_REQ, false, "created BackfillRequest %s",
 		          p->create_bfr_name);
 		p->bfr = p->create_bfr_name;
 		p->requeue_ms = WAIT_FALLBACK_MS;
@@ -972,7 +978,7 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 
 static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_stream_decision *d)
 {
-	const char *ns = md_str(in->stream, "namespace");
+	const char *ns = sl_manifest_md_str(in->stream, "namespace");
 	struct sl_stream_action *a;
 	char now[32];
 
@@ -981,8 +987,9 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 		const cJSON *b = p->complete[i];
 		if (!(a = push(d, SL_STREAM_ACT_COMPLETE_BACKFILL)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", md_str(b, "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s", md_str(b, "namespace") ? md_str(b, "namespace") : ns);
+		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(b, "name"));
+		snprintf(a->ns, sizeof(a->ns), "%s",
+		         sl_manifest_md_str(b, "namespace") ? sl_manifest_md_str(b, "namespace") : ns);
 		a->ref = b;
 		a->object = cJSON_Parse("{\"spec\":{\"completed\":true}}");
 		if (!a->object)
@@ -1005,7 +1012,7 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 				cJSON_Delete(st);
 				return SL_ENOMEM;
 			}
-			snprintf(a->name, sizeof(a->name), "%s", md_str(in->stream, "name"));
+			snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(in->stream, "name"));
 			snprintf(a->ns, sizeof(a->ns), "%s", ns);
 			a->status = st;
 		} else {
@@ -1019,21 +1026,23 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 		snprintf(val, sizeof(val), "%u/%s/%s", p->memory.restarts, when, p->memory.job_uid);
 		if (!(a = push(d, SL_STREAM_ACT_WRITE_MEMORY)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", md_str(in->stream, "name"));
+		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(in->stream, "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->object = cJSON_CreateObject();
 		if (!a->object || !(md = cJSON_AddObjectToObject(a->object, "metadata")) ||
 		    !(an = cJSON_AddObjectToObject(md, "annotations")) ||
-		    !cJSON_AddStringToObject(an, SL_STREAM_ANN_RESTARTS, val))
+		    !cJSON_AddStringToObject(an, SL_ARCANE_ANN_RESTARTS, val))
 			return SL_ENOMEM;
 	}
 	for (size_t i = 0; i < p->n_delete_jobs; i++) {
 		if (!(a = push(d, SL_STREAM_ACT_DELETE_JOB)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", md_str(p->delete_jobs[i], "name"));
+		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(p->delete_jobs[i], "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		snprintf(a->uid, sizeof(a->uid), "%s",
-		         md_str(p->delete_jobs[i], "uid") ? md_str(p->delete_jobs[i], "uid") : "");
+		         sl_manifest_md_str(p->delete_jobs[i], "uid")
+		             ? sl_manifest_md_str(p->delete_jobs[i], "uid")
+		             : "");
 		a->ref = p->delete_jobs[i];
 	}
 	if (p->suspend_cron || p->delete_cron) {
@@ -1041,9 +1050,10 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 		if (!(a = push(d,
 		               p->delete_cron ? SL_STREAM_ACT_DELETE_CRONJOB : SL_STREAM_ACT_PATCH_CRONJOB)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", md_str(cj, "name"));
+		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(cj, "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", ns);
-		snprintf(a->uid, sizeof(a->uid), "%s", md_str(cj, "uid") ? md_str(cj, "uid") : "");
+		snprintf(a->uid, sizeof(a->uid), "%s",
+		         sl_manifest_md_str(cj, "uid") ? sl_manifest_md_str(cj, "uid") : "");
 		a->ref = cj;
 		if (!p->delete_cron && !(a->object = cJSON_Parse("{\"spec\":{\"suspend\":true}}")))
 			return SL_ENOMEM;
@@ -1051,28 +1061,28 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 	if (p->apply_cron) {
 		if (!(a = push(d, SL_STREAM_ACT_APPLY_CRONJOB)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", md_str(p->apply_cron, "name"));
+		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(p->apply_cron, "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->object = TAKE_PTR(p->apply_cron);
 	}
 	if (p->create_job) {
 		if (!(a = push(d, SL_STREAM_ACT_CREATE_JOB)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", md_str(p->create_job, "name"));
+		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(p->create_job, "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->object = TAKE_PTR(p->create_job);
 	}
 	for (size_t i = 0; i < p->n_delete_bfrs; i++) {
 		if (!(a = push(d, SL_STREAM_ACT_DELETE_BACKFILL)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", md_str(p->delete_bfrs[i], "name"));
+		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(p->delete_bfrs[i], "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->ref = p->delete_bfrs[i];
 	}
 	if (moved) {
 		if (!(a = push(d, SL_STREAM_ACT_EVENT)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", md_str(in->stream, "name"));
+		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(in->stream, "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->ref = in->stream;
 		a->event_type = warning_reason(p->reason) ? "Warning" : "Normal";
@@ -1084,7 +1094,7 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 	if (p->requeue_ms) {
 		if (!(a = push(d, SL_STREAM_ACT_REQUEUE)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", md_str(in->stream, "name"));
+		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(in->stream, "name"));
 		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->requeue_ms = p->requeue_ms;
 	}
@@ -1099,11 +1109,12 @@ int sl_stream_decide(const struct sl_stream_observed *in, struct sl_stream_decis
 	struct plan *p;
 	int r;
 
-	if (!in || !in->stream || !md_str(in->stream, "name") || !md_str(in->stream, "namespace") ||
-	    !md_str(in->stream, "uid") || !str_at(in->stream, "kind") || !str_at(in->stream, "apiVersion"))
+	if (!in || !in->stream || !sl_manifest_md_str(in->stream, "name") ||
+	    !sl_manifest_md_str(in->stream, "namespace") || !sl_manifest_md_str(in->stream, "uid") ||
+	    !sl_manifest_str(in->stream, "kind") || !sl_manifest_str(in->stream, "apiVersion"))
 		return sl_error_set(err, SL_EINVALID,
 		                    "a stream needs apiVersion, kind, metadata.name, namespace and uid");
-	if (strlen(md_str(in->stream, "namespace")) >= 64)
+	if (strlen(sl_manifest_md_str(in->stream, "namespace")) >= 64)
 		return sl_error_set(err, SL_EINVALID, "namespace name too long");
 	/* The plan is large (a list of BackfillRequests to delete): heap. */
 	p = calloc(1, sizeof(*p));

@@ -1,6 +1,6 @@
 /* The Job builder: a stream, its StreamClass, a StreamingJobTemplate and an
  * optional BackfillRequest in, the Job of design.md "Resource contract" out. */
-#include "json-internal.h"
+#include "sluice/manifest-json.h"
 #include "sluice/manifest-json.h"
 #include "sluice/stream.h"
 
@@ -102,8 +102,9 @@ static int merge_strings(cJSON *dst, const cJSON *src)
 /* "Kind ns/name" of an object for messages. */
 static void describe(const cJSON *o, const char *fallback_kind, char *out, size_t n)
 {
-	const cJSON *md = obj_at(o, "metadata");
-	const char *kind = str_at(o, "kind"), *ns = str_at(md, "namespace"), *name = str_at(md, "name");
+	const cJSON *md = sl_manifest_obj(o, "metadata");
+	const char *kind = sl_manifest_str(o, "kind"), *ns = sl_manifest_str(md, "namespace"),
+	           *name = sl_manifest_str(md, "name");
 
 	snprintf(out, n, "%s %s%s%s", kind ? kind : fallback_kind, ns ? ns : "", ns ? "/" : "",
 	         name ? name : "(unnamed)");
@@ -186,38 +187,38 @@ int sl_stream_status_hash(const cJSON *stream, const cJSON *tmpl, const cJSON *b
 static int template_job(const cJSON *tmpl, const char *what, cJSON **ret_spec, cJSON *labels,
                         cJSON *annotations, struct sl_error *err)
 {
-	const cJSON *ts = obj_at(tmpl, "spec"), *t, *spec = NULL;
+	const cJSON *ts = sl_manifest_obj(tmpl, "spec"), *t, *spec = NULL;
 	const cJSON *meta[2] = {NULL, NULL};
 
 	if (!ts)
 		return sl_error_set(err, SL_EINVALID, "%s has no spec", what);
-	t = obj_at(ts, "template");
-	if (obj_at(ts, "spec") &&
+	t = sl_manifest_obj(ts, "template");
+	if (sl_manifest_obj(ts, "spec") &&
 	    (cJSON_HasObjectItem(ts, "kind") || cJSON_HasObjectItem(ts, "apiVersion"))) {
 		/* A whole Job in spec. */
-		spec = obj_at(ts, "spec");
-		meta[0] = obj_at(ts, "metadata");
-	} else if (t && obj_at(t, "spec") &&
+		spec = sl_manifest_obj(ts, "spec");
+		meta[0] = sl_manifest_obj(ts, "metadata");
+	} else if (t && sl_manifest_obj(t, "spec") &&
 	           (cJSON_HasObjectItem(t, "kind") || cJSON_HasObjectItem(t, "apiVersion") ||
-	            obj_at(obj_at(t, "spec"), "template"))) {
+	            sl_manifest_obj(sl_manifest_obj(t, "spec"), "template"))) {
 		/* Arcane: spec.template is a whole Job, spec.metadata its labels. */
-		spec = obj_at(t, "spec");
-		meta[0] = obj_at(t, "metadata");
-		meta[1] = obj_at(ts, "metadata");
+		spec = sl_manifest_obj(t, "spec");
+		meta[0] = sl_manifest_obj(t, "metadata");
+		meta[1] = sl_manifest_obj(ts, "metadata");
 	} else if (t) {
 		/* spec is a Job spec; a spec.metadata next to it is taken as the
 		 * Job's metadata (a JobSpec has no such field). */
 		spec = ts;
-		meta[0] = obj_at(ts, "metadata");
+		meta[0] = sl_manifest_obj(ts, "metadata");
 	}
-	if (!spec || !obj_at(spec, "template"))
+	if (!spec || !sl_manifest_obj(spec, "template"))
 		return sl_error_set(err, SL_EINVALID,
 		                    "%s holds no Job: expected spec.template (a Job spec), spec.template "
 		                    "as a whole Job, or spec.apiVersion/kind/metadata/spec",
 		                    what);
 	for (size_t i = 0; i < 2; i++) {
-		if (merge_strings(labels, obj_at(meta[i], "labels")) < 0 ||
-		    merge_strings(annotations, obj_at(meta[i], "annotations")) < 0)
+		if (merge_strings(labels, sl_manifest_obj(meta[i], "labels")) < 0 ||
+		    merge_strings(annotations, sl_manifest_obj(meta[i], "annotations")) < 0)
 			return sl_error_set(err, SL_ENOMEM, "out of memory");
 	}
 	cJSON *copy = cJSON_Duplicate(spec, true);
@@ -237,7 +238,7 @@ static void env_remove(cJSON *env, const char *name)
 
 	while (c) {
 		cJSON *next = c->next;
-		const char *n = str_at(c, "name");
+		const char *n = sl_manifest_str(c, "name");
 		if (n && strcmp(n, name) == 0)
 			cJSON_Delete(cJSON_DetachItemViaPointer(env, c));
 		c = next;
@@ -281,7 +282,7 @@ static int envfrom_add(cJSON *envfrom, const char *secret)
 
 	cJSON_ArrayForEach(c, envfrom)
 	{
-		const char *n = str_at(obj_at(c, "secretRef"), "name");
+		const char *n = sl_manifest_str(sl_manifest_obj(c, "secretRef"), "name");
 		if (n && strcmp(n, secret) == 0) {
 			cJSON_Delete(e);
 			return 0;
@@ -328,7 +329,7 @@ struct job_env {
 
 static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmpl_what, struct sl_error *err)
 {
-	const char *cname = str_at(ctr, "name");
+	const char *cname = sl_manifest_str(ctr, "name");
 	cJSON *env = arr_ensure(ctr, "env"), *envfrom;
 	const cJSON *c;
 
@@ -336,26 +337,26 @@ static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmp
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 	cJSON_ArrayForEach(c, env)
 	{
-		const char *n = str_at(c, "name");
+		const char *n = sl_manifest_str(c, "name");
 		if (n &&
-		    (strcmp(n, SL_STREAM_ENV_STREAM_ID) == 0 || strcmp(n, SL_STREAM_ENV_STREAM_KIND) == 0))
+		    (strcmp(n, SL_ARCANE_ENV_STREAM_ID) == 0 || strcmp(n, SL_ARCANE_ENV_STREAM_KIND) == 0))
 			return sl_error_set(err, SL_EINVALID,
 			                    "%s: container \"%s\" already sets %s, which sluice sets for the "
 			                    "stream",
 			                    tmpl_what, cname ? cname : "", n);
 	}
-	if (env_add(env, SL_STREAM_ENV_STREAM_ID, je->stream_id) < 0 ||
-	    env_add(env, SL_STREAM_ENV_STREAM_KIND, je->kind) < 0 ||
-	    env_add(env, SL_STREAM_ENV_SPEC, je->spec_json) < 0 ||
-	    env_add(env, SL_STREAM_ENV_BACKFILL, je->backfill_id || je->batch ? "true" : "false") < 0)
+	if (env_add(env, SL_ARCANE_ENV_STREAM_ID, je->stream_id) < 0 ||
+	    env_add(env, SL_ARCANE_ENV_STREAM_KIND, je->kind) < 0 ||
+	    env_add(env, SL_ARCANE_ENV_SPEC, je->spec_json) < 0 ||
+	    env_add(env, SL_ARCANE_ENV_BACKFILL, je->backfill_id || je->batch ? "true" : "false") < 0)
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
-	if (je->backfill_id && (env_add(env, SL_STREAM_ENV_BACKFILL_ID, je->backfill_id) < 0 ||
-	                        env_add(env, SL_STREAM_ENV_OVERRIDE, je->override_json) < 0))
+	if (je->backfill_id && (env_add(env, SL_ARCANE_ENV_BACKFILL_ID, je->backfill_id) < 0 ||
+	                        env_add(env, SL_ARCANE_ENV_OVERRIDE, je->override_json) < 0))
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 	/* A CronJob's run is a backfill named after its own Job. */
 	if (je->batch &&
-	    (env_add_field_ref(env, SL_STREAM_ENV_BACKFILL_ID, "metadata.labels['job-name']") < 0 ||
-	     env_add(env, SL_STREAM_ENV_OVERRIDE, BATCH_OVERRIDE) < 0))
+	    (env_add_field_ref(env, SL_ARCANE_ENV_BACKFILL_ID, "metadata.labels['job-name']") < 0 ||
+	     env_add(env, SL_ARCANE_ENV_OVERRIDE, BATCH_OVERRIDE) < 0))
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 
 	cJSON_ArrayForEach(c, je->secret_refs)
@@ -363,8 +364,8 @@ static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmp
 		const char *f = cJSON_IsString(c) ? c->valuestring : NULL;
 		if (!f || !*f)
 			continue;
-		const char *direct = str_at(obj_at(je->stream_spec, f), "name");
-		const char *shared = str_at(obj_at(je->stream_spec, "secretRef"), "name");
+		const char *direct = sl_manifest_str(sl_manifest_obj(je->stream_spec, f), "name");
+		const char *shared = sl_manifest_str(sl_manifest_obj(je->stream_spec, "secretRef"), "name");
 		if (direct) {
 			if (!(envfrom = arr_ensure(ctr, "envFrom")) || envfrom_add(envfrom, direct) < 0)
 				return sl_error_set(err, SL_ENOMEM, "out of memory");
@@ -383,11 +384,14 @@ static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmp
 
 int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, struct sl_error *err)
 {
-	const cJSON *smd = obj_at(in->stream, "metadata");
-	const char *name = str_at(smd, "name"), *ns = str_at(smd, "namespace"), *uid = str_at(smd, "uid");
-	const char *kind = str_at(in->stream, "kind"), *api = str_at(in->stream, "apiVersion");
+	const cJSON *smd = sl_manifest_obj(in->stream, "metadata");
+	const char *name = sl_manifest_str(smd, "name"), *ns = sl_manifest_str(smd, "namespace"),
+	           *uid = sl_manifest_str(smd, "uid");
+	const char *kind = sl_manifest_str(in->stream, "kind"),
+	           *api = sl_manifest_str(in->stream, "apiVersion");
 	const cJSON *sspec = cJSON_GetObjectItemCaseSensitive(in->stream, "spec");
-	const char *bfr_name = in->backfill ? str_at(obj_at(in->backfill, "metadata"), "name") : NULL;
+	const char *bfr_name =
+	    in->backfill ? sl_manifest_str(sl_manifest_obj(in->backfill, "metadata"), "name") : NULL;
 	char what[SL_STREAM_NAME_MAX + 96], hash[SL_STREAM_HASH_MAX], thash[65], jname[64], label[64];
 	cJSON *job = NULL, *spec = NULL, *labels = NULL, *annotations = NULL, *md, *o, *ctrs;
 	char *spec_json = NULL, *override_json = NULL;
@@ -426,7 +430,8 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 	r = template_job(in->tmpl, what, &spec, labels, annotations, err);
 	if (r < 0)
 		goto out;
-	ctrs = cJSON_GetObjectItemCaseSensitive(obj_at(obj_at(spec, "template"), "spec"), "containers");
+	ctrs = cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(sl_manifest_obj(spec, "template"), "spec"),
+	                                        "containers");
 	if (!cJSON_IsArray(ctrs) || cJSON_GetArraySize(ctrs) == 0) {
 		r = sl_error_set(err, SL_EINVALID, "%s: spec.template.spec.containers of its Job is empty",
 		                 what);
@@ -453,7 +458,8 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 	    .spec_json = spec_json,
 	    .backfill_id = bfr_name,
 	    .override_json = override_json,
-	    .secret_refs = cJSON_GetObjectItemCaseSensitive(obj_at(in->stream_class, "spec"), "secretRefs"),
+	    .secret_refs =
+	        cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(in->stream_class, "spec"), "secretRefs"),
 	    .stream_spec = sspec,
 	};
 	cJSON *c;
@@ -472,14 +478,14 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 	 * same way as the Job name (the ownerReference stays exact). */
 	sl_stream_name_fit(name, 63, label);
 	sl_stream_job_name(name, in->backfill != NULL, jname);
-	if (set_str(labels, SL_STREAM_LABEL_STREAM_ID, label) < 0 ||
-	    set_str(labels, SL_STREAM_LABEL_ARCANE_ID, label) < 0 ||
-	    set_str(labels, SL_STREAM_LABEL_ARCANE_KIND, kind) < 0 ||
-	    set_str(labels, SL_STREAM_LABEL_BACKFILLING, in->backfill ? "true" : "false") < 0 ||
-	    set_str(labels, SL_STREAM_LABEL_MANAGED_BY, SL_STREAM_MANAGED_BY) < 0 ||
-	    set_str(annotations, SL_STREAM_ANN_CONFIG_HASH, hash) < 0 ||
-	    set_str(annotations, SL_STREAM_ANN_TEMPLATE_HASH, thash) < 0 ||
-	    (bfr_name && set_str(annotations, SL_STREAM_ANN_BACKFILL_REQUEST, bfr_name) < 0)) {
+	if (set_str(labels, SL_ARCANE_LABEL_STREAM_ID, label) < 0 ||
+	    set_str(labels, SL_ARCANE_LABEL_ID, label) < 0 ||
+	    set_str(labels, SL_ARCANE_LABEL_KIND, kind) < 0 ||
+	    set_str(labels, SL_ARCANE_LABEL_BACKFILLING, in->backfill ? "true" : "false") < 0 ||
+	    set_str(labels, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) < 0 ||
+	    set_str(annotations, SL_ARCANE_ANN_CONFIG_HASH, hash) < 0 ||
+	    set_str(annotations, SL_ARCANE_ANN_TEMPLATE_HASH, thash) < 0 ||
+	    (bfr_name && set_str(annotations, SL_ARCANE_ANN_BACKFILL_REQUEST, bfr_name) < 0)) {
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -536,7 +542,7 @@ int sl_stream_cronjob_build(const struct sl_stream_job_input *in, const char *sc
 	 * also go on the job template, so the runs carry the stream's labels. */
 	md = cJSON_DetachItemFromObjectCaseSensitive(job, "metadata");
 	jmd = cJSON_CreateObject();
-	sl_stream_cronjob_name(str_at(obj_at(in->stream, "metadata"), "name"), cname);
+	sl_stream_cronjob_name(sl_manifest_str(sl_manifest_obj(in->stream, "metadata"), "name"), cname);
 	cj = cJSON_CreateObject();
 	if (!md || !jmd || !cj || set_str(md, "name", cname) < 0 ||
 	    !cJSON_AddItemToObject(jmd, "labels",

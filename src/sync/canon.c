@@ -48,7 +48,7 @@ static void hash_node(struct sl_sha256 *c, const cJSON *v, int depth, bool in_me
 			qsort(kids, n, sizeof(*kids), cmp_child);
 		for (i = 0; i < n; i++) {
 			const cJSON *ch = kids[i];
-			if (in_ann && ch->string && strcmp(ch->string, SL_SYNC_ANN_REVISION) == 0)
+			if (in_ann && ch->string && strcmp(ch->string, SL_ARCANE_ANN_REVISION) == 0)
 				continue;
 			bool meta = depth == 0 && ch->string && strcmp(ch->string, "metadata") == 0;
 			bool ann = in_meta && ch->string && strcmp(ch->string, "annotations") == 0;
@@ -109,7 +109,7 @@ static cJSON *project_object(const cJSON *d, const cJSON *l, int depth, bool in_
 	for (const cJSON *ch = d->child; ch; ch = ch->next) {
 		if (!ch->string)
 			continue;
-		if (in_ann && strcmp(ch->string, SL_SYNC_ANN_REVISION) == 0)
+		if (in_ann && strcmp(ch->string, SL_ARCANE_ANN_REVISION) == 0)
 			continue;
 		const cJSON *lv = cJSON_GetObjectItemCaseSensitive(l, ch->string);
 		if (!lv)
@@ -191,7 +191,7 @@ static bool is_backfill(const cJSON *obj)
 	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
 	const cJSON *av = cJSON_GetObjectItemCaseSensitive(obj, "apiVersion");
 	return cJSON_IsString(kind) && strcmp(kind->valuestring, "BackfillRequest") == 0 &&
-	       cJSON_IsString(av) && sl_str_has_prefix(av->valuestring, SL_SYNC_STREAM_GROUP "/");
+	       cJSON_IsString(av) && sl_str_has_prefix(av->valuestring, SL_ARCANE_GROUP "/");
 }
 
 bool sl_sync_latch_completed(cJSON *desired, const cJSON *live)

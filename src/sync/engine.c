@@ -92,7 +92,7 @@ struct run {
 	uint64_t crd_deadline;
 	uint64_t discovery_deadline; /* kinds of CRDs applied in this run may take a moment to be served */
 	bool resolve_retry;
-	struct sl_timer *timer;
+	struct sl_loop_timer *timer;
 	unsigned reqs; /* requests whose callback has not run */
 	bool canceled; /* the engine was freed: wind down as callbacks arrive */
 };
@@ -528,7 +528,7 @@ static void start_list(struct run *r)
 		    .ns = is->it->ns,
 		};
 		struct sl_kube_call_opts o = {
-		    .label_selector = SL_SYNC_LABEL_MANAGED_BY "=sluice",
+		    .label_selector = SL_ARCANE_LABEL_MANAGED_BY "=sluice",
 		    .limit = LIST_PAGE,
 		};
 		/* From the API server's watch cache (resourceVersion 0, one
@@ -695,7 +695,7 @@ static void issue_applies(struct run *r)
 		    .name = is->it->name,
 		};
 		struct sl_kube_call_opts o = {
-		    .field_manager = SL_SYNC_FIELD_MANAGER,
+		    .field_manager = SL_ARCANE_FIELD_MANAGER_SYNC,
 		    .force = true,
 		    .dry_run = dry(s),
 		};
@@ -772,7 +772,7 @@ static void poll_crds(struct run *r)
 
 static void start_resolve(struct run *r);
 
-static void run_timer(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void run_timer(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct run *r = payload;
 	if (r->phase == PH_CRD_WAIT)
@@ -784,11 +784,11 @@ static void run_timer(struct sl_loop *loop, struct sl_timer *t, void *payload)
 /* Arms the run's timer; false (and the run fails) when out of memory. */
 static bool arm_timer(struct run *r, uint64_t ms)
 {
-	if (!r->timer && sl_timer_new(r->s->loop, run_timer, r, &r->timer) < 0) {
+	if (!r->timer && sl_loop_timer_new(r->s->loop, run_timer, r, &r->timer) < 0) {
 		set_fatal(r, SL_ENOMEM, "out of memory");
 		return false;
 	}
-	sl_timer_arm(r->timer, ms);
+	sl_loop_timer_arm(r->timer, ms);
 	return true;
 }
 
@@ -1123,7 +1123,7 @@ static void start_write(struct run *r)
 		set_fatal(r, SL_ENOMEM, "out of memory");
 		goto out;
 	}
-	struct sl_kube_call_opts o = {.field_manager = SL_SYNC_FIELD_MANAGER, .force = true};
+	struct sl_kube_call_opts o = {.field_manager = SL_ARCANE_FIELD_MANAGER_SYNC, .force = true};
 	struct sl_kube_ref ref = {.api_version = "v1",
 	                          .resource = "configmaps",
 	                          .namespaced = true,
@@ -1232,7 +1232,7 @@ static void run_free(struct run *r)
 	sl_buf_free(&r->pruned_names);
 	free(r->fatal);
 	free(r->source_error);
-	sl_timer_free(r->timer);
+	sl_loop_timer_free(r->timer);
 	sl_sync_plan_free(r->plan);
 	free(r);
 }
@@ -1340,7 +1340,7 @@ void sl_sync_free(struct sl_sync *s)
 	if (s->run) {
 		struct run *r = s->run;
 		r->canceled = true;
-		sl_timer_free(r->timer);
+		sl_loop_timer_free(r->timer);
 		r->timer = NULL;
 		if (r->reqs == 0)
 			run_free(r);

@@ -398,10 +398,10 @@ cJSON *sl_sync_inventory_configmap(const char *source_id, const char *ns, const 
 	if (!cm || !add_str(cm, "apiVersion", "v1") || !add_str(cm, "kind", "ConfigMap") ||
 	    !(meta = cJSON_AddObjectToObject(cm, "metadata")) || !add_str(meta, "name", name) ||
 	    !add_str(meta, "namespace", ns) || !(labels = cJSON_AddObjectToObject(meta, "labels")) ||
-	    !add_str(labels, SL_SYNC_LABEL_MANAGED_BY, "sluice") ||
+	    !add_str(labels, SL_ARCANE_LABEL_MANAGED_BY, "sluice") ||
 	    !add_str(labels, "sluice.dev/inventory", "true") ||
 	    !(ann = cJSON_AddObjectToObject(meta, "annotations")) ||
-	    !add_str(ann, SL_SYNC_ANN_SOURCE, source_id) || !(data = cJSON_AddObjectToObject(cm, "data")) ||
+	    !add_str(ann, SL_ARCANE_ANN_SOURCE, source_id) || !(data = cJSON_AddObjectToObject(cm, "data")) ||
 	    !add_str(data, "inventory", inventory_json) ||
 	    (status_json && !add_str(data, "status", status_json))) {
 		cJSON_Delete(cm);

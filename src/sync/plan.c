@@ -27,7 +27,7 @@ enum sl_sync_stage sl_sync_stage_of(const char *group, const char *kind)
 		return SL_SYNC_STAGE_NAMESPACE;
 	if (!*group && (strcmp(kind, "Secret") == 0 || strcmp(kind, "ConfigMap") == 0))
 		return SL_SYNC_STAGE_CONFIG;
-	if (strcmp(group, SL_SYNC_STREAM_GROUP) == 0) {
+	if (strcmp(group, SL_ARCANE_GROUP) == 0) {
 		if (strcmp(kind, "StreamClass") == 0)
 			return SL_SYNC_STAGE_CLASS;
 		if (strcmp(kind, "StreamingJobTemplate") == 0)
@@ -285,10 +285,10 @@ int sl_sync_plan_add(struct sl_sync_plan *p, cJSON *obj, const char *file, int i
 		goto refuse;
 	}
 	snprintf(path, sizeof(path), "%s#%d", file ? file : "", index);
-	if (set_string(labels, SL_SYNC_LABEL_MANAGED_BY, "sluice") < 0 ||
-	    set_string(ann, SL_SYNC_ANN_SOURCE, p->source_id) < 0 ||
-	    set_string(ann, SL_SYNC_ANN_PATH, path) < 0 ||
-	    set_string(ann, SL_SYNC_ANN_REVISION, p->revision) < 0) {
+	if (set_string(labels, SL_ARCANE_LABEL_MANAGED_BY, "sluice") < 0 ||
+	    set_string(ann, SL_ARCANE_ANN_SOURCE, p->source_id) < 0 ||
+	    set_string(ann, SL_ARCANE_ANN_PATH, path) < 0 ||
+	    set_string(ann, SL_ARCANE_ANN_REVISION, p->revision) < 0) {
 		cJSON_Delete(obj);
 		return SL_ENOMEM;
 	}

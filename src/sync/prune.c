@@ -83,9 +83,9 @@ bool sl_sync_prune_live_ok(const cJSON *live, const char *source_id, const char 
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(live, "metadata");
 	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
 	const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
-	const cJSON *mb = cJSON_GetObjectItemCaseSensitive(labels, SL_SYNC_LABEL_MANAGED_BY);
-	const cJSON *pr = cJSON_GetObjectItemCaseSensitive(ann, SL_SYNC_ANN_PRUNE);
-	const cJSON *src = cJSON_GetObjectItemCaseSensitive(ann, SL_SYNC_ANN_SOURCE);
+	const cJSON *mb = cJSON_GetObjectItemCaseSensitive(labels, SL_ARCANE_LABEL_MANAGED_BY);
+	const cJSON *pr = cJSON_GetObjectItemCaseSensitive(ann, SL_ARCANE_ANN_PRUNE);
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(ann, SL_ARCANE_ANN_SOURCE);
 	const char *dummy;
 
 	why = why ? why : &dummy;

@@ -191,9 +191,9 @@ void t_source_fn(struct sl_source *src, const struct sl_source_event *ev, void *
 	switch (ev->type) {
 	case SL_SOURCE_EVENT_SNAPSHOT:
 		r->snapshots++;
-		sl_snapshot_unref(r->snap);
-		r->snap = sl_snapshot_ref(ev->snapshot);
-		snprintf(r->revision, sizeof(r->revision), "%s", sl_snapshot_revision(ev->snapshot));
+		sl_source_snapshot_unref(r->snap);
+		r->snap = sl_source_snapshot_ref(ev->snapshot);
+		snprintf(r->revision, sizeof(r->revision), "%s", sl_source_snapshot_revision(ev->snapshot));
 		break;
 	case SL_SOURCE_EVENT_UNCHANGED:
 		r->unchanged++;
@@ -240,6 +240,6 @@ void t_run_for(struct sl_loop *loop, int ms)
 
 void t_rec_free(struct t_rec *r)
 {
-	sl_snapshot_unref(r->snap);
+	sl_source_snapshot_unref(r->snap);
 	r->snap = NULL;
 }

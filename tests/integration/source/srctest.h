@@ -54,7 +54,7 @@ struct t_rec {
 	struct sl_error last_error;
 	uint64_t error_ms[16]; /* sl_now_ms() of the first errors */
 	char revision[80];
-	struct sl_snapshot *snap; /* current, referenced */
+	struct sl_source_snapshot *snap; /* current, referenced */
 	unsigned wb_done;
 	int wb_code;
 	char wb_commit[41];

@@ -27,10 +27,10 @@ static struct sl_source *mk(const char *dir, struct t_rec *rec)
 	return src;
 }
 
-static char *file_in(struct sl_snapshot *s, const char *rel)
+static char *file_in(struct sl_source_snapshot *s, const char *rel)
 {
 	char p[1024];
-	snprintf(p, sizeof(p), "%s/%s", sl_snapshot_root(s), rel);
+	snprintf(p, sizeof(p), "%s/%s", sl_source_snapshot_root(s), rel);
 	return t_read(p);
 }
 
@@ -64,8 +64,8 @@ static void configmap(void)
 	src = mk("cm", &r);
 	expect_one(&r, 0, "start");
 	T_ASSERT(sl_str_has_prefix(r.revision, "sha256:"), "revision %s", r.revision);
-	T_ASSERT(sl_snapshot_files(r.snap) == 2, "files %zu", sl_snapshot_files(r.snap));
-	T_ASSERT(sl_manifest_set_doc_count(sl_snapshot_manifests(r.snap)) == 2, "docs");
+	T_ASSERT(sl_source_snapshot_files(r.snap) == 2, "files %zu", sl_source_snapshot_files(r.snap));
+	T_ASSERT(sl_manifest_set_doc_count(sl_source_snapshot_manifests(r.snap)) == 2, "docs");
 	snprintf(rev1, sizeof(rev1), "%s", r.revision);
 
 	/* an update: new timestamped dir, ..data_tmp renamed over ..data */
@@ -86,7 +86,7 @@ static void configmap(void)
 	        "ln -s ..2026_01_03 ..data_tmp && mv -T ..data_tmp ..data && rm -rf ..2026_01_02 && "
 	        "ln -s ..data/c.yaml c.yaml");
 	expect_one(&r, 2, "a ConfigMap key added");
-	T_ASSERT(sl_snapshot_files(r.snap) == 3, "files %zu", sl_snapshot_files(r.snap));
+	T_ASSERT(sl_source_snapshot_files(r.snap) == 3, "files %zu", sl_source_snapshot_files(r.snap));
 
 	/* the same content swapped in again: no new snapshot */
 	t_sh_ok("cd cm && mkdir ..2026_01_04 && cp ..2026_01_03/*.yaml ..2026_01_04/ && "
@@ -141,13 +141,13 @@ static void plain(void)
 	        "printf 'not yaml, ignored' > plain/notes.txt");
 	src = mk("plain", &r);
 	expect_one(&r, 0, "start");
-	T_ASSERT(sl_snapshot_files(r.snap) == 1, "files %zu", sl_snapshot_files(r.snap));
+	T_ASSERT(sl_source_snapshot_files(r.snap) == 1, "files %zu", sl_source_snapshot_files(r.snap));
 
 	/* ten files written in a burst: one snapshot */
 	t_sh_ok("for i in 0 1 2 3 4 5 6 7 8 9; do "
 	        "printf 'kind: ConfigMap\\nmetadata: {name: m%%s}\\n' $i > plain/m$i.yaml; sleep 0.02; done");
 	expect_one(&r, 1, "a burst of ten writes");
-	T_ASSERT(sl_snapshot_files(r.snap) == 11, "files %zu", sl_snapshot_files(r.snap));
+	T_ASSERT(sl_source_snapshot_files(r.snap) == 11, "files %zu", sl_source_snapshot_files(r.snap));
 
 	/* a new subdirectory, then an edit inside it (its own watch) */
 	t_sh_ok("mkdir -p plain/new/deeper && printf 'kind: ConfigMap\\nmetadata: {name: d}\\n' > "
@@ -176,8 +176,8 @@ static void plain(void)
 	t_sh_ok("printf 'kind: Secret\\nmetadata: {name: x}\\n' > outside.yaml && ln -s ../outside.yaml "
 	        "plain/evil.yaml");
 	expect_one(&r, 4, "an escaping symlink");
-	T_ASSERT(strstr(sl_snapshot_problems(r.snap), "evil.yaml"), "problem reported: '%s'",
-	         sl_snapshot_problems(r.snap));
+	T_ASSERT(strstr(sl_source_snapshot_problems(r.snap), "evil.yaml"), "problem reported: '%s'",
+	         sl_source_snapshot_problems(r.snap));
 	s = file_in(r.snap, "evil.yaml");
 	T_ASSERT(!s, "the file outside the root was copied");
 	t_sh_ok("rm plain/evil.yaml");
@@ -192,7 +192,7 @@ static void plain(void)
 	T_ASSERT(r.snapshots == 6, "snapshots %u", r.snapshots);
 	t_sh_ok("mkdir plain && printf 'kind: ConfigMap\\nmetadata: {name: back}\\n' > plain/back.yaml");
 	expect_one(&r, 6, "the root coming back");
-	T_ASSERT(sl_snapshot_files(r.snap) == 1, "files %zu", sl_snapshot_files(r.snap));
+	T_ASSERT(sl_source_snapshot_files(r.snap) == 1, "files %zu", sl_source_snapshot_files(r.snap));
 	t_sh_ok("printf 'kind: ConfigMap\\nmetadata: {name: back2}\\n' > plain/back.yaml");
 	expect_one(&r, 7, "an edit in the returned root");
 	/* more events than the inotify queue holds (max_queued_events, 16384
@@ -206,7 +206,7 @@ static void plain(void)
 	        "\\'%%d\\'}\\n' %% (i %% 50, i))\n"
 	        "\"");
 	expect_one(&r, 8, "an inotify queue overflow");
-	T_ASSERT(sl_snapshot_files(r.snap) == 51, "files %zu", sl_snapshot_files(r.snap));
+	T_ASSERT(sl_source_snapshot_files(r.snap) == 51, "files %zu", sl_source_snapshot_files(r.snap));
 	s = file_in(r.snap, "churn-49.yaml");
 	T_ASSERT(s && strstr(s, "i: '11999'"), "final content: %s", s ? s : "(none)");
 	free(s);

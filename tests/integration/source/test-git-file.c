@@ -31,10 +31,10 @@ static struct sl_source *mk(const char *ref, const char *path, struct t_rec *rec
 	return src;
 }
 
-static char *file_in(struct sl_snapshot *s, const char *rel)
+static char *file_in(struct sl_source_snapshot *s, const char *rel)
 {
 	char p[1024];
-	snprintf(p, sizeof(p), "%s/%s", sl_snapshot_root(s), rel);
+	snprintf(p, sizeof(p), "%s/%s", sl_source_snapshot_root(s), rel);
 	return t_read(p);
 }
 
@@ -50,7 +50,7 @@ int main(void)
 {
 	struct t_rec rec = {0}, rtag = {0}, rsha = {0}, rc = {0};
 	struct sl_source *src, *stag, *ssha, *sc;
-	struct sl_snapshot *old;
+	struct sl_source_snapshot *old;
 	char *s, *rev1, *rev2, *rev3, *rev4;
 	_cleanup_free_ char *oldroot = NULL;
 	struct stat st;
@@ -72,9 +72,9 @@ int main(void)
 	src = mk("main", "deploy", &rec, "cache");
 	T_ASSERT(t_wait(loop, &rec.snapshots, 0, 30000), "no first snapshot");
 	T_ASSERT(!strcmp(rec.revision, rev1), "revision %s, want %s", rec.revision, rev1);
-	T_ASSERT(sl_snapshot_files(rec.snap) == 2, "files %zu", sl_snapshot_files(rec.snap));
+	T_ASSERT(sl_source_snapshot_files(rec.snap) == 2, "files %zu", sl_source_snapshot_files(rec.snap));
 	{
-		const struct sl_manifest_set *ms = sl_snapshot_manifests(rec.snap);
+		const struct sl_manifest_set *ms = sl_source_snapshot_manifests(rec.snap);
 		T_ASSERT(ms && sl_manifest_set_doc_count(ms) == 2, "two documents loaded");
 		T_ASSERT(!strcmp(sl_manifest_set_doc(ms, 0)->file, "a.yaml"), "file %s",
 		         sl_manifest_set_doc(ms, 0)->file);
@@ -96,8 +96,8 @@ int main(void)
 	T_ASSERT(rec.snapshots == 1, "snapshots %u", rec.snapshots);
 
 	/* a pushed commit: a new snapshot; the old tree is untouched while held */
-	old = sl_snapshot_ref(rec.snap);
-	oldroot = sl_strdup(sl_snapshot_root(old));
+	old = sl_source_snapshot_ref(rec.snap);
+	oldroot = sl_strdup(sl_source_snapshot_root(old));
 	push_file("deploy/a.yaml", "kind: ConfigMap\nmetadata: {name: a}\ndata: {v: '2'}\n", "two");
 	rev2 = t_sh_out("git --git-dir remote.git rev-parse main");
 	sl_source_trigger(src);
@@ -109,8 +109,8 @@ int main(void)
 	s = file_in(old, "a.yaml");
 	T_ASSERT(s && strstr(s, "v: '1'"), "the old snapshot's tree changed underneath it");
 	free(s);
-	T_ASSERT(strcmp(oldroot, sl_snapshot_root(rec.snap)) != 0, "trees differ");
-	sl_snapshot_unref(old);
+	T_ASSERT(strcmp(oldroot, sl_source_snapshot_root(rec.snap)) != 0, "trees differ");
+	sl_source_snapshot_unref(old);
 	T_ASSERT(stat(oldroot, &st) < 0, "the released tree is deleted");
 
 	/* force push: history rewritten, the source follows the new head */
@@ -133,7 +133,7 @@ int main(void)
 	T_ASSERT(t_wait(loop, &rec.errors, n, 30000), "no error for a deleted ref");
 	T_ASSERT(rec.last_error.code == SL_ENOTFOUND, "code %d", rec.last_error.code);
 	T_ASSERT(strstr(rec.last_error.msg, "main"), "message names the ref: %s", rec.last_error.msg);
-	T_ASSERT(sl_source_current(src) && !strcmp(sl_snapshot_revision(sl_source_current(src)), rev3),
+	T_ASSERT(sl_source_current(src) && !strcmp(sl_source_snapshot_revision(sl_source_current(src)), rev3),
 	         "last good snapshot kept");
 	t_sh_ok("git --git-dir remote.git update-ref refs/heads/main %s", rev3);
 
@@ -161,9 +161,10 @@ int main(void)
 		        "git add -A && git commit -qm big && git push -q origin HEAD:main");
 		sbig = mk("main", NULL, &rbig, "cache-big");
 		T_ASSERT(t_wait(loop, &rbig.snapshots, 0, 60000), "no snapshot with big files");
-		T_ASSERT(strstr(sl_snapshot_problems(rbig.snap), "big.yaml: 5000") != NULL, "problems: '%s'",
-		         sl_snapshot_problems(rbig.snap));
-		T_ASSERT(!strstr(sl_snapshot_problems(rbig.snap), "image.bin"), "a non-manifest reported");
+		T_ASSERT(strstr(sl_source_snapshot_problems(rbig.snap), "big.yaml: 5000") != NULL,
+		         "problems: '%s'", sl_source_snapshot_problems(rbig.snap));
+		T_ASSERT(!strstr(sl_source_snapshot_problems(rbig.snap), "image.bin"),
+		         "a non-manifest reported");
 		s = file_in(rbig.snap, "big.yaml");
 		T_ASSERT(!s, "an oversized file was written");
 		s = file_in(rbig.snap, "deploy/a.yaml");

@@ -8,7 +8,6 @@
 
 #include "sluice/kube-watch.h"
 #include "sluice/kube.h"
-#include "sluice/workqueue.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,104 +377,6 @@ static void event_parse(void **state)
 
 /* ---- work queue ---------------------------------------------------------------- */
 
-static void wq_dedup_and_processing(void **state)
-{
-	struct sl_loop *l;
-	struct sl_workqueue *wq;
-	const char *k;
-
-	assert_int_equal(sl_loop_new(&l), 0);
-	assert_int_equal(sl_workqueue_new(l, NULL, NULL, NULL, &wq), 0);
-	sl_workqueue_add(wq, "ns/a");
-	sl_workqueue_add(wq, "ns/b");
-	sl_workqueue_add(wq, "ns/a");
-	assert_int_equal(sl_workqueue_len(wq), 2);
-	k = sl_workqueue_get(wq);
-	assert_string_equal(k, "ns/a");
-	/* added while processing: not handed out again until done */
-	sl_workqueue_add(wq, "ns/a");
-	assert_string_equal(sl_workqueue_get(wq), "ns/b");
-	assert_null(sl_workqueue_get(wq));
-	assert_int_equal(sl_workqueue_processing(wq), 2);
-	sl_workqueue_done(wq, k);
-	assert_int_equal(sl_workqueue_len(wq), 1);
-	k = sl_workqueue_get(wq);
-	assert_string_equal(k, "ns/a");
-	sl_workqueue_done(wq, k);
-	sl_workqueue_done(wq, "ns/b");
-	assert_int_equal(sl_workqueue_len(wq), 0);
-	assert_int_equal(sl_workqueue_processing(wq), 0);
-	sl_workqueue_free(wq);
-	sl_loop_free(l);
-}
-
-static void wq_backoff(void **state)
-{
-	struct sl_loop *l;
-	struct sl_workqueue *wq;
-	uint64_t want = 5;
-
-	assert_int_equal(sl_loop_new(&l), 0);
-	assert_int_equal(sl_workqueue_new(l, NULL, NULL, NULL, &wq), 0);
-	for (int i = 0; i < 30; i++) {
-		assert_int_equal(sl_workqueue_backoff_ms(wq, "k"), want);
-		sl_workqueue_add_rate_limited(wq, "k");
-		want = want * 2 > 1000000 ? 1000000 : want * 2;
-	}
-	assert_int_equal(sl_workqueue_backoff_ms(wq, "k"), 1000000);
-	assert_int_equal(sl_workqueue_requeues(wq, "k"), 30);
-	sl_workqueue_forget(wq, "k");
-	assert_int_equal(sl_workqueue_requeues(wq, "k"), 0);
-	assert_int_equal(sl_workqueue_backoff_ms(wq, "k"), 5);
-	sl_workqueue_free(wq);
-	sl_loop_free(l);
-}
-
-static int readies;
-static void on_ready(struct sl_workqueue *wq, void *p)
-{
-	readies++;
-}
-
-static void wq_delayed(void **state)
-{
-	struct sl_loop *l;
-	struct sl_workqueue *wq;
-	uint64_t start = sl_now_ms();
-	const char *k;
-
-	assert_int_equal(sl_loop_new(&l), 0);
-	assert_int_equal(sl_workqueue_new(l, NULL, on_ready, NULL, &wq), 0);
-	readies = 0;
-	/* "late" far enough out that a loaded machine (valgrind, parallel
-	 * suites) still sees the two early keys first */
-	sl_workqueue_add_after(wq, "late", 1000);
-	sl_workqueue_add_after(wq, "soon", 30);
-	sl_workqueue_add_after(wq, "soon", 500);   /* the earlier one wins */
-	sl_workqueue_add_rate_limited(wq, "fail"); /* 5 ms */
-	assert_int_equal(sl_workqueue_delayed(wq), 3);
-	assert_null(sl_workqueue_get(wq));
-	while (sl_workqueue_len(wq) < 2)
-		sl_loop_run_once(l, 1000);
-	assert_true(sl_now_ms() - start >= 30);
-	assert_true(sl_now_ms() - start < 1000);
-	assert_string_equal(sl_workqueue_get(wq), "fail");
-	assert_string_equal(sl_workqueue_get(wq), "soon");
-	sl_workqueue_done(wq, "soon");
-	sl_workqueue_done(wq, "fail");
-	while (sl_workqueue_len(wq) < 1)
-		sl_loop_run_once(l, 1000);
-	assert_true(sl_now_ms() - start >= 1000);
-	k = sl_workqueue_get(wq);
-	assert_string_equal(k, "late");
-	sl_workqueue_done(wq, k);
-	sl_loop_run_once(l, 0);
-	assert_true(readies >= 2);
-	assert_int_equal(sl_workqueue_delayed(wq), 0);
-	sl_workqueue_free(wq);
-	sl_loop_free(l);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,9 +389,6 @@ int main(void)
 	    cmocka_unit_test(lines_framing),
 	    cmocka_unit_test(lines_limit),
 	    cmocka_unit_test(event_parse),
-	    cmocka_unit_test(wq_dedup_and_processing),
-	    cmocka_unit_test(wq_backoff),
-	    cmocka_unit_test(wq_delayed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

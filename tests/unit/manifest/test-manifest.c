@@ -389,7 +389,7 @@ static void sub(const char *dir, const char *rel)
 	assert_int_equal(mkdir(p, 0755), 0);
 }
 
-static void rm_rf(const char *dir)
+static void sl_source__rm_rf(const char *dir)
 {
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -512,8 +512,8 @@ static void tree_order_hidden_and_symlinks(void **state)
 	s = sl_manifest_set_new(NULL);
 	assert_int_equal(sl_manifest_set_add_dir(s, "/nonexistent/sluice", NULL, &e), SL_ENOTFOUND);
 	sl_manifest_set_free(s);
-	rm_rf(root);
-	rm_rf(outside);
+	sl_source__rm_rf(root);
+	sl_source__rm_rf(outside);
 }
 
 /* ---- validation --------------------------------------------------------- */
@@ -531,7 +531,7 @@ static void good_tree_is_valid(void **state)
 		dump_problems(s);
 	assert_int_equal(sl_manifest_set_error_count(s), 0);
 	assert_int_equal(sl_manifest_set_doc_count(s), 9);
-	orders = sl_manifest_set_find(s, SL_MANIFEST_GROUP, "MockStream", "demo", "orders");
+	orders = sl_manifest_set_find(s, SL_ARCANE_GROUP, "MockStream", "demo", "orders");
 	assert_non_null(orders);
 	assert_string_equal(orders->file, "streams/team-a/orders.yaml");
 	assert_true(sl_manifest_set_is_stream(s, orders, &cls));

@@ -25,35 +25,36 @@
 
 static void metrics_text_format(void **state)
 {
-	struct sl_metrics *m;
-	struct sl_metric *req, *up, *lat, *plain;
+	struct sl_server_metrics *m;
+	struct sl_server_metric *req, *up, *lat, *plain;
 	struct sl_buf out;
 	const double b[] = {0.1, 0.5, 1};
 
-	assert_int_equal(sl_metrics_new(&m), 0);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_COUNTER, "sluice_api_requests_total",
-	                                     "API requests by verb and code.", "verb,code", NULL, 0, &req),
+	assert_int_equal(sl_server_metrics_new(&m), 0);
+	assert_int_equal(sl_server_metrics_register(m, SL_SERVER_METRIC_COUNTER, "sluice_api_requests_total",
+	                                            "API requests by verb and code.", "verb,code", NULL, 0,
+	                                            &req),
 	                 0);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_GAUGE, "sluice_up", "1 when up.\nSecond \\ line.",
-	                                     NULL, NULL, 0, &up),
+	assert_int_equal(sl_server_metrics_register(m, SL_SERVER_METRIC_GAUGE, "sluice_up",
+	                                            "1 when up.\nSecond \\ line.", NULL, NULL, 0, &up),
 	                 0);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_HISTOGRAM, "sluice_sync_seconds", "Sync duration.",
-	                                     "source", b, 3, &lat),
+	assert_int_equal(sl_server_metrics_register(m, SL_SERVER_METRIC_HISTOGRAM, "sluice_sync_seconds",
+	                                            "Sync duration.", "source", b, 3, &lat),
 	                 0);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_COUNTER, "sluice_plain_total", "Never touched.",
-	                                     NULL, NULL, 0, &plain),
+	assert_int_equal(sl_server_metrics_register(m, SL_SERVER_METRIC_COUNTER, "sluice_plain_total",
+	                                            "Never touched.", NULL, NULL, 0, &plain),
 	                 0);
-	assert_int_equal(sl_metric_add(req, (const char *const[]){"get", "200"}, 3), 0);
-	assert_int_equal(sl_metric_add(req, (const char *const[]){"apply", "409"}, 1), 0);
-	assert_int_equal(sl_metric_add(req, (const char *const[]){"get", "200"}, 2), 0);
-	assert_int_equal(sl_metric_add(req, (const char *const[]){"get", "404"}, 1), 0);
-	assert_int_equal(sl_metric_set(up, NULL, 1), 0);
-	assert_int_equal(sl_metric_observe(lat, (const char *const[]){"a\"b\\c\nd"}, 0.05), 0);
-	assert_int_equal(sl_metric_observe(lat, (const char *const[]){"a\"b\\c\nd"}, 0.7), 0);
-	assert_int_equal(sl_metric_observe(lat, (const char *const[]){"a\"b\\c\nd"}, 3.25), 0);
+	assert_int_equal(sl_server_metric_add(req, (const char *const[]){"get", "200"}, 3), 0);
+	assert_int_equal(sl_server_metric_add(req, (const char *const[]){"apply", "409"}, 1), 0);
+	assert_int_equal(sl_server_metric_add(req, (const char *const[]){"get", "200"}, 2), 0);
+	assert_int_equal(sl_server_metric_add(req, (const char *const[]){"get", "404"}, 1), 0);
+	assert_int_equal(sl_server_metric_set(up, NULL, 1), 0);
+	assert_int_equal(sl_server_metric_observe(lat, (const char *const[]){"a\"b\\c\nd"}, 0.05), 0);
+	assert_int_equal(sl_server_metric_observe(lat, (const char *const[]){"a\"b\\c\nd"}, 0.7), 0);
+	assert_int_equal(sl_server_metric_observe(lat, (const char *const[]){"a\"b\\c\nd"}, 3.25), 0);
 
 	sl_buf_init(&out, 1 << 20);
-	assert_int_equal(sl_metrics_render(m, &out), 0);
+	assert_int_equal(sl_server_metrics_render(m, &out), 0);
 	assert_string_equal(out.data, "# HELP sluice_api_requests_total API requests by verb and code.\n"
 	                              "# TYPE sluice_api_requests_total counter\n"
 	                              "sluice_api_requests_total{verb=\"apply\",code=\"409\"} 1\n"
@@ -74,80 +75,88 @@ static void metrics_text_format(void **state)
 	                              "# TYPE sluice_plain_total counter\n"
 	                              "sluice_plain_total 0\n");
 	sl_buf_free(&out);
-	sl_metrics_free(m);
+	sl_server_metrics_free(m);
 }
 
 static void metrics_refuses_misuse(void **state)
 {
-	struct sl_metrics *m;
-	struct sl_metric *c, *g, *h;
+	struct sl_server_metrics *m;
+	struct sl_server_metric *c, *g, *h;
 	char v[16];
 
-	assert_int_equal(sl_metrics_new(&m), 0);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_COUNTER, "9bad", "", NULL, NULL, 0, NULL),
-	                 SL_EINVALID);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_COUNTER, "ok", "", "__reserved", NULL, 0, NULL),
-	                 SL_EINVALID);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_COUNTER, "ok", "", "a-b", NULL, 0, NULL),
-	                 SL_EINVALID);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_HISTOGRAM, "h", "", "le", NULL, 0, NULL),
+	assert_int_equal(sl_server_metrics_new(&m), 0);
+	assert_int_equal(
+	    sl_server_metrics_register(m, SL_SERVER_METRIC_COUNTER, "9bad", "", NULL, NULL, 0, NULL),
+	    SL_EINVALID);
+	assert_int_equal(
+	    sl_server_metrics_register(m, SL_SERVER_METRIC_COUNTER, "ok", "", "__reserved", NULL, 0, NULL),
+	    SL_EINVALID);
+	assert_int_equal(
+	    sl_server_metrics_register(m, SL_SERVER_METRIC_COUNTER, "ok", "", "a-b", NULL, 0, NULL),
+	    SL_EINVALID);
+	assert_int_equal(
+	    sl_server_metrics_register(m, SL_SERVER_METRIC_HISTOGRAM, "h", "", "le", NULL, 0, NULL),
+	    SL_EINVALID);
+	assert_int_equal(sl_server_metrics_register(m, SL_SERVER_METRIC_HISTOGRAM, "h", "", NULL,
+	                                            (const double[]){2, 1}, 2, NULL),
 	                 SL_EINVALID);
 	assert_int_equal(
-	    sl_metrics_register(m, SL_METRIC_HISTOGRAM, "h", "", NULL, (const double[]){2, 1}, 2, NULL),
-	    SL_EINVALID);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_COUNTER, "c_total", "", "k", NULL, 0, &c), 0);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_COUNTER, "c_total", "", NULL, NULL, 0, NULL),
-	                 SL_EEXIST);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_GAUGE, "g", "", "phase", NULL, 0, &g), 0);
-	assert_int_equal(sl_metrics_register(m, SL_METRIC_HISTOGRAM, "h", "", NULL, NULL, 0, &h), 0);
-	assert_int_equal(sl_metric_add(c, (const char *const[]){"x"}, -1), SL_EINVALID);
-	assert_int_equal(sl_metric_add(c, NULL, 1), SL_EINVALID);
-	assert_int_equal(sl_metric_observe(c, (const char *const[]){"x"}, 1), SL_EINVALID);
-	assert_int_equal(sl_metric_add(h, NULL, 1), SL_EINVALID);
-	assert_int_equal(sl_metric_set(g, (const char *const[]){"Running"}, NAN), SL_EINVALID);
+	    sl_server_metrics_register(m, SL_SERVER_METRIC_COUNTER, "c_total", "", "k", NULL, 0, &c), 0);
+	assert_int_equal(
+	    sl_server_metrics_register(m, SL_SERVER_METRIC_COUNTER, "c_total", "", NULL, NULL, 0, NULL),
+	    SL_EEXIST);
+	assert_int_equal(sl_server_metrics_register(m, SL_SERVER_METRIC_GAUGE, "g", "", "phase", NULL, 0, &g),
+	                 0);
+	assert_int_equal(
+	    sl_server_metrics_register(m, SL_SERVER_METRIC_HISTOGRAM, "h", "", NULL, NULL, 0, &h), 0);
+	assert_int_equal(sl_server_metric_add(c, (const char *const[]){"x"}, -1), SL_EINVALID);
+	assert_int_equal(sl_server_metric_add(c, NULL, 1), SL_EINVALID);
+	assert_int_equal(sl_server_metric_observe(c, (const char *const[]){"x"}, 1), SL_EINVALID);
+	assert_int_equal(sl_server_metric_add(h, NULL, 1), SL_EINVALID);
+	assert_int_equal(sl_server_metric_set(g, (const char *const[]){"Running"}, NAN), SL_EINVALID);
 	/* a label fed from outside cannot grow the registry without end */
-	for (int i = 0; i < SL_METRIC_MAX_CHILDREN; i++) {
+	for (int i = 0; i < SL_SERVER_METRIC_MAX_CHILDREN; i++) {
 		snprintf(v, sizeof(v), "%d", i);
-		assert_int_equal(sl_metric_add(c, (const char *const[]){v}, 1), 0);
+		assert_int_equal(sl_server_metric_add(c, (const char *const[]){v}, 1), 0);
 	}
-	assert_int_equal(sl_metric_add(c, (const char *const[]){"one-more"}, 1), SL_ETOOLARGE);
-	assert_int_equal(sl_metric_add(c, (const char *const[]){"17"}, 1), 0);
-	assert_true(sl_metric_get(c, (const char *const[]){"17"}) == 2);
+	assert_int_equal(sl_server_metric_add(c, (const char *const[]){"one-more"}, 1), SL_ETOOLARGE);
+	assert_int_equal(sl_server_metric_add(c, (const char *const[]){"17"}, 1), 0);
+	assert_true(sl_server_metric_get(c, (const char *const[]){"17"}) == 2);
 	/* gauges by label are rebuilt by collectors */
-	assert_int_equal(sl_metric_set(g, (const char *const[]){"Running"}, 3), 0);
-	sl_metric_clear(g);
-	assert_true(isnan(sl_metric_get(g, (const char *const[]){"Running"})));
-	sl_metrics_free(m);
+	assert_int_equal(sl_server_metric_set(g, (const char *const[]){"Running"}, 3), 0);
+	sl_server_metric_clear(g);
+	assert_true(isnan(sl_server_metric_get(g, (const char *const[]){"Running"})));
+	sl_server_metrics_free(m);
 }
 
 struct counters {
 	uint64_t syncs;
-	struct sl_metric *f;
+	struct sl_server_metric *f;
 };
 
-static void collect(struct sl_metrics *m, void *payload)
+static void collect(struct sl_server_metrics *m, void *payload)
 {
 	struct counters *c = payload;
-	sl_metric_set(c->f, NULL, (double)c->syncs);
+	sl_server_metric_set(c->f, NULL, (double)c->syncs);
 }
 
 static void metrics_collectors_run_on_render(void **state)
 {
-	struct sl_metrics *m;
+	struct sl_server_metrics *m;
 	struct counters c = {.syncs = 41};
 	struct sl_buf out;
 
-	assert_int_equal(sl_metrics_new(&m), 0);
-	assert_int_equal(
-	    sl_metrics_register(m, SL_METRIC_COUNTER, "sluice_syncs_total", "Syncs.", NULL, NULL, 0, &c.f),
-	    0);
-	assert_int_equal(sl_metrics_add_collector(m, collect, &c), 0);
+	assert_int_equal(sl_server_metrics_new(&m), 0);
+	assert_int_equal(sl_server_metrics_register(m, SL_SERVER_METRIC_COUNTER, "sluice_syncs_total",
+	                                            "Syncs.", NULL, NULL, 0, &c.f),
+	                 0);
+	assert_int_equal(sl_server_metrics_add_collector(m, collect, &c), 0);
 	c.syncs = 12345678901ULL;
 	sl_buf_init(&out, 4096);
-	assert_int_equal(sl_metrics_render(m, &out), 0);
+	assert_int_equal(sl_server_metrics_render(m, &out), 0);
 	assert_non_null(strstr(out.data, "\nsluice_syncs_total 12345678901\n"));
 	sl_buf_free(&out);
-	sl_metrics_free(m);
+	sl_server_metrics_free(m);
 }
 
 /* ---- webhook ------------------------------------------------------------- */
@@ -157,10 +166,11 @@ static void hmac_known_vectors(void **state)
 	char hex[65];
 
 	/* RFC 4231, test case 2 */
-	assert_int_equal(sl_webhook_hmac_hex("Jefe", 4, "what do ya want for nothing?", 28, hex), 0);
+	assert_int_equal(sl_server_webhook_hmac_hex("Jefe", 4, "what do ya want for nothing?", 28, hex), 0);
 	assert_string_equal(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 	/* GitHub's documented example */
-	assert_int_equal(sl_webhook_hmac_hex("It's a Secret to Everybody", 26, "Hello, World!", 13, hex), 0);
+	assert_int_equal(
+	    sl_server_webhook_hmac_hex("It's a Secret to Everybody", 26, "Hello, World!", 13, hex), 0);
 	assert_string_equal(hex, "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
 }
 
@@ -172,47 +182,50 @@ static void webhook_verify_github_and_gitlab(void **state)
 	const char *bad = "sha256=857107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 	struct sl_error err = {0};
 
-	assert_int_equal(sl_webhook_verify(secret, 26, good, NULL, "Hello, World!", 13, &err), 0);
-	assert_int_equal(sl_webhook_verify(secret, 26, upper, NULL, "Hello, World!", 13, &err), 0);
-	assert_int_equal(sl_webhook_verify(secret, 26, bad, NULL, "Hello, World!", 13, &err), SL_EFORBIDDEN);
+	assert_int_equal(sl_server_webhook_verify(secret, 26, good, NULL, "Hello, World!", 13, &err), 0);
+	assert_int_equal(sl_server_webhook_verify(secret, 26, upper, NULL, "Hello, World!", 13, &err), 0);
+	assert_int_equal(sl_server_webhook_verify(secret, 26, bad, NULL, "Hello, World!", 13, &err),
+	                 SL_EFORBIDDEN);
 	assert_null(strstr(err.msg, "757107"));
 	assert_null(strstr(err.msg, secret));
 	/* the body is what is signed */
-	assert_int_equal(sl_webhook_verify(secret, 26, good, NULL, "Hello, World?", 13, &err), SL_EFORBIDDEN);
-	assert_int_equal(sl_webhook_verify(secret, 26, "sha1=abc", NULL, "x", 1, &err), SL_EFORBIDDEN);
-	assert_int_equal(sl_webhook_verify(secret, 26, "sha256=", NULL, "x", 1, &err), SL_EFORBIDDEN);
-	/* a wrong GitHub signature is not rescued by a right GitLab token */
-	assert_int_equal(sl_webhook_verify(secret, 26, bad, secret, "x", 1, &err), SL_EFORBIDDEN);
-	/* GitLab */
-	assert_int_equal(sl_webhook_verify(secret, 26, NULL, secret, "x", 1, &err), 0);
-	assert_int_equal(sl_webhook_verify(secret, 26, NULL, "It's a Secret to Everybod", "x", 1, &err),
+	assert_int_equal(sl_server_webhook_verify(secret, 26, good, NULL, "Hello, World?", 13, &err),
 	                 SL_EFORBIDDEN);
-	assert_int_equal(sl_webhook_verify(secret, 26, NULL, "", "x", 1, &err), SL_EFORBIDDEN);
+	assert_int_equal(sl_server_webhook_verify(secret, 26, "sha1=abc", NULL, "x", 1, &err), SL_EFORBIDDEN);
+	assert_int_equal(sl_server_webhook_verify(secret, 26, "sha256=", NULL, "x", 1, &err), SL_EFORBIDDEN);
+	/* a wrong GitHub signature is not rescued by a right GitLab token */
+	assert_int_equal(sl_server_webhook_verify(secret, 26, bad, secret, "x", 1, &err), SL_EFORBIDDEN);
+	/* GitLab */
+	assert_int_equal(sl_server_webhook_verify(secret, 26, NULL, secret, "x", 1, &err), 0);
+	assert_int_equal(
+	    sl_server_webhook_verify(secret, 26, NULL, "It's a Secret to Everybod", "x", 1, &err),
+	    SL_EFORBIDDEN);
+	assert_int_equal(sl_server_webhook_verify(secret, 26, NULL, "", "x", 1, &err), SL_EFORBIDDEN);
 	assert_null(strstr(err.msg, secret));
 	/* nothing to check against, or no header */
-	assert_int_equal(sl_webhook_verify(secret, 26, NULL, NULL, "x", 1, &err), SL_EUNAUTHORIZED);
-	assert_int_equal(sl_webhook_verify("", 0, NULL, "", "x", 1, &err), SL_EUNAUTHORIZED);
+	assert_int_equal(sl_server_webhook_verify(secret, 26, NULL, NULL, "x", 1, &err), SL_EUNAUTHORIZED);
+	assert_int_equal(sl_server_webhook_verify("", 0, NULL, "", "x", 1, &err), SL_EUNAUTHORIZED);
 }
 
 static void token_bucket_limits_and_refills(void **state)
 {
-	struct sl_token_bucket tb;
+	struct sl_server_token_bucket tb;
 
-	sl_token_bucket_init(&tb, 2, 3, 1000); /* 2/s, burst 3 */
-	assert_true(sl_token_bucket_take(&tb, 1000));
-	assert_true(sl_token_bucket_take(&tb, 1000));
-	assert_true(sl_token_bucket_take(&tb, 1000));
-	assert_false(sl_token_bucket_take(&tb, 1000));
-	assert_int_equal(sl_token_bucket_wait_ms(&tb, 1000), 501);
-	assert_false(sl_token_bucket_take(&tb, 1400));
-	assert_true(sl_token_bucket_take(&tb, 1500));
-	assert_false(sl_token_bucket_take(&tb, 1500));
+	sl_server_token_bucket_init(&tb, 2, 3, 1000); /* 2/s, burst 3 */
+	assert_true(sl_server_token_bucket_take(&tb, 1000));
+	assert_true(sl_server_token_bucket_take(&tb, 1000));
+	assert_true(sl_server_token_bucket_take(&tb, 1000));
+	assert_false(sl_server_token_bucket_take(&tb, 1000));
+	assert_int_equal(sl_server_token_bucket_wait_ms(&tb, 1000), 501);
+	assert_false(sl_server_token_bucket_take(&tb, 1400));
+	assert_true(sl_server_token_bucket_take(&tb, 1500));
+	assert_false(sl_server_token_bucket_take(&tb, 1500));
 	/* a long pause refills only up to the burst */
 	for (int i = 0; i < 3; i++)
-		assert_true(sl_token_bucket_take(&tb, 100000));
-	assert_false(sl_token_bucket_take(&tb, 100000));
+		assert_true(sl_server_token_bucket_take(&tb, 100000));
+	assert_false(sl_server_token_bucket_take(&tb, 100000));
 	/* a clock going backwards adds nothing */
-	assert_false(sl_token_bucket_take(&tb, 50));
+	assert_false(sl_server_token_bucket_take(&tb, 50));
 }
 
 static void listen_parse(void **state)
@@ -337,7 +350,7 @@ static void run_cases(struct sl_loop *loop, unsigned port, struct http_case *cas
 static void server_endpoints(void **state)
 {
 	struct sl_loop *loop;
-	struct sl_metrics *m;
+	struct sl_server_metrics *m;
 	struct sl_server *s;
 	struct sl_error err = {0};
 	struct app app = {0};
@@ -355,7 +368,7 @@ static void server_endpoints(void **state)
 	    "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
 
 	assert_int_equal(sl_loop_new(&loop), 0);
-	assert_int_equal(sl_metrics_new(&m), 0);
+	assert_int_equal(sl_server_metrics_new(&m), 0);
 	struct sl_server_opts o = {
 	    .listen = "127.0.0.1:0",
 	    .ready = app_ready,
@@ -425,7 +438,7 @@ static void server_endpoints(void **state)
 	assert_int_equal(second[1].status, 200);
 
 	sl_server_free(s);
-	sl_metrics_free(m);
+	sl_server_metrics_free(m);
 	sl_loop_free(loop);
 	unlink(secret_path);
 }

@@ -228,35 +228,37 @@ static void test_url_host(void **state)
 	char host[256], user[128];
 	int port;
 
-	source_url_host("https://alice:pw@git.example.com:8443/org/repo.git", host, sizeof(host), &port, user,
-	                sizeof(user));
+	sl_source__url_host("https://alice:pw@git.example.com:8443/org/repo.git", host, sizeof(host), &port,
+	                    user, sizeof(user));
 	assert_string_equal(host, "git.example.com");
 	assert_int_equal(port, 8443);
 	assert_string_equal(user, "alice");
-	source_url_host("https://git.example.com/org/repo.git", host, sizeof(host), &port, user,
-	                sizeof(user));
+	sl_source__url_host("https://git.example.com/org/repo.git", host, sizeof(host), &port, user,
+	                    sizeof(user));
 	assert_string_equal(host, "git.example.com");
 	assert_int_equal(port, 443);
 	assert_string_equal(user, "");
-	source_url_host("ssh://git@[::1]:2222/srv/repo.git", host, sizeof(host), &port, user, sizeof(user));
+	sl_source__url_host("ssh://git@[::1]:2222/srv/repo.git", host, sizeof(host), &port, user,
+	                    sizeof(user));
 	assert_string_equal(host, "::1");
 	assert_int_equal(port, 2222);
 	assert_string_equal(user, "git");
 	/* scp-style: the colon starts the path, not a port */
-	source_url_host("git@github.com:org/repo.git", host, sizeof(host), &port, user, sizeof(user));
+	sl_source__url_host("git@github.com:org/repo.git", host, sizeof(host), &port, user, sizeof(user));
 	assert_string_equal(host, "github.com");
 	assert_int_equal(port, 22);
 	assert_string_equal(user, "git");
-	source_url_host("gitlab.example.com:group/repo.git", host, sizeof(host), &port, user, sizeof(user));
+	sl_source__url_host("gitlab.example.com:group/repo.git", host, sizeof(host), &port, user,
+	                    sizeof(user));
 	assert_string_equal(host, "gitlab.example.com");
 	assert_int_equal(port, 22);
 	/* a user name with an @ in it: the host follows the last one */
-	source_url_host("https://me@corp@git.example.com/r.git", host, sizeof(host), &port, user,
-	                sizeof(user));
+	sl_source__url_host("https://me@corp@git.example.com/r.git", host, sizeof(host), &port, user,
+	                    sizeof(user));
 	assert_string_equal(host, "git.example.com");
-	source_url_host("file:///srv/git/repo.git", host, sizeof(host), &port, user, sizeof(user));
+	sl_source__url_host("file:///srv/git/repo.git", host, sizeof(host), &port, user, sizeof(user));
 	assert_string_equal(host, "");
-	source_url_host("/srv/git/repo.git", host, sizeof(host), &port, user, sizeof(user));
+	sl_source__url_host("/srv/git/repo.git", host, sizeof(host), &port, user, sizeof(user));
 	assert_string_equal(host, "");
 }
 

@@ -31,12 +31,11 @@ static void stages(void **state)
 	assert_int_equal(sl_sync_stage_of("apiextensions.k8s.io", "CustomResourceDefinition"),
 	                 SL_SYNC_STAGE_CRD);
 	assert_int_equal(sl_sync_stage_of("", "Namespace"), SL_SYNC_STAGE_NAMESPACE);
-	assert_int_equal(sl_sync_stage_of(SL_SYNC_STREAM_GROUP, "StreamClass"), SL_SYNC_STAGE_CLASS);
+	assert_int_equal(sl_sync_stage_of(SL_ARCANE_GROUP, "StreamClass"), SL_SYNC_STAGE_CLASS);
 	assert_int_equal(sl_sync_stage_of("", "Secret"), SL_SYNC_STAGE_CONFIG);
 	assert_int_equal(sl_sync_stage_of("", "ConfigMap"), SL_SYNC_STAGE_CONFIG);
-	assert_int_equal(sl_sync_stage_of(SL_SYNC_STREAM_GROUP, "StreamingJobTemplate"),
-	                 SL_SYNC_STAGE_TEMPLATE);
-	assert_int_equal(sl_sync_stage_of(SL_SYNC_STREAM_GROUP, "BackfillRequest"), SL_SYNC_STAGE_BACKFILL);
+	assert_int_equal(sl_sync_stage_of(SL_ARCANE_GROUP, "StreamingJobTemplate"), SL_SYNC_STAGE_TEMPLATE);
+	assert_int_equal(sl_sync_stage_of(SL_ARCANE_GROUP, "BackfillRequest"), SL_SYNC_STAGE_BACKFILL);
 	assert_int_equal(sl_sync_stage_of("streaming.example.com", "MockStream"), SL_SYNC_STAGE_STREAM);
 	assert_int_equal(sl_sync_stage_of("apps", "Deployment"), SL_SYNC_STAGE_STREAM);
 	/* a ConfigMap kind in another group is not the core one */
@@ -103,11 +102,11 @@ static void plan_orders_and_decorates(void **state)
 	assert_string_equal(cm->group, "");
 	assert_string_equal(cm->version, "v1");
 	assert_string_equal(cm->ns, "n");
-	assert_string_equal(ann(cm->obj, SL_SYNC_ANN_SOURCE), "repo");
-	assert_string_equal(ann(cm->obj, SL_SYNC_ANN_PATH), "a.yaml#0");
-	assert_string_equal(ann(cm->obj, SL_SYNC_ANN_REVISION), "abc123");
+	assert_string_equal(ann(cm->obj, SL_ARCANE_ANN_SOURCE), "repo");
+	assert_string_equal(ann(cm->obj, SL_ARCANE_ANN_PATH), "a.yaml#0");
+	assert_string_equal(ann(cm->obj, SL_ARCANE_ANN_REVISION), "abc123");
 	const cJSON *labels = cJSON_GetObjectItem(cJSON_GetObjectItem(cm->obj, "metadata"), "labels");
-	assert_string_equal(cJSON_GetObjectItem(labels, SL_SYNC_LABEL_MANAGED_BY)->valuestring, "sluice");
+	assert_string_equal(cJSON_GetObjectItem(labels, SL_ARCANE_LABEL_MANAGED_BY)->valuestring, "sluice");
 	assert_string_equal(cJSON_GetObjectItem(labels, "x")->valuestring, "y");
 	assert_null(p->items[0].ns); /* cluster-scoped */
 	assert_int_equal(p->stage_start[SL_SYNC_STAGE_COUNT], 7);

@@ -13,12 +13,12 @@
 
 struct sl_kube;
 struct sl_loop;
-struct sl_lease;
+struct sl_kube_lease;
 
-struct sl_lease_opts {
+struct sl_kube_lease_opts {
 	const char *ns;       /* namespace of the Lease (required) */
 	const char *name;     /* name of the Lease (required) */
-	const char *identity; /* holderIdentity; NULL: sl_lease_identity() */
+	const char *identity; /* holderIdentity; NULL: sl_kube_lease_identity() */
 	/* Defaults 15 s, 10 s and 2 s. duration > renew_deadline > retry. A
 	 * leader that could not renew for renew_deadline stops leading (before
 	 * another replica may take over after duration). */
@@ -34,32 +34,32 @@ struct sl_lease_opts {
 	void *payload;
 };
 
-/* Copies opts; strings are copied. Nothing happens before sl_lease_start. */
-int sl_lease_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_lease_opts *opts,
-                 struct sl_lease **ret, struct sl_error *err);
-int sl_lease_start(struct sl_lease *l);
-bool sl_lease_is_leader(const struct sl_lease *l);
-const char *sl_lease_get_identity(const struct sl_lease *l);
+/* Copies opts; strings are copied. Nothing happens before sl_kube_lease_start. */
+int sl_kube_lease_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_kube_lease_opts *opts,
+                      struct sl_kube_lease **ret, struct sl_error *err);
+int sl_kube_lease_start(struct sl_kube_lease *l);
+bool sl_kube_lease_is_leader(const struct sl_kube_lease *l);
+const char *sl_kube_lease_get_identity(const struct sl_kube_lease *l);
 
 /* Gives the lease up so a standby takes over at once: writes holderIdentity
  * "" and leaseDurationSeconds 1 (conditional on the resourceVersion last
  * seen) and stops competing. stopped is not called. done runs on the loop
  * once the write finished (code 0) or failed, or at once (deferred) when
  * this process was not leading (code 0). */
-int sl_lease_release(struct sl_lease *l, void (*done)(int code, void *payload), void *payload);
+int sl_kube_lease_release(struct sl_kube_lease *l, void (*done)(int code, void *payload), void *payload);
 
 /* Stops timers and frees; a request in flight finishes first (the object
  * is freed from its callback). Accepts NULL. Does not release the Lease. */
-void sl_lease_free(struct sl_lease *l);
+void sl_kube_lease_free(struct sl_kube_lease *l);
 
-struct sl_lease_stats {
+struct sl_kube_lease_stats {
 	bool leader;
 	uint64_t acquired;       /* times leadership was gained */
 	uint64_t lost;           /* times it was lost (not released) */
 	uint64_t renew_failures; /* failed attempts to write the Lease */
 };
-void sl_lease_stats(const struct sl_lease *l, struct sl_lease_stats *ret);
+void sl_kube_lease_stats(const struct sl_kube_lease *l, struct sl_kube_lease_stats *ret);
 
 /* A holder identity: $POD_NAME, else the host name, followed by "_" and 8
  * random hex digits so two processes on one host differ. */
-int sl_lease_identity(char *out, size_t outsz);
+int sl_kube_lease_identity(char *out, size_t outsz);

@@ -8,26 +8,27 @@
 #include <stddef.h>
 
 /* Keys are copied; values are owned by the map when free_val is given. */
-struct cmap {
+struct sl_controller__map {
 	struct sl_map m;
 	void (*free_val)(void *);
 };
 
-void cmap_init(struct cmap *m, void (*free_val)(void *));
-void cmap_free(struct cmap *m);
-void *cmap_get(const struct cmap *m, const char *key);
+void sl_controller__map_init(struct sl_controller__map *m, void (*free_val)(void *));
+void sl_controller__map_free(struct sl_controller__map *m);
+void *sl_controller__map_get(const struct sl_controller__map *m, const char *key);
 /* Inserts or replaces (the old value is freed). 0 or SL_ENOMEM (val not taken). */
-int cmap_put(struct cmap *m, const char *key, void *val);
+int sl_controller__map_put(struct sl_controller__map *m, const char *key, void *val);
 /* Removes key (its value freed); true when it was there. */
-bool cmap_del(struct cmap *m, const char *key);
+bool sl_controller__map_del(struct sl_controller__map *m, const char *key);
 /* Calls fn for every entry; fn must not change the map. */
-void cmap_foreach(const struct cmap *m, void (*fn)(const char *key, void *val, void *payload), void *payload);
+void sl_controller__map_foreach(const struct sl_controller__map *m,
+                                void (*fn)(const char *key, void *val, void *payload), void *payload);
 
 /* ---- the controller's state (controller.c, controller-exec.c) ---------------- */
 
 #include "sluice/arcane.h"
 #include "sluice/controller.h"
-#include "sluice/workqueue.h"
+#include "sluice/loop-workqueue.h"
 
 #include <cjson/cJSON.h>
 
@@ -55,7 +56,7 @@ struct klass {
 	struct iset streams;
 	struct dtoken *tok;        /* discovery in flight */
 	struct dtoken *status_tok; /* status write in flight */
-	struct sl_timer *retry, *status_retry;
+	struct sl_loop_timer *retry, *status_retry;
 	uint64_t backoff;
 	/* The status we want, and the last one written or seen. */
 	char phase[16], reason[64], message[1200];
@@ -86,15 +87,15 @@ struct sl_controller {
 	struct sl_controller_opts opts;
 	char **ns;
 	size_t n_ns;
-	struct sl_workqueue *wq;
+	struct sl_loop_workqueue *wq;
 	struct sl_kube_informer *classes_inf;
 	struct klass *classes;
 	struct iset templates, backfills, jobs, cronjobs;
-	struct cmap bfr_index; /* "ns/streamId" -> struct names */
-	struct cmap gone;      /* "ns/jobname" -> cJSON, last state of a deleted Job */
-	struct cmap sstate;    /* stream key -> struct sstate */
-	struct cmap warned;    /* "ns/name" of a BackfillRequest -> resourceVersion warned about */
-	struct exec *execs;    /* reconciles in flight */
+	struct sl_controller__map bfr_index; /* "ns/streamId" -> struct names */
+	struct sl_controller__map gone;      /* "ns/jobname" -> cJSON, last state of a deleted Job */
+	struct sl_controller__map sstate;    /* stream key -> struct sstate */
+	struct sl_controller__map warned; /* "ns/name" of a BackfillRequest -> resourceVersion warned about */
+	struct exec *execs;               /* reconciles in flight */
 	size_t in_flight;
 	bool stopping, pumping;
 	void (*stop_done)(void *);
@@ -104,21 +105,21 @@ struct sl_controller {
 	struct sl_controller_metrics metrics;
 };
 
-const cJSON *ctl_iset_get(const struct sl_controller *c, const struct iset *s, const char *ns,
-                          const char *name);
-void ctl_enqueue(struct sl_controller *c, const char *kind, const char *ns, const char *name);
+const cJSON *sl_controller__iset_get(const struct sl_controller *c, const struct iset *s, const char *ns,
+                                     const char *name);
+void sl_controller__enqueue(struct sl_controller *c, const char *kind, const char *ns, const char *name);
 /* Records that stream key waits for object id at the resourceVersion of
  * body (unless cached already holds it). */
-void ctl_expect(struct sl_controller *c, const char *key, const char *id, const cJSON *cached,
-                const cJSON *body);
-struct klass *ctl_class_by_kind(struct sl_controller *c, const char *kind);
+void sl_controller__expect(struct sl_controller *c, const char *key, const char *id, const cJSON *cached,
+                           const cJSON *body);
+struct klass *sl_controller__class_by_kind(struct sl_controller *c, const char *kind);
 /* The template a layout reference names, from the cache, or NULL. */
-const cJSON *ctl_template(struct sl_controller *c, const struct sl_arcane_ref *ref);
-const struct names *ctl_bfr_names(struct sl_controller *c, const char *ns, const char *stream);
-void ctl_check_stopped(struct sl_controller *c);
-bool ctl_shared_synced(const struct sl_controller *c);
+const cJSON *sl_controller__template(struct sl_controller *c, const struct sl_arcane_ref *ref);
+const struct names *sl_controller__bfr_names(struct sl_controller *c, const char *ns, const char *stream);
+void sl_controller__check_stopped(struct sl_controller *c);
+bool sl_controller__shared_synced(const struct sl_controller *c);
 
 /* controller-exec.c */
-void ctl_pump(struct sl_controller *c);
+void sl_controller__pump(struct sl_controller *c);
 /* Detaches reconciles in flight from a controller being freed. */
-void ctl_exec_orphan_all(struct sl_controller *c);
+void sl_controller__exec_orphan_all(struct sl_controller *c);

@@ -1,7 +1,7 @@
 /* The controller's reconcile and executor: gathers what the caches hold about
  * one stream, calls sl_stream_decide() and performs its actions one after the
  * other (their order is what makes a crash between two of them safe). */
-#include "json-internal.h"
+#include "sluice/manifest-json.h"
 #include "controller-internal.h"
 #include "sluice/stream.h"
 
@@ -26,13 +26,13 @@ static void done_key(struct sl_controller *c, const char *key, enum sl_controlle
 {
 	c->metrics.reconciles[res]++;
 	if (res == SL_CONTROLLER_OK || res == SL_CONTROLLER_NOOP)
-		sl_workqueue_forget(c->wq, key);
+		sl_loop_workqueue_forget(c->wq, key);
 	else if (res == SL_CONTROLLER_ERROR || res == SL_CONTROLLER_CONFLICT)
-		sl_workqueue_add_rate_limited(c->wq, key);
-	sl_workqueue_done(c->wq, key);
+		sl_loop_workqueue_add_rate_limited(c->wq, key);
+	sl_loop_workqueue_done(c->wq, key);
 	c->in_flight--;
-	ctl_check_stopped(c);
-	ctl_pump(c);
+	sl_controller__check_stopped(c);
+	sl_controller__pump(c);
 }
 
 static void exec_free(struct exec *x)
@@ -59,7 +59,7 @@ static void exec_finish(struct exec *x)
 	done_key(c, key, res);
 }
 
-void ctl_exec_orphan_all(struct sl_controller *c)
+void sl_controller__exec_orphan_all(struct sl_controller *c)
 {
 	/* Their callbacks still come (with SL_ECANCELED when the client goes)
 	 * and free them. */
@@ -84,21 +84,21 @@ static const cJSON *action_target(struct exec *x, const struct sl_stream_action 
 	case SL_STREAM_ACT_CREATE_JOB:
 	case SL_STREAM_ACT_DELETE_JOB:
 		snprintf(id, KEY_MAX, "J/%s/%s", a->ns, a->name);
-		return ctl_iset_get(c, &c->jobs, a->ns, a->name);
+		return sl_controller__iset_get(c, &c->jobs, a->ns, a->name);
 	case SL_STREAM_ACT_APPLY_CRONJOB:
 	case SL_STREAM_ACT_PATCH_CRONJOB:
 	case SL_STREAM_ACT_DELETE_CRONJOB:
 		snprintf(id, KEY_MAX, "C/%s/%s", a->ns, a->name);
-		return ctl_iset_get(c, &c->cronjobs, a->ns, a->name);
+		return sl_controller__iset_get(c, &c->cronjobs, a->ns, a->name);
 	case SL_STREAM_ACT_CREATE_BACKFILL:
 	case SL_STREAM_ACT_COMPLETE_BACKFILL:
 	case SL_STREAM_ACT_DELETE_BACKFILL:
 		snprintf(id, KEY_MAX, "B/%s/%s", a->ns, a->name);
-		return ctl_iset_get(c, &c->backfills, a->ns, a->name);
+		return sl_controller__iset_get(c, &c->backfills, a->ns, a->name);
 	default:
 		snprintf(id, KEY_MAX, "S/%s/%s", a->ns, a->name);
-		kl = ctl_class_by_kind(c, x->kind);
-		return kl ? ctl_iset_get(c, &kl->streams, a->ns, a->name) : NULL;
+		kl = sl_controller__class_by_kind(c, x->kind);
+		return kl ? sl_controller__iset_get(c, &kl->streams, a->ns, a->name) : NULL;
 	}
 }
 
@@ -121,7 +121,7 @@ static void on_write(struct sl_kube_result *res, void *payload)
 		/* Already there: done (names are deterministic), never a second. */
 		ok = code == 0 || code == SL_EEXIST;
 		if (code == SL_EEXIST)
-			sl_workqueue_add(c->wq, x->key);
+			sl_loop_workqueue_add(c->wq, x->key);
 		break;
 	case SL_STREAM_ACT_DELETE_JOB:
 	case SL_STREAM_ACT_DELETE_BACKFILL:
@@ -146,7 +146,7 @@ static void on_write(struct sl_kube_result *res, void *payload)
 			sl_log_obj(SL_LOG_WARN, x->kind, x->ns, x->name, "%s %s: %s",
 			           sl_stream_action_name(a->type), a->name, res->err.msg);
 			/* One Warning event per streak of failures, not one per retry. */
-			if (sl_workqueue_requeues(c->wq, x->key) == 0 && x->involved) {
+			if (sl_loop_workqueue_requeues(c->wq, x->key) == 0 && x->involved) {
 				char msg[SL_ERRMSG_MAX + 64];
 				snprintf(msg, sizeof(msg), "%s %s failed: %s", sl_stream_action_name(a->type),
 				         a->name,
@@ -169,7 +169,7 @@ static void on_write(struct sl_kube_result *res, void *payload)
 		 * its DELETED event came before this response, so there is
 		 * nothing left to wait for. */
 		if (!del || cached)
-			ctl_expect(c, x->key, id, cached, res->body);
+			sl_controller__expect(c, x->key, id, cached, res->body);
 	}
 	x->i++;
 	exec_next(x);
@@ -181,7 +181,7 @@ static void exec_next(struct exec *x)
 
 	while (x->i < x->d.n_actions) {
 		struct sl_stream_action *a = &x->d.actions[x->i];
-		struct sl_kube_call_opts o = {.field_manager = SL_CONTROLLER_FIELD_MANAGER};
+		struct sl_kube_call_opts o = {.field_manager = SL_ARCANE_FIELD_MANAGER_CONTROLLER};
 		struct sl_kube_ref jobs = {.api_version = "batch/v1",
 		                           .resource = "jobs",
 		                           .namespaced = true,
@@ -192,7 +192,7 @@ static void exec_next(struct exec *x)
 		                               .namespaced = true,
 		                               .ns = a->ns,
 		                               .name = a->name};
-		struct sl_kube_ref bfrs = {.api_version = SL_STREAM_API_VERSION,
+		struct sl_kube_ref bfrs = {.api_version = SL_ARCANE_API_VERSION,
 		                           .resource = "backfillrequests",
 		                           .namespaced = true,
 		                           .ns = a->ns,
@@ -260,7 +260,7 @@ static void exec_next(struct exec *x)
 			x->i++;
 			continue;
 		case SL_STREAM_ACT_REQUEUE:
-			sl_workqueue_add_after(c->wq, x->key, a->requeue_ms);
+			sl_loop_workqueue_add_after(c->wq, x->key, a->requeue_ms);
 			x->i++;
 			continue;
 		}
@@ -281,12 +281,12 @@ static cJSON *involved_of(const cJSON *stream)
 {
 	cJSON *o = cJSON_CreateObject(), *md;
 
-	if (!o || !cJSON_AddStringToObject(o, "apiVersion", str_at(stream, "apiVersion")) ||
-	    !cJSON_AddStringToObject(o, "kind", str_at(stream, "kind")) ||
+	if (!o || !cJSON_AddStringToObject(o, "apiVersion", sl_manifest_str(stream, "apiVersion")) ||
+	    !cJSON_AddStringToObject(o, "kind", sl_manifest_str(stream, "kind")) ||
 	    !(md = cJSON_AddObjectToObject(o, "metadata")) ||
-	    !cJSON_AddStringToObject(md, "name", md_str(stream, "name")) ||
-	    !cJSON_AddStringToObject(md, "namespace", md_str(stream, "namespace")) ||
-	    !cJSON_AddStringToObject(md, "uid", md_str(stream, "uid"))) {
+	    !cJSON_AddStringToObject(md, "name", sl_manifest_md_str(stream, "name")) ||
+	    !cJSON_AddStringToObject(md, "namespace", sl_manifest_md_str(stream, "namespace")) ||
+	    !cJSON_AddStringToObject(md, "uid", sl_manifest_md_str(stream, "uid"))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -297,7 +297,7 @@ static const cJSON *gone_of(struct sl_controller *c, const char *ns, const char 
 {
 	char key[KEY_MAX];
 	snprintf(key, sizeof(key), "%s/%s", ns, job);
-	return cmap_get(&c->gone, key);
+	return sl_controller__map_get(&c->gone, key);
 }
 
 static void forget_stream(struct sl_controller *c, const char *key, const char *ns, const char *name)
@@ -307,9 +307,9 @@ static void forget_stream(struct sl_controller *c, const char *key, const char *
 	for (int b = 0; b < 2; b++) {
 		sl_stream_job_name(name, b, job);
 		snprintf(k, sizeof(k), "%s/%s", ns, job);
-		cmap_del(&c->gone, k);
+		sl_controller__map_del(&c->gone, k);
 	}
-	cmap_del(&c->sstate, key);
+	sl_controller__map_del(&c->sstate, key);
 }
 
 /* A pending BackfillRequest for this stream that names another StreamClass
@@ -317,26 +317,30 @@ static void forget_stream(struct sl_controller *c, const char *key, const char *
 static void warn_class_mismatch(struct sl_controller *c, const cJSON *b, const cJSON *stream,
                                 const struct klass *kl)
 {
-	const char *rv = md_str(b, "resourceVersion"), *want = str_at(obj_at(b, "spec"), "streamClass");
+	const char *rv = sl_manifest_md_str(b, "resourceVersion"),
+	           *want = sl_manifest_str(sl_manifest_obj(b, "spec"), "streamClass");
 	char key[KEY_MAX], msg[1024];
 	const char *seen;
 	char *copy;
 
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(b, "spec"), "completed")) || !rv)
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(b, "spec"), "completed")) || !rv)
 		return;
-	snprintf(key, sizeof(key), "%s/%s", md_str(b, "namespace"), md_str(b, "name"));
-	seen = cmap_get(&c->warned, key);
+	snprintf(key, sizeof(key), "%s/%s", sl_manifest_md_str(b, "namespace"),
+	         sl_manifest_md_str(b, "name"));
+	seen = sl_controller__map_get(&c->warned, key);
 	if (seen && strcmp(seen, rv) == 0)
 		return;
 	copy = sl_strdup(rv);
-	if (!copy || cmap_put(&c->warned, key, copy) < 0) {
+	if (!copy || sl_controller__map_put(&c->warned, key, copy) < 0) {
 		free(copy);
 		return;
 	}
 	snprintf(msg, sizeof(msg),
 	         "not run: spec.streamClass is \"%s\", but stream %s is a %s of StreamClass \"%s\"",
-	         want ? want : "", md_str(stream, "name"), str_at(stream, "kind"), kl->name);
-	sl_log_obj(SL_LOG_WARN, "BackfillRequest", md_str(b, "namespace"), md_str(b, "name"), "%s", msg);
+	         want ? want : "", sl_manifest_md_str(stream, "name"), sl_manifest_str(stream, "kind"),
+	         kl->name);
+	sl_log_obj(SL_LOG_WARN, "BackfillRequest", sl_manifest_md_str(b, "namespace"),
+	           sl_manifest_md_str(b, "name"), "%s", msg);
 	if (sl_kube_event(c->k, b, "Warning", "StreamClassMismatch", msg, ignore_result, NULL) == 0)
 		c->metrics.events++;
 }
@@ -361,30 +365,30 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 	snprintf(ns, sizeof(ns), "%.*s", (int)(s2 - s1 - 1), s1 + 1);
 	snprintf(name, sizeof(name), "%s", s2 + 1);
 
-	kl = ctl_class_by_kind(c, kind);
+	kl = sl_controller__class_by_kind(c, kind);
 	if (!kl || kl->state != K_WATCHING) {
 		done_key(c, key, SL_CONTROLLER_NOOP);
 		return;
 	}
-	stream = ctl_iset_get(c, &kl->streams, ns, name);
+	stream = sl_controller__iset_get(c, &kl->streams, ns, name);
 	if (!stream) {
 		/* Deleted: the garbage collector removes what it owned. */
 		forget_stream(c, key, ns, name);
 		done_key(c, key, SL_CONTROLLER_NOOP);
 		return;
 	}
-	st = cmap_get(&c->sstate, key);
+	st = sl_controller__map_get(&c->sstate, key);
 	if (st) {
 		uint64_t now = sl_now_ms();
 		if (now < st->deadline) {
-			sl_workqueue_add_after(c->wq, key, st->deadline - now);
+			sl_loop_workqueue_add_after(c->wq, key, st->deadline - now);
 			done_key(c, key, SL_CONTROLLER_WAIT);
 			return;
 		}
-		cmap_del(&c->sstate, key);
+		sl_controller__map_del(&c->sstate, key);
 	}
 
-	const struct names *bn = ctl_bfr_names(c, ns, name);
+	const struct names *bn = sl_controller__bfr_names(c, ns, name);
 	const cJSON **bfrs = NULL;
 	size_t nb = 0;
 	if (bn && bn->n) {
@@ -394,8 +398,9 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 			return;
 		}
 		for (size_t i = 0; i < bn->n; i++) {
-			const cJSON *b = ctl_iset_get(c, &c->backfills, ns, bn->v[i]);
-			if (b && streq(str_at(obj_at(b, "spec"), "streamClass"), kl->name))
+			const cJSON *b = sl_controller__iset_get(c, &c->backfills, ns, bn->v[i]);
+			if (b &&
+			    sl_streq(sl_manifest_str(sl_manifest_obj(b, "spec"), "streamClass"), kl->name))
 				bfrs[nb++] = b;
 			else if (b)
 				warn_class_mismatch(c, b, stream, kl);
@@ -412,13 +417,13 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 	struct sl_stream_observed in = {
 	    .stream = stream,
 	    .stream_class = c->classes_inf ? sl_kube_informer_get(c->classes_inf, NULL, kl->name) : NULL,
-	    .tmpl = ctl_template(c, l.backend == SL_ARCANE_BACKEND_CRON ? &l.batch : &l.streaming),
-	    .backfill_tmpl = ctl_template(c, &l.backfill),
-	    .cronjob = ctl_iset_get(c, &c->cronjobs, ns, cjob),
+	    .tmpl = sl_controller__template(c, l.backend == SL_ARCANE_BACKEND_CRON ? &l.batch : &l.streaming),
+	    .backfill_tmpl = sl_controller__template(c, &l.backfill),
+	    .cronjob = sl_controller__iset_get(c, &c->cronjobs, ns, cjob),
 	    .backfills = bfrs,
 	    .n_backfills = nb,
-	    .streaming_job = ctl_iset_get(c, &c->jobs, ns, sjob),
-	    .backfill_job = ctl_iset_get(c, &c->jobs, ns, bjob),
+	    .streaming_job = sl_controller__iset_get(c, &c->jobs, ns, sjob),
+	    .backfill_job = sl_controller__iset_get(c, &c->jobs, ns, bjob),
 	    .now = sl_wall_s(),
 	};
 	in.streaming_job_gone = in.streaming_job ? NULL : gone_of(c, ns, sjob);
@@ -455,14 +460,14 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 	exec_next(x);
 }
 
-void ctl_pump(struct sl_controller *c)
+void sl_controller__pump(struct sl_controller *c)
 {
 	const char *key;
 
-	if (c->pumping || !ctl_shared_synced(c))
+	if (c->pumping || !sl_controller__shared_synced(c))
 		return;
 	c->pumping = true;
-	while (!c->stopping && c->in_flight < c->opts.workers && (key = sl_workqueue_get(c->wq))) {
+	while (!c->stopping && c->in_flight < c->opts.workers && (key = sl_loop_workqueue_get(c->wq))) {
 		c->in_flight++;
 		reconcile(c, key);
 	}

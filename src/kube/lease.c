@@ -1,7 +1,7 @@
 /* Leader election on a coordination.k8s.io/v1 Lease: every retry period the
  * Lease is read, and taken or renewed with an update conditional on its
  * resourceVersion; a 409 means another replica won the round. */
-#include "sluice/lease.h"
+#include "sluice/kube-lease.h"
 #include "sluice/kube.h"
 #include "sluice/loop.h"
 
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct sl_lease {
+struct sl_kube_lease {
 	struct sl_loop *loop;
 	struct sl_kube *k;
 	char *ns, *name, *identity;
@@ -20,8 +20,8 @@ struct sl_lease {
 	void (*stopped)(void *payload);
 	void *payload;
 
-	struct sl_timer *tick;     /* next attempt */
-	struct sl_timer *deadline; /* leader: last renewal + renew deadline */
+	struct sl_loop_timer *tick;     /* next attempt */
+	struct sl_loop_timer *deadline; /* leader: last renewal + renew deadline */
 	bool running;
 	bool leader;
 	bool in_flight;
@@ -33,11 +33,11 @@ struct sl_lease {
 	cJSON *obj;           /* the Lease as last read or written */
 	char observed_rv[64]; /* resourceVersion of obj */
 	uint64_t observed_ms; /* when that record was first seen */
-	struct sl_lease_stats stats;
+	struct sl_kube_lease_stats stats;
 };
 
-static void on_tick(struct sl_loop *loop, struct sl_timer *t, void *payload);
-static void on_deadline(struct sl_loop *loop, struct sl_timer *t, void *payload);
+static void on_tick(struct sl_loop *loop, struct sl_loop_timer *t, void *payload);
+static void on_deadline(struct sl_loop *loop, struct sl_loop_timer *t, void *payload);
 
 static const struct sl_kube_ref lease_ref = {
     .api_version = "coordination.k8s.io/v1",
@@ -46,7 +46,7 @@ static const struct sl_kube_ref lease_ref = {
     .namespaced = true,
 };
 
-int sl_lease_identity(char *out, size_t outsz)
+int sl_kube_lease_identity(char *out, size_t outsz)
 {
 	char host[256] = "";
 	const char *pod = getenv("POD_NAME");
@@ -79,10 +79,10 @@ static void micro_time(char out[static 40])
 	snprintf(out, 40, "%s.%06ldZ", base, ts.tv_nsec / 1000);
 }
 
-int sl_lease_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_lease_opts *opts,
-                 struct sl_lease **ret, struct sl_error *err)
+int sl_kube_lease_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_kube_lease_opts *opts,
+                      struct sl_kube_lease **ret, struct sl_error *err)
 {
-	struct sl_lease *l;
+	struct sl_kube_lease *l;
 	char id[300];
 	int r;
 
@@ -107,7 +107,7 @@ int sl_lease_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_lease_
 		goto fail;
 	}
 	if (!opts->identity) {
-		r = sl_lease_identity(id, sizeof(id));
+		r = sl_kube_lease_identity(id, sizeof(id));
 		if (r < 0) {
 			sl_error_set(err, r, "cannot make a holder identity");
 			goto fail;
@@ -120,9 +120,9 @@ int sl_lease_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_lease_
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");
 		goto fail;
 	}
-	r = sl_timer_new(loop, on_tick, l, &l->tick);
+	r = sl_loop_timer_new(loop, on_tick, l, &l->tick);
 	if (r == 0)
-		r = sl_timer_new(loop, on_deadline, l, &l->deadline);
+		r = sl_loop_timer_new(loop, on_deadline, l, &l->deadline);
 	if (r < 0) {
 		sl_error_set(err, r, "cannot create timers");
 		goto fail;
@@ -130,14 +130,14 @@ int sl_lease_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_lease_
 	*ret = l;
 	return 0;
 fail:
-	sl_lease_free(l);
+	sl_kube_lease_free(l);
 	return r;
 }
 
-static void destroy(struct sl_lease *l)
+static void destroy(struct sl_kube_lease *l)
 {
-	sl_timer_free(l->tick);
-	sl_timer_free(l->deadline);
+	sl_loop_timer_free(l->tick);
+	sl_loop_timer_free(l->deadline);
 	cJSON_Delete(l->obj);
 	free(l->ns);
 	free(l->name);
@@ -145,7 +145,7 @@ static void destroy(struct sl_lease *l)
 	free(l);
 }
 
-void sl_lease_free(struct sl_lease *l)
+void sl_kube_lease_free(struct sl_kube_lease *l)
 {
 	if (!l)
 		return;
@@ -153,51 +153,51 @@ void sl_lease_free(struct sl_lease *l)
 		/* The kube callback runs exactly once, later: it frees. */
 		l->dead = true;
 		l->running = false;
-		sl_timer_disarm(l->tick);
-		sl_timer_disarm(l->deadline);
+		sl_loop_timer_disarm(l->tick);
+		sl_loop_timer_disarm(l->deadline);
 		return;
 	}
 	destroy(l);
 }
 
-bool sl_lease_is_leader(const struct sl_lease *l)
+bool sl_kube_lease_is_leader(const struct sl_kube_lease *l)
 {
 	return l && l->leader;
 }
 
-const char *sl_lease_get_identity(const struct sl_lease *l)
+const char *sl_kube_lease_get_identity(const struct sl_kube_lease *l)
 {
 	return l->identity;
 }
 
-void sl_lease_stats(const struct sl_lease *l, struct sl_lease_stats *ret)
+void sl_kube_lease_stats(const struct sl_kube_lease *l, struct sl_kube_lease_stats *ret)
 {
 	*ret = l->stats;
 	ret->leader = l->leader;
 }
 
-static void lose(struct sl_lease *l)
+static void lose(struct sl_kube_lease *l)
 {
 	if (!l->leader)
 		return;
 	l->leader = false;
 	l->stats.lost++;
-	sl_timer_disarm(l->deadline);
+	sl_loop_timer_disarm(l->deadline);
 	if (l->stopped)
 		l->stopped(l->payload);
 }
 
-static void on_deadline(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void on_deadline(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	/* Not renewed in time: another replica may take the lease once it
 	 * expires, so work stops now, whether or not a request is pending. */
 	lose(payload);
 }
 
-static void schedule(struct sl_lease *l)
+static void schedule(struct sl_kube_lease *l)
 {
 	if (l->running && !l->dead)
-		sl_timer_arm(l->tick, l->retry_ms);
+		sl_loop_timer_arm(l->tick, l->retry_ms);
 }
 
 static const char *spec_str(const cJSON *obj, const char *key)
@@ -215,7 +215,7 @@ static double spec_num(const cJSON *obj, const char *key, double def)
 
 /* Remembers obj (taken) as the record last seen; a changed resourceVersion
  * restarts the local expiry clock. */
-static void observe(struct sl_lease *l, cJSON *obj)
+static void observe(struct sl_kube_lease *l, cJSON *obj)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
@@ -231,7 +231,7 @@ static void observe(struct sl_lease *l, cJSON *obj)
 }
 
 /* The Lease to write: holder (NULL: this process), duration, times. */
-static cJSON *build(struct sl_lease *l, const cJSON *old, bool release)
+static cJSON *build(struct sl_kube_lease *l, const cJSON *old, bool release)
 {
 	cJSON *obj, *meta, *spec;
 	char now[40];
@@ -275,7 +275,7 @@ static cJSON *build(struct sl_lease *l, const cJSON *old, bool release)
 	return obj;
 }
 
-static void finish_release(struct sl_lease *l, int code)
+static void finish_release(struct sl_kube_lease *l, int code)
 {
 	void (*done)(int, void *) = l->release_done;
 	l->releasing = false;
@@ -286,7 +286,7 @@ static void finish_release(struct sl_lease *l, int code)
 
 static void on_released(struct sl_kube_result *res, void *payload)
 {
-	struct sl_lease *l = payload;
+	struct sl_kube_lease *l = payload;
 
 	l->in_flight = false;
 	if (l->dead) {
@@ -296,7 +296,7 @@ static void on_released(struct sl_kube_result *res, void *payload)
 	finish_release(l, res->code);
 }
 
-static int do_release(struct sl_lease *l)
+static int do_release(struct sl_kube_lease *l)
 {
 	struct sl_kube_ref ref = lease_ref;
 	struct sl_kube_call_opts o = {.timeout_ms = (unsigned)l->renew_deadline_ms / 2};
@@ -316,7 +316,7 @@ static int do_release(struct sl_lease *l)
 
 /* A release asked while a request was in flight, done once it returned:
  * gives the Lease back if this process held it. */
-static void release_pending(struct sl_lease *l)
+static void release_pending(struct sl_kube_lease *l)
 {
 	bool lead = l->leader;
 	int r = 0;
@@ -330,7 +330,7 @@ static void release_pending(struct sl_lease *l)
 
 static void on_written(struct sl_kube_result *res, void *payload)
 {
-	struct sl_lease *l = payload;
+	struct sl_kube_lease *l = payload;
 
 	l->in_flight = false;
 	if (l->dead) {
@@ -344,7 +344,7 @@ static void on_written(struct sl_kube_result *res, void *payload)
 			/* Asked to release while this write ran: give it back now. */
 			l->leader = true;
 		} else {
-			sl_timer_arm(l->deadline, l->renew_deadline_ms);
+			sl_loop_timer_arm(l->deadline, l->renew_deadline_ms);
 			if (!l->leader) {
 				l->leader = true;
 				l->stats.acquired++;
@@ -366,7 +366,7 @@ static void on_written(struct sl_kube_result *res, void *payload)
 
 static void on_got(struct sl_kube_result *res, void *payload)
 {
-	struct sl_lease *l = payload;
+	struct sl_kube_lease *l = payload;
 	struct sl_kube_ref ref = lease_ref;
 	struct sl_kube_call_opts o = {.timeout_ms = (unsigned)l->renew_deadline_ms / 2};
 	const char *holder;
@@ -422,7 +422,7 @@ sent:
 	}
 }
 
-static void attempt(struct sl_lease *l)
+static void attempt(struct sl_kube_lease *l)
 {
 	struct sl_kube_ref ref = lease_ref;
 	struct sl_kube_call_opts o = {.timeout_ms = (unsigned)l->renew_deadline_ms / 2};
@@ -437,12 +437,12 @@ static void attempt(struct sl_lease *l)
 		schedule(l);
 }
 
-static void on_tick(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void on_tick(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	attempt(payload);
 }
 
-int sl_lease_start(struct sl_lease *l)
+int sl_kube_lease_start(struct sl_kube_lease *l)
 {
 	l->running = true;
 	attempt(l);
@@ -454,13 +454,13 @@ static void release_deferred(struct sl_loop *loop, void *payload)
 	finish_release(payload, 0);
 }
 
-int sl_lease_release(struct sl_lease *l, void (*done)(int code, void *payload), void *payload)
+int sl_kube_lease_release(struct sl_kube_lease *l, void (*done)(int code, void *payload), void *payload)
 {
 	int r;
 
 	l->running = false;
-	sl_timer_disarm(l->tick);
-	sl_timer_disarm(l->deadline);
+	sl_loop_timer_disarm(l->tick);
+	sl_loop_timer_disarm(l->deadline);
 	l->releasing = true;
 	l->release_done = done;
 	l->release_payload = payload;

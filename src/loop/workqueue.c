@@ -1,46 +1,46 @@
 /* The controller's work queue: deduplicated keys, never one key twice at
  * once, per-key exponential backoff and delayed adds on loop timers. */
-#include "sluice/workqueue.h"
+#include "sluice/loop-workqueue.h"
 #include "sluice/base.h"
 #include "sluice/base-map.h"
 
 #include <string.h>
 
 struct wq_ent {
-	struct sl_workqueue *wq;
+	struct sl_loop_workqueue *wq;
 	char *key;
 	bool queued;     /* in the ready list */
 	bool processing; /* handed out, done() not called yet */
 	bool dirty;      /* added while processing: queue again on done() */
 	unsigned failures;
-	struct sl_timer *timer; /* delayed add, or NULL */
-	uint64_t due;           /* its deadline when armed */
-	struct wq_ent *next;    /* ready list */
+	struct sl_loop_timer *timer; /* delayed add, or NULL */
+	uint64_t due;                /* its deadline when armed */
+	struct wq_ent *next;         /* ready list */
 };
 
-struct sl_workqueue {
+struct sl_loop_workqueue {
 	struct sl_loop *loop;
 	uint64_t min_ms, max_ms;
 	struct sl_map ents;
 	struct wq_ent *head, *tail;
 	size_t nready, nprocessing, ndelayed;
-	struct sl_timer *notify; /* fires ready() on the next round */
-	void (*ready)(struct sl_workqueue *wq, void *payload);
+	struct sl_loop_timer *notify; /* fires ready() on the next round */
+	void (*ready)(struct sl_loop_workqueue *wq, void *payload);
 	void *payload;
 };
 
-static void notify_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void notify_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
-	struct sl_workqueue *wq = payload;
+	struct sl_loop_workqueue *wq = payload;
 	if (wq->ready && wq->nready)
 		wq->ready(wq, wq->payload);
 }
 
-int sl_workqueue_new(struct sl_loop *loop, const struct sl_workqueue_opts *opts,
-                     void (*ready)(struct sl_workqueue *wq, void *payload), void *payload,
-                     struct sl_workqueue **ret)
+int sl_loop_workqueue_new(struct sl_loop *loop, const struct sl_loop_workqueue_opts *opts,
+                          void (*ready)(struct sl_loop_workqueue *wq, void *payload), void *payload,
+                          struct sl_loop_workqueue **ret)
 {
-	struct sl_workqueue *wq = calloc(1, sizeof(*wq));
+	struct sl_loop_workqueue *wq = calloc(1, sizeof(*wq));
 	int r;
 
 	if (!wq)
@@ -51,7 +51,7 @@ int sl_workqueue_new(struct sl_loop *loop, const struct sl_workqueue_opts *opts,
 	wq->ready = ready;
 	wq->payload = payload;
 	sl_map_init(&wq->ents);
-	r = sl_timer_new(loop, notify_fire, wq, &wq->notify);
+	r = sl_loop_timer_new(loop, notify_fire, wq, &wq->notify);
 	if (r < 0) {
 		free(wq);
 		return r;
@@ -65,21 +65,21 @@ static void ent_free(void *p)
 	struct wq_ent *e = p;
 	if (!e)
 		return;
-	sl_timer_free(e->timer);
+	sl_loop_timer_free(e->timer);
 	free(e->key);
 	free(e);
 }
 
-void sl_workqueue_free(struct sl_workqueue *wq)
+void sl_loop_workqueue_free(struct sl_loop_workqueue *wq)
 {
 	if (!wq)
 		return;
 	sl_map_free(&wq->ents, ent_free);
-	sl_timer_free(wq->notify);
+	sl_loop_timer_free(wq->notify);
 	free(wq);
 }
 
-static struct wq_ent *ent_get(struct sl_workqueue *wq, const char *key, bool create)
+static struct wq_ent *ent_get(struct sl_loop_workqueue *wq, const char *key, bool create)
 {
 	struct wq_ent *e = sl_map_get(&wq->ents, key);
 	if (e || !create)
@@ -97,15 +97,15 @@ static struct wq_ent *ent_get(struct sl_workqueue *wq, const char *key, bool cre
 
 /* An entry with nothing left to remember goes away, so memory follows the
  * number of live keys, not the number ever seen. */
-static void ent_gc(struct sl_workqueue *wq, struct wq_ent *e)
+static void ent_gc(struct sl_loop_workqueue *wq, struct wq_ent *e)
 {
-	if (e->queued || e->processing || e->failures || (e->timer && sl_timer_armed(e->timer)))
+	if (e->queued || e->processing || e->failures || (e->timer && sl_loop_timer_armed(e->timer)))
 		return;
 	sl_map_del(&wq->ents, e->key);
 	ent_free(e);
 }
 
-static void push_ready(struct sl_workqueue *wq, struct wq_ent *e)
+static void push_ready(struct sl_loop_workqueue *wq, struct wq_ent *e)
 {
 	e->queued = true;
 	e->next = NULL;
@@ -115,10 +115,10 @@ static void push_ready(struct sl_workqueue *wq, struct wq_ent *e)
 		wq->head = e;
 	wq->tail = e;
 	if (wq->nready++ == 0 && wq->ready)
-		sl_timer_arm(wq->notify, 0);
+		sl_loop_timer_arm(wq->notify, 0);
 }
 
-int sl_workqueue_add(struct sl_workqueue *wq, const char *key)
+int sl_loop_workqueue_add(struct sl_loop_workqueue *wq, const char *key)
 {
 	struct wq_ent *e = ent_get(wq, key, true);
 	if (!e)
@@ -133,10 +133,10 @@ int sl_workqueue_add(struct sl_workqueue *wq, const char *key)
 	return 0;
 }
 
-static void delayed_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void delayed_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct wq_ent *e = payload;
-	struct sl_workqueue *wq = e->wq;
+	struct sl_loop_workqueue *wq = e->wq;
 
 	wq->ndelayed--;
 	if (e->queued)
@@ -148,36 +148,36 @@ static void delayed_fire(struct sl_loop *loop, struct sl_timer *t, void *payload
 	push_ready(wq, e);
 }
 
-int sl_workqueue_add_after(struct sl_workqueue *wq, const char *key, uint64_t delay_ms)
+int sl_loop_workqueue_add_after(struct sl_loop_workqueue *wq, const char *key, uint64_t delay_ms)
 {
 	struct wq_ent *e;
 	uint64_t due;
 	int r;
 
 	if (delay_ms == 0)
-		return sl_workqueue_add(wq, key);
+		return sl_loop_workqueue_add(wq, key);
 	e = ent_get(wq, key, true);
 	if (!e)
 		return SL_ENOMEM;
 	due = sl_now_ms() + delay_ms;
 	if (!e->timer) {
-		r = sl_timer_new(wq->loop, delayed_fire, e, &e->timer);
+		r = sl_loop_timer_new(wq->loop, delayed_fire, e, &e->timer);
 		if (r < 0) {
 			ent_gc(wq, e);
 			return r;
 		}
 	}
-	if (sl_timer_armed(e->timer)) {
+	if (sl_loop_timer_armed(e->timer)) {
 		if (e->due <= due)
 			return 0;
 	} else
 		wq->ndelayed++;
 	e->due = due;
-	sl_timer_arm_at(e->timer, due);
+	sl_loop_timer_arm_at(e->timer, due);
 	return 0;
 }
 
-static uint64_t backoff(const struct sl_workqueue *wq, unsigned failures)
+static uint64_t backoff(const struct sl_loop_workqueue *wq, unsigned failures)
 {
 	uint64_t d = wq->min_ms;
 	for (unsigned i = 0; i < failures && d < wq->max_ms; i++)
@@ -185,13 +185,13 @@ static uint64_t backoff(const struct sl_workqueue *wq, unsigned failures)
 	return SL_MIN(d, wq->max_ms);
 }
 
-uint64_t sl_workqueue_backoff_ms(const struct sl_workqueue *wq, const char *key)
+uint64_t sl_loop_workqueue_backoff_ms(const struct sl_loop_workqueue *wq, const char *key)
 {
 	const struct wq_ent *e = sl_map_get(&wq->ents, key);
 	return backoff(wq, e ? e->failures : 0);
 }
 
-int sl_workqueue_add_rate_limited(struct sl_workqueue *wq, const char *key)
+int sl_loop_workqueue_add_rate_limited(struct sl_loop_workqueue *wq, const char *key)
 {
 	struct wq_ent *e = ent_get(wq, key, true);
 	uint64_t d;
@@ -201,10 +201,10 @@ int sl_workqueue_add_rate_limited(struct sl_workqueue *wq, const char *key)
 	d = backoff(wq, e->failures);
 	if (e->failures < 64)
 		e->failures++;
-	return sl_workqueue_add_after(wq, key, d);
+	return sl_loop_workqueue_add_after(wq, key, d);
 }
 
-void sl_workqueue_forget(struct sl_workqueue *wq, const char *key)
+void sl_loop_workqueue_forget(struct sl_loop_workqueue *wq, const char *key)
 {
 	struct wq_ent *e = sl_map_get(&wq->ents, key);
 	if (!e)
@@ -213,13 +213,13 @@ void sl_workqueue_forget(struct sl_workqueue *wq, const char *key)
 	ent_gc(wq, e);
 }
 
-unsigned sl_workqueue_requeues(const struct sl_workqueue *wq, const char *key)
+unsigned sl_loop_workqueue_requeues(const struct sl_loop_workqueue *wq, const char *key)
 {
 	const struct wq_ent *e = sl_map_get(&wq->ents, key);
 	return e ? e->failures : 0;
 }
 
-const char *sl_workqueue_get(struct sl_workqueue *wq)
+const char *sl_loop_workqueue_get(struct sl_loop_workqueue *wq)
 {
 	struct wq_ent *e = wq->head;
 	if (!e)
@@ -235,7 +235,7 @@ const char *sl_workqueue_get(struct sl_workqueue *wq)
 	return e->key;
 }
 
-void sl_workqueue_done(struct sl_workqueue *wq, const char *key)
+void sl_loop_workqueue_done(struct sl_loop_workqueue *wq, const char *key)
 {
 	struct wq_ent *e = sl_map_get(&wq->ents, key);
 	if (!e || !e->processing)
@@ -250,15 +250,15 @@ void sl_workqueue_done(struct sl_workqueue *wq, const char *key)
 	ent_gc(wq, e);
 }
 
-size_t sl_workqueue_len(const struct sl_workqueue *wq)
+size_t sl_loop_workqueue_len(const struct sl_loop_workqueue *wq)
 {
 	return wq->nready;
 }
-size_t sl_workqueue_processing(const struct sl_workqueue *wq)
+size_t sl_loop_workqueue_processing(const struct sl_loop_workqueue *wq)
 {
 	return wq->nprocessing;
 }
-size_t sl_workqueue_delayed(const struct sl_workqueue *wq)
+size_t sl_loop_workqueue_delayed(const struct sl_loop_workqueue *wq)
 {
 	return wq->ndelayed;
 }

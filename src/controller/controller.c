@@ -9,22 +9,17 @@
  * second Event), each successful write records an expectation (object and
  * resourceVersion) on its stream; the stream is not reconciled again until
  * the caches caught up or expectation_wait_ms passed. */
-#include "json-internal.h"
+#include "sluice/manifest-json.h"
 #include "controller-internal.h"
 #include "sluice/controller.h"
 #include "sluice/stream.h"
-#include "sluice/workqueue.h"
+#include "sluice/loop-workqueue.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #define KEY_MAX 400
-
-static const char *label(const cJSON *o, const char *key)
-{
-	return str_at(obj_at(obj_at(o, "metadata"), "labels"), key);
-}
 
 /* ---- informer sets: one informer per watched namespace ----------------------- */
 
@@ -68,13 +63,13 @@ static struct sl_kube_informer *iset_for(const struct sl_controller *c, const st
 	if (!c->n_ns)
 		return s->inf[0];
 	for (size_t i = 0; i < s->n; i++)
-		if (streq(c->ns[i], ns))
+		if (sl_streq(c->ns[i], ns))
 			return s->inf[i];
 	return NULL;
 }
 
-const cJSON *ctl_iset_get(const struct sl_controller *c, const struct iset *s, const char *ns,
-                          const char *name)
+const cJSON *sl_controller__iset_get(const struct sl_controller *c, const struct iset *s, const char *ns,
+                                     const char *name)
 {
 	struct sl_kube_informer *inf = iset_for(c, s, ns);
 	return inf ? sl_kube_informer_get(inf, ns, name) : NULL;
@@ -114,8 +109,9 @@ static void trim_obj(cJSON *obj, void *payload)
 static void trim_job(cJSON *obj, void *payload)
 {
 	trim_meta(obj);
-	if (annotation(obj, SL_STREAM_ANN_BACKFILL_REQUEST) || !label(obj, SL_STREAM_LABEL_BACKFILLING) ||
-	    strcmp(label(obj, SL_STREAM_LABEL_BACKFILLING), "true") != 0)
+	if (sl_manifest_annotation(obj, SL_ARCANE_ANN_BACKFILL_REQUEST) ||
+	    !sl_manifest_label(obj, SL_ARCANE_LABEL_BACKFILLING) ||
+	    strcmp(sl_manifest_label(obj, SL_ARCANE_LABEL_BACKFILLING), "true") != 0)
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "spec");
 }
 
@@ -137,14 +133,14 @@ static void stream_key(const char *kind, const char *ns, const char *name, char 
 	snprintf(out, KEY_MAX, "%s/%s/%s", kind, ns ? ns : "", name);
 }
 
-void ctl_enqueue(struct sl_controller *c, const char *kind, const char *ns, const char *name)
+void sl_controller__enqueue(struct sl_controller *c, const char *kind, const char *ns, const char *name)
 {
 	char key[KEY_MAX];
 
 	if (!kind || !ns || !name)
 		return;
 	stream_key(kind, ns, name, key);
-	sl_workqueue_add(c->wq, key);
+	sl_loop_workqueue_add(c->wq, key);
 }
 
 static void sstate_free(void *p)
@@ -156,8 +152,8 @@ static void sstate_free(void *p)
  * (rv NULL: the object is gone, every expectation on it is met). */
 static void exp_observe(struct sl_controller *c, const char *key, const char *id, const cJSON *obj, bool gone)
 {
-	struct sstate *st = cmap_get(&c->sstate, key);
-	const char *rv = gone ? NULL : md_str(obj, "resourceVersion");
+	struct sstate *st = sl_controller__map_get(&c->sstate, key);
+	const char *rv = gone ? NULL : sl_manifest_md_str(obj, "resourceVersion");
 
 	if (!st)
 		return;
@@ -168,23 +164,23 @@ static void exp_observe(struct sl_controller *c, const char *key, const char *id
 			i++;
 	}
 	if (!st->n)
-		cmap_del(&c->sstate, key);
+		sl_controller__map_del(&c->sstate, key);
 }
 
-void ctl_expect(struct sl_controller *c, const char *key, const char *id, const cJSON *cached,
-                const cJSON *body)
+void sl_controller__expect(struct sl_controller *c, const char *key, const char *id, const cJSON *cached,
+                           const cJSON *body)
 {
-	const char *rv = md_str(body, "resourceVersion");
+	const char *rv = sl_manifest_md_str(body, "resourceVersion");
 	struct sstate *st;
 
 	/* Already in the cache (the event beat the response), or nothing to
 	 * wait for. */
-	if (!rv || streq(md_str(cached, "resourceVersion"), rv))
+	if (!rv || sl_streq(sl_manifest_md_str(cached, "resourceVersion"), rv))
 		return;
-	st = cmap_get(&c->sstate, key);
+	st = sl_controller__map_get(&c->sstate, key);
 	if (!st) {
 		st = calloc(1, sizeof(*st));
-		if (!st || cmap_put(&c->sstate, key, st) < 0) {
+		if (!st || sl_controller__map_put(&c->sstate, key, st) < 0) {
 			free(st);
 			return;
 		}
@@ -201,12 +197,12 @@ void ctl_expect(struct sl_controller *c, const char *key, const char *id, const 
 
 static void class_resolve(struct klass *kl);
 
-struct klass *ctl_class_by_kind(struct sl_controller *c, const char *kind)
+struct klass *sl_controller__class_by_kind(struct sl_controller *c, const char *kind)
 {
 	struct klass *found = NULL;
 
 	for (struct klass *kl = c->classes; kl; kl = kl->next)
-		if (kl->kind && streq(kl->kind, kind) && (!found || kl->state == K_WATCHING))
+		if (kl->kind && sl_streq(kl->kind, kind) && (!found || kl->state == K_WATCHING))
 			found = kl;
 	return found;
 }
@@ -214,7 +210,7 @@ struct klass *ctl_class_by_kind(struct sl_controller *c, const char *kind)
 static struct klass *class_by_name(struct sl_controller *c, const char *name)
 {
 	for (struct klass *kl = c->classes; kl; kl = kl->next)
-		if (streq(kl->name, name))
+		if (sl_streq(kl->name, name))
 			return kl;
 	return NULL;
 }
@@ -232,7 +228,7 @@ static void class_status_done(struct sl_kube_result *res, void *payload)
 		return;
 	/* Try again later; the cache still shows the old status. */
 	kl->written[0] = '\0';
-	sl_timer_arm(kl->status_retry, 2000);
+	sl_loop_timer_arm(kl->status_retry, 2000);
 }
 
 /* Writes phase and the Ready condition to the class unless its status says
@@ -241,8 +237,8 @@ static void class_status(struct klass *kl)
 {
 	struct sl_controller *c = kl->c;
 	const cJSON *obj = c->classes_inf ? sl_kube_informer_get(c->classes_inf, NULL, kl->name) : NULL;
-	const cJSON *st = obj_at(obj, "status"), *cond = NULL, *x;
-	const cJSON *gen = cJSON_GetObjectItemCaseSensitive(obj_at(obj, "metadata"), "generation");
+	const cJSON *st = sl_manifest_obj(obj, "status"), *cond = NULL, *x;
+	const cJSON *gen = cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(obj, "metadata"), "generation");
 	bool ready = strcmp(kl->phase, "Ready") == 0;
 	char sig[sizeof(kl->written)], now[32];
 	int64_t g = cJSON_IsNumber(gen) ? (int64_t)gen->valuedouble : 0;
@@ -254,20 +250,21 @@ static void class_status(struct klass *kl)
 		return;
 	cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(st, "conditions"))
 	{
-		if (streq(str_at(x, "type"), "Ready"))
+		if (sl_streq(sl_manifest_str(x, "type"), "Ready"))
 			cond = x;
 	}
 	const cJSON *cg = cJSON_GetObjectItemCaseSensitive(cond, "observedGeneration");
-	if (streq(str_at(st, "phase"), kl->phase) &&
-	    streq(str_at(cond, "status"), ready ? "True" : "False") &&
-	    streq(str_at(cond, "reason"), kl->reason) && streq(str_at(cond, "message"), kl->message) &&
-	    cJSON_IsNumber(cg) && (int64_t)cg->valuedouble == g) {
+	if (sl_streq(sl_manifest_str(st, "phase"), kl->phase) &&
+	    sl_streq(sl_manifest_str(cond, "status"), ready ? "True" : "False") &&
+	    sl_streq(sl_manifest_str(cond, "reason"), kl->reason) &&
+	    sl_streq(sl_manifest_str(cond, "message"), kl->message) && cJSON_IsNumber(cg) &&
+	    (int64_t)cg->valuedouble == g) {
 		snprintf(kl->written, sizeof(kl->written), "%s", sig);
 		return;
 	}
-	if (cond && streq(str_at(cond, "status"), ready ? "True" : "False") &&
-	    str_at(cond, "lastTransitionTime"))
-		snprintf(now, sizeof(now), "%s", str_at(cond, "lastTransitionTime"));
+	if (cond && sl_streq(sl_manifest_str(cond, "status"), ready ? "True" : "False") &&
+	    sl_manifest_str(cond, "lastTransitionTime"))
+		snprintf(now, sizeof(now), "%s", sl_manifest_str(cond, "lastTransitionTime"));
 	else
 		sl_time_rfc3339(sl_wall_s(), now);
 
@@ -283,11 +280,11 @@ static void class_status(struct klass *kl)
 	          cJSON_AddNumberToObject(cj, "observedGeneration", (double)g);
 	struct dtoken *tok = ok ? calloc(1, sizeof(*tok)) : NULL;
 	if (tok) {
-		struct sl_kube_ref ref = {.api_version = SL_STREAM_API_VERSION,
+		struct sl_kube_ref ref = {.api_version = SL_ARCANE_API_VERSION,
 		                          .resource = "streamclasses",
 		                          .name = kl->name,
 		                          .subresource = "status"};
-		struct sl_kube_call_opts o = {.field_manager = SL_CONTROLLER_FIELD_MANAGER};
+		struct sl_kube_call_opts o = {.field_manager = SL_ARCANE_FIELD_MANAGER_CONTROLLER};
 		tok->kl = kl;
 		if (kl->status_tok)
 			kl->status_tok->kl = NULL;
@@ -297,7 +294,7 @@ static void class_status(struct klass *kl)
 			c->metrics.actions++;
 		} else {
 			free(tok);
-			sl_timer_arm(kl->status_retry, 2000);
+			sl_loop_timer_arm(kl->status_retry, 2000);
 		}
 	}
 	cJSON_Delete(patch);
@@ -321,7 +318,7 @@ static void class_set(struct klass *kl, const char *phase, const char *reason, c
 	class_status(kl);
 }
 
-static void status_retry_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void status_retry_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	class_status(payload);
 }
@@ -334,7 +331,7 @@ static void class_teardown(struct klass *kl)
 		kl->tok->kl = NULL;
 		kl->tok = NULL;
 	}
-	sl_timer_disarm(kl->retry);
+	sl_loop_timer_disarm(kl->retry);
 }
 
 static void class_failed(struct klass *kl, const char *reason, const char *msg)
@@ -344,14 +341,15 @@ static void class_failed(struct klass *kl, const char *reason, const char *msg)
 	class_set(kl, "Failed", reason, "%s", msg);
 	kl->backoff = kl->backoff ? SL_MIN(kl->backoff * 2, kl->c->opts.class_retry_max_ms)
 	                          : kl->c->opts.class_retry_min_ms;
-	sl_timer_arm(kl->retry, sl_rand_between(kl->backoff / 2, kl->backoff));
+	sl_loop_timer_arm(kl->retry, sl_rand_between(kl->backoff / 2, kl->backoff));
 }
 
 /* Every stream of a class goes into the queue (its class changed). */
 static void enqueue_obj(const cJSON *obj, void *payload)
 {
 	struct klass *kl = payload;
-	ctl_enqueue(kl->c, kl->kind, md_str(obj, "namespace"), md_str(obj, "name"));
+	sl_controller__enqueue(kl->c, kl->kind, sl_manifest_md_str(obj, "namespace"),
+	                       sl_manifest_md_str(obj, "name"));
 }
 
 static void stream_add(const cJSON *obj, void *payload)
@@ -359,11 +357,12 @@ static void stream_add(const cJSON *obj, void *payload)
 	struct klass *kl = payload;
 	char key[KEY_MAX], id[KEY_MAX];
 
-	stream_key(kl->kind, md_str(obj, "namespace"), md_str(obj, "name"), key);
-	snprintf(id, sizeof(id), "S/%s/%s", md_str(obj, "namespace") ? md_str(obj, "namespace") : "",
-	         md_str(obj, "name") ? md_str(obj, "name") : "");
+	stream_key(kl->kind, sl_manifest_md_str(obj, "namespace"), sl_manifest_md_str(obj, "name"), key);
+	snprintf(id, sizeof(id), "S/%s/%s",
+	         sl_manifest_md_str(obj, "namespace") ? sl_manifest_md_str(obj, "namespace") : "",
+	         sl_manifest_md_str(obj, "name") ? sl_manifest_md_str(obj, "name") : "");
 	exp_observe(kl->c, key, id, obj, false);
-	sl_workqueue_add(kl->c->wq, key);
+	sl_loop_workqueue_add(kl->c->wq, key);
 }
 
 static void stream_update(const cJSON *old, const cJSON *obj, void *payload)
@@ -376,9 +375,9 @@ static void stream_del(const cJSON *obj, void *payload)
 	struct klass *kl = payload;
 	char key[KEY_MAX];
 
-	stream_key(kl->kind, md_str(obj, "namespace"), md_str(obj, "name"), key);
-	cmap_del(&kl->c->sstate, key);
-	sl_workqueue_add(kl->c->wq, key);
+	stream_key(kl->kind, sl_manifest_md_str(obj, "namespace"), sl_manifest_md_str(obj, "name"), key);
+	sl_controller__map_del(&kl->c->sstate, key);
+	sl_loop_workqueue_add(kl->c->wq, key);
 }
 
 static void stream_synced(void *payload)
@@ -484,7 +483,7 @@ static void class_resolve(struct klass *kl)
 	}
 }
 
-static void retry_fire(struct sl_loop *loop, struct sl_timer *t, void *payload)
+static void retry_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	class_resolve(payload);
 }
@@ -496,8 +495,8 @@ static void class_free(struct klass *kl)
 	class_teardown(kl);
 	if (kl->status_tok)
 		kl->status_tok->kl = NULL;
-	sl_timer_free(kl->retry);
-	sl_timer_free(kl->status_retry);
+	sl_loop_timer_free(kl->retry);
+	sl_loop_timer_free(kl->status_retry);
 	free(kl->name);
 	free(kl->group);
 	free(kl->version);
@@ -509,17 +508,17 @@ static void class_free(struct klass *kl)
 static void class_apply(const cJSON *obj, void *payload)
 {
 	struct sl_controller *c = payload;
-	const cJSON *spec = obj_at(obj, "spec"), *st = obj_at(obj, "status");
-	const char *name = md_str(obj, "name");
-	const char *g = str_at(spec, "apiGroupRef"), *v = str_at(spec, "apiVersion"),
-	           *k = str_at(spec, "kindRef"), *p = str_at(spec, "pluralName");
+	const cJSON *spec = sl_manifest_obj(obj, "spec"), *st = sl_manifest_obj(obj, "status");
+	const char *name = sl_manifest_md_str(obj, "name");
+	const char *g = sl_manifest_str(spec, "apiGroupRef"), *v = sl_manifest_str(spec, "apiVersion"),
+	           *k = sl_manifest_str(spec, "kindRef"), *p = sl_manifest_str(spec, "pluralName");
 	struct klass *kl;
 
 	if (!name || c->stopping)
 		return;
 	kl = class_by_name(c, name);
-	if (kl && streq(kl->group, g) && streq(kl->version, v) && streq(kl->kind, k) &&
-	    streq(kl->plural, p)) {
+	if (kl && sl_streq(kl->group, g) && sl_streq(kl->version, v) && sl_streq(kl->kind, k) &&
+	    sl_streq(kl->plural, p)) {
 		/* Same kind: the secretRefs may have changed; the status may
 		 * have been overwritten. */
 		iset_foreach(&kl->streams, enqueue_obj, kl);
@@ -529,8 +528,8 @@ static void class_apply(const cJSON *obj, void *payload)
 	if (!kl) {
 		kl = calloc(1, sizeof(*kl));
 		if (!kl || !(kl->name = sl_strdup(name)) ||
-		    sl_timer_new(c->loop, retry_fire, kl, &kl->retry) < 0 ||
-		    sl_timer_new(c->loop, status_retry_fire, kl, &kl->status_retry) < 0) {
+		    sl_loop_timer_new(c->loop, retry_fire, kl, &kl->retry) < 0 ||
+		    sl_loop_timer_new(c->loop, status_retry_fire, kl, &kl->status_retry) < 0) {
 			class_free(kl);
 			return;
 		}
@@ -538,7 +537,8 @@ static void class_apply(const cJSON *obj, void *payload)
 		kl->next = c->classes;
 		c->classes = kl;
 		/* Start from what the status says, so a restart writes nothing. */
-		snprintf(kl->phase, sizeof(kl->phase), "%s", str_at(st, "phase") ? str_at(st, "phase") : "");
+		snprintf(kl->phase, sizeof(kl->phase), "%s",
+		         sl_manifest_str(st, "phase") ? sl_manifest_str(st, "phase") : "");
 	} else {
 		/* Streams of the old kind: requeued under it they find no class. */
 		kl->phase[0] = '\0';
@@ -568,11 +568,11 @@ static void class_update(const cJSON *old, const cJSON *obj, void *payload)
 static void class_del(const cJSON *obj, void *payload)
 {
 	struct sl_controller *c = payload;
-	const char *name = md_str(obj, "name");
+	const char *name = sl_manifest_md_str(obj, "name");
 
 	/* The watch stops; streams and Jobs stay as they are. */
 	for (struct klass **p = &c->classes; *p; p = &(*p)->next) {
-		if (streq((*p)->name, name)) {
+		if (sl_streq((*p)->name, name)) {
 			struct klass *kl = *p;
 			*p = kl->next;
 			sl_log_obj(SL_LOG_INFO, "StreamClass", NULL, name, "deleted: stopped watching %s",
@@ -592,7 +592,7 @@ struct tmpl_match {
 
 static bool ref_is(const struct sl_arcane_ref *ref, const char *ns, const char *name)
 {
-	return ref->name && streq(ref->name, name) && streq(ref->ns, ns);
+	return ref->name && sl_streq(ref->name, name) && sl_streq(ref->ns, ns);
 }
 
 static void tmpl_match_one(const cJSON *stream, void *payload)
@@ -607,16 +607,17 @@ static void tmpl_match_one(const cJSON *stream, void *payload)
 		enqueue_obj(stream, m->kl);
 }
 
-const cJSON *ctl_template(struct sl_controller *c, const struct sl_arcane_ref *ref)
+const cJSON *sl_controller__template(struct sl_controller *c, const struct sl_arcane_ref *ref)
 {
-	return ref->name ? ctl_iset_get(c, &c->templates, ref->ns, ref->name) : NULL;
+	return ref->name ? sl_controller__iset_get(c, &c->templates, ref->ns, ref->name) : NULL;
 }
 
 /* A template changed: every stream that uses it goes into the queue. A scan
  * of the stream caches; templates change seldom. */
 static void tmpl_changed(struct sl_controller *c, const cJSON *obj)
 {
-	struct tmpl_match m = {.ns = md_str(obj, "namespace"), .name = md_str(obj, "name")};
+	struct tmpl_match m = {.ns = sl_manifest_md_str(obj, "namespace"),
+	                       .name = sl_manifest_md_str(obj, "name")};
 
 	for (struct klass *kl = c->classes; kl; kl = kl->next) {
 		m.kl = kl;
@@ -637,7 +638,7 @@ static void tmpl_del(const cJSON *obj, void *payload)
  * canonical JSON did, without copying, sorting and printing both specs. */
 static void tmpl_update(const cJSON *old, const cJSON *obj, void *payload)
 {
-	const cJSON *a = obj_at(old, "spec"), *b = obj_at(obj, "spec");
+	const cJSON *a = sl_manifest_obj(old, "spec"), *b = sl_manifest_obj(obj, "spec");
 
 	if (a != b && (!a || !b || !cJSON_Compare(a, b, true)))
 		tmpl_changed(payload, obj);
@@ -656,21 +657,24 @@ static void names_free(void *p)
 
 static void bfr_index_key(const cJSON *obj, char out[static KEY_MAX])
 {
-	snprintf(out, KEY_MAX, "%s/%s", md_str(obj, "namespace") ? md_str(obj, "namespace") : "",
-	         str_at(obj_at(obj, "spec"), "streamId") ? str_at(obj_at(obj, "spec"), "streamId") : "");
+	snprintf(out, KEY_MAX, "%s/%s",
+	         sl_manifest_md_str(obj, "namespace") ? sl_manifest_md_str(obj, "namespace") : "",
+	         sl_manifest_str(sl_manifest_obj(obj, "spec"), "streamId")
+	             ? sl_manifest_str(sl_manifest_obj(obj, "spec"), "streamId")
+	             : "");
 }
 
 static void bfr_index_add(struct sl_controller *c, const cJSON *obj)
 {
 	char key[KEY_MAX];
-	const char *name = md_str(obj, "name");
+	const char *name = sl_manifest_md_str(obj, "name");
 	struct names *n;
 
 	bfr_index_key(obj, key);
-	n = cmap_get(&c->bfr_index, key);
+	n = sl_controller__map_get(&c->bfr_index, key);
 	if (!n) {
 		n = calloc(1, sizeof(*n));
-		if (!n || cmap_put(&c->bfr_index, key, n) < 0) {
+		if (!n || sl_controller__map_put(&c->bfr_index, key, n) < 0) {
 			free(n);
 			return;
 		}
@@ -687,11 +691,11 @@ static void bfr_index_add(struct sl_controller *c, const cJSON *obj)
 static void bfr_index_del(struct sl_controller *c, const cJSON *obj)
 {
 	char key[KEY_MAX];
-	const char *name = md_str(obj, "name");
+	const char *name = sl_manifest_md_str(obj, "name");
 	struct names *n;
 
 	bfr_index_key(obj, key);
-	n = cmap_get(&c->bfr_index, key);
+	n = sl_controller__map_get(&c->bfr_index, key);
 	if (!n)
 		return;
 	for (size_t i = 0; i < n->n; i++) {
@@ -702,15 +706,15 @@ static void bfr_index_del(struct sl_controller *c, const cJSON *obj)
 		}
 	}
 	if (!n->n)
-		cmap_del(&c->bfr_index, key);
+		sl_controller__map_del(&c->bfr_index, key);
 }
 
-const struct names *ctl_bfr_names(struct sl_controller *c, const char *ns, const char *stream)
+const struct names *sl_controller__bfr_names(struct sl_controller *c, const char *ns, const char *stream)
 {
 	char key[KEY_MAX];
 
 	snprintf(key, sizeof(key), "%s/%s", ns, stream);
-	return cmap_get(&c->bfr_index, key);
+	return sl_controller__map_get(&c->bfr_index, key);
 }
 
 /* A request is matched to its stream by namespace and streamId: the stream
@@ -718,39 +722,40 @@ const struct names *ctl_bfr_names(struct sl_controller *c, const char *ns, const
  * that name (which does not run it, and says why). */
 static void bfr_enqueue(struct sl_controller *c, const cJSON *obj, bool gone)
 {
-	const cJSON *spec = obj_at(obj, "spec");
-	const char *sid = str_at(spec, "streamId"), *ns = md_str(obj, "namespace"),
-	           *cls = str_at(spec, "streamClass");
+	const cJSON *spec = sl_manifest_obj(obj, "spec");
+	const char *sid = sl_manifest_str(spec, "streamId"), *ns = sl_manifest_md_str(obj, "namespace"),
+	           *cls = sl_manifest_str(spec, "streamClass");
 	char key[KEY_MAX], id[KEY_MAX];
 
 	if (!sid || !ns)
 		return;
-	snprintf(id, sizeof(id), "B/%s/%s", ns, md_str(obj, "name"));
+	snprintf(id, sizeof(id), "B/%s/%s", ns, sl_manifest_md_str(obj, "name"));
 	for (struct klass *kl = c->classes; kl; kl = kl->next) {
-		if (!kl->kind || (!streq(kl->name, cls) && !ctl_iset_get(c, &kl->streams, ns, sid)))
+		if (!kl->kind ||
+		    (!sl_streq(kl->name, cls) && !sl_controller__iset_get(c, &kl->streams, ns, sid)))
 			continue;
 		stream_key(kl->kind, ns, sid, key);
 		exp_observe(c, key, id, obj, gone);
-		sl_workqueue_add(c->wq, key);
+		sl_loop_workqueue_add(c->wq, key);
 	}
 }
 
 static bool completed(const cJSON *b)
 {
-	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj_at(b, "spec"), "completed"));
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(b, "spec"), "completed"));
 }
 
 static void writeback(struct sl_controller *c, const cJSON *old, const cJSON *obj)
 {
-	const char *path = annotation(obj, SL_CONTROLLER_ANN_PATH),
-	           *src = annotation(obj, SL_CONTROLLER_ANN_SOURCE);
+	const char *path = sl_manifest_annotation(obj, SL_ARCANE_ANN_PATH),
+	           *src = sl_manifest_annotation(obj, SL_ARCANE_ANN_SOURCE);
 
 	if (!c->wb_fn || !path || !completed(obj) || (old && completed(old)))
 		return;
 	struct sl_controller_completion cc = {.source = src ? src : "",
 	                                      .path = path,
-	                                      .ns = md_str(obj, "namespace"),
-	                                      .name = md_str(obj, "name")};
+	                                      .ns = sl_manifest_md_str(obj, "namespace"),
+	                                      .name = sl_manifest_md_str(obj, "name")};
 	c->metrics.writebacks++;
 	c->wb_fn(&cc, c->wb_payload);
 }
@@ -768,7 +773,8 @@ static void bfr_update(const cJSON *old, const cJSON *obj, void *payload)
 {
 	struct sl_controller *c = payload;
 
-	if (!streq(str_at(obj_at(old, "spec"), "streamId"), str_at(obj_at(obj, "spec"), "streamId"))) {
+	if (!sl_streq(sl_manifest_str(sl_manifest_obj(old, "spec"), "streamId"),
+	              sl_manifest_str(sl_manifest_obj(obj, "spec"), "streamId"))) {
 		bfr_index_del(c, old);
 		bfr_index_add(c, obj);
 		bfr_enqueue(c, old, false);
@@ -782,9 +788,10 @@ static void bfr_del(const cJSON *obj, void *payload)
 	struct sl_controller *c = payload;
 	char key[KEY_MAX];
 
-	snprintf(key, sizeof(key), "%s/%s", md_str(obj, "namespace") ? md_str(obj, "namespace") : "",
-	         md_str(obj, "name") ? md_str(obj, "name") : "");
-	cmap_del(&c->warned, key);
+	snprintf(key, sizeof(key), "%s/%s",
+	         sl_manifest_md_str(obj, "namespace") ? sl_manifest_md_str(obj, "namespace") : "",
+	         sl_manifest_md_str(obj, "name") ? sl_manifest_md_str(obj, "name") : "");
+	sl_controller__map_del(&c->warned, key);
 
 	bfr_index_del(c, obj);
 	bfr_enqueue(c, obj, true);
@@ -797,10 +804,11 @@ static bool cron_owned(const cJSON *obj)
 {
 	const cJSON *r;
 
-	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(obj_at(obj, "metadata"), "ownerReferences"))
+	cJSON_ArrayForEach(
+	    r, cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(obj, "metadata"), "ownerReferences"))
 	{
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller")) &&
-		    streq(str_at(r, "kind"), "CronJob"))
+		    sl_streq(sl_manifest_str(r, "kind"), "CronJob"))
 			return true;
 	}
 	return false;
@@ -808,28 +816,28 @@ static bool cron_owned(const cJSON *obj)
 
 static void obj_enqueue(struct sl_controller *c, const cJSON *obj, bool gone, const char *idp)
 {
-	const char *id = label(obj, SL_STREAM_LABEL_ARCANE_ID),
-	           *kind = label(obj, SL_STREAM_LABEL_ARCANE_KIND);
-	const char *ns = md_str(obj, "namespace");
+	const char *id = sl_manifest_label(obj, SL_ARCANE_LABEL_ID),
+	           *kind = sl_manifest_label(obj, SL_ARCANE_LABEL_KIND);
+	const char *ns = sl_manifest_md_str(obj, "namespace");
 	char key[KEY_MAX], oid[KEY_MAX];
 	const cJSON *r;
 
 	if (!id || !kind) {
 		cJSON_ArrayForEach(
-		    r, cJSON_GetObjectItemCaseSensitive(obj_at(obj, "metadata"), "ownerReferences"))
+		    r, cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(obj, "metadata"), "ownerReferences"))
 		{
 			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller"))) {
-				id = str_at(r, "name");
-				kind = str_at(r, "kind");
+				id = sl_manifest_str(r, "name");
+				kind = sl_manifest_str(r, "kind");
 			}
 		}
 	}
 	if (!id || !kind || !ns)
 		return;
 	stream_key(kind, ns, id, key);
-	snprintf(oid, sizeof(oid), "%s/%s/%s", idp, ns, md_str(obj, "name"));
+	snprintf(oid, sizeof(oid), "%s/%s/%s", idp, ns, sl_manifest_md_str(obj, "name"));
 	exp_observe(c, key, oid, obj, gone);
-	sl_workqueue_add(c->wq, key);
+	sl_loop_workqueue_add(c->wq, key);
 }
 
 /* A batch stream's runs are the CronJob's business: they never move the
@@ -860,8 +868,9 @@ static void job_add(const cJSON *obj, void *payload)
 	struct sl_controller *c = payload;
 	char key[KEY_MAX];
 
-	snprintf(key, sizeof(key), "%s/%s", md_str(obj, "namespace"), md_str(obj, "name"));
-	cmap_del(&c->gone, key);
+	snprintf(key, sizeof(key), "%s/%s", sl_manifest_md_str(obj, "namespace"),
+	         sl_manifest_md_str(obj, "name"));
+	sl_controller__map_del(&c->gone, key);
 	job_enqueue(c, obj, false);
 }
 
@@ -887,23 +896,24 @@ static void job_del(const cJSON *obj, void *payload)
 
 	/* Kept until a Job of that name appears again: it is how a backfill
 	 * Job removed right after succeeding still completes its request. */
-	snprintf(key, sizeof(key), "%s/%s", md_str(obj, "namespace"), md_str(obj, "name"));
-	if (copy && cmap_put(&c->gone, key, copy) < 0)
+	snprintf(key, sizeof(key), "%s/%s", sl_manifest_md_str(obj, "namespace"),
+	         sl_manifest_md_str(obj, "name"));
+	if (copy && sl_controller__map_put(&c->gone, key, copy) < 0)
 		cJSON_Delete(copy);
 	job_enqueue(c, obj, true);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */
 
-static void wq_ready(struct sl_workqueue *wq, void *payload)
+static void wq_ready(struct sl_loop_workqueue *wq, void *payload)
 {
-	ctl_pump(payload);
+	sl_controller__pump(payload);
 }
 
 /* Keys wait until templates, BackfillRequests and Jobs are listed: deciding
  * on a partial view would report a missing template or create a Job that
  * exists. */
-bool ctl_shared_synced(const struct sl_controller *c)
+bool sl_controller__shared_synced(const struct sl_controller *c)
 {
 	return iset_synced(&c->templates) && iset_synced(&c->backfills) && iset_synced(&c->jobs) &&
 	       iset_synced(&c->cronjobs);
@@ -911,7 +921,7 @@ bool ctl_shared_synced(const struct sl_controller *c)
 
 static void shared_synced(void *payload)
 {
-	ctl_pump(payload);
+	sl_controller__pump(payload);
 }
 
 int sl_controller_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_controller_opts *opts,
@@ -935,10 +945,10 @@ int sl_controller_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_c
 		c->opts.class_retry_max_ms = 30000;
 	if (!c->opts.expectation_wait_ms)
 		c->opts.expectation_wait_ms = 10000;
-	cmap_init(&c->bfr_index, names_free);
-	cmap_init(&c->gone, gone_free);
-	cmap_init(&c->sstate, sstate_free);
-	cmap_init(&c->warned, free);
+	sl_controller__map_init(&c->bfr_index, names_free);
+	sl_controller__map_init(&c->gone, gone_free);
+	sl_controller__map_init(&c->sstate, sstate_free);
+	sl_controller__map_init(&c->warned, free);
 	for (size_t i = 0; opts && opts->namespaces && opts->namespaces[i]; i++) {
 		if (!*opts->namespaces[i])
 			continue;
@@ -952,7 +962,7 @@ int sl_controller_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_c
 		c->ns = ns;
 		c->n_ns++;
 	}
-	r = sl_workqueue_new(loop, NULL, wq_ready, c, &c->wq);
+	r = sl_loop_workqueue_new(loop, NULL, wq_ready, c, &c->wq);
 	if (r < 0) {
 		sl_controller_free(c);
 		return sl_error_set(err, r, "creating the work queue: %s", sl_strerror(r));
@@ -964,7 +974,7 @@ int sl_controller_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_c
 int sl_controller_start(struct sl_controller *c, struct sl_error *err)
 {
 	struct sl_kube_informer_opts o = {
-	    .ref = {.api_version = SL_STREAM_API_VERSION, .resource = "streamclasses", .namespaced = false}};
+	    .ref = {.api_version = SL_ARCANE_API_VERSION, .resource = "streamclasses", .namespaced = false}};
 	struct sl_kube_informer_handlers ch = {
 	    .add = class_apply, .update = class_update, .del = class_del, .transform = trim_obj};
 	struct sl_kube_informer_handlers th = {.add = tmpl_add,
@@ -996,19 +1006,19 @@ int sl_controller_start(struct sl_controller *c, struct sl_error *err)
 	if (r < 0)
 		return r;
 	o.ref = (struct sl_kube_ref){
-	    .api_version = SL_STREAM_API_VERSION, .resource = "streamingjobtemplates", .namespaced = true};
+	    .api_version = SL_ARCANE_API_VERSION, .resource = "streamingjobtemplates", .namespaced = true};
 	r = iset_start(c, &c->templates, &o, &th, c, err);
 	if (r < 0)
 		return r;
 	o.ref = (struct sl_kube_ref){
-	    .api_version = SL_STREAM_API_VERSION, .resource = "backfillrequests", .namespaced = true};
+	    .api_version = SL_ARCANE_API_VERSION, .resource = "backfillrequests", .namespaced = true};
 	r = iset_start(c, &c->backfills, &o, &bh, c, err);
 	if (r < 0)
 		return r;
 	/* Every stream's Job carries arcane/stream-id: sluice's and those the
 	 * Arcane operator made (adopted when sluice takes over). */
 	o.ref = (struct sl_kube_ref){.api_version = "batch/v1", .resource = "jobs", .namespaced = true};
-	o.label_selector = SL_STREAM_LABEL_ARCANE_ID;
+	o.label_selector = SL_ARCANE_LABEL_ID;
 	r = iset_start(c, &c->jobs, &o, &jh, c, err);
 	if (r < 0)
 		return r;
@@ -1025,7 +1035,7 @@ static void stop_informers(struct sl_controller *c)
 	c->classes_inf = NULL;
 	for (struct klass *kl = c->classes; kl; kl = kl->next) {
 		class_teardown(kl);
-		sl_timer_disarm(kl->status_retry);
+		sl_loop_timer_disarm(kl->status_retry);
 	}
 	iset_free(&c->templates);
 	iset_free(&c->backfills);
@@ -1039,10 +1049,10 @@ void sl_controller_stop(struct sl_controller *c, void (*done)(void *payload), vo
 	stop_informers(c);
 	c->stop_done = done;
 	c->stop_payload = payload;
-	ctl_check_stopped(c);
+	sl_controller__check_stopped(c);
 }
 
-void ctl_check_stopped(struct sl_controller *c)
+void sl_controller__check_stopped(struct sl_controller *c)
 {
 	void (*done)(void *) = c->stop_done;
 
@@ -1063,17 +1073,17 @@ void sl_controller_free(struct sl_controller *c)
 		return;
 	c->stopping = true;
 	stop_informers(c);
-	ctl_exec_orphan_all(c);
+	sl_controller__exec_orphan_all(c);
 	while (c->classes) {
 		struct klass *kl = c->classes;
 		c->classes = kl->next;
 		class_free(kl);
 	}
-	sl_workqueue_free(c->wq);
-	cmap_free(&c->bfr_index);
-	cmap_free(&c->gone);
-	cmap_free(&c->sstate);
-	cmap_free(&c->warned);
+	sl_loop_workqueue_free(c->wq);
+	sl_controller__map_free(&c->bfr_index);
+	sl_controller__map_free(&c->gone);
+	sl_controller__map_free(&c->sstate);
+	sl_controller__map_free(&c->warned);
 	for (size_t i = 0; i < c->n_ns; i++)
 		free(c->ns[i]);
 	free(c->ns);
@@ -1100,11 +1110,11 @@ bool sl_controller_synced(const struct sl_controller *c)
 static void count_phase(const cJSON *obj, void *payload)
 {
 	struct sl_controller_metrics *m = payload;
-	const char *p = str_at(obj_at(obj, "status"), "phase");
+	const char *p = sl_manifest_str(sl_manifest_obj(obj, "status"), "phase");
 	enum sl_controller_phase i = SL_CONTROLLER_PHASE_NONE;
 
 	for (int j = 1; j < SL_CONTROLLER_PHASE__MAX; j++)
-		if (streq(p, sl_controller_phase_name(j)))
+		if (sl_streq(p, sl_controller_phase_name(j)))
 			i = j;
 	m->streams_by_phase[i]++;
 	m->streams++;
@@ -1113,8 +1123,8 @@ static void count_phase(const cJSON *obj, void *payload)
 void sl_controller_metrics(const struct sl_controller *c, struct sl_controller_metrics *ret)
 {
 	*ret = c->metrics;
-	ret->queue_depth = sl_workqueue_len(c->wq);
-	ret->queue_delayed = sl_workqueue_delayed(c->wq);
+	ret->queue_depth = sl_loop_workqueue_len(c->wq);
+	ret->queue_delayed = sl_loop_workqueue_delayed(c->wq);
 	ret->in_flight = c->in_flight;
 	ret->streams = 0;
 	memset(ret->streams_by_phase, 0, sizeof(ret->streams_by_phase));
@@ -1136,11 +1146,11 @@ const char *sl_controller_result_name(enum sl_controller_result r)
 const char *sl_controller_phase_name(enum sl_controller_phase p)
 {
 	static const char *const n[] = {"",
-	                                SL_STREAM_PHASE_PENDING,
-	                                SL_STREAM_PHASE_BACKFILLING,
-	                                SL_STREAM_PHASE_RUNNING,
-	                                SL_STREAM_PHASE_SUSPENDED,
-	                                SL_STREAM_PHASE_FAILED,
-	                                SL_STREAM_PHASE_SCHEDULED};
+	                                SL_ARCANE_PHASE_PENDING,
+	                                SL_ARCANE_PHASE_BACKFILLING,
+	                                SL_ARCANE_PHASE_RUNNING,
+	                                SL_ARCANE_PHASE_SUSPENDED,
+	                                SL_ARCANE_PHASE_FAILED,
+	                                SL_ARCANE_PHASE_SCHEDULED};
 	return p < SL_CONTROLLER_PHASE__MAX ? n[p] : "";
 }

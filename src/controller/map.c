@@ -4,23 +4,23 @@
 
 #include <string.h>
 
-void cmap_init(struct cmap *m, void (*free_val)(void *))
+void sl_controller__map_init(struct sl_controller__map *m, void (*free_val)(void *))
 {
 	sl_map_init(&m->m);
 	m->free_val = free_val;
 }
 
-void cmap_free(struct cmap *m)
+void sl_controller__map_free(struct sl_controller__map *m)
 {
 	sl_map_free(&m->m, m->free_val);
 }
 
-void *cmap_get(const struct cmap *m, const char *key)
+void *sl_controller__map_get(const struct sl_controller__map *m, const char *key)
 {
 	return sl_map_get(&m->m, key);
 }
 
-int cmap_put(struct cmap *m, const char *key, void *val)
+int sl_controller__map_put(struct sl_controller__map *m, const char *key, void *val)
 {
 	void *old;
 	int r = sl_map_put(&m->m, key, val, &old);
@@ -30,7 +30,7 @@ int cmap_put(struct cmap *m, const char *key, void *val)
 	return r;
 }
 
-bool cmap_del(struct cmap *m, const char *key)
+bool sl_controller__map_del(struct sl_controller__map *m, const char *key)
 {
 	void *v;
 
@@ -42,7 +42,8 @@ bool cmap_del(struct cmap *m, const char *key)
 	return true;
 }
 
-void cmap_foreach(const struct cmap *m, void (*fn)(const char *key, void *val, void *payload), void *payload)
+void sl_controller__map_foreach(const struct sl_controller__map *m,
+                                void (*fn)(const char *key, void *val, void *payload), void *payload)
 {
 	sl_map_foreach(&m->m, fn, payload);
 }
