@@ -1,29 +1,18 @@
-/* The client: one curl multi handle driven from the epoll loop (socket and
- * timer callbacks, as in curl's ephiperfifo.c), credentials (static, token
- * file, exec plugin), retries, result decoding and metrics. */
+/* The client's transport: one curl multi handle driven from the epoll loop
+ * (socket and timer callbacks, as in curl's ephiperfifo.c), requests,
+ * retries, result decoding and metrics. What a request carries to
+ * authenticate comes from creds.c. */
 #include "config.h"
 #include "internal.h"
-#include "sluice/base-base64.h"
 #include "sluice/loop.h"
 #include "sluice/manifest-json.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <strings.h>
 
-#define TOKEN_FILE_MAX  (64u << 10)
-#define TOKEN_REREAD_MS 60000
-#define EXEC_OUT_MAX    (1u << 20)
-#define EXEC_TIMEOUT_MS 60000
-#define RETRY_MAX_MS    30000
-
-extern char **environ;
+#define RETRY_MAX_MS 30000
 
 enum req_state { REQ_WAIT_AUTH, REQ_RUNNING, REQ_WAIT_RETRY };
 
@@ -212,142 +201,15 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 	return 0;
 }
 
-/* ---- credentials ---------------------------------------------------------- */
-
-static void bearer_set(struct sl_kube *k, char *tok)
-{
-	if (k->bearer) {
-		explicit_bzero(k->bearer, strlen(k->bearer));
-		free(k->bearer);
-	}
-	k->bearer = tok;
-}
-
-static int token_file_read(struct sl_kube *k, struct sl_error *err)
-{
-	struct sl_buf b;
-	size_t n;
-	char *tok;
-	int r = sl_file_read(k->cfg->token_file, TOKEN_FILE_MAX, &b, err);
-
-	if (r < 0)
-		return r;
-	n = b.data ? strcspn(b.data, "\r\n") : 0;
-	tok = sl_strndup(b.data ? b.data : "", n);
-	if (b.data)
-		explicit_bzero(b.data, b.len);
-	sl_buf_free(&b);
-	if (!tok)
-		return SL_ENOMEM;
-	bearer_set(k, tok);
-	k->bearer_read_ms = sl_now_ms();
-	return 0;
-}
-
-struct exec_job {
-	struct sl_kube *k;
-	char **argv, **envp;
-	struct sl_buf out;
-	int status;
-	char err[256];
-};
-
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
-static void exec_job_free(struct exec_job *j)
-{
-	strv_free(j->argv);
-	strv_free(j->envp);
-	if (j->out.data)
-		explicit_bzero(j->out.data, j->out.len);
-	sl_buf_free(&j->out);
-	free(j);
-}
-
-/* Runs on the worker thread: fork, exec the plugin, read its stdout (bounded,
- * with a deadline). No loop state is touched here. */
-static void exec_work(void *payload)
-{
-	struct exec_job *j = payload;
-	int pfd[2], devnull, st = 0;
-	pid_t pid;
-	uint64_t deadline = sl_now_ms() + EXEC_TIMEOUT_MS;
-	char buf[4096];
-
-	j->status = -1;
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		snprintf(j->err, sizeof(j->err), "pipe: %s", strerror(errno));
-		return;
-	}
-	pid = fork();
-	if (pid < 0) {
-		snprintf(j->err, sizeof(j->err), "fork: %s", strerror(errno));
-		close(pfd[0]);
-		close(pfd[1]);
-		return;
-	}
-	if (pid == 0) {
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(pfd[1], 1);
-		execvpe(j->argv[0], j->argv, j->envp);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-		uint64_t now = sl_now_ms();
-		ssize_t n;
-		if (now >= deadline) {
-			snprintf(j->err, sizeof(j->err), "timed out after %d s", EXEC_TIMEOUT_MS / 1000);
-			kill(pid, SIGKILL);
-			break;
-		}
-		int pr = poll(&p, 1, (int)(deadline - now));
-		if (pr < 0 && errno != EINTR)
-			break;
-		/* nothing to read yet: read() would block past the deadline on a
-		 * plugin that hangs with its stdout open */
-		if (pr <= 0)
-			continue;
-		n = read(pfd[0], buf, sizeof(buf));
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			break;
-		if (sl_buf_append(&j->out, buf, (size_t)n) < 0) {
-			snprintf(j->err, sizeof(j->err), "output larger than %u bytes", EXEC_OUT_MAX);
-			kill(pid, SIGKILL);
-			break;
-		}
-	}
-	explicit_bzero(buf, sizeof(buf));
-	close(pfd[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!j->err[0]) {
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-			j->status = 0;
-		else
-			snprintf(j->err, sizeof(j->err), "exited with status %d",
-			         WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-	}
-}
+/* ---- waiting for credentials -------------------------------------------- */
 
 static void req_launch(struct req *r);
 static void req_complete(struct req *r, struct kube_res *kr);
 
-static void wake_auth_waiters(struct sl_kube *k, int code, const char *msg)
+/* The credentials' fetch ended: start or fail every request that waited. */
+static void wake_auth_waiters(int code, const char *msg, void *payload)
 {
+	struct sl_kube *k = payload;
 	struct req *w = k->auth_wait;
 	k->auth_wait = NULL;
 	while (w) {
@@ -364,200 +226,16 @@ static void wake_auth_waiters(struct sl_kube *k, int code, const char *msg)
 	}
 }
 
-static void exec_done(struct sl_loop *loop, void *payload)
-{
-	struct exec_job *j = payload;
-	struct sl_kube *k = j->k;
-	cJSON *root = NULL, *status, *tok, *exp, *cert, *key;
-	char msg[512];
-	int code = SL_EUNAUTHORIZED;
-
-	k->exec_running = false;
-	if (j->status != 0) {
-		snprintf(msg, sizeof(msg), "exec plugin %s: %s", k->cfg->exec->command, j->err);
-		goto out;
-	}
-	if (sl_manifest_json_parse(j->out.data ? j->out.data : "", j->out.len, &root, NULL) < 0)
-		root = NULL;
-	status = cJSON_GetObjectItemCaseSensitive(root, "status");
-	tok = cJSON_GetObjectItemCaseSensitive(status, "token");
-	exp = cJSON_GetObjectItemCaseSensitive(status, "expirationTimestamp");
-	cert = cJSON_GetObjectItemCaseSensitive(status, "clientCertificateData");
-	key = cJSON_GetObjectItemCaseSensitive(status, "clientKeyData");
-	if (!cJSON_IsObject(status) ||
-	    !(cJSON_IsString(tok) || (cJSON_IsString(cert) && cJSON_IsString(key)))) {
-		snprintf(msg, sizeof(msg),
-		         "exec plugin %s: output is not an ExecCredential with a token or certificate",
-		         k->cfg->exec->command);
-		goto out;
-	}
-	k->bearer_expiry = 0;
-	if (cJSON_IsString(exp) && sl_time_parse_rfc3339(exp->valuestring, &k->bearer_expiry) < 0) {
-		snprintf(msg, sizeof(msg), "exec plugin %s: bad expirationTimestamp", k->cfg->exec->command);
-		goto out;
-	}
-	bearer_set(k, cJSON_IsString(tok) ? sl_strdup(tok->valuestring) : NULL);
-	if (cJSON_IsString(cert)) {
-		free(k->exec_cert);
-		free(k->exec_key);
-		k->exec_cert = sl_strdup(cert->valuestring);
-		k->exec_key = sl_strdup(key->valuestring);
-		k->exec_cert_len = k->exec_cert ? strlen(k->exec_cert) : 0;
-		k->exec_key_len = k->exec_key ? strlen(k->exec_key) : 0;
-	}
-	code = 0;
-	msg[0] = '\0';
-out:
-	if (root) {
-		/* the token also lives in the parsed tree: wipe it */
-		tok = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "status"),
-		                                       "token");
-		if (cJSON_IsString(tok))
-			explicit_bzero(tok->valuestring, strlen(tok->valuestring));
-		cJSON_Delete(root);
-	}
-	exec_job_free(j);
-	wake_auth_waiters(k, code, msg);
-}
-
-static char *exec_info(struct sl_kube *k)
-{
-	cJSON *o = cJSON_CreateObject(), *spec;
-	char *s = NULL;
-
-	if (!o)
-		return NULL;
-	cJSON_AddStringToObject(o, "apiVersion", k->cfg->exec->api_version);
-	cJSON_AddStringToObject(o, "kind", "ExecCredential");
-	spec = cJSON_AddObjectToObject(o, "spec");
-	if (spec) {
-		cJSON_AddBoolToObject(spec, "interactive", false);
-		if (k->cfg->exec->provide_cluster_info) {
-			cJSON *c = cJSON_AddObjectToObject(spec, "cluster");
-			if (c) {
-				cJSON_AddStringToObject(c, "server", k->cfg->server);
-				if (k->cfg->tls_server_name)
-					cJSON_AddStringToObject(c, "tls-server-name",
-					                        k->cfg->tls_server_name);
-				cJSON_AddBoolToObject(c, "insecure-skip-tls-verify",
-				                      k->cfg->insecure_skip_tls_verify);
-				if (k->cfg->ca) {
-					char *b64 = sl_base64_encode(k->cfg->ca, k->cfg->ca_len);
-					if (b64)
-						cJSON_AddStringToObject(c, "certificate-authority-data", b64);
-					free(b64);
-				}
-			}
-		}
-	}
-	s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return s;
-}
-
-static int exec_start(struct sl_kube *k)
-{
-	struct exec_job *j = calloc(1, sizeof(*j));
-	const struct sl_kube_exec *x = k->cfg->exec;
-	size_t na = 0, ne = 0, nenv = 0, i = 0;
-	_cleanup_free_ char *info = NULL;
-	int r;
-
-	if (!j)
-		return SL_ENOMEM;
-	j->k = k;
-	sl_buf_init(&j->out, EXEC_OUT_MAX);
-	while (x->args && x->args[na])
-		na++;
-	while (x->env && x->env[ne])
-		ne++;
-	while (environ && environ[nenv])
-		nenv++;
-	info = exec_info(k);
-	j->argv = calloc(na + 2, sizeof(char *));
-	j->envp = calloc(nenv + ne + 2, sizeof(char *));
-	if (!info || !j->argv || !j->envp)
-		goto nomem;
-	if (!(j->argv[0] = sl_strdup(x->command)))
-		goto nomem;
-	for (size_t a = 0; a < na; a++)
-		if (!(j->argv[a + 1] = sl_strdup(x->args[a])))
-			goto nomem;
-	for (size_t e = 0; e < nenv; e++)
-		if (!sl_str_has_prefix(environ[e], "KUBERNETES_EXEC_INFO="))
-			if (!(j->envp[i++] = sl_strdup(environ[e])))
-				goto nomem;
-	for (size_t e = 0; e < ne; e++)
-		if (!(j->envp[i++] = sl_strdup(x->env[e])))
-			goto nomem;
-	if (!(j->envp[i++] = sl_asprintf("KUBERNETES_EXEC_INFO=%s", info)))
-		goto nomem;
-	if (!k->worker) {
-		r = sl_loop_worker_new(k->loop, &k->worker);
-		if (r < 0) {
-			exec_job_free(j);
-			return r;
-		}
-	}
-	r = sl_loop_worker_submit(k->worker, exec_work, exec_done, j);
-	if (r < 0) {
-		exec_job_free(j);
-		return r;
-	}
-	k->exec_running = true;
-	return 0;
-nomem:
-	exec_job_free(j);
-	return SL_ENOMEM;
-}
-
-/* 0: credentials ready; 1: r waits for the exec plugin; < 0: failure with
- * detail in err. */
+/* 0: credentials ready; 1: r waits for them; < 0: failure with detail in err. */
 static int auth_prepare(struct sl_kube *k, struct req *r, struct sl_error *err)
 {
-	const struct sl_kube_config *c = k->cfg;
-	int rc;
+	int rc = sl_kube__creds_prepare(k->creds, err);
 
-	if (c->exec) {
-		if ((k->bearer || k->exec_cert) && (!k->bearer_expiry || sl_wall_s() < k->bearer_expiry - 10))
-			return 0;
+	if (rc == 1) {
 		r->wnext = k->auth_wait;
 		k->auth_wait = r;
-		if (!k->exec_running) {
-			rc = exec_start(k);
-			if (rc < 0) {
-				k->auth_wait = r->wnext;
-				r->wnext = NULL;
-				return sl_error_set(err, SL_EUNAUTHORIZED, "exec plugin %s: cannot start: %s",
-				                    c->exec->command, sl_strerror(rc));
-			}
-		}
-		return 1;
 	}
-	if (c->token_file && (!k->bearer || sl_now_ms() - k->bearer_read_ms >= TOKEN_REREAD_MS)) {
-		rc = token_file_read(k, err);
-		if (rc < 0 && !k->bearer) {
-			sl_error_prefix(err, "token file");
-			return SL_EUNAUTHORIZED;
-		}
-	}
-	return 0;
-}
-
-/* After a 401: forget what can be fetched again. True when a retry may help. */
-static bool auth_invalidate(struct sl_kube *k)
-{
-	if (k->cfg->exec) {
-		bearer_set(k, NULL);
-		k->bearer_expiry = 0;
-		return true;
-	}
-	if (k->cfg->token_file) {
-		k->bearer_read_ms = 0;
-		bearer_set(k, NULL);
-		return true;
-	}
-	return false;
+	return rc;
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -829,7 +507,8 @@ static void finish(struct req *r, CURLcode cc)
 		status = 0;
 	k->metrics.requests[r->spec.verb][cc == CURLE_OK || r->abort_code || status ? status : 0]++;
 	easy_drop(r);
-	if (cc == CURLE_OK && status == 401 && !r->auth_retried && !k->freeing && auth_invalidate(k)) {
+	if (cc == CURLE_OK && status == 401 && !r->auth_retried && !k->freeing &&
+	    sl_kube__creds_unauthorized(k->creds)) {
 		r->auth_retried = true;
 		k->metrics.retries++;
 		sl_buf_reset(&r->resp);
@@ -853,47 +532,42 @@ done:
 	req_complete(r, &kr);
 }
 
-static void req_launch(struct req *r)
+/* Accept, Content-Type and Authorization. */
+static int req_headers(struct req *r, const struct kube_auth *auth)
 {
-	struct sl_kube *k = r->k;
-	const struct sl_kube_config *c = k->cfg;
-	char url[8192];
-	struct curl_slist *h = NULL;
-	CURL *e;
-	struct kube_res kr;
-	unsigned timeout = r->spec.timeout_ms ? r->spec.timeout_ms : k->opts.timeout_ms;
+	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
 
-	r->state = REQ_RUNNING;
-	r->retry_after_s = -1;
-	r->abort_code = 0;
-	r->errbuf[0] = '\0';
-	snprintf(url, sizeof(url), "%s%s", k->url_base, r->path);
-	e = curl_easy_init();
-	if (!e)
-		goto nomem;
-	r->easy = e;
-	h = curl_slist_append(NULL, "Accept: application/json");
 	if (h && r->spec.content_type) {
 		char ct[128];
 		snprintf(ct, sizeof(ct), "Content-Type: %s", r->spec.content_type);
 		h = curl_slist_append(h, ct);
 	}
-	if (h && k->bearer && *k->bearer) {
-		char *auth = sl_asprintf("Authorization: Bearer %s", k->bearer);
-		if (!auth) {
+	if (h && auth->bearer) {
+		char *line = sl_asprintf("Authorization: Bearer %s", auth->bearer);
+		if (!line) {
 			curl_slist_free_all(h);
-			goto nomem;
+			return SL_ENOMEM;
 		}
-		h = curl_slist_append(h, auth);
-		explicit_bzero(auth, strlen(auth));
-		free(auth);
+		h = curl_slist_append(h, line);
+		explicit_bzero(line, strlen(line));
+		free(line);
 	}
 	if (!h)
-		goto nomem;
+		return SL_ENOMEM;
 	r->headers = h;
+	return 0;
+}
+
+/* How every transfer talks to the API server: callbacks, HTTP/2, limits,
+ * timeouts, keepalive. */
+static void req_set_transfer(struct req *r, CURL *e, const char *url)
+{
+	struct sl_kube *k = r->k;
+	unsigned timeout = r->spec.timeout_ms ? r->spec.timeout_ms : k->opts.timeout_ms;
+
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, k->user_agent);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
@@ -918,42 +592,72 @@ static void req_launch(struct req *r)
 	}
 	if (k->connect_to_list)
 		curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to_list);
+}
+
+/* Server verification, then the client's identity: certificate, basic auth. */
+static void req_set_tls(struct sl_kube *k, CURL *e, const struct kube_auth *auth)
+{
+	const struct sl_kube_config *c = k->cfg;
+
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->insecure_skip_tls_verify ? 0L : 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->insecure_skip_tls_verify ? 0L : 2L);
 	if (c->ca) {
 		struct curl_blob b = {.data = c->ca, .len = c->ca_len, .flags = CURL_BLOB_NOCOPY};
 		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
 	}
-	if (k->exec_cert && k->exec_key) {
-		struct curl_blob cb = {
-		    .data = k->exec_cert, .len = k->exec_cert_len, .flags = CURL_BLOB_COPY};
-		struct curl_blob kb = {.data = k->exec_key, .len = k->exec_key_len, .flags = CURL_BLOB_COPY};
-		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cb);
-		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &kb);
-	} else if (c->cert && c->key) {
-		struct curl_blob cb = {.data = c->cert, .len = c->cert_len, .flags = CURL_BLOB_NOCOPY};
-		struct curl_blob kb = {.data = c->key, .len = c->key_len, .flags = CURL_BLOB_NOCOPY};
+	if (auth->cert) {
+		/* a certificate the credentials may replace is copied into the transfer */
+		unsigned int flags = auth->cert_lasting ? CURL_BLOB_NOCOPY : CURL_BLOB_COPY;
+		struct curl_blob cb = {.data = (void *)auth->cert, .len = auth->cert_len, .flags = flags};
+		struct curl_blob kb = {.data = (void *)auth->key, .len = auth->key_len, .flags = flags};
 		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cb);
 		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
 		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &kb);
 		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
 	}
-	if (c->username && !k->bearer) {
+	if (auth->username) {
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
-		curl_easy_setopt(e, CURLOPT_PASSWORD, c->password);
+		curl_easy_setopt(e, CURLOPT_USERNAME, auth->username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, auth->password);
 	}
-	if (strcmp(r->spec.method, "GET") == 0)
+}
+
+static void req_set_method(struct req *r, CURL *e)
+{
+	if (strcmp(r->spec.method, "GET") == 0) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-	else {
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->spec.method);
-		if (r->body || strcmp(r->spec.method, "DELETE") != 0) {
-			curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
-			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-			                 (curl_off_t)(r->body ? r->spec.body_len : 0));
-		}
+		return;
 	}
-	if (curl_multi_add_handle(k->multi, e) != CURLM_OK)
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->spec.method);
+	/* a DELETE without options sends no body at all */
+	if (r->body || strcmp(r->spec.method, "DELETE") != 0) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		                 (curl_off_t)(r->body ? r->spec.body_len : 0));
+	}
+}
+
+/* Hands r to curl with the credentials of this moment. */
+static void req_launch(struct req *r)
+{
+	struct sl_kube *k = r->k;
+	struct kube_auth auth;
+	char url[8192];
+	struct kube_res kr;
+
+	r->state = REQ_RUNNING;
+	r->retry_after_s = -1;
+	r->abort_code = 0;
+	r->errbuf[0] = '\0';
+	snprintf(url, sizeof(url), "%s%s", k->url_base, r->path);
+	sl_kube__creds_get(k->creds, &auth);
+	r->easy = curl_easy_init();
+	if (!r->easy || req_headers(r, &auth) < 0)
+		goto nomem;
+	req_set_transfer(r, r->easy, url);
+	req_set_tls(k, r->easy, &auth);
+	req_set_method(r, r->easy);
+	if (curl_multi_add_handle(k->multi, r->easy) != CURLM_OK)
 		goto nomem;
 	return;
 nomem:
@@ -1014,29 +718,24 @@ int sl_kube__req_start(struct sl_kube *k, const struct req_spec *spec, struct re
 
 /* ---- client --------------------------------------------------------------- */
 
-int sl_kube_new(struct sl_loop *loop, struct sl_kube_config *cfg, const struct sl_kube_opts *opts,
-                struct sl_kube **ret, struct sl_error *err)
+/* curl's global state, set up once for the process. */
+static int curl_ready(struct sl_error *err)
 {
-	static bool curl_ready;
-	struct sl_kube *k;
-	int r;
+	static bool ready;
 
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			sl_kube_config_free(cfg);
+	if (!ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			return sl_error_set(err, SL_EINTERNAL, "curl_global_init failed");
-		}
-		curl_ready = true;
+		ready = true;
 	}
-	k = calloc(1, sizeof(*k));
-	if (!k) {
-		sl_kube_config_free(cfg);
-		return SL_ENOMEM;
-	}
-	k->loop = loop;
-	k->cfg = cfg;
+	return 0;
+}
+
+static void opts_defaults(struct sl_kube *k, const struct sl_kube_opts *opts)
+{
 	if (opts)
 		k->opts = *opts;
+	/* borrowed from the caller: kept as a copy in k->user_agent */
 	k->opts.user_agent = NULL;
 	if (!k->opts.max_body)
 		k->opts.max_body = 64u << 20;
@@ -1048,50 +747,47 @@ int sl_kube_new(struct sl_loop *loop, struct sl_kube_config *cfg, const struct s
 		k->opts.max_retries = 5;
 	snprintf(k->user_agent, sizeof(k->user_agent), "%s",
 	         opts && opts->user_agent ? opts->user_agent : "sluice/" SLUICE_VERSION);
-	sl_map_init(&k->gvs);
-	k->url_base = sl_strdup(cfg->server);
-	if (!k->url_base) {
-		r = SL_ENOMEM;
-		goto fail;
+}
+
+/* tls-server-name: verify against that name by addressing the URL to it and
+ * connecting it to the real host and port. */
+static int url_via_server_name(struct sl_kube *k, struct sl_error *err)
+{
+	const struct sl_kube_config *cfg = k->cfg;
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *scheme = NULL;
+	int r;
+
+	if (!u || curl_url_set(u, CURLUPART_URL, cfg->server, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+		r = sl_error_set(err, SL_EINVALID, "server URL cannot be parsed");
+	} else {
+		free(k->url_base);
+		k->url_base = sl_asprintf("%s://%s:%s", scheme, cfg->tls_server_name, port);
+		k->connect_to = sl_asprintf("%s:%s:%s:%s", cfg->tls_server_name, port, host, port);
+		k->connect_to_list = k->connect_to ? curl_slist_append(NULL, k->connect_to) : NULL;
+		r = k->url_base && k->connect_to_list ? 0 : SL_ENOMEM;
 	}
-	if (cfg->tls_server_name) {
-		/* verify against tls-server-name: address the URL to that name and
-		 * connect it to the real host and port */
-		CURLU *u = curl_url();
-		char *host = NULL, *port = NULL, *scheme = NULL;
-		if (!u || curl_url_set(u, CURLUPART_URL, cfg->server, 0) != CURLUE_OK ||
-		    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-		    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
-		    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-			r = sl_error_set(err, SL_EINVALID, "server URL cannot be parsed");
-		} else {
-			free(k->url_base);
-			k->url_base = sl_asprintf("%s://%s:%s", scheme, cfg->tls_server_name, port);
-			k->connect_to = sl_asprintf("%s:%s:%s:%s", cfg->tls_server_name, port, host, port);
-			k->connect_to_list = k->connect_to ? curl_slist_append(NULL, k->connect_to) : NULL;
-			r = k->url_base && k->connect_to_list ? 0 : SL_ENOMEM;
-		}
-		curl_free(host);
-		curl_free(port);
-		curl_free(scheme);
-		curl_url_cleanup(u);
-		if (r < 0)
-			goto fail;
-	}
-	if (cfg->token && !(k->bearer = sl_strdup(cfg->token))) {
-		r = SL_ENOMEM;
-		goto fail;
-	}
-	r = sl_loop_timer_new(loop, curl_timer_fire, k, &k->curl_timer);
+	curl_free(host);
+	curl_free(port);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return r;
+}
+
+static int multi_setup(struct sl_kube *k)
+{
+	int r = sl_loop_timer_new(k->loop, curl_timer_fire, k, &k->curl_timer);
+
 	if (r >= 0)
-		r = sl_loop_timer_new(loop, soon_fire, k, &k->soon_timer);
+		r = sl_loop_timer_new(k->loop, soon_fire, k, &k->soon_timer);
 	if (r < 0)
-		goto fail;
+		return r;
 	k->multi = curl_multi_init();
-	if (!k->multi) {
-		r = SL_ENOMEM;
-		goto fail;
-	}
+	if (!k->multi)
+		return SL_ENOMEM;
 	curl_multi_setopt(k->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(k->multi, CURLMOPT_SOCKETDATA, k);
 	curl_multi_setopt(k->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -1099,11 +795,42 @@ int sl_kube_new(struct sl_loop *loop, struct sl_kube_config *cfg, const struct s
 	curl_multi_setopt(k->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	/* HTTP/1.1 fallback: a few connections per host, never one per call */
 	curl_multi_setopt(k->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+	return 0;
+}
+
+int sl_kube_new(struct sl_loop *loop, struct sl_kube_config *cfg, const struct sl_kube_opts *opts,
+                struct sl_kube **ret, struct sl_error *err)
+{
+	struct sl_kube *k;
+	int r = curl_ready(err);
+
+	if (r < 0) {
+		sl_kube_config_free(cfg);
+		return r;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k) {
+		sl_kube_config_free(cfg);
+		return SL_ENOMEM;
+	}
+	k->loop = loop;
+	k->cfg = cfg;
+	opts_defaults(k, opts);
+	sl_map_init(&k->gvs);
+	k->url_base = sl_strdup(cfg->server);
+	r = k->url_base ? 0 : SL_ENOMEM;
+	if (r == 0 && cfg->tls_server_name)
+		r = url_via_server_name(k, err);
+	if (r == 0)
+		r = sl_kube__creds_new(loop, cfg, wake_auth_waiters, k, &k->creds);
+	if (r == 0)
+		r = multi_setup(k);
+	if (r < 0) {
+		sl_kube_free(k);
+		return r;
+	}
 	*ret = k;
 	return 0;
-fail:
-	sl_kube_free(k);
-	return r;
 }
 
 void sl_kube_free(struct sl_kube *k)
@@ -1131,16 +858,11 @@ void sl_kube_free(struct sl_kube *k)
 		free(s);
 	}
 	sl_kube__discovery_free(k);
-	sl_loop_worker_free(k->worker);
+	sl_kube__creds_free(k->creds);
 	if (k->multi)
 		curl_multi_cleanup(k->multi);
 	sl_loop_timer_free(k->curl_timer);
 	sl_loop_timer_free(k->soon_timer);
-	bearer_set(k, NULL);
-	free(k->exec_cert);
-	if (k->exec_key)
-		explicit_bzero(k->exec_key, k->exec_key_len);
-	free(k->exec_key);
 	curl_slist_free_all(k->connect_to_list);
 	free(k->connect_to);
 	free(k->url_base);

@@ -195,13 +195,147 @@ static int parse_exec(const cJSON *x, struct sl_kube_exec **ret, struct sl_error
 	return 0;
 }
 
+/* What a context names, found in the parsed kubeconfig. */
+struct picked {
+	const char *cname, *clname, *uname;
+	const cJSON *ctx, *cluster, *user; /* user NULL: the context names none */
+};
+
+static int pick_context(const cJSON *root, const char *context, struct picked *p, struct sl_error *err)
+{
+	p->cname = context && *context ? context : str(root, "current-context");
+	if (!p->cname)
+		return sl_error_set(err, SL_EINVALID, "kubeconfig has no current-context and none was given");
+	p->ctx = named(root, "contexts", "context", p->cname);
+	if (!cJSON_IsObject(p->ctx))
+		return sl_error_set(err, SL_ENOTFOUND, "kubeconfig has no context \"%s\"", p->cname);
+	return 0;
+}
+
+static int pick_cluster(const cJSON *root, struct picked *p, struct sl_error *err)
+{
+	p->clname = str(p->ctx, "cluster");
+	p->cluster = p->clname ? named(root, "clusters", "cluster", p->clname) : NULL;
+	if (!cJSON_IsObject(p->cluster) || !str(p->cluster, "server"))
+		return sl_error_set(err, SL_EINVALID,
+		                    "context \"%s\": cluster \"%s\" not found or without server", p->cname,
+		                    p->clname ? p->clname : "");
+	return 0;
+}
+
+static int pick_user(const cJSON *root, struct picked *p, struct sl_error *err)
+{
+	p->uname = str(p->ctx, "user");
+	if (!p->uname)
+		return 0;
+	p->user = named(root, "users", "user", p->uname);
+	if (!p->user)
+		return sl_error_set(err, SL_EINVALID, "context \"%s\": user \"%s\" not found", p->cname,
+		                    p->uname);
+	return 0;
+}
+
+/* The context's own fields: its name and namespace. */
+static int read_context(struct sl_kube_config *c, const struct picked *p)
+{
+	c->ns = sl_strdup(str(p->ctx, "namespace") ? str(p->ctx, "namespace") : "default");
+	c->context = sl_strdup(p->cname);
+	return c->ns && c->context ? 0 : SL_ENOMEM;
+}
+
+/* server, tls-server-name, insecure-skip-tls-verify, certificate-authority. */
+static int read_cluster(struct sl_kube_config *c, const struct picked *p, const char *base_dir,
+                        struct sl_error *err)
+{
+	const cJSON *cl = p->cluster;
+
+	c->server = sl_strdup(str(cl, "server"));
+	if (!c->server)
+		return SL_ENOMEM;
+	while (sl_str_has_suffix(c->server, "/"))
+		c->server[strlen(c->server) - 1] = '\0';
+	if (!sl_str_has_prefix(c->server, "https://") && !sl_str_has_prefix(c->server, "http://"))
+		return sl_error_set(err, SL_EINVALID, "cluster \"%s\": server is not an http(s) URL",
+		                    p->clname);
+	if (str(cl, "tls-server-name") && !(c->tls_server_name = sl_strdup(str(cl, "tls-server-name"))))
+		return SL_ENOMEM;
+	c->insecure_skip_tls_verify = flag(cl, "insecure-skip-tls-verify");
+	return pem(cl, "certificate-authority", base_dir, &c->ca, &c->ca_len, err);
+}
+
+static int read_user_cert(struct sl_kube_config *c, const struct picked *p, const char *base_dir,
+                          struct sl_error *err)
+{
+	int r = pem(p->user, "client-certificate", base_dir, &c->cert, &c->cert_len, err);
+
+	if (r == 0)
+		r = pem(p->user, "client-key", base_dir, &c->key, &c->key_len, err);
+	if (r == 0 && !c->cert != !c->key)
+		r = sl_error_set(err, SL_EINVALID,
+		                 "user \"%s\": client certificate without key or key without certificate",
+		                 p->uname);
+	return r;
+}
+
+/* token, tokenFile, username and password. */
+static int read_user_secrets(struct sl_kube_config *c, const struct picked *p, const char *base_dir)
+{
+	const cJSON *u = p->user;
+
+	if (str(u, "token") && !(c->token = sl_strdup(str(u, "token"))))
+		return SL_ENOMEM;
+	if (str(u, "tokenFile") && !(c->token_file = resolve(base_dir, str(u, "tokenFile"))))
+		return SL_ENOMEM;
+	if (str(u, "username")) {
+		c->username = sl_strdup(str(u, "username"));
+		c->password = sl_strdup(str(u, "password") ? str(u, "password") : "");
+		if (!c->username || !c->password)
+			return SL_ENOMEM;
+	}
+	return 0;
+}
+
+/* exec (only when allowed) and auth-provider (refused). */
+static int read_user_plugin(struct sl_kube_config *c, const struct picked *p, bool allow_exec,
+                            struct sl_error *err)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(p->user, "exec");
+	int r;
+
+	if (cJSON_IsObject(x)) {
+		if (!allow_exec)
+			return sl_error_set(err, SL_EFORBIDDEN,
+			                    "user \"%s\" uses an exec plugin, which runs only from a "
+			                    "kubeconfig given explicitly (--kubeconfig or KUBECONFIG)",
+			                    p->uname);
+		r = parse_exec(x, &c->exec, err);
+		if (r < 0)
+			return r;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(p->user, "auth-provider"))
+		return sl_error_set(err, SL_EUNSUPPORTED,
+		                    "user \"%s\": auth-provider is not supported, use exec", p->uname);
+	return 0;
+}
+
+static int read_user(struct sl_kube_config *c, const struct picked *p, const char *base_dir, bool allow_exec,
+                     struct sl_error *err)
+{
+	int r = read_user_cert(c, p, base_dir, err);
+
+	if (r == 0)
+		r = read_user_secrets(c, p, base_dir);
+	if (r == 0)
+		r = read_user_plugin(c, p, allow_exec, err);
+	return r;
+}
+
 int sl_kube_config_parse(const char *text, size_t len, const char *context, const char *base_dir,
                          bool allow_exec, struct sl_kube_config **ret, struct sl_error *err)
 {
 	cJSON *root = NULL;
-	const cJSON *ctx, *cluster, *user = NULL, *x;
+	struct picked p = {0};
 	struct sl_kube_config *c = NULL;
-	const char *cname, *uname, *clname;
 	int r;
 
 	r = yaml_to_json(text, len, &root, err);
@@ -213,110 +347,25 @@ int sl_kube_config_parse(const char *text, size_t len, const char *context, cons
 		r = sl_error_set(err, SL_EINVALID, "kubeconfig is not a mapping");
 		goto out;
 	}
-	cname = context && *context ? context : str(root, "current-context");
-	if (!cname) {
-		r = sl_error_set(err, SL_EINVALID, "kubeconfig has no current-context and none was given");
+	r = pick_context(root, context, &p, err);
+	if (r == 0)
+		r = pick_cluster(root, &p, err);
+	if (r == 0)
+		r = pick_user(root, &p, err);
+	if (r < 0)
 		goto out;
-	}
-	ctx = named(root, "contexts", "context", cname);
-	if (!cJSON_IsObject(ctx)) {
-		r = sl_error_set(err, SL_ENOTFOUND, "kubeconfig has no context \"%s\"", cname);
-		goto out;
-	}
-	clname = str(ctx, "cluster");
-	cluster = clname ? named(root, "clusters", "cluster", clname) : NULL;
-	if (!cJSON_IsObject(cluster) || !str(cluster, "server")) {
-		r = sl_error_set(err, SL_EINVALID,
-		                 "context \"%s\": cluster \"%s\" not found or without server", cname,
-		                 clname ? clname : "");
-		goto out;
-	}
-	uname = str(ctx, "user");
-	if (uname) {
-		user = named(root, "users", "user", uname);
-		if (!user) {
-			r = sl_error_set(err, SL_EINVALID, "context \"%s\": user \"%s\" not found", cname,
-			                 uname);
-			goto out;
-		}
-	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		r = SL_ENOMEM;
 		goto out;
 	}
-	c->server = sl_strdup(str(cluster, "server"));
-	c->ns = sl_strdup(str(ctx, "namespace") ? str(ctx, "namespace") : "default");
-	c->context = sl_strdup(cname);
-	if (!c->server || !c->ns || !c->context) {
-		r = SL_ENOMEM;
-		goto out;
-	}
-	while (sl_str_has_suffix(c->server, "/"))
-		c->server[strlen(c->server) - 1] = '\0';
-	if (!sl_str_has_prefix(c->server, "https://") && !sl_str_has_prefix(c->server, "http://")) {
-		r = sl_error_set(err, SL_EINVALID, "cluster \"%s\": server is not an http(s) URL", clname);
-		goto out;
-	}
-	if (str(cluster, "tls-server-name") &&
-	    !(c->tls_server_name = sl_strdup(str(cluster, "tls-server-name")))) {
-		r = SL_ENOMEM;
-		goto out;
-	}
-	c->insecure_skip_tls_verify = flag(cluster, "insecure-skip-tls-verify");
-	r = pem(cluster, "certificate-authority", base_dir, &c->ca, &c->ca_len, err);
-	if (r < 0)
-		goto out;
-	if (user) {
-		r = pem(user, "client-certificate", base_dir, &c->cert, &c->cert_len, err);
-		if (r < 0)
-			goto out;
-		r = pem(user, "client-key", base_dir, &c->key, &c->key_len, err);
-		if (r < 0)
-			goto out;
-		if (!c->cert != !c->key) {
-			r = sl_error_set(
-			    err, SL_EINVALID,
-			    "user \"%s\": client certificate without key or key without certificate", uname);
-			goto out;
-		}
-		if (str(user, "token") && !(c->token = sl_strdup(str(user, "token")))) {
-			r = SL_ENOMEM;
-			goto out;
-		}
-		if (str(user, "tokenFile") && !(c->token_file = resolve(base_dir, str(user, "tokenFile")))) {
-			r = SL_ENOMEM;
-			goto out;
-		}
-		if (str(user, "username")) {
-			c->username = sl_strdup(str(user, "username"));
-			c->password = sl_strdup(str(user, "password") ? str(user, "password") : "");
-			if (!c->username || !c->password) {
-				r = SL_ENOMEM;
-				goto out;
-			}
-		}
-		x = cJSON_GetObjectItemCaseSensitive(user, "exec");
-		if (cJSON_IsObject(x)) {
-			if (!allow_exec) {
-				r = sl_error_set(err, SL_EFORBIDDEN,
-				                 "user \"%s\" uses an exec plugin, which runs only from a "
-				                 "kubeconfig given explicitly (--kubeconfig or KUBECONFIG)",
-				                 uname);
-				goto out;
-			}
-			r = parse_exec(x, &c->exec, err);
-			if (r < 0)
-				goto out;
-		}
-		if (cJSON_GetObjectItemCaseSensitive(user, "auth-provider")) {
-			r = sl_error_set(err, SL_EUNSUPPORTED,
-			                 "user \"%s\": auth-provider is not supported, use exec", uname);
-			goto out;
-		}
-	}
-	*ret = TAKE_PTR(c);
-	r = 0;
+	r = read_context(c, &p);
+	if (r == 0)
+		r = read_cluster(c, &p, base_dir, err);
+	if (r == 0 && p.user)
+		r = read_user(c, &p, base_dir, allow_exec, err);
+	if (r == 0)
+		*ret = TAKE_PTR(c);
 out:
 	sl_kube_config_free(c);
 	cJSON_Delete(root);

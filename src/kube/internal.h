@@ -1,4 +1,5 @@
-/* Shared internals of src/kube: the client, its requests and discovery. */
+/* Shared internals of src/kube: the client, its requests, its credentials
+ * and discovery. */
 #pragma once
 
 #include "sluice/base-map.h"
@@ -43,6 +44,45 @@ int sl_kube__req_start(struct sl_kube *k, const struct req_spec *spec, struct re
 void sl_kube__req_cancel(struct req *r);
 void sl_kube__req_mark_pending(struct req *r);
 
+/* ---- credentials (creds.c) ----------------------------------------------
+ * What a request must carry, kept apart from the transport: client.c asks
+ * for the credentials to use now and reports a 401; creds.c reads token
+ * files, runs the exec plugin and knows nothing of HTTP. */
+struct kube_creds;
+
+/* What to send on a request now. Pointers stay valid until the next call
+ * into the credentials, except cert and key when cert_lasting: those live
+ * as long as the client's configuration. */
+struct kube_auth {
+	const char *bearer;     /* "Authorization: Bearer" token, or NULL */
+	const char *cert, *key; /* client certificate and key (PEM), or NULL */
+	size_t cert_len, key_len;
+	bool cert_lasting;
+	const char *username, *password; /* basic auth, or NULL */
+};
+
+/* Runs on the loop when a fetch that sl_kube__creds_prepare() started has
+ * ended: code 0, or a negative code with msg (never a secret). */
+typedef void (*kube_creds_ready_fn)(int code, const char *msg, void *payload);
+
+/* cfg is borrowed and must outlive the credentials; ready may run after any
+ * sl_kube__creds_prepare() that returned 1, never from inside a call. */
+int sl_kube__creds_new(struct sl_loop *loop, const struct sl_kube_config *cfg, kube_creds_ready_fn ready,
+                       void *payload, struct kube_creds **ret);
+/* Waits for a running exec plugin (bounded by its deadline); ready does not
+ * run. Accepts NULL. */
+void sl_kube__creds_free(struct kube_creds *c);
+/* Before a request: 0 when the credentials are ready (a token file is
+ * re-read once a minute); 1 when the exec plugin must run first (ready
+ * follows); SL_EUNAUTHORIZED with detail in err when none can be had. */
+int sl_kube__creds_prepare(struct kube_creds *c, struct sl_error *err);
+void sl_kube__creds_get(const struct kube_creds *c, struct kube_auth *ret);
+/* After a 401: forgets what can be fetched again (exec token, token file).
+ * True when a retry may help. */
+bool sl_kube__creds_unauthorized(struct kube_creds *c);
+
+/* ---- the client (client.c) ------------------------------------------------ */
+
 struct sl_kube {
 	struct sl_loop *loop;
 	struct sl_kube_config *cfg;
@@ -54,15 +94,8 @@ struct sl_kube {
 	char *connect_to; /* CURLOPT_CONNECT_TO entry for tls-server-name */
 	struct curl_slist *connect_to_list;
 
-	/* credentials */
-	char *bearer;            /* current bearer token or NULL */
-	uint64_t bearer_read_ms; /* token file: when it was read */
-	int64_t bearer_expiry;   /* exec: wall-clock expiry, 0 none */
-	bool exec_running;
-	struct sl_loop_worker *worker;
-	struct req *auth_wait; /* requests waiting for a token */
-	char *exec_cert, *exec_key;
-	size_t exec_cert_len, exec_key_len;
+	struct kube_creds *creds;
+	struct req *auth_wait; /* requests waiting for the credentials */
 
 	struct req *reqs;    /* every live request */
 	struct req *pending; /* requests with queued stream data */

@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "sluice/manifest-json.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -107,92 +108,146 @@ static void fail_call(struct call *c, int code, const struct sl_error *err)
 	finish_call(c, &kr.res);
 }
 
+static void fail_callf(struct call *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail_callf(struct call *c, int code, const char *fmt, ...)
+{
+	struct sl_error e;
+	va_list ap;
+
+	va_start(ap, fmt);
+	sl_error_setv(&e, code, fmt, ap);
+	va_end(ap);
+	fail_call(c, code, &e);
+}
+
 static int send_call(struct call *c);
+
+/* Hands this page's items to the pager now, so a big list is never held
+ * whole; the page keeps an empty items array. */
+static int hand_page(struct call *c, cJSON *body)
+{
+	cJSON *items = cJSON_GetObjectItemCaseSensitive(body, "items");
+	cJSON *empty;
+
+	if (!cJSON_IsArray(items))
+		return 0;
+	c->page(items, c->payload);
+	empty = cJSON_CreateArray();
+	if (!empty)
+		return SL_ENOMEM;
+	if (!cJSON_ReplaceItemInObjectCaseSensitive(body, "items", empty)) {
+		cJSON_Delete(empty);
+		return SL_ENOMEM;
+	}
+	return 0;
+}
+
+/* The continue token expired: start a fresh, consistent list. */
+static void restart_list(struct call *c)
+{
+	int r;
+
+	c->restarted = true;
+	if (c->page)
+		c->page(NULL, c->payload);
+	free(c->cont);
+	c->cont = NULL;
+	cJSON_Delete(c->list);
+	c->list = NULL;
+	c->pages = 0;
+	r = send_call(c);
+	if (r < 0)
+		fail_callf(c, r, "list restart: %s", sl_strerror(r));
+}
+
+/* Adds a page to the list: the first one becomes it, later ones give their
+ * items. */
+static int merge_page(struct call *c, struct sl_kube_result *res)
+{
+	cJSON *dst, *items, *it;
+
+	c->pages++;
+	if (!c->list) {
+		c->list = TAKE_PTR(res->body);
+		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c->list, "items")))
+			return 0;
+		items = cJSON_CreateArray();
+		if (!items || !cJSON_AddItemToObject(c->list, "items", items)) {
+			cJSON_Delete(items);
+			return SL_ENOMEM;
+		}
+		return 0;
+	}
+	dst = cJSON_GetObjectItemCaseSensitive(c->list, "items");
+	items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
+	while (cJSON_IsArray(items) && (it = items->child))
+		cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(items, it));
+	return 0;
+}
+
+/* Reports the merged list: the first page's metadata, without continue. */
+static void finish_list(struct call *c, struct sl_kube_result *res)
+{
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(c->list, "metadata");
+	cJSON *page = res->body;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
+	cJSON_DeleteItemFromObjectCaseSensitive(meta, "remainingItemCount");
+	res->body = TAKE_PTR(c->list);
+	res->pages = c->pages;
+	c->cb(res, c->payload);
+	cJSON_Delete(res->body);
+	res->body = page;
+	call_free(c);
+}
+
+/* A page of a paged list arrived: fetch the next one or report the list. */
+static void on_list_page(struct call *c, struct sl_kube_result *res)
+{
+	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(res->body, "metadata"), "continue");
+	char *next = cJSON_IsString(cont) && *cont->valuestring ? sl_strdup(cont->valuestring) : NULL;
+	int r;
+
+	/* the token is copied first: merging may move res->body into the list */
+	if (cJSON_IsString(cont) && *cont->valuestring && !next) {
+		fail_callf(c, SL_ENOMEM, "list: out of memory");
+		return;
+	}
+	if (merge_page(c, res) < 0) {
+		free(next);
+		fail_callf(c, SL_ENOMEM, "list: out of memory");
+		return;
+	}
+	free(c->cont);
+	c->cont = next;
+	if (!next) {
+		finish_list(c, res);
+		return;
+	}
+	r = send_call(c);
+	if (r < 0)
+		fail_callf(c, r, "list next page: %s", sl_strerror(r));
+}
 
 static void on_done(struct req *unused, struct sl_kube_result *res, void *payload)
 {
 	struct call *c = payload;
-	int r;
+	bool list = c->verb == SL_KUBE_VERB_LIST;
 
-	if (c->verb == SL_KUBE_VERB_LIST && c->page && res->code == 0) {
-		/* hand this page's items over now, so a big list is never held whole */
-		cJSON *items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
-		if (cJSON_IsArray(items)) {
-			c->page(items, c->payload);
-			cJSON_ReplaceItemInObjectCaseSensitive(res->body, "items", cJSON_CreateArray());
-		}
+	if (list && c->page && res->code == 0 && hand_page(c, res->body) < 0) {
+		fail_callf(c, SL_ENOMEM, "list: out of memory");
+		return;
 	}
-	if (c->verb == SL_KUBE_VERB_LIST && c->limit) {
-		if (res->code == SL_EGONE && c->cont && !c->restarted) {
-			/* the continue token expired: start a fresh, consistent list */
-			c->restarted = true;
-			if (c->page)
-				c->page(NULL, c->payload);
-			free(c->cont);
-			c->cont = NULL;
-			cJSON_Delete(c->list);
-			c->list = NULL;
-			c->pages = 0;
-			r = send_call(c);
-			if (r < 0) {
-				struct sl_error e;
-				sl_error_set(&e, r, "list restart: %s", sl_strerror(r));
-				fail_call(c, r, &e);
-			}
-			return;
-		}
-		if (res->code == 0) {
-			cJSON *meta = cJSON_GetObjectItemCaseSensitive(res->body, "metadata");
-			cJSON *cont = cJSON_GetObjectItemCaseSensitive(meta, "continue");
-			c->pages++;
-			if (!c->list) {
-				c->list = res->body;
-				res->body = NULL;
-				if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c->list, "items")))
-					cJSON_AddItemToObject(c->list, "items", cJSON_CreateArray());
-			} else {
-				cJSON *dst = cJSON_GetObjectItemCaseSensitive(c->list, "items");
-				cJSON *items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
-				cJSON *it;
-				while (cJSON_IsArray(items) && (it = items->child))
-					cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(items, it));
-			}
-			free(c->cont);
-			c->cont = NULL;
-			if (cJSON_IsString(cont) && *cont->valuestring) {
-				c->cont = sl_strdup(cont->valuestring);
-				if (!c->cont) {
-					struct sl_error e;
-					sl_error_set(&e, SL_ENOMEM, "list: out of memory");
-					fail_call(c, SL_ENOMEM, &e);
-					return;
-				}
-				r = send_call(c);
-				if (r < 0) {
-					struct sl_error e;
-					sl_error_set(&e, r, "list next page: %s", sl_strerror(r));
-					fail_call(c, r, &e);
-				}
-				return;
-			}
-			/* the merged list: first page's metadata, without continue */
-			cJSON_DeleteItemFromObjectCaseSensitive(
-			    cJSON_GetObjectItemCaseSensitive(c->list, "metadata"), "continue");
-			cJSON_DeleteItemFromObjectCaseSensitive(
-			    cJSON_GetObjectItemCaseSensitive(c->list, "metadata"), "remainingItemCount");
-			{
-				cJSON *page = res->body;
-				res->body = TAKE_PTR(c->list);
-				res->pages = c->pages;
-				c->cb(res, c->payload);
-				cJSON_Delete(res->body);
-				res->body = page;
-				call_free(c);
-			}
-			return;
-		}
+	if (list && c->limit && res->code == SL_EGONE && c->cont && !c->restarted) {
+		restart_list(c);
+		return;
 	}
-	if (c->verb == SL_KUBE_VERB_LIST && res->code == 0)
+	if (list && c->limit && res->code == 0) {
+		on_list_page(c, res);
+		return;
+	}
+	if (list && res->code == 0)
 		res->pages = 1;
 	finish_call(c, res);
 }
@@ -467,6 +522,64 @@ int sl_kube_apply(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON 
 	             cb, payload);
 }
 
+/* Adds name: value pairs in order, skipping NULL values; false when out of
+ * memory. */
+static bool add_strings(cJSON *o, const char *const (*kv)[2], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (kv[i][1] && !cJSON_AddStringToObject(o, kv[i][0], kv[i][1]))
+			return false;
+	return true;
+}
+
+/* involvedObject: the object the event is about. */
+static bool event_involved(cJSON *ev, const cJSON *involved, const char *ns, const char *name)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(involved, "metadata");
+	const char *const kv[][2] = {
+	    {"apiVersion", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(involved, "apiVersion"))},
+	    {"kind", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(involved, "kind"))},
+	    {"namespace", ns && *ns ? ns : NULL},
+	    {"name", name},
+	    {"uid", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"))},
+	    {"resourceVersion",
+	     cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"))},
+	};
+	cJSON *io = cJSON_AddObjectToObject(ev, "involvedObject");
+
+	return io && add_strings(io, kv, SL_ARRAY_SIZE(kv));
+}
+
+/* A core/v1 Event created in ev_ns by reporting component "sluice", or NULL
+ * when out of memory. */
+static cJSON *event_new(const cJSON *involved, const char *ev_ns, const char *ns, const char *name,
+                        const char *type, const char *reason, const char *message)
+{
+	char now[32], gen[300];
+	/* the pairs point at now and gen, filled below */
+	const char *const head[][2] = {{"apiVersion", "v1"}, {"kind", "Event"}};
+	const char *const meta[][2] = {{"generateName", gen}, {"namespace", ev_ns}};
+	const char *const what[][2] = {{"type", type}, {"reason", reason}, {"message", message}};
+	const char *const tail[][2] = {{"reportingComponent", "sluice"},
+	                               {"reportingInstance", "sluice"},
+	                               {"firstTimestamp", now},
+	                               {"lastTimestamp", now}};
+	cJSON *ev = cJSON_CreateObject(), *m, *src;
+
+	sl_time_rfc3339(sl_wall_s(), now);
+	snprintf(gen, sizeof(gen), "%.240s.", name);
+	if (!ev || !add_strings(ev, head, SL_ARRAY_SIZE(head)) ||
+	    !(m = cJSON_AddObjectToObject(ev, "metadata")) || !add_strings(m, meta, SL_ARRAY_SIZE(meta)) ||
+	    !event_involved(ev, involved, ns, name) || !add_strings(ev, what, SL_ARRAY_SIZE(what)) ||
+	    !(src = cJSON_AddObjectToObject(ev, "source")) ||
+	    !cJSON_AddStringToObject(src, "component", "sluice") ||
+	    !add_strings(ev, tail, SL_ARRAY_SIZE(tail)) || !cJSON_AddNumberToObject(ev, "count", 1)) {
+		cJSON_Delete(ev);
+		return NULL;
+	}
+	return ev;
+}
+
 int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, const char *reason,
                   const char *message, sl_kube_cb cb, void *payload)
 {
@@ -475,56 +588,17 @@ int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, co
 	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
 	struct sl_kube_ref ref = {
 	    .api_version = "v1", .kind = "Event", .resource = "events", .namespaced = true};
-	cJSON *ev = NULL, *io, *m, *src;
-	char now[32], gen[300], msg[1025];
+	char msg[1025];
+	cJSON *ev;
 	char *body;
 
 	if (!name || !type || !reason || !message)
 		return SL_EINVALID;
 	ref.ns = ns && *ns ? ns : "default";
-	sl_time_rfc3339(sl_wall_s(), now);
-	snprintf(gen, sizeof(gen), "%.240s.", name);
 	snprintf(msg, sizeof(msg), "%s", message);
-	ev = cJSON_CreateObject();
+	ev = event_new(involved, ref.ns, ns, name, type, reason, msg);
 	if (!ev)
 		return SL_ENOMEM;
-	cJSON_AddStringToObject(ev, "apiVersion", "v1");
-	cJSON_AddStringToObject(ev, "kind", "Event");
-	m = cJSON_AddObjectToObject(ev, "metadata");
-	cJSON_AddStringToObject(m, "generateName", gen);
-	cJSON_AddStringToObject(m, "namespace", ref.ns);
-	io = cJSON_AddObjectToObject(ev, "involvedObject");
-	{
-		static const char *const copy[] = {"apiVersion", "kind"};
-		for (size_t i = 0; i < SL_ARRAY_SIZE(copy); i++) {
-			const char *v =
-			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(involved, copy[i]));
-			if (v)
-				cJSON_AddStringToObject(io, copy[i], v);
-		}
-		if (ns && *ns)
-			cJSON_AddStringToObject(io, "namespace", ns);
-		cJSON_AddStringToObject(io, "name", name);
-		{
-			const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
-			const char *rv =
-			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
-			if (uid)
-				cJSON_AddStringToObject(io, "uid", uid);
-			if (rv)
-				cJSON_AddStringToObject(io, "resourceVersion", rv);
-		}
-	}
-	cJSON_AddStringToObject(ev, "type", type);
-	cJSON_AddStringToObject(ev, "reason", reason);
-	cJSON_AddStringToObject(ev, "message", msg);
-	src = cJSON_AddObjectToObject(ev, "source");
-	cJSON_AddStringToObject(src, "component", "sluice");
-	cJSON_AddStringToObject(ev, "reportingComponent", "sluice");
-	cJSON_AddStringToObject(ev, "reportingInstance", "sluice");
-	cJSON_AddStringToObject(ev, "firstTimestamp", now);
-	cJSON_AddStringToObject(ev, "lastTimestamp", now);
-	cJSON_AddNumberToObject(ev, "count", 1);
 	body = cJSON_PrintUnformatted(ev);
 	cJSON_Delete(ev);
 	if (!body)

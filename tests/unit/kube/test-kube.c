@@ -1,5 +1,5 @@
 /* Unit tests of src/kube without a cluster: kubeconfig parsing, in-cluster
- * settings, watch-line framing and event decoding, the work queue. */
+ * settings, watch-line framing and event decoding. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -374,8 +374,6 @@ static void event_parse(void **state)
 	/* a line need not be NUL-terminated: only len bytes are read */
 	assert_int_equal(sl_kube_event_parse(added, strlen(added) - 1, &ev, &err), SL_EINVALID);
 }
-
-/* ---- work queue ---------------------------------------------------------------- */
 
 int main(void)
 {
