@@ -6,22 +6,31 @@
 
 void sl_map_init(struct sl_map *m)
 {
+	sl_map_init_owning(m, NULL);
+}
+
+void sl_map_init_owning(struct sl_map *m, void (*free_val)(void *))
+{
 	m->b = NULL;
 	m->nb = m->n = 0;
+	m->free_val = free_val;
 }
 
 void sl_map_free(struct sl_map *m, void (*free_val)(void *))
 {
+	void (*fn)(void *) = free_val ? free_val : m->free_val;
+
 	for (size_t i = 0; i < m->nb; i++)
 		for (struct sl_map_ent *e = m->b[i], *n; e; e = n) {
 			n = e->next;
-			if (free_val)
-				free_val(e->val);
+			if (fn)
+				fn(e->val);
 			free(e->key);
 			free(e);
 		}
 	free(m->b);
-	sl_map_init(m);
+	m->b = NULL;
+	m->nb = m->n = 0;
 }
 
 static struct sl_map_ent **slot(const struct sl_map *m, const char *key)
@@ -80,9 +89,12 @@ int sl_map_put(struct sl_map *m, const char *key, void *val, void **old)
 		return SL_ENOMEM;
 	pp = slot(m, key);
 	if (*pp) {
-		if (old)
-			*old = (*pp)->val;
+		void *prev = (*pp)->val;
 		(*pp)->val = val;
+		if (old)
+			*old = prev;
+		else if (m->free_val && prev && prev != val)
+			m->free_val(prev);
 		return 0;
 	}
 	e = calloc(1, sizeof(*e));
@@ -96,23 +108,41 @@ int sl_map_put(struct sl_map *m, const char *key, void *val, void **old)
 	return 0;
 }
 
-void *sl_map_del(struct sl_map *m, const char *key)
+/* Unlinks key's entry; *ret_val gets its value. False when key is absent. */
+static bool unlink_key(struct sl_map *m, const char *key, void **ret_val)
 {
 	struct sl_map_ent **pp, *e;
-	void *v;
 
 	if (!m->nb)
-		return NULL;
+		return false;
 	pp = slot(m, key);
 	e = *pp;
 	if (!e)
-		return NULL;
+		return false;
 	*pp = e->next;
-	v = e->val;
+	*ret_val = e->val;
 	free(e->key);
 	free(e);
 	m->n--;
-	return v;
+	return true;
+}
+
+void *sl_map_del(struct sl_map *m, const char *key)
+{
+	void *v;
+
+	return unlink_key(m, key, &v) ? v : NULL;
+}
+
+bool sl_map_drop(struct sl_map *m, const char *key)
+{
+	void *v;
+
+	if (!unlink_key(m, key, &v))
+		return false;
+	if (m->free_val && v)
+		m->free_val(v);
+	return true;
 }
 
 void sl_map_foreach(const struct sl_map *m, void (*fn)(const char *key, void *val, void *payload),

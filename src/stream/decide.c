@@ -614,134 +614,191 @@ static void delete_cron(struct plan *p, const cJSON *own_c)
 
 /* ---- the stream's workload ---------------------------------------------------- */
 
-/* The Job backend, or a backfill: the Job named want should exist and run. */
-static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct sl_error *err)
+/* The Job run_job works towards, and what else bears on it. */
+struct want {
+	enum target t;
+	const cJSON *x;     /* the BackfillRequest to run (T_BACKFILL) */
+	const cJSON *tmpl;  /* the template to build from */
+	const cJSON *live;  /* the Job of the wanted kind */
+	const cJSON *other; /* ours, of the other kind */
+	const cJSON *gone;  /* the last state of a deleted Job of the wanted kind */
+	const char *name;   /* the Job's name */
+	const char *phase;  /* the stream's phase while it runs */
+};
+
+static void want_of(const struct view *v, const cJSON *x, struct want *w)
 {
 	const struct sl_stream_observed *in = v->in;
-	enum target t = x ? T_BACKFILL : T_STREAMING;
-	const cJSON *tmpl = t == T_BACKFILL ? in->backfill_tmpl : in->tmpl;
-	const cJSON *live = t == T_BACKFILL ? v->bjob : v->sjob;    /* the Job of the wanted kind */
-	const cJSON *other = t == T_BACKFILL ? v->own_s : v->own_b; /* ours, of the other kind */
-	const cJSON *gone = t == T_BACKFILL ? v->bgone : v->sgone;
-	const char *want = live ? sl_manifest_md_str(live, "name") : t == T_BACKFILL ? v->bname : v->sname;
-	const char *pname = t == T_BACKFILL ? SL_ARCANE_PHASE_BACKFILLING : SL_ARCANE_PHASE_RUNNING;
+	bool b = x != NULL;
+
+	w->t = b ? T_BACKFILL : T_STREAMING;
+	w->x = x;
+	w->tmpl = b ? in->backfill_tmpl : in->tmpl;
+	w->live = b ? v->bjob : v->sjob;
+	w->other = b ? v->own_s : v->own_b;
+	w->gone = b ? v->bgone : v->sgone;
+	w->name = w->live ? sl_manifest_md_str(w->live, "name") : b ? v->bname : v->sname;
+	w->phase = b ? SL_ARCANE_PHASE_BACKFILLING : SL_ARCANE_PHASE_RUNNING;
+}
+
+/* Builds the wanted Job into *ret_job. A template that is missing or does
+ * not build is the stream's failure: 0 with *ret_job NULL. */
+static int build_want(const struct view *v, struct plan *p, const struct want *w, cJSON **ret_job,
+                      struct sl_error *err)
+{
+	struct sl_error berr = {0};
 	int r;
 
-	if (t == T_BACKFILL) {
-		snprintf(p->bfr_buf, sizeof(p->bfr_buf), "%s", sl_manifest_md_str(x, "name"));
-		p->bfr = p->bfr_buf;
-	}
-	if (!tmpl) {
+	if (!w->tmpl) {
 		char what[SL_STREAM_NAME_MAX + 256];
-		describe_ref(t == T_BACKFILL ? &v->l.backfill : &v->l.streaming, what, sizeof(what));
+		describe_ref(w->t == T_BACKFILL ? &v->l.backfill : &v->l.streaming, what, sizeof(what));
 		set_state(p, SL_ARCANE_PHASE_FAILED, R_NO_TEMPLATE, false, "%s not found", what);
 		p->bfr = NULL;
 		return 0;
 	}
-	cJSON *job = NULL;
-	struct sl_error berr = {0};
-	struct sl_stream_job_input bin = {v->stream, in->stream_class, tmpl, t == T_BACKFILL ? x : NULL,
-	                                  false};
-	r = sl_stream_job_build(&bin, &job, &berr);
+	struct sl_stream_job_input bin = {v->stream, v->in->stream_class, w->tmpl, w->x, false};
+	r = sl_stream_job_build(&bin, ret_job, &berr);
 	if (r == SL_ENOMEM)
 		return sl_error_set(err, r, "%s", berr.msg);
 	if (r < 0) {
 		set_state(p, SL_ARCANE_PHASE_FAILED, R_INVALID_JOB, false, "%s", berr.msg);
 		p->bfr = NULL;
-		return 0;
 	}
-	status_hash_of_obj(job, p->hash_buf);
-	snprintf(p->job_name_buf, sizeof(p->job_name_buf), "%s", want);
-	p->hash = p->hash_buf;
-	p->job_name = p->job_name_buf;
+	return 0;
+}
 
-	/* The other Job of ours goes first: at most one exists at a time. */
-	delete_job(p, other);
+static void running(struct plan *p, const struct want *w)
+{
+	if (w->t == T_BACKFILL)
+		set_state(p, w->phase, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", w->name,
+		          p->bfr);
+	else
+		set_state(p, w->phase, R_RUNNING, true, "Job %s is running", w->name);
+}
 
+static void restarting(struct plan *p, const struct want *w)
+{
+	char when[32];
+
+	sl_time_rfc3339(p->memory.not_before, when);
+	set_state(p, w->phase, R_RESTARTING, false, "streaming Job finished; starting it again at %s", when);
+}
+
+static void wait_deletion(struct plan *p, const char *job)
+{
+	set_state(p, SL_ARCANE_PHASE_PENDING, R_WAIT_DELETION, false, "waiting for Job %s to be deleted",
+	          job);
+}
+
+/* A Job of the wanted name exists: keep it, wait for it, or replace it. */
+static void live_job(const struct view *v, struct plan *p, const struct want *w, const cJSON *job)
+{
+	const cJSON *live = w->live, *fc = NULL;
 	/* A backfill Job the Arcane operator started (no template-hash) is
 	 * matched on its request alone, as that operator does. */
-	bool stale =
-	    live && (t == T_BACKFILL ? !sl_streq(job_backfill_request(live), p->bfr) ||
-	                                   (sl_manifest_annotation(live, SL_ARCANE_ANN_TEMPLATE_HASH) &&
-	                                    !same_config(live, job))
-	                             : !same_config(live, job));
-	if (live && !owned_by(live, v->uid)) {
+	bool stale = w->t == T_BACKFILL ? !sl_streq(job_backfill_request(live), p->bfr) ||
+	                                      (sl_manifest_annotation(live, SL_ARCANE_ANN_TEMPLATE_HASH) &&
+	                                       !same_config(live, job))
+	                                : !same_config(live, job);
+
+	if (!owned_by(live, v->uid)) {
 		set_state(p, SL_ARCANE_PHASE_PENDING, R_NAME_TAKEN, false,
-		          "a Job named %s exists that this stream does not own", want);
+		          "a Job named %s exists that this stream does not own", w->name);
 		p->requeue_ms = WAIT_FALLBACK_MS;
-	} else if (live && deleting(live)) {
-		set_state(p, SL_ARCANE_PHASE_PENDING, R_WAIT_DELETION, false,
-		          "waiting for Job %s to be deleted", want);
+	} else if (deleting(live)) {
+		wait_deletion(p, w->name);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else if (stale) {
 		/* Spec or template changed, or it ran another request. */
 		delete_job(p, live);
-		set_state(p, SL_ARCANE_PHASE_PENDING, R_CONFIG_CHANGED, false, "replacing Job %s", want);
-		p->requeue_ms = WAIT_FALLBACK_MS;
-	} else if (live) {
-		const cJSON *fc = NULL;
-		enum jstate js = job_state(live, &fc);
-		if (js == J_FAILED) {
-			failed_job(p, want, fc);
-			p->job_name = NULL;
-			delete_job(p, live);
-		} else if (js == J_SUCCEEDED && t == T_STREAMING) {
-			count_finish(in, p, live);
-			delete_job(p, live);
-			char when[32];
-			sl_time_rfc3339(p->memory.not_before, when);
-			set_state(p, pname, R_RESTARTING, false,
-			          "streaming Job finished; starting it again at %s", when);
-			p->requeue_ms = WAIT_FALLBACK_MS;
-		} else if (js == J_SUCCEEDED) {
-			/* Cannot happen: step 1 completed its request. */
-			delete_job(p, live);
-			set_state(p, SL_ARCANE_PHASE_PENDING, R_WAIT_DELETION, false,
-			          "waiting for Job %s to be deleted", want);
-		} else if (t == T_BACKFILL) {
-			set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s", want,
-			          p->bfr);
-		} else {
-			set_state(p, pname, R_RUNNING, true, "Job %s is running", want);
-		}
-	} else if (other) {
-		set_state(p, SL_ARCANE_PHASE_PENDING, R_WAIT_DELETION, false,
-		          "waiting for Job %s to be deleted", sl_manifest_md_str(other, "name"));
+		set_state(p, SL_ARCANE_PHASE_PENDING, R_CONFIG_CHANGED, false, "replacing Job %s", w->name);
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else {
-		/* No Job of ours exists. What did the last one leave behind? */
-		const cJSON *fc = NULL;
-		const cJSON *g = gone && owned_by(gone, v->uid) ? gone : NULL;
-		enum jstate gs = g ? job_state(g, &fc) : J_ACTIVE;
-		/* A failure seen only in the DELETED event counts while that Job
-		 * was the one running; after a suspend or a failure recorded
-		 * already, the stale event means nothing. */
-		bool was_running = sl_streq(v->old_phase, SL_ARCANE_PHASE_RUNNING) ||
-		                   sl_streq(v->old_phase, SL_ARCANE_PHASE_BACKFILLING) ||
-		                   sl_streq(v->old_phase, SL_ARCANE_PHASE_PENDING);
-		if (g && gs == J_FAILED && was_running && same_config(g, job) &&
-		    (t == T_STREAMING || sl_streq(job_backfill_request(g), p->bfr))) {
-			failed_job(p, sl_manifest_md_str(g, "name"), fc);
+		switch (job_state(live, &fc)) {
+		case J_FAILED:
+			failed_job(p, w->name, fc);
 			p->job_name = NULL;
-			cJSON_Delete(job);
-			return 0;
+			delete_job(p, live);
+			break;
+		case J_SUCCEEDED:
+			delete_job(p, live);
+			if (w->t == T_STREAMING) {
+				count_finish(v->in, p, live);
+				restarting(p, w);
+				p->requeue_ms = WAIT_FALLBACK_MS;
+			} else {
+				/* Cannot happen: step 1 completed its request. */
+				wait_deletion(p, w->name);
+			}
+			break;
+		case J_ACTIVE:
+			running(p, w);
+			break;
 		}
-		if (g && gs == J_SUCCEEDED && t == T_STREAMING)
-			count_finish(in, p, g);
-		if (t == T_STREAMING && in->now < p->memory.not_before) {
-			char when[32];
-			sl_time_rfc3339(p->memory.not_before, when);
-			set_state(p, pname, R_RESTARTING, false,
-			          "streaming Job finished; starting it again at %s", when);
-			p->requeue_ms = (uint64_t)(p->memory.not_before - in->now) * 1000;
-		} else {
-			p->create_job = TAKE_PTR(job);
-			if (t == T_BACKFILL)
-				set_state(p, pname, R_BACKFILLING, false, "Job %s runs BackfillRequest %s",
-				          want, p->bfr);
-			else
-				set_state(p, pname, R_RUNNING, true, "Job %s is running", want);
-		}
+	}
+}
+
+/* No Job of ours exists: what did the last one leave behind? Then a new one
+ * starts (taken from *job), unless the restart backoff says wait. */
+static void no_job(const struct view *v, struct plan *p, const struct want *w, cJSON **job)
+{
+	const struct sl_stream_observed *in = v->in;
+	const cJSON *fc = NULL;
+	const cJSON *g = w->gone && owned_by(w->gone, v->uid) ? w->gone : NULL;
+	enum jstate gs = g ? job_state(g, &fc) : J_ACTIVE;
+	/* A failure seen only in the DELETED event counts while that Job was
+	 * the one running; after a suspend or a failure recorded already, the
+	 * stale event means nothing. */
+	bool was_running = sl_streq(v->old_phase, SL_ARCANE_PHASE_RUNNING) ||
+	                   sl_streq(v->old_phase, SL_ARCANE_PHASE_BACKFILLING) ||
+	                   sl_streq(v->old_phase, SL_ARCANE_PHASE_PENDING);
+
+	if (g && gs == J_FAILED && was_running && same_config(g, *job) &&
+	    (w->t == T_STREAMING || sl_streq(job_backfill_request(g), p->bfr))) {
+		failed_job(p, sl_manifest_md_str(g, "name"), fc);
+		p->job_name = NULL;
+		return;
+	}
+	if (g && gs == J_SUCCEEDED && w->t == T_STREAMING)
+		count_finish(in, p, g);
+	if (w->t == T_STREAMING && in->now < p->memory.not_before) {
+		restarting(p, w);
+		p->requeue_ms = (uint64_t)(p->memory.not_before - in->now) * 1000;
+		return;
+	}
+	p->create_job = TAKE_PTR(*job);
+	running(p, w);
+}
+
+/* The Job backend, or a backfill: the Job named want should exist and run. */
+static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct sl_error *err)
+{
+	struct want w;
+	cJSON *job = NULL;
+	int r;
+
+	want_of(v, x, &w);
+	if (w.t == T_BACKFILL) {
+		snprintf(p->bfr_buf, sizeof(p->bfr_buf), "%s", sl_manifest_md_str(x, "name"));
+		p->bfr = p->bfr_buf;
+	}
+	r = build_want(v, p, &w, &job, err);
+	if (r < 0 || !job)
+		return r;
+	status_hash_of_obj(job, p->hash_buf);
+	snprintf(p->job_name_buf, sizeof(p->job_name_buf), "%s", w.name);
+	p->hash = p->hash_buf;
+	p->job_name = p->job_name_buf;
+
+	/* The other Job of ours goes first: at most one exists at a time. */
+	delete_job(p, w.other);
+	if (w.live) {
+		live_job(v, p, &w, job);
+	} else if (w.other) {
+		wait_deletion(p, sl_manifest_md_str(w.other, "name"));
+		p->requeue_ms = WAIT_FALLBACK_MS;
+	} else {
+		no_job(v, p, &w, &job);
 	}
 	cJSON_Delete(job);
 	return 0;
@@ -865,11 +922,11 @@ static int sticky_failure(const struct view *v, struct plan *p, bool *ret, struc
 	return 0;
 }
 
-static int analyse(const struct sl_stream_observed *in, struct plan *p, struct sl_error *err)
+/* Reads the observation into v, once; returns what reading the layout gave
+ * (its error in *lerr). */
+static int view_read(const struct sl_stream_observed *in, struct view *v, struct sl_error *lerr)
 {
-	struct view view = {0}, *v = &view;
-	struct sl_error lerr = {0};
-	int r, lr;
+	int lr;
 
 	v->in = in;
 	v->stream = in->stream;
@@ -880,57 +937,59 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 	sl_stream_job_name(v->name, false, v->sname);
 	sl_stream_job_name(v->name, true, v->bname);
 	sl_stream_cronjob_name(v->name, v->cname);
-	sl_stream_memory_get(in->stream, &p->memory);
-	lr = sl_arcane_layout_read(in->stream, &v->l, &lerr);
+	lr = sl_arcane_layout_read(in->stream, &v->l, lerr);
 	view_jobs(v);
+	return lr;
+}
 
-	if (deleting(in->stream)) {
-		analyse_deleted(v, p);
-		return 0;
-	}
-	/* A class that is gone leaves its streams and Jobs alone. */
-	if (!in->stream_class) {
-		p->leave_status = true;
-		p->phase = v->old_phase ? v->old_phase : "";
-		p->reason = "";
-		return 0;
-	}
-	/* A spec sluice cannot read: reported, and what runs is left alone
-	 * (an edit in progress must not stop a stream). */
-	if (lr < 0) {
-		set_state(p, SL_ARCANE_PHASE_FAILED, R_INVALID_SPEC, false, "%s", lerr.msg);
-		return 0;
-	}
-
-	/* 1. A backfill Job that succeeded completes its BackfillRequest, be it
-	 * live, being deleted, or only seen in its DELETED event. */
+/* Step 1. A backfill Job that succeeded completes its BackfillRequest, be it
+ * live, being deleted, or only seen in its DELETED event. */
+static void complete_backfill(const struct view *v, struct plan *p)
+{
 	const cJSON *bseen = v->bjob ? v->own_b : (v->bgone && owned_by(v->bgone, v->uid) ? v->bgone : NULL);
+
 	if (bseen && job_state(bseen, NULL) == J_SUCCEEDED) {
-		const cJSON *x = pending_named(in, p, job_backfill_request(bseen));
+		const cJSON *x = pending_named(v->in, p, job_backfill_request(bseen));
 		if (x)
 			p->complete[p->n_complete++] = x;
 	}
+}
 
-	/* 2. The initial BackfillRequest, once, on the first decision about a
-	 * stream that is not suspended and runs as a Job with a backfill
-	 * template (created suspended: no initial backfill, as in Arcane). */
-	bool initial_now = false;
-	if (!v->old_phase && v->l.backfill.name && !v->l.suspended && v->l.backend == SL_ARCANE_BACKEND_JOB) {
-		char iname[SL_STREAM_NAME_MAX + 1];
-		bool exists = false;
-		sl_stream_initial_backfill_name(v->name, v->uid, iname);
-		for (size_t i = 0; i < in->n_backfills && !exists; i++)
-			exists = sl_streq(sl_manifest_md_str(in->backfills[i], "name"), iname);
-		if (!exists) {
-			p->create_bfr = initial_backfill(in->stream, in->stream_class, iname);
-			if (!p->create_bfr)
-				return sl_error_set(err, SL_ENOMEM, "out of memory");
-			snprintf(p->create_bfr_name, sizeof(p->create_bfr_name), "%s", iname);
-			initial_now = true;
-		}
-	}
+/* Step 2. The initial BackfillRequest, once, on the first decision about a
+ * stream that is not suspended and runs as a Job with a backfill template
+ * (created suspended: no initial backfill, as in Arcane). *created: it is
+ * made by this decision. */
+static int initial_request(const struct view *v, struct plan *p, bool *created, struct sl_error *err)
+{
+	const struct sl_stream_observed *in = v->in;
+	char iname[SL_STREAM_NAME_MAX + 1];
+	bool exists = false;
 
-	/* 3. What should run. */
+	*created = false;
+	if (v->old_phase || !v->l.backfill.name || v->l.suspended || v->l.backend != SL_ARCANE_BACKEND_JOB)
+		return 0;
+	sl_stream_initial_backfill_name(v->name, v->uid, iname);
+	for (size_t i = 0; i < in->n_backfills && !exists; i++)
+		exists = sl_streq(sl_manifest_md_str(in->backfills[i], "name"), iname);
+	if (exists)
+		return 0;
+	p->create_bfr = initial_backfill(in->stream, in->stream_class, iname);
+	if (!p->create_bfr)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	snprintf(p->create_bfr_name, sizeof(p->create_bfr_name), "%s", iname);
+	*created = true;
+	return 0;
+}
+
+/* Step 3. What should run: nothing (suspended, or a failure that sticks),
+ * the backfill of the oldest pending request, or the stream's backend. */
+static int what_runs(const struct view *v, struct plan *p, bool initial_now, struct sl_error *err)
+{
+	const struct sl_stream_observed *in = v->in;
+	const cJSON *x = NULL; /* the BackfillRequest to run */
+	bool stuck;
+	int r;
+
 	if (v->l.suspended) {
 		delete_job(p, v->own_s);
 		delete_job(p, v->own_b);
@@ -939,20 +998,15 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 		          v->l.suspended_field);
 		return 0;
 	}
-
-	const cJSON *x = NULL; /* the BackfillRequest to run */
 	if (v->l.backfill.name) {
 		if (v->own_b && !deleting(v->own_b))
 			x = pending_named(in, p, job_backfill_request(v->own_b));
 		if (!x)
 			x = oldest_pending(in, p);
 	}
-
-	bool stuck;
 	r = sticky_failure(v, p, &stuck, err);
 	if (r < 0 || stuck)
 		return r;
-
 	if (initial_now && !x) {
 		/* The new BackfillRequest is not observed yet: wait for it. */
 		delete_job(p, v->own_s);
@@ -974,116 +1028,191 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 	return run_job(v, p, NULL, err);
 }
 
+static int analyse(const struct sl_stream_observed *in, struct plan *p, struct sl_error *err)
+{
+	struct view view = {0}, *v = &view;
+	struct sl_error lerr = {0};
+	bool initial_now;
+	int r, lr;
+
+	sl_stream_memory_get(in->stream, &p->memory);
+	lr = view_read(in, v, &lerr);
+	if (deleting(in->stream)) {
+		analyse_deleted(v, p);
+		return 0;
+	}
+	/* A class that is gone leaves its streams and Jobs alone. */
+	if (!in->stream_class) {
+		p->leave_status = true;
+		p->phase = v->old_phase ? v->old_phase : "";
+		p->reason = "";
+		return 0;
+	}
+	/* A spec sluice cannot read: reported, and what runs is left alone
+	 * (an edit in progress must not stop a stream). */
+	if (lr < 0) {
+		set_state(p, SL_ARCANE_PHASE_FAILED, R_INVALID_SPEC, false, "%s", lerr.msg);
+		return 0;
+	}
+	complete_backfill(v, p);
+	r = initial_request(v, p, &initial_now, err);
+	if (r < 0)
+		return r;
+	return what_runs(v, p, initial_now, err);
+}
+
 /* ---- emitting --------------------------------------------------------------- */
 
-static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_stream_decision *d)
+/* A new action on object name in ns. */
+static struct sl_stream_action *push_on(struct sl_stream_decision *d, enum sl_stream_action_type t,
+                                        const char *name, const char *ns)
 {
-	const char *ns = sl_manifest_md_str(in->stream, "namespace");
-	struct sl_stream_action *a;
-	char now[32];
+	struct sl_stream_action *a = push(d, t);
 
-	sl_time_rfc3339(in->now, now);
+	if (a) {
+		snprintf(a->name, sizeof(a->name), "%s", name);
+		snprintf(a->ns, sizeof(a->ns), "%s", ns);
+	}
+	return a;
+}
+
+/* Completions first (each before the Job that proves it goes), then the
+ * initial BackfillRequest. */
+static int emit_backfills(struct plan *p, struct sl_stream_decision *d, const char *ns)
+{
+	struct sl_stream_action *a;
+
 	for (size_t i = 0; i < p->n_complete; i++) {
 		const cJSON *b = p->complete[i];
-		if (!(a = push(d, SL_STREAM_ACT_COMPLETE_BACKFILL)))
+		const char *bns = sl_manifest_md_str(b, "namespace");
+		if (!(a = push_on(d, SL_STREAM_ACT_COMPLETE_BACKFILL, sl_manifest_md_str(b, "name"),
+		                  bns ? bns : ns)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(b, "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s",
-		         sl_manifest_md_str(b, "namespace") ? sl_manifest_md_str(b, "namespace") : ns);
 		a->ref = b;
 		a->object = cJSON_Parse("{\"spec\":{\"completed\":true}}");
 		if (!a->object)
 			return SL_ENOMEM;
 	}
 	if (p->create_bfr) {
-		if (!(a = push(d, SL_STREAM_ACT_CREATE_BACKFILL)))
+		if (!(a = push_on(d, SL_STREAM_ACT_CREATE_BACKFILL, p->create_bfr_name, ns)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", p->create_bfr_name);
-		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->object = TAKE_PTR(p->create_bfr);
 	}
-	bool moved = false;
-	if (!p->leave_status) {
-		cJSON *st = NULL;
-		if (status_diff(in, p, &st, &moved) < 0)
-			return SL_ENOMEM;
-		if (st) {
-			if (!(a = push(d, SL_STREAM_ACT_WRITE_STATUS))) {
-				cJSON_Delete(st);
-				return SL_ENOMEM;
-			}
-			snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(in->stream, "name"));
-			snprintf(a->ns, sizeof(a->ns), "%s", ns);
-			a->status = st;
-		} else {
-			moved = false;
-		}
+	return 0;
+}
+
+/* The status, when what the server keeps would change; *moved: the change
+ * is worth an Event. */
+static int emit_status(const struct sl_stream_observed *in, struct plan *p, struct sl_stream_decision *d,
+                       const char *ns, bool *moved)
+{
+	struct sl_stream_action *a;
+	cJSON *st = NULL;
+
+	*moved = false;
+	if (p->leave_status)
+		return 0;
+	if (status_diff(in, p, &st, moved) < 0)
+		return SL_ENOMEM;
+	if (!st) {
+		*moved = false;
+		return 0;
 	}
-	if (p->memory_set) {
-		char when[32], val[160];
-		cJSON *md, *an;
-		sl_time_rfc3339(p->memory.not_before, when);
-		snprintf(val, sizeof(val), "%u/%s/%s", p->memory.restarts, when, p->memory.job_uid);
-		if (!(a = push(d, SL_STREAM_ACT_WRITE_MEMORY)))
-			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(in->stream, "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s", ns);
-		a->object = cJSON_CreateObject();
-		if (!a->object || !(md = cJSON_AddObjectToObject(a->object, "metadata")) ||
-		    !(an = cJSON_AddObjectToObject(md, "annotations")) ||
-		    !cJSON_AddStringToObject(an, SL_ARCANE_ANN_RESTARTS, val))
-			return SL_ENOMEM;
+	if (!(a = push_on(d, SL_STREAM_ACT_WRITE_STATUS, sl_manifest_md_str(in->stream, "name"), ns))) {
+		cJSON_Delete(st);
+		return SL_ENOMEM;
 	}
+	a->status = st;
+	return 0;
+}
+
+/* The restart memory, before the finished Job it counts goes. */
+static int emit_memory(const struct sl_stream_observed *in, struct plan *p, struct sl_stream_decision *d,
+                       const char *ns)
+{
+	struct sl_stream_action *a;
+	char when[32], val[160];
+	cJSON *md, *an;
+
+	if (!p->memory_set)
+		return 0;
+	sl_time_rfc3339(p->memory.not_before, when);
+	snprintf(val, sizeof(val), "%u/%s/%s", p->memory.restarts, when, p->memory.job_uid);
+	if (!(a = push_on(d, SL_STREAM_ACT_WRITE_MEMORY, sl_manifest_md_str(in->stream, "name"), ns)))
+		return SL_ENOMEM;
+	a->object = cJSON_CreateObject();
+	if (!a->object || !(md = cJSON_AddObjectToObject(a->object, "metadata")) ||
+	    !(an = cJSON_AddObjectToObject(md, "annotations")) ||
+	    !cJSON_AddStringToObject(an, SL_ARCANE_ANN_RESTARTS, val))
+		return SL_ENOMEM;
+	return 0;
+}
+
+/* The workloads: Jobs deleted, the CronJob paused or deleted, then the
+ * CronJob applied and the Job created. */
+static int emit_workloads(struct plan *p, struct sl_stream_decision *d, const char *ns)
+{
+	struct sl_stream_action *a;
+
 	for (size_t i = 0; i < p->n_delete_jobs; i++) {
-		if (!(a = push(d, SL_STREAM_ACT_DELETE_JOB)))
+		const cJSON *j = p->delete_jobs[i];
+		const char *uid = sl_manifest_md_str(j, "uid");
+		if (!(a = push_on(d, SL_STREAM_ACT_DELETE_JOB, sl_manifest_md_str(j, "name"), ns)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(p->delete_jobs[i], "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s", ns);
-		snprintf(a->uid, sizeof(a->uid), "%s",
-		         sl_manifest_md_str(p->delete_jobs[i], "uid")
-		             ? sl_manifest_md_str(p->delete_jobs[i], "uid")
-		             : "");
-		a->ref = p->delete_jobs[i];
+		snprintf(a->uid, sizeof(a->uid), "%s", uid ? uid : "");
+		a->ref = j;
 	}
 	if (p->suspend_cron || p->delete_cron) {
 		const cJSON *cj = p->delete_cron ? p->delete_cron : p->suspend_cron;
-		if (!(a = push(d,
-		               p->delete_cron ? SL_STREAM_ACT_DELETE_CRONJOB : SL_STREAM_ACT_PATCH_CRONJOB)))
+		const char *uid = sl_manifest_md_str(cj, "uid");
+		if (!(a = push_on(d,
+		                  p->delete_cron ? SL_STREAM_ACT_DELETE_CRONJOB : SL_STREAM_ACT_PATCH_CRONJOB,
+		                  sl_manifest_md_str(cj, "name"), ns)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(cj, "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s", ns);
-		snprintf(a->uid, sizeof(a->uid), "%s",
-		         sl_manifest_md_str(cj, "uid") ? sl_manifest_md_str(cj, "uid") : "");
+		snprintf(a->uid, sizeof(a->uid), "%s", uid ? uid : "");
 		a->ref = cj;
 		if (!p->delete_cron && !(a->object = cJSON_Parse("{\"spec\":{\"suspend\":true}}")))
 			return SL_ENOMEM;
 	}
 	if (p->apply_cron) {
-		if (!(a = push(d, SL_STREAM_ACT_APPLY_CRONJOB)))
+		if (!(a = push_on(d, SL_STREAM_ACT_APPLY_CRONJOB, sl_manifest_md_str(p->apply_cron, "name"),
+		                  ns)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(p->apply_cron, "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->object = TAKE_PTR(p->apply_cron);
 	}
 	if (p->create_job) {
-		if (!(a = push(d, SL_STREAM_ACT_CREATE_JOB)))
+		if (!(a = push_on(d, SL_STREAM_ACT_CREATE_JOB, sl_manifest_md_str(p->create_job, "name"),
+		                  ns)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(p->create_job, "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->object = TAKE_PTR(p->create_job);
 	}
+	return 0;
+}
+
+/* The stream's own BackfillRequests, when it is deleted. */
+static int emit_delete_backfills(struct plan *p, struct sl_stream_decision *d, const char *ns)
+{
+	struct sl_stream_action *a;
+
 	for (size_t i = 0; i < p->n_delete_bfrs; i++) {
-		if (!(a = push(d, SL_STREAM_ACT_DELETE_BACKFILL)))
+		if (!(a = push_on(d, SL_STREAM_ACT_DELETE_BACKFILL,
+		                  sl_manifest_md_str(p->delete_bfrs[i], "name"), ns)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(p->delete_bfrs[i], "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->ref = p->delete_bfrs[i];
 	}
+	return 0;
+}
+
+/* Last, what writes nothing: the Event of a move, and the requeue. */
+static int emit_notes(const struct sl_stream_observed *in, struct plan *p, struct sl_stream_decision *d,
+                      const char *ns, bool moved)
+{
+	const char *name = sl_manifest_md_str(in->stream, "name");
+	struct sl_stream_action *a;
+
 	if (moved) {
-		if (!(a = push(d, SL_STREAM_ACT_EVENT)))
+		if (!(a = push_on(d, SL_STREAM_ACT_EVENT, name, ns)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(in->stream, "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->ref = in->stream;
 		a->event_type = warning_reason(p->reason) ? "Warning" : "Normal";
 		a->reason = p->reason;
@@ -1092,15 +1221,37 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 			return SL_ENOMEM;
 	}
 	if (p->requeue_ms) {
-		if (!(a = push(d, SL_STREAM_ACT_REQUEUE)))
+		if (!(a = push_on(d, SL_STREAM_ACT_REQUEUE, name, ns)))
 			return SL_ENOMEM;
-		snprintf(a->name, sizeof(a->name), "%s", sl_manifest_md_str(in->stream, "name"));
-		snprintf(a->ns, sizeof(a->ns), "%s", ns);
 		a->requeue_ms = p->requeue_ms;
 	}
-	d->phase = p->phase;
-	d->reason = p->reason;
 	return 0;
+}
+
+/* The plan as actions, in the order the comment at the top of this file
+ * gives. */
+static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_stream_decision *d)
+{
+	const char *ns = sl_manifest_md_str(in->stream, "namespace");
+	bool moved = false;
+	int r;
+
+	r = emit_backfills(p, d, ns);
+	if (r == 0)
+		r = emit_status(in, p, d, ns, &moved);
+	if (r == 0)
+		r = emit_memory(in, p, d, ns);
+	if (r == 0)
+		r = emit_workloads(p, d, ns);
+	if (r == 0)
+		r = emit_delete_backfills(p, d, ns);
+	if (r == 0)
+		r = emit_notes(in, p, d, ns, moved);
+	if (r == 0) {
+		d->phase = p->phase;
+		d->reason = p->reason;
+	}
+	return r;
 }
 
 int sl_stream_decide(const struct sl_stream_observed *in, struct sl_stream_decision *out,

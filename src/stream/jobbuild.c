@@ -1,7 +1,6 @@
 /* The Job builder: a stream, its StreamClass, a StreamingJobTemplate and an
  * optional BackfillRequest in, the Job of design.md "Resource contract" out. */
 #include "sluice/manifest-json.h"
-#include "sluice/manifest-json.h"
 #include "sluice/stream.h"
 
 #include <stdio.h>
@@ -382,144 +381,192 @@ static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmp
 	return 0;
 }
 
-int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, struct sl_error *err)
+/* One Job being built: its inputs read once, and what it owns until it is
+ * assembled. */
+struct build {
+	const struct sl_stream_job_input *in;
+	const char *name, *ns, *uid, *kind, *api; /* the stream's */
+	const char *bfr_name;                     /* the BackfillRequest's, or NULL */
+	char what[SL_STREAM_NAME_MAX + 96];       /* the template, for messages */
+	cJSON *spec, *labels, *annotations;       /* owned until assembled */
+	char *spec_json, *override_json;          /* owned */
+	char hash[SL_STREAM_HASH_MAX], thash[65];
+};
+
+/* The input must name the stream fully, and a template. */
+static int build_check(struct build *b, struct sl_error *err)
 {
+	const struct sl_stream_job_input *in = b->in;
 	const cJSON *smd = sl_manifest_obj(in->stream, "metadata");
-	const char *name = sl_manifest_str(smd, "name"), *ns = sl_manifest_str(smd, "namespace"),
-	           *uid = sl_manifest_str(smd, "uid");
-	const char *kind = sl_manifest_str(in->stream, "kind"),
-	           *api = sl_manifest_str(in->stream, "apiVersion");
-	const cJSON *sspec = cJSON_GetObjectItemCaseSensitive(in->stream, "spec");
-	const char *bfr_name =
+
+	b->name = sl_manifest_str(smd, "name");
+	b->ns = sl_manifest_str(smd, "namespace");
+	b->uid = sl_manifest_str(smd, "uid");
+	b->kind = sl_manifest_str(in->stream, "kind");
+	b->api = sl_manifest_str(in->stream, "apiVersion");
+	b->bfr_name =
 	    in->backfill ? sl_manifest_str(sl_manifest_obj(in->backfill, "metadata"), "name") : NULL;
-	char what[SL_STREAM_NAME_MAX + 96], hash[SL_STREAM_HASH_MAX], thash[65], jname[64], label[64];
-	cJSON *job = NULL, *spec = NULL, *labels = NULL, *annotations = NULL, *md, *o, *ctrs;
-	char *spec_json = NULL, *override_json = NULL;
-	int r;
+	if (!b->name || !b->ns || !b->uid || !b->kind || !b->api)
+		return sl_error_set(err, SL_EINVALID, "the stream lacks %s",
+		                    !b->name   ? "metadata.name"
+		                    : !b->ns   ? "metadata.namespace"
+		                    : !b->uid  ? "metadata.uid"
+		                    : !b->kind ? "kind"
+		                               : "apiVersion");
+	if (!in->tmpl)
+		return sl_error_set(err, SL_EINVALID, "no StreamingJobTemplate given");
+	if (in->batch && in->backfill)
+		return sl_error_set(err, SL_EINVALID, "a CronJob's Job runs no BackfillRequest");
+	if (in->backfill && !b->bfr_name)
+		return sl_error_set(err, SL_EINVALID, "the BackfillRequest lacks metadata.name");
+	describe(in->tmpl, "StreamingJobTemplate", b->what, sizeof(b->what));
+	return 0;
+}
 
-	if (!name || !ns || !uid || !kind || !api) {
-		r = sl_error_set(err, SL_EINVALID, "the stream lacks %s",
-		                 !name   ? "metadata.name"
-		                 : !ns   ? "metadata.namespace"
-		                 : !uid  ? "metadata.uid"
-		                 : !kind ? "kind"
-		                         : "apiVersion");
-		goto out;
-	}
-	if (!in->tmpl) {
-		r = sl_error_set(err, SL_EINVALID, "no StreamingJobTemplate given");
-		goto out;
-	}
-	if (in->batch && in->backfill) {
-		r = sl_error_set(err, SL_EINVALID, "a CronJob's Job runs no BackfillRequest");
-		goto out;
-	}
-	if (in->backfill && !bfr_name) {
-		r = sl_error_set(err, SL_EINVALID, "the BackfillRequest lacks metadata.name");
-		goto out;
-	}
-	describe(in->tmpl, "StreamingJobTemplate", what, sizeof(what));
+/* The template's Job: its spec, labels and annotations to start from. */
+static int build_base(struct build *b, struct sl_error *err)
+{
+	b->labels = cJSON_CreateObject();
+	b->annotations = cJSON_CreateObject();
+	if (!b->labels || !b->annotations)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	return template_job(b->in->tmpl, b->what, &b->spec, b->labels, b->annotations, err);
+}
 
-	labels = cJSON_CreateObject();
-	annotations = cJSON_CreateObject();
-	job = cJSON_CreateObject();
-	if (!labels || !annotations || !job) {
-		r = sl_error_set(err, SL_ENOMEM, "out of memory");
-		goto out;
-	}
-	r = template_job(in->tmpl, what, &spec, labels, annotations, err);
-	if (r < 0)
-		goto out;
-	ctrs = cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(sl_manifest_obj(spec, "template"), "spec"),
-	                                        "containers");
+/* The containers the environment goes on: at least one. */
+static cJSON *containers(const struct build *b, struct sl_error *err)
+{
+	cJSON *ctrs = cJSON_GetObjectItemCaseSensitive(
+	    sl_manifest_obj(sl_manifest_obj(b->spec, "template"), "spec"), "containers");
+
 	if (!cJSON_IsArray(ctrs) || cJSON_GetArraySize(ctrs) == 0) {
-		r = sl_error_set(err, SL_EINVALID, "%s: spec.template.spec.containers of its Job is empty",
-		                 what);
-		goto out;
+		sl_error_set(err, SL_EINVALID, "%s: spec.template.spec.containers of its Job is empty",
+		             b->what);
+		return NULL;
 	}
+	return ctrs;
+}
 
-	spec_json = sl_stream_canonical_json(sspec);
-	override_json = in->backfill
-	                    ? sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(in->backfill, "spec"))
-	                    : NULL;
-	if (!spec_json || (in->backfill && !override_json)) {
-		r = sl_error_set(err, SL_ENOMEM, "out of memory");
-		goto out;
-	}
-	config_hash_of(spec_json, override_json, hash);
-	r = sl_stream_template_hash(in->tmpl, thash, err);
-	if (r < 0)
-		goto out;
+/* SPEC and OVERRIDE as the job sees them, and the hashes made from them. */
+static int build_hashes(struct build *b, struct sl_error *err)
+{
+	const struct sl_stream_job_input *in = b->in;
 
+	b->spec_json = sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(in->stream, "spec"));
+	b->override_json =
+	    in->backfill ? sl_stream_canonical_json(cJSON_GetObjectItemCaseSensitive(in->backfill, "spec"))
+	                 : NULL;
+	if (!b->spec_json || (in->backfill && !b->override_json))
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	config_hash_of(b->spec_json, b->override_json, b->hash);
+	return sl_stream_template_hash(in->tmpl, b->thash, err);
+}
+
+/* The STREAMCONTEXT__* environment and the secrets, on every container. */
+static int build_env(struct build *b, cJSON *ctrs, struct sl_error *err)
+{
+	const struct sl_stream_job_input *in = b->in;
 	struct job_env je = {
 	    .batch = in->batch,
-	    .stream_id = name,
-	    .kind = kind,
-	    .spec_json = spec_json,
-	    .backfill_id = bfr_name,
-	    .override_json = override_json,
+	    .stream_id = b->name,
+	    .kind = b->kind,
+	    .spec_json = b->spec_json,
+	    .backfill_id = b->bfr_name,
+	    .override_json = b->override_json,
 	    .secret_refs =
 	        cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(in->stream_class, "spec"), "secretRefs"),
-	    .stream_spec = sspec,
+	    .stream_spec = cJSON_GetObjectItemCaseSensitive(in->stream, "spec"),
 	};
 	cJSON *c;
+	int r;
+
 	cJSON_ArrayForEach(c, ctrs)
 	{
-		if (!cJSON_IsObject(c)) {
-			r = sl_error_set(err, SL_EINVALID, "%s: a container is not an object", what);
-			goto out;
-		}
-		r = container_apply(c, &je, what, err);
+		if (!cJSON_IsObject(c))
+			return sl_error_set(err, SL_EINVALID, "%s: a container is not an object", b->what);
+		r = container_apply(c, &je, b->what, err);
 		if (r < 0)
-			goto out;
+			return r;
 	}
+	return 0;
+}
+
+/* Our labels and annotations over the template's. */
+static int build_labels(struct build *b, struct sl_error *err)
+{
+	char label[64];
 
 	/* Label values are at most 63 bytes: a longer stream name is fitted the
 	 * same way as the Job name (the ownerReference stays exact). */
-	sl_stream_name_fit(name, 63, label);
-	sl_stream_job_name(name, in->backfill != NULL, jname);
-	if (set_str(labels, SL_ARCANE_LABEL_STREAM_ID, label) < 0 ||
-	    set_str(labels, SL_ARCANE_LABEL_ID, label) < 0 ||
-	    set_str(labels, SL_ARCANE_LABEL_KIND, kind) < 0 ||
-	    set_str(labels, SL_ARCANE_LABEL_BACKFILLING, in->backfill ? "true" : "false") < 0 ||
-	    set_str(labels, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) < 0 ||
-	    set_str(annotations, SL_ARCANE_ANN_CONFIG_HASH, hash) < 0 ||
-	    set_str(annotations, SL_ARCANE_ANN_TEMPLATE_HASH, thash) < 0 ||
-	    (bfr_name && set_str(annotations, SL_ARCANE_ANN_BACKFILL_REQUEST, bfr_name) < 0)) {
-		r = sl_error_set(err, SL_ENOMEM, "out of memory");
-		goto out;
-	}
+	sl_stream_name_fit(b->name, 63, label);
+	if (set_str(b->labels, SL_ARCANE_LABEL_STREAM_ID, label) < 0 ||
+	    set_str(b->labels, SL_ARCANE_LABEL_ID, label) < 0 ||
+	    set_str(b->labels, SL_ARCANE_LABEL_KIND, b->kind) < 0 ||
+	    set_str(b->labels, SL_ARCANE_LABEL_BACKFILLING, b->in->backfill ? "true" : "false") < 0 ||
+	    set_str(b->labels, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) < 0 ||
+	    set_str(b->annotations, SL_ARCANE_ANN_CONFIG_HASH, b->hash) < 0 ||
+	    set_str(b->annotations, SL_ARCANE_ANN_TEMPLATE_HASH, b->thash) < 0 ||
+	    (b->bfr_name && set_str(b->annotations, SL_ARCANE_ANN_BACKFILL_REQUEST, b->bfr_name) < 0))
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	return 0;
+}
 
-	if (!cJSON_AddStringToObject(job, "apiVersion", "batch/v1") ||
+/* The Job itself: name, namespace, labels, annotations, the controlling
+ * ownerReference and the spec, moved out of b. */
+static int build_assemble(struct build *b, cJSON **ret_job, struct sl_error *err)
+{
+	cJSON *job = cJSON_CreateObject(), *md, *refs, *o = NULL;
+	char jname[64];
+
+	sl_stream_job_name(b->name, b->in->backfill != NULL, jname);
+	if (!job || !cJSON_AddStringToObject(job, "apiVersion", "batch/v1") ||
 	    !cJSON_AddStringToObject(job, "kind", "Job") ||
 	    !(md = cJSON_AddObjectToObject(job, "metadata")) || !cJSON_AddStringToObject(md, "name", jname) ||
-	    !cJSON_AddStringToObject(md, "namespace", ns)) {
-		r = sl_error_set(err, SL_ENOMEM, "out of memory");
-		goto out;
-	}
-	cJSON_AddItemToObject(md, "labels", TAKE_PTR(labels));
-	cJSON_AddItemToObject(md, "annotations", TAKE_PTR(annotations));
-	cJSON *refs = cJSON_AddArrayToObject(md, "ownerReferences");
+	    !cJSON_AddStringToObject(md, "namespace", b->ns))
+		goto oom;
+	cJSON_AddItemToObject(md, "labels", TAKE_PTR(b->labels));
+	cJSON_AddItemToObject(md, "annotations", TAKE_PTR(b->annotations));
+	refs = cJSON_AddArrayToObject(md, "ownerReferences");
 	o = cJSON_CreateObject();
-	if (!refs || !o || !cJSON_AddStringToObject(o, "apiVersion", api) ||
-	    !cJSON_AddStringToObject(o, "kind", kind) || !cJSON_AddStringToObject(o, "name", name) ||
-	    !cJSON_AddStringToObject(o, "uid", uid) || !cJSON_AddTrueToObject(o, "controller") ||
-	    !cJSON_AddTrueToObject(o, "blockOwnerDeletion")) {
-		cJSON_Delete(o);
-		r = sl_error_set(err, SL_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (!refs || !o || !cJSON_AddStringToObject(o, "apiVersion", b->api) ||
+	    !cJSON_AddStringToObject(o, "kind", b->kind) || !cJSON_AddStringToObject(o, "name", b->name) ||
+	    !cJSON_AddStringToObject(o, "uid", b->uid) || !cJSON_AddTrueToObject(o, "controller") ||
+	    !cJSON_AddTrueToObject(o, "blockOwnerDeletion"))
+		goto oom;
 	cJSON_AddItemToArray(refs, o);
-	cJSON_AddItemToObject(job, "spec", TAKE_PTR(spec));
-	*ret_job = TAKE_PTR(job);
-	r = 0;
-out:
+	cJSON_AddItemToObject(job, "spec", TAKE_PTR(b->spec));
+	*ret_job = job;
+	return 0;
+oom:
+	cJSON_Delete(o);
 	cJSON_Delete(job);
-	cJSON_Delete(spec);
-	cJSON_Delete(labels);
-	cJSON_Delete(annotations);
-	free(spec_json);
-	free(override_json);
+	return sl_error_set(err, SL_ENOMEM, "out of memory");
+}
+
+int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, struct sl_error *err)
+{
+	struct build b = {.in = in};
+	cJSON *ctrs = NULL;
+	int r;
+
+	r = build_check(&b, err);
+	if (r == 0)
+		r = build_base(&b, err);
+	if (r == 0 && !(ctrs = containers(&b, err)))
+		r = SL_EINVALID;
+	if (r == 0)
+		r = build_hashes(&b, err);
+	if (r == 0)
+		r = build_env(&b, ctrs, err);
+	if (r == 0)
+		r = build_labels(&b, err);
+	if (r == 0)
+		r = build_assemble(&b, ret_job, err);
+	cJSON_Delete(b.spec);
+	cJSON_Delete(b.labels);
+	cJSON_Delete(b.annotations);
+	free(b.spec_json);
+	free(b.override_json);
 	return r;
 }
 

@@ -1,10 +1,12 @@
-/* Unit tests of base: buffers with limits, errors, hashing, time, files, URLs. */
+/* Unit tests of base: buffers with limits, errors, hashing, time, files, URLs,
+ * the string map. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "sluice/base-map.h"
 #include "sluice/base.h"
 
 #include <fcntl.h>
@@ -189,13 +191,96 @@ static void read_beneath(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* Counts the values an owning map frees, so a leak or a double free shows. */
+static int freed;
+
+static void count_free(void *p)
+{
+	freed++;
+	free(p);
+}
+
+static void map_owning(void **state)
+{
+	struct sl_map m;
+	void *old = NULL;
+	char key[16], *v;
+
+	freed = 0;
+	sl_map_init_owning(&m, count_free);
+	/* many keys: the table grows under them */
+	for (int i = 0; i < 200; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_non_null(v = sl_strdup(key));
+		assert_int_equal(sl_map_put(&m, key, v, NULL), 0);
+	}
+	assert_int_equal(m.n, 200);
+	assert_string_equal(sl_map_get(&m, "k150"), "k150");
+
+	/* replaced without old: the map frees the previous value */
+	assert_int_equal(sl_map_put(&m, "k1", sl_strdup("one"), NULL), 0);
+	assert_int_equal(freed, 1);
+	assert_string_equal(sl_map_get(&m, "k1"), "one");
+	/* the same value again is not freed */
+	assert_int_equal(sl_map_put(&m, "k1", sl_map_get(&m, "k1"), NULL), 0);
+	assert_int_equal(freed, 1);
+	/* replaced with old: the previous value is the caller's */
+	assert_int_equal(sl_map_put(&m, "k2", sl_strdup("two"), &old), 0);
+	assert_int_equal(freed, 1);
+	assert_string_equal(old, "k2");
+	free(old);
+
+	/* drop frees and says whether the key was there */
+	assert_true(sl_map_drop(&m, "k3"));
+	assert_int_equal(freed, 2);
+	assert_false(sl_map_drop(&m, "k3"));
+	assert_null(sl_map_get(&m, "k3"));
+	/* del hands the value back */
+	assert_non_null(v = sl_map_del(&m, "k4"));
+	assert_int_equal(freed, 2);
+	free(v);
+	assert_int_equal(m.n, 198);
+
+	/* free releases the rest and keeps the map usable and owning */
+	sl_map_free(&m, NULL);
+	assert_int_equal(freed, 200);
+	assert_int_equal(m.n, 0);
+	assert_null(sl_map_get(&m, "k5"));
+	assert_int_equal(sl_map_put(&m, "again", sl_strdup("x"), NULL), 0);
+	assert_true(sl_map_drop(&m, "again"));
+	assert_int_equal(freed, 201);
+	sl_map_free(&m, NULL);
+}
+
+static void map_borrowing(void **state)
+{
+	struct sl_map m;
+	static char a[] = "a", b[] = "b";
+	void *old = NULL;
+
+	sl_map_init(&m);
+	assert_null(sl_map_get(&m, "x"));
+	assert_false(sl_map_drop(&m, "x"));
+	assert_int_equal(sl_map_put(&m, "x", a, NULL), 0);
+	assert_int_equal(sl_map_put(&m, "x", b, &old), 0);
+	assert_ptr_equal(old, a);
+	assert_string_equal(sl_map_key(&m, "x"), "x");
+	/* values are the caller's: drop and free leave them alone */
+	assert_true(sl_map_drop(&m, "x"));
+	assert_int_equal(sl_map_put(&m, "y", a, NULL), 0);
+	sl_map_free(&m, NULL);
+	assert_string_equal(a, "a");
+	assert_string_equal(b, "b");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(buf_limit),          cmocka_unit_test(grow_arrays),
 	    cmocka_unit_test(error_buffer),       cmocka_unit_test(sha256_vectors),
 	    cmocka_unit_test(durations_and_time), cmocka_unit_test(url_redaction),
-	    cmocka_unit_test(read_beneath),
+	    cmocka_unit_test(read_beneath),       cmocka_unit_test(map_owning),
+	    cmocka_unit_test(map_borrowing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,37 @@
+/* Informer sets: one informer per watched namespace (one for all when no
+ * namespace is given), for every kind the controller watches; and the
+ * transform that keeps cached objects small. Used by class.c and
+ * observe.c. */
+#pragma once
+
+#include "sluice/kube.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sl_controller__ctx;
+
+struct sl_controller__iset {
+	const struct sl_controller__ctx *ctx; /* its namespaces; set by start */
+	size_t n;
+	struct sl_kube_informer **inf;
+};
+
+/* Starts one informer per namespace of ctx, from base with its namespace
+ * set; handlers get payload. On failure the set is left empty. */
+int sl_controller__iset_start(struct sl_controller__iset *s, const struct sl_controller__ctx *ctx,
+                              const struct sl_kube_informer_opts *base,
+                              const struct sl_kube_informer_handlers *h, void *payload, struct sl_error *err);
+/* Stops and frees the informers; the set is left empty. */
+void sl_controller__iset_free(struct sl_controller__iset *s);
+/* The cached object ns/name, or NULL (also for a namespace not watched). */
+const cJSON *sl_controller__iset_get(const struct sl_controller__iset *s, const char *ns, const char *name);
+void sl_controller__iset_foreach(const struct sl_controller__iset *s,
+                                 void (*fn)(const cJSON *obj, void *payload), void *payload);
+/* True once every informer listed (false for an empty set). */
+bool sl_controller__iset_synced(const struct sl_controller__iset *s);
+
+/* An informer transform: drops managedFields and the last-applied
+ * annotation, which nothing here reads. */
+void sl_controller__trim(cJSON *obj, void *payload);
