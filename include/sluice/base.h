@@ -52,6 +52,10 @@ int sl_error_setv(struct sl_error *err, int code, const char *fmt, va_list ap);
 /* Prefixes the existing message with "prefix: " (err may be NULL). */
 void sl_error_prefix(struct sl_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sl_error_clear(struct sl_error *err);
+/* The code of a libc failure: ENOENT and ENOTDIR are SL_ENOTFOUND, EEXIST
+ * SL_EEXIST, EACCES and EPERM SL_EFORBIDDEN, EXDEV and ELOOP SL_EINVALID,
+ * ENOMEM SL_ENOMEM, anything else SL_EIO. e is a positive errno. */
+int sl_error_from_errno(int e);
 
 /* ---- cleanup helpers (systemd style) ---------------------------------- */
 
@@ -202,6 +206,14 @@ int sl_open_beneath(int rootfd, const char *relpath, int flags, struct sl_error 
 int sl_open_beneath_walk(int rootfd, const char *relpath, int flags, struct sl_error *err);
 /* Writes data to path atomically (temporary file + rename). */
 int sl_file_write_atomic(const char *path, const void *data, size_t n, int mode, struct sl_error *err);
+/* Removes path and, when it is a directory, everything beneath it, like
+ * rm -rf: symlinks are removed, never followed; a missing path is not an
+ * error. On a failure the rest is still removed and the first failure is
+ * returned (err names the entry). */
+int sl_file_rm_rf(const char *path, struct sl_error *err);
+/* Creates path and its missing parents with mode, like mkdir -p; an
+ * existing directory is not an error, anything else there is (SL_EEXIST). */
+int sl_file_mkdir_p(const char *path, int mode, struct sl_error *err);
 
 /* ---- URLs --------------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* Error codes and the caller-supplied error buffer. */
 #include "sluice/base.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,4 +73,25 @@ void sl_error_clear(struct sl_error *err)
 		return;
 	err->code = 0;
 	err->msg[0] = '\0';
+}
+
+int sl_error_from_errno(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+		return SL_ENOTFOUND;
+	case EEXIST:
+		return SL_EEXIST;
+	case EACCES:
+	case EPERM:
+		return SL_EFORBIDDEN;
+	case EXDEV:
+	case ELOOP:
+		return SL_EINVALID;
+	case ENOMEM:
+		return SL_ENOMEM;
+	default:
+		return SL_EIO;
+	}
 }

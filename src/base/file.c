@@ -1,6 +1,8 @@
-/* File reads with size limits, and reads confined beneath a root directory. */
+/* Files: reads with size limits, reads confined beneath a root directory,
+ * atomic writes, and creating and removing directory trees. */
 #include "sluice/base.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -51,30 +53,11 @@ out:
 	return r;
 }
 
-static int errno_code(int e)
-{
-	switch (e) {
-	case ENOENT:
-	case ENOTDIR:
-		return SL_ENOTFOUND;
-	case EACCES:
-	case EPERM:
-		return SL_EFORBIDDEN;
-	case EXDEV:
-	case ELOOP:
-		return SL_EINVALID;
-	case ENOMEM:
-		return SL_ENOMEM;
-	default:
-		return SL_EIO;
-	}
-}
-
 int sl_file_read(const char *path, size_t max, struct sl_buf *out, struct sl_error *err)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return sl_error_set(err, errno_code(errno), "%s: %s", path, strerror(errno));
+		return sl_error_set(err, sl_error_from_errno(errno), "%s: %s", path, strerror(errno));
 	return read_fd(fd, path, max, out, err);
 }
 
@@ -110,7 +93,8 @@ int sl_open_beneath_walk(int rootfd, const char *relpath, int flags, struct sl_e
 			/* the path named a directory itself */
 			r = openat(stack[depth], ".", flags | O_CLOEXEC);
 			if (r < 0)
-				r = sl_error_set(err, errno_code(errno), "%s: %s", relpath, strerror(errno));
+				r = sl_error_set(err, sl_error_from_errno(errno), "%s: %s", relpath,
+				                 strerror(errno));
 			goto out;
 		}
 		len = strcspn(path + pos, "/");
@@ -136,7 +120,7 @@ int sl_open_beneath_walk(int rootfd, const char *relpath, int flags, struct sl_e
 			continue;
 		}
 		if (fstatat(stack[depth], comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = sl_error_set(err, errno_code(errno), "%s: %s", relpath, strerror(errno));
+			r = sl_error_set(err, sl_error_from_errno(errno), "%s: %s", relpath, strerror(errno));
 			goto out;
 		}
 		if (S_ISLNK(st.st_mode)) {
@@ -169,7 +153,8 @@ int sl_open_beneath_walk(int rootfd, const char *relpath, int flags, struct sl_e
 		if (last) {
 			r = openat(stack[depth], comp, flags | O_CLOEXEC | O_NOFOLLOW);
 			if (r < 0)
-				r = sl_error_set(err, errno_code(errno), "%s: %s", relpath, strerror(errno));
+				r = sl_error_set(err, sl_error_from_errno(errno), "%s: %s", relpath,
+				                 strerror(errno));
 			goto out;
 		}
 		if (depth + 1 >= MAX_DEPTH) {
@@ -178,7 +163,7 @@ int sl_open_beneath_walk(int rootfd, const char *relpath, int flags, struct sl_e
 		}
 		fd = openat(stack[depth], comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
-			r = sl_error_set(err, errno_code(errno), "%s: %s", relpath, strerror(errno));
+			r = sl_error_set(err, sl_error_from_errno(errno), "%s: %s", relpath, strerror(errno));
 			goto out;
 		}
 		stack[++depth] = fd;
@@ -210,7 +195,7 @@ int sl_open_beneath(int rootfd, const char *relpath, int flags, struct sl_error 
 			if (e == EXDEV)
 				return sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused",
 				                    relpath);
-			return sl_error_set(err, errno_code(e), "%s: %s", relpath, strerror(e));
+			return sl_error_set(err, sl_error_from_errno(e), "%s: %s", relpath, strerror(e));
 		}
 		/* old kernel or valgrind: walk by hand from now on */
 		__atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
@@ -247,7 +232,7 @@ int sl_file_write_atomic(const char *path, const void *data, size_t n, int mode,
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
-		return sl_error_set(err, errno_code(errno), "%s: %s", tmp, strerror(errno));
+		return sl_error_set(err, sl_error_from_errno(errno), "%s: %s", tmp, strerror(errno));
 	while (n) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0) {
@@ -265,5 +250,105 @@ int sl_file_write_atomic(const char *path, const void *data, size_t n, int mode,
 		unlink(tmp);
 		return sl_error_set(err, SL_EIO, "%s: %s", path, strerror(e));
 	}
+	return 0;
+}
+
+/* Removing a tree: the first failure is reported, the rest is still removed. */
+struct rm {
+	const char *path;
+	int code;
+	struct sl_error *err;
+};
+
+static void rm_fail(struct rm *rm, const char *name, int e)
+{
+	if (rm->code)
+		return;
+	rm->code = sl_error_from_errno(e);
+	if (name == rm->path)
+		sl_error_set(rm->err, rm->code, "cannot remove %s: %s", name, strerror(e));
+	else
+		sl_error_set(rm->err, rm->code, "cannot remove %s in %s: %s", name, rm->path, strerror(e));
+}
+
+static void rm_rf_at(struct rm *rm, int dfd, const char *name, int depth)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			rm_fail(rm, name, errno);
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+			rm_fail(rm, name, errno);
+		return;
+	}
+	/* bounds the recursion: no tree we make is this deep */
+	if (depth > MAX_DEPTH) {
+		rm_fail(rm, name, ELOOP);
+		return;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rm_fail(rm, name, errno);
+		return;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		rm_fail(rm, name, errno);
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		rm_rf_at(rm, dirfd(d), de->d_name, depth + 1);
+	}
+	closedir(d);
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rm_fail(rm, name, errno);
+}
+
+int sl_file_rm_rf(const char *path, struct sl_error *err)
+{
+	struct rm rm = {.path = path, .err = err};
+
+	rm_rf_at(&rm, AT_FDCWD, path, 0);
+	return rm.code;
+}
+
+int sl_file_mkdir_p(const char *path, int mode, struct sl_error *err)
+{
+	_cleanup_free_ char *p = NULL;
+	struct stat st;
+
+	if (!path || !*path)
+		return sl_error_set(err, SL_EINVALID, "mkdir: empty path");
+	p = sl_strdup(path);
+	if (!p)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	/* each parent in turn, then the path itself; what exists is kept */
+	for (char *s = p + 1;; s++) {
+		char c = *s;
+
+		if (c && c != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST) {
+			int e = errno;
+			return sl_error_set(err, sl_error_from_errno(e), "%s: %s", p, strerror(e));
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	/* EEXIST is said of anything in the way: only a directory will do */
+	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+		return sl_error_set(err, SL_EEXIST, "%s: exists and is not a directory", p);
 	return 0;
 }

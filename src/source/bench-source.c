@@ -60,13 +60,64 @@ static uint64_t median(uint64_t *v, int n)
 	return v[n / 2];
 }
 
+/* Git: fetches that find nothing new, then pushed commits to snapshots. */
+static int bench_git(struct sl_loop *loop, struct sl_source *src, const char *push_cmd)
+{
+	uint64_t t0, v[ROUNDS];
+
+	for (int i = 0; i < ROUNDS; i++) {
+		unsigned before = unchanged;
+		t0 = sl_now_ms();
+		sl_source_trigger(src);
+		if (wait_for(loop, &unchanged, before, 60000) < 0)
+			return -1;
+		v[i] = sl_now_ms() - t0;
+	}
+	printf("no-change fetch (median of %d)\t%llu\tms\n", ROUNDS, (unsigned long long)median(v, ROUNDS));
+	for (int i = 0; i < ROUNDS; i++) {
+		unsigned before = snapshots;
+		if (run_cmd(push_cmd, i) < 0)
+			return -1;
+		t0 = sl_now_ms();
+		/* on demand, as a webhook or `sluice` command triggers it */
+		sl_source_trigger(src);
+		if (wait_for(loop, &snapshots, before, 60000) < 0)
+			return -1;
+		v[i] = sl_now_ms() - t0;
+	}
+	printf("pushed commit to snapshot, on trigger (median of %d)\t%llu\tms\n", ROUNDS,
+	       (unsigned long long)median(v, ROUNDS));
+	return 0;
+}
+
+/* Directory: writes to snapshots, the debounce included. */
+static int bench_dir(struct sl_loop *loop, const char *write_cmd)
+{
+	uint64_t t0, v[ROUNDS];
+
+	for (int i = 0; i < ROUNDS; i++) {
+		unsigned before = snapshots;
+		t0 = sl_now_ms();
+		if (run_cmd(write_cmd, i) < 0)
+			return -1;
+		if (wait_for(loop, &snapshots, before, 60000) < 0)
+			return -1;
+		v[i] = sl_now_ms() - t0;
+		/* let the debounce window close before the next write */
+		sl_loop_run_once(loop, 300);
+	}
+	printf("write to snapshot (median of %d, 200 ms debounce included)\t%llu\tms\n", ROUNDS,
+	       (unsigned long long)median(v, ROUNDS));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sl_source_options o = SL_SOURCE_OPTIONS_INIT;
 	struct sl_loop *loop;
 	struct sl_source *src;
 	struct sl_error err = {0};
-	uint64_t t0, v[ROUNDS];
+	uint64_t t0;
 	bool git;
 
 	if (argc != 5 && argc != 4) {
@@ -97,47 +148,7 @@ int main(int argc, char **argv)
 	printf("%s\t%llu\tms\n", git ? "clone to first snapshot" : "first scan to snapshot",
 	       (unsigned long long)(sl_now_ms() - t0));
 	printf("files in snapshot\t%zu\tfiles\n", sl_source_snapshot_files(sl_source_current(src)));
-
-	if (git) {
-		for (int i = 0; i < ROUNDS; i++) {
-			unsigned before = unchanged;
-			t0 = sl_now_ms();
-			sl_source_trigger(src);
-			if (wait_for(loop, &unchanged, before, 60000) < 0)
-				return 1;
-			v[i] = sl_now_ms() - t0;
-		}
-		printf("no-change fetch (median of %d)\t%llu\tms\n", ROUNDS,
-		       (unsigned long long)median(v, ROUNDS));
-		for (int i = 0; i < ROUNDS; i++) {
-			unsigned before = snapshots;
-			if (run_cmd(argv[4], i) < 0)
-				return 1;
-			t0 = sl_now_ms();
-			/* on demand, as a webhook or `sluice` command triggers it */
-			sl_source_trigger(src);
-			if (wait_for(loop, &snapshots, before, 60000) < 0)
-				return 1;
-			v[i] = sl_now_ms() - t0;
-		}
-		printf("pushed commit to snapshot, on trigger (median of %d)\t%llu\tms\n", ROUNDS,
-		       (unsigned long long)median(v, ROUNDS));
-	} else {
-		for (int i = 0; i < ROUNDS; i++) {
-			unsigned before = snapshots;
-			t0 = sl_now_ms();
-			if (run_cmd(argv[3], i) < 0)
-				return 1;
-			if (wait_for(loop, &snapshots, before, 60000) < 0)
-				return 1;
-			v[i] = sl_now_ms() - t0;
-			/* let the debounce window close before the next write */
-			sl_loop_run_once(loop, 300);
-		}
-		printf("write to snapshot (median of %d, 200 ms debounce included)\t%llu\tms\n", ROUNDS,
-		       (unsigned long long)median(v, ROUNDS));
-	}
-	if (errors)
+	if ((git ? bench_git(loop, src, argv[4]) : bench_dir(loop, argv[3])) < 0 || errors)
 		return 1;
 	sl_source_free(src);
 	sl_loop_free(loop);

@@ -1,8 +1,9 @@
-/* Directory sources: inotify on the root and every subdirectory (new ones
- * included), the root's parent watched for the root itself being swapped,
- * removed or created, and a debounce so that a burst is one snapshot. Each
- * snapshot is a full scan on the worker that copies the manifest files,
- * read beneath the root, into a private tree while hashing them. */
+/* The directory backend: inotify on the root and every subdirectory (new
+ * ones included) and on the root's parent, for the root itself being
+ * swapped, removed or created; a change is reported to the source, whose
+ * quiet time makes a burst one snapshot. The export is a full scan on the
+ * worker that copies the manifest files, read beneath the root, into the
+ * new tree while hashing them. */
 #include "source-internal.h"
 
 #include <dirent.h>
@@ -38,8 +39,22 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted names of a directory's non-hidden entries (free each and the array). */
-static int list_dir(int dfd, char ***ret, size_t *ret_n)
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* A libc failure e on what, as an SL_E* code with the reason in err. */
+static int fail_errno(struct sl_error *err, const char *what, int e)
+{
+	return sl_error_set(err, sl_error_from_errno(e), "%s: %s", what, strerror(e));
+}
+
+/* Sorted names of a directory's non-hidden entries (free each and the array).
+ * what names the directory in err. */
+static int list_dir(int dfd, const char *what, char ***ret, size_t *ret_n, struct sl_error *err)
 {
 	int fd = dup(dfd);
 	DIR *d;
@@ -48,11 +63,12 @@ static int list_dir(int dfd, char ***ret, size_t *ret_n)
 	size_t n = 0, cap = 0;
 
 	if (fd < 0)
-		return -errno;
+		return fail_errno(err, what, errno);
 	d = fdopendir(fd);
 	if (!d) {
+		int e = errno;
 		close(fd);
-		return -errno;
+		return fail_errno(err, what, e);
 	}
 	rewinddir(d);
 	while ((de = readdir(d))) {
@@ -72,37 +88,55 @@ static int list_dir(int dfd, char ***ret, size_t *ret_n)
 	return 0;
 nomem:
 	closedir(d);
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-	return -ENOMEM;
+	free_list(v, n);
+	return fail_errno(err, what, ENOMEM);
 }
 
-static void free_list(char **v, size_t n)
+/* A set of inotify watch descriptors. */
+struct wds {
+	int *v;
+	size_t n, cap;
+};
+
+/* The directory backend. dir and the limits are fixed at creation and read
+ * by the worker's export; the rest is the loop thread's. */
+struct dir_backend {
+	struct sl_source__backend base;
+	struct sl_loop *loop;
+	char *dir;
+	size_t max_file_size, max_files;
+
+	int ifd;                  /* inotify, -1 when not watching */
+	int parent_wd;            /* the watch on parent, -1 when none */
+	char *parent, *base_name; /* dirname and basename of dir */
+	struct wds wds;           /* the watch descriptors held */
+};
+
+/* The backend's own state around the interface's part. */
+static struct dir_backend *dir_of(struct sl_source__backend *be)
 {
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	_Static_assert(offsetof(struct dir_backend, base) == 0, "base comes first");
+	return (struct dir_backend *)be;
 }
 
 /* ---- the scan (worker) ---------------------------------------------------- */
 
 struct scan {
-	struct sl_source *src;
+	const struct dir_backend *d;
 	int rootfd;
 	const char *dest;
 	int oldfd; /* the previous snapshot's tree, or -1 */
 	struct sl_sha256 h;
 	size_t files;
-	struct sl_buf problems;
-	struct sl_error err;
+	struct sl_buf *problems;
+	struct sl_error *err;
 };
 
 /* One line of the problem list. A list that is full is cut short, not an
  * error: its size is bounded, the number of bad files is not. */
 static void problem(struct scan *s, const char *msg)
 {
-	(void)sl_buf_printf(&s->problems, "%s\n", msg);
+	(void)sl_buf_printf(s->problems, "%s\n", msg);
 }
 
 /* Is the previous snapshot's copy of rel the same bytes? Then it can be
@@ -139,7 +173,7 @@ static int write_copy(struct scan *s, const char *rel, const struct sl_buf *b)
 	bool link_old;
 
 	if (!path)
-		return SL_ENOMEM;
+		return sl_error_set(s->err, SL_ENOMEM, "out of memory");
 	link_old = same_as_old(s, rel, b);
 	if (link_old && linkat(s->oldfd, rel, AT_FDCWD, path, 0) == 0)
 		return 0;
@@ -147,25 +181,53 @@ static int write_copy(struct scan *s, const char *rel, const struct sl_buf *b)
 	if (fd < 0 && errno == ENOENT) {
 		char *slash = strrchr(path, '/');
 		*slash = '\0';
-		sl_source__mkdir_p(path, 0700);
+		/* a failure shows in the open below */
+		(void)sl_file_mkdir_p(path, 0700, NULL);
 		*slash = '/';
 		if (link_old && linkat(s->oldfd, rel, AT_FDCWD, path, 0) == 0)
 			return 0;
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
 	}
 	if (fd < 0)
-		return sl_error_set(&s->err, SL_EIO, "snapshot copy of %s: %s", rel, strerror(errno));
+		return sl_error_set(s->err, SL_EIO, "snapshot copy of %s: %s", rel, strerror(errno));
 	while (n) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return sl_error_set(&s->err, SL_EIO, "snapshot copy of %s: %s", rel, strerror(errno));
+			return sl_error_set(s->err, SL_EIO, "snapshot copy of %s: %s", rel, strerror(errno));
 		}
 		p += w;
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* Reads one manifest file beneath the root, adds it to the content hash
+ * and copies it into the tree. A file that cannot be read (it leaves the
+ * root, it is over the limit) is reported and skipped. */
+static int take_file(struct scan *s, const char *rel)
+{
+	struct sl_buf b;
+	struct sl_error fe;
+	uint64_t l;
+	int r;
+
+	if (++s->files > s->d->max_files)
+		return sl_error_set(s->err, SL_ETOOLARGE, "more than %zu files", s->d->max_files);
+	r = sl_file_read_beneath(s->rootfd, rel, s->d->max_file_size, &b, &fe);
+	if (r < 0) {
+		s->files--;
+		problem(s, fe.msg);
+		return 0;
+	}
+	l = b.len;
+	sl_sha256_update(&s->h, rel, strlen(rel) + 1);
+	sl_sha256_update(&s->h, &l, sizeof(l));
+	sl_sha256_update(&s->h, b.data, b.len);
+	r = write_copy(s, rel, &b);
+	sl_buf_free(&b);
+	return r;
 }
 
 static int walk(struct scan *s, const char *rel, int depth)
@@ -179,120 +241,82 @@ static int walk(struct scan *s, const char *rel, int depth)
 		problem(s, "directory nesting too deep (a symlink loop?), not followed");
 		return 0;
 	}
-	dfd = *rel ? sl_open_beneath(s->rootfd, rel, O_RDONLY | O_DIRECTORY, &s->err) : dup(s->rootfd);
-	if (dfd < 0) {
-		if (!*rel)
-			return sl_error_set(&s->err, SL_EIO, "root: %s", strerror(errno));
-		problem(s, s->err.msg);
-		sl_error_clear(&s->err);
-		return 0;
+	if (!*rel) {
+		dfd = dup(s->rootfd);
+		if (dfd < 0)
+			return sl_error_set(s->err, SL_EIO, "root: %s", strerror(errno));
+	} else {
+		struct sl_error oe;
+		dfd = sl_open_beneath(s->rootfd, rel, O_RDONLY | O_DIRECTORY, &oe);
+		if (dfd < 0) {
+			/* a directory leaving the root: reported, skipped */
+			problem(s, oe.msg);
+			return 0;
+		}
 	}
-	r = list_dir(dfd, &names, &n);
+	r = list_dir(dfd, *rel ? rel : ".", &names, &n, s->err);
 	if (r < 0)
-		return sl_error_set(&s->err, SL_EIO, "%s: %s", *rel ? rel : ".", strerror(-r));
+		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		_cleanup_free_ char *child = *rel ? sl_asprintf("%s/%s", rel, names[i]) : sl_strdup(names[i]);
 		struct stat st;
 
 		if (!child) {
-			r = sl_error_set(&s->err, SL_ENOMEM, "out of memory");
+			r = sl_error_set(s->err, SL_ENOMEM, "out of memory");
 			break;
 		}
 		if (fstatat(dfd, names[i], &st, 0) < 0) {
-			(void)sl_buf_printf(&s->problems, "%s: %s\n", child, strerror(errno));
+			(void)sl_buf_printf(s->problems, "%s: %s\n", child, strerror(errno));
 			continue;
 		}
-		if (S_ISDIR(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
 			r = walk(s, child, depth + 1);
-			continue;
-		}
-		if (!S_ISREG(st.st_mode) || !manifest_name(names[i]))
-			continue;
-		if (++s->files > s->src->max_files) {
-			r = sl_error_set(&s->err, SL_ETOOLARGE, "more than %zu files", s->src->max_files);
-			break;
-		}
-		struct sl_buf b;
-		struct sl_error fe;
-		int q = sl_file_read_beneath(s->rootfd, child, s->src->max_file_size, &b, &fe);
-		if (q < 0) {
-			/* a file leaving the root or over the limit: reported, skipped */
-			s->files--;
-			problem(s, fe.msg);
-			continue;
-		}
-		uint64_t l = b.len;
-		sl_sha256_update(&s->h, child, strlen(child) + 1);
-		sl_sha256_update(&s->h, &l, sizeof(l));
-		sl_sha256_update(&s->h, b.data, b.len);
-		r = write_copy(s, child, &b);
-		sl_buf_free(&b);
+		else if (S_ISREG(st.st_mode) && manifest_name(names[i]))
+			r = take_file(s, child);
 	}
 	free_list(names, n);
 	return r;
 }
 
-void sl_source__dir_scan(struct job *j)
+/* The export op: copies the manifest files beneath the root into dir and
+ * names the revision by the content: relative paths, sizes and bytes of
+ * every file, and the problems (a file left out changes the revision). */
+static int dir_export(struct sl_source__backend *be, struct sl_source__check *chk, const char *dir,
+                      struct sl_error *err)
 {
-	struct sl_source *src = j->src;
-	struct scan s = {.src = src, .rootfd = -1, .oldfd = -1};
-	_cleanup_free_ char *dest = NULL;
+	struct dir_backend *d = dir_of(be);
+	struct scan s = {
+	    .d = d, .rootfd = -1, .dest = dir, .oldfd = -1, .problems = &chk->problems, .err = err};
 	uint8_t dig[SL_SHA256_LEN];
-	char rev[80], hex[2 * SL_SHA256_LEN + 1];
+	char hex[2 * SL_SHA256_LEN + 1];
 	int r;
 
-	sl_buf_init(&s.problems, 64 * 1024);
-	s.rootfd = open(src->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s.rootfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s.rootfd < 0) {
-		j->code = sl_error_set(&j->err, errno == ENOENT ? SL_ENOTFOUND : SL_EIO, "%s: %s", src->dir,
-		                       strerror(errno));
+		r = fail_errno(err, d->dir, errno);
 		goto out;
 	}
-	dest = sl_source__tree_path_new(src, "dir");
-	if (!dest || mkdir(dest, 0700) < 0) {
-		j->code =
-		    sl_error_set(&j->err, SL_EIO, "cannot create a snapshot directory: %s", strerror(errno));
-		goto out;
-	}
-	s.dest = dest;
-	if (j->prev_snap)
-		s.oldfd = open(sl_source_snapshot_root(j->prev_snap), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (chk->prev_root)
+		s.oldfd = open(chk->prev_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	sl_sha256_init(&s.h);
 	r = walk(&s, "", 0);
-	if (r < 0) {
-		j->code = r;
-		j->err = s.err;
-		sl_source__rm_rf(dest);
+	if (r < 0)
 		goto out;
-	}
-	if (s.problems.len)
-		sl_sha256_update(&s.h, s.problems.data, s.problems.len);
+	if (chk->problems.len)
+		sl_sha256_update(&s.h, chk->problems.data, chk->problems.len);
 	sl_sha256_final(&s.h, dig);
 	sl_hex(dig, sizeof(dig), hex);
-	snprintf(rev, sizeof(rev), "sha256:%s", hex);
-	if (!strcmp(rev, j->prev_rev)) {
-		sl_source__rm_rf(dest);
-		goto out;
-	}
-	r = sl_source__snapshot_new(src, rev, dest, NULL, s.files, s.problems.data, &j->snap, &j->err);
-	if (r < 0) {
-		sl_source__rm_rf(dest);
-		j->code = r;
-	}
+	snprintf(chk->rev, sizeof(chk->rev), "sha256:%s", hex);
+	chk->files = s.files;
 out:
 	if (s.rootfd >= 0)
 		close(s.rootfd);
 	if (s.oldfd >= 0)
 		close(s.oldfd);
-	sl_buf_free(&s.problems);
+	return r;
 }
 
 /* ---- watching (loop thread) --------------------------------------------------- */
-
-struct wds {
-	int *v;
-	size_t n, cap;
-};
 
 /* Appends; repeats (a directory reached twice, e.g. through symlinks, has
  * one wd) are dropped by wds_sort, not by a scan per add. */
@@ -322,13 +346,26 @@ static void wds_sort(struct wds *w)
 	w->n = m;
 }
 
-static struct wds *watch_set(struct sl_source *src)
+/* A file behind a symlink (ConfigMap keys point into ..data): watch the
+ * directory it lives in too. */
+static void watch_link_target(struct dir_backend *d, struct wds *w, const char *path)
 {
-	/* the set of watch descriptors held, owned by the source */
-	return (struct wds *)src->parent_wds;
+	char real[PATH_MAX];
+	char *slash;
+	int wd;
+
+	if (!realpath(path, real))
+		return;
+	slash = strrchr(real, '/');
+	if (!slash || slash == real)
+		return;
+	*slash = '\0';
+	wd = inotify_add_watch(d->ifd, real, WATCH_MASK);
+	if (wd >= 0)
+		wds_add(w, wd);
 }
 
-static void watch_tree(struct sl_source *src, struct wds *w, int dfd, const char *path, int depth)
+static void watch_tree(struct dir_backend *d, struct wds *w, int dfd, const char *path, int depth)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -336,10 +373,12 @@ static void watch_tree(struct sl_source *src, struct wds *w, int dfd, const char
 
 	if (depth > MAX_DEPTH)
 		return;
-	wd = inotify_add_watch(src->ifd, path, WATCH_MASK);
+	wd = inotify_add_watch(d->ifd, path, WATCH_MASK);
 	if (wd >= 0)
 		wds_add(w, wd);
-	if (list_dir(dfd, &names, &n) < 0)
+	/* a directory that cannot be listed is watched itself; the scan
+	 * reports what is wrong with it */
+	if (list_dir(dfd, path, &names, &n, NULL) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		struct stat st, lst;
@@ -351,57 +390,43 @@ static void watch_tree(struct sl_source *src, struct wds *w, int dfd, const char
 		if (S_ISDIR(st.st_mode)) {
 			_cleanup_close_ int cfd = openat(dfd, names[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (cfd >= 0)
-				watch_tree(src, w, cfd, child, depth + 1);
+				watch_tree(d, w, cfd, child, depth + 1);
 		} else if (fstatat(dfd, names[i], &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
-			/* a file behind a symlink (ConfigMap keys point into ..data):
-			 * watch the directory it lives in too */
-			char real[PATH_MAX];
-			if (realpath(child, real)) {
-				char *slash = strrchr(real, '/');
-				if (slash && slash != real) {
-					*slash = '\0';
-					wd = inotify_add_watch(src->ifd, real, WATCH_MASK);
-					if (wd >= 0)
-						wds_add(w, wd);
-				}
-			}
+			watch_link_target(d, w, child);
 		}
 	}
 	free_list(names, n);
 }
 
-void sl_source__dir_watch_resync(struct sl_source *src)
+static void dir_watch_resync(struct sl_source__backend *be)
 {
-	struct wds *old = watch_set(src), nw = {0};
+	struct dir_backend *d = dir_of(be);
+	struct wds nw = {0};
 	_cleanup_close_ int fd = -1;
 
-	if (src->ifd < 0)
+	if (d->ifd < 0)
 		return;
-	if (src->parent_wd < 0)
-		src->parent_wd = inotify_add_watch(src->ifd, src->parent, PARENT_MASK);
-	fd = open(src->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->parent_wd < 0)
+		d->parent_wd = inotify_add_watch(d->ifd, d->parent, PARENT_MASK);
+	fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0)
-		watch_tree(src, &nw, fd, src->dir, 0);
+		watch_tree(d, &nw, fd, d->dir, 0);
 	wds_sort(&nw);
 	/* drop watches of directories no longer part of the tree (an old
 	 * worktree that was swapped out but not yet deleted) */
-	if (old) {
-		for (size_t i = 0; i < old->n; i++) {
-			bool keep = old->v[i] == src->parent_wd ||
-			            (nw.n && bsearch(&old->v[i], nw.v, nw.n, sizeof(*nw.v), cmp_int));
-			if (!keep)
-				inotify_rm_watch(src->ifd, old->v[i]);
-		}
-		free(old->v);
-		*old = nw;
-	} else {
-		free(nw.v);
+	for (size_t i = 0; i < d->wds.n; i++) {
+		bool keep = d->wds.v[i] == d->parent_wd ||
+		            (nw.n && bsearch(&d->wds.v[i], nw.v, nw.n, sizeof(*nw.v), cmp_int));
+		if (!keep)
+			inotify_rm_watch(d->ifd, d->wds.v[i]);
 	}
+	free(d->wds.v);
+	d->wds = nw;
 }
 
 static void on_inotify(struct sl_loop *loop, int fd, uint32_t events, void *payload)
 {
-	struct sl_source *src = payload;
+	struct dir_backend *d = payload;
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	bool changed = false;
 
@@ -418,66 +443,105 @@ static void on_inotify(struct sl_loop *loop, int fd, uint32_t events, void *payl
 				continue;
 			}
 			if (ev->mask & IN_IGNORED) {
-				if (ev->wd == src->parent_wd)
-					src->parent_wd = -1; /* the parent went: re-added on resync */
+				if (ev->wd == d->parent_wd)
+					d->parent_wd = -1; /* the parent went: re-added on resync */
 				continue;
 			}
-			if (ev->wd == src->parent_wd) {
-				if (ev->len && !strcmp(ev->name, src->base))
+			if (ev->wd == d->parent_wd) {
+				if (ev->len && !strcmp(ev->name, d->base_name))
 					changed = true;
 				continue;
 			}
 			changed = true;
 		}
 	}
-	if (!changed)
-		return;
-	if (src->running)
-		src->dirty = true;
-	/* quiet period: every event pushes the snapshot back */
-	sl_source__schedule_check(src, src->debounce_ms);
+	if (changed)
+		sl_source__changed(d->base.src);
 }
 
-int sl_source__dir_watch_start(struct sl_source *src, struct sl_error *err)
+static int dir_watch_start(struct sl_source__backend *be, struct sl_error *err)
 {
-	_cleanup_free_ char *a = sl_strdup(src->dir), *b = sl_strdup(src->dir);
-	struct wds *w;
+	struct dir_backend *d = dir_of(be);
 	int r;
 
-	if (!a || !b)
-		return sl_error_set(err, SL_ENOMEM, "out of memory");
-	/* "/x/y/" names y */
-	for (size_t n = strlen(a); n > 1 && a[n - 1] == '/'; n--)
-		a[n - 1] = b[n - 1] = '\0';
-	src->parent = sl_strdup(dirname(a));
-	src->base = sl_strdup(basename(b));
-	w = calloc(1, sizeof(*w));
-	if (!src->parent || !src->base || !w) {
-		free(w);
-		return sl_error_set(err, SL_ENOMEM, "out of memory");
-	}
-	src->parent_wds = w;
-	src->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (src->ifd < 0)
+	d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (d->ifd < 0)
 		return sl_error_set(err, SL_EIO, "inotify: %s", strerror(errno));
-	r = sl_loop_add_fd(src->loop, src->ifd, EPOLLIN, on_inotify, src);
+	r = sl_loop_add_fd(d->loop, d->ifd, EPOLLIN, on_inotify, d);
 	if (r < 0)
 		return sl_error_set(err, r, "cannot watch the inotify fd");
-	sl_source__dir_watch_resync(src);
+	dir_watch_resync(be);
 	return 0;
 }
 
-void sl_source__dir_watch_stop(struct sl_source *src)
+static void dir_watch_stop(struct sl_source__backend *be)
 {
-	struct wds *w = watch_set(src);
-	if (src->ifd >= 0) {
-		sl_loop_del_fd(src->loop, src->ifd);
-		close(src->ifd);
-		src->ifd = -1;
+	struct dir_backend *d = dir_of(be);
+
+	if (d->ifd >= 0) {
+		sl_loop_del_fd(d->loop, d->ifd);
+		close(d->ifd);
+		d->ifd = -1;
 	}
-	if (w) {
-		free(w->v);
-		free(w);
-		src->parent_wds = NULL;
-	}
+	free(d->wds.v);
+	d->wds = (struct wds){0};
+	d->parent_wd = -1;
+}
+
+/* ---- the backend ------------------------------------------------------------------ */
+
+static void dir_free(struct sl_source__backend *be)
+{
+	struct dir_backend *d = dir_of(be);
+
+	free(d->dir);
+	free(d->parent);
+	free(d->base_name);
+	free(d);
+}
+
+static const struct sl_source__backend_ops dir_ops = {
+    .name = "dir",
+    .export = dir_export,
+    .watch_start = dir_watch_start,
+    .watch_resync = dir_watch_resync,
+    .watch_stop = dir_watch_stop,
+    .free = dir_free,
+};
+
+int sl_source__dir_new(struct sl_source *src, struct sl_loop *loop, const struct sl_source_options *o,
+                       struct sl_source__backend **ret, struct sl_error *err)
+{
+	_cleanup_free_ char *a = NULL, *b = NULL;
+	struct dir_backend *d;
+
+	if (!o->dir || o->dir[0] != '/')
+		return sl_error_set(err, SL_EINVALID, "directory source: an absolute path is required");
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	d->base.ops = &dir_ops;
+	d->base.src = src;
+	d->loop = loop;
+	d->max_file_size = o->max_file_size;
+	d->max_files = o->max_files;
+	d->ifd = -1;
+	d->parent_wd = -1;
+	d->dir = sl_strdup(o->dir);
+	a = sl_strdup(o->dir);
+	b = sl_strdup(o->dir);
+	if (!d->dir || !a || !b)
+		goto nomem;
+	/* "/x/y/" names y */
+	for (size_t n = strlen(a); n > 1 && a[n - 1] == '/'; n--)
+		a[n - 1] = b[n - 1] = '\0';
+	d->parent = sl_strdup(dirname(a));
+	d->base_name = sl_strdup(basename(b));
+	if (!d->parent || !d->base_name)
+		goto nomem;
+	*ret = &d->base;
+	return 0;
+nomem:
+	dir_free(&d->base);
+	return sl_error_set(err, SL_ENOMEM, "out of memory");
 }

@@ -69,13 +69,92 @@ static bool pattern_matches(const char *p, size_t pn, const char *hostport)
 	return wildmatch(p, pn, hostport);
 }
 
+/* The fields of one known_hosts line that matter: host patterns, key type,
+ * key (base64), and whether it is marked @revoked. */
+struct line {
+	const char *f[3];
+	size_t fl[3];
+	bool revoked;
+};
+
+/* Splits the line [p, le) into its fields; false for a line that says
+ * nothing about host keys (blank, comment, @cert-authority: certificates
+ * are not used here, too few fields). */
+static bool parse_line(const char *p, const char *le, struct line *l)
+{
+	const char *f[4];
+	size_t fl[4];
+	int nf = 0, first = 0;
+
+	while (p < le && (*p == ' ' || *p == '\t'))
+		p++;
+	if (p >= le || *p == '#')
+		return false;
+	/* up to 4 whitespace separated fields: a marker may come first */
+	for (const char *q = p; q < le && nf < 4;) {
+		while (q < le && (*q == ' ' || *q == '\t' || *q == '\r'))
+			q++;
+		if (q >= le)
+			break;
+		f[nf] = q;
+		while (q < le && *q != ' ' && *q != '\t' && *q != '\r')
+			q++;
+		fl[nf] = (size_t)(q - f[nf]);
+		nf++;
+	}
+	l->revoked = false;
+	if (nf >= 1 && f[0][0] == '@') {
+		if (fl[0] != 8 || memcmp(f[0], "@revoked", 8) != 0)
+			return false;
+		l->revoked = true;
+		first = 1;
+	}
+	if (nf - first < 3)
+		return false;
+	for (int i = 0; i < 3; i++) {
+		l->f[i] = f[first + i];
+		l->fl[i] = fl[first + i];
+	}
+	return true;
+}
+
+/* Does a comma list of host patterns name hostport? A "!" pattern that
+ * matches wins over every other. */
+static bool hosts_match(const char *h, size_t n, const char *hostport)
+{
+	const char *he = h + n;
+	bool positive = false, negated = false;
+
+	while (h < he) {
+		const char *c = memchr(h, ',', (size_t)(he - h));
+		const char *pe = c ? c : he;
+		bool neg = *h == '!';
+		if (pattern_matches(h + neg, (size_t)(pe - h - neg), hostport)) {
+			if (neg)
+				negated = true;
+			else
+				positive = true;
+		}
+		h = c ? c + 1 : he;
+	}
+	return positive && !negated;
+}
+
+/* Is the base64 key of a line the key offered? */
+static bool same_key(const char *b64, size_t n, const uint8_t *key, size_t keylen)
+{
+	uint8_t blob[16384];
+	long bl = b64_decode(b64, n, blob, sizeof(blob));
+
+	return bl >= 0 && (size_t)bl == keylen && memcmp(blob, key, keylen) == 0;
+}
+
 int sl_source_known_hosts_check(const char *text, size_t len, const char *host, int port, const char *keytype,
                                 const uint8_t *key, size_t keylen, struct sl_error *err)
 {
 	char hostport[300];
 	const char *p = text, *end = text + len;
 	bool host_known = false, match = false, revoked = false;
-	uint8_t blob[16384];
 
 	/* OpenSSH writes the default port as the bare name, others as [h]:p */
 	if (port && port != 22)
@@ -86,71 +165,27 @@ int sl_source_known_hosts_check(const char *text, size_t len, const char *host, 
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *line = p, *le = eol ? eol : end;
-		const char *f[4];
-		size_t fl[4];
-		int nf = 0;
-		bool is_revoked = false, positive = false, negated = false;
+		struct line l;
+		bool same;
 
 		p = eol ? eol + 1 : end;
-		while (line < le && (*line == ' ' || *line == '\t'))
-			line++;
-		if (line >= le || *line == '#')
+		if (!parse_line(line, le, &l) || !hosts_match(l.f[0], l.fl[0], hostport))
 			continue;
-		/* split into up to 4 whitespace separated fields */
-		for (const char *q = line; q < le && nf < 4;) {
-			while (q < le && (*q == ' ' || *q == '\t' || *q == '\r'))
-				q++;
-			if (q >= le)
-				break;
-			f[nf] = q;
-			while (q < le && *q != ' ' && *q != '\t' && *q != '\r')
-				q++;
-			fl[nf] = (size_t)(q - f[nf]);
-			nf++;
-		}
-		if (nf >= 1 && f[0][0] == '@') {
-			if (fl[0] == 8 && !memcmp(f[0], "@revoked", 8))
-				is_revoked = true;
-			else
-				continue; /* @cert-authority: certificates are not used here */
-			memmove(f, f + 1, sizeof(f[0]) * 3);
-			memmove(fl, fl + 1, sizeof(fl[0]) * 3);
-			nf--;
-		}
-		if (nf < 3)
-			continue;
-		/* host patterns: comma list, "!" negates */
-		for (const char *h = f[0], *he = f[0] + fl[0]; h < he;) {
-			const char *c = memchr(h, ',', (size_t)(he - h));
-			const char *pe = c ? c : he;
-			bool neg = *h == '!';
-			if (pattern_matches(h + neg, (size_t)(pe - h - neg), hostport)) {
-				if (neg)
-					negated = true;
-				else
-					positive = true;
-			}
-			h = c ? c + 1 : he;
-		}
-		if (!positive || negated)
-			continue;
-		if (fl[1] != strlen(keytype) || memcmp(f[1], keytype, fl[1]) != 0) {
-			if (!is_revoked)
+		if (l.fl[1] != strlen(keytype) || memcmp(l.f[1], keytype, l.fl[1]) != 0) {
+			/* the host has a key of another type: known, just not by this one */
+			if (!l.revoked)
 				host_known = true;
 			continue;
 		}
-		{
-			long bl = b64_decode(f[2], fl[2], blob, sizeof(blob));
-			bool same = bl >= 0 && (size_t)bl == keylen && memcmp(blob, key, keylen) == 0;
-			if (is_revoked) {
-				if (same)
-					revoked = true;
-				continue;
-			}
-			host_known = true;
+		same = same_key(l.f[2], l.fl[2], key, keylen);
+		if (l.revoked) {
 			if (same)
-				match = true;
+				revoked = true;
+			continue;
 		}
+		host_known = true;
+		if (same)
+			match = true;
 	}
 	if (revoked)
 		return sl_error_set(err, SL_EFORBIDDEN,

@@ -1,103 +1,110 @@
-/* Internal contract between the files of the source module: the source
- * object, snapshots under construction, and the worker-side Git and
- * directory code. Not installed; unit tests include it. */
+/* Internal contract between the files of the source module: the backend
+ * interface that source.c drives (Git and directory sit behind it), the two
+ * calls a backend makes back into its source, and snapshot construction.
+ * Not installed; unit tests include it. */
 #pragma once
 
 #include "sluice/base.h"
 #include "sluice/loop.h"
+#include "sluice/manifest.h"
 #include "sluice/source.h"
 
-struct git_state; /* worker-owned libgit2 state (git.c) */
+/* Longest revision id with its NUL: 40 hex digits of a commit, or "sha256:"
+ * and 64 hex digits of a directory's content. */
+#define SL_SOURCE__REV_MAX 80
 
-/* A job handed to the worker. Fields are written by the worker and read by
- * the loop in done, never both at once. */
-struct job {
-	struct sl_source *src;
-	struct job *next, *prev; /* the source's list of jobs whose done has not run */
-	int kind;                /* JOB_CHECK, JOB_WRITEBACK */
-	int code;
-	struct sl_error err;
-	struct sl_source_snapshot *snap; /* new snapshot, or NULL when unchanged */
-	uint64_t started_ms;
-	char prev_rev[80]; /* revision current when the job was submitted */
-	/* that snapshot, referenced by the loop at submit and released in done:
-	 * the worker only reads its (immutable) tree */
-	struct sl_source_snapshot *prev_snap;
-	struct sl_buf problems; /* Git: files left out of the snapshot, one per line */
-	/* write-back */
-	char *file;
+/* ---- the backend interface ------------------------------------------------ */
+
+/* One check on the worker: the backend's refresh names the revision, and
+ * unless it is the previous one, its export writes that revision's files
+ * into a fresh directory that becomes the new snapshot's tree. */
+struct sl_source__check {
+	/* in: the snapshot current when the check was submitted, held by the
+	 * source until the check is done; read only */
+	const char *prev_rev;  /* "" before the first snapshot */
+	const char *prev_root; /* its tree, to hard-link unchanged files from; NULL before the first */
+	/* out */
+	char rev[SL_SOURCE__REV_MAX]; /* set by refresh, else by export (a content hash) */
+	size_t files;                 /* files written by export */
+	struct sl_buf problems;       /* files left out, one per line (bounded: a full list is cut short) */
+};
+
+/* One write-back on the worker (see sl_source_write_back). */
+struct sl_source__writeback {
+	const char *file; /* relative to the snapshot root */
 	unsigned doc_index;
-	char *name;
-	sl_writeback_fn wb_done;
-	void *wb_payload;
-	char commit[41];
+	const char *name; /* of the BackfillRequest */
+	char commit[41];  /* out: the commit pushed, "" when nothing needed pushing */
 };
 
-enum { JOB_CHECK, JOB_WRITEBACK };
+struct sl_source__backend;
 
-struct sl_source {
-	struct sl_loop *loop;
-	struct sl_loop_worker *worker;
-	sl_source_fn fn;
-	void *payload;
+/* What source.c calls. The worker ops run on the source's worker thread one
+ * job at a time; the watch ops run on the loop thread; free runs after the
+ * worker is joined. A NULL op is one the backend does not have. Failures
+ * return a negative SL_E* code with the reason in err. */
+struct sl_source__backend_ops {
+	/* Tag of the tree directory when the revision is only known after
+	 * the export ("dir"). */
+	const char *name;
 
-	/* copied options */
-	enum sl_source_kind kind;
-	char *id, *url, *ref, *path, *username, *password_file, *ssh_key_file, *ssh_passphrase_file,
-	    *known_hosts_file, *ca_file, *ca_dir, *author_name, *author_email, *dir;
-	bool allow_http;
-	uint64_t interval_ms, jitter_ms, timeout_ms, debounce_ms;
-	size_t max_file_size, max_files;
+	/* Worker. Brings the backend up to date (a fetch) and sets chk->rev.
+	 * NULL: the revision is only known from the export. */
+	int (*refresh)(struct sl_source__backend *be, struct sl_source__check *chk, struct sl_error *err);
+	/* Worker. Writes the files of chk->rev (or of what is there now, then
+	 * setting chk->rev) into dir, which exists and is empty; sets
+	 * chk->files, adds to chk->problems. source.c removes dir on failure. */
+	int (*export)(struct sl_source__backend *be, struct sl_source__check *chk, const char *dir,
+	              struct sl_error *err);
+	/* Worker. Commits and pushes wb; 0 also when nothing needed pushing
+	 * (wb->commit ""), SL_ENOTFOUND when the file or document is gone.
+	 * NULL: write-back is not supported. */
+	int (*write_back)(struct sl_source__backend *be, struct sl_source__writeback *wb,
+	                  struct sl_error *err);
 
-	char *cache_dir;
-	bool cache_owned; /* we created it: removed on free */
-	char *trees_dir;  /* cache_dir/trees: one directory per snapshot */
-	unsigned long seq;
+	/* Loop. Starts watching for changes and calls sl_source__changed on
+	 * one. NULL: the source is polled on its interval instead. */
+	int (*watch_start)(struct sl_source__backend *be, struct sl_error *err);
+	/* Loop. Brings the watches in line with what is there now; called
+	 * before each check is submitted. */
+	void (*watch_resync)(struct sl_source__backend *be);
+	/* Loop. Stops watching; also when never started. */
+	void (*watch_stop)(struct sl_source__backend *be);
 
-	struct sl_source_snapshot *current;
-	struct sl_loop_timer *timer;
-	uint64_t backoff_ms;
-	bool started, running, again;
-	struct job *jobs;
-	struct sl_source_stats stats;
-
-	struct git_state *git; /* touched only by worker jobs (and free after join) */
-
-	/* directory watching (loop thread) */
-	int ifd;
-	int parent_wd;
-	void *parent_wds;    /* struct wds of dir.c: the watch descriptors we hold */
-	char *parent, *base; /* dirname and basename of dir */
-	bool dirty;
+	void (*free)(struct sl_source__backend *be);
 };
 
-/* snapshot.c */
-int sl_source__snapshot_new(struct sl_source *src, const char *revision, const char *tree_dir,
-                            const char *subdir, size_t files, const char *problems,
+/* The first member of each backend's own state. */
+struct sl_source__backend {
+	const struct sl_source__backend_ops *ops;
+	struct sl_source *src; /* the owner, for the calls below */
+	bool can_write_back;   /* write_back exists and the configured ref is a branch */
+};
+
+/* Backend constructors: validate the options (SL_EINVALID with the reason)
+ * and copy what the backend needs. o has the source's defaults applied
+ * (max_file_size, max_files); the caller keeps o. */
+typedef int (*sl_source__backend_new_fn)(struct sl_source *src, struct sl_loop *loop,
+                                         const struct sl_source_options *o, struct sl_source__backend **ret,
+                                         struct sl_error *err);
+int sl_source__git_new(struct sl_source *src, struct sl_loop *loop, const struct sl_source_options *o,
+                       struct sl_source__backend **ret, struct sl_error *err); /* git.c */
+int sl_source__dir_new(struct sl_source *src, struct sl_loop *loop, const struct sl_source_options *o,
+                       struct sl_source__backend **ret, struct sl_error *err); /* dir.c */
+
+/* ---- calls a backend makes into its source (source.c) --------------------- */
+
+/* The source's private working area; fixed for the source's life, so any
+ * thread may read it. */
+const char *sl_source__cache_dir(const struct sl_source *src);
+/* Loop thread: something changed; a check follows after the quiet time. */
+void sl_source__changed(struct sl_source *src);
+
+/* ---- snapshots (snapshot.c) ----------------------------------------------- */
+
+/* Makes a snapshot of the tree tree_dir and loads its manifests with lim.
+ * On success the snapshot owns the tree (the last unref removes it); on
+ * failure the caller still does. */
+int sl_source__snapshot_new(enum sl_source_kind kind, const char *revision, const char *tree_dir,
+                            size_t files, const char *problems, const struct sl_manifest_limits *lim,
                             struct sl_source_snapshot **ret, struct sl_error *err);
-/* Removes a directory tree (no symlinks followed). */
-int sl_source__rm_rf(const char *path);
-/* mkdir -p */
-int sl_source__mkdir_p(const char *path, int mode);
-/* A fresh directory name under src->trees_dir (not created). */
-char *sl_source__tree_path_new(struct sl_source *src, const char *tag);
-
-/* git.c. Host, port and user of a Git URL: scheme://[user[:pass]@]host[:port]/path
- * or scp-style [user@]host:path (port 22); host "" for local paths. Pure. */
-void sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz);
-
-/* git.c, on the worker */
-void sl_source__git_check(struct job *j);
-void sl_source__git_writeback(struct job *j);
-void sl_source__git_state_free(struct git_state *g);
-
-/* dir.c */
-void sl_source__dir_scan(struct job *j); /* worker */
-int sl_source__dir_watch_start(struct sl_source *src, struct sl_error *err);
-void sl_source__dir_watch_stop(struct sl_source *src);
-void sl_source__dir_watch_resync(struct sl_source *src);
-
-/* source.c */
-/* Is s a full commit id (40 lowercase hex digits)? Pure. */
-bool sl_source__is_sha(const char *s);
-void sl_source__schedule_check(struct sl_source *src, uint64_t delay_ms);

@@ -1,17 +1,68 @@
 /* The source object: options, scheduling of checks (interval with jitter,
- * exponential backoff on failure), and results delivered on the loop. */
+ * exponential backoff on failure, or a watching backend's changes with a
+ * quiet time), snapshots made from what the backend exports, and results
+ * delivered on the loop. The backend (git.c, dir.c) is reached only
+ * through struct sl_source__backend_ops. */
 #include "source-internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define DEFAULT_INTERVAL_MS 60000
-#define DEFAULT_TIMEOUT_MS  120000
 #define DEFAULT_DEBOUNCE_MS 200
 #define BACKOFF_START_MS    1000
+#define PROBLEMS_MAX        (64 * 1024)
+
+/* A job handed to the worker. Fields are written by the worker and read by
+ * the loop in done, never both at once. */
+struct job {
+	struct sl_source *src;
+	struct job *next, *prev; /* the source's list of jobs whose done has not run */
+	int code;
+	struct sl_error err;
+	uint64_t started_ms;
+	/* check: the snapshot current at submit, referenced by the loop then
+	 * and released in done (the worker only reads its immutable tree),
+	 * and the new one, or NULL when unchanged */
+	struct sl_source_snapshot *prev_snap;
+	struct sl_source__check chk;
+	struct sl_source_snapshot *snap;
+	/* write-back: wb's strings are file and name */
+	struct sl_source__writeback wb;
+	char *file, *name;
+	sl_writeback_fn wb_done;
+	void *wb_payload;
+};
+
+struct sl_source {
+	struct sl_loop *loop;
+	struct sl_loop_worker *worker;
+	sl_source_fn fn;
+	void *payload;
+	struct sl_source__backend *be; /* its worker ops run only in jobs (and free after join) */
+
+	/* copied options */
+	enum sl_source_kind kind;
+	char *id;
+	uint64_t interval_ms, jitter_ms, debounce_ms;
+	struct sl_manifest_limits lim; /* of a snapshot's files */
+
+	char *cache_dir;
+	bool cache_owned; /* we created it: removed on free */
+	char *trees_dir;  /* cache_dir/trees: one directory per snapshot */
+	unsigned long seq;
+
+	struct sl_source_snapshot *current;
+	struct sl_loop_timer *timer;
+	uint64_t backoff_ms;
+	bool started, running, again;
+	bool dirty; /* a change came while a check ran */
+	struct job *jobs;
+	struct sl_source_stats stats;
+};
 
 static void job_unlink(struct sl_source *src, struct job *j)
 {
@@ -30,20 +81,20 @@ static void job_free(struct job *j)
 		return;
 	sl_source_snapshot_unref(j->snap);
 	sl_source_snapshot_unref(j->prev_snap);
-	sl_buf_free(&j->problems);
+	sl_buf_free(&j->chk.problems);
 	free(j->file);
 	free(j->name);
 	free(j);
 }
 
-static struct job *job_new(struct sl_source *src, int kind)
+static struct job *job_new(struct sl_source *src)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return NULL;
 	j->src = src;
-	j->kind = kind;
-	sl_buf_init(&j->problems, 64 * 1024);
+	j->chk.prev_rev = "";
+	sl_buf_init(&j->chk.problems, PROBLEMS_MAX);
 	j->next = src->jobs;
 	if (src->jobs)
 		src->jobs->prev = j;
@@ -58,38 +109,140 @@ static void emit(struct sl_source *src, enum sl_source_event_type type, const st
 		src->fn(src, &ev, src->payload);
 }
 
+/* ---- checks ----------------------------------------------------------------- */
+
+static void schedule(struct sl_source *src, uint64_t delay_ms)
+{
+	sl_loop_timer_arm(src->timer, delay_ms);
+}
+
+/* A watching backend checks on changes, not on the interval. */
+static bool watched(const struct sl_source *src)
+{
+	return src->be->ops->watch_start != NULL;
+}
+
+static void resync(struct sl_source *src)
+{
+	if (src->be->ops->watch_resync)
+		src->be->ops->watch_resync(src->be);
+}
+
+/* A new empty directory for a snapshot's tree, named after tag. Worker
+ * only: seq is advanced by worker jobs, which run one at a time. */
+static int tree_new(struct sl_source *src, const char *tag, char **ret, struct sl_error *err)
+{
+	char *dir = sl_asprintf("%s/%.12s.%lu", src->trees_dir, tag, ++src->seq);
+
+	if (!dir)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	if (mkdir(dir, 0700) < 0) {
+		int e = errno;
+		free(dir);
+		return sl_error_set(err, SL_EIO, "cannot create a snapshot directory: %s", strerror(e));
+	}
+	*ret = dir;
+	return 0;
+}
+
+/* One check on the worker: the backend refreshes and exports into a new
+ * tree, which becomes a snapshot. *ret stays NULL when the revision is the
+ * previous one. */
+static int check_run(struct sl_source *src, struct sl_source__check *chk, struct sl_source_snapshot **ret,
+                     struct sl_error *err)
+{
+	struct sl_source__backend *be = src->be;
+	_cleanup_free_ char *dir = NULL;
+	bool named;
+	int r;
+
+	if (be->ops->refresh) {
+		r = be->ops->refresh(be, chk, err);
+		if (r < 0)
+			return r;
+	}
+	named = chk->rev[0] != '\0';
+	if (named && !strcmp(chk->rev, chk->prev_rev))
+		return 0;
+	r = tree_new(src, named ? chk->rev : be->ops->name, &dir, err);
+	if (r < 0)
+		return r;
+	r = be->ops->export(be, chk, dir, err);
+	if (r < 0)
+		goto drop;
+	assert(chk->rev[0]);
+	if (!strcmp(chk->rev, chk->prev_rev)) {
+		r = 0; /* the same content again */
+		goto drop;
+	}
+	r = sl_source__snapshot_new(src->kind, chk->rev, dir, chk->files, chk->problems.data, &src->lim, ret,
+	                            err);
+	if (r < 0) {
+		/* a commit id tells the reader where to look; a content hash does not */
+		if (named)
+			sl_error_prefix(err, "revision %s", chk->rev);
+		goto drop;
+	}
+	return 0;
+drop:
+	(void)sl_file_rm_rf(dir, NULL); /* a leftover goes at the next start */
+	return r;
+}
+
 static void check_work(void *payload)
 {
 	struct job *j = payload;
 	j->started_ms = sl_now_ms();
-	if (j->src->kind == SL_SOURCE_GIT)
-		sl_source__git_check(j);
-	else
-		sl_source__dir_scan(j);
+	j->code = check_run(j->src, &j->chk, &j->snap, &j->err);
+}
+
+/* When the next check runs after one finished: a polled source on its
+ * interval (with jitter) or, after a failure, with backoff; a watching
+ * source after the quiet time when a change came meanwhile, else only
+ * after a failure (the root gone), with backoff, in case no event comes. */
+static void schedule_next(struct sl_source *src, bool failed)
+{
+	if (watched(src)) {
+		if (src->again || src->dirty) {
+			src->again = src->dirty = false;
+			resync(src);
+			schedule(src, src->debounce_ms);
+		} else if (src->backoff_ms) {
+			resync(src);
+			schedule(src, src->backoff_ms);
+		}
+		return;
+	}
+	if (src->again) {
+		src->again = false;
+		schedule(src, 0);
+	} else if (failed) {
+		schedule(src, src->backoff_ms);
+	} else {
+		schedule(src, src->interval_ms + (src->jitter_ms ? sl_rand_between(0, src->jitter_ms) : 0));
+	}
 }
 
 static void check_done(struct sl_loop *loop, void *payload)
 {
 	struct job *j = payload;
 	struct sl_source *src = j->src;
-	uint64_t next;
+	bool failed = j->code < 0;
 
 	job_unlink(src, j);
 	src->running = false;
 	src->stats.checks++;
 	src->stats.last_check_ms = sl_now_ms() - j->started_ms;
-	if (j->code < 0) {
+	if (failed) {
 		src->stats.check_failures++;
 		src->backoff_ms = src->backoff_ms ? SL_MIN(src->backoff_ms * 2, src->interval_ms)
 		                                  : SL_MIN(BACKOFF_START_MS, src->interval_ms);
-		next = src->backoff_ms;
 		if (!j->err.msg[0])
 			sl_error_set(&j->err, j->code, "%s", sl_strerror(j->code));
 		emit(src, SL_SOURCE_EVENT_ERROR, &j->err);
 	} else {
 		src->backoff_ms = 0;
 		src->stats.last_success = sl_wall_s();
-		next = src->interval_ms + (src->jitter_ms ? sl_rand_between(0, src->jitter_ms) : 0);
 		if (j->snap) {
 			sl_source_snapshot_unref(src->current);
 			src->current = TAKE_PTR(j->snap);
@@ -100,25 +253,7 @@ static void check_done(struct sl_loop *loop, void *payload)
 		}
 	}
 	job_free(j);
-
-	if (src->kind == SL_SOURCE_DIR) {
-		/* a directory is driven by inotify; a failure (root gone) is
-		 * retried with backoff in case no event ever comes */
-		if (src->again || src->dirty) {
-			src->again = src->dirty = false;
-			sl_source__dir_watch_resync(src);
-			sl_source__schedule_check(src, src->debounce_ms);
-		} else if (src->backoff_ms) {
-			sl_source__dir_watch_resync(src);
-			sl_source__schedule_check(src, src->backoff_ms);
-		}
-		return;
-	}
-	if (src->again) {
-		src->again = false;
-		next = 0;
-	}
-	sl_source__schedule_check(src, next);
+	schedule_next(src, failed);
 }
 
 static void submit_check(struct sl_source *src)
@@ -129,19 +264,20 @@ static void submit_check(struct sl_source *src)
 		src->again = true;
 		return;
 	}
-	j = job_new(src, JOB_CHECK);
+	j = job_new(src);
 	if (!j) {
-		sl_source__schedule_check(src, BACKOFF_START_MS);
+		schedule(src, BACKOFF_START_MS);
 		return;
 	}
 	if (src->current) {
-		snprintf(j->prev_rev, sizeof(j->prev_rev), "%s", sl_source_snapshot_revision(src->current));
 		j->prev_snap = sl_source_snapshot_ref(src->current);
+		j->chk.prev_rev = sl_source_snapshot_revision(j->prev_snap);
+		j->chk.prev_root = sl_source_snapshot_root(j->prev_snap);
 	}
 	if (sl_loop_worker_submit(src->worker, check_work, check_done, j) < 0) {
 		job_unlink(src, j);
 		job_free(j);
-		sl_source__schedule_check(src, BACKOFF_START_MS);
+		schedule(src, BACKOFF_START_MS);
 		return;
 	}
 	src->running = true;
@@ -150,75 +286,77 @@ static void submit_check(struct sl_source *src)
 static void on_timer(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct sl_source *src = payload;
-	if (src->kind == SL_SOURCE_DIR)
-		sl_source__dir_watch_resync(src);
+	resync(src);
 	submit_check(src);
 }
 
-void sl_source__schedule_check(struct sl_source *src, uint64_t delay_ms)
+/* ---- calls from the backend ---------------------------------------------------- */
+
+const char *sl_source__cache_dir(const struct sl_source *src)
 {
-	sl_loop_timer_arm(src->timer, delay_ms);
+	return src->cache_dir;
 }
 
-static int dup_opt(char **dst, const char *s)
+void sl_source__changed(struct sl_source *src)
 {
-	if (!s || !*s) {
-		*dst = NULL;
-		return 0;
+	if (src->running)
+		src->dirty = true;
+	/* quiet period: every change pushes the check back */
+	schedule(src, src->debounce_ms);
+}
+
+/* ---- the source -------------------------------------------------------------- */
+
+/* The cache directory (given, or a fresh one under $TMPDIR) and its empty
+ * trees directory. */
+static int cache_open(struct sl_source *src, const char *cache_dir, struct sl_error *err)
+{
+	struct sl_error e = {0};
+	int r;
+
+	if (cache_dir && *cache_dir) {
+		src->cache_dir = sl_strdup(cache_dir);
+		if (!src->cache_dir)
+			return sl_error_set(err, SL_ENOMEM, "out of memory");
+		r = sl_file_mkdir_p(src->cache_dir, 0700, &e);
+		if (r < 0)
+			return sl_error_set(err, SL_EIO, "cache directory %s", e.msg);
+	} else {
+		const char *tmp = getenv("TMPDIR");
+		src->cache_dir = sl_asprintf("%s/sluice-source-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!src->cache_dir)
+			return sl_error_set(err, SL_ENOMEM, "out of memory");
+		if (!mkdtemp(src->cache_dir))
+			return sl_error_set(err, SL_EIO, "cannot create a cache directory: %s",
+			                    strerror(errno));
+		src->cache_owned = true;
 	}
-	*dst = sl_strdup(s);
-	return *dst ? 0 : SL_ENOMEM;
-}
-
-bool sl_source__is_sha(const char *s)
-{
-	if (strlen(s) != 40)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
-static int validate(const struct sl_source_options *o, struct sl_error *err)
-{
-	if (o->kind == SL_SOURCE_DIR) {
-		if (!o->dir || o->dir[0] != '/')
-			return sl_error_set(err, SL_EINVALID,
-			                    "directory source: an absolute path is required");
-		return 0;
-	}
-	if (o->kind != SL_SOURCE_GIT)
-		return sl_error_set(err, SL_EINVALID, "unknown source kind");
-	if (!o->url || !*o->url)
-		return sl_error_set(err, SL_EINVALID, "git source: a URL is required");
-	if (sl_str_has_prefix(o->url, "http://") && !o->allow_http)
-		return sl_error_set(err, SL_EINVALID, "git source: plain http:// is refused; use https://");
-	if (!strstr(o->url, "://") && o->url[0] != '/' && !strchr(o->url, ':'))
-		return sl_error_set(err, SL_EINVALID, "git source: unrecognised URL form");
-	if ((sl_str_has_prefix(o->url, "ssh://") || (!strstr(o->url, "://") && o->url[0] != '/')) &&
-	    (!o->known_hosts_file || !*o->known_hosts_file))
-		return sl_error_set(
-		    err, SL_EINVALID,
-		    "git source: an ssh URL needs a known_hosts file (host keys are always checked)");
-	if (o->password_file && *o->password_file && (!o->username || !*o->username))
-		return sl_error_set(err, SL_EINVALID, "git source: a password file needs a username");
-	if (o->path && (o->path[0] == '/' || strstr(o->path, "..")))
-		return sl_error_set(err, SL_EINVALID, "git source: --path must be relative, without ..");
-	if (o->ref && (!*o->ref || strstr(o->ref, "..") || strpbrk(o->ref, " ~^:?*[\\")))
-		return sl_error_set(err, SL_EINVALID, "git source: invalid ref");
+	src->trees_dir = sl_asprintf("%s/trees", src->cache_dir);
+	if (!src->trees_dir)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	/* trees left by an earlier process belong to no snapshot */
+	(void)sl_file_rm_rf(src->trees_dir, NULL);
+	r = sl_file_mkdir_p(src->trees_dir, 0700, &e);
+	if (r < 0)
+		return sl_error_set(err, SL_EIO, "%s", e.msg);
 	return 0;
 }
+
+/* The backend of each kind. */
+static const sl_source__backend_new_fn backends[] = {
+    [SL_SOURCE_GIT] = sl_source__git_new,
+    [SL_SOURCE_DIR] = sl_source__dir_new,
+};
 
 int sl_source_new(struct sl_loop *loop, const struct sl_source_options *o, sl_source_fn fn, void *payload,
                   struct sl_source **ret, struct sl_error *err)
 {
+	struct sl_source_options bo = *o; /* what the backend sees: shared limits resolved */
 	struct sl_source *src;
 	int r;
 
-	r = validate(o, err);
-	if (r < 0)
-		return r;
+	if ((unsigned)o->kind >= SL_ARRAY_SIZE(backends) || !backends[o->kind])
+		return sl_error_set(err, SL_EINVALID, "unknown source kind");
 	src = calloc(1, sizeof(*src));
 	if (!src)
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
@@ -226,67 +364,23 @@ int sl_source_new(struct sl_loop *loop, const struct sl_source_options *o, sl_so
 	src->fn = fn;
 	src->payload = payload;
 	src->kind = o->kind;
-	src->ifd = -1;
-	src->parent_wd = -1;
-	src->allow_http = o->allow_http;
 	src->interval_ms = o->interval_ms ? o->interval_ms : DEFAULT_INTERVAL_MS;
 	src->jitter_ms = o->jitter_ms ? o->jitter_ms : src->interval_ms / 10;
-	src->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	src->debounce_ms = o->debounce_ms ? o->debounce_ms : DEFAULT_DEBOUNCE_MS;
-	src->max_file_size = o->max_file_size ? o->max_file_size : 4u << 20;
-	src->max_files = o->max_files ? o->max_files : 100000;
-	r = 0;
-	r |= dup_opt(&src->id, o->id);
-	r |= dup_opt(&src->url, o->url);
-	r |= dup_opt(&src->ref, o->ref);
-	r |= dup_opt(&src->path, o->path);
-	r |= dup_opt(&src->username, o->username);
-	r |= dup_opt(&src->password_file, o->password_file);
-	r |= dup_opt(&src->ssh_key_file, o->ssh_key_file);
-	r |= dup_opt(&src->ssh_passphrase_file, o->ssh_passphrase_file);
-	r |= dup_opt(&src->known_hosts_file, o->known_hosts_file);
-	r |= dup_opt(&src->ca_file, o->ca_file);
-	r |= dup_opt(&src->ca_dir, o->ca_dir);
-	r |= dup_opt(&src->author_name, o->author_name ? o->author_name : "sluice");
-	r |= dup_opt(&src->author_email, o->author_email ? o->author_email : "sluice@localhost");
-	r |= dup_opt(&src->dir, o->dir);
-	if (r) {
+	src->lim = (struct sl_manifest_limits)SL_MANIFEST_LIMITS_INIT;
+	src->lim.max_file_size = bo.max_file_size = o->max_file_size ? o->max_file_size : 4u << 20;
+	src->lim.max_files = bo.max_files = o->max_files ? o->max_files : 100000;
+	/* the backend first: invalid options fail before anything is created */
+	r = backends[o->kind](src, loop, &bo, &src->be, err);
+	if (r < 0)
+		goto fail;
+	if (o->id && *o->id && !(src->id = sl_strdup(o->id))) {
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (src->path) {
-		/* "a/b/" and "a/b" are the same subdirectory */
-		size_t n = strlen(src->path);
-		while (n && src->path[n - 1] == '/')
-			src->path[--n] = '\0';
-	}
-	if (o->cache_dir && *o->cache_dir) {
-		src->cache_dir = sl_strdup(o->cache_dir);
-		if (!src->cache_dir || sl_source__mkdir_p(src->cache_dir, 0700) < 0) {
-			r = sl_error_set(err, SL_EIO, "cache directory %s: %s", o->cache_dir,
-			                 strerror(errno));
-			goto fail;
-		}
-	} else {
-		const char *tmp = getenv("TMPDIR");
-		src->cache_dir = sl_asprintf("%s/sluice-source-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		if (!src->cache_dir || !mkdtemp(src->cache_dir)) {
-			r = sl_error_set(err, SL_EIO, "cannot create a cache directory: %s", strerror(errno));
-			goto fail;
-		}
-		src->cache_owned = true;
-	}
-	src->trees_dir = sl_asprintf("%s/trees", src->cache_dir);
-	if (!src->trees_dir) {
-		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+	r = cache_open(src, o->cache_dir, err);
+	if (r < 0)
 		goto fail;
-	}
-	/* trees left by an earlier process belong to no snapshot */
-	sl_source__rm_rf(src->trees_dir);
-	if (sl_source__mkdir_p(src->trees_dir, 0700) < 0) {
-		r = sl_error_set(err, SL_EIO, "%s: %s", src->trees_dir, strerror(errno));
-		goto fail;
-	}
 	r = sl_loop_timer_new(loop, on_timer, src, &src->timer);
 	if (r < 0) {
 		sl_error_set(err, r, "cannot create a timer");
@@ -310,8 +404,8 @@ int sl_source_start(struct sl_source *src, struct sl_error *err)
 
 	if (src->started)
 		return 0;
-	if (src->kind == SL_SOURCE_DIR) {
-		r = sl_source__dir_watch_start(src, err);
+	if (src->be->ops->watch_start) {
+		r = src->be->ops->watch_start(src->be, err);
 		if (r < 0)
 			return r;
 	}
@@ -329,8 +423,7 @@ void sl_source_trigger(struct sl_source *src)
 		return;
 	}
 	sl_loop_timer_disarm(src->timer);
-	if (src->kind == SL_SOURCE_DIR)
-		sl_source__dir_watch_resync(src);
+	resync(src);
 	submit_check(src);
 }
 
@@ -356,30 +449,18 @@ void sl_source_free(struct sl_source *src)
 		job_unlink(src, j);
 		job_free(j);
 	}
-	sl_source__git_state_free(src->git);
-	sl_source__dir_watch_stop(src);
+	if (src->be) {
+		if (src->be->ops->watch_stop)
+			src->be->ops->watch_stop(src->be);
+		src->be->ops->free(src->be);
+	}
 	sl_loop_timer_free(src->timer);
 	sl_source_snapshot_unref(src->current);
 	if (src->cache_owned && src->cache_dir)
-		sl_source__rm_rf(src->cache_dir);
+		(void)sl_file_rm_rf(src->cache_dir, NULL); /* nobody to tell on the way out */
 	free(src->id);
-	free(src->url);
-	free(src->ref);
-	free(src->path);
-	free(src->username);
-	free(src->password_file);
-	free(src->ssh_key_file);
-	free(src->ssh_passphrase_file);
-	free(src->known_hosts_file);
-	free(src->ca_file);
-	free(src->ca_dir);
-	free(src->author_name);
-	free(src->author_email);
-	free(src->dir);
 	free(src->cache_dir);
 	free(src->trees_dir);
-	free(src->parent);
-	free(src->base);
 	free(src);
 }
 
@@ -388,8 +469,10 @@ void sl_source_free(struct sl_source *src)
 static void wb_work(void *payload)
 {
 	struct job *j = payload;
+	struct sl_source__backend *be = j->src->be;
+
 	j->started_ms = sl_now_ms();
-	sl_source__git_writeback(j);
+	j->code = be->ops->write_back(be, &j->wb, &j->err);
 }
 
 static void wb_done(struct sl_loop *loop, void *payload)
@@ -398,12 +481,12 @@ static void wb_done(struct sl_loop *loop, void *payload)
 	struct sl_source *src = j->src;
 
 	job_unlink(src, j);
-	if (j->code == 0 && j->commit[0])
+	if (j->code == 0 && j->wb.commit[0])
 		src->stats.writebacks++;
 	else if (j->code < 0 && j->code != SL_ENOTFOUND)
 		src->stats.writeback_failures++;
 	if (j->wb_done)
-		j->wb_done(src, j->code, j->commit, &j->err, j->wb_payload);
+		j->wb_done(src, j->code, j->wb.commit, &j->err, j->wb_payload);
 	job_free(j);
 	/* the commit is on the remote now; fetch it so the next snapshot has it */
 	if (src->started && !src->running)
@@ -416,18 +499,18 @@ int sl_source_write_back(struct sl_source *src, const char *file, unsigned doc_i
 	struct job *j;
 	int r;
 
-	if (src->kind != SL_SOURCE_GIT)
-		return SL_EUNSUPPORTED;
-	if (src->ref && (sl_source__is_sha(src->ref) || sl_str_has_prefix(src->ref, "refs/tags/")))
+	if (!src->be->ops->write_back || !src->be->can_write_back)
 		return SL_EUNSUPPORTED;
 	if (!file || !*file || file[0] == '/' || strstr(file, "..") || !name || !*name)
 		return SL_EINVALID;
-	j = job_new(src, JOB_WRITEBACK);
+	j = job_new(src);
 	if (!j)
 		return SL_ENOMEM;
 	j->file = sl_strdup(file);
 	j->name = sl_strdup(name);
-	j->doc_index = doc_index;
+	j->wb.file = j->file;
+	j->wb.name = j->name;
+	j->wb.doc_index = doc_index;
 	j->wb_done = done;
 	j->wb_payload = payload;
 	if (!j->file || !j->name) {

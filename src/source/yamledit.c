@@ -55,175 +55,234 @@ static void keycpy(char *dst, size_t n, const yaml_event_t *ev)
 	dst[l] = '\0';
 }
 
-int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, const char *name,
-                            struct sl_buf *out, struct sl_error *err)
+/* What libyaml's events say about each document of the stream. */
+struct scanner {
+	struct pos pos;
+	struct frame st[MAX_DEPTH];
+	int depth;
+	struct docinfo *docs, *d; /* d: the document being read */
+	size_t ndocs, cap;
+};
+
+static int on_document(struct scanner *sc, struct sl_error *err)
+{
+	if (sc->ndocs >= MAX_DOCS)
+		return sl_error_set(err, SL_ETOOLARGE, "too many documents");
+	if (SL_GROW(sc->docs, sc->cap, sc->ndocs + 1, 8) < 0)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	sc->d = &sc->docs[sc->ndocs++];
+	memset(sc->d, 0, sizeof(*sc->d));
+	sc->depth = 0;
+	return 0;
+}
+
+static int on_collection_start(struct scanner *sc, const yaml_event_t *ev, struct sl_error *err)
+{
+	bool map = ev->type == YAML_MAPPING_START_EVENT;
+	struct frame *f;
+
+	if (sc->depth >= MAX_DEPTH)
+		return sl_error_set(err, SL_ETOOLARGE, "nesting too deep");
+	if (sc->d && sc->depth == 1 && sc->st[0].is_map && !strcmp(sc->st[0].key, "spec")) {
+		struct docinfo *d = sc->d;
+		d->spec_seen = true;
+		d->spec_map = map;
+		d->spec_flow = map && ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE;
+		d->spec_start = to_byte(&sc->pos, ev->start_mark.index);
+	}
+	f = &sc->st[sc->depth++];
+	f->is_map = map;
+	f->expect_key = true;
+	f->key[0] = '\0';
+	return 0;
+}
+
+static void on_collection_end(struct scanner *sc)
+{
+	if (sc->depth > 0)
+		sc->depth--;
+	if (sc->depth > 0 && sc->st[sc->depth - 1].is_map)
+		sc->st[sc->depth - 1].expect_key = true;
+}
+
+/* A scalar or alias: a key of a mapping, or a value the edit needs (kind,
+ * metadata.name, spec.completed). */
+static void on_scalar(struct scanner *sc, const yaml_event_t *ev)
+{
+	struct docinfo *d = sc->d;
+	struct frame *top, *st = sc->st;
+	int depth = sc->depth;
+
+	if (!d || depth == 0)
+		return;
+	top = &st[depth - 1];
+	if (top->is_map && top->expect_key) {
+		if (ev->type == YAML_SCALAR_EVENT)
+			keycpy(top->key, sizeof(top->key), ev);
+		else
+			top->key[0] = '\0';
+		top->expect_key = false;
+		if (depth == 2 && !strcmp(st[0].key, "spec") && !d->spec_has_keys) {
+			d->spec_has_keys = true;
+			d->first_key = to_byte(&sc->pos, ev->start_mark.index);
+			d->first_key_col = ev->start_mark.column;
+		}
+		return;
+	}
+	if (top->is_map)
+		top->expect_key = true;
+	if (ev->type != YAML_SCALAR_EVENT)
+		return;
+	if (depth == 1 && !strcmp(st[0].key, "kind")) {
+		keycpy(d->kind, sizeof(d->kind), ev);
+	} else if (depth == 1 && !strcmp(st[0].key, "spec")) {
+		d->spec_seen = true; /* a scalar spec: not editable */
+	} else if (depth == 2 && !strcmp(st[0].key, "metadata") && !strcmp(st[1].key, "name")) {
+		keycpy(d->name, sizeof(d->name), ev);
+	} else if (depth == 2 && !strcmp(st[0].key, "spec") && !strcmp(st[1].key, "completed")) {
+		d->completed_seen = true;
+		d->val_start = to_byte(&sc->pos, ev->start_mark.index);
+		d->val_end = to_byte(&sc->pos, ev->end_mark.index);
+		keycpy(d->value, sizeof(d->value), ev);
+	}
+}
+
+static int on_event(struct scanner *sc, const yaml_event_t *ev, struct sl_error *err)
+{
+	switch (ev->type) {
+	case YAML_DOCUMENT_START_EVENT:
+		return on_document(sc, err);
+	case YAML_MAPPING_START_EVENT:
+	case YAML_SEQUENCE_START_EVENT:
+		return on_collection_start(sc, ev, err);
+	case YAML_MAPPING_END_EVENT:
+	case YAML_SEQUENCE_END_EVENT:
+		on_collection_end(sc);
+		return 0;
+	case YAML_SCALAR_EVENT:
+	case YAML_ALIAS_EVENT:
+		on_scalar(sc, ev);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Reads the whole stream into sc->docs (the caller frees it). */
+static int scan(const char *text, size_t len, struct scanner *sc, struct sl_error *err)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
-	struct frame st[MAX_DEPTH];
-	int depth = 0;
-	struct docinfo *docs = NULL, *d = NULL, *pick = NULL;
-	size_t ndocs = 0, cap = 0;
-	struct pos pos = {text, len, 0, 0};
 	bool done = false;
 	int r = 0;
 
 	if (!yaml_parser_initialize(&parser))
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	while (!done) {
+	while (!done && r >= 0) {
 		if (!yaml_parser_parse(&parser, &ev)) {
 			r = sl_error_set(err, SL_EINVALID, "YAML error at line %zu: %s",
 			                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "?");
-			goto out;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (ndocs >= MAX_DOCS) {
-				r = sl_error_set(err, SL_ETOOLARGE, "too many documents");
-				break;
-			}
-			if (SL_GROW(docs, cap, ndocs + 1, 8) < 0) {
-				r = sl_error_set(err, SL_ENOMEM, "out of memory");
-				break;
-			}
-			d = &docs[ndocs++];
-			memset(d, 0, sizeof(*d));
-			depth = 0;
-			break;
-		case YAML_MAPPING_START_EVENT:
-		case YAML_SEQUENCE_START_EVENT: {
-			bool map = ev.type == YAML_MAPPING_START_EVENT;
-			if (depth >= MAX_DEPTH) {
-				r = sl_error_set(err, SL_ETOOLARGE, "nesting too deep");
-				break;
-			}
-			if (d && depth == 1 && st[0].is_map && !strcmp(st[0].key, "spec")) {
-				d->spec_seen = true;
-				d->spec_map = map;
-				d->spec_flow = map && ev.data.mapping_start.style == YAML_FLOW_MAPPING_STYLE;
-				d->spec_start = to_byte(&pos, ev.start_mark.index);
-			}
-			st[depth].is_map = map;
-			st[depth].expect_key = true;
-			st[depth].key[0] = '\0';
-			depth++;
 			break;
 		}
-		case YAML_MAPPING_END_EVENT:
-		case YAML_SEQUENCE_END_EVENT:
-			if (depth > 0)
-				depth--;
-			if (depth > 0 && st[depth - 1].is_map)
-				st[depth - 1].expect_key = true;
-			break;
-		case YAML_SCALAR_EVENT:
-		case YAML_ALIAS_EVENT:
-			if (!d || depth == 0)
-				break;
-			if (st[depth - 1].is_map && st[depth - 1].expect_key) {
-				if (ev.type == YAML_SCALAR_EVENT)
-					keycpy(st[depth - 1].key, sizeof(st[0].key), &ev);
-				else
-					st[depth - 1].key[0] = '\0';
-				st[depth - 1].expect_key = false;
-				if (depth == 2 && !strcmp(st[0].key, "spec") && !d->spec_has_keys) {
-					d->spec_has_keys = true;
-					d->first_key = to_byte(&pos, ev.start_mark.index);
-					d->first_key_col = ev.start_mark.column;
-				}
-				break;
-			}
-			if (st[depth - 1].is_map)
-				st[depth - 1].expect_key = true;
-			if (ev.type != YAML_SCALAR_EVENT)
-				break;
-			if (depth == 1 && !strcmp(st[0].key, "kind"))
-				keycpy(d->kind, sizeof(d->kind), &ev);
-			else if (depth == 1 && !strcmp(st[0].key, "spec"))
-				d->spec_seen = true; /* a scalar spec: not editable */
-			else if (depth == 2 && !strcmp(st[0].key, "metadata") && !strcmp(st[1].key, "name"))
-				keycpy(d->name, sizeof(d->name), &ev);
-			else if (depth == 2 && !strcmp(st[0].key, "spec") &&
-			         !strcmp(st[1].key, "completed")) {
-				d->completed_seen = true;
-				d->val_start = to_byte(&pos, ev.start_mark.index);
-				d->val_end = to_byte(&pos, ev.end_mark.index);
-				keycpy(d->value, sizeof(d->value), &ev);
-			}
-			break;
-		default:
-			break;
-		}
+		done = ev.type == YAML_STREAM_END_EVENT;
+		r = on_event(sc, &ev, err);
 		yaml_event_delete(&ev);
-		if (r < 0)
-			goto out_noev;
 	}
+	yaml_parser_delete(&parser);
+	return r;
+}
 
-	for (size_t i = 0; i < ndocs; i++) {
-		if (strcmp(docs[i].kind, "BackfillRequest") || strcmp(docs[i].name, name))
+/* The BackfillRequest `name`: the one at doc_index, else the first one
+ * elsewhere in the file (the document moved); NULL when none. */
+static const struct docinfo *pick(const struct scanner *sc, unsigned doc_index, const char *name)
+{
+	const struct docinfo *found = NULL;
+
+	for (size_t i = 0; i < sc->ndocs; i++) {
+		const struct docinfo *d = &sc->docs[i];
+		if (strcmp(d->kind, "BackfillRequest") || strcmp(d->name, name))
 			continue;
-		if (i == doc_index) {
-			pick = &docs[i];
-			break;
-		}
-		if (!pick)
-			pick = &docs[i]; /* the document moved within the file */
+		if (i == doc_index)
+			return d;
+		if (!found)
+			found = d;
 	}
-	if (!pick) {
-		r = sl_error_set(err, SL_ENOTFOUND, "no BackfillRequest %s in the file", name);
-		goto out_noev;
-	}
-	if (pick->completed_seen) {
-		if (!strcmp(pick->value, "true") || !strcmp(pick->value, "True") ||
-		    !strcmp(pick->value, "TRUE")) {
-			r = SL_EEXIST;
-			goto out_noev;
-		}
-		sl_buf_init(out, len + 16);
-		if (sl_buf_append(out, text, pick->val_start) < 0 || sl_buf_puts(out, "true") < 0 ||
-		    sl_buf_append(out, text + pick->val_end, len - pick->val_end) < 0) {
-			sl_buf_free(out);
-			r = sl_error_set(err, SL_ENOMEM, "out of memory");
-		}
-		goto out_noev;
-	}
-	if (!pick->spec_map) {
-		r = sl_error_set(err, SL_EINVALID,
-		                 "BackfillRequest %s has no spec mapping to add completed to", name);
-		goto out_noev;
-	}
+	return found;
+}
+
+/* The text with the bytes of spec.completed's value replaced by "true". */
+static int replace_value(const char *text, size_t len, const struct docinfo *d, struct sl_buf *out)
+{
+	sl_buf_init(out, len + 16);
+	if (sl_buf_append(out, text, d->val_start) < 0 || sl_buf_puts(out, "true") < 0 ||
+	    sl_buf_append(out, text + d->val_end, len - d->val_end) < 0)
+		return SL_ENOMEM;
+	return 0;
+}
+
+/* The text with "completed: true" as the first key of spec: inside the
+ * braces of a flow mapping, else as a new first line indented like its
+ * siblings. */
+static int insert_completed(const char *text, size_t len, const struct docinfo *d, struct sl_buf *out)
+{
+	size_t at;
+	int r;
+
 	sl_buf_init(out, len + 64);
-	if (pick->spec_flow) {
-		size_t at = pick->spec_start + 1;
+	if (d->spec_flow) {
+		at = d->spec_start + 1;
 		r = sl_buf_append(out, text, at);
 		if (r >= 0)
-			r = sl_buf_puts(out, pick->spec_has_keys ? "completed: true, " : "completed: true");
-		if (r >= 0)
-			r = sl_buf_append(out, text + at, len - at);
+			r = sl_buf_puts(out, d->spec_has_keys ? "completed: true, " : "completed: true");
 	} else {
-		/* a new first line of spec, indented like its siblings */
-		size_t at =
-		    pick->first_key >= pick->first_key_col ? pick->first_key - pick->first_key_col : 0;
+		at = d->first_key >= d->first_key_col ? d->first_key - d->first_key_col : 0;
 		r = sl_buf_append(out, text, at);
-		for (size_t i = 0; r >= 0 && i < pick->first_key_col; i++)
+		for (size_t i = 0; r >= 0 && i < d->first_key_col; i++)
 			r = sl_buf_puts(out, " ");
 		if (r >= 0)
 			r = sl_buf_puts(out, "completed: true\n");
-		if (r >= 0)
-			r = sl_buf_append(out, text + at, len - at);
 	}
+	if (r >= 0)
+		r = sl_buf_append(out, text + at, len - at);
+	return r;
+}
+
+static bool is_true(const char *v)
+{
+	return !strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE");
+}
+
+int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, const char *name,
+                            struct sl_buf *out, struct sl_error *err)
+{
+	struct scanner sc = {.pos = {text, len, 0, 0}};
+	const struct docinfo *d;
+	int r;
+
+	r = scan(text, len, &sc, err);
+	if (r < 0)
+		goto out;
+	d = pick(&sc, doc_index, name);
+	if (!d) {
+		r = sl_error_set(err, SL_ENOTFOUND, "no BackfillRequest %s in the file", name);
+		goto out;
+	}
+	if (d->completed_seen && is_true(d->value)) {
+		r = SL_EEXIST;
+		goto out;
+	}
+	if (!d->completed_seen && !d->spec_map) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "BackfillRequest %s has no spec mapping to add completed to", name);
+		goto out;
+	}
+	r = d->completed_seen ? replace_value(text, len, d, out) : insert_completed(text, len, d, out);
 	if (r < 0) {
 		sl_buf_free(out);
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");
 	}
-	goto out_noev;
 out:
-out_noev:
-	free(docs);
-	yaml_parser_delete(&parser);
+	free(sc.docs);
 	return r;
 }

@@ -1,5 +1,5 @@
-/* Unit tests of base: buffers with limits, errors, hashing, time, files, URLs,
- * the string map. */
+/* Unit tests of base: buffers with limits, errors, hashing, time, files and
+ * directory trees, URLs, the string map. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include "sluice/base-map.h"
 #include "sluice/base.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -273,6 +274,67 @@ static void map_borrowing(void **state)
 	assert_string_equal(b, "b");
 }
 
+static void file_trees(void **state)
+{
+	char dir[] = "/tmp/sl-base-XXXXXX";
+	char path[512], outside[512];
+	struct sl_error e = {0};
+	struct stat st;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	/* mkdir -p: parents made, an existing directory is fine, a trailing
+	 * slash is the same directory */
+	snprintf(path, sizeof(path), "%s/a/b/c", dir);
+	assert_int_equal(sl_file_mkdir_p(path, 0700, &e), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(sl_file_mkdir_p(path, 0700, &e), 0);
+	snprintf(path, sizeof(path), "%s/a/b/c/", dir);
+	assert_int_equal(sl_file_mkdir_p(path, 0700, &e), 0);
+	assert_int_equal(sl_file_mkdir_p("", 0700, &e), SL_EINVALID);
+	/* a file in the way: the code says what went wrong, err names where */
+	snprintf(path, sizeof(path), "%s/a/file", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/a/file/sub", dir);
+	assert_int_equal(sl_file_mkdir_p(path, 0700, &e), SL_ENOTFOUND);
+	assert_non_null(strstr(e.msg, path));
+	snprintf(path, sizeof(path), "%s/a/file", dir);
+	assert_int_equal(sl_file_mkdir_p(path, 0700, &e), SL_EEXIST);
+
+	/* rm -rf removes the tree and the links in it, not what they point to */
+	snprintf(outside, sizeof(outside), "%s/keep", dir);
+	assert_int_equal(mkdir(outside, 0700), 0);
+	snprintf(path, sizeof(path), "%s/keep/x", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/a/b/link", dir);
+	assert_int_equal(symlink(outside, path), 0);
+	snprintf(path, sizeof(path), "%s/a", dir);
+	assert_int_equal(sl_file_rm_rf(path, &e), 0);
+	assert_int_equal(lstat(path, &st), -1);
+	snprintf(path, sizeof(path), "%s/keep/x", dir);
+	assert_int_equal(stat(path, &st), 0);
+	/* a missing path is already removed; a plain file is removed too */
+	snprintf(path, sizeof(path), "%s/a", dir);
+	assert_int_equal(sl_file_rm_rf(path, &e), 0);
+	snprintf(path, sizeof(path), "%s/keep/x", dir);
+	assert_int_equal(sl_file_rm_rf(path, NULL), 0);
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(sl_file_rm_rf(dir, &e), 0);
+	assert_int_equal(lstat(dir, &st), -1);
+
+	assert_int_equal(sl_error_from_errno(ENOENT), SL_ENOTFOUND);
+	assert_int_equal(sl_error_from_errno(EEXIST), SL_EEXIST);
+	assert_int_equal(sl_error_from_errno(EACCES), SL_EFORBIDDEN);
+	assert_int_equal(sl_error_from_errno(ENOMEM), SL_ENOMEM);
+	assert_int_equal(sl_error_from_errno(EIO), SL_EIO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -280,7 +342,7 @@ int main(void)
 	    cmocka_unit_test(error_buffer),       cmocka_unit_test(sha256_vectors),
 	    cmocka_unit_test(durations_and_time), cmocka_unit_test(url_redaction),
 	    cmocka_unit_test(read_beneath),       cmocka_unit_test(map_owning),
-	    cmocka_unit_test(map_borrowing),
+	    cmocka_unit_test(map_borrowing),      cmocka_unit_test(file_trees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

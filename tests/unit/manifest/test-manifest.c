@@ -389,7 +389,7 @@ static void sub(const char *dir, const char *rel)
 	assert_int_equal(mkdir(p, 0755), 0);
 }
 
-static void sl_source__rm_rf(const char *dir)
+static void rm_rf(const char *dir)
 {
 	char cmd[4200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -512,8 +512,8 @@ static void tree_order_hidden_and_symlinks(void **state)
 	s = sl_manifest_set_new(NULL);
 	assert_int_equal(sl_manifest_set_add_dir(s, "/nonexistent/sluice", NULL, &e), SL_ENOTFOUND);
 	sl_manifest_set_free(s);
-	sl_source__rm_rf(root);
-	sl_source__rm_rf(outside);
+	rm_rf(root);
+	rm_rf(outside);
 }
 
 /* ---- validation --------------------------------------------------------- */

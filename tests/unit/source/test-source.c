@@ -1,5 +1,5 @@
-/* Unit tests of the source module's pure parts: the write-back YAML edit
- * and the known_hosts check. */
+/* Unit tests of the source module's pure parts: the write-back YAML edit,
+ * the known_hosts check, Git URLs and the choice of the remote ref. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "sluice/source.h"
-#include "source-internal.h"
+#include "git-internal.h"
 
 /* ---- write-back edit ---------------------------------------------------------- */
 
@@ -219,6 +219,14 @@ static void test_known_hosts_hashed_and_revoked(void **state)
 	assert_int_equal(check(kh, "h.test", 22, KEY_A), SL_EFORBIDDEN);
 	snprintf(kh, sizeof(kh), "@cert-authority *.test ssh-ed25519 %s\n", KEY_A);
 	assert_int_equal(check(kh, "h.test", 22, KEY_A), SL_ENOTFOUND);
+	/* a revoked key is refused, not the host's other keys; CRLF is whitespace */
+	snprintf(kh, sizeof(kh), "@revoked h.test ssh-ed25519 %s\r\nh.test ssh-ed25519 %s\r\n", KEY_B, KEY_A);
+	assert_int_equal(check(kh, "h.test", 22, KEY_A), 0);
+	assert_int_equal(check(kh, "h.test", 22, KEY_B), SL_EFORBIDDEN);
+	/* a negated pattern wins over a match elsewhere in the list */
+	snprintf(kh, sizeof(kh), "*.test,!h.test ssh-ed25519 %s\n", KEY_A);
+	assert_int_equal(check(kh, "h.test", 22, KEY_A), SL_ENOTFOUND);
+	assert_int_equal(check(kh, "i.test", 22, KEY_A), 0);
 }
 
 /* ---- URLs ------------------------------------------------------------------------ */
@@ -262,6 +270,72 @@ static void test_url_host(void **state)
 	assert_string_equal(host, "");
 }
 
+/* ---- the remote ref ---------------------------------------------------------------- */
+
+static git_remote_head head(const char *name, char fill, const char *symref)
+{
+	git_remote_head h;
+	memset(&h, 0, sizeof(h));
+	memset(h.oid.id, fill, sizeof(h.oid.id));
+	h.name = (char *)name;
+	h.symref_target = (char *)symref;
+	return h;
+}
+
+static void test_pick_ref(void **state)
+{
+	git_remote_head hs[] = {
+	    head("HEAD", 1, "refs/heads/trunk"), head("refs/heads/trunk", 1, NULL),
+	    head("refs/heads/main", 2, NULL),    head("refs/heads/dev", 3, NULL),
+	    head("refs/tags/v1", 4, NULL),       head("refs/tags/v1^{}", 5, NULL),
+	    head("refs/tags/light", 6, NULL),
+	};
+	const git_remote_head *heads[SL_ARRAY_SIZE(hs)];
+	struct sl_source__git_target t;
+	struct sl_error err = {0};
+	char spec[700], hex[GIT_OID_HEXSZ + 1];
+
+	for (size_t i = 0; i < SL_ARRAY_SIZE(hs); i++)
+		heads[i] = &hs[i];
+	/* no ref: the remote's default branch */
+	assert_int_equal(sl_source__git_pick_ref(NULL, heads, 7, &t, spec, sizeof(spec), &err), 0);
+	assert_string_equal(t.branch, "trunk");
+	assert_string_equal(t.refname, "refs/heads/trunk");
+	assert_string_equal(spec, "+refs/heads/trunk:refs/sluice/fetched-tip");
+	assert_int_equal(t.oid.id[0], 1);
+	/* ... and "main" when the remote names none */
+	assert_int_equal(sl_source__git_pick_ref(NULL, heads + 1, 6, &t, spec, sizeof(spec), &err), 0);
+	assert_string_equal(t.branch, "main");
+	/* a plain name is a branch first, then a tag; an annotated tag peeled */
+	assert_int_equal(sl_source__git_pick_ref("dev", heads, 7, &t, spec, sizeof(spec), &err), 0);
+	assert_string_equal(t.branch, "dev");
+	assert_int_equal(t.oid.id[0], 3);
+	assert_int_equal(sl_source__git_pick_ref("v1", heads, 7, &t, spec, sizeof(spec), &err), 0);
+	assert_string_equal(t.branch, "");
+	assert_string_equal(t.refname, "refs/tags/v1");
+	assert_int_equal(t.oid.id[0], 5);
+	assert_string_equal(spec, "+refs/tags/v1:refs/sluice/fetched-tip");
+	assert_int_equal(sl_source__git_pick_ref("refs/tags/light", heads, 7, &t, spec, sizeof(spec), &err),
+	                 0);
+	assert_int_equal(t.oid.id[0], 6);
+	/* a commit id is taken as it is, whatever the remote lists */
+	assert_int_equal(sl_source__git_pick_ref("0123456789abcdef0123456789abcdef01234567", heads, 7, &t,
+	                                         spec, sizeof(spec), &err),
+	                 0);
+	git_oid_tostr(hex, sizeof(hex), &t.oid);
+	assert_string_equal(hex, "0123456789abcdef0123456789abcdef01234567");
+	assert_string_equal(t.refname, "");
+	assert_string_equal(spec, "+refs/heads/*:refs/sluice/heads/*");
+	/* missing: the message names the ref as configured */
+	assert_int_equal(sl_source__git_pick_ref("nope", heads, 7, &t, spec, sizeof(spec), &err),
+	                 SL_ENOTFOUND);
+	assert_string_equal(err.msg, "ref nope not found on the remote");
+	assert_int_equal(sl_source__git_pick_ref(NULL, heads + 3, 4, &t, spec, sizeof(spec), &err),
+	                 SL_ENOTFOUND);
+	assert_string_equal(err.msg, "ref refs/heads/main not found on the remote");
+	assert_false(sl_source__git_is_sha("0123456789ABCDEF0123456789abcdef01234567"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +347,7 @@ int main(void)
 	    cmocka_unit_test(test_known_hosts_plain),
 	    cmocka_unit_test(test_known_hosts_hashed_and_revoked),
 	    cmocka_unit_test(test_url_host),
+	    cmocka_unit_test(test_pick_ref),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
