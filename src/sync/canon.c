@@ -158,14 +158,6 @@ cJSON *sl_sync_project(const cJSON *desired, const cJSON *live)
 	return project(desired, live, 0, false, false);
 }
 
-void sl_sync_state_digest(const cJSON *desired, const cJSON *live, char out[static SL_SYNC_DIGEST_HEX + 1])
-{
-	char d[SL_SYNC_DIGEST_HEX + 1];
-
-	sl_sync_digest(desired, d);
-	sl_sync_state_digest_from(d, desired, live, out);
-}
-
 void sl_sync_state_digest_from(const char *desired_digest, const cJSON *desired, const cJSON *live,
                                char out[static SL_SYNC_DIGEST_HEX + 1])
 {
