@@ -47,10 +47,15 @@ enum sl_sync_stage sl_sync_stage_of(const char *group, const char *kind);
 
 /* ---- digests and projections (pure) -------------------------------------- */
 
-/* Digest of the desired object, keys sorted, ignoring the sluice.dev/revision
- * annotation: a new commit that leaves an object alone does not change its
- * digest, so it costs no write. out gets SL_SYNC_DIGEST_HEX chars + NUL. */
-void sl_sync_digest(const struct cJSON *desired, char out[static SL_SYNC_DIGEST_HEX + 1]);
+/* Digests are SHA-256 of the JSON sl_manifest_json_go writes (keys sorted),
+ * cut to SL_SYNC_DIGEST_HEX hex digits + NUL in out. The inventory stores
+ * them: a change to what goes into one makes every object apply once more
+ * after an upgrade. Each returns 0 or SL_ENOMEM. */
+
+/* Digest of the desired object without the sluice.dev/revision annotation: a
+ * new commit that leaves an object alone does not change its digest, so it
+ * costs no write. */
+int sl_sync_digest(const struct cJSON *desired, char out[static SL_SYNC_DIGEST_HEX + 1]);
 
 /* The live object cut down to the fields the desired object sets (what sluice
  * manages), revision annotation left out. A field the live object lacks is
@@ -67,8 +72,8 @@ struct cJSON *sl_sync_project(const struct cJSON *desired, const struct cJSON *l
  * changed, whatever normalisation the server applies (e.g. "1000m" stored as
  * "1"), so a converged tree costs no write, and a `kubectl edit` of a managed
  * field changes the projection and is undone. */
-void sl_sync_state_digest_from(const char *desired_digest, const struct cJSON *desired,
-                               const struct cJSON *live, char out[static SL_SYNC_DIGEST_HEX + 1]);
+int sl_sync_state_digest_from(const char *desired_digest, const struct cJSON *desired,
+                              const struct cJSON *live, char out[static SL_SYNC_DIGEST_HEX + 1]);
 
 /* The completed latch: when desired is a BackfillRequest and live has
  * spec.completed true, sets spec.completed true in desired. Returns true when

@@ -306,7 +306,8 @@ static void apply_resolution(struct run *r, const char *av, const char *kind, in
 			cJSON *meta = cJSON_GetObjectItemCaseSensitive(is->it->obj, "metadata");
 			is->it->ns = NULL;
 			cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
-			sl_sync_digest(is->it->obj, is->it->digest);
+			if (sl_sync_digest(is->it->obj, is->it->digest) < 0)
+				item_fail(r, is, SL_ENOMEM, "out of memory");
 		}
 	}
 }
@@ -628,8 +629,11 @@ static void on_apply(struct sl_kube_result *res, void *payload)
 		} else {
 			r->unchanged++;
 		}
-		sl_sync_state_digest_from(is->it->digest, is->it->obj, res->body, is->state);
-		record(r, is->it, is->state);
+		/* a state that cannot be computed is recorded unknown: applied
+		 * again next time */
+		bool known =
+		    sl_sync_state_digest_from(is->it->digest, is->it->obj, res->body, is->state) == 0;
+		record(r, is->it, known ? is->state : NULL);
 	}
 	r->pending--;
 	issue_applies(r);
@@ -656,9 +660,13 @@ static bool needs_apply(struct run *r, struct item_state *is)
 	}
 	if (!is->live)
 		return true;
-	if (sl_sync_latch_completed(it->obj, is->live))
-		sl_sync_digest(it->obj, it->digest);
-	sl_sync_state_digest_from(it->digest, it->obj, is->live, is->state);
+	if (sl_sync_latch_completed(it->obj, is->live) && sl_sync_digest(it->obj, it->digest) < 0) {
+		item_fail(r, is, SL_ENOMEM, "out of memory");
+		record_failed(r, it);
+		return false;
+	}
+	if (sl_sync_state_digest_from(it->digest, it->obj, is->live, is->state) < 0)
+		return true; /* when in doubt, apply */
 	const struct sl_sync_inv_entry *e =
 	    sl_sync_inventory_find(r->prev, it->group, it->kind, it->ns, it->name);
 	if (e && strcmp(e->digest, is->state) == 0) {

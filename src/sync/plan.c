@@ -282,14 +282,13 @@ static int push_item(struct sl_sync_plan *p, cJSON *obj, const char *file, int i
 	if (it->ns && !*it->ns)
 		it->ns = NULL;
 	it->stage = sl_sync_stage_of(it->group, it->kind);
-	if (!it->group || !it->version || !it->file) {
+	if (!it->group || !it->version || !it->file || sl_sync_digest(obj, it->digest) < 0) {
 		free(it->group);
 		free(it->version);
 		free(it->file);
 		cJSON_Delete(obj);
 		return SL_ENOMEM;
 	}
-	sl_sync_digest(obj, it->digest);
 	p->n_items++;
 	return 0;
 }
@@ -456,8 +455,7 @@ int sl_sync_item_set_namespace(struct sl_sync_item *it, const char *ns)
 	if (r < 0)
 		return r;
 	it->ns = str_at(meta, "namespace");
-	sl_sync_digest(it->obj, it->digest);
-	return 0;
+	return sl_sync_digest(it->obj, it->digest);
 }
 
 int sl_sync_plan_add_item_problem(struct sl_sync_plan *p, const struct sl_sync_item *it, int code,

@@ -209,8 +209,45 @@ static void state_digest(const cJSON *desired, const cJSON *live, char out[stati
 {
 	char d[SL_SYNC_DIGEST_HEX + 1];
 
-	sl_sync_digest(desired, d);
-	sl_sync_state_digest_from(d, desired, live, out);
+	assert_int_equal(sl_sync_digest(desired, d), 0);
+	assert_int_equal(sl_sync_state_digest_from(d, desired, live, out), 0);
+}
+
+/* The first SL_SYNC_DIGEST_HEX hex digits of the SHA-256 of text. */
+static void sha_prefix(const char *text, char out[static SL_SYNC_DIGEST_HEX + 1])
+{
+	char hex[65];
+
+	sl_sha256_hex(text, strlen(text), hex);
+	memcpy(out, hex, SL_SYNC_DIGEST_HEX);
+	out[SL_SYNC_DIGEST_HEX] = '\0';
+}
+
+/* What the inventory stores: a change here makes every object apply once
+ * more after an upgrade. */
+static void digest_definition(void **state)
+{
+	char got[SL_SYNC_DIGEST_HEX + 1], st[SL_SYNC_DIGEST_HEX + 1], want[SL_SYNC_DIGEST_HEX + 1];
+	char state_want[128];
+	cJSON *x = J("{\"kind\":\"K\",\"metadata\":{\"name\":\"n\",\"annotations\":{\"sluice.dev/revision\":"
+	             "\"1\",\"a\":\"<b>\"}},\"data\":{\"k\":\"v\",\"n\":1,\"f\":0.5}}");
+	cJSON *live =
+	    J("{\"kind\":\"K\",\"metadata\":{\"name\":\"n\",\"uid\":\"u\"},\"data\":{\"k\":\"w\"}}");
+
+	/* the desired object's Go JSON without the revision annotation */
+	assert_int_equal(sl_sync_digest(x, got), 0);
+	sha_prefix("{\"data\":{\"f\":0.5,\"k\":\"v\",\"n\":1},\"kind\":\"K\",\"metadata\":{\"annotations\":{"
+	           "\"a\":\"\\u003cb\\u003e\"},\"name\":\"n\"}}",
+	           want);
+	assert_string_equal(got, want);
+	/* the desired digest, then the projection's Go JSON */
+	snprintf(state_want, sizeof(state_want),
+	         "%s{\"data\":{\"k\":\"w\"},\"kind\":\"K\",\"metadata\":{\"name\":\"n\"}}", got);
+	sha_prefix(state_want, want);
+	assert_int_equal(sl_sync_state_digest_from(got, x, live, st), 0);
+	assert_string_equal(st, want);
+	cJSON_Delete(x);
+	cJSON_Delete(live);
 }
 
 static void digest_rules(void **state)
@@ -221,25 +258,25 @@ static void digest_rules(void **state)
 	      "\"a\":\"b\"}},\"data\":{\"k\":\"v\",\"n\":1}}");
 	cJSON *y = J("{\"data\":{\"n\":1,\"k\":\"v\"},\"metadata\":{\"annotations\":{\"a\":\"b\","
 	             "\"sluice.dev/revision\":\"2\"},\"name\":\"n\"},\"kind\":\"K\"}");
-	sl_sync_digest(x, a);
-	sl_sync_digest(y, b);
+	assert_int_equal(sl_sync_digest(x, a), 0);
+	assert_int_equal(sl_sync_digest(y, b), 0);
 	assert_int_equal(strlen(a), SL_SYNC_DIGEST_HEX);
 	/* key order and the revision annotation do not matter */
 	assert_string_equal(a, b);
 	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(y, "data"), "k", cJSON_CreateString("w"));
-	sl_sync_digest(y, b);
+	assert_int_equal(sl_sync_digest(y, b), 0);
 	assert_string_not_equal(a, b);
 	/* a revision key elsewhere than metadata.annotations does count */
 	cJSON *z1 = J("{\"data\":{\"sluice.dev/revision\":\"1\"}}");
 	cJSON *z2 = J("{\"data\":{\"sluice.dev/revision\":\"2\"}}");
-	sl_sync_digest(z1, a);
-	sl_sync_digest(z2, b);
+	assert_int_equal(sl_sync_digest(z1, a), 0);
+	assert_int_equal(sl_sync_digest(z2, b), 0);
 	assert_string_not_equal(a, b);
 	/* the path annotation counts: a renamed file is re-applied */
 	cJSON *p1 = J("{\"metadata\":{\"annotations\":{\"sluice.dev/path\":\"a.yaml#0\"}}}");
 	cJSON *p2 = J("{\"metadata\":{\"annotations\":{\"sluice.dev/path\":\"b.yaml#0\"}}}");
-	sl_sync_digest(p1, a);
-	sl_sync_digest(p2, b);
+	assert_int_equal(sl_sync_digest(p1, a), 0);
+	assert_int_equal(sl_sync_digest(p2, b), 0);
 	assert_string_not_equal(a, b);
 	cJSON_Delete(x);
 	cJSON_Delete(y);
@@ -690,6 +727,7 @@ int main(void)
 	    cmocka_unit_test(plan_empty),
 	    cmocka_unit_test(plan_secret_string_data),
 	    cmocka_unit_test(plan_problems),
+	    cmocka_unit_test(digest_definition),
 	    cmocka_unit_test(digest_rules),
 	    cmocka_unit_test(projection_and_state),
 	    cmocka_unit_test(completed_latch),
