@@ -42,16 +42,20 @@ enum sl_sync_stage {
 	SL_SYNC_STAGE_COUNT
 };
 
-const char *sl_sync_stage_name(enum sl_sync_stage s);
 /* The stage of an object of this API group ("" for core) and kind. */
 enum sl_sync_stage sl_sync_stage_of(const char *group, const char *kind);
 
 /* ---- digests and projections (pure) -------------------------------------- */
 
-/* Digest of the desired object, keys sorted, ignoring the sluice.dev/revision
- * annotation: a new commit that leaves an object alone does not change its
- * digest, so it costs no write. out gets SL_SYNC_DIGEST_HEX chars + NUL. */
-void sl_sync_digest(const struct cJSON *desired, char out[static SL_SYNC_DIGEST_HEX + 1]);
+/* Digests are SHA-256 of the JSON sl_manifest_json_go writes (keys sorted),
+ * cut to SL_SYNC_DIGEST_HEX hex digits + NUL in out. The inventory stores
+ * them: a change to what goes into one makes every object apply once more
+ * after an upgrade. Each returns 0 or SL_ENOMEM. */
+
+/* Digest of the desired object without the sluice.dev/revision annotation: a
+ * new commit that leaves an object alone does not change its digest, so it
+ * costs no write. */
+int sl_sync_digest(const struct cJSON *desired, char out[static SL_SYNC_DIGEST_HEX + 1]);
 
 /* The live object cut down to the fields the desired object sets (what sluice
  * manages), revision annotation left out. A field the live object lacks is
@@ -60,20 +64,16 @@ void sl_sync_digest(const struct cJSON *desired, char out[static SL_SYNC_DIGEST_
  * cJSON_Delete) or NULL on allocation failure. live may be NULL (-> {}). */
 struct cJSON *sl_sync_project(const struct cJSON *desired, const struct cJSON *live);
 
-/* Digest of what sluice last saw after applying: the desired digest combined
- * with the projection of the live object onto it. Recorded in the inventory
- * after an apply (live = the server's answer) and recomputed on a resync from
- * the listed live object: equal means neither the source nor the managed live
- * fields changed, whatever normalisation the server applies (e.g. "1000m"
- * stored as "1"), so a converged tree costs no write, and a `kubectl edit` of
- * a managed field changes the projection and is undone. */
-void sl_sync_state_digest(const struct cJSON *desired, const struct cJSON *live,
-                          char out[static SL_SYNC_DIGEST_HEX + 1]);
-/* The same, given desired's sl_sync_digest (an item's digest): the engine
- * has it already, so a resync of 10,000 objects does not hash each desired
- * object a second time. */
-void sl_sync_state_digest_from(const char *desired_digest, const struct cJSON *desired,
-                               const struct cJSON *live, char out[static SL_SYNC_DIGEST_HEX + 1]);
+/* Digest of what sluice last saw after applying: desired_digest (desired's
+ * sl_sync_digest, which the item holds already) combined with the projection
+ * of the live object onto desired. Recorded in the inventory after an apply
+ * (live = the server's answer) and recomputed on a resync from the listed
+ * live object: equal means neither the source nor the managed live fields
+ * changed, whatever normalisation the server applies (e.g. "1000m" stored as
+ * "1"), so a converged tree costs no write, and a `kubectl edit` of a managed
+ * field changes the projection and is undone. */
+int sl_sync_state_digest_from(const char *desired_digest, const struct cJSON *desired,
+                              const struct cJSON *live, char out[static SL_SYNC_DIGEST_HEX + 1]);
 
 /* The completed latch: when desired is a BackfillRequest and live has
  * spec.completed true, sets spec.completed true in desired. Returns true when
@@ -133,14 +133,16 @@ int sl_sync_plan_add(struct sl_sync_plan *p, struct cJSON *obj, const char *file
 /* Records a problem found before planning (a YAML error, an unreadable file). */
 int sl_sync_plan_add_problem(struct sl_sync_plan *p, const char *file, int line, int index, int code,
                              const char *reason);
-/* Adds every document of a loaded manifest set: documents with errors are
- * not planned, and every error of the set (file, line, reason) becomes a
- * problem, so a broken file blocks prune. */
+/* Records a problem about a planned object (a refused apply): file, line,
+ * kind, namespace and name are taken from it. */
+int sl_sync_plan_add_item_problem(struct sl_sync_plan *p, const struct sl_sync_item *it, int code,
+                                  const char *reason);
+/* The apply plan of a loaded set, finished: every document without errors is
+ * planned, and every error of the set (file, line, reason) becomes a problem,
+ * so a broken file blocks prune. snapshot_problems (may be NULL or "") are
+ * problems of the snapshot itself, e.g. files the source left out
+ * (sl_source_snapshot_problems); they count as errors too. */
 struct sl_manifest_set;
-int sl_sync_plan_add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *set);
-/* The common case: a finished plan of a loaded set. snapshot_problems (may be
- * NULL or "") are problems of the snapshot itself, e.g. files the source left
- * out (sl_source_snapshot_problems); they count as errors. */
 int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
                                 const struct sl_manifest_set *set, const char *snapshot_problems,
                                 struct sl_sync_plan **ret);
@@ -254,11 +256,6 @@ bool sl_sync_prune_live_ok(const struct cJSON *live, const char *source_id, cons
 int sl_sync_diff_object(const struct cJSON *desired, const struct cJSON *live, const struct cJSON *after,
                         const char *label, struct sl_buf *out);
 
-/* Records a problem about a planned object (a refused apply): file, line,
- * kind, namespace and name are taken from it. */
-int sl_sync_plan_add_item_problem(struct sl_sync_plan *p, const struct sl_sync_item *it, int code,
-                                  const char *reason);
-
 /* ---- the engine (I/O through kube.h, on the loop thread) ------------------ */
 
 struct sl_kube;
@@ -287,11 +284,7 @@ struct sl_sync_metrics {
 	uint64_t objects_unchanged; /* skipped: desired and live already agreed */
 	uint64_t objects_failed;
 	uint64_t objects_pruned;
-	uint64_t writes; /* applies, deletes and inventory writes sent (events not counted) */
-	uint64_t last_duration_ms;
-	uint64_t duration_ms_sum;        /* over all syncs counted above */
-	int64_t last_sync_end;           /* wall clock, 0: never */
-	char last_applied_revision[128]; /* of the last sync that applied without errors */
+	int64_t last_sync_end; /* wall clock, 0: never */
 };
 
 /* Outcome of one run; valid during the done callback only. */
@@ -335,6 +328,3 @@ int sl_sync_run(struct sl_sync *s, struct sl_sync_plan *plan, const char *source
                 void *payload);
 bool sl_sync_running(const struct sl_sync *s);
 const struct sl_sync_metrics *sl_sync_get_metrics(const struct sl_sync *s);
-/* Appends the counters in Prometheus text format (sluice_sync_* families,
- * with HELP and TYPE lines). source_id labels every sample. */
-int sl_sync_metrics_format(const struct sl_sync_metrics *m, const char *source_id, struct sl_buf *out);

@@ -18,11 +18,9 @@
 #include "sluice/sync.h"
 
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 /* ---- flags ------------------------------------------------------------------- */
 
@@ -43,108 +41,86 @@ struct run_opts {
 	char *author_name, *author_email;
 };
 
-enum flag_type { F_STR, F_BOOL };
-
-struct flag {
-	const char *name;
-	const char *env;
-	enum flag_type type;
-	size_t off;
-	const char *help;
-};
-
-#define S(field) F_STR, offsetof(struct run_opts, field)
-#define B(field) F_BOOL, offsetof(struct run_opts, field)
+#define S(field) SL_CMD_STRING_AT(struct run_opts, field)
+#define B(field) SL_CMD_BOOL_AT(struct run_opts, field)
 
 /* Every flag also reads from its SLUICE_* variable; a flag given on the
  * command line wins. */
-static const struct flag flags[] = {
-    {"git", "SLUICE_GIT_URL", S(git), "URL       Git repository to sync (https, ssh, file)"},
-    {"ref", "SLUICE_GIT_REF", S(ref), "REF       branch, tag or commit (default main)"},
-    {"path", "SLUICE_GIT_PATH", S(path), "DIR       subdirectory of the repository holding the manifests"},
-    {"git-username", "SLUICE_GIT_USERNAME", S(git_username), "NAME      HTTPS user"},
-    {"git-password-file", "SLUICE_GIT_PASSWORD_FILE", S(git_password_file),
-     "FILE      HTTPS password or token, re-read before every fetch"},
-    {"git-ssh-key", "SLUICE_GIT_SSH_KEY", S(git_ssh_key), "FILE      SSH private key"},
-    {"git-known-hosts", "SLUICE_GIT_KNOWN_HOSTS", S(git_known_hosts),
-     "FILE      known_hosts for SSH (host keys are always checked)"},
-    {"git-ca-file", "SLUICE_GIT_CA_FILE", S(git_ca_file), "FILE      CA bundle for HTTPS"},
-    {"git-allow-http", "SLUICE_GIT_ALLOW_HTTP", B(git_allow_http), "          allow plain http:// remotes"},
-    {"git-author", "SLUICE_GIT_AUTHOR", S(git_author),
-     "'N <E>'   author of write-back commits (default sluice <sluice@localhost>)"},
-    {"write-back", "SLUICE_WRITE_BACK", B(write_back),
-     "          commit completed BackfillRequests back to the repository (--git only)"},
-    {"dir", "SLUICE_DIR", S(dir), "DIR       directory of manifests to sync, watched with inotify"},
-    {"interval", "SLUICE_INTERVAL", S(interval), "DUR       fetch and re-apply interval (default 1m)"},
-    {"source-id", "SLUICE_SOURCE_ID", S(source_id), "ID        names the inventory (default \"default\")"},
-    {"cache-dir", "SLUICE_CACHE_DIR", S(cache_dir),
-     "DIR       where the Git clone lives (default: a temp dir)"},
-    {"inventory-namespace", "SLUICE_INVENTORY_NAMESPACE", S(inventory_ns),
-     "NS        namespace of the inventory ConfigMap (default: sluice's own)"},
-    {"prune", "SLUICE_PRUNE", B(prune), "          delete objects that left the source"},
-    {"allow-empty-prune", "SLUICE_ALLOW_EMPTY_PRUNE", B(allow_empty_prune),
-     "          let a prune delete every object"},
-    {"no-sync", "SLUICE_NO_SYNC", B(no_sync), "          run the controller alone (as with no source)"},
-    {"no-controller", "SLUICE_NO_CONTROLLER", B(no_controller), "          sync only, no stream controller"},
-    {"watch-namespace", "SLUICE_WATCH_NAMESPACE", S(watch_namespaces),
-     "NS,...    namespaces the controller watches (default: all)"},
-    {"workers", "SLUICE_WORKERS", S(workers), "N         streams reconciled at once (default 32)"},
-    {"leader-elect", "SLUICE_LEADER_ELECT", B(leader_elect),
-     "          only the holder of a Lease syncs and reconciles"},
-    {"leader-elect-namespace", "SLUICE_LEADER_ELECT_NAMESPACE", S(le_namespace),
-     "NS        namespace of the Lease (default: $POD_NAMESPACE, else the inventory's)"},
-    {"leader-elect-name", "SLUICE_LEADER_ELECT_NAME", S(le_name),
-     "NAME      name of the Lease (default sluice)"},
-    {"leader-elect-lease-duration", "SLUICE_LEADER_ELECT_LEASE_DURATION", S(le_duration),
-     "DUR       (default 15s)"},
-    {"leader-elect-renew-deadline", "SLUICE_LEADER_ELECT_RENEW_DEADLINE", S(le_renew),
-     "DUR       (default 10s)"},
-    {"leader-elect-retry-period", "SLUICE_LEADER_ELECT_RETRY_PERIOD", S(le_retry), "DUR       (default 2s)"},
-    {"listen", "SLUICE_LISTEN", S(listen),
-     "ADDR      HTTP endpoints: health, metrics, webhook (default :8888; \"off\": none)"},
-    {"webhook-secret-file", "SLUICE_WEBHOOK_SECRET_FILE", S(webhook_secret_file),
-     "FILE      enables POST /hooks/git (GitHub HMAC secret or GitLab token)"},
-    {"kubeconfig", "SLUICE_KUBECONFIG", S(kubeconfig),
-     "FILE      kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)"},
-    {"context", "SLUICE_CONTEXT", S(context), "NAME      kubeconfig context"},
-    {"shutdown-timeout", "SLUICE_SHUTDOWN_TIMEOUT", S(shutdown_timeout),
-     "DUR       bound on finishing writes after SIGTERM (default 10s)"},
-    {"log-format", "SLUICE_LOG_FORMAT", S(log_format), "FMT       text or json (default text)"},
-    {"log-level", "SLUICE_LOG_LEVEL", S(log_level), "LEVEL     debug, info, warn, error (default info)"},
+static const struct sl_cmd_flag flags[] = {
+    {"git", 0, "SLUICE_GIT_URL", S(git), "URL", "Git repository to sync (https, ssh, file)"},
+    {"ref", 0, "SLUICE_GIT_REF", S(ref), "REF", "branch, tag or commit (default main)"},
+    {"path", 0, "SLUICE_GIT_PATH", S(path), "DIR", "subdirectory of the repository holding the manifests"},
+    {"git-username", 0, "SLUICE_GIT_USERNAME", S(git_username), "NAME", "HTTPS user"},
+    {"git-password-file", 0, "SLUICE_GIT_PASSWORD_FILE", S(git_password_file), "FILE",
+     "HTTPS password or token, re-read before every fetch"},
+    {"git-ssh-key", 0, "SLUICE_GIT_SSH_KEY", S(git_ssh_key), "FILE", "SSH private key"},
+    {"git-known-hosts", 0, "SLUICE_GIT_KNOWN_HOSTS", S(git_known_hosts), "FILE",
+     "known_hosts for SSH (host keys are always checked)"},
+    {"git-ca-file", 0, "SLUICE_GIT_CA_FILE", S(git_ca_file), "FILE", "CA bundle for HTTPS"},
+    {"git-allow-http", 0, "SLUICE_GIT_ALLOW_HTTP", B(git_allow_http), NULL, "allow plain http:// remotes"},
+    {"git-author", 0, "SLUICE_GIT_AUTHOR", S(git_author), "'N <E>'",
+     "author of write-back commits (default sluice <sluice@localhost>)"},
+    {"write-back", 0, "SLUICE_WRITE_BACK", B(write_back), NULL,
+     "commit completed BackfillRequests back to the repository (--git only)"},
+    {"dir", 0, "SLUICE_DIR", S(dir), "DIR", "directory of manifests to sync, watched with inotify"},
+    {"interval", 0, "SLUICE_INTERVAL", S(interval), "DUR", "fetch and re-apply interval (default 1m)"},
+    {"source-id", 0, "SLUICE_SOURCE_ID", S(source_id), "ID", "names the inventory (default \"default\")"},
+    {"cache-dir", 0, "SLUICE_CACHE_DIR", S(cache_dir), "DIR",
+     "where the Git clone lives (default: a temp dir)"},
+    {"inventory-namespace", 0, "SLUICE_INVENTORY_NAMESPACE", S(inventory_ns), "NS",
+     "namespace of the inventory ConfigMap (default: sluice's own)"},
+    {"prune", 0, "SLUICE_PRUNE", B(prune), NULL, "delete objects that left the source"},
+    {"allow-empty-prune", 0, "SLUICE_ALLOW_EMPTY_PRUNE", B(allow_empty_prune), NULL,
+     "let a prune delete every object"},
+    {"no-sync", 0, "SLUICE_NO_SYNC", B(no_sync), NULL, "run the controller alone (as with no source)"},
+    {"no-controller", 0, "SLUICE_NO_CONTROLLER", B(no_controller), NULL, "sync only, no stream controller"},
+    {"watch-namespace", 0, "SLUICE_WATCH_NAMESPACE", S(watch_namespaces), "NS,...",
+     "namespaces the controller watches (default: all)"},
+    {"workers", 0, "SLUICE_WORKERS", S(workers), "N", "streams reconciled at once (default 32)"},
+    {"leader-elect", 0, "SLUICE_LEADER_ELECT", B(leader_elect), NULL,
+     "only the holder of a Lease syncs and reconciles"},
+    {"leader-elect-namespace", 0, "SLUICE_LEADER_ELECT_NAMESPACE", S(le_namespace), "NS",
+     "namespace of the Lease (default: $POD_NAMESPACE, else the inventory's)"},
+    {"leader-elect-name", 0, "SLUICE_LEADER_ELECT_NAME", S(le_name), "NAME",
+     "name of the Lease (default sluice)"},
+    {"leader-elect-lease-duration", 0, "SLUICE_LEADER_ELECT_LEASE_DURATION", S(le_duration), "DUR",
+     "(default 15s)"},
+    {"leader-elect-renew-deadline", 0, "SLUICE_LEADER_ELECT_RENEW_DEADLINE", S(le_renew), "DUR",
+     "(default 10s)"},
+    {"leader-elect-retry-period", 0, "SLUICE_LEADER_ELECT_RETRY_PERIOD", S(le_retry), "DUR", "(default 2s)"},
+    {"listen", 0, "SLUICE_LISTEN", S(listen), "ADDR",
+     "HTTP endpoints: health, metrics, webhook (default :8888; \"off\": none)"},
+    {"webhook-secret-file", 0, "SLUICE_WEBHOOK_SECRET_FILE", S(webhook_secret_file), "FILE",
+     "enables POST /hooks/git (GitHub HMAC secret or GitLab token)"},
+    {"kubeconfig", 0, "SLUICE_KUBECONFIG", S(kubeconfig), "FILE",
+     "kubeconfig (default: in-cluster, $KUBECONFIG, ~/.kube/config)"},
+    {"context", 0, "SLUICE_CONTEXT", S(context), "NAME", "kubeconfig context"},
+    {"shutdown-timeout", 0, "SLUICE_SHUTDOWN_TIMEOUT", S(shutdown_timeout), "DUR",
+     "bound on finishing writes after SIGTERM (default 10s)"},
+    {"log-format", 0, "SLUICE_LOG_FORMAT", S(log_format), "FMT", "text or json (default text)"},
+    {"log-level", 0, "SLUICE_LOG_LEVEL", S(log_level), "LEVEL", "debug, info, warn, error (default info)"},
+    {"help", 'h', NULL, SL_CMD_HELP, 0, NULL, NULL},
+    {"help-env", 0, NULL, SL_CMD_HELP_ENV, 0, NULL, NULL},
 };
 
 #undef S
 #undef B
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: sluice run [--git URL [--ref REF] [--path DIR] | --dir DIR] [OPTIONS]\n\n"
-	           "Syncs a source to the cluster on every change and every --interval, and runs the\n"
-	           "stream controller. With neither --git nor --dir: the controller alone.\n\n");
-	for (size_t i = 0; i < SL_ARRAY_SIZE(flags); i++)
-		fprintf(f, "  --%-28s %s\n", flags[i].name, flags[i].help);
-	fprintf(f, "\nEvery flag also reads from the environment variable named above in the help of\n"
-	           "`sluice run --help-env`, e.g. SLUICE_GIT_URL, SLUICE_LEADER_ELECT=true.\n"
-	           "SIGTERM/SIGINT: stop taking work, finish writes in flight, release the Lease, exit 0.\n"
-	           "SIGHUP: log counters.\n");
-}
-
-static void usage_env(FILE *f)
-{
-	for (size_t i = 0; i < SL_ARRAY_SIZE(flags); i++)
-		fprintf(f, "  %-36s --%s\n", flags[i].env, flags[i].name);
-}
-
-static int parse_bool(const char *v, bool *ret)
-{
-	if (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0)
-		*ret = true;
-	else if (strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
-		*ret = false;
-	else
-		return SL_EINVALID;
-	return 0;
-}
+static const struct sl_cmd_spec run_spec = {
+    .name = "run",
+    .flags = flags,
+    .n_flags = SL_ARRAY_SIZE(flags),
+    .usage = "usage: sluice run [--git URL [--ref REF] [--path DIR] | --dir DIR] [OPTIONS]\n\n"
+             "Syncs a source to the cluster on every change and every --interval, and runs the\n"
+             "stream controller. With neither --git nor --dir: the controller alone.\n\n",
+    .footer = "\nEvery flag also reads from the environment variable named above in the help of\n"
+              "`sluice run --help-env`, e.g. SLUICE_GIT_URL, SLUICE_LEADER_ELECT=true.\n"
+              "SIGTERM/SIGINT: stop taking work, finish writes in flight, release the Lease, exit 0.\n"
+              "SIGHUP: log counters.\n",
+    .name_width = 30,
+    .metavar_width = 9,
+    .hint_on_bad_flag = true,
+};
 
 static int parse_duration(const char *flag, const char *v, uint64_t def, uint64_t *ret)
 {
@@ -180,8 +156,9 @@ static int parse_author(struct run_opts *o)
 	return o->author_name && o->author_email ? 0 : SL_ENOMEM;
 }
 
-/* Missing and contradicting flags, each with the sentence a user needs. */
-static int check_flags(struct run_opts *o)
+/* Missing and contradicting flags, each with the sentence a user needs: first
+ * the source and what only a source of one kind takes. */
+static int check_source(const struct run_opts *o)
 {
 	const char *git_only[][2] = {
 	    {"ref", o->ref},
@@ -213,6 +190,14 @@ static int check_flags(struct run_opts *o)
 		        "sluice run: --write-back needs --git (a --dir source is never written to)\n");
 		return SL_EINVALID;
 	}
+	return 0;
+}
+
+/* Then flags that need another one, or contradict it. */
+static int check_combinations(const struct run_opts *o)
+{
+	bool source = o->git || o->dir;
+
 	if (o->write_back && o->no_controller) {
 		fprintf(stderr, "sluice run: --write-back needs the controller (it reports the completions): "
 		                "drop --no-controller\n");
@@ -259,6 +244,12 @@ static int check_flags(struct run_opts *o)
 		fprintf(stderr, "sluice run: --git-username needs --git-password-file\n");
 		return SL_EINVALID;
 	}
+	return 0;
+}
+
+/* Last the values: formats, numbers, durations and the author. */
+static int parse_values(struct run_opts *o)
+{
 	if (o->log_format && strcmp(o->log_format, "json") != 0 && strcmp(o->log_format, "text") != 0) {
 		fprintf(stderr, "sluice run: --log-format: expected json or text\n");
 		return SL_EINVALID;
@@ -286,56 +277,18 @@ static int check_flags(struct run_opts *o)
 	return parse_author(o);
 }
 
+/* Returns 0, 1 after a help text, or a negative code after saying why. */
 static int parse_args(int argc, char **argv, struct run_opts *o)
 {
-	struct option longopts[SL_ARRAY_SIZE(flags) + 3];
-	int ch, idx;
+	int r = sl_cmd__parse(&run_spec, argc, argv, o, NULL);
 
-	for (size_t i = 0; i < SL_ARRAY_SIZE(flags); i++) {
-		const char *v = getenv(flags[i].env);
-		char *p = (char *)o + flags[i].off;
-		longopts[i] =
-		    (struct option){flags[i].name, flags[i].type == F_STR ? required_argument : no_argument,
-		                    NULL, 256 + (int)i};
-		if (!v || !*v)
-			continue;
-		if (flags[i].type == F_STR) {
-			*(const char **)p = v;
-		} else if (parse_bool(v, (bool *)p) < 0) {
-			fprintf(stderr, "sluice run: %s: expected true or false, got '%s'\n", flags[i].env,
-			        v);
-			return SL_EINVALID;
-		}
-	}
-	longopts[SL_ARRAY_SIZE(flags)] = (struct option){"help", no_argument, NULL, 'h'};
-	longopts[SL_ARRAY_SIZE(flags) + 1] = (struct option){"help-env", no_argument, NULL, 'E'};
-	longopts[SL_ARRAY_SIZE(flags) + 2] = (struct option){0};
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
-		if (ch == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (ch == 'E') {
-			usage_env(stdout);
-			return 1;
-		}
-		if (ch < 256 || ch >= 256 + (int)SL_ARRAY_SIZE(flags)) {
-			fprintf(stderr, "Run 'sluice run --help' for the options.\n");
-			return SL_EINVALID;
-		}
-		const struct flag *f = &flags[ch - 256];
-		char *p = (char *)o + f->off;
-		if (f->type == F_STR)
-			*(const char **)p = optarg;
-		else
-			*(bool *)p = true;
-	}
-	if (optind < argc) {
-		fprintf(stderr, "sluice run: unexpected argument '%s'\n", argv[optind]);
-		return SL_EINVALID;
-	}
-	return check_flags(o);
+	if (r == 0)
+		r = check_source(o);
+	if (r == 0)
+		r = check_combinations(o);
+	if (r == 0)
+		r = parse_values(o);
+	return r;
 }
 
 /* "a,b,c" -> NULL-terminated array (one allocation per string). */
@@ -463,27 +416,12 @@ static void on_sync_done(struct sl_sync *s, const struct sl_sync_report *rep, vo
 static int plan_snapshot(struct run *r, struct sl_source_snapshot *snap, struct sl_sync_plan **ret)
 {
 	const struct sl_manifest_set *set = sl_source_snapshot_manifests(snap);
-	const char *problems = sl_source_snapshot_problems(snap);
-	struct sl_sync_plan *plan;
-	int e;
 
 	if (!set)
 		return SL_EINVALID;
-	e = sl_sync_plan_new(r->o.source_id, sl_source_snapshot_revision(snap), &plan);
-	if (e < 0)
-		return e;
-	e = sl_sync_plan_add_manifests(plan, set);
 	/* files left out of the snapshot are errors: they keep prune from running */
-	if (e == 0 && problems && *problems)
-		e = sl_sync_plan_add_problem(plan, "", 0, 0, SL_EINVALID, problems);
-	if (e == 0)
-		e = sl_sync_plan_finish(plan);
-	if (e < 0) {
-		sl_sync_plan_free(plan);
-		return e;
-	}
-	*ret = plan;
-	return 0;
+	return sl_sync_plan_from_manifests(r->o.source_id, sl_source_snapshot_revision(snap), set,
+	                                   sl_source_snapshot_problems(snap), ret);
 }
 
 /* Syncs the current snapshot now, or after the run in flight. */
@@ -765,9 +703,8 @@ static void on_webhook(void *payload)
 
 /* ---- metrics ---- */
 
-static void collect(struct sl_server_metrics *m, void *payload)
+static void collect_leader_and_api(struct run *r)
 {
-	struct run *r = payload;
 	char code[8];
 
 	if (r->lease) {
@@ -796,6 +733,10 @@ static void collect(struct sl_server_metrics *m, void *payload)
 		sl_server_metric_set(r->m_relists, NULL, (double)km->relists);
 		sl_server_metric_set(r->m_watch_events, NULL, (double)km->watch_events);
 	}
+}
+
+static void collect_sync(struct run *r)
+{
 	if (r->sync) {
 		const struct sl_sync_metrics *sm = sl_sync_get_metrics(r->sync);
 		sl_server_metric_set(r->m_syncs, (const char *const[]){"ok"}, (double)sm->syncs_ok);
@@ -812,6 +753,10 @@ static void collect(struct sl_server_metrics *m, void *payload)
 		                     (double)sm->objects_pruned);
 		sl_server_metric_set(r->m_sync_last, NULL, (double)sm->last_sync_end);
 	}
+}
+
+static void collect_controller(struct run *r)
+{
 	if (r->ctl) {
 		struct sl_controller_metrics cm;
 		sl_controller_metrics(r->ctl, &cm);
@@ -834,6 +779,10 @@ static void collect(struct sl_server_metrics *m, void *payload)
 		sl_server_metric_set(r->m_classes, (const char *const[]){"not_ready"},
 		                     (double)(cm.classes - cm.classes_ready));
 	}
+}
+
+static void collect_source(struct run *r)
+{
 	if (r->src) {
 		struct sl_source_stats ss;
 		sl_source_stats(r->src, &ss);
@@ -846,6 +795,17 @@ static void collect(struct sl_server_metrics *m, void *payload)
 		                     (double)ss.writeback_failures);
 		sl_server_metric_set(r->m_source_last, NULL, (double)ss.last_success);
 	}
+}
+
+/* On every scrape: the counters of each part, read where they are kept. */
+static void collect(struct sl_server_metrics *m, void *payload)
+{
+	struct run *r = payload;
+
+	collect_leader_and_api(r);
+	collect_sync(r);
+	collect_controller(r);
+	collect_source(r);
 }
 
 static int setup_metrics(struct run *r)
@@ -1042,16 +1002,13 @@ static int setup_source(struct run *r, struct sl_error *err)
 	return sl_source_new(r->loop, &so, on_source, r, &r->src, err);
 }
 
-static int setup(struct run *r)
+/* The loop, its timers and signals, and the client to the cluster. */
+static int setup_loop_and_client(struct run *r)
 {
 	struct sl_kube_config_opts co = {.kubeconfig = r->o.kubeconfig, .context = r->o.context};
 	struct sl_kube_config *cfg = NULL;
 	struct sl_error err = {0};
-	char server[512], desc[1024];
-	bool source = r->o.git || r->o.dir;
 
-	if (!r->o.source_id)
-		r->o.source_id = "default";
 	if (split_namespaces(r->o.watch_namespaces, &r->namespaces) < 0 || sl_loop_new(&r->loop) < 0 ||
 	    sl_loop_timer_new(r->loop, on_deadline, r, &r->deadline) < 0 ||
 	    sl_loop_timer_new(r->loop, on_resync, r, &r->resync) < 0 ||
@@ -1067,71 +1024,110 @@ static int setup(struct run *r)
 		sl_err("kubernetes client: %s", err.msg);
 		return -1;
 	}
-	if (source) {
-		r->inv_ns = r->o.inventory_ns ? sl_strdup(r->o.inventory_ns) : own_namespace(r->kube);
-		struct sl_sync_opts so = {
-		    .source_id = r->o.source_id,
-		    .inventory_ns = r->inv_ns,
-		    .prune = r->o.prune,
-		    .allow_empty_prune = r->o.allow_empty_prune,
-		};
-		if (!r->inv_ns || sl_sync_new(r->loop, r->kube, &so, &r->sync, &err) < 0) {
-			sl_err("sync: %s", r->inv_ns ? err.msg : "out of memory");
-			return -1;
-		}
-		if (setup_source(r, &err) < 0) {
-			sl_err("source %s: %s", source_desc(r, desc, sizeof(desc)), err.msg);
-			return -1;
-		}
+	return 0;
+}
+
+/* With a source: the sync engine and the source feeding it. */
+static int setup_sync(struct run *r)
+{
+	struct sl_error err = {0};
+	char desc[1024];
+
+	if (!r->o.git && !r->o.dir)
+		return 0;
+	r->inv_ns = r->o.inventory_ns ? sl_strdup(r->o.inventory_ns) : own_namespace(r->kube);
+	struct sl_sync_opts so = {
+	    .source_id = r->o.source_id,
+	    .inventory_ns = r->inv_ns,
+	    .prune = r->o.prune,
+	    .allow_empty_prune = r->o.allow_empty_prune,
+	};
+	if (!r->inv_ns || sl_sync_new(r->loop, r->kube, &so, &r->sync, &err) < 0) {
+		sl_err("sync: %s", r->inv_ns ? err.msg : "out of memory");
+		return -1;
 	}
-	if (!r->o.no_controller) {
-		struct sl_controller_opts opts = {.namespaces = (const char *const *)r->namespaces,
-		                                  .workers = r->o.n_workers};
-		if (sl_controller_new(r->loop, r->kube, &opts, &r->ctl, &err) < 0) {
-			sl_err("controller: %s", err.msg);
-			return -1;
-		}
-		sl_controller_set_writeback_hook(r->ctl, on_completion, r);
+	if (setup_source(r, &err) < 0) {
+		sl_err("source %s: %s", source_desc(r, desc, sizeof(desc)), err.msg);
+		return -1;
 	}
-	if (r->o.leader_elect) {
-		if (r->o.le_namespace)
-			r->lease_ns = sl_strdup(r->o.le_namespace);
-		else
-			r->lease_ns = r->inv_ns ? sl_strdup(r->inv_ns) : own_namespace(r->kube);
-		struct sl_kube_lease_opts lo = {
-		    .ns = r->lease_ns,
-		    .name = r->o.le_name ? r->o.le_name : "sluice",
-		    .duration_ms = r->o.le_duration_ms,
-		    .renew_deadline_ms = r->o.le_renew_ms,
-		    .retry_ms = r->o.le_retry_ms,
-		    .started = on_lease_started,
-		    .stopped = on_lease_stopped,
-		    .payload = r,
-		};
-		if (!r->lease_ns || sl_kube_lease_new(r->loop, r->kube, &lo, &r->lease, &err) < 0) {
-			sl_err("leader election: %s", r->lease_ns ? err.msg : "out of memory");
-			return -1;
-		}
+	return 0;
+}
+
+static int setup_controller(struct run *r)
+{
+	struct sl_controller_opts opts = {.namespaces = (const char *const *)r->namespaces,
+	                                  .workers = r->o.n_workers};
+	struct sl_error err = {0};
+
+	if (r->o.no_controller)
+		return 0;
+	if (sl_controller_new(r->loop, r->kube, &opts, &r->ctl, &err) < 0) {
+		sl_err("controller: %s", err.msg);
+		return -1;
 	}
+	sl_controller_set_writeback_hook(r->ctl, on_completion, r);
+	return 0;
+}
+
+static int setup_lease(struct run *r)
+{
+	struct sl_error err = {0};
+
+	if (!r->o.leader_elect)
+		return 0;
+	if (r->o.le_namespace)
+		r->lease_ns = sl_strdup(r->o.le_namespace);
+	else
+		r->lease_ns = r->inv_ns ? sl_strdup(r->inv_ns) : own_namespace(r->kube);
+	struct sl_kube_lease_opts lo = {
+	    .ns = r->lease_ns,
+	    .name = r->o.le_name ? r->o.le_name : "sluice",
+	    .duration_ms = r->o.le_duration_ms,
+	    .renew_deadline_ms = r->o.le_renew_ms,
+	    .retry_ms = r->o.le_retry_ms,
+	    .started = on_lease_started,
+	    .stopped = on_lease_stopped,
+	    .payload = r,
+	};
+	if (!r->lease_ns || sl_kube_lease_new(r->loop, r->kube, &lo, &r->lease, &err) < 0) {
+		sl_err("leader election: %s", r->lease_ns ? err.msg : "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The metrics, and the HTTP server that answers probes, /metrics and the
+ * webhook unless --listen off. */
+static int setup_http(struct run *r)
+{
+	struct sl_error err = {0};
+
 	if (setup_metrics(r) < 0) {
 		sl_err("metrics: cannot register");
 		return -1;
 	}
-	if (!r->o.listen || strcmp(r->o.listen, "off") != 0) {
-		struct sl_server_opts ho = {
-		    .listen = r->o.listen ? r->o.listen : ":8888",
-		    .ready = probe_ready,
-		    .started = probe_started,
-		    .metrics = r->metrics,
-		    .webhook_secret_file = r->o.webhook_secret_file,
-		    .trigger = on_webhook,
-		    .payload = r,
-		};
-		if (sl_server_new(r->loop, &ho, &r->http, &err) < 0) {
-			sl_err("http: %s", err.msg);
-			return -1;
-		}
+	if (r->o.listen && strcmp(r->o.listen, "off") == 0)
+		return 0;
+	struct sl_server_opts ho = {
+	    .listen = r->o.listen ? r->o.listen : ":8888",
+	    .ready = probe_ready,
+	    .started = probe_started,
+	    .metrics = r->metrics,
+	    .webhook_secret_file = r->o.webhook_secret_file,
+	    .trigger = on_webhook,
+	    .payload = r,
+	};
+	if (sl_server_new(r->loop, &ho, &r->http, &err) < 0) {
+		sl_err("http: %s", err.msg);
+		return -1;
 	}
+	return 0;
+}
+
+static void log_start(struct run *r)
+{
+	char server[512], desc[1024];
+	bool source = r->o.git || r->o.dir;
 
 	sl_url_redact(sl_kube_get_config(r->kube)->server, server, sizeof(server));
 	sl_info("sluice run %s: cluster %s; source %s%s; controller %s%s%s; http %s%s%u; leader election %s",
@@ -1141,8 +1137,15 @@ static int setup(struct run *r)
 	        r->ctl && r->o.watch_namespaces ? r->o.watch_namespaces : "", r->http ? "port " : "off",
 	        r->http ? "" : "", r->http ? sl_server_port(r->http) : 0,
 	        r->lease ? sl_kube_lease_get_identity(r->lease) : "off");
-	/* The source starts on every replica, so a standby has its clone ready;
-	 * only the leader syncs. */
+}
+
+/* The source starts on every replica, so a standby has its clone ready;
+ * only the leader syncs. */
+static int start(struct run *r)
+{
+	struct sl_error err = {0};
+	char desc[1024];
+
 	if (r->src && sl_source_start(r->src, &err) < 0) {
 		sl_err("source %s: %s", source_desc(r, desc, sizeof(desc)), err.msg);
 		return -1;
@@ -1152,6 +1155,18 @@ static int setup(struct run *r)
 	else
 		start_work(r);
 	return 0;
+}
+
+/* Each step logs its own failure. */
+static int setup(struct run *r)
+{
+	if (!r->o.source_id)
+		r->o.source_id = "default";
+	if (setup_loop_and_client(r) < 0 || setup_sync(r) < 0 || setup_controller(r) < 0 ||
+	    setup_lease(r) < 0 || setup_http(r) < 0)
+		return -1;
+	log_start(r);
+	return start(r);
 }
 
 static void run_free(struct run *r)

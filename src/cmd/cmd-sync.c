@@ -9,20 +9,18 @@
 #include "sluice/source.h"
 #include "sluice/sync.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
-
-/* Shared with cmd-diff.c. */
-int sl_cmd_sync_main(int argc, char **argv, bool diff);
 
 struct flags {
 	const char *git, *ref, *path, *dir;
 	const char *git_username, *git_password_file, *git_ssh_key, *git_known_hosts, *git_ca_file;
 	const char *kubeconfig, *context, *source_id, *inventory_ns, *cache_dir;
+	const char *concurrency, *timeout;
 	bool once, dry_run, prune, allow_empty_prune, allow_http;
-	unsigned concurrency;
+
+	/* from concurrency and timeout */
+	unsigned n_concurrency;
 	uint64_t timeout_ms;
 };
 
@@ -39,54 +37,79 @@ struct ctx {
 	int exit_code;
 };
 
-static void usage(FILE *f, const char *cmd)
-{
-	bool diff = strcmp(cmd, "diff") == 0;
-	fprintf(f, "usage: sluice %s %s(--git URL [--ref REF] [--path DIR] | --dir DIR) [OPTIONS]\n\n", cmd,
-	        diff ? "" : "--once ");
-	if (diff)
-		fprintf(f,
-		        "Shows what a sync would change: every object is applied as a server-side dry run\n"
-		        "and, for each object that would change, a unified diff of the live object against\n"
-		        "the result is printed, cut to the fields sluice manages; Secret values are masked.\n"
-		        "Exits 0 when nothing would change, 1 when something would, 2 on errors.\n\n");
-	else
-		fprintf(
-		    f, "Applies one snapshot with server-side apply (field manager \"sluice\"), in\n"
-		       "dependency order, skips objects whose live state already matches, records the\n"
-		       "inventory and status in the ConfigMap sluice-inventory-<source id>, and with\n"
-		       "--prune deletes what left the source. Exits 0 only when every document applied.\n\n");
-	fprintf(f,
-	        "  --git URL                  Git repository (env SLUICE_GIT_URL)\n"
-	        "  --ref REF                  branch, tag or commit (SLUICE_GIT_REF; default main)\n"
-	        "  --path DIR                 subdirectory holding the manifests (SLUICE_GIT_PATH)\n"
-	        "  --git-username NAME        HTTPS user (SLUICE_GIT_USERNAME)\n"
-	        "  --git-password-file FILE   HTTPS password or token (SLUICE_GIT_PASSWORD_FILE)\n"
-	        "  --git-ssh-key FILE         SSH private key (SLUICE_GIT_SSH_KEY)\n"
-	        "  --git-known-hosts FILE     known_hosts for SSH (SLUICE_GIT_KNOWN_HOSTS)\n"
-	        "  --git-ca-file FILE         CA bundle for HTTPS (SLUICE_GIT_CA_FILE)\n"
-	        "  --dir DIR                  a directory of manifests (SLUICE_DIR)\n"
-	        "  --source-id ID             names the inventory (SLUICE_SOURCE_ID; default \"default\")\n"
-	        "  --inventory-namespace NS   namespace of the inventory ConfigMap\n"
-	        "                             (SLUICE_INVENTORY_NAMESPACE; default: the namespace sluice\n"
-	        "                             runs in, else the kubeconfig context's, else \"default\")\n"
-	        "  --kubeconfig FILE          (SLUICE_KUBECONFIG, KUBECONFIG)\n"
-	        "  --context NAME             (SLUICE_CONTEXT)\n"
-	        "  --concurrency N            applies in flight per stage (SLUICE_CONCURRENCY; 64)\n"
-	        "  --timeout DURATION         give up after this long (SLUICE_TIMEOUT; 10m)\n");
-	if (!diff)
-		fprintf(f, "  --once                     apply once and exit (SLUICE_ONCE; required)\n"
-		           "  --dry-run                  server-side dry run, no writes (SLUICE_DRY_RUN)\n"
-		           "  --prune                    delete objects that left the source (SLUICE_PRUNE)\n"
-		           "  --allow-empty-prune        let a prune delete every object "
-		           "(SLUICE_ALLOW_EMPTY_PRUNE)\n");
-}
+#define S(field) SL_CMD_STRING_AT(struct flags, field)
+#define B(field) SL_CMD_BOOL_AT(struct flags, field)
 
-static bool env_bool(const char *name)
-{
-	const char *v = getenv(name);
-	return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
-}
+/* Flags of sync alone: diff accepts them but they change nothing there. */
+#define APPLY_FLAGS 1u
+
+/* The help lists them in this order; flags without help are accepted but not
+ * listed. */
+static const struct sl_cmd_flag flags[] = {
+    {"git", 0, "SLUICE_GIT_URL", S(git), "URL", "Git repository (env SLUICE_GIT_URL)"},
+    {"ref", 0, "SLUICE_GIT_REF", S(ref), "REF", "branch, tag or commit (SLUICE_GIT_REF; default main)"},
+    {"path", 0, "SLUICE_GIT_PATH", S(path), "DIR", "subdirectory holding the manifests (SLUICE_GIT_PATH)"},
+    {"git-username", 0, "SLUICE_GIT_USERNAME", S(git_username), "NAME", "HTTPS user (SLUICE_GIT_USERNAME)"},
+    {"git-password-file", 0, "SLUICE_GIT_PASSWORD_FILE", S(git_password_file), "FILE",
+     "HTTPS password or token (SLUICE_GIT_PASSWORD_FILE)"},
+    {"git-ssh-key", 0, "SLUICE_GIT_SSH_KEY", S(git_ssh_key), "FILE", "SSH private key (SLUICE_GIT_SSH_KEY)"},
+    {"git-known-hosts", 0, "SLUICE_GIT_KNOWN_HOSTS", S(git_known_hosts), "FILE",
+     "known_hosts for SSH (SLUICE_GIT_KNOWN_HOSTS)"},
+    {"git-ca-file", 0, "SLUICE_GIT_CA_FILE", S(git_ca_file), "FILE",
+     "CA bundle for HTTPS (SLUICE_GIT_CA_FILE)"},
+    {"git-allow-http", 0, "SLUICE_GIT_ALLOW_HTTP", B(allow_http), NULL, NULL},
+    {"dir", 0, "SLUICE_DIR", S(dir), "DIR", "a directory of manifests (SLUICE_DIR)"},
+    {"source-id", 0, "SLUICE_SOURCE_ID", S(source_id), "ID",
+     "names the inventory (SLUICE_SOURCE_ID; default \"default\")"},
+    {"inventory-namespace", 0, "SLUICE_INVENTORY_NAMESPACE", S(inventory_ns), "NS",
+     "namespace of the inventory ConfigMap\n"
+     "(SLUICE_INVENTORY_NAMESPACE; default: the namespace sluice\n"
+     "runs in, else the kubeconfig context's, else \"default\")"},
+    {"kubeconfig", 0, "SLUICE_KUBECONFIG", S(kubeconfig), "FILE", "(SLUICE_KUBECONFIG, KUBECONFIG)"},
+    {"context", 0, "SLUICE_CONTEXT", S(context), "NAME", "(SLUICE_CONTEXT)"},
+    {"cache-dir", 0, "SLUICE_CACHE_DIR", S(cache_dir), "DIR", NULL},
+    {"concurrency", 0, "SLUICE_CONCURRENCY", S(concurrency), "N",
+     "applies in flight per stage (SLUICE_CONCURRENCY; 64)"},
+    {"timeout", 0, "SLUICE_TIMEOUT", S(timeout), "DURATION", "give up after this long (SLUICE_TIMEOUT; 10m)"},
+    {"once", 0, "SLUICE_ONCE", B(once), NULL, "apply once and exit (SLUICE_ONCE; required)", APPLY_FLAGS},
+    {"dry-run", 0, "SLUICE_DRY_RUN", B(dry_run), NULL, "server-side dry run, no writes (SLUICE_DRY_RUN)",
+     APPLY_FLAGS},
+    {"prune", 0, "SLUICE_PRUNE", B(prune), NULL, "delete objects that left the source (SLUICE_PRUNE)",
+     APPLY_FLAGS},
+    {"allow-empty-prune", 0, "SLUICE_ALLOW_EMPTY_PRUNE", B(allow_empty_prune), NULL,
+     "let a prune delete every object (SLUICE_ALLOW_EMPTY_PRUNE)", APPLY_FLAGS},
+    {"help", 'h', NULL, SL_CMD_HELP, 0, NULL, NULL},
+};
+
+#undef S
+#undef B
+
+static const struct sl_cmd_spec sync_spec = {
+    .name = "sync",
+    .flags = flags,
+    .n_flags = SL_ARRAY_SIZE(flags),
+    .usage = "usage: sluice sync --once (--git URL [--ref REF] [--path DIR] | --dir DIR) [OPTIONS]\n\n"
+             "Applies one snapshot with server-side apply (field manager \"sluice\"), in\n"
+             "dependency order, skips objects whose live state already matches, records the\n"
+             "inventory and status in the ConfigMap sluice-inventory-<source id>, and with\n"
+             "--prune deletes what left the source. Exits 0 only when every document applied.\n\n",
+    .name_width = 26,
+    .lenient_bools = true,
+};
+
+static const struct sl_cmd_spec diff_spec = {
+    .name = "diff",
+    .flags = flags,
+    .n_flags = SL_ARRAY_SIZE(flags),
+    .usage = "usage: sluice diff (--git URL [--ref REF] [--path DIR] | --dir DIR) [OPTIONS]\n\n"
+             "Shows what a sync would change: every object is applied as a server-side dry run\n"
+             "and, for each object that would change, a unified diff of the live object against\n"
+             "the result is printed, cut to the fields sluice manages; Secret values are masked.\n"
+             "Exits 0 when nothing would change, 1 when something would, 2 on errors.\n\n",
+    .name_width = 26,
+    .unlisted = APPLY_FLAGS,
+    .lenient_bools = true,
+};
 
 static const char *env_str(const char *name)
 {
@@ -94,179 +117,31 @@ static const char *env_str(const char *name)
 	return v && *v ? v : NULL;
 }
 
-static void flags_from_env(struct flags *f)
+/* Returns 0, 1 after the help, or SL_EINVALID after saying why. */
+static int parse_flags(const struct sl_cmd_spec *spec, int argc, char **argv, struct flags *f)
 {
-	f->git = env_str("SLUICE_GIT_URL");
-	f->ref = env_str("SLUICE_GIT_REF");
-	f->path = env_str("SLUICE_GIT_PATH");
-	f->git_username = env_str("SLUICE_GIT_USERNAME");
-	f->git_password_file = env_str("SLUICE_GIT_PASSWORD_FILE");
-	f->git_ssh_key = env_str("SLUICE_GIT_SSH_KEY");
-	f->git_known_hosts = env_str("SLUICE_GIT_KNOWN_HOSTS");
-	f->git_ca_file = env_str("SLUICE_GIT_CA_FILE");
-	f->dir = env_str("SLUICE_DIR");
-	f->kubeconfig = env_str("SLUICE_KUBECONFIG");
-	f->context = env_str("SLUICE_CONTEXT");
-	f->source_id = env_str("SLUICE_SOURCE_ID");
-	f->inventory_ns = env_str("SLUICE_INVENTORY_NAMESPACE");
-	f->cache_dir = env_str("SLUICE_CACHE_DIR");
-	f->once = env_bool("SLUICE_ONCE");
-	f->dry_run = env_bool("SLUICE_DRY_RUN");
-	f->prune = env_bool("SLUICE_PRUNE");
-	f->allow_empty_prune = env_bool("SLUICE_ALLOW_EMPTY_PRUNE");
-	f->allow_http = env_bool("SLUICE_GIT_ALLOW_HTTP");
-	f->concurrency = 0;
+	const char *cmd = spec->name;
+	int r = sl_cmd__parse(spec, argc, argv, f, NULL);
+
+	if (r != 0)
+		return r;
 	f->timeout_ms = 10 * 60 * 1000;
-}
-
-static int parse_flags(int argc, char **argv, const char *cmd, struct flags *f)
-{
-	enum {
-		O_GIT = 256,
-		O_REF,
-		O_PATH,
-		O_DIR,
-		O_USER,
-		O_PASS,
-		O_KEY,
-		O_KNOWN,
-		O_CA,
-		O_KUBECONFIG,
-		O_CONTEXT,
-		O_SOURCE_ID,
-		O_INV_NS,
-		O_ONCE,
-		O_DRY,
-		O_PRUNE,
-		O_EMPTY,
-		O_CONC,
-		O_TIMEOUT,
-		O_CACHE,
-		O_HTTP,
-	};
-	static const struct option opts[] = {
-	    {"git", required_argument, NULL, O_GIT},
-	    {"ref", required_argument, NULL, O_REF},
-	    {"path", required_argument, NULL, O_PATH},
-	    {"dir", required_argument, NULL, O_DIR},
-	    {"git-username", required_argument, NULL, O_USER},
-	    {"git-password-file", required_argument, NULL, O_PASS},
-	    {"git-ssh-key", required_argument, NULL, O_KEY},
-	    {"git-known-hosts", required_argument, NULL, O_KNOWN},
-	    {"git-ca-file", required_argument, NULL, O_CA},
-	    {"git-allow-http", no_argument, NULL, O_HTTP},
-	    {"kubeconfig", required_argument, NULL, O_KUBECONFIG},
-	    {"context", required_argument, NULL, O_CONTEXT},
-	    {"source-id", required_argument, NULL, O_SOURCE_ID},
-	    {"inventory-namespace", required_argument, NULL, O_INV_NS},
-	    {"cache-dir", required_argument, NULL, O_CACHE},
-	    {"once", no_argument, NULL, O_ONCE},
-	    {"dry-run", no_argument, NULL, O_DRY},
-	    {"prune", no_argument, NULL, O_PRUNE},
-	    {"allow-empty-prune", no_argument, NULL, O_EMPTY},
-	    {"concurrency", required_argument, NULL, O_CONC},
-	    {"timeout", required_argument, NULL, O_TIMEOUT},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *conc = env_str("SLUICE_CONCURRENCY"), *timeout = env_str("SLUICE_TIMEOUT");
-	int c;
-
-	flags_from_env(f);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_GIT:
-			f->git = optarg;
-			break;
-		case O_REF:
-			f->ref = optarg;
-			break;
-		case O_PATH:
-			f->path = optarg;
-			break;
-		case O_DIR:
-			f->dir = optarg;
-			break;
-		case O_USER:
-			f->git_username = optarg;
-			break;
-		case O_PASS:
-			f->git_password_file = optarg;
-			break;
-		case O_KEY:
-			f->git_ssh_key = optarg;
-			break;
-		case O_KNOWN:
-			f->git_known_hosts = optarg;
-			break;
-		case O_CA:
-			f->git_ca_file = optarg;
-			break;
-		case O_HTTP:
-			f->allow_http = true;
-			break;
-		case O_KUBECONFIG:
-			f->kubeconfig = optarg;
-			break;
-		case O_CONTEXT:
-			f->context = optarg;
-			break;
-		case O_SOURCE_ID:
-			f->source_id = optarg;
-			break;
-		case O_INV_NS:
-			f->inventory_ns = optarg;
-			break;
-		case O_CACHE:
-			f->cache_dir = optarg;
-			break;
-		case O_ONCE:
-			f->once = true;
-			break;
-		case O_DRY:
-			f->dry_run = true;
-			break;
-		case O_PRUNE:
-			f->prune = true;
-			break;
-		case O_EMPTY:
-			f->allow_empty_prune = true;
-			break;
-		case O_CONC:
-			conc = optarg;
-			break;
-		case O_TIMEOUT:
-			timeout = optarg;
-			break;
-		case 'h':
-			usage(stdout, cmd);
-			return 1;
-		default:
-			usage(stderr, cmd);
-			return -1;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "sluice %s: unexpected argument '%s'\n", cmd, argv[optind]);
-		return -1;
-	}
-	if (conc) {
+	if (f->concurrency) {
 		char *end;
-		unsigned long v = strtoul(conc, &end, 10);
+		unsigned long v = strtoul(f->concurrency, &end, 10);
 		if (*end || v == 0 || v > 1024) {
 			fprintf(stderr, "sluice %s: --concurrency wants 1..1024\n", cmd);
-			return -1;
+			return SL_EINVALID;
 		}
-		f->concurrency = (unsigned)v;
+		f->n_concurrency = (unsigned)v;
 	}
-	if (timeout && sl_duration_parse_ms(timeout, &f->timeout_ms) < 0) {
-		fprintf(stderr, "sluice %s: --timeout: not a duration: %s\n", cmd, timeout);
-		return -1;
+	if (f->timeout && sl_duration_parse_ms(f->timeout, &f->timeout_ms) < 0) {
+		fprintf(stderr, "sluice %s: --timeout: not a duration: %s\n", cmd, f->timeout);
+		return SL_EINVALID;
 	}
 	if (!!f->git == !!f->dir) {
 		fprintf(stderr, "sluice %s: give exactly one of --git URL and --dir DIR\n", cmd);
-		return -1;
+		return SL_EINVALID;
 	}
 	if (!f->source_id)
 		f->source_id = "default";
@@ -349,13 +224,6 @@ static int run_plan(struct ctx *c, struct sl_sync_plan *plan, const char *source
 	return r;
 }
 
-/* Plans a loaded set; snapshot problems (files left out) count as errors. */
-static int plan_set(struct ctx *c, const struct sl_manifest_set *set, const char *revision,
-                    const char *snapshot_problems, struct sl_sync_plan **ret)
-{
-	return sl_sync_plan_from_manifests(c->f.source_id, revision, set, snapshot_problems, ret);
-}
-
 static void on_source(struct sl_source *src, const struct sl_source_event *ev, void *payload)
 {
 	struct ctx *c = payload;
@@ -376,8 +244,9 @@ static void on_source(struct sl_source *src, const struct sl_source_event *ev, v
 		run_plan(c, NULL, "the snapshot holds no manifests");
 		return;
 	}
-	int r = plan_set(c, set, sl_source_snapshot_revision(ev->snapshot),
-	                 sl_source_snapshot_problems(ev->snapshot), &plan);
+	/* files the snapshot left out count as errors: they keep prune from running */
+	int r = sl_sync_plan_from_manifests(c->f.source_id, sl_source_snapshot_revision(ev->snapshot), set,
+	                                    sl_source_snapshot_problems(ev->snapshot), &plan);
 	if (r < 0) {
 		fprintf(stderr, "sluice %s: planning: %s\n", c->cmd, sl_strerror(r));
 		c->exit_code = 2;
@@ -402,7 +271,7 @@ static int start_dir(struct ctx *c)
 	}
 	sl_manifest_set_digest(set, digest);
 	snprintf(rev, sizeof(rev), "sha256:%s", digest);
-	r = plan_set(c, set, rev, NULL, &plan);
+	r = sl_sync_plan_from_manifests(c->f.source_id, rev, set, NULL, &plan);
 	sl_manifest_set_free(set);
 	if (r < 0) {
 		fprintf(stderr, "sluice %s: planning: %s\n", c->cmd, sl_strerror(r));
@@ -451,15 +320,17 @@ static void on_signal(struct sl_loop *loop, int signo, void *payload)
 	sl_loop_quit(loop, 0);
 }
 
-int sl_cmd_sync_main(int argc, char **argv, bool diff)
+/* sync and diff: one flow, diff being a dry run that prints diffs */
+static int sync_main(const struct sl_cmd_spec *spec, int argc, char **argv)
 {
-	struct ctx c = {.cmd = diff ? "diff" : "sync", .diff = diff, .exit_code = -1};
+	bool diff = spec == &diff_spec;
+	struct ctx c = {.cmd = spec->name, .diff = diff, .exit_code = -1};
 	struct sl_kube_config *cfg = NULL;
 	struct sl_error err = {0};
 	char *inv_ns = NULL;
 	int r;
 
-	r = parse_flags(argc, argv, c.cmd, &c.f);
+	r = parse_flags(spec, argc, argv, &c.f);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
 	if (!diff && !c.f.once) {
@@ -487,7 +358,7 @@ int sl_cmd_sync_main(int argc, char **argv, bool diff)
 	    .allow_empty_prune = c.f.allow_empty_prune,
 	    .dry_run = c.f.dry_run || diff,
 	    .diff_out = diff ? &c.diff_out : NULL,
-	    .concurrency = c.f.concurrency,
+	    .concurrency = c.f.n_concurrency,
 	};
 	if (!inv_ns || sl_sync_new(c.loop, c.kube, &so, &c.sync, &err) < 0) {
 		fprintf(stderr, "sluice %s: %s\n", c.cmd, inv_ns ? err.msg : "out of memory");
@@ -518,5 +389,10 @@ out:
 
 int sl_cmd_sync(int argc, char **argv)
 {
-	return sl_cmd_sync_main(argc, argv, false);
+	return sync_main(&sync_spec, argc, argv);
+}
+
+int sl_cmd_diff(int argc, char **argv)
+{
+	return sync_main(&diff_spec, argc, argv);
 }

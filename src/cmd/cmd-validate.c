@@ -4,78 +4,104 @@
 #include "cmd.h"
 #include "sluice/manifest.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static void usage(FILE *f)
+struct validate_opts {
+	bool quiet;
+};
+
+static const struct sl_cmd_flag flags[] = {
+    {"quiet", 'q', NULL, SL_CMD_BOOL_AT(struct validate_opts, quiet), NULL,
+     "print problems only, no summary"},
+    {"help", 'h', NULL, SL_CMD_HELP, 0, NULL, "this text"},
+};
+
+static const struct sl_cmd_spec validate_spec = {
+    .name = "validate",
+    .flags = flags,
+    .n_flags = SL_ARRAY_SIZE(flags),
+    .usage = "usage: sluice validate [--quiet] PATH...\n\n"
+             "Checks manifests offline: YAML syntax, apiVersion, kind and names, the schemas of\n"
+             "StreamClass, StreamingJobTemplate and BackfillRequest, streams of the kinds the\n"
+             "StreamClasses register, and references between documents. A PATH is a file or a\n"
+             "directory (every *.yaml and *.yml below it, hidden entries skipped); all PATHs form\n"
+             "one set. Prints every problem; exits 1 when there is any error, else 0.\n\n",
+    .name_width = 13,
+    .min_operands = 1,
+    .max_operands = -1,
+};
+
+/* Adds one PATH to the set: a file, or every manifest below a directory.
+ * Problems of the manifests are recorded in the set; returns an error only
+ * when the set cannot go on (out of memory, a limit, an unreadable dir). */
+static int add_path(struct sl_manifest_set *s, const char *path, struct sl_error *err)
 {
-	fprintf(f, "usage: sluice validate [--quiet] PATH...\n\n"
-	           "Checks manifests offline: YAML syntax, apiVersion, kind and names, the schemas of\n"
-	           "StreamClass, StreamingJobTemplate and BackfillRequest, streams of the kinds the\n"
-	           "StreamClasses register, and references between documents. A PATH is a file or a\n"
-	           "directory (every *.yaml and *.yml below it, hidden entries skipped); all PATHs form\n"
-	           "one set. Prints every problem; exits 1 when there is any error, else 0.\n\n"
-	           "  -q, --quiet   print problems only, no summary\n"
-	           "  -h, --help    this text\n");
+	struct stat st;
+	int r;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		/* problems name files as "DIR/relative/path" */
+		char *prefix = sl_strdup(path);
+		size_t l = prefix ? strlen(prefix) : 0;
+		while (l > 1 && prefix[l - 1] == '/')
+			prefix[--l] = '\0';
+		r = prefix ? sl_manifest_set_add_dir(s, path, strcmp(prefix, ".") ? prefix : NULL, err)
+		           : sl_error_set(err, SL_ENOMEM, "out of memory");
+		free(prefix);
+		return r;
+	}
+	r = sl_manifest_set_add_file(s, path, NULL, err);
+	if (r < 0 && r != SL_ENOMEM && r != SL_ETOOLARGE)
+		r = 0; /* recorded as a problem of that path */
+	return r;
+}
+
+/* Every problem, then (unless quiet) the summary; 1 when there is an error. */
+static int report(const struct sl_manifest_set *s, bool quiet)
+{
+	size_t docs = sl_manifest_set_doc_count(s), files = sl_manifest_set_file_count(s);
+	size_t errors = sl_manifest_set_error_count(s), skipped = 0;
+
+	for (size_t i = 0; i < sl_manifest_set_problem_count(s); i++) {
+		const struct sl_manifest_problem *p = sl_manifest_set_problem(s, i);
+		sl_manifest_problem_print(p, stdout);
+		if (p->severity == SL_MANIFEST_WARNING && strstr(p->message, "skipped"))
+			skipped++;
+	}
+	if (quiet)
+		return errors > 0;
+	if (errors > 0) {
+		printf("%zu error%s in %zu documents of %zu files\n", errors, errors == 1 ? "" : "s", docs,
+		       files);
+		return 1;
+	}
+	printf("%zu document%s in %zu file%s valid", docs, docs == 1 ? "" : "s", files,
+	       files == 1 ? "" : "s");
+	if (skipped)
+		printf(" (%zu skipped)", skipped);
+	printf("\n");
+	return 0;
 }
 
 int sl_cmd_validate(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
+	struct validate_opts o = {0};
 	struct sl_manifest_set *s = NULL;
-	bool quiet = false;
-	size_t docs = 0, skipped = 0;
-	int c, rc = 0;
+	int first, r, rc = 0;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'q':
-			quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return 2;
-	}
+	r = sl_cmd__parse(&validate_spec, argc, argv, &o, &first);
+	if (r != 0)
+		return r > 0 ? 0 : 2;
 	s = sl_manifest_set_new(NULL);
 	if (!s) {
 		fprintf(stderr, "sluice validate: out of memory\n");
 		return 2;
 	}
-	for (int i = optind; i < argc; i++) {
+	for (int i = first; i < argc; i++) {
 		struct sl_error err = {0};
-		struct stat st;
-		int r;
-		if (stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-			/* problems name files as "DIR/relative/path" */
-			char *prefix = sl_strdup(argv[i]);
-			size_t l = prefix ? strlen(prefix) : 0;
-			while (l > 1 && prefix[l - 1] == '/')
-				prefix[--l] = '\0';
-			r = prefix ? sl_manifest_set_add_dir(s, argv[i], strcmp(prefix, ".") ? prefix : NULL,
-			                                     &err)
-			           : sl_error_set(&err, SL_ENOMEM, "out of memory");
-			free(prefix);
-		} else {
-			r = sl_manifest_set_add_file(s, argv[i], NULL, &err);
-			if (r < 0 && r != SL_ENOMEM && r != SL_ETOOLARGE)
-				r = 0; /* recorded as a problem of that path */
-		}
-		if (r < 0) {
+		if (add_path(s, argv[i], &err) < 0) {
 			fprintf(stderr, "sluice validate: %s\n", err.msg);
 			rc = 2;
 			goto out;
@@ -86,26 +112,7 @@ int sl_cmd_validate(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	for (size_t i = 0; i < sl_manifest_set_problem_count(s); i++) {
-		const struct sl_manifest_problem *p = sl_manifest_set_problem(s, i);
-		sl_manifest_problem_print(p, stdout);
-		if (p->severity == SL_MANIFEST_WARNING && strstr(p->message, "skipped"))
-			skipped++;
-	}
-	docs = sl_manifest_set_doc_count(s);
-	if (sl_manifest_set_error_count(s) > 0) {
-		if (!quiet)
-			printf("%zu error%s in %zu documents of %zu files\n", sl_manifest_set_error_count(s),
-			       sl_manifest_set_error_count(s) == 1 ? "" : "s", docs,
-			       sl_manifest_set_file_count(s));
-		rc = 1;
-	} else if (!quiet) {
-		printf("%zu document%s in %zu file%s valid", docs, docs == 1 ? "" : "s",
-		       sl_manifest_set_file_count(s), sl_manifest_set_file_count(s) == 1 ? "" : "s");
-		if (skipped)
-			printf(" (%zu skipped)", skipped);
-		printf("\n");
-	}
+	rc = report(s, o.quiet);
 out:
 	sl_manifest_set_free(s);
 	fflush(stdout);

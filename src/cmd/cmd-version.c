@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <yaml.h>
 
+/* No flag table: it has no options and ignores its arguments, as it always
+ * did, so `sluice version --help` prints the versions too. */
 int sl_cmd_version(int argc, char **argv)
 {
 	int maj, min, rev;

@@ -1,102 +1,79 @@
-/* Canonical digests of JSON trees, projections of live objects onto desired
- * ones, and the completed latch: the pure pieces behind "no-op cost". */
+/* Digests of desired objects and of what sluice last saw live, projections
+ * of live objects onto desired ones, and the completed latch: the pure pieces
+ * behind "no-op cost". A digest hashes the object's JSON as
+ * sl_manifest_json_go writes it (keys sorted); what is sync's own is what
+ * gets left out first. */
 #include "sluice/sync.h"
+#include "sluice/manifest-json.h"
 
 #include <cjson/cJSON.h>
-#include <stdio.h>
 #include <string.h>
 
-static int cmp_child(const void *a, const void *b)
+/* The first SL_SYNC_DIGEST_HEX hex digits of the SHA-256 of prefix (may be
+ * NULL) followed by v's JSON. */
+static int digest_of(const char *prefix, const cJSON *v, char out[static SL_SYNC_DIGEST_HEX + 1])
 {
-	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-	return strcmp(x->string ? x->string : "", y->string ? y->string : "");
-}
-
-/* Length-prefixed strings and type tags make the encoding unambiguous without
- * escaping. */
-static void hash_str(struct sl_sha256 *c, const char *s)
-{
-	uint64_t n = s ? strlen(s) : 0;
-	sl_sha256_update(c, &n, sizeof(n));
-	if (n)
-		sl_sha256_update(c, s, n);
-}
-
-/* in_meta: v is the top-level "metadata"; in_ann: v is its "annotations",
- * where the revision annotation is skipped. */
-static void hash_node(struct sl_sha256 *c, const cJSON *v, int depth, bool in_meta, bool in_ann)
-{
-	if (cJSON_IsObject(v)) {
-		size_t n = 0, i = 0;
-		for (const cJSON *ch = v->child; ch; ch = ch->next)
-			n++;
-		const cJSON **kids = n ? malloc(n * sizeof(*kids)) : NULL;
-		sl_sha256_update(c, "{", 1);
-		if (n && !kids) {
-			/* out of memory: fall back to source order; a spurious
-			 * digest change only costs one extra apply */
-			for (const cJSON *ch = v->child; ch; ch = ch->next) {
-				hash_str(c, ch->string);
-				hash_node(c, ch, depth + 1, false, false);
-			}
-			sl_sha256_update(c, "}", 1);
-			return;
-		}
-		for (const cJSON *ch = v->child; ch; ch = ch->next)
-			kids[i++] = ch;
-		if (n)
-			qsort(kids, n, sizeof(*kids), cmp_child);
-		for (i = 0; i < n; i++) {
-			const cJSON *ch = kids[i];
-			if (in_ann && ch->string && strcmp(ch->string, SL_ARCANE_ANN_REVISION) == 0)
-				continue;
-			bool meta = depth == 0 && ch->string && strcmp(ch->string, "metadata") == 0;
-			bool ann = in_meta && ch->string && strcmp(ch->string, "annotations") == 0;
-			hash_str(c, ch->string);
-			hash_node(c, ch, depth + 1, meta, ann);
-		}
-		free(kids);
-		sl_sha256_update(c, "}", 1);
-	} else if (cJSON_IsArray(v)) {
-		sl_sha256_update(c, "[", 1);
-		for (const cJSON *ch = v->child; ch; ch = ch->next)
-			hash_node(c, ch, depth + 1, false, false);
-		sl_sha256_update(c, "]", 1);
-	} else if (cJSON_IsString(v)) {
-		sl_sha256_update(c, "s", 1);
-		hash_str(c, v->valuestring);
-	} else if (cJSON_IsNumber(v)) {
-		char num[64];
-		snprintf(num, sizeof(num), "%.17g", v->valuedouble);
-		sl_sha256_update(c, "n", 1);
-		hash_str(c, num);
-	} else if (cJSON_IsTrue(v)) {
-		sl_sha256_update(c, "t", 1);
-	} else if (cJSON_IsFalse(v)) {
-		sl_sha256_update(c, "f", 1);
-	} else if (cJSON_IsNull(v)) {
-		sl_sha256_update(c, "z", 1);
-	} else {
-		sl_sha256_update(c, "?", 1);
-	}
-}
-
-static void finish_hex(struct sl_sha256 *c, char out[static SL_SYNC_DIGEST_HEX + 1])
-{
-	uint8_t d[SL_SHA256_LEN];
+	char *json = sl_manifest_json_go(v);
 	char hex[2 * SL_SHA256_LEN + 1];
-	sl_sha256_final(c, d);
+	uint8_t d[SL_SHA256_LEN];
+	struct sl_sha256 c;
+
+	if (!json)
+		return SL_ENOMEM;
+	sl_sha256_init(&c);
+	if (prefix)
+		sl_sha256_update(&c, prefix, strlen(prefix));
+	sl_sha256_update(&c, json, strlen(json));
+	sl_sha256_final(&c, d);
+	free(json);
 	sl_hex(d, SL_SHA256_LEN, hex);
 	memcpy(out, hex, SL_SYNC_DIGEST_HEX);
 	out[SL_SYNC_DIGEST_HEX] = '\0';
+	return 0;
 }
 
-void sl_sync_digest(const cJSON *desired, char out[static SL_SYNC_DIGEST_HEX + 1])
+/* A view of the object o without o[path[0]]...[path[n - 1]]: made of cJSON
+ * references, so nothing below o is copied. NULL when out of memory. */
+static cJSON *view_without(const cJSON *o, const char *const *path, size_t n)
 {
-	struct sl_sha256 c;
-	sl_sha256_init(&c);
-	hash_node(&c, desired, 0, false, false);
-	finish_hex(&c, out);
+	cJSON *v = cJSON_CreateObject();
+
+	for (const cJSON *m = o->child; v && m; m = m->next) {
+		const char *key = m->string ? m->string : "";
+		bool on_path = strcmp(key, path[0]) == 0;
+		bool ok;
+
+		if (on_path && n == 1)
+			continue;
+		if (on_path && cJSON_IsObject(m)) {
+			cJSON *sub = view_without(m, path + 1, n - 1);
+			ok = sub && cJSON_AddItemToObject(v, key, sub);
+			if (!ok)
+				cJSON_Delete(sub);
+		} else {
+			/* a reference only reads m */
+			ok = cJSON_AddItemReferenceToObject(v, key, (cJSON *)m);
+		}
+		if (!ok) {
+			cJSON_Delete(v);
+			v = NULL;
+		}
+	}
+	return v;
+}
+
+int sl_sync_digest(const cJSON *desired, char out[static SL_SYNC_DIGEST_HEX + 1])
+{
+	/* a new commit writes a new revision annotation into every object */
+	static const char *const revision[] = {"metadata", "annotations", SL_ARCANE_ANN_REVISION};
+	cJSON *view = NULL;
+	int r;
+
+	if (cJSON_IsObject(desired) && !(view = view_without(desired, revision, SL_ARRAY_SIZE(revision))))
+		return SL_ENOMEM;
+	r = digest_of(NULL, view ? view : desired, out);
+	cJSON_Delete(view);
+	return r;
 }
 
 static cJSON *project(const cJSON *d, const cJSON *l, int depth, bool in_meta, bool in_ann);
@@ -158,32 +135,15 @@ cJSON *sl_sync_project(const cJSON *desired, const cJSON *live)
 	return project(desired, live, 0, false, false);
 }
 
-void sl_sync_state_digest(const cJSON *desired, const cJSON *live, char out[static SL_SYNC_DIGEST_HEX + 1])
+int sl_sync_state_digest_from(const char *desired_digest, const cJSON *desired, const cJSON *live,
+                              char out[static SL_SYNC_DIGEST_HEX + 1])
 {
-	char d[SL_SYNC_DIGEST_HEX + 1];
-
-	sl_sync_digest(desired, d);
-	sl_sync_state_digest_from(d, desired, live, out);
-}
-
-void sl_sync_state_digest_from(const char *desired_digest, const cJSON *desired, const cJSON *live,
-                               char out[static SL_SYNC_DIGEST_HEX + 1])
-{
-	struct sl_sha256 c;
+	/* the projection leaves the revision annotation out already */
 	cJSON *p = sl_sync_project(desired, live);
+	int r = p ? digest_of(desired_digest, p, out) : SL_ENOMEM;
 
-	sl_sha256_init(&c);
-	sl_sha256_update(&c, desired_digest, SL_SYNC_DIGEST_HEX);
-	if (p)
-		hash_node(&c, p, 0, false, false);
-	else
-		sl_sha256_update(&c, "!", 1); /* no memory: a digest that matches nothing stored */
-	finish_hex(&c, out);
-	if (!p) {
-		/* make it differ from anything recorded */
-		out[0] = 'x';
-	}
 	cJSON_Delete(p);
+	return r;
 }
 
 static bool is_backfill(const cJSON *obj)

@@ -306,7 +306,8 @@ static void apply_resolution(struct run *r, const char *av, const char *kind, in
 			cJSON *meta = cJSON_GetObjectItemCaseSensitive(is->it->obj, "metadata");
 			is->it->ns = NULL;
 			cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
-			sl_sync_digest(is->it->obj, is->it->digest);
+			if (sl_sync_digest(is->it->obj, is->it->digest) < 0)
+				item_fail(r, is, SL_ENOMEM, "out of memory");
 		}
 	}
 }
@@ -628,8 +629,11 @@ static void on_apply(struct sl_kube_result *res, void *payload)
 		} else {
 			r->unchanged++;
 		}
-		sl_sync_state_digest_from(is->it->digest, is->it->obj, res->body, is->state);
-		record(r, is->it, is->state);
+		/* a state that cannot be computed is recorded unknown: applied
+		 * again next time */
+		bool known =
+		    sl_sync_state_digest_from(is->it->digest, is->it->obj, res->body, is->state) == 0;
+		record(r, is->it, known ? is->state : NULL);
 	}
 	r->pending--;
 	issue_applies(r);
@@ -656,9 +660,13 @@ static bool needs_apply(struct run *r, struct item_state *is)
 	}
 	if (!is->live)
 		return true;
-	if (sl_sync_latch_completed(it->obj, is->live))
-		sl_sync_digest(it->obj, it->digest);
-	sl_sync_state_digest_from(it->digest, it->obj, is->live, is->state);
+	if (sl_sync_latch_completed(it->obj, is->live) && sl_sync_digest(it->obj, it->digest) < 0) {
+		item_fail(r, is, SL_ENOMEM, "out of memory");
+		record_failed(r, it);
+		return false;
+	}
+	if (sl_sync_state_digest_from(it->digest, it->obj, is->live, is->state) < 0)
+		return true; /* when in doubt, apply */
 	const struct sl_sync_inv_entry *e =
 	    sl_sync_inventory_find(r->prev, it->group, it->kind, it->ns, it->name);
 	if (e && strcmp(e->digest, is->state) == 0) {
@@ -1060,30 +1068,10 @@ static void on_write(struct sl_kube_result *res, void *payload)
 	settle(r);
 }
 
-static void start_write(struct run *r)
+/* The status of this run, outcome not set. */
+static void status_of(const struct run *r, struct sl_sync_status *st)
 {
-	struct sl_sync *s = r->s;
-	struct sl_buf inv, st, sig;
-	char outcome[65];
-	cJSON *cm = NULL;
-
-	r->phase = PH_WRITE;
-	r->pending = 1;
-	sl_buf_init(&inv, SL_SYNC_INVENTORY_MAX);
-	sl_buf_init(&st, 256 * 1024);
-	sl_buf_init(&sig, SL_SYNC_INVENTORY_MAX + 256 * 1024);
-	/* a dry run writes nothing; a sync that could not read the inventory
-	 * must not overwrite it */
-	if (dry(s) || (r->fatal && !r->inv_cm && r->prev == NULL && r->plan))
-		goto out;
-	const struct sl_sync_inventory *which = r->plan && !r->fatal ? r->cur : r->prev;
-	int rc = which ? sl_sync_inventory_format(which, &inv) : sl_buf_puts(&inv, "{\"v\":1,\"o\":{}}");
-	if (rc < 0) {
-		set_fatal(r, rc, "inventory over %d bytes: too many objects for one source",
-		          SL_SYNC_INVENTORY_MAX);
-		goto out;
-	}
-	struct sl_sync_status status = {
+	*st = (struct sl_sync_status){
 	    .start_s = r->start_s,
 	    .end_s = sl_wall_s(),
 	    .result = result_of(r),
@@ -1093,23 +1081,89 @@ static void start_write(struct run *r)
 	    .pruned = r->pruned,
 	    .prune_skipped = r->prune_skipped,
 	    .prune_blocked =
-	        s->opts.prune && !r->prune_ran ? sl_sync_prune_block_reason(r->prune_block) : NULL,
+	        r->s->opts.prune && !r->prune_ran ? sl_sync_prune_block_reason(r->prune_block) : NULL,
 	    .errors = r->plan ? r->plan->problems : NULL,
 	    .n_errors = r->plan ? r->plan->n_problems : 0,
 	};
-	snprintf(status.revision, sizeof(status.revision), "%s", r->plan ? r->plan->revision : "");
-	if (r->fatal && !status.n_errors)
-		status.prune_blocked = r->fatal;
-	/* the outcome: what this sync decided, without times and counts, so
-	 * that a resync that changes nothing writes nothing */
-	struct sl_sync_status sigst = status;
-	sigst.start_s = sigst.end_s = 0;
-	sigst.applied = sigst.unchanged = sigst.pruned = sigst.prune_skipped = 0;
-	if (sl_sync_status_format(&sigst, &sig) < 0 || sl_buf_puts(&sig, inv.data ? inv.data : "") < 0) {
+	snprintf(st->revision, sizeof(st->revision), "%s", r->plan ? r->plan->revision : "");
+	if (r->fatal && !st->n_errors)
+		st->prune_blocked = r->fatal;
+}
+
+/* What this sync decided, as a digest: the status without times and counts,
+ * and the inventory, so that a resync that changes nothing writes nothing. */
+static int outcome_of(const struct sl_sync_status *st, const char *inv, char out[static 65])
+{
+	struct sl_sync_status sig = *st;
+	struct sl_buf b;
+	int r;
+
+	sig.start_s = sig.end_s = 0;
+	sig.applied = sig.unchanged = sig.pruned = sig.prune_skipped = 0;
+	sl_buf_init(&b, SL_SYNC_INVENTORY_MAX + 256 * 1024);
+	r = sl_sync_status_format(&sig, &b);
+	if (r == 0)
+		r = sl_buf_puts(&b, inv);
+	if (r == 0)
+		sl_sha256_hex(b.data, b.len, out);
+	sl_buf_free(&b);
+	return r;
+}
+
+/* Applies the inventory ConfigMap with the texts of inventory and status. */
+static void send_inventory(struct run *r, const char *inv, const char *st)
+{
+	struct sl_sync *s = r->s;
+	struct sl_kube_call_opts o = {.field_manager = SL_ARCANE_FIELD_MANAGER_SYNC, .force = true};
+	struct sl_kube_ref ref = {.api_version = "v1",
+	                          .resource = "configmaps",
+	                          .namespaced = true,
+	                          .ns = s->inventory_ns,
+	                          .name = s->inv_name};
+	cJSON *cm = sl_sync_inventory_configmap(s->source_id, s->inventory_ns, inv, st);
+	struct req *q = cm ? req_new(r, 0) : NULL;
+
+	if (!q) {
+		set_fatal(r, SL_ENOMEM, "out of memory");
+	} else {
+		r->pending++;
+		int rc = sl_kube_apply(s->kube, &ref, cm, &o, on_write, q);
+		if (rc < 0) {
+			r->pending--;
+			req_free(q);
+			set_fatal(r, rc, "writing inventory: %s", sl_strerror(rc));
+		}
+	}
+	cJSON_Delete(cm);
+}
+
+static void start_write(struct run *r)
+{
+	struct sl_sync_status status;
+	struct sl_buf inv, st;
+	char outcome[65];
+	int rc;
+
+	r->phase = PH_WRITE;
+	r->pending = 1;
+	sl_buf_init(&inv, SL_SYNC_INVENTORY_MAX);
+	sl_buf_init(&st, 256 * 1024);
+	/* a dry run writes nothing; a sync that could not read the inventory
+	 * must not overwrite it */
+	if (dry(r->s) || (r->fatal && !r->inv_cm && r->prev == NULL && r->plan))
+		goto out;
+	const struct sl_sync_inventory *which = r->plan && !r->fatal ? r->cur : r->prev;
+	rc = which ? sl_sync_inventory_format(which, &inv) : sl_buf_puts(&inv, "{\"v\":1,\"o\":{}}");
+	if (rc < 0) {
+		set_fatal(r, rc, "inventory over %d bytes: too many objects for one source",
+		          SL_SYNC_INVENTORY_MAX);
+		goto out;
+	}
+	status_of(r, &status);
+	if (outcome_of(&status, inv.data ? inv.data : "", outcome) < 0) {
 		set_fatal(r, SL_ENOMEM, "out of memory");
 		goto out;
 	}
-	sl_sha256_hex(sig.data, sig.len, outcome);
 	if (r->prev_outcome && strcmp(r->prev_outcome, outcome) == 0 && r->inv_cm && !r->pruned)
 		goto out;
 	status.outcome = outcome;
@@ -1117,30 +1171,10 @@ static void start_write(struct run *r)
 		set_fatal(r, SL_ENOMEM, "out of memory");
 		goto out;
 	}
-	cm = sl_sync_inventory_configmap(s->source_id, s->inventory_ns, inv.data, st.data);
-	struct req *q = cm ? req_new(r, 0) : NULL;
-	if (!q) {
-		set_fatal(r, SL_ENOMEM, "out of memory");
-		goto out;
-	}
-	struct sl_kube_call_opts o = {.field_manager = SL_ARCANE_FIELD_MANAGER_SYNC, .force = true};
-	struct sl_kube_ref ref = {.api_version = "v1",
-	                          .resource = "configmaps",
-	                          .namespaced = true,
-	                          .ns = s->inventory_ns,
-	                          .name = s->inv_name};
-	r->pending++;
-	rc = sl_kube_apply(s->kube, &ref, cm, &o, on_write, q);
-	if (rc < 0) {
-		r->pending--;
-		req_free(q);
-		set_fatal(r, rc, "writing inventory: %s", sl_strerror(rc));
-	}
+	send_inventory(r, inv.data, st.data);
 out:
-	cJSON_Delete(cm);
 	sl_buf_free(&inv);
 	sl_buf_free(&st);
-	sl_buf_free(&sig);
 	settle(r);
 }
 
@@ -1278,13 +1312,7 @@ static void finish(struct run *r)
 		m->objects_unchanged += r->unchanged;
 		m->objects_failed += r->failed;
 		m->objects_pruned += r->pruned;
-		m->writes += r->writes;
-		m->last_duration_ms = rep.duration_ms;
-		m->duration_ms_sum += rep.duration_ms;
 		m->last_sync_end = sl_wall_s();
-		if (rep.code == 0 && r->plan)
-			snprintf(m->last_applied_revision, sizeof(m->last_applied_revision), "%s",
-			         r->plan->revision);
 	}
 	s->run = NULL;
 	sl_sync_done_fn done = r->done;

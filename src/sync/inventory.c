@@ -172,74 +172,68 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* Names, kinds and groups are DNS labels or close to it; escape anything
- * else so the output stays valid JSON whatever a name holds. */
-static int put_json_string(struct sl_buf *b, const char *s)
+/* The entries sorted by type (group, kind, version), namespace and name, so
+ * that each type and each namespace is one nested object. NULL when out of
+ * memory; the caller frees the array. */
+static const struct sl_sync_inv_entry **sorted_entries(const struct sl_sync_inventory *inv)
 {
-	int r = sl_buf_puts(b, "\"");
-	for (; r == 0 && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			r = sl_buf_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			r = sl_buf_printf(b, "\\u%04x", c);
-		else
-			r = sl_buf_append(b, s, 1);
+	const struct sl_sync_inv_entry **v = malloc(inv->n * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < inv->n; i++)
+		v[i] = &inv->e[i];
+	qsort(v, inv->n, sizeof(*v), cmp_entry);
+	return v;
+}
+
+/* The objects of the types, in the order of the sorted entries: the text is
+ * hashed into the status's outcome, so its bytes stay as they always were. */
+static int add_types(cJSON *objs, const struct sl_sync_inv_entry **v, size_t n)
+{
+	const struct sl_sync_inv_entry *prev = NULL;
+	cJSON *type = NULL, *ns = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct sl_sync_inv_entry *e = v[i];
+		bool new_type = !prev || strcmp(prev->group, e->group) || strcmp(prev->kind, e->kind) ||
+		                strcmp(prev->version, e->version);
+
+		if (new_type) {
+			char *key = sl_asprintf("%s/%s/%s", e->group, e->version, e->kind);
+			type = key ? cJSON_AddObjectToObject(objs, key) : NULL;
+			free(key);
+			if (!type)
+				return SL_ENOMEM;
+		}
+		if ((new_type || strcmp(prev->ns, e->ns)) && !(ns = cJSON_AddObjectToObject(type, e->ns)))
+			return SL_ENOMEM;
+		if (!cJSON_AddStringToObject(ns, e->name, e->digest))
+			return SL_ENOMEM;
+		prev = e;
 	}
-	return r ? r : sl_buf_puts(b, "\"");
+	return 0;
 }
 
 int sl_sync_inventory_format(const struct sl_sync_inventory *inv, struct sl_buf *out)
 {
-	const struct sl_sync_inv_entry **v = NULL;
-	const struct sl_sync_inv_entry *prev = NULL;
 	size_t n = sl_sync_inventory_count(inv);
-	int r;
+	const struct sl_sync_inv_entry **v = n ? sorted_entries(inv) : NULL;
+	cJSON *root = cJSON_CreateObject(), *objs;
+	char *text = NULL;
+	int r = SL_ENOMEM;
 
-	if (n) {
-		v = malloc(n * sizeof(*v));
-		if (!v)
-			return SL_ENOMEM;
-		for (size_t i = 0; i < n; i++)
-			v[i] = &inv->e[i];
-		qsort(v, n, sizeof(*v), cmp_entry);
-	}
-	/* sorted, so each type and namespace opens one nested object */
-	r = sl_buf_puts(out, "{\"v\":1,\"o\":{");
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		const struct sl_sync_inv_entry *e = v[i];
-		bool new_type = !prev || strcmp(prev->group, e->group) || strcmp(prev->kind, e->kind) ||
-		                strcmp(prev->version, e->version);
-		bool new_ns = new_type || strcmp(prev->ns, e->ns);
-		if (new_type) {
-			char type[512];
-			if (prev)
-				r = sl_buf_puts(out, "}},");
-			snprintf(type, sizeof(type), "%s/%s/%s", e->group, e->version, e->kind);
-			if (!r)
-				r = put_json_string(out, type);
-			if (!r)
-				r = sl_buf_puts(out, ":{");
-		} else if (new_ns) {
-			r = sl_buf_puts(out, "},");
-		} else {
-			r = sl_buf_puts(out, ",");
-		}
-		if (!r && new_ns) {
-			r = put_json_string(out, e->ns);
-			if (!r)
-				r = sl_buf_puts(out, ":{");
-		}
-		if (!r)
-			r = put_json_string(out, e->name);
-		if (!r)
-			r = sl_buf_puts(out, ":");
-		if (!r)
-			r = put_json_string(out, e->digest);
-		prev = e;
-	}
-	if (!r)
-		r = sl_buf_puts(out, prev ? "}}}}" : "}}");
+	if ((n && !v) || !root || !cJSON_AddNumberToObject(root, "v", 1) ||
+	    !(objs = cJSON_AddObjectToObject(root, "o")))
+		goto out;
+	r = add_types(objs, v, n);
+	if (r < 0)
+		goto out;
+	text = cJSON_PrintUnformatted(root);
+	r = text ? sl_buf_puts(out, text) : SL_ENOMEM;
+out:
+	free(text);
+	cJSON_Delete(root);
 	free(v);
 	return r;
 }

@@ -7,7 +7,9 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
-int sl_sync_plan_add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *set)
+/* Documents with errors are left out; their errors, with file and line,
+ * become problems. */
+static int add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *set)
 {
 	size_t np = sl_manifest_set_problem_count(set), nd = sl_manifest_set_doc_count(set);
 	int r;
@@ -46,7 +48,7 @@ int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
 	int r = sl_sync_plan_new(source_id, revision, &p);
 	if (r < 0)
 		return r;
-	r = sl_sync_plan_add_manifests(p, set);
+	r = add_manifests(p, set);
 	if (r == 0 && snapshot_problems && *snapshot_problems)
 		r = sl_sync_plan_add_problem(p, "", 0, 0, SL_EINVALID, snapshot_problems);
 	if (r == 0)

@@ -8,15 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const stage_names[SL_SYNC_STAGE_COUNT] = {
-    "crds", "namespaces", "classes", "config", "templates", "streams", "backfills",
-};
-
-const char *sl_sync_stage_name(enum sl_sync_stage s)
-{
-	return (unsigned)s < SL_SYNC_STAGE_COUNT ? stage_names[s] : "?";
-}
-
 enum sl_sync_stage sl_sync_stage_of(const char *group, const char *kind)
 {
 	group = group ? group : "";
@@ -219,12 +210,95 @@ static int fold_string_data(cJSON *obj, const char **why)
 	return 0;
 }
 
+#define REASON_MAX 256
+
+/* Why a document of this identity cannot be applied, into reason; false when
+ * it can. Catching it here gives the file and line. */
+static bool refused(const char *kind, const char *av, const cJSON *meta, const char *name, const char *ns,
+                    char reason[static REASON_MAX])
+{
+	if (!kind || !*kind || !av || !*av)
+		snprintf(reason, REASON_MAX, "missing %s", !kind || !*kind ? "kind" : "apiVersion");
+	else if (!cJSON_IsObject(meta) || !name || !*name)
+		snprintf(reason, REASON_MAX, "missing metadata.name%s",
+		         cJSON_GetObjectItemCaseSensitive(meta, "generateName")
+		             ? " (generateName is not supported)"
+		             : "");
+	else if (!name_ok(name) || (ns && *ns && !name_ok(ns)))
+		snprintf(reason, REASON_MAX, "invalid %s",
+		         name_ok(name) ? "metadata.namespace" : "metadata.name");
+	else if (strchr(av, '/') && (av[0] == '/' || strchr(av, '/') != strrchr(av, '/')))
+		snprintf(reason, REASON_MAX, "invalid apiVersion");
+	else
+		return false;
+	return true;
+}
+
+/* sluice's ownership label and its source, path and revision annotations.
+ * SL_EINVALID, with the reason, when labels or annotations are no mappings. */
+static int decorate(const struct sl_sync_plan *p, cJSON *meta, const char *file, int index,
+                    char reason[static REASON_MAX])
+{
+	cJSON *labels = obj_member(meta, "labels"), *ann = obj_member(meta, "annotations");
+	char path[1024];
+
+	if (!labels || !ann) {
+		snprintf(reason, REASON_MAX, "metadata.labels and metadata.annotations must be mappings");
+		return SL_EINVALID;
+	}
+	snprintf(path, sizeof(path), "%s#%d", file ? file : "", index);
+	if (set_string(labels, SL_ARCANE_LABEL_MANAGED_BY, "sluice") < 0 ||
+	    set_string(ann, SL_ARCANE_ANN_SOURCE, p->source_id) < 0 ||
+	    set_string(ann, SL_ARCANE_ANN_PATH, path) < 0 ||
+	    set_string(ann, SL_ARCANE_ANN_REVISION, p->revision) < 0)
+		return SL_ENOMEM;
+	return 0;
+}
+
+/* Appends obj, decorated, as an item; takes obj in every case. */
+static int push_item(struct sl_sync_plan *p, cJSON *obj, const char *file, int index, int line)
+{
+	const char *av = str_at(obj, "apiVersion"), *slash = strchr(av, '/');
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+
+	if (SL_GROW(p->items, p->cap_items, p->n_items + 1, 64) < 0) {
+		cJSON_Delete(obj);
+		return SL_ENOMEM;
+	}
+	struct sl_sync_item *it = &p->items[p->n_items];
+	*it = (struct sl_sync_item){
+	    .obj = obj,
+	    /* the strings below live in obj, which the plan owns */
+	    .api_version = av,
+	    .group = slash ? sl_strndup(av, (size_t)(slash - av)) : sl_strdup(""),
+	    .version = sl_strdup(slash ? slash + 1 : av),
+	    .kind = str_at(obj, "kind"),
+	    .ns = str_at(meta, "namespace"),
+	    .name = str_at(meta, "name"),
+	    .file = sl_strdup(file ? file : ""),
+	    .index = index,
+	    .line = line,
+	};
+	if (it->ns && !*it->ns)
+		it->ns = NULL;
+	it->stage = sl_sync_stage_of(it->group, it->kind);
+	if (!it->group || !it->version || !it->file || sl_sync_digest(obj, it->digest) < 0) {
+		free(it->group);
+		free(it->version);
+		free(it->file);
+		cJSON_Delete(obj);
+		return SL_ENOMEM;
+	}
+	p->n_items++;
+	return 0;
+}
+
 int sl_sync_plan_add(struct sl_sync_plan *p, cJSON *obj, const char *file, int index, int line)
 {
-	char reason[256], path[1024];
+	char reason[REASON_MAX];
 	const char *kind, *av, *name, *ns;
-	cJSON *meta, *labels, *ann;
-	int r = 0;
+	cJSON *meta;
+	int r;
 
 	if (p->finished) {
 		cJSON_Delete(obj);
@@ -241,96 +315,30 @@ int sl_sync_plan_add(struct sl_sync_plan *p, cJSON *obj, const char *file, int i
 	meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	name = str_at(meta, "name");
 	ns = str_at(meta, "namespace");
-	if (!kind || !*kind || !av || !*av) {
-		snprintf(reason, sizeof(reason), "missing %s", !kind || !*kind ? "kind" : "apiVersion");
+	if (refused(kind, av, meta, name, ns, reason))
 		goto refuse;
-	}
-	if (!cJSON_IsObject(meta) || !name || !*name) {
-		snprintf(reason, sizeof(reason), "missing metadata.name%s",
-		         cJSON_GetObjectItemCaseSensitive(meta, "generateName")
-		             ? " (generateName is not supported)"
-		             : "");
-		goto refuse;
-	}
-	if (!name_ok(name) || (ns && *ns && !name_ok(ns))) {
-		snprintf(reason, sizeof(reason), "invalid %s",
-		         name_ok(name) ? "metadata.namespace" : "metadata.name");
-		goto refuse;
-	}
-	if (strchr(av, '/') && (av[0] == '/' || strchr(av, '/') != strrchr(av, '/'))) {
-		snprintf(reason, sizeof(reason), "invalid apiVersion");
-		goto refuse;
-	}
-
 	if (strcmp(av, "v1") == 0 && strcmp(kind, "Secret") == 0) {
 		const char *why;
+		/* kind, av, name and ns still point into obj: only data and
+		 * stringData change */
 		r = fold_string_data(obj, &why);
-		if (r == SL_ENOMEM) {
-			cJSON_Delete(obj);
-			return r;
-		}
-		if (r < 0) {
+		if (r == SL_EINVALID) {
 			snprintf(reason, sizeof(reason), "%s", why);
 			goto refuse;
 		}
-		/* kind, av, name and ns still point into obj: only data and
-		 * stringData changed */
-	}
-
-	/* decorate: ownership label, source, path and revision annotations */
-	labels = obj_member(meta, "labels");
-	ann = obj_member(meta, "annotations");
-	if (!labels || !ann) {
-		snprintf(reason, sizeof(reason), "metadata.labels and metadata.annotations must be mappings");
-		goto refuse;
-	}
-	snprintf(path, sizeof(path), "%s#%d", file ? file : "", index);
-	if (set_string(labels, SL_ARCANE_LABEL_MANAGED_BY, "sluice") < 0 ||
-	    set_string(ann, SL_ARCANE_ANN_SOURCE, p->source_id) < 0 ||
-	    set_string(ann, SL_ARCANE_ANN_PATH, path) < 0 ||
-	    set_string(ann, SL_ARCANE_ANN_REVISION, p->revision) < 0) {
-		cJSON_Delete(obj);
-		return SL_ENOMEM;
-	}
-
-	if (p->n_items == p->cap_items) {
-		size_t cap = p->cap_items ? 2 * p->cap_items : 64;
-		void *np = realloc(p->items, cap * sizeof(*p->items));
-		if (!np) {
+		if (r < 0) {
 			cJSON_Delete(obj);
-			return SL_ENOMEM;
+			return r;
 		}
-		p->items = np;
-		p->cap_items = cap;
 	}
-	struct sl_sync_item *it = &p->items[p->n_items];
-	memset(it, 0, sizeof(*it));
-	const char *slash = strchr(av, '/');
-	it->group = slash ? sl_strndup(av, (size_t)(slash - av)) : sl_strdup("");
-	it->version = sl_strdup(slash ? slash + 1 : av);
-	it->file = sl_strdup(file ? file : "");
-	if (!it->group || !it->version || !it->file) {
-		free(it->group);
-		free(it->version);
-		free(it->file);
+	r = decorate(p, meta, file, index, reason);
+	if (r == SL_EINVALID)
+		goto refuse;
+	if (r < 0) {
 		cJSON_Delete(obj);
-		return SL_ENOMEM;
+		return r;
 	}
-	it->obj = obj;
-	/* the strings above now live in obj, which the plan owns */
-	meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-	it->api_version = str_at(obj, "apiVersion");
-	it->kind = str_at(obj, "kind");
-	it->name = str_at(meta, "name");
-	it->ns = str_at(meta, "namespace");
-	if (it->ns && !*it->ns)
-		it->ns = NULL;
-	it->index = index;
-	it->line = line;
-	it->stage = sl_sync_stage_of(it->group, it->kind);
-	sl_sync_digest(obj, it->digest);
-	p->n_items++;
-	return 0;
+	return push_item(p, obj, file, index, line);
 
 refuse:
 	r = push_problem(p, file, line, index, SL_EINVALID, kind, ns, name, reason);
@@ -447,8 +455,7 @@ int sl_sync_item_set_namespace(struct sl_sync_item *it, const char *ns)
 	if (r < 0)
 		return r;
 	it->ns = str_at(meta, "namespace");
-	sl_sync_digest(it->obj, it->digest);
-	return 0;
+	return sl_sync_digest(it->obj, it->digest);
 }
 
 int sl_sync_plan_add_item_problem(struct sl_sync_plan *p, const struct sl_sync_item *it, int code,

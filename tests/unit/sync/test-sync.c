@@ -40,7 +40,6 @@ static void stages(void **state)
 	assert_int_equal(sl_sync_stage_of("apps", "Deployment"), SL_SYNC_STAGE_STREAM);
 	/* a ConfigMap kind in another group is not the core one */
 	assert_int_equal(sl_sync_stage_of("example.com", "ConfigMap"), SL_SYNC_STAGE_STREAM);
-	assert_string_equal(sl_sync_stage_name(SL_SYNC_STAGE_CRD), "crds");
 }
 
 static void plan_orders_and_decorates(void **state)
@@ -205,6 +204,52 @@ static void plan_problems(void **state)
 	sl_sync_plan_free(p);
 }
 
+/* The state digest as the engine computes it, from the item's digest. */
+static void state_digest(const cJSON *desired, const cJSON *live, char out[static SL_SYNC_DIGEST_HEX + 1])
+{
+	char d[SL_SYNC_DIGEST_HEX + 1];
+
+	assert_int_equal(sl_sync_digest(desired, d), 0);
+	assert_int_equal(sl_sync_state_digest_from(d, desired, live, out), 0);
+}
+
+/* The first SL_SYNC_DIGEST_HEX hex digits of the SHA-256 of text. */
+static void sha_prefix(const char *text, char out[static SL_SYNC_DIGEST_HEX + 1])
+{
+	char hex[65];
+
+	sl_sha256_hex(text, strlen(text), hex);
+	memcpy(out, hex, SL_SYNC_DIGEST_HEX);
+	out[SL_SYNC_DIGEST_HEX] = '\0';
+}
+
+/* What the inventory stores: a change here makes every object apply once
+ * more after an upgrade. */
+static void digest_definition(void **state)
+{
+	char got[SL_SYNC_DIGEST_HEX + 1], st[SL_SYNC_DIGEST_HEX + 1], want[SL_SYNC_DIGEST_HEX + 1];
+	char state_want[128];
+	cJSON *x = J("{\"kind\":\"K\",\"metadata\":{\"name\":\"n\",\"annotations\":{\"sluice.dev/revision\":"
+	             "\"1\",\"a\":\"<b>\"}},\"data\":{\"k\":\"v\",\"n\":1,\"f\":0.5}}");
+	cJSON *live =
+	    J("{\"kind\":\"K\",\"metadata\":{\"name\":\"n\",\"uid\":\"u\"},\"data\":{\"k\":\"w\"}}");
+
+	/* the desired object's Go JSON without the revision annotation */
+	assert_int_equal(sl_sync_digest(x, got), 0);
+	sha_prefix("{\"data\":{\"f\":0.5,\"k\":\"v\",\"n\":1},\"kind\":\"K\",\"metadata\":{\"annotations\":{"
+	           "\"a\":\"\\u003cb\\u003e\"},\"name\":\"n\"}}",
+	           want);
+	assert_string_equal(got, want);
+	/* the desired digest, then the projection's Go JSON */
+	snprintf(state_want, sizeof(state_want),
+	         "%s{\"data\":{\"k\":\"w\"},\"kind\":\"K\",\"metadata\":{\"name\":\"n\"}}", got);
+	sha_prefix(state_want, want);
+	assert_int_equal(sl_sync_state_digest_from(got, x, live, st), 0);
+	assert_string_equal(st, want);
+	cJSON_Delete(x);
+	cJSON_Delete(live);
+}
+
 static void digest_rules(void **state)
 {
 	char a[SL_SYNC_DIGEST_HEX + 1], b[SL_SYNC_DIGEST_HEX + 1];
@@ -213,25 +258,25 @@ static void digest_rules(void **state)
 	      "\"a\":\"b\"}},\"data\":{\"k\":\"v\",\"n\":1}}");
 	cJSON *y = J("{\"data\":{\"n\":1,\"k\":\"v\"},\"metadata\":{\"annotations\":{\"a\":\"b\","
 	             "\"sluice.dev/revision\":\"2\"},\"name\":\"n\"},\"kind\":\"K\"}");
-	sl_sync_digest(x, a);
-	sl_sync_digest(y, b);
+	assert_int_equal(sl_sync_digest(x, a), 0);
+	assert_int_equal(sl_sync_digest(y, b), 0);
 	assert_int_equal(strlen(a), SL_SYNC_DIGEST_HEX);
 	/* key order and the revision annotation do not matter */
 	assert_string_equal(a, b);
 	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(y, "data"), "k", cJSON_CreateString("w"));
-	sl_sync_digest(y, b);
+	assert_int_equal(sl_sync_digest(y, b), 0);
 	assert_string_not_equal(a, b);
 	/* a revision key elsewhere than metadata.annotations does count */
 	cJSON *z1 = J("{\"data\":{\"sluice.dev/revision\":\"1\"}}");
 	cJSON *z2 = J("{\"data\":{\"sluice.dev/revision\":\"2\"}}");
-	sl_sync_digest(z1, a);
-	sl_sync_digest(z2, b);
+	assert_int_equal(sl_sync_digest(z1, a), 0);
+	assert_int_equal(sl_sync_digest(z2, b), 0);
 	assert_string_not_equal(a, b);
 	/* the path annotation counts: a renamed file is re-applied */
 	cJSON *p1 = J("{\"metadata\":{\"annotations\":{\"sluice.dev/path\":\"a.yaml#0\"}}}");
 	cJSON *p2 = J("{\"metadata\":{\"annotations\":{\"sluice.dev/path\":\"b.yaml#0\"}}}");
-	sl_sync_digest(p1, a);
-	sl_sync_digest(p2, b);
+	assert_int_equal(sl_sync_digest(p1, a), 0);
+	assert_int_equal(sl_sync_digest(p2, b), 0);
 	assert_string_not_equal(a, b);
 	cJSON_Delete(x);
 	cJSON_Delete(y);
@@ -266,18 +311,11 @@ static void projection_and_state(void **state)
 
 	/* recorded after apply, recomputed on resync: equal though the server
 	 * normalised 1000m to 1 */
-	sl_sync_state_digest(desired, live, s1);
-	{
-		/* what the engine calls with the item's digest: the same value */
-		char dd[SL_SYNC_DIGEST_HEX + 1], s3[SL_SYNC_DIGEST_HEX + 1];
-		sl_sync_digest(desired, dd);
-		sl_sync_state_digest_from(dd, desired, live, s3);
-		assert_string_equal(s1, s3);
-	}
+	state_digest(desired, live, s1);
 	cJSON *live2 = cJSON_Duplicate(live, true);
 	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(live2, "status"), "phase",
 	                          cJSON_CreateString("Running"));
-	sl_sync_state_digest(desired, live2, s2);
+	state_digest(desired, live2, s2);
 	assert_string_equal(s1, s2); /* a status change is not drift */
 
 	/* kubectl edit of a managed field is drift */
@@ -287,28 +325,28 @@ static void projection_and_state(void **state)
 	        "resources"),
 	    "limits");
 	cJSON_ReplaceItemInObject(lim, "cpu", cJSON_CreateString("2"));
-	sl_sync_state_digest(desired, live2, s2);
+	state_digest(desired, live2, s2);
 	assert_string_not_equal(s1, s2);
 
 	/* a managed field removed by hand is drift; an object gone is too */
 	cJSON *live3 = cJSON_Duplicate(live, true);
 	cJSON_DeleteItemFromObject(cJSON_GetObjectItem(live3, "metadata"), "name");
-	sl_sync_state_digest(desired, live3, s2);
+	state_digest(desired, live3, s2);
 	assert_string_not_equal(s1, s2);
-	sl_sync_state_digest(desired, NULL, s2);
+	state_digest(desired, NULL, s2);
 	assert_string_not_equal(s1, s2);
 
 	/* an element added to a managed list by hand shows */
 	cJSON *live4 = cJSON_Duplicate(live, true);
 	cJSON_AddItemToArray(cJSON_GetObjectItem(cJSON_GetObjectItem(live4, "spec"), "containers"),
 	                     J("{\"name\":\"extra\"}"));
-	sl_sync_state_digest(desired, live4, s2);
+	state_digest(desired, live4, s2);
 	assert_string_not_equal(s1, s2);
 
 	/* a new desired value changes it even when live is the same */
 	cJSON *d2 = cJSON_Duplicate(desired, true);
 	cJSON_AddStringToObject(cJSON_GetObjectItem(d2, "metadata"), "namespace", "x");
-	sl_sync_state_digest(d2, live, s2);
+	state_digest(d2, live, s2);
 	assert_string_not_equal(s1, s2);
 
 	cJSON_Delete(desired);
@@ -400,6 +438,29 @@ static void inventory_roundtrip(void **state)
 	                 SL_EINVALID);
 	assert_int_equal(sl_sync_inventory_parse("{\"v\":1,\"o\":{\"a//b\":{}}}", 23, &back, &err),
 	                 SL_EINVALID);
+}
+
+/* The text is persisted and hashed into the status's outcome: types go by
+ * group, kind, then version (not by their key), as sluice always wrote them. */
+static void inventory_order(void **state)
+{
+	struct sl_sync_inventory *inv;
+	struct sl_buf b;
+
+	assert_int_equal(sl_sync_inventory_new(&inv), 0);
+	assert_int_equal(sl_sync_inventory_put(inv, "batch", "v1", "Job", "n", "j", "d1"), 0);
+	assert_int_equal(sl_sync_inventory_put(inv, "batch", "v1beta1", "CronJob", "n", "c", "d2"), 0);
+	assert_int_equal(sl_sync_inventory_put(inv, "a.b", "v1", "K", "", "x", ""), 0);
+	assert_int_equal(sl_sync_inventory_put(inv, "a", "v1", "K", "m", "y", "d3"), 0);
+	assert_int_equal(sl_sync_inventory_put(inv, "a", "v1", "K", "", "z", "d4"), 0);
+	sl_buf_init(&b, SL_SYNC_INVENTORY_MAX);
+	assert_int_equal(sl_sync_inventory_format(inv, &b), 0);
+	assert_string_equal(b.data,
+	                    "{\"v\":1,\"o\":{\"a/v1/K\":{\"\":{\"z\":\"d4\"},\"m\":{\"y\":\"d3\"}},"
+	                    "\"a.b/v1/K\":{\"\":{\"x\":\"\"}},\"batch/v1beta1/CronJob\":{\"n\":{\"c\":"
+	                    "\"d2\"}},\"batch/v1/Job\":{\"n\":{\"j\":\"d1\"}}}}");
+	sl_buf_free(&b);
+	sl_sync_inventory_free(inv);
 }
 
 static void inventory_fits_10000(void **state)
@@ -658,31 +719,6 @@ static void diff_objects(void **state)
 	cJSON_Delete(live);
 }
 
-static void metrics_text(void **state)
-{
-	struct sl_sync_metrics m = {.syncs_ok = 3,
-	                            .syncs_failed = 1,
-	                            .objects_applied = 12,
-	                            .writes = 14,
-	                            .duration_ms_sum = 2500,
-	                            .last_duration_ms = 250,
-	                            .last_sync_end = 1764000000};
-	struct sl_buf b;
-	snprintf(m.last_applied_revision, sizeof(m.last_applied_revision), "abc\"1");
-	sl_buf_init(&b, 64 * 1024);
-	assert_int_equal(sl_sync_metrics_format(&m, "repo", &b), 0);
-	assert_non_null(strstr(b.data, "# TYPE sluice_sync_total counter\n"));
-	assert_non_null(strstr(b.data, "sluice_sync_total{source=\"repo\",result=\"ok\"} 3\n"));
-	assert_non_null(strstr(b.data, "sluice_sync_total{source=\"repo\",result=\"failed\"} 1\n"));
-	assert_non_null(strstr(b.data, "sluice_sync_objects_applied_total{source=\"repo\"} 12\n"));
-	assert_non_null(strstr(b.data, "sluice_sync_writes_total{source=\"repo\"} 14\n"));
-	assert_non_null(strstr(b.data, "sluice_sync_duration_seconds_sum{source=\"repo\"} 2.500\n"));
-	assert_non_null(strstr(b.data, "sluice_sync_duration_seconds_count{source=\"repo\"} 4\n"));
-	assert_non_null(strstr(
-	    b.data, "sluice_sync_last_applied_revision_info{source=\"repo\",revision=\"abc\\\"1\"} 1\n"));
-	sl_buf_free(&b);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -691,17 +727,18 @@ int main(void)
 	    cmocka_unit_test(plan_empty),
 	    cmocka_unit_test(plan_secret_string_data),
 	    cmocka_unit_test(plan_problems),
+	    cmocka_unit_test(digest_definition),
 	    cmocka_unit_test(digest_rules),
 	    cmocka_unit_test(projection_and_state),
 	    cmocka_unit_test(completed_latch),
 	    cmocka_unit_test(inventory_roundtrip),
+	    cmocka_unit_test(inventory_order),
 	    cmocka_unit_test(inventory_fits_10000),
 	    cmocka_unit_test(configmap_and_name),
 	    cmocka_unit_test(status_bounded),
 	    cmocka_unit_test(prune_decision),
 	    cmocka_unit_test(prune_live_checks),
 	    cmocka_unit_test(diff_objects),
-	    cmocka_unit_test(metrics_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
