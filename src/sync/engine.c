@@ -79,6 +79,10 @@ struct run {
 	struct sl_sync_inventory *prev, *cur;
 	cJSON *inv_cm;      /* the inventory ConfigMap as last read or written */
 	char *prev_outcome; /* "outcome" of the stored status */
+	/* The stored inventory was read (or there is none yet). Only then may
+	 * this run write one: an inventory that could not be read or parsed is
+	 * the only record of what a later prune may remove. */
+	bool prev_known;
 	const struct sl_sync_inv_entry **prune;
 	size_t n_prune, prune_next, prune_stage_end;
 	enum sl_sync_prune_block prune_block;
@@ -218,6 +222,7 @@ static void on_inventory(struct sl_kube_result *res, void *payload)
 		return;
 	if (res->code == SL_ENOTFOUND) {
 		/* first sync of this source */
+		r->prev_known = true;
 	} else if (res->code < 0) {
 		set_fatal(r, res->code, "reading inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name,
 		          result_reason(res));
@@ -237,7 +242,10 @@ static void on_inventory(struct sl_kube_result *res, void *payload)
 			else {
 				sl_sync_inventory_free(r->prev);
 				r->prev = prev;
+				r->prev_known = true;
 			}
+		} else {
+			r->prev_known = true; /* a ConfigMap without one: empty */
 		}
 		if (cJSON_IsString(status)) {
 			cJSON *st = cJSON_Parse(status->valuestring);
@@ -1149,8 +1157,8 @@ static void start_write(struct run *r)
 	sl_buf_init(&inv, SL_SYNC_INVENTORY_MAX);
 	sl_buf_init(&st, 256 * 1024);
 	/* a dry run writes nothing; a sync that could not read the inventory
-	 * must not overwrite it */
-	if (dry(r->s) || (r->fatal && !r->inv_cm && r->prev == NULL && r->plan))
+	 * (the API refused, or it does not parse) must not overwrite it */
+	if (dry(r->s) || !r->prev_known)
 		goto out;
 	const struct sl_sync_inventory *which = r->plan && !r->fatal ? r->cur : r->prev;
 	rc = which ? sl_sync_inventory_format(which, &inv) : sl_buf_puts(&inv, "{\"v\":1,\"o\":{}}");

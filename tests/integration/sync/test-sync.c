@@ -402,6 +402,35 @@ static void prune_safety(void)
 	it_ns_delete(ns);
 }
 
+/* An inventory sluice cannot read is reported and left as it is: it is the
+ * only record of what a later prune may remove, so an unreadable one must
+ * never be replaced by an empty one. */
+static void damaged_inventory_kept(void)
+{
+	char ns[64], dir[512], *out = NULL, *v;
+	if (it_ns_create("sync-inv", ns) != 0) {
+		CHECK(0, "namespace");
+		return;
+	}
+	new_dir("inv", dir);
+	write_file(dir, "a.yaml", cm_fmt, "a", ns, "1");
+	CHECK(sync_dir(&out, dir, "inv", ns, "--prune") == 0, "first sync");
+	free(out);
+	CHECK(it_kubectl(NULL, NULL,
+	                 "-n %s patch configmap sluice-inventory-inv --type merge -p "
+	                 "'{\"data\":{\"inventory\":\"{not json\"}}' >/dev/null",
+	                 ns) == 0,
+	      "damage the inventory");
+	int rc = sync_dir(&out, dir, "inv", ns, "--prune");
+	CHECK(rc != 0 && has(out, "inventory"), "damaged inventory reported (exit %d)", rc);
+	free(out);
+	v = get(ns, "configmap sluice-inventory-inv", "{.data.inventory}");
+	CHECK(strcmp(v, "{not json") == 0, "inventory left as it was: %s", v);
+	free(v);
+	CHECK(exists(ns, "configmap a"), "nothing pruned");
+	it_ns_delete(ns);
+}
+
 /* A CRD and its first custom resource arrive in one snapshot. */
 static void crd_and_first_object(void)
 {
@@ -735,6 +764,7 @@ int main(void)
 	    {"a Git repository: edits and deletions followed, unreachable is a source error", git_source},
 	    {"Secret stringData: drift found and undone, values never printed", secret_values},
 	    {"diff after a refused token or an unreachable API server claims no result", diff_api_failure},
+	    {"a damaged inventory is reported and never overwritten", damaged_inventory_kept},
 	};
 	const char *identity = getenv("SLUICE_SYNC_IDENTITY");
 
