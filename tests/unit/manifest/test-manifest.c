@@ -551,15 +551,16 @@ static void good_tree_is_valid(void **state)
 	sl_manifest_set_free(s);
 }
 
-/* Every tests/data/manifest/bad/NN-name.yaml yields the line of its .expect
- * file; "!text" lines there must appear in no problem (secret values). */
-static void bad_manifests(void **state)
+/* Every NN-name.yaml of tests/data/manifest/<sub> yields the line of its
+ * .expect file; "!text" lines there must appear in no problem (secret
+ * values). bad/ cases have errors; warn/ cases have none. */
+static int expect_dir(const char *sub, bool errors)
 {
 	char dir[4096];
 	struct dirent **ents;
 	int n, checked = 0;
 
-	snprintf(dir, sizeof(dir), "%s/tests/data/manifest/bad", src_root());
+	snprintf(dir, sizeof(dir), "%s/tests/data/manifest/%s", src_root(), sub);
 	n = scandir(dir, &ents, NULL, alphasort);
 	assert_true(n > 0);
 	for (int i = 0; i < n; i++) {
@@ -594,13 +595,27 @@ static void bad_manifests(void **state)
 			}
 		}
 		fclose(f);
-		assert_true(sl_manifest_set_error_count(s) > 0);
+		if (errors != (sl_manifest_set_error_count(s) > 0)) {
+			dump_problems(s);
+			fail_msg("%s: expected %s", ents[i]->d_name, errors ? "errors" : "no error");
+		}
 		sl_manifest_set_free(s);
 		free(ents[i]);
 		checked++;
 	}
 	free(ents);
-	assert_true(checked >= 40);
+	return checked;
+}
+
+static void bad_manifests(void **state)
+{
+	assert_true(expect_dir("bad", true) >= 40);
+}
+
+/* Warnings only: the set stays valid. */
+static void warn_manifests(void **state)
+{
+	assert_true(expect_dir("warn", false) >= 1);
 }
 
 static void all_errors_reported(void **state)
@@ -780,6 +795,7 @@ int main(void)
 	    cmocka_unit_test(tree_order_hidden_and_symlinks),
 	    cmocka_unit_test(good_tree_is_valid),
 	    cmocka_unit_test(bad_manifests),
+	    cmocka_unit_test(warn_manifests),
 	    cmocka_unit_test(all_errors_reported),
 	    cmocka_unit_test(duplicate_objects_name_the_first),
 	    cmocka_unit_test(stream_secret_alternatives),
