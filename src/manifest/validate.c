@@ -447,6 +447,22 @@ static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct 
 	return 0;
 }
 
+/* What sluice needs of its own kinds beyond the schemas, which follow
+ * arcane-crd and so leave spec (and a class's apiGroupRef) optional. */
+static int check_ours(struct vctx *v, struct sl_manifest_doc *d)
+{
+	const cJSON *spec = get(d->obj, "spec");
+
+	if (!spec || cJSON_IsNull(spec))
+		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "spec", "required field is missing");
+	if (is_ours(d, "StreamClass") && cJSON_IsObject(spec) &&
+	    !(get_str(spec, "apiGroupRef") && *get_str(spec, "apiGroupRef")))
+		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "spec.apiGroupRef",
+		                                "required: the API group of the stream kind (sluice cannot "
+		                                "find the kind without it)");
+	return 0;
+}
+
 static int check_backfill(struct vctx *v, struct sl_manifest_doc *d)
 {
 	const cJSON *spec = get(d->obj, "spec");
@@ -620,9 +636,15 @@ static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struc
 			    v, d, SL_MANIFEST_ERROR, "metadata.namespace",
 			    "invalid namespace: expected a DNS-1123 label (at most 63 characters "
 			    "[a-z0-9-], beginning and ending with [a-z0-9])");
-		else if (!namespaced)
-			r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace",
-			                             "%s is cluster-scoped: expected no namespace", d->kind);
+		else if (!namespaced) {
+			/* The API server (and kubectl, and sync) drop it; some
+			 * plugin charts set it on their StreamClass. The rest of
+			 * validation sees the object as the server stores it. */
+			r = sl_manifest__doc_problem(v, d, SL_MANIFEST_WARNING, "metadata.namespace",
+			                             "%s is cluster-scoped: the namespace is ignored",
+			                             d->kind);
+			d->namespace = NULL;
+		}
 		if (r < 0)
 			return r;
 	}
@@ -831,6 +853,9 @@ int sl_manifest_set_validate(struct sl_manifest_set *s)
 				}
 			}
 		}
+		if (r == 0 && (is_ours(d, "StreamClass") || is_ours(d, "StreamingJobTemplate") ||
+		               is_ours(d, "BackfillRequest")))
+			r = check_ours(&v, d);
 		if (r == 0 && sl_manifest_set_is_stream(s, d, &cls))
 			r = check_stream(&v, d, cls);
 		if (r == 0 && is_ours(d, "BackfillRequest"))

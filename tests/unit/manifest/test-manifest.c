@@ -551,15 +551,81 @@ static void good_tree_is_valid(void **state)
 	sl_manifest_set_free(s);
 }
 
-/* Every tests/data/manifest/bad/NN-name.yaml yields the line of its .expect
- * file; "!text" lines there must appear in no problem (secret values). */
-static void bad_manifests(void **state)
+/* The tree shaped like a real Arcane user's (tests/data/arcane), checked
+ * against the arcane-crd and plugin CRDs of the fixtures: streams of every
+ * layout are valid, and the namespace of the Synapse StreamClass is only a
+ * warning. */
+static void arcane_tree_is_valid(void **state)
+{
+	static const char *const crds[] = {"arcane-crds.yaml", "plugin-sqlserver-crd.yaml",
+	                                   "plugin-synapse-crd.yaml"};
+	static const char *const streams[][2] = {
+	    {"SynapseStream", "accounts"},
+	    {"SqlServerStream", "orders"},
+	    {"SqlServerStream", "ledger"},
+	    {"SqlServerStream", "customers"},
+	};
+	char dir[4096], path[4200];
+	struct sl_manifest_set *s = sl_manifest_set_new(NULL);
+	struct sl_error e = {0};
+	const struct sl_manifest_doc *cls = NULL, *d;
+
+	assert_non_null(s);
+	snprintf(dir, sizeof(dir), "%s/tests/data/arcane", src_root());
+	for (size_t i = 0; i < SL_ARRAY_SIZE(crds); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, crds[i]);
+		assert_int_equal(sl_manifest_set_add_file(s, path, crds[i], &e), 0);
+	}
+	snprintf(path, sizeof(path), "%s/tree", dir);
+	assert_int_equal(sl_manifest_set_add_dir(s, path, "tree", &e), 0);
+	assert_int_equal(sl_manifest_set_validate(s), 0);
+	if (sl_manifest_set_error_count(s))
+		dump_problems(s);
+	assert_int_equal(sl_manifest_set_error_count(s), 0);
+	assert_int_equal(sl_manifest_set_problem_count(s), 1);
+	assert_true(has_problem(s, "tree/classes/synapse.yaml:9:3: metadata.namespace: warning: "
+	                           "StreamClass is cluster-scoped"));
+	for (size_t i = 0; i < SL_ARRAY_SIZE(streams); i++) {
+		d = sl_manifest_set_find(s, SL_ARCANE_GROUP, streams[i][0], "arcane", streams[i][1]);
+		assert_non_null(d);
+		assert_true(sl_manifest_set_is_stream(s, d, &cls));
+	}
+	assert_string_equal(cls->name, "arcane-stream-sqlserver");
+	/* the class that carried a namespace is found without one */
+	d = sl_manifest_set_find(s, SL_ARCANE_GROUP, "StreamClass", NULL,
+	                         "arcane-stream-synapse-link-synapse");
+	assert_non_null(d);
+	assert_null(d->namespace);
+	sl_manifest_set_free(s);
+
+	/* with the CRDs of the set, a Job spec shaped template is what
+	 * arcane-crd refuses: spec holds a whole Job */
+	s = sl_manifest_set_new(NULL);
+	snprintf(path, sizeof(path), "%s/arcane-crds.yaml", dir);
+	assert_int_equal(sl_manifest_set_add_file(s, path, "arcane-crds.yaml", &e), 0);
+	{
+		static const char tpl[] = "apiVersion: streaming.sneaksanddata.com/v1\n"
+		                          "kind: StreamingJobTemplate\n"
+		                          "metadata: {name: t, namespace: arcane}\n"
+		                          "spec:\n"
+		                          "  template: {spec: {containers: []}}\n";
+		assert_int_equal(sl_manifest_set_add_buffer(s, "t.yaml", tpl, strlen(tpl), &e), 0);
+	}
+	assert_int_equal(sl_manifest_set_validate(s), 0);
+	assert_true(has_problem(s, "t.yaml:5:3: spec.template: unknown field"));
+	sl_manifest_set_free(s);
+}
+
+/* Every NN-name.yaml of tests/data/manifest/<sub> yields the line of its
+ * .expect file; "!text" lines there must appear in no problem (secret
+ * values). bad/ cases have errors; warn/ cases have none. */
+static int expect_dir(const char *sub, bool errors)
 {
 	char dir[4096];
 	struct dirent **ents;
 	int n, checked = 0;
 
-	snprintf(dir, sizeof(dir), "%s/tests/data/manifest/bad", src_root());
+	snprintf(dir, sizeof(dir), "%s/tests/data/manifest/%s", src_root(), sub);
 	n = scandir(dir, &ents, NULL, alphasort);
 	assert_true(n > 0);
 	for (int i = 0; i < n; i++) {
@@ -594,13 +660,27 @@ static void bad_manifests(void **state)
 			}
 		}
 		fclose(f);
-		assert_true(sl_manifest_set_error_count(s) > 0);
+		if (errors != (sl_manifest_set_error_count(s) > 0)) {
+			dump_problems(s);
+			fail_msg("%s: expected %s", ents[i]->d_name, errors ? "errors" : "no error");
+		}
 		sl_manifest_set_free(s);
 		free(ents[i]);
 		checked++;
 	}
 	free(ents);
-	assert_true(checked >= 40);
+	return checked;
+}
+
+static void bad_manifests(void **state)
+{
+	assert_true(expect_dir("bad", true) >= 40);
+}
+
+/* Warnings only: the set stays valid. */
+static void warn_manifests(void **state)
+{
+	assert_true(expect_dir("warn", false) >= 1);
 }
 
 static void all_errors_reported(void **state)
@@ -779,7 +859,9 @@ int main(void)
 	    cmocka_unit_test(syntax_error_keeps_earlier_documents),
 	    cmocka_unit_test(tree_order_hidden_and_symlinks),
 	    cmocka_unit_test(good_tree_is_valid),
+	    cmocka_unit_test(arcane_tree_is_valid),
 	    cmocka_unit_test(bad_manifests),
+	    cmocka_unit_test(warn_manifests),
 	    cmocka_unit_test(all_errors_reported),
 	    cmocka_unit_test(duplicate_objects_name_the_first),
 	    cmocka_unit_test(stream_secret_alternatives),
