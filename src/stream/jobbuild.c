@@ -591,7 +591,16 @@ int sl_stream_cronjob_build(const struct sl_stream_job_input *in, const char *sc
 	jmd = cJSON_CreateObject();
 	sl_stream_cronjob_name(sl_manifest_str(sl_manifest_obj(in->stream, "metadata"), "name"), cname);
 	cj = cJSON_CreateObject();
-	if (!md || !jmd || !cj || set_str(md, "name", cname) < 0 ||
+	/* in place: the name stays first in metadata */
+	cJSON *nm = cJSON_CreateString(cname);
+	if (!nm || !cJSON_ReplaceItemInObjectCaseSensitive(md, "name", nm)) {
+		cJSON_Delete(nm);
+		cJSON_Delete(md);
+		cJSON_Delete(jmd);
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!md || !jmd || !cj ||
 	    !cJSON_AddItemToObject(jmd, "labels",
 	                           cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(md, "labels"), true)) ||
 	    !cJSON_AddItemToObject(

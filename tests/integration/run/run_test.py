@@ -168,7 +168,7 @@ spec:
         git(self.work, "push", "-q", "origin", "HEAD:main")
         return git(self.work, "rev-parse", "HEAD").strip()
 
-    def start(self, *args, port=None, env=None):
+    def start(self, *args, port=None, env=None, watch=None):
         port = port or free_port()
         log = open(os.path.join(self.tmp, f"sluice-{len(self.procs)}.log"), "w+")
         e = dict(os.environ)
@@ -179,7 +179,7 @@ spec:
         e.update(env or {})
         cmd = [sluice, "run", "--kubeconfig", identity, f"--listen=127.0.0.1:{port}", "--log-level", "debug", *args]
         if "--no-controller" not in args:
-            cmd += ["--watch-namespace", self.ns]
+            cmd += ["--watch-namespace", watch or self.ns]
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=e)
         p.port, p.logf = port, log
         self.procs.append(p)
@@ -460,10 +460,87 @@ def test_dir_source(env):
     assert p.wait(30) == 0
 
 
+def test_arcane_tree(env):
+    """A tree built from the published Arcane CRDs and plugin charts (the
+    fixtures of tests/data/arcane: plugin CRDs with layouts v0/v1/v2 and the
+    pruned status schema, their StreamClasses and templates, streams and a
+    BackfillRequest) validates, plans, and runs under `sluice run`."""
+    data = os.path.join(root, "tests/data/arcane")
+    crds = [os.path.join(data, f) for f in ("plugin-sqlserver-crd.yaml", "plugin-synapse-crd.yaml")]
+    p = subprocess.run([sluice, "validate", os.path.join(data, "arcane-crds.yaml"), *crds, os.path.join(data, "tree")],
+                       capture_output=True, text=True, timeout=60)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, f"validate exit {p.returncode}: {out}"
+    assert "warning" in out and "metadata.namespace" in out, f"the StreamClass namespace warning: {out}"
+
+    d = os.path.join(env.tmp, "arcane")
+    subprocess.run(["cp", "-r", os.path.join(data, "tree"), d], check=True)
+    for f in crds:
+        subprocess.run(["cp", f, d], check=True)
+    p = subprocess.run([sluice, "plan", d], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"plan exit {p.returncode}: {p.stderr}"
+    plan = p.stdout
+    for want in ("kind: CronJob", "schedule: \"30 2 * * *\"", "# SqlServerStream arcane/customers",
+                 "# suspended", "backfill Job for the initial BackfillRequest orders-initial-backfill-",
+                 "layout v0", "layout v1", "layout v2"):
+        assert want in plan, f"plan lacks {want!r}:\n{plan}"
+
+    ns = "arcane"
+    # the fixtures' namespace: a previous run's may still be terminating
+    wait("namespace arcane gone", lambda: k("get", "namespace", ns, "--ignore-not-found", "-o", "name") == "", 180)
+    try:
+        proc = env.start("--dir", d, "--inventory-namespace", env.ns, "--source-id", "arcane-" + env.id, watch=ns)
+
+        def phase(plural, name):
+            return k("-n", ns, "get", plural, name, "-o", "jsonpath={.status.phase}", check=False)
+
+        wait("orders Backfilling", lambda: phase("sql-server-streams", "orders") == "Backfilling", 90)
+        wait("ledger Scheduled", lambda: phase("sql-server-streams", "ledger") == "Scheduled", 60)
+        wait("customers Suspended", lambda: phase("sql-server-streams", "customers") == "Suspended", 60)
+        wait("accounts Backfilling", lambda: phase("synapse-streams", "accounts") == "Backfilling", 60)
+        sched = k("-n", ns, "get", "cronjob", "ledger", "-o", "jsonpath={.spec.schedule}")
+        assert sched == "30 2 * * *", sched
+        reqs = k("-n", ns, "get", "bfr", "-o", "jsonpath={range .items[*]}{.spec.streamId}{\"\\n\"}{end}").split()
+        assert "customers" not in reqs and "ledger" not in reqs, f"no initial backfill when suspended or batch: {reqs}"
+        cls = k("get", "streamclass", "arcane-stream-synapse-link-synapse", "-o", "jsonpath={.status.phase}")
+        assert cls == "Ready", f"the StreamClass written with a namespace is Ready: {cls}"
+        # the status is what the plugin CRD keeps
+        st = json.loads(k("-n", ns, "get", "sql-server-streams", "orders", "-o", "jsonpath={.status}"))
+        assert set(st) <= {"phase", "configurationHash", "conditions"}, st
+        # both requests of orders run, one after the other, then it streams
+        done = set()
+
+        def next_backfill():
+            v = k("-n", ns, "get", "job", "orders-backfill", "-o",
+                  "jsonpath={.metadata.annotations.sluice\\.dev/backfill-request}", check=False)
+            return v if v and v not in done else None
+
+        for _ in range(2):
+            bid = wait("a backfill Job of orders for a new request", next_backfill, 60)
+            job_finish(ns, "orders-backfill")
+            wait(f"{bid} completed", lambda: k("-n", ns, "get", "bfr", bid, "-o",
+                                               "jsonpath={.spec.completed}", check=False) == "true", 60)
+            done.add(bid)
+        assert "orders-2026" in done and len(done) == 2, done
+        wait("orders Running", lambda: phase("sql-server-streams", "orders") == "Running", 60)
+        assert job_exists(ns, "orders")
+        payload = k("-n", ns, "get", "bfr", "orders-2026", "-o", "jsonpath={.spec.payload.backfillStartDate}")
+        assert payload == "2026-01-01T00:00:00Z", f"payload kept: {payload}"
+        assert k("-n", ns, "get", "bfr", "orders-2026", "-o", "jsonpath={.status.phase}") == "", "no status phase"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        k("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
+        k("delete", "streamclass", "arcane-stream-sqlserver", "arcane-stream-synapse-link-synapse",
+          "--ignore-not-found", check=False)
+        k("delete", "crd", "sql-server-streams.streaming.sneaksanddata.com",
+          "synapse-streams.streaming.sneaksanddata.com", "--wait=false", "--ignore-not-found", check=False)
+
+
 TESTS = [("flags", test_flags, False), ("git-push-job", test_git_push_job, True),
          ("write-back", test_write_back, True), ("webhook", test_webhook, True),
          ("sigterm-mid-sync", test_sigterm_mid_sync, True), ("leader-election", test_leader_election, True),
-         ("dir-source", test_dir_source, True)]
+         ("dir-source", test_dir_source, True), ("arcane-tree", test_arcane_tree, True)]
 
 def main():
     if not admin or not os.access(admin, os.R_OK):
