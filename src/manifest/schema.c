@@ -2,7 +2,8 @@
  * subset crds/ uses and the API server enforces on them (type, required,
  * properties, items, enum, additionalProperties, preserve-unknown-fields,
  * int-or-string, nullable, length, range and pattern constraints). */
-#include "manifest-internal.h"
+#include "positions.h"
+#include "schema.h"
 
 #include <math.h>
 #include <regex.h>
@@ -86,8 +87,8 @@ static int restore(struct sl_buf *p, size_t len)
 	return 0;
 }
 
-int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const cJSON *schema,
-                              const cJSON *value, struct sl_buf *path, unsigned depth)
+int sl_manifest__schema_check(const struct sl_manifest__reporter *rp, struct sl_manifest_doc *d,
+                              const cJSON *schema, const cJSON *value, struct sl_buf *path, unsigned depth)
 {
 	const cJSON *type, *en, *props, *addl, *req, *items, *num;
 	bool preserve, int_or_string;
@@ -105,11 +106,11 @@ int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const c
 	int_or_string = flag(schema, "x-kubernetes-int-or-string");
 	if (int_or_string) {
 		if (!cJSON_IsString(value) && strcmp(json_type(value), "integer") != 0)
-			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at,
 			                                "expected an integer or a string, got %s",
 			                                json_type(value));
 	} else if (cJSON_IsString(type) && !type_ok(type->valuestring, value)) {
-		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected %s, got %s",
+		return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at, "expected %s, got %s",
 		                                type->valuestring, json_type(value));
 	}
 	en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
@@ -117,19 +118,19 @@ int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const c
 		char list[512];
 		enum_list(en, list, sizeof(list));
 		/* the value itself is not echoed: it could be a secret */
-		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected one of %s", list);
+		return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at, "expected one of %s", list);
 	}
 	if (cJSON_IsString(value)) {
 		size_t l = utf8_len(value->valuestring);
 		const cJSON *pat = cJSON_GetObjectItemCaseSensitive(schema, "pattern");
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "minLength")) && cJSON_IsNumber(num) &&
 		    (double)l < num->valuedouble)
-			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at,
 			                                "expected at least %g characters, got %zu",
 			                                num->valuedouble, l);
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "maxLength")) && cJSON_IsNumber(num) &&
 		    (double)l > num->valuedouble)
-			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at,
 			                                "expected at most %g characters, got %zu",
 			                                num->valuedouble, l);
 		if (cJSON_IsString(pat)) {
@@ -138,7 +139,7 @@ int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const c
 				bool ok = regexec(&re, value->valuestring, 0, NULL, 0) == 0;
 				regfree(&re);
 				if (!ok)
-					return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+					return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at,
 					                                "expected to match %s",
 					                                pat->valuestring);
 			}
@@ -149,12 +150,14 @@ int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const c
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "minimum")) && cJSON_IsNumber(num) &&
 		    (value->valuedouble < num->valuedouble ||
 		     (excl_min && value->valuedouble == num->valuedouble)))
-			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected a value %s %g",
+			return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at,
+			                                "expected a value %s %g",
 			                                excl_min ? ">" : ">=", num->valuedouble);
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "maximum")) && cJSON_IsNumber(num) &&
 		    (value->valuedouble > num->valuedouble ||
 		     (excl_max && value->valuedouble == num->valuedouble)))
-			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at, "expected a value %s %g",
+			return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at,
+			                                "expected a value %s %g",
 			                                excl_max ? "<" : "<=", num->valuedouble);
 	}
 	if (cJSON_IsArray(value)) {
@@ -162,12 +165,12 @@ int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const c
 		const cJSON *it;
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "minItems")) && cJSON_IsNumber(num) &&
 		    n < num->valuedouble)
-			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at,
 			                                "expected at least %g items, got %d",
 			                                num->valuedouble, n);
 		if ((num = cJSON_GetObjectItemCaseSensitive(schema, "maxItems")) && cJSON_IsNumber(num) &&
 		    n > num->valuedouble)
-			return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, at,
+			return sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, at,
 			                                "expected at most %g items, got %d", num->valuedouble,
 			                                n);
 		items = cJSON_GetObjectItemCaseSensitive(schema, "items");
@@ -176,7 +179,7 @@ int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const c
 			if (items) {
 				if (sl_buf_printf(path, "[%d]", i) < 0)
 					break;
-				r = sl_manifest__schema_check(v, d, items, it, path, depth + 1);
+				r = sl_manifest__schema_check(rp, d, items, it, path, depth + 1);
 				restore(path, base);
 				if (r < 0)
 					return r;
@@ -200,7 +203,7 @@ int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const c
 				if (have && !cJSON_IsNull(have))
 					continue;
 				if (sl_manifest__path_push_key(path, k->valuestring) == 0)
-					r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, path->data,
+					r = sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, path->data,
 					                             "required field is missing");
 				restore(path, base);
 				if (r < 0)
@@ -216,13 +219,13 @@ int sl_manifest__schema_check(struct vctx *v, struct sl_manifest_doc *d, const c
 				continue;
 			}
 			if (sub)
-				r = sl_manifest__schema_check(v, d, sub, m, path, depth + 1);
+				r = sl_manifest__schema_check(rp, d, sub, m, path, depth + 1);
 			else if (cJSON_IsObject(addl))
-				r = sl_manifest__schema_check(v, d, addl, m, path, depth + 1);
+				r = sl_manifest__schema_check(rp, d, addl, m, path, depth + 1);
 			else if (!preserve && (cJSON_IsFalse(addl) || cJSON_IsObject(props)))
 				/* The API server rejects unknown fields (kubectl's default
 				 * strict field validation); a typo is caught here first. */
-				r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, path->data,
+				r = sl_manifest__doc_problem(rp, d, SL_MANIFEST_ERROR, path->data,
 				                             "unknown field");
 			restore(path, base);
 			if (r < 0)

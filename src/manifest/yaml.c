@@ -2,7 +2,9 @@
  * anchors, tags and positions so that aliases are expanded under a bound,
  * merge keys and duplicate keys are handled, and scalars resolve as kubectl
  * (sigs.k8s.io/yaml on go-yaml v2) resolves them. */
-#include "manifest-internal.h"
+#include "json-ints.h"
+#include "positions.h"
+#include "yaml-load.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,62 +45,6 @@ struct doc_builder {
 	size_t depth;
 	struct node *root;
 };
-
-/* ---- positions ---------------------------------------------------------- */
-
-void sl_manifest__positions_free(struct sl_manifest_positions *p)
-{
-	if (!p)
-		return;
-	free(p->paths);
-	free(p->v);
-	free(p);
-}
-
-int sl_manifest__positions_add(struct sl_manifest_positions *p, const char *path, unsigned line, unsigned col)
-{
-	size_t l = strlen(path) + 1;
-	if (p->paths_len + l > UINT32_MAX)
-		return SL_ETOOLARGE;
-	if (p->paths_len + l > p->paths_cap) {
-		size_t nc = SL_MAX(p->paths_cap * 2, p->paths_len + l + 256);
-		char *np = realloc(p->paths, nc);
-		if (!np)
-			return SL_ENOMEM;
-		p->paths = np;
-		p->paths_cap = nc;
-	}
-	if (SL_GROW(p->v, p->cap, p->n + 1, 16) < 0)
-		return SL_ENOMEM;
-	memcpy(p->paths + p->paths_len, path, l);
-	p->v[p->n++] = (struct pos_entry){(uint32_t)p->paths_len, line, col};
-	p->paths_len += l;
-	return 0;
-}
-
-int sl_manifest_doc_position(const struct sl_manifest_doc *d, const char *path, unsigned *line,
-                             unsigned *column)
-{
-	const struct sl_manifest_positions *p = d ? d->positions : NULL;
-	if (!p || !path)
-		return SL_ENOTFOUND;
-	for (size_t i = 0; i < p->n; i++)
-		if (strcmp(p->paths + p->v[i].off, path) == 0) {
-			*line = p->v[i].line;
-			*column = p->v[i].col;
-			return 0;
-		}
-	return SL_ENOTFOUND;
-}
-
-int sl_manifest__path_push_key(struct sl_buf *b, const char *key)
-{
-	if (strpbrk(key, ".[]") || !*key)
-		return sl_buf_printf(b, "[%s]", key);
-	if (b->len > 0 && sl_buf_puts(b, ".") < 0)
-		return SL_ETOOLARGE;
-	return sl_buf_puts(b, key);
-}
 
 /* ---- building the node tree --------------------------------------------- */
 
@@ -780,19 +726,19 @@ static cJSON *convert(struct conv *c, const struct node *n, unsigned depth)
 
 /* ---- the event loop ----------------------------------------------------- */
 
-static int report(const struct yaml_callbacks *cb, int code, int doc, unsigned line, unsigned col,
-                  const char *field, const char *msg)
+static int report(const struct sl_manifest__yaml_callbacks *cb, int code, int doc, unsigned line,
+                  unsigned col, const char *field, const char *msg)
 {
-	struct yaml_problem p = {code, doc, line, col, field ? field : "", msg};
+	struct sl_manifest__yaml_problem p = {code, doc, line, col, field ? field : "", msg};
 	return cb->problem ? cb->problem(&p, cb->payload) : 0;
 }
 
 /* Turns the finished node tree into a document for the callback. */
 static int finish_doc(struct doc_builder *b, unsigned index, const struct sl_manifest_limits *lim,
-                      bool want_positions, const struct yaml_callbacks *cb)
+                      bool want_positions, const struct sl_manifest__yaml_callbacks *cb)
 {
 	struct conv c = {.lim = lim};
-	struct yaml_doc d = {.index = index};
+	struct sl_manifest__yaml_doc d = {.index = index};
 	cJSON *obj;
 	int r = 0;
 
@@ -808,7 +754,7 @@ static int finish_doc(struct doc_builder *b, unsigned index, const struct sl_man
 	if (sl_buf_puts(&c.path, "") < 0)
 		return SL_ENOMEM;
 	if (want_positions) {
-		c.pos = calloc(1, sizeof(*c.pos));
+		c.pos = sl_manifest__positions_new();
 		if (!c.pos || sl_manifest__positions_add(c.pos, "", b->root->line, b->root->col) < 0) {
 			r = SL_ENOMEM;
 			goto out;
@@ -859,7 +805,7 @@ static int attach(struct doc_builder *b, struct node *n)
 }
 
 int sl_manifest__yaml_load(const void *data, size_t len, const struct sl_manifest_limits *lim,
-                           bool want_positions, const struct yaml_callbacks *cb)
+                           bool want_positions, const struct sl_manifest__yaml_callbacks *cb)
 {
 	yaml_parser_t parser;
 	struct doc_builder b = {0};
@@ -1031,14 +977,14 @@ struct parse_ctx {
 	struct sl_error *err;
 };
 
-static int parse_doc_cb(struct yaml_doc *d, void *payload)
+static int parse_doc_cb(struct sl_manifest__yaml_doc *d, void *payload)
 {
 	struct parse_ctx *p = payload;
 	sl_manifest__positions_free(d->pos);
 	return p->cb(d->index, d->line, d->col, d->obj, p->payload);
 }
 
-static int parse_problem_cb(const struct yaml_problem *y, void *payload)
+static int parse_problem_cb(const struct sl_manifest__yaml_problem *y, void *payload)
 {
 	struct parse_ctx *p = payload;
 	return sl_error_set(p->err, y->code, "%u:%u: %s%s%s", y->line, y->col, y->field,
@@ -1051,7 +997,7 @@ int sl_manifest_parse(const void *data, size_t len, const struct sl_manifest_lim
 {
 	static const struct sl_manifest_limits def = SL_MANIFEST_LIMITS_INIT;
 	struct parse_ctx p = {cb, payload, err};
-	struct yaml_callbacks ycb = {parse_doc_cb, parse_problem_cb, &p};
+	struct sl_manifest__yaml_callbacks ycb = {parse_doc_cb, parse_problem_cb, &p};
 	const struct sl_manifest_limits *lim = limits ? limits : &def;
 	int r;
 
