@@ -76,3 +76,10 @@ int sl_manifest__path_push_key(struct sl_buf *b, const char *key)
 		return SL_ETOOLARGE;
 	return sl_buf_puts(b, key);
 }
+
+void sl_manifest__path_cut(struct sl_buf *b, size_t len)
+{
+	b->len = len;
+	if (b->data)
+		b->data[len] = '\0';
+}

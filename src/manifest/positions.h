@@ -20,3 +20,5 @@ int sl_manifest__positions_add(struct sl_manifest_positions *p, const char *path
 /* Appends a path segment for key to b (".key" or "[key]"), in the syntax of
  * sl_manifest_doc_position. 0 or SL_ETOOLARGE (b's max) or SL_ENOMEM. */
 int sl_manifest__path_push_key(struct sl_buf *b, const char *key);
+/* Cuts the path in b back to its first len bytes (a length it had before). */
+void sl_manifest__path_cut(struct sl_buf *b, size_t len);

@@ -492,8 +492,7 @@ static int check_string_map(struct vctx *v, struct sl_manifest_doc *d, const cJS
 			    &v->rep, d, SL_MANIFEST_ERROR, p.data,
 			    "invalid label value: expected up to 63 characters [A-Za-z0-9_.-], "
 			    "beginning and ending with an alphanumeric");
-		p.len = base;
-		p.data[base] = '\0';
+		sl_manifest__path_cut(&p, base);
 		if (r < 0)
 			break;
 	}
@@ -502,10 +501,10 @@ out:
 	return r;
 }
 
-static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struct schema_ent *sch)
+/* apiVersion and kind: present, strings, well-formed */
+static int check_type_meta(struct vctx *v, struct sl_manifest_doc *d)
 {
-	const cJSON *av = get(d->obj, "apiVersion"), *kind = get(d->obj, "kind"), *meta, *name, *ns;
-	bool namespaced;
+	const cJSON *av = get(d->obj, "apiVersion"), *kind = get(d->obj, "kind");
 	int r;
 
 	if (!cJSON_IsString(av) || !*av->valuestring)
@@ -527,6 +526,94 @@ static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struc
 	else if (!valid_kind(kind->valuestring))
 		r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "kind",
 		                             "invalid: expected an alphanumeric name");
+	return r;
+}
+
+/* metadata.name: present, and a name the API server takes for the kind */
+static int check_name(struct vctx *v, struct sl_manifest_doc *d, const cJSON *meta)
+{
+	const cJSON *name = get(meta, "name");
+
+	if (!name || cJSON_IsNull(name))
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		                                "required: every object applied by sluice needs a name");
+	if (!cJSON_IsString(name))
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		                                "expected a string");
+	if (d->kind && in_list(d->kind, label_kinds)) {
+		if (sl_manifest_dns1123_label(name->valuestring))
+			return 0;
+		return sl_manifest__doc_problem(
+		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		    "invalid %s name: expected a DNS-1123 label (at most 63 characters "
+		    "[a-z0-9-], beginning and ending with [a-z0-9])",
+		    d->kind);
+	}
+	if (!sl_manifest_dns1123_subdomain(name->valuestring))
+		return sl_manifest__doc_problem(
+		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		    "invalid name: expected a DNS-1123 subdomain (at most 253 characters [a-z0-9-.], "
+		    "each part beginning and ending with [a-z0-9])");
+	if (sl_manifest_set_is_stream(v->rep.s, d, NULL) && strlen(name->valuestring) > 63)
+		return sl_manifest__doc_problem(
+		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		    "a stream name is a label value of its jobs: expected at most 63 characters");
+	return 0;
+}
+
+/* metadata.namespace: a DNS-1123 label, and only on namespaced kinds (by
+ * the schema when there is one, else by the list of cluster kinds) */
+static int check_namespace(struct vctx *v, struct sl_manifest_doc *d, const cJSON *meta,
+                           const struct schema_ent *sch)
+{
+	const cJSON *ns = get(meta, "namespace");
+	bool namespaced = sch ? sch->namespaced : !(d->kind && in_list(d->kind, cluster_kinds));
+	int r;
+
+	if (!ns || cJSON_IsNull(ns))
+		return 0;
+	if (!cJSON_IsString(ns))
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata.namespace",
+		                                "expected a string");
+	if (!sl_manifest_dns1123_label(ns->valuestring))
+		return sl_manifest__doc_problem(
+		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.namespace",
+		    "invalid namespace: expected a DNS-1123 label (at most 63 characters "
+		    "[a-z0-9-], beginning and ending with [a-z0-9])");
+	if (namespaced)
+		return 0;
+	/* The API server (and kubectl, and sync) drop it; some plugin charts
+	 * set it on their StreamClass. The rest of validation sees the object
+	 * as the server stores it. */
+	r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_WARNING, "metadata.namespace",
+	                             "%s is cluster-scoped: the namespace is ignored", d->kind);
+	d->namespace = NULL;
+	return r;
+}
+
+/* members of metadata that ObjectMeta does not have */
+static int check_meta_fields(struct vctx *v, struct sl_manifest_doc *d, const cJSON *meta)
+{
+	const cJSON *m;
+	int r;
+
+	cJSON_ArrayForEach(m, meta)
+	{
+		char path[600];
+		if (in_list(m->string, object_meta_fields))
+			continue;
+		snprintf(path, sizeof(path), "metadata.%.500s", m->string);
+		if ((r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, path, "unknown field")) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struct schema_ent *sch)
+{
+	const cJSON *meta;
+	int r = check_type_meta(v, d);
+
 	if (r < 0)
 		return r;
 	meta = get(d->obj, "metadata");
@@ -534,69 +621,9 @@ static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struc
 		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata",
 		                                meta ? "expected an object"
 		                                     : "required: an object with a name");
-	name = get(meta, "name");
-	if (!name || cJSON_IsNull(name)) {
-		r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
-		                             "required: every object applied by sluice needs a name");
-	} else if (!cJSON_IsString(name)) {
-		r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
-		                             "expected a string");
-	} else if (d->kind && in_list(d->kind, label_kinds)) {
-		if (!sl_manifest_dns1123_label(name->valuestring))
-			r = sl_manifest__doc_problem(
-			    &v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
-			    "invalid %s name: expected a DNS-1123 label (at most 63 characters "
-			    "[a-z0-9-], beginning and ending with [a-z0-9])",
-			    d->kind);
-	} else if (!sl_manifest_dns1123_subdomain(name->valuestring)) {
-		r = sl_manifest__doc_problem(
-		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
-		    "invalid name: expected a DNS-1123 subdomain (at most 253 characters [a-z0-9-.], "
-		    "each part beginning and ending with [a-z0-9])");
-	} else if (sl_manifest_set_is_stream(v->rep.s, d, NULL) && strlen(name->valuestring) > 63) {
-		r = sl_manifest__doc_problem(
-		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
-		    "a stream name is a label value of its jobs: expected at most 63 characters");
-	}
-	if (r < 0)
-		return r;
-	ns = get(meta, "namespace");
-	namespaced = sch ? sch->namespaced : !(d->kind && in_list(d->kind, cluster_kinds));
-	if (ns && !cJSON_IsNull(ns)) {
-		if (!cJSON_IsString(ns))
-			r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata.namespace",
-			                             "expected a string");
-		else if (!sl_manifest_dns1123_label(ns->valuestring))
-			r = sl_manifest__doc_problem(
-			    &v->rep, d, SL_MANIFEST_ERROR, "metadata.namespace",
-			    "invalid namespace: expected a DNS-1123 label (at most 63 characters "
-			    "[a-z0-9-], beginning and ending with [a-z0-9])");
-		else if (!namespaced) {
-			/* The API server (and kubectl, and sync) drop it; some
-			 * plugin charts set it on their StreamClass. The rest of
-			 * validation sees the object as the server stores it. */
-			r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_WARNING, "metadata.namespace",
-			                             "%s is cluster-scoped: the namespace is ignored",
-			                             d->kind);
-			d->namespace = NULL;
-		}
-		if (r < 0)
-			return r;
-	}
-	{
-		const cJSON *m;
-		cJSON_ArrayForEach(m, meta)
-		{
-			char path[600];
-			if (in_list(m->string, object_meta_fields))
-				continue;
-			snprintf(path, sizeof(path), "metadata.%.500s", m->string);
-			if ((r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, path,
-			                                  "unknown field")) < 0)
-				return r;
-		}
-	}
-	if ((r = check_string_map(v, d, meta, "labels", true)) < 0 ||
+	if ((r = check_name(v, d, meta)) < 0 || (r = check_namespace(v, d, meta, sch)) < 0 ||
+	    (r = check_meta_fields(v, d, meta)) < 0 ||
+	    (r = check_string_map(v, d, meta, "labels", true)) < 0 ||
 	    (r = check_string_map(v, d, meta, "annotations", false)) < 0)
 		return r;
 	return 0;
@@ -728,84 +755,109 @@ out:
 
 /* ---- the driver --------------------------------------------------------- */
 
+/* The schemas: the built-in CRDs, replaced by CRDs of the same kind in the
+ * set. Notes whether the set has templates at all (references to them are
+ * checked only then). */
+static int schemas_load(struct vctx *v)
+{
+	const struct sl_manifest_set *s = v->rep.s;
+	int r = 0;
+
+	pthread_once(&builtin_once, builtin_load);
+	for (size_t i = 0; i < n_builtin && r == 0; i++)
+		r = schema_add_crd(v, builtin[i]);
+	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++) {
+		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
+		if (is_crd(d))
+			r = schema_add_crd(v, d->obj);
+		if (is_ours(d, "StreamingJobTemplate"))
+			v->have_templates = true;
+	}
+	return r;
+}
+
+static void schemas_free(struct vctx *v)
+{
+	for (size_t i = 0; i < v->n_schemas; i++) {
+		free(v->schemas[i].api_version);
+		free(v->schemas[i].kind);
+	}
+	free(v->schemas);
+}
+
+/* The members of d against the top level of its kind's schema (path is
+ * scratch space): metadata was checked by check_identity; status is not
+ * applied from a manifest. */
+static int check_schema(struct vctx *v, struct sl_manifest_doc *d, const struct schema_ent *sch,
+                        struct sl_buf *path)
+{
+	const cJSON *props = get(sch->schema, "properties"), *req = get(sch->schema, "required"), *m, *k;
+	int r = 0;
+
+	cJSON_ArrayForEach(m, d->obj)
+	{
+		const cJSON *sub = props ? get(props, m->string) : NULL;
+		if (strcmp(m->string, "metadata") == 0 || strcmp(m->string, "status") == 0)
+			continue;
+		sl_buf_reset(path);
+		if (sl_manifest__path_push_key(path, m->string) < 0)
+			continue;
+		if (sub)
+			r = sl_manifest__schema_check(&v->rep, d, sub, m, path, 1);
+		else if (strcmp(m->string, "apiVersion") && strcmp(m->string, "kind"))
+			r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, path->data,
+			                             "unknown field");
+		if (r < 0)
+			return r;
+	}
+	cJSON_ArrayForEach(k, req)
+	{
+		if (cJSON_IsString(k) && !get(d->obj, k->valuestring) &&
+		    (r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, k->valuestring,
+		                                  "required field is missing")) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Every check of one document, in the order its problems are listed. */
+static int check_doc(struct vctx *v, struct sl_manifest_doc *d, struct sl_buf *path)
+{
+	const struct schema_ent *sch =
+	    d->api_version && d->kind ? schema_find(v, d->api_version, d->kind) : NULL;
+	const struct sl_manifest_doc *cls = NULL;
+	int r;
+
+	v->rep.doc_first_problem = sl_manifest_set_problem_count(v->rep.s);
+	r = check_identity(v, d, sch);
+	if (r == 0 && sch)
+		r = check_schema(v, d, sch, path);
+	if (r == 0 && (is_ours(d, "StreamClass") || is_ours(d, "StreamingJobTemplate") ||
+	               is_ours(d, "BackfillRequest")))
+		r = check_ours(v, d);
+	if (r == 0 && sl_manifest_set_is_stream(v->rep.s, d, &cls))
+		r = check_stream(v, d, cls);
+	if (r == 0 && is_ours(d, "BackfillRequest"))
+		r = check_backfill(v, d);
+	if (r == 0 && d->kind && d->api_version && strcmp(d->kind, "Secret") == 0 &&
+	    strcmp(d->api_version, "v1") == 0)
+		r = check_secret(v, d);
+	return r;
+}
+
 int sl_manifest_set_validate(struct sl_manifest_set *s)
 {
 	struct vctx v = {.rep = {.s = s}};
 	struct sl_buf path;
-	int r = 0;
+	int r;
 
 	sl_buf_init(&path, 4096);
-	pthread_once(&builtin_once, builtin_load);
-	for (size_t i = 0; i < n_builtin && r == 0; i++)
-		r = schema_add_crd(&v, builtin[i]);
-	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++) {
-		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
-		if (is_crd(d))
-			r = schema_add_crd(&v, d->obj);
-		if (is_ours(d, "StreamingJobTemplate"))
-			v.have_templates = true;
-	}
-	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++) {
-		struct sl_manifest_doc *d = sl_manifest__set_doc_mut(s, i);
-		const struct schema_ent *sch =
-		    d->api_version && d->kind ? schema_find(&v, d->api_version, d->kind) : NULL;
-		const struct sl_manifest_doc *cls = NULL;
-
-		v.rep.doc_first_problem = sl_manifest_set_problem_count(s);
-		r = check_identity(&v, d, sch);
-		if (r < 0)
-			break;
-		if (sch) {
-			/* metadata was checked above; status is not applied from a manifest */
-			const cJSON *m;
-			sl_buf_reset(&path);
-			cJSON_ArrayForEach(m, d->obj)
-			{
-				const cJSON *props = get(sch->schema, "properties");
-				const cJSON *sub = props ? get(props, m->string) : NULL;
-				if (strcmp(m->string, "metadata") == 0 || strcmp(m->string, "status") == 0)
-					continue;
-				sl_buf_reset(&path);
-				if (sl_manifest__path_push_key(&path, m->string) < 0)
-					continue;
-				if (sub)
-					r = sl_manifest__schema_check(&v.rep, d, sub, m, &path, 1);
-				else if (strcmp(m->string, "apiVersion") && strcmp(m->string, "kind"))
-					r = sl_manifest__doc_problem(&v.rep, d, SL_MANIFEST_ERROR, path.data,
-					                             "unknown field");
-				if (r < 0)
-					break;
-			}
-			if (r == 0) {
-				const cJSON *req = get(sch->schema, "required"), *k;
-				cJSON_ArrayForEach(k, req)
-				{
-					if (cJSON_IsString(k) && !get(d->obj, k->valuestring) &&
-					    (r = sl_manifest__doc_problem(&v.rep, d, SL_MANIFEST_ERROR,
-					                                  k->valuestring,
-					                                  "required field is missing")) < 0)
-						break;
-				}
-			}
-		}
-		if (r == 0 && (is_ours(d, "StreamClass") || is_ours(d, "StreamingJobTemplate") ||
-		               is_ours(d, "BackfillRequest")))
-			r = check_ours(&v, d);
-		if (r == 0 && sl_manifest_set_is_stream(s, d, &cls))
-			r = check_stream(&v, d, cls);
-		if (r == 0 && is_ours(d, "BackfillRequest"))
-			r = check_backfill(&v, d);
-		if (r == 0 && d->kind && d->api_version && strcmp(d->kind, "Secret") == 0 &&
-		    strcmp(d->api_version, "v1") == 0)
-			r = check_secret(&v, d);
-	}
+	r = schemas_load(&v);
+	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++)
+		r = check_doc(&v, sl_manifest__set_doc_mut(s, i), &path);
 	if (r == 0)
 		r = check_duplicates(&v);
 	sl_buf_free(&path);
-	for (size_t i = 0; i < v.n_schemas; i++) {
-		free(v.schemas[i].api_version);
-		free(v.schemas[i].kind);
-	}
-	free(v.schemas);
+	schemas_free(&v);
 	return r < 0 ? SL_ENOMEM : 0;
 }
