@@ -1,7 +1,7 @@
 /* JSON as the API server's Go code has it: a parse that keeps integer
  * literals beyond 2^53, and Go's encoding/json.Marshal output (Go 1.26
  * encode.go: map keys sorted, HTML-safe string escapes, floatEncoder). */
-#include "manifest-internal.h"
+#include "json-ints.h"
 #include "sluice/manifest-json.h"
 
 #include <assert.h>

@@ -1,16 +1,11 @@
-/* A set of manifests: files read (a directory tree, single files or
- * buffers), their documents, and every problem found on the way. */
-#include "manifest-internal.h"
+/* The manifest container: the files of a set, their documents (indexed by
+ * kind and name, StreamClasses apart) and every problem found on the way.
+ * The loader fills it and the validator reads it; it calls neither. */
+#include "positions.h"
+#include "set.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#define WALK_MAX_DEPTH 64
 
 struct sl_manifest_set {
 	struct sl_manifest_limits lim;
@@ -28,6 +23,12 @@ struct sl_manifest_set {
 	size_t *classes; /* StreamClass documents */
 	size_t n_classes, cap_classes;
 };
+
+static const char *str_at(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
 
 static uint64_t kind_name_hash(const char *kind, const char *name)
 {
@@ -84,15 +85,6 @@ sl_manifest__set_lookup(const struct sl_manifest_set *s, const char *kind, const
 	return best == SIZE_MAX ? NULL : s->docs[best];
 }
 
-size_t sl_manifest__set_class_count(const struct sl_manifest_set *s)
-{
-	return s->n_classes;
-}
-const struct sl_manifest_doc *sl_manifest__set_class(const struct sl_manifest_set *s, size_t i)
-{
-	return s->docs[s->classes[i]];
-}
-
 struct sl_manifest_set *sl_manifest_set_new(const struct sl_manifest_limits *limits)
 {
 	static const struct sl_manifest_limits def = SL_MANIFEST_LIMITS_INIT;
@@ -129,10 +121,6 @@ void sl_manifest_set_free(struct sl_manifest_set *s)
 
 /* ---- problems ----------------------------------------------------------- */
 
-/* Internal: records a problem (strings copied). Returns 0 or SL_ENOMEM. */
-int sl_manifest__set_problem(struct sl_manifest_set *s, enum sl_manifest_severity sev, int code,
-                             const char *file, int doc, unsigned line, unsigned col, const char *field,
-                             const char *fmt, ...) __attribute__((format(printf, 9, 10)));
 int sl_manifest__set_problem(struct sl_manifest_set *s, enum sl_manifest_severity sev, int code,
                              const char *file, int doc, unsigned line, unsigned col, const char *field,
                              const char *fmt, ...)
@@ -169,57 +157,6 @@ int sl_manifest__set_problem(struct sl_manifest_set *s, enum sl_manifest_severit
 	return 0;
 }
 
-int sl_manifest_problem_format(const struct sl_manifest_problem *p, char *out, size_t n)
-{
-	struct sl_buf b;
-	int r, len;
-
-	sl_buf_init(&b, 64 * 1024);
-	r = sl_buf_puts(&b, "");
-	if (r == 0 && p->file && *p->file)
-		r = sl_buf_printf(&b, "%s:", p->file);
-	if (r == 0 && p->line)
-		r = sl_buf_printf(&b, "%u:%u:", p->line, p->column);
-	if (r == 0 && b.len)
-		r = sl_buf_puts(&b, " ");
-	if (r == 0 && p->field && *p->field)
-		r = sl_buf_printf(&b, "%s: ", p->field);
-	if (r == 0 && p->severity == SL_MANIFEST_WARNING)
-		r = sl_buf_puts(&b, "warning: ");
-	if (r == 0)
-		r = sl_buf_puts(&b, p->message ? p->message : "");
-	if (r < 0) {
-		sl_buf_free(&b);
-		if (n)
-			out[0] = '\0';
-		return 0;
-	}
-	len = (int)b.len;
-	if (n) {
-		size_t c = SL_MIN(b.len, n - 1);
-		memcpy(out, b.data, c);
-		out[c] = '\0';
-	}
-	sl_buf_free(&b);
-	return len;
-}
-
-void sl_manifest_problem_print(const struct sl_manifest_problem *p, FILE *f)
-{
-	char line[2048];
-	int n = sl_manifest_problem_format(p, line, sizeof(line));
-	if ((size_t)n >= sizeof(line)) {
-		char *big = malloc((size_t)n + 1);
-		if (big) {
-			sl_manifest_problem_format(p, big, (size_t)n + 1);
-			fprintf(f, "%s\n", big);
-			free(big);
-			return;
-		}
-	}
-	fprintf(f, "%s\n", line);
-}
-
 /* ---- accessors ---------------------------------------------------------- */
 
 size_t sl_manifest_set_doc_count(const struct sl_manifest_set *s)
@@ -251,8 +188,6 @@ const struct sl_manifest_file *sl_manifest_set_file(const struct sl_manifest_set
 	return i < s->n_files ? &s->files[i] : NULL;
 }
 
-/* Internal, for validation: documents are mutable to their module. */
-struct sl_manifest_doc *sl_manifest__set_doc_mut(struct sl_manifest_set *s, size_t i);
 struct sl_manifest_doc *sl_manifest__set_doc_mut(struct sl_manifest_set *s, size_t i)
 {
 	return s->docs[i];
@@ -305,39 +240,72 @@ const struct sl_manifest_doc *sl_manifest_set_find(const struct sl_manifest_set 
 	return sl_manifest__set_lookup(s, kind, name, find_match, &a);
 }
 
-/* ---- adding a buffer ---------------------------------------------------- */
-
-struct add_ctx {
-	struct sl_manifest_set *s;
-	struct sl_manifest_file *f; /* index-stable only during one add */
-	size_t file_index;
-};
-
-static const char *str_at(const cJSON *o, const char *k)
+/* Streams are found through the classes: a class registers one kind. */
+bool sl_manifest_set_is_stream(const struct sl_manifest_set *s, const struct sl_manifest_doc *d,
+                               const struct sl_manifest_doc **ret_class)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
+	if (!d->kind || !d->api_version)
+		return false;
+	for (size_t i = 0; i < s->n_classes; i++) {
+		const struct sl_manifest_doc *c = s->docs[s->classes[i]];
+		const cJSON *spec;
+		const char *g, *ver, *k;
+		size_t gl;
+		spec = cJSON_GetObjectItemCaseSensitive(c->obj, "spec");
+		g = str_at(spec, "apiGroupRef");
+		ver = str_at(spec, "apiVersion");
+		k = str_at(spec, "kindRef");
+		if (!g || !ver || !k || strcmp(k, d->kind) != 0)
+			continue;
+		gl = strlen(g);
+		if (strncmp(d->api_version, g, gl) != 0 || d->api_version[gl] != '/' ||
+		    strcmp(d->api_version + gl + 1, ver) != 0)
+			continue;
+		if (ret_class)
+			*ret_class = c;
+		return true;
+	}
+	return false;
 }
 
-static int add_doc_cb(struct yaml_doc *y, void *payload)
+/* ---- filling the set ---------------------------------------------------- */
+
+const struct sl_manifest_limits *sl_manifest__set_limits(const struct sl_manifest_set *s)
 {
-	struct add_ctx *a = payload;
-	struct sl_manifest_set *s = a->s;
-	const char *file = s->files[a->file_index].path;
+	return &s->lim;
+}
+
+long sl_manifest__set_file_register(struct sl_manifest_set *s, const char *display, const void *data,
+                                    size_t len, struct sl_error *err)
+{
+	struct sl_manifest_file *f;
+	struct sl_sha256 c;
+
+	if (s->n_files >= s->lim.max_files)
+		return sl_error_set(err, SL_ETOOLARGE, "more than %zu files", s->lim.max_files);
+	if (len > s->lim.max_total_size - SL_MIN(s->total_size, s->lim.max_total_size))
+		return sl_error_set(err, SL_ETOOLARGE, "more than %zu bytes of manifests in total",
+		                    s->lim.max_total_size);
+	if (SL_GROW(s->files, s->cap_files, s->n_files + 1, 16) < 0)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	f = &s->files[s->n_files];
+	*f = (struct sl_manifest_file){.path = sl_strdup(display), .size = len};
+	if (!f->path)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	sl_sha256_init(&c);
+	sl_sha256_update(&c, data, len);
+	sl_sha256_final(&c, f->sha256);
+	s->total_size += len;
+	return (long)s->n_files++;
+}
+
+int sl_manifest__set_doc_add(struct sl_manifest_set *s, size_t file_index, unsigned index, unsigned line,
+                             unsigned col, cJSON *obj, struct sl_manifest_positions *pos)
+{
 	struct sl_manifest_doc *d = NULL;
 	const cJSON *meta;
-	bool has_av, has_kind;
 	int r = 0;
 
-	has_av = cJSON_IsObject(y->obj) && cJSON_GetObjectItemCaseSensitive(y->obj, "apiVersion");
-	has_kind = cJSON_IsObject(y->obj) && cJSON_GetObjectItemCaseSensitive(y->obj, "kind");
-	if (!has_av && !has_kind) {
-		/* Not a Kubernetes object (e.g. a values file): said, not fatal. */
-		r = sl_manifest__set_problem(s, SL_MANIFEST_WARNING, SL_EINVALID, file, (int)y->index,
-		                             y->line, y->col, "",
-		                             "document has no apiVersion and kind: skipped");
-		goto out;
-	}
 	if (SL_GROW(s->docs, s->cap_docs, s->n_docs + 1, 64) < 0) {
 		r = SL_ENOMEM;
 		goto out;
@@ -347,12 +315,12 @@ static int add_doc_cb(struct yaml_doc *y, void *payload)
 		r = SL_ENOMEM;
 		goto out;
 	}
-	d->file = file;
-	d->index = y->index;
-	d->line = y->line;
-	d->column = y->col;
-	d->obj = TAKE_PTR(y->obj);
-	d->positions = TAKE_PTR(y->pos);
+	d->file = s->files[file_index].path;
+	d->index = index;
+	d->line = line;
+	d->column = col;
+	d->obj = TAKE_PTR(obj);
+	d->positions = TAKE_PTR(pos);
 	d->api_version = str_at(d->obj, "apiVersion");
 	d->kind = str_at(d->obj, "kind");
 	meta = cJSON_GetObjectItemCaseSensitive(d->obj, "metadata");
@@ -361,7 +329,7 @@ static int add_doc_cb(struct yaml_doc *y, void *payload)
 		d->namespace = str_at(meta, "namespace");
 	}
 	s->docs[s->n_docs++] = d;
-	s->files[a->file_index].n_docs++;
+	s->files[file_index].n_docs++;
 	if (index_add(s, s->n_docs - 1) < 0) {
 		r = SL_ENOMEM;
 		goto out;
@@ -375,318 +343,7 @@ static int add_doc_cb(struct yaml_doc *y, void *payload)
 		s->classes[s->n_classes++] = s->n_docs - 1;
 	}
 out:
-	cJSON_Delete(y->obj);
-	sl_manifest__positions_free(y->pos);
+	cJSON_Delete(obj);
+	sl_manifest__positions_free(pos);
 	return r;
-}
-
-static int add_problem_cb(const struct yaml_problem *y, void *payload)
-{
-	struct add_ctx *a = payload;
-	return sl_manifest__set_problem(a->s, SL_MANIFEST_ERROR, y->code, a->s->files[a->file_index].path,
-	                                y->doc, y->line, y->col, y->field, "%s", y->msg);
-}
-
-/* Registers a file entry; returns its index or a negative code. */
-static long add_file_entry(struct sl_manifest_set *s, const char *display, const void *data, size_t len)
-{
-	struct sl_manifest_file *f;
-	if (SL_GROW(s->files, s->cap_files, s->n_files + 1, 16) < 0)
-		return SL_ENOMEM;
-	f = &s->files[s->n_files];
-	*f = (struct sl_manifest_file){.path = sl_strdup(display), .size = len};
-	if (!f->path)
-		return SL_ENOMEM;
-	{
-		struct sl_sha256 c;
-		sl_sha256_init(&c);
-		sl_sha256_update(&c, data, len);
-		sl_sha256_final(&c, f->sha256);
-	}
-	return (long)s->n_files++;
-}
-
-int sl_manifest_set_add_buffer(struct sl_manifest_set *s, const char *name, const void *data, size_t len,
-                               struct sl_error *err)
-{
-	struct add_ctx a = {.s = s};
-	struct yaml_callbacks cb = {add_doc_cb, add_problem_cb, &a};
-	long idx;
-	int r;
-
-	if (s->n_files >= s->lim.max_files)
-		return sl_error_set(err, SL_ETOOLARGE, "more than %zu files", s->lim.max_files);
-	if (len > s->lim.max_total_size - SL_MIN(s->total_size, s->lim.max_total_size))
-		return sl_error_set(err, SL_ETOOLARGE, "more than %zu bytes of manifests in total",
-		                    s->lim.max_total_size);
-	idx = add_file_entry(s, name, data, len);
-	if (idx < 0)
-		return sl_error_set(err, (int)idx, "out of memory");
-	a.file_index = (size_t)idx;
-	s->total_size += len;
-	if (len > s->lim.max_file_size) {
-		r = sl_manifest__set_problem(s, SL_MANIFEST_ERROR, SL_ETOOLARGE, name, -1, 0, 0, "",
-		                             "%zu bytes, over the limit of %zu for one file", len,
-		                             s->lim.max_file_size);
-		return r < 0 ? sl_error_set(err, r, "out of memory") : 0;
-	}
-	r = sl_manifest__yaml_load(data, len, &s->lim, true, &cb);
-	if (r < 0)
-		return sl_error_set(err, r, "%s: %s", name,
-		                    r == SL_ENOMEM ? "out of memory" : sl_strerror(r));
-	return 0;
-}
-
-/* ---- files and trees ---------------------------------------------------- */
-
-/* A file-read error without the path sl_file_read put in front: the
- * problem line names the file already. */
-static const char *read_msg(const struct sl_error *e, const char *path)
-{
-	size_t l = strlen(path);
-	return strncmp(e->msg, path, l) == 0 && e->msg[l] == ':' && e->msg[l + 1] == ' ' ? e->msg + l + 2
-	                                                                                 : e->msg;
-}
-
-int sl_manifest_set_add_file(struct sl_manifest_set *s, const char *path, const char *display,
-                             struct sl_error *err)
-{
-	struct sl_buf b;
-	struct sl_error e = {0};
-	int r;
-
-	if (!display)
-		display = path;
-	r = sl_file_read(path, s->lim.max_file_size, &b, &e);
-	if (r < 0) {
-		const char *m = read_msg(&e, path);
-		if (sl_manifest__set_problem(s, SL_MANIFEST_ERROR, r, display, -1, 0, 0, "", "%s", m) < 0)
-			r = SL_ENOMEM;
-		return sl_error_set(err, r, "%s: %s", display, m);
-	}
-	r = sl_manifest_set_add_buffer(s, display, b.data, b.len, err);
-	sl_buf_free(&b);
-	return r;
-}
-
-struct walk {
-	struct sl_manifest_set *s;
-	int rootfd;
-	char **paths;
-	size_t n, cap;
-	dev_t stack_dev[WALK_MAX_DEPTH];
-	ino_t stack_ino[WALK_MAX_DEPTH];
-	unsigned depth;
-	const char *prefix;
-	struct sl_error *err;
-};
-
-static bool yaml_name(const char *n)
-{
-	return sl_str_has_suffix(n, ".yaml") || sl_str_has_suffix(n, ".yml");
-}
-
-static char *display_of(const struct walk *w, const char *rel)
-{
-	return w->prefix ? sl_asprintf("%s/%s", w->prefix, rel) : sl_strdup(rel);
-}
-
-static int walk_problem(struct walk *w, const char *rel, int code, const char *msg)
-{
-	_cleanup_free_ char *disp = display_of(w, rel);
-	if (!disp)
-		return SL_ENOMEM;
-	return sl_manifest__set_problem(w->s, SL_MANIFEST_ERROR, code, disp, -1, 0, 0, "", "%s", msg);
-}
-
-static int walk_add(struct walk *w, const char *rel)
-{
-	if (w->n >= w->s->lim.max_files)
-		return sl_error_set(w->err, SL_ETOOLARGE, "more than %zu YAML files beneath the root",
-		                    w->s->lim.max_files);
-	if (SL_GROW(w->paths, w->cap, w->n + 1, 64) < 0)
-		return sl_error_set(w->err, SL_ENOMEM, "out of memory");
-	w->paths[w->n] = sl_strdup(rel);
-	if (!w->paths[w->n])
-		return sl_error_set(w->err, SL_ENOMEM, "out of memory");
-	w->n++;
-	return 0;
-}
-
-static int walk_dir(struct walk *w, const char *rel);
-
-static int walk_entry(struct walk *w, int dfd, const char *rel, const char *name, unsigned char type)
-{
-	_cleanup_free_ char *child = *rel ? sl_asprintf("%s/%s", rel, name) : sl_strdup(name);
-	struct stat st;
-	int r = 0;
-
-	if (!child)
-		return sl_error_set(w->err, SL_ENOMEM, "out of memory");
-	if (type == DT_UNKNOWN) {
-		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			return walk_problem(w, child, SL_EIO, strerror(errno));
-		type = S_ISDIR(st.st_mode)   ? DT_DIR
-		       : S_ISLNK(st.st_mode) ? DT_LNK
-		       : S_ISREG(st.st_mode) ? DT_REG
-		                             : DT_UNKNOWN;
-	}
-	if (type == DT_DIR)
-		return walk_dir(w, child);
-	if (type == DT_REG)
-		return yaml_name(name) ? walk_add(w, child) : 0;
-	if (type == DT_LNK) {
-		struct sl_error e = {0};
-		_cleanup_close_ int fd = sl_open_beneath(w->rootfd, child, O_PATH, &e);
-		if (fd < 0) {
-			bool is_dir = fstatat(dfd, name, &st, 0) == 0 && S_ISDIR(st.st_mode);
-			if (!yaml_name(name) && !is_dir)
-				return 0; /* not something we would read */
-			if (e.code == SL_EINVALID)
-				return walk_problem(w, child, SL_EINVALID,
-				                    "symlink leads outside the root, not followed");
-			return walk_problem(w, child, e.code, "broken symlink");
-		}
-		if (fstat(fd, &st) < 0)
-			return walk_problem(w, child, SL_EIO, strerror(errno));
-		if (S_ISDIR(st.st_mode))
-			return walk_dir(w, child);
-		if (S_ISREG(st.st_mode) && yaml_name(name))
-			return walk_add(w, child);
-	}
-	return r;
-}
-
-static int path_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int walk_dir(struct walk *w, const char *rel)
-{
-	struct sl_error e = {0};
-	struct stat st;
-	DIR *dir;
-	struct dirent *de;
-	int fd, r = 0;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-
-	fd = *rel ? sl_open_beneath(w->rootfd, rel, O_RDONLY | O_DIRECTORY, &e)
-	          : openat(w->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return *rel ? walk_problem(w, rel, e.code, e.msg)
-		            : sl_error_set(w->err, SL_EIO, "cannot open the root");
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return walk_problem(w, rel, SL_EIO, strerror(errno));
-	}
-	for (unsigned i = 0; i < w->depth; i++)
-		if (w->stack_dev[i] == st.st_dev && w->stack_ino[i] == st.st_ino) {
-			close(fd);
-			return walk_problem(w, rel, SL_EINVALID, "directory symlink loop, not followed");
-		}
-	if (w->depth >= WALK_MAX_DEPTH) {
-		close(fd);
-		return walk_problem(w, rel, SL_ETOOLARGE, "directories nested too deep");
-	}
-	dir = fdopendir(fd);
-	if (!dir) {
-		close(fd);
-		return walk_problem(w, rel, SL_EIO, strerror(errno));
-	}
-	w->stack_dev[w->depth] = st.st_dev;
-	w->stack_ino[w->depth] = st.st_ino;
-	w->depth++;
-	/* Names are gathered first so the directory fd is not held across the
-	 * recursion more than needed and types can be checked in one place. */
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue; /* hidden, ".", ".." */
-		if (SL_GROW(names, cap, n + 1, 32) < 0) {
-			r = sl_error_set(w->err, SL_ENOMEM, "out of memory");
-			goto out;
-		}
-		/* keep the type in the first byte */
-		names[n] = malloc(strlen(de->d_name) + 2);
-		if (!names[n]) {
-			r = sl_error_set(w->err, SL_ENOMEM, "out of memory");
-			goto out;
-		}
-		names[n][0] = (char)de->d_type;
-		strcpy(names[n] + 1, de->d_name);
-		n++;
-	}
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = walk_entry(w, dirfd(dir), rel, names[i] + 1, (unsigned char)names[i][0]);
-out:
-	w->depth--;
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(dir);
-	return r;
-}
-
-int sl_manifest_set_add_dir(struct sl_manifest_set *s, const char *root, const char *display_prefix,
-                            struct sl_error *err)
-{
-	struct walk w = {.s = s, .prefix = display_prefix, .err = err};
-	int r;
-
-	w.rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w.rootfd < 0)
-		return sl_error_set(err, errno == ENOENT ? SL_ENOTFOUND : SL_EIO, "%s: %s", root,
-		                    strerror(errno));
-	r = walk_dir(&w, "");
-	if (r < 0)
-		goto out;
-	if (w.n > 1)
-		qsort(w.paths, w.n, sizeof(*w.paths), path_cmp);
-	for (size_t i = 0; i < w.n && r == 0; i++) {
-		struct sl_buf b;
-		struct sl_error e = {0};
-		_cleanup_free_ char *disp = display_of(&w, w.paths[i]);
-		if (!disp) {
-			r = sl_error_set(err, SL_ENOMEM, "out of memory");
-			break;
-		}
-		r = sl_file_read_beneath(w.rootfd, w.paths[i], s->lim.max_file_size, &b, &e);
-		if (r < 0) {
-			const char *m = read_msg(&e, w.paths[i]);
-			r = sl_manifest__set_problem(s, SL_MANIFEST_ERROR, r, disp, -1, 0, 0, "", "%s", m);
-			if (r < 0)
-				sl_error_set(err, r, "out of memory");
-			continue;
-		}
-		r = sl_manifest_set_add_buffer(s, disp, b.data, b.len, err);
-		sl_buf_free(&b);
-	}
-out:
-	for (size_t i = 0; i < w.n; i++)
-		free(w.paths[i]);
-	free(w.paths);
-	close(w.rootfd);
-	return r < 0 ? r : 0;
-}
-
-int sl_manifest_load_dir(const char *root, const struct sl_manifest_limits *limits,
-                         struct sl_manifest_set **ret, struct sl_error *err)
-{
-	struct sl_manifest_set *s = sl_manifest_set_new(limits);
-	int r;
-
-	if (!s)
-		return sl_error_set(err, SL_ENOMEM, "out of memory");
-	r = sl_manifest_set_add_dir(s, root, NULL, err);
-	if (r == 0)
-		r = sl_manifest_set_validate(s);
-	if (r < 0) {
-		if (r == SL_ENOMEM)
-			sl_error_set(err, r, "out of memory");
-		sl_manifest_set_free(s);
-		return r;
-	}
-	*ret = s;
-	return 0;
 }

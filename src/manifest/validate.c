@@ -1,7 +1,11 @@
 /* Offline validation of a set: object identity (apiVersion, kind, names),
  * CRD schemas (built in from crds/, or CRDs found in the set), the stream
  * contract of StreamClasses, and references between documents. */
-#include "manifest-internal.h"
+#include "crds.h"
+#include "positions.h"
+#include "problem.h"
+#include "schema.h"
+#include "set.h"
 #include "sluice/arcane.h"
 
 #include <ctype.h>
@@ -17,55 +21,11 @@ struct schema_ent {
 };
 
 struct vctx {
-	struct sl_manifest_set *s;
-	size_t doc_first_problem; /* problems of the current document start here */
+	struct sl_manifest__reporter rep; /* the set, and where problems go */
 	struct schema_ent *schemas;
 	size_t n_schemas, cap_schemas;
 	bool have_templates;
 };
-
-int sl_manifest__doc_problem(struct vctx *v, struct sl_manifest_doc *d, enum sl_manifest_severity sev,
-                             const char *path, const char *fmt, ...)
-{
-	char msg[1024], anc[4096];
-	unsigned line = d->line, col = d->column;
-	va_list ap;
-	int r;
-
-	for (size_t i = v->doc_first_problem; i < sl_manifest_set_problem_count(v->s); i++) {
-		const struct sl_manifest_problem *p = sl_manifest_set_problem(v->s, i);
-		if (p->doc == (int)d->index && strcmp(p->file, d->file) == 0 && strcmp(p->field, path) == 0)
-			return 0;
-	}
-	/* The closest ancestor that exists gives the position. */
-	snprintf(anc, sizeof(anc), "%s", path);
-	for (;;) {
-		char *cut;
-		if (sl_manifest_doc_position(d, anc, &line, &col) == 0)
-			break;
-		cut = strrchr(anc, '.');
-		{
-			char *br = strrchr(anc, '[');
-			if (br && (!cut || br > cut))
-				cut = br;
-		}
-		if (!cut) {
-			if (*anc == '\0' || sl_manifest_doc_position(d, "", &line, &col) == 0)
-				break;
-			anc[0] = '\0';
-			continue;
-		}
-		*cut = '\0';
-	}
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	r = sl_manifest__set_problem(v->s, sev, SL_EINVALID, d->file, (int)d->index, line, col, path, "%s",
-	                             msg);
-	if (r == 0 && sev == SL_MANIFEST_ERROR)
-		d->n_errors++;
-	return r;
-}
 
 /* ---- names -------------------------------------------------------------- */
 
@@ -279,8 +239,8 @@ static void builtin_load(void)
 	static const struct sl_manifest_limits lim = SL_MANIFEST_LIMITS_INIT;
 	/* Built from crds/ and tested: a failure would leave a schema out,
 	 * which the unit tests of the bad manifests would show. */
-	for (size_t i = 0; i < sl_manifest_crds_count; i++)
-		sl_manifest_parse(sl_manifest_crds[i].data, sl_manifest_crds[i].len, &lim, builtin_cb, NULL,
+	for (size_t i = 0; i < sl_manifest__crds_count; i++)
+		sl_manifest_parse(sl_manifest__crds[i].data, sl_manifest__crds[i].len, &lim, builtin_cb, NULL,
 		                  NULL);
 }
 
@@ -305,33 +265,6 @@ static bool is_ours(const struct sl_manifest_doc *d, const char *kind)
 {
 	return d->kind && d->api_version && strcmp(d->kind, kind) == 0 &&
 	       strcmp(d->api_version, SL_ARCANE_API_VERSION) == 0;
-}
-
-bool sl_manifest_set_is_stream(const struct sl_manifest_set *s, const struct sl_manifest_doc *d,
-                               const struct sl_manifest_doc **ret_class)
-{
-	if (!d->kind || !d->api_version)
-		return false;
-	for (size_t i = 0; i < sl_manifest__set_class_count(s); i++) {
-		const struct sl_manifest_doc *c = sl_manifest__set_class(s, i);
-		const cJSON *spec;
-		const char *g, *ver, *k;
-		size_t gl;
-		spec = get(c->obj, "spec");
-		g = get_str(spec, "apiGroupRef");
-		ver = get_str(spec, "apiVersion");
-		k = get_str(spec, "kindRef");
-		if (!g || !ver || !k || strcmp(k, d->kind) != 0)
-			continue;
-		gl = strlen(g);
-		if (strncmp(d->api_version, g, gl) != 0 || d->api_version[gl] != '/' ||
-		    strcmp(d->api_version + gl + 1, ver) != 0)
-			continue;
-		if (ret_class)
-			*ret_class = c;
-		return true;
-	}
-	return false;
 }
 
 /* Namespaced objects without a namespace land in "default". */
@@ -366,10 +299,10 @@ static int check_template_ref(struct vctx *v, struct sl_manifest_doc *d, const s
 
 	snprintf(path, sizeof(path), "%s.name", ref->field);
 	if (!ref->name || !v->have_templates ||
-	    find_in_ns(v->s, SL_ARCANE_API_VERSION, "StreamingJobTemplate", ref->ns, ref->name))
+	    find_in_ns(v->rep.s, SL_ARCANE_API_VERSION, "StreamingJobTemplate", ref->ns, ref->name))
 		return 0;
 	return sl_manifest__doc_problem(
-	    v, d, SL_MANIFEST_ERROR, path,
+	    &v->rep, d, SL_MANIFEST_ERROR, path,
 	    "StreamingJobTemplate \"%s\" not found in namespace \"%s\" of the manifests", ref->name,
 	    eff_ns(ref->ns));
 }
@@ -383,14 +316,14 @@ static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct 
 
 	if (!cJSON_IsObject(spec))
 		return sl_manifest__doc_problem(
-		    v, d, SL_MANIFEST_ERROR, "spec",
+		    &v->rep, d, SL_MANIFEST_ERROR, "spec",
 		    "a stream needs a spec object (registered by StreamClass \"%s\")",
 		    cls->name ? cls->name : "");
 	/* The layout (v0, v1, v2) says where suspended, the template
 	 * references and the backend are. */
 	if (sl_arcane_layout_read(d->obj, &l, &lerr) < 0) {
 		const char *msg = lerr.msg + (l.error_field[0] ? strlen(l.error_field) + 2 : 0);
-		if ((r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR,
+		if ((r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR,
 		                                  l.error_field[0] ? l.error_field : "spec", "%s", msg)) < 0)
 			return r;
 	} else if ((r = check_template_ref(v, d, &l.streaming)) < 0 ||
@@ -421,14 +354,14 @@ static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct 
 				char np[600];
 				snprintf(np, sizeof(np), "%s.name", path);
 				if ((r = sl_manifest__doc_problem(
-				         v, d, SL_MANIFEST_ERROR, np,
+				         &v->rep, d, SL_MANIFEST_ERROR, np,
 				         "required: the name of a Secret (a string)")) < 0)
 					return r;
 			}
 			continue;
 		}
 		if (val && !cJSON_IsNull(val)) {
-			if ((r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, path,
+			if ((r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, path,
 			                                  "expected an object with the name of a Secret")) <
 			    0)
 				return r;
@@ -438,7 +371,7 @@ static int check_stream(struct vctx *v, struct sl_manifest_doc *d, const struct 
 		if (cJSON_IsObject(sref) && get_str(sref, "name") && *get_str(sref, "name"))
 			continue;
 		if ((r = sl_manifest__doc_problem(
-		         v, d, SL_MANIFEST_ERROR, path,
+		         &v->rep, d, SL_MANIFEST_ERROR, path,
 		         "StreamClass \"%s\" requires this secret reference: an object with the name "
 		         "of a Secret, or spec.secretRef.name",
 		         cls->name ? cls->name : "")) < 0)
@@ -454,10 +387,11 @@ static int check_ours(struct vctx *v, struct sl_manifest_doc *d)
 	const cJSON *spec = get(d->obj, "spec");
 
 	if (!spec || cJSON_IsNull(spec))
-		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "spec", "required field is missing");
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "spec",
+		                                "required field is missing");
 	if (is_ours(d, "StreamClass") && cJSON_IsObject(spec) &&
 	    !(get_str(spec, "apiGroupRef") && *get_str(spec, "apiGroupRef")))
-		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "spec.apiGroupRef",
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "spec.apiGroupRef",
 		                                "required: the API group of the stream kind (sluice cannot "
 		                                "find the kind without it)");
 	return 0;
@@ -474,9 +408,9 @@ static int check_backfill(struct vctx *v, struct sl_manifest_doc *d)
 
 	if (!cls_name || !sid)
 		return 0; /* the schema check has said what is missing */
-	cls = sl_manifest_set_find(v->s, SL_ARCANE_GROUP, "StreamClass", NULL, cls_name);
+	cls = sl_manifest_set_find(v->rep.s, SL_ARCANE_GROUP, "StreamClass", NULL, cls_name);
 	if (!cls || !is_ours(cls, "StreamClass"))
-		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "spec.streamClass",
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "spec.streamClass",
 		                                "StreamClass \"%s\" not found in the manifests", cls_name);
 	cspec = get(cls->obj, "spec");
 	g = get_str(cspec, "apiGroupRef");
@@ -485,8 +419,8 @@ static int check_backfill(struct vctx *v, struct sl_manifest_doc *d)
 	if (!g || !ver || !k)
 		return 0; /* the class has its own errors */
 	snprintf(av, sizeof(av), "%s/%s", g, ver);
-	if (!find_in_ns(v->s, av, k, d->namespace, sid))
-		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "spec.streamId",
+	if (!find_in_ns(v->rep.s, av, k, d->namespace, sid))
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "spec.streamId",
 		                                "%s \"%s\" not found in namespace \"%s\" of the manifests", k,
 		                                sid, eff_ns(d->namespace));
 	return 0;
@@ -536,7 +470,7 @@ static int check_string_map(struct vctx *v, struct sl_manifest_doc *d, const cJS
 		return SL_ENOMEM;
 	}
 	if (!cJSON_IsObject(m)) {
-		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+		r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, p.data,
 		                             "expected an object of strings");
 		goto out;
 	}
@@ -547,19 +481,18 @@ static int check_string_map(struct vctx *v, struct sl_manifest_doc *d, const cJS
 			continue;
 		if (!qualified_name(e->string))
 			r = sl_manifest__doc_problem(
-			    v, d, SL_MANIFEST_ERROR, p.data,
+			    &v->rep, d, SL_MANIFEST_ERROR, p.data,
 			    "invalid key: expected [prefix/]name, name up to 63 characters "
 			    "[A-Za-z0-9_.-] beginning and ending with an alphanumeric");
 		else if (!cJSON_IsString(e))
-			r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+			r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, p.data,
 			                             "expected a string (quote the value)");
 		else if (labels && !label_value(e->valuestring))
 			r = sl_manifest__doc_problem(
-			    v, d, SL_MANIFEST_ERROR, p.data,
+			    &v->rep, d, SL_MANIFEST_ERROR, p.data,
 			    "invalid label value: expected up to 63 characters [A-Za-z0-9_.-], "
 			    "beginning and ending with an alphanumeric");
-		p.len = base;
-		p.data[base] = '\0';
+		sl_manifest__path_cut(&p, base);
 		if (r < 0)
 			break;
 	}
@@ -568,100 +501,129 @@ out:
 	return r;
 }
 
-static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struct schema_ent *sch)
+/* apiVersion and kind: present, strings, well-formed */
+static int check_type_meta(struct vctx *v, struct sl_manifest_doc *d)
 {
-	const cJSON *av = get(d->obj, "apiVersion"), *kind = get(d->obj, "kind"), *meta, *name, *ns;
-	bool namespaced;
+	const cJSON *av = get(d->obj, "apiVersion"), *kind = get(d->obj, "kind");
 	int r;
 
 	if (!cJSON_IsString(av) || !*av->valuestring)
-		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "apiVersion",
+		r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "apiVersion",
 		                             av ? "expected a string such as \"v1\" or \"group/v1\""
 		                                : "required: every object needs apiVersion and kind");
 	else if (!valid_api_version(av->valuestring))
 		r = sl_manifest__doc_problem(
-		    v, d, SL_MANIFEST_ERROR, "apiVersion",
+		    &v->rep, d, SL_MANIFEST_ERROR, "apiVersion",
 		    "invalid: expected \"VERSION\" or \"GROUP/VERSION\", e.g. \"apps/v1\"");
 	else
 		r = 0;
 	if (r < 0)
 		return r;
 	if (!cJSON_IsString(kind) || !*kind->valuestring)
-		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "kind",
+		r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "kind",
 		                             kind ? "expected a string such as \"ConfigMap\""
 		                                  : "required: every object needs apiVersion and kind");
 	else if (!valid_kind(kind->valuestring))
-		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "kind",
+		r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "kind",
 		                             "invalid: expected an alphanumeric name");
+	return r;
+}
+
+/* metadata.name: present, and a name the API server takes for the kind */
+static int check_name(struct vctx *v, struct sl_manifest_doc *d, const cJSON *meta)
+{
+	const cJSON *name = get(meta, "name");
+
+	if (!name || cJSON_IsNull(name))
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		                                "required: every object applied by sluice needs a name");
+	if (!cJSON_IsString(name))
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		                                "expected a string");
+	if (d->kind && in_list(d->kind, label_kinds)) {
+		if (sl_manifest_dns1123_label(name->valuestring))
+			return 0;
+		return sl_manifest__doc_problem(
+		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		    "invalid %s name: expected a DNS-1123 label (at most 63 characters "
+		    "[a-z0-9-], beginning and ending with [a-z0-9])",
+		    d->kind);
+	}
+	if (!sl_manifest_dns1123_subdomain(name->valuestring))
+		return sl_manifest__doc_problem(
+		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		    "invalid name: expected a DNS-1123 subdomain (at most 253 characters [a-z0-9-.], "
+		    "each part beginning and ending with [a-z0-9])");
+	if (sl_manifest_set_is_stream(v->rep.s, d, NULL) && strlen(name->valuestring) > 63)
+		return sl_manifest__doc_problem(
+		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.name",
+		    "a stream name is a label value of its jobs: expected at most 63 characters");
+	return 0;
+}
+
+/* metadata.namespace: a DNS-1123 label, and only on namespaced kinds (by
+ * the schema when there is one, else by the list of cluster kinds) */
+static int check_namespace(struct vctx *v, struct sl_manifest_doc *d, const cJSON *meta,
+                           const struct schema_ent *sch)
+{
+	const cJSON *ns = get(meta, "namespace");
+	bool namespaced = sch ? sch->namespaced : !(d->kind && in_list(d->kind, cluster_kinds));
+	int r;
+
+	if (!ns || cJSON_IsNull(ns))
+		return 0;
+	if (!cJSON_IsString(ns))
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata.namespace",
+		                                "expected a string");
+	if (!sl_manifest_dns1123_label(ns->valuestring))
+		return sl_manifest__doc_problem(
+		    &v->rep, d, SL_MANIFEST_ERROR, "metadata.namespace",
+		    "invalid namespace: expected a DNS-1123 label (at most 63 characters "
+		    "[a-z0-9-], beginning and ending with [a-z0-9])");
+	if (namespaced)
+		return 0;
+	/* The API server (and kubectl, and sync) drop it; some plugin charts
+	 * set it on their StreamClass. The rest of validation sees the object
+	 * as the server stores it. */
+	r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_WARNING, "metadata.namespace",
+	                             "%s is cluster-scoped: the namespace is ignored", d->kind);
+	d->namespace = NULL;
+	return r;
+}
+
+/* members of metadata that ObjectMeta does not have */
+static int check_meta_fields(struct vctx *v, struct sl_manifest_doc *d, const cJSON *meta)
+{
+	const cJSON *m;
+	int r;
+
+	cJSON_ArrayForEach(m, meta)
+	{
+		char path[600];
+		if (in_list(m->string, object_meta_fields))
+			continue;
+		snprintf(path, sizeof(path), "metadata.%.500s", m->string);
+		if ((r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, path, "unknown field")) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int check_identity(struct vctx *v, struct sl_manifest_doc *d, const struct schema_ent *sch)
+{
+	const cJSON *meta;
+	int r = check_type_meta(v, d);
+
 	if (r < 0)
 		return r;
 	meta = get(d->obj, "metadata");
 	if (!cJSON_IsObject(meta))
-		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata",
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "metadata",
 		                                meta ? "expected an object"
 		                                     : "required: an object with a name");
-	name = get(meta, "name");
-	if (!name || cJSON_IsNull(name)) {
-		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name",
-		                             "required: every object applied by sluice needs a name");
-	} else if (!cJSON_IsString(name)) {
-		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.name", "expected a string");
-	} else if (d->kind && in_list(d->kind, label_kinds)) {
-		if (!sl_manifest_dns1123_label(name->valuestring))
-			r = sl_manifest__doc_problem(
-			    v, d, SL_MANIFEST_ERROR, "metadata.name",
-			    "invalid %s name: expected a DNS-1123 label (at most 63 characters "
-			    "[a-z0-9-], beginning and ending with [a-z0-9])",
-			    d->kind);
-	} else if (!sl_manifest_dns1123_subdomain(name->valuestring)) {
-		r = sl_manifest__doc_problem(
-		    v, d, SL_MANIFEST_ERROR, "metadata.name",
-		    "invalid name: expected a DNS-1123 subdomain (at most 253 characters [a-z0-9-.], "
-		    "each part beginning and ending with [a-z0-9])");
-	} else if (sl_manifest_set_is_stream(v->s, d, NULL) && strlen(name->valuestring) > 63) {
-		r = sl_manifest__doc_problem(
-		    v, d, SL_MANIFEST_ERROR, "metadata.name",
-		    "a stream name is a label value of its jobs: expected at most 63 characters");
-	}
-	if (r < 0)
-		return r;
-	ns = get(meta, "namespace");
-	namespaced = sch ? sch->namespaced : !(d->kind && in_list(d->kind, cluster_kinds));
-	if (ns && !cJSON_IsNull(ns)) {
-		if (!cJSON_IsString(ns))
-			r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "metadata.namespace",
-			                             "expected a string");
-		else if (!sl_manifest_dns1123_label(ns->valuestring))
-			r = sl_manifest__doc_problem(
-			    v, d, SL_MANIFEST_ERROR, "metadata.namespace",
-			    "invalid namespace: expected a DNS-1123 label (at most 63 characters "
-			    "[a-z0-9-], beginning and ending with [a-z0-9])");
-		else if (!namespaced) {
-			/* The API server (and kubectl, and sync) drop it; some
-			 * plugin charts set it on their StreamClass. The rest of
-			 * validation sees the object as the server stores it. */
-			r = sl_manifest__doc_problem(v, d, SL_MANIFEST_WARNING, "metadata.namespace",
-			                             "%s is cluster-scoped: the namespace is ignored",
-			                             d->kind);
-			d->namespace = NULL;
-		}
-		if (r < 0)
-			return r;
-	}
-	{
-		const cJSON *m;
-		cJSON_ArrayForEach(m, meta)
-		{
-			char path[600];
-			if (in_list(m->string, object_meta_fields))
-				continue;
-			snprintf(path, sizeof(path), "metadata.%.500s", m->string);
-			if ((r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, path, "unknown field")) <
-			    0)
-				return r;
-		}
-	}
-	if ((r = check_string_map(v, d, meta, "labels", true)) < 0 ||
+	if ((r = check_name(v, d, meta)) < 0 || (r = check_namespace(v, d, meta, sch)) < 0 ||
+	    (r = check_meta_fields(v, d, meta)) < 0 ||
+	    (r = check_string_map(v, d, meta, "labels", true)) < 0 ||
 	    (r = check_string_map(v, d, meta, "annotations", false)) < 0)
 		return r;
 	return 0;
@@ -679,7 +641,7 @@ static int check_secret_string_data(struct vctx *v, struct sl_manifest_doc *d)
 	if (!sd || cJSON_IsNull(sd))
 		return 0;
 	if (!cJSON_IsObject(sd))
-		return sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, "stringData",
+		return sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, "stringData",
 		                                "expected an object of strings; value not shown");
 	sl_buf_init(&p, 4096);
 	cJSON_ArrayForEach(e, sd)
@@ -689,7 +651,7 @@ static int check_secret_string_data(struct vctx *v, struct sl_manifest_doc *d)
 		sl_buf_reset(&p);
 		if (sl_buf_puts(&p, "stringData") < 0 || sl_manifest__path_push_key(&p, e->string) < 0)
 			continue;
-		r = sl_manifest__doc_problem(v, d, SL_MANIFEST_ERROR, p.data,
+		r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, p.data,
 		                             "expected a string (quote the value); value not shown");
 		if (r < 0)
 			break;
@@ -724,7 +686,7 @@ static int check_secret(struct vctx *v, struct sl_manifest_doc *d)
 		if (sl_buf_puts(&p, "data") < 0 || sl_manifest__path_push_key(&p, e->string) < 0)
 			continue;
 		r = sl_manifest__doc_problem(
-		    v, d, SL_MANIFEST_ERROR, p.data,
+		    &v->rep, d, SL_MANIFEST_ERROR, p.data,
 		    "expected a base64 string (use stringData for plain text); value not shown");
 		if (r < 0)
 			break;
@@ -750,7 +712,7 @@ static int objkey_cmp(const void *a, const void *b)
 
 static int check_duplicates(struct vctx *v)
 {
-	size_t n = sl_manifest_set_doc_count(v->s), m = 0;
+	size_t n = sl_manifest_set_doc_count(v->rep.s), m = 0;
 	struct objkey *keys = calloc(n ? n : 1, sizeof(*keys));
 	char g[256];
 	int r = 0;
@@ -758,7 +720,7 @@ static int check_duplicates(struct vctx *v)
 	if (!keys)
 		return SL_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		struct sl_manifest_doc *d = sl_manifest__set_doc_mut(v->s, i);
+		struct sl_manifest_doc *d = sl_manifest__set_doc_mut(v->rep.s, i);
 		if (!d->kind || !d->name)
 			continue;
 		keys[m].key = sl_asprintf("%s\x1f%s\x1f%s\x1f%s", sl_manifest_doc_group(d, g, sizeof(g)),
@@ -778,8 +740,8 @@ static int check_duplicates(struct vctx *v)
 			f = i;
 			continue;
 		}
-		v->doc_first_problem = sl_manifest_set_problem_count(v->s);
-		r = sl_manifest__doc_problem(v, keys[i].d, SL_MANIFEST_ERROR, "metadata.name",
+		v->rep.doc_first_problem = sl_manifest_set_problem_count(v->rep.s);
+		r = sl_manifest__doc_problem(&v->rep, keys[i].d, SL_MANIFEST_ERROR, "metadata.name",
 		                             "%s \"%s\" is defined twice: also at %s:%u:%u", keys[i].d->kind,
 		                             keys[i].d->name, keys[f].d->file, keys[f].d->line,
 		                             keys[f].d->column);
@@ -793,84 +755,109 @@ out:
 
 /* ---- the driver --------------------------------------------------------- */
 
-int sl_manifest_set_validate(struct sl_manifest_set *s)
+/* The schemas: the built-in CRDs, replaced by CRDs of the same kind in the
+ * set. Notes whether the set has templates at all (references to them are
+ * checked only then). */
+static int schemas_load(struct vctx *v)
 {
-	struct vctx v = {.s = s};
-	struct sl_buf path;
+	const struct sl_manifest_set *s = v->rep.s;
 	int r = 0;
 
-	sl_buf_init(&path, 4096);
 	pthread_once(&builtin_once, builtin_load);
 	for (size_t i = 0; i < n_builtin && r == 0; i++)
-		r = schema_add_crd(&v, builtin[i]);
+		r = schema_add_crd(v, builtin[i]);
 	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++) {
 		const struct sl_manifest_doc *d = sl_manifest_set_doc(s, i);
 		if (is_crd(d))
-			r = schema_add_crd(&v, d->obj);
+			r = schema_add_crd(v, d->obj);
 		if (is_ours(d, "StreamingJobTemplate"))
-			v.have_templates = true;
+			v->have_templates = true;
 	}
-	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++) {
-		struct sl_manifest_doc *d = sl_manifest__set_doc_mut(s, i);
-		const struct schema_ent *sch =
-		    d->api_version && d->kind ? schema_find(&v, d->api_version, d->kind) : NULL;
-		const struct sl_manifest_doc *cls = NULL;
+	return r;
+}
 
-		v.doc_first_problem = sl_manifest_set_problem_count(s);
-		r = check_identity(&v, d, sch);
-		if (r < 0)
-			break;
-		if (sch) {
-			/* metadata was checked above; status is not applied from a manifest */
-			const cJSON *m;
-			sl_buf_reset(&path);
-			cJSON_ArrayForEach(m, d->obj)
-			{
-				const cJSON *props = get(sch->schema, "properties");
-				const cJSON *sub = props ? get(props, m->string) : NULL;
-				if (strcmp(m->string, "metadata") == 0 || strcmp(m->string, "status") == 0)
-					continue;
-				sl_buf_reset(&path);
-				if (sl_manifest__path_push_key(&path, m->string) < 0)
-					continue;
-				if (sub)
-					r = sl_manifest__schema_check(&v, d, sub, m, &path, 1);
-				else if (strcmp(m->string, "apiVersion") && strcmp(m->string, "kind"))
-					r = sl_manifest__doc_problem(&v, d, SL_MANIFEST_ERROR, path.data,
-					                             "unknown field");
-				if (r < 0)
-					break;
-			}
-			if (r == 0) {
-				const cJSON *req = get(sch->schema, "required"), *k;
-				cJSON_ArrayForEach(k, req)
-				{
-					if (cJSON_IsString(k) && !get(d->obj, k->valuestring) &&
-					    (r = sl_manifest__doc_problem(&v, d, SL_MANIFEST_ERROR,
-					                                  k->valuestring,
-					                                  "required field is missing")) < 0)
-						break;
-				}
-			}
-		}
-		if (r == 0 && (is_ours(d, "StreamClass") || is_ours(d, "StreamingJobTemplate") ||
-		               is_ours(d, "BackfillRequest")))
-			r = check_ours(&v, d);
-		if (r == 0 && sl_manifest_set_is_stream(s, d, &cls))
-			r = check_stream(&v, d, cls);
-		if (r == 0 && is_ours(d, "BackfillRequest"))
-			r = check_backfill(&v, d);
-		if (r == 0 && d->kind && d->api_version && strcmp(d->kind, "Secret") == 0 &&
-		    strcmp(d->api_version, "v1") == 0)
-			r = check_secret(&v, d);
+static void schemas_free(struct vctx *v)
+{
+	for (size_t i = 0; i < v->n_schemas; i++) {
+		free(v->schemas[i].api_version);
+		free(v->schemas[i].kind);
 	}
+	free(v->schemas);
+}
+
+/* The members of d against the top level of its kind's schema (path is
+ * scratch space): metadata was checked by check_identity; status is not
+ * applied from a manifest. */
+static int check_schema(struct vctx *v, struct sl_manifest_doc *d, const struct schema_ent *sch,
+                        struct sl_buf *path)
+{
+	const cJSON *props = get(sch->schema, "properties"), *req = get(sch->schema, "required"), *m, *k;
+	int r = 0;
+
+	cJSON_ArrayForEach(m, d->obj)
+	{
+		const cJSON *sub = props ? get(props, m->string) : NULL;
+		if (strcmp(m->string, "metadata") == 0 || strcmp(m->string, "status") == 0)
+			continue;
+		sl_buf_reset(path);
+		if (sl_manifest__path_push_key(path, m->string) < 0)
+			continue;
+		if (sub)
+			r = sl_manifest__schema_check(&v->rep, d, sub, m, path, 1);
+		else if (strcmp(m->string, "apiVersion") && strcmp(m->string, "kind"))
+			r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, path->data,
+			                             "unknown field");
+		if (r < 0)
+			return r;
+	}
+	cJSON_ArrayForEach(k, req)
+	{
+		if (cJSON_IsString(k) && !get(d->obj, k->valuestring) &&
+		    (r = sl_manifest__doc_problem(&v->rep, d, SL_MANIFEST_ERROR, k->valuestring,
+		                                  "required field is missing")) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Every check of one document, in the order its problems are listed. */
+static int check_doc(struct vctx *v, struct sl_manifest_doc *d, struct sl_buf *path)
+{
+	const struct schema_ent *sch =
+	    d->api_version && d->kind ? schema_find(v, d->api_version, d->kind) : NULL;
+	const struct sl_manifest_doc *cls = NULL;
+	int r;
+
+	v->rep.doc_first_problem = sl_manifest_set_problem_count(v->rep.s);
+	r = check_identity(v, d, sch);
+	if (r == 0 && sch)
+		r = check_schema(v, d, sch, path);
+	if (r == 0 && (is_ours(d, "StreamClass") || is_ours(d, "StreamingJobTemplate") ||
+	               is_ours(d, "BackfillRequest")))
+		r = check_ours(v, d);
+	if (r == 0 && sl_manifest_set_is_stream(v->rep.s, d, &cls))
+		r = check_stream(v, d, cls);
+	if (r == 0 && is_ours(d, "BackfillRequest"))
+		r = check_backfill(v, d);
+	if (r == 0 && d->kind && d->api_version && strcmp(d->kind, "Secret") == 0 &&
+	    strcmp(d->api_version, "v1") == 0)
+		r = check_secret(v, d);
+	return r;
+}
+
+int sl_manifest_set_validate(struct sl_manifest_set *s)
+{
+	struct vctx v = {.rep = {.s = s}};
+	struct sl_buf path;
+	int r;
+
+	sl_buf_init(&path, 4096);
+	r = schemas_load(&v);
+	for (size_t i = 0; i < sl_manifest_set_doc_count(s) && r == 0; i++)
+		r = check_doc(&v, sl_manifest__set_doc_mut(s, i), &path);
 	if (r == 0)
 		r = check_duplicates(&v);
 	sl_buf_free(&path);
-	for (size_t i = 0; i < v.n_schemas; i++) {
-		free(v.schemas[i].api_version);
-		free(v.schemas[i].kind);
-	}
-	free(v.schemas);
+	schemas_free(&v);
 	return r < 0 ? SL_ENOMEM : 0;
 }

@@ -1,7 +1,7 @@
 /* cJSON -> YAML block style: `sluice plan` prints Jobs with it and `sluice
  * diff` renders both sides of a diff. Output reads back (with any YAML 1.1 or
  * 1.2 reader, kubectl's and sl_manifest_parse included) as the same value. */
-#include "manifest-internal.h"
+#include "json-ints.h"
 
 #include <math.h>
 #include <stdlib.h>

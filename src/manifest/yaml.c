@@ -2,7 +2,9 @@
  * anchors, tags and positions so that aliases are expanded under a bound,
  * merge keys and duplicate keys are handled, and scalars resolve as kubectl
  * (sigs.k8s.io/yaml on go-yaml v2) resolves them. */
-#include "manifest-internal.h"
+#include "json-ints.h"
+#include "positions.h"
+#include "yaml-load.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,62 +45,6 @@ struct doc_builder {
 	size_t depth;
 	struct node *root;
 };
-
-/* ---- positions ---------------------------------------------------------- */
-
-void sl_manifest__positions_free(struct sl_manifest_positions *p)
-{
-	if (!p)
-		return;
-	free(p->paths);
-	free(p->v);
-	free(p);
-}
-
-int sl_manifest__positions_add(struct sl_manifest_positions *p, const char *path, unsigned line, unsigned col)
-{
-	size_t l = strlen(path) + 1;
-	if (p->paths_len + l > UINT32_MAX)
-		return SL_ETOOLARGE;
-	if (p->paths_len + l > p->paths_cap) {
-		size_t nc = SL_MAX(p->paths_cap * 2, p->paths_len + l + 256);
-		char *np = realloc(p->paths, nc);
-		if (!np)
-			return SL_ENOMEM;
-		p->paths = np;
-		p->paths_cap = nc;
-	}
-	if (SL_GROW(p->v, p->cap, p->n + 1, 16) < 0)
-		return SL_ENOMEM;
-	memcpy(p->paths + p->paths_len, path, l);
-	p->v[p->n++] = (struct pos_entry){(uint32_t)p->paths_len, line, col};
-	p->paths_len += l;
-	return 0;
-}
-
-int sl_manifest_doc_position(const struct sl_manifest_doc *d, const char *path, unsigned *line,
-                             unsigned *column)
-{
-	const struct sl_manifest_positions *p = d ? d->positions : NULL;
-	if (!p || !path)
-		return SL_ENOTFOUND;
-	for (size_t i = 0; i < p->n; i++)
-		if (strcmp(p->paths + p->v[i].off, path) == 0) {
-			*line = p->v[i].line;
-			*column = p->v[i].col;
-			return 0;
-		}
-	return SL_ENOTFOUND;
-}
-
-int sl_manifest__path_push_key(struct sl_buf *b, const char *key)
-{
-	if (strpbrk(key, ".[]") || !*key)
-		return sl_buf_printf(b, "[%s]", key);
-	if (b->len > 0 && sl_buf_puts(b, ".") < 0)
-		return SL_ETOOLARGE;
-	return sl_buf_puts(b, key);
-}
 
 /* ---- building the node tree --------------------------------------------- */
 
@@ -563,93 +509,100 @@ static int merge_from(struct conv *c, struct entries *e, const struct node *m, c
 	return 0;
 }
 
-static cJSON *convert_map(struct conv *c, const struct node *n, unsigned depth)
+/* The entries of mapping n as go-yaml v2 (kubectl) has them: in document
+ * order with each merge key (<<) expanded in place. */
+static int gather_entries(struct conv *c, const struct node *n, struct entries *e)
 {
-	struct entries e = {0};
-	cJSON *obj = NULL;
-	size_t base_len = c->path.len;
 	int r = 0;
 
-	/* As go-yaml v2 (kubectl) does: entries in document order with each
-	 * merge key (<<) expanded in place; a later entry wins over an earlier
-	 * one, and within a merge list the first mapping wins. Two explicit
-	 * entries with one key are an error (kubectl would keep the last). */
 	for (size_t i = 0; i + 1 < n->n && r == 0; i += 2) {
 		const struct node *k = deref(n->kids[i]), *v;
 		if (!k) {
 			conv_fail(c, SL_EINVALID, n->kids[i], "bad alias");
 			r = SL_EINVALID;
 		} else if (!is_merge_key(k)) {
-			r = entries_add(c, &e, k, n->kids[i + 1], true);
+			r = entries_add(c, e, k, n->kids[i + 1], true);
 		} else if ((v = deref(n->kids[i + 1])) && v->t == N_SEQ) {
 			for (size_t j = v->n; j > 0 && r == 0; j--)
-				r = merge_from(c, &e, v->kids[j - 1], k);
+				r = merge_from(c, e, v->kids[j - 1], k);
 		} else {
-			r = merge_from(c, &e, v, k);
+			r = merge_from(c, e, v, k);
 		}
 	}
-	if (r < 0)
-		goto out;
-	if (e.n > 1) /* qsort takes no NULL array, even for 0 items */
-		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
-	for (size_t i = 0; i < e.n;) {
+	return r;
+}
+
+/* Marks the entry that wins for each key: a later entry wins over an
+ * earlier one, and within a merge list the first mapping wins (merge_from
+ * added the list backwards). Two explicit entries with one key are an error
+ * (kubectl would keep the last). Leaves e in document order. */
+static int pick_winners(struct conv *c, struct entries *e, size_t base_len)
+{
+	if (e->n > 1) /* qsort takes no NULL array, even for 0 items */
+		qsort(e->v, e->n, sizeof(*e->v), entry_cmp);
+	for (size_t i = 0; i < e->n;) {
 		size_t j = i, first_explicit = SIZE_MAX;
-		while (j < e.n && strcmp(e.v[j].key, e.v[i].key) == 0) {
-			if (e.v[j].explicit_key) {
+		while (j < e->n && strcmp(e->v[j].key, e->v[i].key) == 0) {
+			if (e->v[j].explicit_key) {
 				if (first_explicit != SIZE_MAX) {
-					c->path.len = base_len;
-					if (c->path.data)
-						c->path.data[base_len] = '\0';
-					sl_manifest__path_push_key(&c->path, e.v[j].key);
-					conv_fail(c, SL_EINVALID, e.v[j].knode,
-					          "duplicate key \"%s\" (first at line %u)", e.v[j].key,
-					          e.v[first_explicit].knode->line);
-					r = SL_EINVALID;
-					goto out;
+					sl_manifest__path_cut(&c->path, base_len);
+					sl_manifest__path_push_key(&c->path, e->v[j].key);
+					conv_fail(c, SL_EINVALID, e->v[j].knode,
+					          "duplicate key \"%s\" (first at line %u)", e->v[j].key,
+					          e->v[first_explicit].knode->line);
+					return SL_EINVALID;
 				}
 				first_explicit = j;
 			}
 			j++;
 		}
-		e.v[j - 1].keep = true;
-		e.v[j - 1].out_order = e.v[i].order;
+		e->v[j - 1].keep = true;
+		e->v[j - 1].out_order = e->v[i].order;
 		i = j;
 	}
-	if (e.n > 1)
-		qsort(e.v, e.n, sizeof(*e.v), entry_order_cmp);
-	obj = cJSON_CreateObject();
-	if (!obj) {
-		r = SL_ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < e.n; i++) {
+	if (e->n > 1)
+		qsort(e->v, e->n, sizeof(*e->v), entry_order_cmp);
+	return 0;
+}
+
+/* Converts the winning entries into obj, each at its path. */
+static int fill_object(struct conv *c, const struct entries *e, unsigned depth, size_t base_len, cJSON *obj)
+{
+	for (size_t i = 0; i < e->n; i++) {
 		cJSON *v;
-		if (!e.v[i].keep)
+		if (!e->v[i].keep)
 			continue;
-		c->path.len = base_len;
-		if (c->path.data)
-			c->path.data[base_len] = '\0';
-		if (sl_manifest__path_push_key(&c->path, e.v[i].key) < 0) {
-			conv_fail(c, SL_ETOOLARGE, e.v[i].knode, "field path too long");
-			r = SL_ETOOLARGE;
-			goto out;
+		sl_manifest__path_cut(&c->path, base_len);
+		if (sl_manifest__path_push_key(&c->path, e->v[i].key) < 0) {
+			conv_fail(c, SL_ETOOLARGE, e->v[i].knode, "field path too long");
+			return SL_ETOOLARGE;
 		}
-		if (c->pos && sl_manifest__positions_add(c->pos, c->path.data, e.v[i].knode->line,
-		                                         e.v[i].knode->col) < 0) {
-			r = SL_ENOMEM;
-			goto out;
-		}
-		v = convert(c, e.v[i].vnode, depth + 1);
-		if (!v) {
-			r = c->code ? c->code : SL_ENOMEM;
-			goto out;
-		}
-		cJSON_AddItemToObject(obj, e.v[i].key, v);
+		if (c->pos && sl_manifest__positions_add(c->pos, c->path.data, e->v[i].knode->line,
+		                                         e->v[i].knode->col) < 0)
+			return SL_ENOMEM;
+		v = convert(c, e->v[i].vnode, depth + 1);
+		if (!v)
+			return c->code ? c->code : SL_ENOMEM;
+		cJSON_AddItemToObject(obj, e->v[i].key, v);
 	}
-out:
-	c->path.len = base_len;
-	if (c->path.data)
-		c->path.data[base_len] = '\0';
+	return 0;
+}
+
+static cJSON *convert_map(struct conv *c, const struct node *n, unsigned depth)
+{
+	struct entries e = {0};
+	cJSON *obj = NULL;
+	size_t base_len = c->path.len;
+	int r;
+
+	r = gather_entries(c, n, &e);
+	if (r == 0)
+		r = pick_winners(c, &e, base_len);
+	if (r == 0) {
+		obj = cJSON_CreateObject();
+		r = obj ? fill_object(c, &e, depth, base_len, obj) : SL_ENOMEM;
+	}
+	sl_manifest__path_cut(&c->path, base_len);
 	for (size_t i = 0; i < e.n; i++)
 		free(e.v[i].key);
 	free(e.v);
@@ -697,6 +650,55 @@ static cJSON *convert_scalar(struct conv *c, const struct node *n)
 	}
 }
 
+/* An alias converts as its target, which must not contain it. */
+static cJSON *convert_alias(struct conv *c, const struct node *n, unsigned depth)
+{
+	struct node *t = n->target;
+	cJSON *out;
+
+	if (t->busy) {
+		conv_fail(c, SL_EINVALID, n, "an alias refers to a node that contains it");
+		return NULL;
+	}
+	c->nodes--; /* the alias itself is not a node of the result */
+	if (c->alias_depth)
+		c->alias_nodes--;
+	c->alias_depth++;
+	out = convert(c, t, depth);
+	c->alias_depth--;
+	return out;
+}
+
+static cJSON *convert_seq(struct conv *c, const struct node *n, unsigned depth)
+{
+	size_t base_len = c->path.len;
+	cJSON *out = cJSON_CreateArray();
+
+	for (size_t i = 0; out && i < n->n; i++) {
+		cJSON *v;
+		sl_manifest__path_cut(&c->path, base_len);
+		if (sl_buf_printf(&c->path, "[%zu]", i) < 0) {
+			conv_fail(c, SL_ETOOLARGE, n, "field path too long");
+			break;
+		}
+		if (c->pos &&
+		    sl_manifest__positions_add(c->pos, c->path.data, n->kids[i]->line, n->kids[i]->col) < 0) {
+			c->code = SL_ENOMEM;
+			break;
+		}
+		v = convert(c, n->kids[i], depth + 1);
+		if (!v)
+			break;
+		cJSON_AddItemToArray(out, v);
+	}
+	sl_manifest__path_cut(&c->path, base_len);
+	if (c->code) {
+		cJSON_Delete(out);
+		return NULL;
+	}
+	return out;
+}
+
 static cJSON *convert(struct conv *c, const struct node *n, unsigned depth)
 {
 	cJSON *out = NULL;
@@ -717,56 +719,17 @@ static cJSON *convert(struct conv *c, const struct node *n, unsigned depth)
 		return NULL;
 	}
 	switch (n->t) {
-	case N_ALIAS: {
-		struct node *t = n->target;
-		if (t->busy) {
-			conv_fail(c, SL_EINVALID, n, "an alias refers to a node that contains it");
-			return NULL;
-		}
-		c->nodes--; /* the alias itself is not a node of the result */
-		if (c->alias_depth)
-			c->alias_nodes--;
-		c->alias_depth++;
-		out = convert(c, t, depth);
-		c->alias_depth--;
-		return out;
-	}
+	case N_ALIAS:
+		return convert_alias(c, n, depth);
 	case N_SCALAR:
 		out = convert_scalar(c, n);
 		break;
-	case N_SEQ: {
-		size_t base_len = c->path.len;
+	case N_SEQ:
+		/* busy: an alias inside may not lead back here */
 		((struct node *)n)->busy = true;
-		out = cJSON_CreateArray();
-		for (size_t i = 0; out && i < n->n; i++) {
-			cJSON *v;
-			c->path.len = base_len;
-			if (c->path.data)
-				c->path.data[base_len] = '\0';
-			if (sl_buf_printf(&c->path, "[%zu]", i) < 0) {
-				conv_fail(c, SL_ETOOLARGE, n, "field path too long");
-				break;
-			}
-			if (c->pos && sl_manifest__positions_add(c->pos, c->path.data, n->kids[i]->line,
-			                                         n->kids[i]->col) < 0) {
-				c->code = SL_ENOMEM;
-				break;
-			}
-			v = convert(c, n->kids[i], depth + 1);
-			if (!v)
-				break;
-			cJSON_AddItemToArray(out, v);
-		}
-		c->path.len = base_len;
-		if (c->path.data)
-			c->path.data[base_len] = '\0';
+		out = convert_seq(c, n, depth);
 		((struct node *)n)->busy = false;
-		if (c->code) {
-			cJSON_Delete(out);
-			return NULL;
-		}
 		break;
-	}
 	case N_MAP:
 		((struct node *)n)->busy = true;
 		out = convert_map(c, n, depth);
@@ -780,58 +743,127 @@ static cJSON *convert(struct conv *c, const struct node *n, unsigned depth)
 
 /* ---- the event loop ----------------------------------------------------- */
 
-static int report(const struct yaml_callbacks *cb, int code, int doc, unsigned line, unsigned col,
-                  const char *field, const char *msg)
+/* The parse of one buffer: libyaml's parser, the node tree of the current
+ * document and where the stream is. */
+struct reader {
+	yaml_parser_t parser;
+	struct doc_builder b;
+	const struct sl_manifest_limits *lim;
+	bool want_positions;
+	const struct sl_manifest__yaml_callbacks *cb;
+	unsigned doc_index;
+	bool in_doc;
+	bool doc_failed; /* a problem was reported: skip to the document's end */
+	size_t doc_nodes;
+};
+
+/* What an event handler returns, besides 0 (go on) and a negative code:
+ * the stream ends here without an error. */
+#define STREAM_DONE 1
+
+static int report(const struct sl_manifest__yaml_callbacks *cb, int code, int doc, unsigned line,
+                  unsigned col, const char *field, const char *msg)
 {
-	struct yaml_problem p = {code, doc, line, col, field ? field : "", msg};
+	struct sl_manifest__yaml_problem p = {code, doc, line, col, field ? field : "", msg};
 	return cb->problem ? cb->problem(&p, cb->payload) : 0;
 }
 
-/* Turns the finished node tree into a document for the callback. */
-static int finish_doc(struct doc_builder *b, unsigned index, const struct sl_manifest_limits *lim,
-                      bool want_positions, const struct yaml_callbacks *cb)
+/* Reports a problem at ev that ends the current document (not the stream). */
+static int doc_fail(struct reader *rd, const yaml_event_t *ev, int code, const char *msg)
 {
-	struct conv c = {.lim = lim};
-	struct yaml_doc d = {.index = index};
+	int r = report(rd->cb, code, (int)rd->doc_index, (unsigned)ev->start_mark.line + 1,
+	               (unsigned)ev->start_mark.column + 1, "", msg);
+	rd->doc_failed = true;
+	return r < 0 ? r : 0;
+}
+
+/* A syntax error ends the stream: reported, or SL_ENOMEM. */
+static int syntax_error(struct reader *rd)
+{
+	const yaml_parser_t *p = &rd->parser;
+	const yaml_mark_t *m = p->problem ? &p->problem_mark : &p->context_mark;
+	char msg[256];
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return SL_ENOMEM;
+	snprintf(msg, sizeof(msg), "YAML syntax: %s%s%s", p->problem ? p->problem : "error",
+	         p->context ? " " : "", p->context ? p->context : "");
+	return report(rd->cb, SL_EINVALID, rd->in_doc ? (int)rd->doc_index : -1, (unsigned)m->line + 1,
+	              (unsigned)m->column + 1, "", msg);
+}
+
+/* Turns the finished node tree into a document for the callback. */
+static int finish_doc(struct reader *rd)
+{
+	const struct node *root = rd->b.root;
+	struct conv c = {.lim = rd->lim};
+	struct sl_manifest__yaml_doc d = {.index = rd->doc_index};
 	cJSON *obj;
 	int r = 0;
 
-	if (!b->root)
+	if (!root)
 		return 0;
-	if (b->root->t == N_SCALAR && b->root->plain) {
+	if (root->t == N_SCALAR && root->plain) {
 		struct resolved rv;
 		const char *why = NULL;
-		if (resolve_plain(b->root->val, &rv, &why) && rv.t == R_NULL)
+		if (resolve_plain(root->val, &rv, &why) && rv.t == R_NULL)
 			return 0; /* an empty document */
 	}
 	sl_buf_init(&c.path, PATH_MAX_LEN);
 	if (sl_buf_puts(&c.path, "") < 0)
 		return SL_ENOMEM;
-	if (want_positions) {
-		c.pos = calloc(1, sizeof(*c.pos));
-		if (!c.pos || sl_manifest__positions_add(c.pos, "", b->root->line, b->root->col) < 0) {
+	if (rd->want_positions) {
+		c.pos = sl_manifest__positions_new();
+		if (!c.pos || sl_manifest__positions_add(c.pos, "", root->line, root->col) < 0) {
 			r = SL_ENOMEM;
 			goto out;
 		}
 	}
-	obj = convert(&c, b->root, 0);
+	obj = convert(&c, root, 0);
 	if (!obj) {
 		if (c.code == SL_ENOMEM)
 			r = SL_ENOMEM;
 		else
-			r = report(cb, c.code, (int)index, c.line, c.col, c.field, c.msg);
+			r = report(rd->cb, c.code, (int)rd->doc_index, c.line, c.col, c.field, c.msg);
 		goto out;
 	}
-	d.line = b->root->line;
-	d.col = b->root->col;
+	d.line = root->line;
+	d.col = root->col;
 	d.obj = obj;
 	d.pos = TAKE_PTR(c.pos);
-	r = cb->doc(&d, cb->payload);
+	r = rd->cb->doc(&d, rd->cb->payload);
 out:
 	sl_manifest__positions_free(c.pos);
 	free(c.field);
 	sl_buf_free(&c.path);
 	return r;
+}
+
+static int doc_start(struct reader *rd, const yaml_event_t *ev)
+{
+	if (rd->doc_index >= rd->lim->max_docs_per_file) {
+		int r = report(rd->cb, SL_ETOOLARGE, -1, (unsigned)ev->start_mark.line + 1,
+		               (unsigned)ev->start_mark.column + 1, "",
+		               "more than the limit of documents per file");
+		return r < 0 ? r : STREAM_DONE;
+	}
+	rd->in_doc = true;
+	rd->doc_failed = false;
+	rd->doc_nodes = 0;
+	builder_reset(&rd->b);
+	return 0;
+}
+
+static int doc_end(struct reader *rd)
+{
+	int r = 0;
+
+	if (!rd->doc_failed)
+		r = finish_doc(rd);
+	builder_reset(&rd->b);
+	rd->in_doc = false;
+	rd->doc_index++;
+	return r < 0 ? r : 0;
 }
 
 static const char *event_anchor(const yaml_event_t *ev)
@@ -858,168 +890,132 @@ static int attach(struct doc_builder *b, struct node *n)
 	return node_add_kid(b->stack[b->depth - 1], n);
 }
 
-int sl_manifest__yaml_load(const void *data, size_t len, const struct sl_manifest_limits *lim,
-                           bool want_positions, const struct yaml_callbacks *cb)
+/* The node of a scalar event; NULL when out of memory. */
+static struct node *scalar_node(struct doc_builder *b, const yaml_event_t *ev)
 {
-	yaml_parser_t parser;
-	struct doc_builder b = {0};
-	unsigned doc_index = 0;
-	bool in_doc = false, doc_failed = false;
-	size_t doc_nodes = 0;
+	struct node *n = node_new(b, N_SCALAR, &ev->start_mark);
+
+	if (!n)
+		return NULL;
+	n->len = ev->data.scalar.length;
+	n->val = sl_strndup((const char *)ev->data.scalar.value, n->len);
+	/* sl_strndup stops at a NUL; keep the full bytes */
+	if (n->val && strlen(n->val) != n->len) {
+		free(n->val);
+		n->val = malloc(n->len + 1);
+		if (n->val) {
+			memcpy(n->val, ev->data.scalar.value, n->len);
+			n->val[n->len] = '\0';
+		}
+	}
+	if (!n->val)
+		return NULL;
+	if (ev->data.scalar.tag) {
+		n->tag = sl_strdup((const char *)ev->data.scalar.tag);
+		if (!n->tag)
+			return NULL;
+	}
+	n->plain = !ev->data.scalar.tag && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	return n;
+}
+
+/* Adds the node of an alias, scalar or collection start to the tree, under
+ * its anchor if it has one; a collection becomes the current container. */
+static int add_node(struct reader *rd, const yaml_event_t *ev)
+{
+	struct doc_builder *b = &rd->b;
+	struct node *n = NULL;
+	const char *anchor;
+
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT: {
+		struct node *t = anchor_get(b, (const char *)ev->data.alias.anchor);
+		if (!t) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "unknown alias *%.100s",
+			         (const char *)ev->data.alias.anchor);
+			return doc_fail(rd, ev, SL_EINVALID, msg);
+		}
+		n = node_new(b, N_ALIAS, &ev->start_mark);
+		if (n)
+			n->target = t;
+		break;
+	}
+	case YAML_SCALAR_EVENT:
+		n = scalar_node(b, ev);
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		if (b->depth >= SL_MIN(rd->lim->max_depth, SL_ARRAY_SIZE(b->stack))) {
+			char msg[100];
+			snprintf(msg, sizeof(msg), "nested deeper than %u levels", rd->lim->max_depth);
+			return doc_fail(rd, ev, SL_ETOOLARGE, msg);
+		}
+		n = node_new(b, ev->type == YAML_MAPPING_START_EVENT ? N_MAP : N_SEQ, &ev->start_mark);
+		break;
+	default:
+		break;
+	}
+	if (!n)
+		return SL_ENOMEM;
+	anchor = event_anchor(ev);
+	if ((anchor && anchor_set(b, anchor, n) < 0) || attach(b, n) < 0)
+		return SL_ENOMEM;
+	if (n->t == N_SEQ || n->t == N_MAP)
+		b->stack[b->depth++] = n;
+	return 0;
+}
+
+/* One event: 0 to go on, STREAM_DONE or a negative code to stop. */
+static int on_event(struct reader *rd, const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_STREAM_END_EVENT:
+		return STREAM_DONE;
+	case YAML_DOCUMENT_START_EVENT:
+		return doc_start(rd, ev);
+	case YAML_DOCUMENT_END_EVENT:
+		return doc_end(rd);
+	case YAML_STREAM_START_EVENT:
+	case YAML_NO_EVENT:
+		return 0;
+	default:
+		break;
+	}
+	if (rd->doc_failed)
+		return 0;
+	if (ev->type == YAML_SEQUENCE_END_EVENT || ev->type == YAML_MAPPING_END_EVENT) {
+		if (rd->b.depth > 0)
+			rd->b.depth--;
+		return 0;
+	}
+	if (++rd->doc_nodes > rd->lim->max_nodes)
+		return doc_fail(rd, ev, SL_ETOOLARGE, "more nodes than the limit");
+	return add_node(rd, ev);
+}
+
+int sl_manifest__yaml_load(const void *data, size_t len, const struct sl_manifest_limits *lim,
+                           bool want_positions, const struct sl_manifest__yaml_callbacks *cb)
+{
+	struct reader rd = {.lim = lim, .want_positions = want_positions, .cb = cb};
 	int r = 0;
 
-	if (!yaml_parser_initialize(&parser))
+	if (!yaml_parser_initialize(&rd.parser))
 		return SL_ENOMEM;
-	yaml_parser_set_input_string(&parser, data, len);
+	yaml_parser_set_input_string(&rd.parser, data, len);
 	for (;;) {
 		yaml_event_t ev;
-		struct node *n = NULL;
-		const char *anchor;
-
-		if (!yaml_parser_parse(&parser, &ev)) {
-			const yaml_mark_t *m = parser.problem ? &parser.problem_mark : &parser.context_mark;
-			char msg[256];
-			if (parser.error == YAML_MEMORY_ERROR) {
-				r = SL_ENOMEM;
-				break;
-			}
-			snprintf(msg, sizeof(msg), "YAML syntax: %s%s%s",
-			         parser.problem ? parser.problem : "error", parser.context ? " " : "",
-			         parser.context ? parser.context : "");
-			r = report(cb, SL_EINVALID, in_doc ? (int)doc_index : -1, (unsigned)m->line + 1,
-			           (unsigned)m->column + 1, "", msg);
+		if (!yaml_parser_parse(&rd.parser, &ev)) {
+			r = syntax_error(&rd);
 			break;
 		}
-		if (ev.type == YAML_STREAM_END_EVENT) {
-			yaml_event_delete(&ev);
-			break;
-		}
-		if (ev.type == YAML_DOCUMENT_START_EVENT) {
-			if (doc_index >= lim->max_docs_per_file) {
-				r = report(cb, SL_ETOOLARGE, -1, (unsigned)ev.start_mark.line + 1,
-				           (unsigned)ev.start_mark.column + 1, "",
-				           "more than the limit of documents per file");
-				yaml_event_delete(&ev);
-				break;
-			}
-			in_doc = true;
-			doc_failed = false;
-			doc_nodes = 0;
-			builder_reset(&b);
-			yaml_event_delete(&ev);
-			continue;
-		}
-		if (ev.type == YAML_DOCUMENT_END_EVENT) {
-			if (!doc_failed)
-				r = finish_doc(&b, doc_index, lim, want_positions, cb);
-			builder_reset(&b);
-			in_doc = false;
-			doc_index++;
-			yaml_event_delete(&ev);
-			if (r < 0)
-				break;
-			continue;
-		}
-		if (doc_failed || ev.type == YAML_STREAM_START_EVENT || ev.type == YAML_NO_EVENT) {
-			yaml_event_delete(&ev);
-			continue;
-		}
-		if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
-			if (b.depth > 0)
-				b.depth--;
-			yaml_event_delete(&ev);
-			continue;
-		}
-		if (++doc_nodes > lim->max_nodes) {
-			r = report(cb, SL_ETOOLARGE, (int)doc_index, (unsigned)ev.start_mark.line + 1,
-			           (unsigned)ev.start_mark.column + 1, "", "more nodes than the limit");
-			doc_failed = true;
-			yaml_event_delete(&ev);
-			if (r < 0)
-				break;
-			continue;
-		}
-		switch (ev.type) {
-		case YAML_ALIAS_EVENT: {
-			struct node *t = anchor_get(&b, (const char *)ev.data.alias.anchor);
-			if (!t) {
-				char msg[200];
-				snprintf(msg, sizeof(msg), "unknown alias *%.100s",
-				         (const char *)ev.data.alias.anchor);
-				r = report(cb, SL_EINVALID, (int)doc_index, (unsigned)ev.start_mark.line + 1,
-				           (unsigned)ev.start_mark.column + 1, "", msg);
-				doc_failed = true;
-				break;
-			}
-			n = node_new(&b, N_ALIAS, &ev.start_mark);
-			if (n)
-				n->target = t;
-			break;
-		}
-		case YAML_SCALAR_EVENT:
-			n = node_new(&b, N_SCALAR, &ev.start_mark);
-			if (!n)
-				break;
-			n->len = ev.data.scalar.length;
-			n->val = sl_strndup((const char *)ev.data.scalar.value, n->len);
-			/* sl_strndup stops at a NUL; keep the full bytes */
-			if (n->val && strlen(n->val) != n->len) {
-				free(n->val);
-				n->val = malloc(n->len + 1);
-				if (n->val) {
-					memcpy(n->val, ev.data.scalar.value, n->len);
-					n->val[n->len] = '\0';
-				}
-			}
-			if (!n->val) {
-				n = NULL;
-				break;
-			}
-			if (ev.data.scalar.tag) {
-				n->tag = sl_strdup((const char *)ev.data.scalar.tag);
-				if (!n->tag) {
-					n = NULL;
-					break;
-				}
-			}
-			n->plain = !ev.data.scalar.tag && ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (b.depth >= SL_MIN(lim->max_depth, SL_ARRAY_SIZE(b.stack))) {
-				char msg[100];
-				snprintf(msg, sizeof(msg), "nested deeper than %u levels", lim->max_depth);
-				r = report(cb, SL_ETOOLARGE, (int)doc_index, (unsigned)ev.start_mark.line + 1,
-				           (unsigned)ev.start_mark.column + 1, "", msg);
-				doc_failed = true;
-				break;
-			}
-			n = node_new(&b, ev.type == YAML_MAPPING_START_EVENT ? N_MAP : N_SEQ, &ev.start_mark);
-			break;
-		default:
-			break;
-		}
-		if (!n && !doc_failed) {
-			yaml_event_delete(&ev);
-			r = SL_ENOMEM;
-			break;
-		}
-		if (n) {
-			anchor = event_anchor(&ev);
-			if ((anchor && anchor_set(&b, anchor, n) < 0) || attach(&b, n) < 0) {
-				yaml_event_delete(&ev);
-				r = SL_ENOMEM;
-				break;
-			}
-			if (n->t == N_SEQ || n->t == N_MAP)
-				b.stack[b.depth++] = n;
-		}
+		r = on_event(&rd, &ev);
 		yaml_event_delete(&ev);
-		if (r < 0)
+		if (r != 0)
 			break;
 	}
-	builder_reset(&b);
-	yaml_parser_delete(&parser);
+	builder_reset(&rd.b);
+	yaml_parser_delete(&rd.parser);
 	return r < 0 ? r : 0;
 }
 
@@ -1031,14 +1027,14 @@ struct parse_ctx {
 	struct sl_error *err;
 };
 
-static int parse_doc_cb(struct yaml_doc *d, void *payload)
+static int parse_doc_cb(struct sl_manifest__yaml_doc *d, void *payload)
 {
 	struct parse_ctx *p = payload;
 	sl_manifest__positions_free(d->pos);
 	return p->cb(d->index, d->line, d->col, d->obj, p->payload);
 }
 
-static int parse_problem_cb(const struct yaml_problem *y, void *payload)
+static int parse_problem_cb(const struct sl_manifest__yaml_problem *y, void *payload)
 {
 	struct parse_ctx *p = payload;
 	return sl_error_set(p->err, y->code, "%u:%u: %s%s%s", y->line, y->col, y->field,
@@ -1051,7 +1047,7 @@ int sl_manifest_parse(const void *data, size_t len, const struct sl_manifest_lim
 {
 	static const struct sl_manifest_limits def = SL_MANIFEST_LIMITS_INIT;
 	struct parse_ctx p = {cb, payload, err};
-	struct yaml_callbacks ycb = {parse_doc_cb, parse_problem_cb, &p};
+	struct sl_manifest__yaml_callbacks ycb = {parse_doc_cb, parse_problem_cb, &p};
 	const struct sl_manifest_limits *lim = limits ? limits : &def;
 	int r;
 
