@@ -67,111 +67,127 @@ int sl_file_read(const char *path, size_t max, struct sl_buf *out, struct sl_err
 #define MAX_DEPTH 256
 #define MAX_LINKS 40
 
+/* The state of a walk beneath a root: the directories opened so far (the
+ * root first), and the path still to resolve from pos. */
+struct walk {
+	int stack[MAX_DEPTH];
+	int depth, links;
+	char path[8192];
+	size_t pos;
+	const char *relpath;
+};
+
+/* Cuts the next component of w->path into comp; "" at the end of the path.
+ * *last: nothing follows it. */
+static int next_component(struct walk *w, char comp[static NAME_MAX + 1], bool *last, struct sl_error *err)
+{
+	size_t len;
+
+	while (w->path[w->pos] == '/')
+		w->pos++;
+	len = strcspn(w->path + w->pos, "/");
+	if (len > NAME_MAX)
+		return sl_error_set(err, SL_EINVALID, "%s: name too long", w->relpath);
+	memcpy(comp, w->path + w->pos, len);
+	comp[len] = '\0';
+	w->pos += len;
+	while (w->path[w->pos] == '/')
+		w->pos++;
+	*last = w->path[w->pos] == '\0';
+	return 0;
+}
+
+/* Replaces the symbolic link comp by its target in front of the rest of the
+ * path: a relative target is resolved by the same walk, so it cannot leave
+ * the root either; an absolute one is refused. */
+static int follow_link(struct walk *w, const char *comp, struct sl_error *err)
+{
+	char target[4096], rest[8192];
+	ssize_t n;
+
+	if (++w->links > MAX_LINKS)
+		return sl_error_set(err, SL_EINVALID, "%s: too many symbolic links", w->relpath);
+	n = readlinkat(w->stack[w->depth], comp, target, sizeof(target) - 1);
+	if (n < 0)
+		return sl_error_set(err, SL_EIO, "%s: %s", w->relpath, strerror(errno));
+	target[n] = '\0';
+	if (target[0] == '/')
+		return sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused", w->relpath);
+	snprintf(rest, sizeof(rest), "%s", w->path + w->pos);
+	if ((size_t)snprintf(w->path, sizeof(w->path), "%s/%s", target, rest) >= sizeof(w->path))
+		return sl_error_set(err, SL_EINVALID, "%s: path too long", w->relpath);
+	w->pos = 0;
+	return 0;
+}
+
+static int errno_fail(const struct walk *w, struct sl_error *err)
+{
+	return sl_error_set(err, sl_error_from_errno(errno), "%s: %s", w->relpath, strerror(errno));
+}
+
+/* One step of the walk: 0 to go on; 1 when done, with the open fd of what
+ * the path names in *ret_fd; or a negative code. */
+static int walk_step(struct walk *w, int flags, int *ret_fd, struct sl_error *err)
+{
+	char comp[NAME_MAX + 1];
+	struct stat st;
+	bool last = false;
+	int r, fd;
+
+	r = next_component(w, comp, &last, err);
+	if (r < 0)
+		return r;
+	if (!comp[0] || (last && strcmp(comp, ".") != 0 && strcmp(comp, "..") != 0)) {
+		if (comp[0] && fstatat(w->stack[w->depth], comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st.st_mode))
+			return follow_link(w, comp, err);
+		/* the path named a directory itself, or its last component */
+		fd = openat(w->stack[w->depth], comp[0] ? comp : ".",
+		            flags | O_CLOEXEC | (comp[0] ? O_NOFOLLOW : 0));
+		if (fd < 0)
+			return errno_fail(w, err);
+		*ret_fd = fd;
+		return 1;
+	}
+	if (strcmp(comp, ".") == 0)
+		return 0;
+	if (strcmp(comp, "..") == 0) {
+		if (w->depth == 0)
+			return sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused",
+			                    w->relpath);
+		close(w->stack[w->depth--]);
+		return 0;
+	}
+	if (fstatat(w->stack[w->depth], comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno_fail(w, err);
+	if (S_ISLNK(st.st_mode))
+		return follow_link(w, comp, err);
+	if (w->depth + 1 >= MAX_DEPTH)
+		return sl_error_set(err, SL_EINVALID, "%s: too deep", w->relpath);
+	fd = openat(w->stack[w->depth], comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno_fail(w, err);
+	w->stack[++w->depth] = fd;
+	return 0;
+}
+
 int sl_open_beneath_walk(int rootfd, const char *relpath, int flags, struct sl_error *err)
 {
-	int stack[MAX_DEPTH];
-	int depth = 0, links = 0, r;
-	char path[8192];
-	size_t pos = 0;
+	struct walk w = {.relpath = relpath};
+	int r, fd = -1;
 
-	if (strlen(relpath) >= sizeof(path))
+	if (strlen(relpath) >= sizeof(w.path))
 		return sl_error_set(err, SL_EINVALID, "%s: path too long", relpath);
-	snprintf(path, sizeof(path), "%s", relpath);
-	stack[0] = dup(rootfd);
-	if (stack[0] < 0)
+	snprintf(w.path, sizeof(w.path), "%s", relpath);
+	w.stack[0] = dup(rootfd);
+	if (w.stack[0] < 0)
 		return sl_error_set(err, SL_EIO, "%s: %s", relpath, strerror(errno));
-	for (;;) {
-		char comp[NAME_MAX + 1];
-		size_t len;
-		bool last;
-		struct stat st;
-		int fd;
-
-		while (path[pos] == '/')
-			pos++;
-		if (!path[pos]) {
-			/* the path named a directory itself */
-			r = openat(stack[depth], ".", flags | O_CLOEXEC);
-			if (r < 0)
-				r = sl_error_set(err, sl_error_from_errno(errno), "%s: %s", relpath,
-				                 strerror(errno));
-			goto out;
-		}
-		len = strcspn(path + pos, "/");
-		if (len > NAME_MAX) {
-			r = sl_error_set(err, SL_EINVALID, "%s: name too long", relpath);
-			goto out;
-		}
-		memcpy(comp, path + pos, len);
-		comp[len] = '\0';
-		pos += len;
-		while (path[pos] == '/')
-			pos++;
-		last = path[pos] == '\0';
-		if (strcmp(comp, ".") == 0)
-			continue;
-		if (strcmp(comp, "..") == 0) {
-			if (depth == 0) {
-				r = sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused",
-				                 relpath);
-				goto out;
-			}
-			close(stack[depth--]);
-			continue;
-		}
-		if (fstatat(stack[depth], comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = sl_error_set(err, sl_error_from_errno(errno), "%s: %s", relpath, strerror(errno));
-			goto out;
-		}
-		if (S_ISLNK(st.st_mode)) {
-			char target[4096], rest[8192];
-			ssize_t n;
-
-			if (++links > MAX_LINKS) {
-				r = sl_error_set(err, SL_EINVALID, "%s: too many symbolic links", relpath);
-				goto out;
-			}
-			n = readlinkat(stack[depth], comp, target, sizeof(target) - 1);
-			if (n < 0) {
-				r = sl_error_set(err, SL_EIO, "%s: %s", relpath, strerror(errno));
-				goto out;
-			}
-			target[n] = '\0';
-			if (target[0] == '/') {
-				r = sl_error_set(err, SL_EINVALID, "%s: leaves the source root, refused",
-				                 relpath);
-				goto out;
-			}
-			snprintf(rest, sizeof(rest), "%s", path + pos);
-			if ((size_t)snprintf(path, sizeof(path), "%s/%s", target, rest) >= sizeof(path)) {
-				r = sl_error_set(err, SL_EINVALID, "%s: path too long", relpath);
-				goto out;
-			}
-			pos = 0;
-			continue;
-		}
-		if (last) {
-			r = openat(stack[depth], comp, flags | O_CLOEXEC | O_NOFOLLOW);
-			if (r < 0)
-				r = sl_error_set(err, sl_error_from_errno(errno), "%s: %s", relpath,
-				                 strerror(errno));
-			goto out;
-		}
-		if (depth + 1 >= MAX_DEPTH) {
-			r = sl_error_set(err, SL_EINVALID, "%s: too deep", relpath);
-			goto out;
-		}
-		fd = openat(stack[depth], comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			r = sl_error_set(err, sl_error_from_errno(errno), "%s: %s", relpath, strerror(errno));
-			goto out;
-		}
-		stack[++depth] = fd;
-	}
-out:
-	for (int i = 0; i <= depth; i++)
-		close(stack[i]);
-	return r;
+	do
+		r = walk_step(&w, flags, &fd, err);
+	while (r == 0);
+	for (int i = 0; i <= w.depth; i++)
+		close(w.stack[i]);
+	return r < 0 ? r : fd;
 }
 
 int sl_open_beneath(int rootfd, const char *relpath, int flags, struct sl_error *err)
