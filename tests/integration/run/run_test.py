@@ -464,7 +464,8 @@ def test_arcane_tree(env):
     """A tree built from the published Arcane CRDs and plugin charts (the
     fixtures of tests/data/arcane: plugin CRDs with layouts v0/v1/v2 and the
     pruned status schema, their StreamClasses and templates, streams and a
-    BackfillRequest) validates, plans, and runs under `sluice run`."""
+    BackfillRequest) validates, plans, and runs under `sluice run` on a
+    cluster whose CRDs came from arcane-crd's chart."""
     data = os.path.join(root, "tests/data/arcane")
     crds = [os.path.join(data, f) for f in ("plugin-sqlserver-crd.yaml", "plugin-synapse-crd.yaml")]
     p = subprocess.run([sluice, "validate", os.path.join(data, "arcane-crds.yaml"), *crds, os.path.join(data, "tree")],
@@ -488,6 +489,10 @@ def test_arcane_tree(env):
     ns = "arcane"
     # the fixtures' namespace: a previous run's may still be terminating
     wait("namespace arcane gone", lambda: k("get", "namespace", ns, "--ignore-not-found", "-o", "name") == "", 180)
+    # the cluster's CRDs as arcane-crd's chart installs them (this suite runs
+    # alone; crds/ are put back at the end)
+    k("apply", "--server-side", "--force-conflicts", "-f", os.path.join(data, "arcane-crds.yaml"))
+    k("wait", "--for=condition=Established", "--timeout=60s", "-f", os.path.join(data, "arcane-crds.yaml"))
     try:
         proc = env.start("--dir", d, "--inventory-namespace", env.ns, "--source-id", "arcane-" + env.id, watch=ns)
 
@@ -535,6 +540,7 @@ def test_arcane_tree(env):
           "--ignore-not-found", check=False)
         k("delete", "crd", "sql-server-streams.streaming.sneaksanddata.com",
           "synapse-streams.streaming.sneaksanddata.com", "--wait=false", "--ignore-not-found", check=False)
+        k("apply", "--server-side", "--force-conflicts", "-f", os.path.join(root, "crds"), check=False)
 
 
 TESTS = [("flags", test_flags, False), ("git-push-job", test_git_push_job, True),
