@@ -261,6 +261,15 @@ int sl_sync_diff_object(const struct cJSON *desired, const struct cJSON *live, c
 struct sl_kube;
 struct sl_loop;
 
+/* How far a run is, for a progress display: the objects of the plan, and
+ * how many of them were decided so far (diff mode: applied = would change). */
+struct sl_sync_progress {
+	size_t planned;
+	size_t applied, unchanged, failed;
+	size_t pruned;
+};
+typedef void (*sl_sync_progress_fn)(const struct sl_sync_progress *p, void *payload);
+
 struct sl_sync_opts {
 	const char *source_id;    /* required: [a-z0-9.-], names the inventory */
 	const char *inventory_ns; /* required: namespace of the inventory ConfigMap */
@@ -275,6 +284,10 @@ struct sl_sync_opts {
 	/* Namespace for namespaced objects that name none; NULL: the client's
 	 * configured namespace. */
 	const char *default_ns;
+	/* Called on the loop when a run starts and whenever an object is
+	 * decided or pruned; NULL: none. */
+	sl_sync_progress_fn progress;
+	void *progress_payload;
 };
 
 /* Counters for /metrics; plain fields read on the loop thread. */

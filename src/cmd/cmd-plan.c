@@ -19,7 +19,7 @@ static const struct sl_cmd_flag flags[] = {
     {"help", 'h', NULL, SL_CMD_HELP, 0, NULL, "this text"},
 };
 
-static const struct sl_cmd_spec plan_spec = {
+const struct sl_cmd_spec sl_cmd__plan_spec = {
     .name = "plan",
     .flags = flags,
     .n_flags = SL_ARRAY_SIZE(flags),
@@ -267,7 +267,7 @@ int sl_cmd_plan(int argc, char **argv)
 	size_t streams = 0;
 	int path, rc = 0;
 
-	rc = sl_cmd__parse(&plan_spec, argc, argv, NULL, &path);
+	rc = sl_cmd__parse(&sl_cmd__plan_spec, argc, argv, NULL, &path);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
 	if (sl_manifest_load_dir(argv[path], NULL, &s, &err) < 0) {

@@ -106,7 +106,7 @@ static const struct sl_cmd_flag flags[] = {
 #undef S
 #undef B
 
-static const struct sl_cmd_spec run_spec = {
+const struct sl_cmd_spec sl_cmd__run_spec = {
     .name = "run",
     .flags = flags,
     .n_flags = SL_ARRAY_SIZE(flags),
@@ -280,7 +280,7 @@ static int parse_values(struct run_opts *o)
 /* Returns 0, 1 after a help text, or a negative code after saying why. */
 static int parse_args(int argc, char **argv, struct run_opts *o)
 {
-	int r = sl_cmd__parse(&run_spec, argc, argv, o, NULL);
+	int r = sl_cmd__parse(&sl_cmd__run_spec, argc, argv, o, NULL);
 
 	if (r == 0)
 		r = check_source(o);

@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 struct flags {
 	const char *git, *ref, *path, *dir;
@@ -34,6 +35,7 @@ struct ctx {
 	struct sl_source *source;
 	struct sl_loop_timer *deadline;
 	struct sl_buf diff_out;
+	struct sl_cmd__progress progress;
 	int exit_code;
 };
 
@@ -84,7 +86,7 @@ static const struct sl_cmd_flag flags[] = {
 #undef S
 #undef B
 
-static const struct sl_cmd_spec sync_spec = {
+const struct sl_cmd_spec sl_cmd__sync_spec = {
     .name = "sync",
     .flags = flags,
     .n_flags = SL_ARRAY_SIZE(flags),
@@ -97,7 +99,7 @@ static const struct sl_cmd_spec sync_spec = {
     .lenient_bools = true,
 };
 
-static const struct sl_cmd_spec diff_spec = {
+const struct sl_cmd_spec sl_cmd__diff_spec = {
     .name = "diff",
     .flags = flags,
     .n_flags = SL_ARRAY_SIZE(flags),
@@ -178,6 +180,7 @@ static void on_done(struct sl_sync *s, const struct sl_sync_report *rep, void *p
 {
 	struct ctx *c = payload;
 
+	sl_cmd__progress_stop(&c->progress);
 	for (size_t i = 0; i < rep->n_problems; i++)
 		print_problem(c->cmd, &rep->problems[i]);
 	if (rep->error)
@@ -308,6 +311,7 @@ static int start_git(struct ctx *c)
 static void on_deadline(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct ctx *c = payload;
+	sl_cmd__progress_stop(&c->progress);
 	fprintf(stderr, "sluice %s: timed out\n", c->cmd);
 	c->exit_code = 2;
 	sl_loop_quit(loop, 0);
@@ -316,6 +320,7 @@ static void on_deadline(struct sl_loop *loop, struct sl_loop_timer *t, void *pay
 static void on_signal(struct sl_loop *loop, int signo, void *payload)
 {
 	struct ctx *c = payload;
+	sl_cmd__progress_stop(&c->progress);
 	c->exit_code = 2;
 	sl_loop_quit(loop, 0);
 }
@@ -323,7 +328,7 @@ static void on_signal(struct sl_loop *loop, int signo, void *payload)
 /* sync and diff: one flow, diff being a dry run that prints diffs */
 static int sync_main(const struct sl_cmd_spec *spec, int argc, char **argv)
 {
-	bool diff = spec == &diff_spec;
+	bool diff = spec == &sl_cmd__diff_spec;
 	struct ctx c = {.cmd = spec->name, .diff = diff, .exit_code = -1};
 	struct sl_kube_config *cfg = NULL;
 	struct sl_error err = {0};
@@ -339,7 +344,8 @@ static int sync_main(const struct sl_cmd_spec *spec, int argc, char **argv)
 	}
 	sl_buf_init(&c.diff_out, 256u << 20);
 	struct sl_kube_config_opts ko = {.kubeconfig = c.f.kubeconfig, .context = c.f.context};
-	if (sl_loop_new(&c.loop) < 0 || sl_loop_on_signals(c.loop, on_signal, &c) < 0) {
+	if (sl_loop_new(&c.loop) < 0 || sl_loop_on_signals(c.loop, on_signal, &c) < 0 ||
+	    sl_cmd__progress_start(&c.progress, c.loop, c.cmd, STDERR_FILENO) < 0) {
 		fprintf(stderr, "sluice %s: cannot set up the event loop\n", c.cmd);
 		c.exit_code = 2;
 		goto out;
@@ -359,6 +365,8 @@ static int sync_main(const struct sl_cmd_spec *spec, int argc, char **argv)
 	    .dry_run = c.f.dry_run || diff,
 	    .diff_out = diff ? &c.diff_out : NULL,
 	    .concurrency = c.f.n_concurrency,
+	    .progress = sl_cmd__progress_update,
+	    .progress_payload = &c.progress,
 	};
 	if (!inv_ns || sl_sync_new(c.loop, c.kube, &so, &c.sync, &err) < 0) {
 		fprintf(stderr, "sluice %s: %s\n", c.cmd, inv_ns ? err.msg : "out of memory");
@@ -376,6 +384,7 @@ static int sync_main(const struct sl_cmd_spec *spec, int argc, char **argv)
 	if (c.exit_code < 0)
 		c.exit_code = 2;
 out:
+	sl_cmd__progress_stop(&c.progress);
 	sl_sync_free(c.sync);
 	sl_source_free(c.source);
 	sl_loop_timer_free(c.deadline);
@@ -389,10 +398,10 @@ out:
 
 int sl_cmd_sync(int argc, char **argv)
 {
-	return sync_main(&sync_spec, argc, argv);
+	return sync_main(&sl_cmd__sync_spec, argc, argv);
 }
 
 int sl_cmd_diff(int argc, char **argv)
 {
-	return sync_main(&diff_spec, argc, argv);
+	return sync_main(&sl_cmd__diff_spec, argc, argv);
 }

@@ -18,7 +18,7 @@ static const struct sl_cmd_flag flags[] = {
     {"help", 'h', NULL, SL_CMD_HELP, 0, NULL, "this text"},
 };
 
-static const struct sl_cmd_spec validate_spec = {
+const struct sl_cmd_spec sl_cmd__validate_spec = {
     .name = "validate",
     .flags = flags,
     .n_flags = SL_ARRAY_SIZE(flags),
@@ -91,7 +91,7 @@ int sl_cmd_validate(int argc, char **argv)
 	struct sl_manifest_set *s = NULL;
 	int first, r, rc = 0;
 
-	r = sl_cmd__parse(&validate_spec, argc, argv, &o, &first);
+	r = sl_cmd__parse(&sl_cmd__validate_spec, argc, argv, &o, &first);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
 	s = sl_manifest_set_new(NULL);

@@ -192,6 +192,11 @@ static int flag_columns(const struct sl_cmd_spec *spec, const struct sl_cmd_flag
 	return 2 + spec->name_width + 1 + (spec->metavar_width > 0 ? spec->metavar_width + 1 : 0);
 }
 
+bool sl_cmd__flag_listed(const struct sl_cmd_spec *spec, const struct sl_cmd_flag *f)
+{
+	return f->help && !(f->group & spec->unlisted);
+}
+
 void sl_cmd__help(const struct sl_cmd_spec *spec, FILE *f)
 {
 	fputs(spec->usage, f);
@@ -200,7 +205,7 @@ void sl_cmd__help(const struct sl_cmd_spec *spec, FILE *f)
 		const char *help = fl->help;
 		int indent;
 
-		if (!help || (fl->group & spec->unlisted))
+		if (!sl_cmd__flag_listed(spec, fl))
 			continue;
 		indent = flag_columns(spec, fl, f);
 		/* lines after the first start under the first */

@@ -187,10 +187,27 @@ static void settle(struct run *r)
 		advance(r);
 }
 
+static void progress(const struct run *r)
+{
+	const struct sl_sync_opts *o = &r->s->opts;
+
+	if (o->progress) {
+		struct sl_sync_progress p = {
+		    .planned = r->plan ? r->plan->n_items : 0,
+		    .applied = r->applied,
+		    .unchanged = r->unchanged,
+		    .failed = r->failed,
+		    .pruned = r->pruned,
+		};
+		o->progress(&p, o->progress_payload);
+	}
+}
+
 static void item_fail(struct run *r, struct item_state *is, int code, const char *reason)
 {
 	is->outcome = ITEM_FAILED;
 	r->failed++;
+	progress(r);
 	if (sl_sync_plan_add_item_problem(r->plan, is->it, code, reason) < 0)
 		set_fatal(r, SL_ENOMEM, "out of memory");
 }
@@ -642,6 +659,7 @@ static void on_apply(struct sl_kube_result *res, void *payload)
 		bool known =
 		    sl_sync_state_digest_from(is->it->digest, is->it->obj, res->body, is->state) == 0;
 		record(r, is->it, known ? is->state : NULL);
+		progress(r);
 	}
 	r->pending--;
 	issue_applies(r);
@@ -680,6 +698,7 @@ static bool needs_apply(struct run *r, struct item_state *is)
 	if (e && strcmp(e->digest, is->state) == 0) {
 		is->outcome = ITEM_UNCHANGED;
 		r->unchanged++;
+		progress(r);
 		record(r, it, is->state);
 		return false;
 	}
@@ -882,6 +901,7 @@ static void on_prune_delete(struct sl_kube_result *res, void *payload)
 		r->writes++;
 		sl_buf_printf(&r->pruned_names, "%s%s %s%s%s", r->pruned_names.len ? ", " : "", e->kind,
 		              e->ns, *e->ns ? "/" : "", e->name);
+		progress(r);
 	} else if (res->code != SL_ENOTFOUND) {
 		prune_problem(r, e, res->code, result_reason(res));
 	}
@@ -1404,8 +1424,10 @@ static void deferred_start(struct sl_loop *loop, void *payload)
 		run_free(r);
 		return;
 	}
-	if (!r->canceled)
+	if (!r->canceled) {
+		progress(r);
 		start_inventory(r);
+	}
 }
 
 int sl_sync_run(struct sl_sync *s, struct sl_sync_plan *plan, const char *source_error, sl_sync_done_fn done,
