@@ -1,11 +1,12 @@
 # The two commands: `make demo` and `make check`. Both install what is missing
-# (Debian packages via scripts/install-deps; the control plane is built from
-# the upstream Go modules by tests/cluster/build), then build and run.
+# (Debian packages via scripts/install-deps; the control plane and the test
+# tools such as helm are built from the upstream Go modules by
+# tests/cluster/build and tests/tools/build), then build and run.
 BUILD ?= build
 MESON_FLAGS ?=
 SUITE ?=
 
-.PHONY: all deps build cluster-bin check demo asan valgrind format fuzz bench clean
+.PHONY: all deps build cluster-bin tools-bin check demo asan valgrind format fuzz bench image clean
 
 all: build
 
@@ -21,7 +22,11 @@ build: deps $(BUILD)/build.ninja
 cluster-bin: deps
 	@./tests/cluster/build $(CURDIR)/$(BUILD)/cluster/bin
 
-check: build cluster-bin
+# helm, pinned in tests/tools/helm/go.mod, for the chart test of the run suite.
+tools-bin: deps
+	@./tests/tools/build $(CURDIR)/$(BUILD)/tools/bin
+
+check: build cluster-bin tools-bin
 	@./scripts/check $(BUILD) $(SUITE)
 
 demo: build cluster-bin
@@ -42,6 +47,10 @@ format:
 
 bench: build cluster-bin
 	./bench/run $(NAMES)
+
+# The container image of deploy/Dockerfile, with buildah (slow: not part of check).
+image:
+	./deploy/build-image
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -6,11 +6,13 @@
 - the Deployment is hardened as promised (non-root, read-only root
   filesystem, capabilities dropped, seccomp RuntimeDefault, probes on the
   endpoints, resources);
-- every flag the manifests and the Helm chart pass to `sluice run` is one
-  `sluice run --help` lists;
-- the Helm chart: helm is not installed here, so the chart cannot be
-  rendered; instead every .Values reference in its templates must exist in
-  values.yaml, and Chart.yaml must have the fields helm requires.
+- every flag the manifests pass to `sluice run` is one `sluice run --help`
+  lists, and every SLUICE_* variable the Helm chart sets is one
+  `sluice run --help-env` lists;
+- the Helm chart, offline (the helm test renders and installs it): every
+  .Values reference in its templates exists in values.yaml, Chart.yaml has
+  the fields helm requires, and its crds/ is a byte-identical copy of the
+  repository's crds/ (refresh it with `cp crds/*.yaml deploy/helm/sluice/crds/`).
 Without a cluster the dry-run checks are skipped (TAP "# SKIP" lines when nothing else
 could run either)."""
 import os
@@ -79,16 +81,23 @@ for f in ["deployment.yaml", "examples/sidecar-configmap.yaml", "examples/sideca
                 if "sluice" in ct["image"]:
                     used.update(re.match(r"--[a-z-]+", a).group(0) for a in ct.get("args", []) if a.startswith("--"))
 tmpl_dir = os.path.join(deploy, "helm/sluice/templates")
+used_env = set()
 for t in os.listdir(tmpl_dir):
-    used.update(re.findall(r"^\s*- (--[a-z][a-z-]+)", open(os.path.join(tmpl_dir, t)).read(), re.M))
+    used_env.update(re.findall(r"\b(SLUICE_[A-Z_]+)\b", open(os.path.join(tmpl_dir, t)).read()))
 if os.access(sluice, os.X_OK):
     p = subprocess.run([sluice, "run", "--help"], capture_output=True, text=True, timeout=30)
     helptext = p.stdout + p.stderr
     missing = sorted(f for f in used if not re.search(re.escape(f) + r"\b", helptext))
-    check("every flag in deploy/ and the chart is a `sluice run` flag", p.returncode == 0 and not missing,
+    check("every flag in deploy/ is a `sluice run` flag", p.returncode == 0 and not missing,
+          "unknown: " + ", ".join(missing) if missing else "")
+    p = subprocess.run([sluice, "run", "--help-env"], capture_output=True, text=True, timeout=30)
+    known = set(re.findall(r"^\s+(SLUICE_[A-Z_]+)\s", p.stdout, re.M))
+    missing = sorted(used_env - known)
+    check("every SLUICE_* variable of the chart is a `sluice run` variable", p.returncode == 0 and not missing,
           "unknown: " + ", ".join(missing) if missing else "")
 else:
-    skip("every flag in deploy/ and the chart is a `sluice run` flag", "no sluice binary at " + sluice)
+    skip("every flag in deploy/ is a `sluice run` flag", "no sluice binary at " + sluice)
+    skip("every SLUICE_* variable of the chart is a `sluice run` variable", "no sluice binary at " + sluice)
 
 # ---- Helm chart: references and metadata -----------------------------------
 chart = os.path.join(deploy, "helm/sluice")
@@ -107,7 +116,12 @@ for t in sorted(os.listdir(tmpl_dir)):
                 break
             node = node[part]
 check("chart: every .Values reference exists in values.yaml", not bad, "; ".join(bad))
-skip("chart: helm template renders", "helm is not installed here")
+top, copy = os.path.join(root, "crds"), os.path.join(chart, "crds")
+differ = sorted(set(os.listdir(top)) ^ set(os.listdir(copy)))
+differ += sorted(f for f in set(os.listdir(top)) & set(os.listdir(copy))
+                 if open(os.path.join(top, f), "rb").read() != open(os.path.join(copy, f), "rb").read())
+check("chart: crds/ is byte-identical to the repository's crds/", not differ,
+      "differ: " + ", ".join(differ) + " (cp crds/*.yaml deploy/helm/sluice/crds/)")
 
 # ---- server-side dry run -----------------------------------------------------
 if not kubeconfig or not os.access(kubeconfig, os.R_OK) or not os.access(kubectl, os.X_OK):
