@@ -1,11 +1,12 @@
 # The two commands: `make demo` and `make check`. Both install what is missing
 # (Debian packages via scripts/install-deps; the control plane is built from
-# the upstream Go modules by tests/cluster/build), then build and run.
+# the upstream Go modules by tests/cluster/build, and for `make check` the test
+# tools (promtool) by tests/tools/build), then build and run.
 BUILD ?= build
 MESON_FLAGS ?=
 SUITE ?=
 
-.PHONY: all deps build cluster-bin check demo asan valgrind format fuzz bench clean
+.PHONY: all deps build cluster-bin tools-bin check demo asan valgrind format fuzz bench clean
 
 all: build
 
@@ -21,7 +22,11 @@ build: deps $(BUILD)/build.ninja
 cluster-bin: deps
 	@./tests/cluster/build $(CURDIR)/$(BUILD)/cluster/bin
 
-check: build cluster-bin
+# promtool, for the metrics lint (suite run) and the alert rules (suite unit).
+tools-bin: deps
+	@./tests/tools/build $(CURDIR)/$(BUILD)/tools/bin
+
+check: build cluster-bin tools-bin
 	@./scripts/check $(BUILD) $(SUITE)
 
 demo: build cluster-bin
