@@ -1,6 +1,6 @@
 # The two commands: `make demo` and `make check`. Both install what is missing
 # (Debian packages via scripts/install-deps; the control plane and the test
-# tools such as helm are built from the upstream Go modules by
+# tools, helm and promtool, are built from the upstream Go modules by
 # tests/cluster/build and tests/tools/build), then build and run.
 BUILD ?= build
 MESON_FLAGS ?=
@@ -22,7 +22,8 @@ build: deps $(BUILD)/build.ninja
 cluster-bin: deps
 	@./tests/cluster/build $(CURDIR)/$(BUILD)/cluster/bin
 
-# helm, pinned in tests/tools/helm/go.mod, for the chart test of the run suite.
+# helm (the chart test of the run suite) and promtool (the metrics lint of the
+# run suite, the alert rules of the unit suite), pinned in tests/tools/<tool>/.
 tools-bin: deps
 	@./tests/tools/build $(CURDIR)/$(BUILD)/tools/bin
 

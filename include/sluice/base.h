@@ -144,6 +144,8 @@ void sl_log_obj(enum sl_log_level level, const char *kind, const char *ns, const
 
 /* Monotonic milliseconds; for intervals and deadlines. */
 uint64_t sl_now_ms(void);
+/* The same clock in microseconds; for durations reported as metrics. */
+uint64_t sl_now_us(void);
 /* Wall clock seconds since the epoch. */
 int64_t sl_wall_s(void);
 /* RFC 3339 UTC, e.g. 2026-11-25T11:23:26Z, into out (>= 21 bytes). */

@@ -65,18 +65,50 @@ enum sl_controller_phase {
 	SL_CONTROLLER_PHASE__MAX
 };
 
+/* The Jobs the controller creates. */
+enum sl_controller_job_type {
+	SL_CONTROLLER_JOB_STREAMING,
+	SL_CONTROLLER_JOB_BACKFILL,
+	SL_CONTROLLER_JOB__MAX
+};
+
+/* Upper bounds, in seconds, of the buckets of the reconcile durations. */
+#define SL_CONTROLLER_RECONCILE_BUCKETS 12
+extern const double sl_controller_reconcile_buckets[SL_CONTROLLER_RECONCILE_BUCKETS];
+
 struct sl_controller_metrics {
 	uint64_t reconciles[SL_CONTROLLER_RESULT__MAX];
-	uint64_t actions;     /* writes attempted (events and requeues not counted) */
-	uint64_t writes_ok;   /* writes that succeeded (AlreadyExists/NotFound included) */
-	uint64_t events;      /* Events emitted */
-	uint64_t writebacks;  /* write-back hook calls */
+	/* Reconcile durations, from taking the key off the queue to the answer
+	 * of its last write: counts per bucket of sl_controller_reconcile_buckets
+	 * (not cumulative; the last counts those above every bound) and their
+	 * sum in seconds. */
+	uint64_t reconcile_buckets[SL_CONTROLLER_RECONCILE_BUCKETS + 1];
+	double reconcile_seconds;
+	uint64_t actions;    /* writes attempted (events and requeues not counted) */
+	uint64_t writes_ok;  /* writes that succeeded (AlreadyExists/NotFound included) */
+	uint64_t events;     /* Events emitted */
+	uint64_t writebacks; /* write-back hook calls */
+	/* Jobs created (answered 201; AlreadyExists not counted), and
+	 * BackfillRequests this controller marked completed. */
+	uint64_t jobs_created[SL_CONTROLLER_JOB__MAX];
+	uint64_t backfills_completed;
 	size_t queue_depth;   /* ready keys in the work queue */
 	size_t queue_delayed; /* keys waiting on a timer */
 	size_t in_flight;     /* keys being reconciled */
-	size_t streams;       /* streams in the caches */
-	size_t streams_by_phase[SL_CONTROLLER_PHASE__MAX];
 	size_t classes, classes_ready;
+	/* streams by class and phase: sl_controller_class_metrics */
+};
+
+/* The streams of one StreamClass, for /metrics. */
+struct sl_controller_class_metrics {
+	const char *name; /* of the StreamClass; valid during the call */
+	bool ready;       /* watching its kind, and its streams listed */
+	size_t streams_by_phase[SL_CONTROLLER_PHASE__MAX];
+	/* Of the streams in phase Backfilling, the earliest start of the
+	 * backfill it runs (wall clock, epoch seconds): the creation of its
+	 * backfill Job, or, before that Job exists, of the BackfillRequest its
+	 * status names. 0 when none is backfilling (or none has a start yet). */
+	int64_t backfill_oldest_start;
 };
 
 /* Creates the controller on loop with client k (both borrowed; they must
@@ -102,5 +134,10 @@ bool sl_controller_synced(const struct sl_controller *c);
 
 /* Fills *ret with the current counters (gauges computed now). */
 void sl_controller_metrics(const struct sl_controller *c, struct sl_controller_metrics *ret);
+/* Calls fn for every StreamClass, in no particular order. */
+void sl_controller_class_metrics(const struct sl_controller *c,
+                                 void (*fn)(const struct sl_controller_class_metrics *m, void *payload),
+                                 void *payload);
 const char *sl_controller_result_name(enum sl_controller_result r);
+const char *sl_controller_job_type_name(enum sl_controller_job_type t);
 const char *sl_controller_phase_name(enum sl_controller_phase p);

@@ -51,6 +51,12 @@ int sl_server_metrics_register(struct sl_server_metrics *m, enum sl_server_metri
 int sl_server_metric_add(struct sl_server_metric *f, const char *const *values, double v);
 int sl_server_metric_set(struct sl_server_metric *f, const char *const *values, double v);
 int sl_server_metric_observe(struct sl_server_metric *f, const char *const *values, double v);
+/* Sets a histogram child to a copy of one kept elsewhere (a collector
+ * copying another module's): counts holds n = buckets + 1 per-bucket counts
+ * (not cumulative, +Inf last) for the family's buckets, sum their sum.
+ * SL_EINVALID when f is not a histogram, n does not match or sum is NaN. */
+int sl_server_metric_set_histogram(struct sl_server_metric *f, const char *const *values,
+                                   const uint64_t *counts, size_t n, double sum);
 /* Drops every child of a gauge family (a collector that rebuilds a gauge by
  * label, e.g. streams by phase, clears it first so vanished labels go). */
 void sl_server_metric_clear(struct sl_server_metric *f);

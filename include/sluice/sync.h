@@ -297,7 +297,8 @@ struct sl_sync_metrics {
 	uint64_t objects_unchanged; /* skipped: desired and live already agreed */
 	uint64_t objects_failed;
 	uint64_t objects_pruned;
-	int64_t last_sync_end; /* wall clock, 0: never */
+	int64_t last_sync_end;    /* wall clock, 0: never */
+	int64_t last_success_end; /* of the last sync with result "ok"; 0: never */
 };
 
 /* Outcome of one run; valid during the done callback only. */

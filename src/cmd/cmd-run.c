@@ -360,9 +360,10 @@ struct run {
 	unsigned wb_in_flight;
 
 	struct sl_server_metric *m_leader, *m_leader_changes, *m_api, *m_api_retries, *m_watch_restarts,
-	    *m_relists, *m_watch_events, *m_syncs, *m_sync_objects, *m_sync_last, *m_sync_duration,
-	    *m_reconciles, *m_queue, *m_queue_delayed, *m_in_flight, *m_streams, *m_classes, *m_checks,
-	    *m_snapshots, *m_writebacks, *m_source_last, *m_ctl_actions;
+	    *m_relists, *m_watch_events, *m_syncs, *m_sync_objects, *m_sync_last, *m_sync_last_ok,
+	    *m_sync_revision, *m_sync_duration, *m_reconciles, *m_reconcile_duration, *m_queue,
+	    *m_queue_delayed, *m_in_flight, *m_streams, *m_classes, *m_backfill_start, *m_jobs_created,
+	    *m_backfills_completed, *m_checks, *m_snapshots, *m_writebacks, *m_source_last, *m_ctl_actions;
 };
 
 static void maybe_finish(struct run *r);
@@ -400,7 +401,14 @@ static void on_sync_done(struct sl_sync *s, const struct sl_sync_report *rep, vo
 	       rep->revision ? rep->revision : "", rep->result, rep->applied, rep->unchanged, rep->pruned,
 	       rep->failed, rep->writes, (unsigned long long)rep->duration_ms);
 	if (r->m_sync_duration)
-		sl_server_metric_observe(r->m_sync_duration, NULL, (double)rep->duration_ms / 1000.0);
+		sl_server_metric_observe(r->m_sync_duration, (const char *const[]){r->o.source_id},
+		                         (double)rep->duration_ms / 1000.0);
+	/* the info metric names only the revision of the last good sync */
+	if (r->m_sync_revision && rep->code == 0 && rep->revision && *rep->revision) {
+		sl_server_metric_clear(r->m_sync_revision);
+		sl_server_metric_set(r->m_sync_revision, (const char *const[]){r->o.source_id, rep->revision},
+		                     1);
+	}
 	r->synced_once = true;
 	if (r->stopping) {
 		maybe_finish(r);
@@ -703,6 +711,8 @@ static void on_webhook(void *payload)
 
 /* ---- metrics ---- */
 
+#define L(...) ((const char *const[]){__VA_ARGS__})
+
 static void collect_leader_and_api(struct run *r)
 {
 	char code[8];
@@ -711,9 +721,8 @@ static void collect_leader_and_api(struct run *r)
 		struct sl_kube_lease_stats ls;
 		sl_kube_lease_stats(r->lease, &ls);
 		sl_server_metric_set(r->m_leader, NULL, ls.leader ? 1 : 0);
-		sl_server_metric_set(r->m_leader_changes, (const char *const[]){"acquired"},
-		                     (double)ls.acquired);
-		sl_server_metric_set(r->m_leader_changes, (const char *const[]){"lost"}, (double)ls.lost);
+		sl_server_metric_set(r->m_leader_changes, L("acquired"), (double)ls.acquired);
+		sl_server_metric_set(r->m_leader_changes, L("lost"), (double)ls.lost);
 	} else {
 		sl_server_metric_set(r->m_leader, NULL, 1);
 	}
@@ -724,9 +733,8 @@ static void collect_leader_and_api(struct run *r)
 				if (!km->requests[v][s])
 					continue;
 				snprintf(code, sizeof(code), "%d", s);
-				sl_server_metric_set(
-				    r->m_api, (const char *const[]){sl_kube_verb_name(v), s ? code : "none"},
-				    (double)km->requests[v][s]);
+				sl_server_metric_set(r->m_api, L(sl_kube_verb_name(v), s ? code : "none"),
+				                     (double)km->requests[v][s]);
 			}
 		sl_server_metric_set(r->m_api_retries, NULL, (double)km->retries);
 		sl_server_metric_set(r->m_watch_restarts, NULL, (double)km->watch_restarts);
@@ -737,22 +745,34 @@ static void collect_leader_and_api(struct run *r)
 
 static void collect_sync(struct run *r)
 {
+	const char *id = r->o.source_id;
+
 	if (r->sync) {
 		const struct sl_sync_metrics *sm = sl_sync_get_metrics(r->sync);
-		sl_server_metric_set(r->m_syncs, (const char *const[]){"ok"}, (double)sm->syncs_ok);
-		sl_server_metric_set(r->m_syncs, (const char *const[]){"failed"}, (double)sm->syncs_failed);
-		sl_server_metric_set(r->m_syncs, (const char *const[]){"source_error"},
-		                     (double)sm->syncs_source_error);
-		sl_server_metric_set(r->m_sync_objects, (const char *const[]){"applied"},
-		                     (double)sm->objects_applied);
-		sl_server_metric_set(r->m_sync_objects, (const char *const[]){"unchanged"},
-		                     (double)sm->objects_unchanged);
-		sl_server_metric_set(r->m_sync_objects, (const char *const[]){"failed"},
-		                     (double)sm->objects_failed);
-		sl_server_metric_set(r->m_sync_objects, (const char *const[]){"pruned"},
-		                     (double)sm->objects_pruned);
-		sl_server_metric_set(r->m_sync_last, NULL, (double)sm->last_sync_end);
+		sl_server_metric_set(r->m_syncs, L(id, "ok"), (double)sm->syncs_ok);
+		sl_server_metric_set(r->m_syncs, L(id, "failed"), (double)sm->syncs_failed);
+		sl_server_metric_set(r->m_syncs, L(id, "source_error"), (double)sm->syncs_source_error);
+		sl_server_metric_set(r->m_sync_objects, L(id, "applied"), (double)sm->objects_applied);
+		sl_server_metric_set(r->m_sync_objects, L(id, "unchanged"), (double)sm->objects_unchanged);
+		sl_server_metric_set(r->m_sync_objects, L(id, "failed"), (double)sm->objects_failed);
+		sl_server_metric_set(r->m_sync_objects, L(id, "pruned"), (double)sm->objects_pruned);
+		sl_server_metric_set(r->m_sync_last, L(id), (double)sm->last_sync_end);
+		sl_server_metric_set(r->m_sync_last_ok, L(id), (double)sm->last_success_end);
 	}
+}
+
+static void collect_class(const struct sl_controller_class_metrics *cm, void *payload)
+{
+	struct run *r = payload;
+
+	for (int p = 0; p < SL_CONTROLLER_PHASE__MAX; p++) {
+		const char *phase = sl_controller_phase_name(p);
+		/* streams without a status.phase yet */
+		sl_server_metric_set(r->m_streams, L(cm->name, phase && *phase ? phase : "None"),
+		                     (double)cm->streams_by_phase[p]);
+	}
+	if (cm->backfill_oldest_start)
+		sl_server_metric_set(r->m_backfill_start, L(cm->name), (double)cm->backfill_oldest_start);
 }
 
 static void collect_controller(struct run *r)
@@ -761,39 +781,40 @@ static void collect_controller(struct run *r)
 		struct sl_controller_metrics cm;
 		sl_controller_metrics(r->ctl, &cm);
 		for (int i = 0; i < SL_CONTROLLER_RESULT__MAX; i++)
-			sl_server_metric_set(r->m_reconciles,
-			                     (const char *const[]){sl_controller_result_name(i)},
+			sl_server_metric_set(r->m_reconciles, L(sl_controller_result_name(i)),
 			                     (double)cm.reconciles[i]);
+		sl_server_metric_set_histogram(r->m_reconcile_duration, NULL, cm.reconcile_buckets,
+		                               SL_ARRAY_SIZE(cm.reconcile_buckets), cm.reconcile_seconds);
 		sl_server_metric_set(r->m_ctl_actions, NULL, (double)cm.actions);
+		for (int t = 0; t < SL_CONTROLLER_JOB__MAX; t++)
+			sl_server_metric_set(r->m_jobs_created, L(sl_controller_job_type_name(t)),
+			                     (double)cm.jobs_created[t]);
+		sl_server_metric_set(r->m_backfills_completed, NULL, (double)cm.backfills_completed);
 		sl_server_metric_set(r->m_queue, NULL, (double)cm.queue_depth);
 		sl_server_metric_set(r->m_queue_delayed, NULL, (double)cm.queue_delayed);
 		sl_server_metric_set(r->m_in_flight, NULL, (double)cm.in_flight);
-		for (int p = 0; p < SL_CONTROLLER_PHASE__MAX; p++) {
-			const char *phase = sl_controller_phase_name(p);
-			/* streams without a status.phase yet */
-			sl_server_metric_set(r->m_streams,
-			                     (const char *const[]){phase && *phase ? phase : "None"},
-			                     (double)cm.streams_by_phase[p]);
-		}
-		sl_server_metric_set(r->m_classes, (const char *const[]){"ready"}, (double)cm.classes_ready);
-		sl_server_metric_set(r->m_classes, (const char *const[]){"not_ready"},
-		                     (double)(cm.classes - cm.classes_ready));
+		sl_server_metric_set(r->m_classes, L("ready"), (double)cm.classes_ready);
+		sl_server_metric_set(r->m_classes, L("not_ready"), (double)(cm.classes - cm.classes_ready));
+		/* rebuilt: a StreamClass that went takes its series along */
+		sl_server_metric_clear(r->m_streams);
+		sl_server_metric_clear(r->m_backfill_start);
+		sl_controller_class_metrics(r->ctl, collect_class, r);
 	}
 }
 
 static void collect_source(struct run *r)
 {
+	const char *id = r->o.source_id;
+
 	if (r->src) {
 		struct sl_source_stats ss;
 		sl_source_stats(r->src, &ss);
-		sl_server_metric_set(r->m_checks, (const char *const[]){"ok"},
-		                     (double)(ss.checks - ss.check_failures));
-		sl_server_metric_set(r->m_checks, (const char *const[]){"failed"}, (double)ss.check_failures);
-		sl_server_metric_set(r->m_snapshots, NULL, (double)ss.snapshots);
-		sl_server_metric_set(r->m_writebacks, (const char *const[]){"pushed"}, (double)ss.writebacks);
-		sl_server_metric_set(r->m_writebacks, (const char *const[]){"failed"},
-		                     (double)ss.writeback_failures);
-		sl_server_metric_set(r->m_source_last, NULL, (double)ss.last_success);
+		sl_server_metric_set(r->m_checks, L(id, "ok"), (double)(ss.checks - ss.check_failures));
+		sl_server_metric_set(r->m_checks, L(id, "failed"), (double)ss.check_failures);
+		sl_server_metric_set(r->m_snapshots, L(id), (double)ss.snapshots);
+		sl_server_metric_set(r->m_writebacks, L(id, "pushed"), (double)ss.writebacks);
+		sl_server_metric_set(r->m_writebacks, L(id, "failed"), (double)ss.writeback_failures);
+		sl_server_metric_set(r->m_source_last, L(id), (double)ss.last_success);
 	}
 }
 
@@ -808,6 +829,9 @@ static void collect(struct sl_server_metrics *m, void *payload)
 	collect_source(r);
 }
 
+/* The metrics of `sluice run`. Names, types and labels are listed in
+ * docs/operations.md (tests/integration/run/metrics_test.py keeps the two
+ * in step and lints the output with promtool). */
 static int setup_metrics(struct run *r)
 {
 	struct sl_server_metric *info, *start;
@@ -816,19 +840,25 @@ static int setup_metrics(struct run *r)
 #define REG(type, name, help, labels, ret) \
 	if (e == 0)                        \
 	e = sl_server_metrics_register(r->metrics, type, name, help, labels, NULL, 0, ret)
+#define REG_HISTOGRAM(name, help, labels, buckets, ret)                                                     \
+	if (e == 0)                                                                                         \
+	e = sl_server_metrics_register(r->metrics, SL_SERVER_METRIC_HISTOGRAM, name, help, labels, buckets, \
+	                               SL_ARRAY_SIZE(buckets), ret)
 
 	e = sl_server_metrics_new(&r->metrics);
-	REG(SL_SERVER_METRIC_GAUGE, "sluice_build_info", "Version of this sluice.", "version", &info);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_build_info", "Version of this sluice (value 1).", "version",
+	    &info);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_start_time_seconds",
 	    "Start time of the process, seconds since the epoch.", NULL, &start);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_leader",
-	    "1 when this process may work (holds the Lease, or no election).", NULL, &r->m_leader);
-	REG(SL_SERVER_METRIC_COUNTER, "sluice_leader_changes_total", "Leadership acquired and lost.",
-	    "change", &r->m_leader_changes);
+	    "1 when this process may work (holds the Lease, or no election), else 0.", NULL, &r->m_leader);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_leader_changes_total",
+	    "Times leadership was acquired or lost (not released), by event.", "event", &r->m_leader_changes);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_api_requests_total",
-	    "Kubernetes API requests completed, by verb and code.", "verb,code", &r->m_api);
+	    "Kubernetes API requests completed, by verb and HTTP status code (none: no response).",
+	    "verb,code", &r->m_api);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_api_retries_total",
-	    "API requests retried (429, 5xx, 401 with new token).", NULL, &r->m_api_retries);
+	    "Kubernetes API requests retried (429, 5xx, 401 with a new token).", NULL, &r->m_api_retries);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_watch_restarts_total", "Watches reopened.", NULL,
 	    &r->m_watch_restarts);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_watch_relists_total", "Full relists after the first list.",
@@ -836,51 +866,84 @@ static int setup_metrics(struct run *r)
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_watch_events_total", "Watch events received.", NULL,
 	    &r->m_watch_events);
 	if (r->src) {
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_syncs_total", "Syncs finished, by result.", "result",
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_syncs_total",
+		    "Syncs finished, by source and result (ok, failed, source_error).", "source,result",
 		    &r->m_syncs);
 		REG(SL_SERVER_METRIC_COUNTER, "sluice_sync_objects_total",
-		    "Objects handled by syncs, by outcome.", "outcome", &r->m_sync_objects);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_last_end_timestamp_seconds", "End of the last sync.",
-		    NULL, &r->m_sync_last);
-		if (e == 0)
-			e = sl_server_metrics_register(r->metrics, SL_SERVER_METRIC_HISTOGRAM,
-			                               "sluice_sync_duration_seconds", "Duration of syncs.",
-			                               NULL, sync_buckets, SL_ARRAY_SIZE(sync_buckets),
-			                               &r->m_sync_duration);
+		    "Objects handled by syncs, by source and outcome (applied, unchanged, pruned, failed).",
+		    "source,outcome", &r->m_sync_objects);
+		REG_HISTOGRAM("sluice_sync_duration_seconds", "Duration of syncs, by source.", "source",
+		              sync_buckets, &r->m_sync_duration);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_last_end_timestamp_seconds",
+		    "End of the last sync, whatever its result, seconds since the epoch (0: none yet).",
+		    "source", &r->m_sync_last);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_last_success_timestamp_seconds",
+		    "End of the last sync with result ok, seconds since the epoch (0: none yet).", "source",
+		    &r->m_sync_last_ok);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_revision_info",
+		    "Revision of the last sync with result ok, as the label revision (value 1).",
+		    "source,revision", &r->m_sync_revision);
 		REG(SL_SERVER_METRIC_COUNTER, "sluice_source_checks_total",
-		    "Git fetches or directory rescans, by result.", "result", &r->m_checks);
+		    "Git fetches or directory rescans, by source and result (ok, failed).", "source,result",
+		    &r->m_checks);
 		REG(SL_SERVER_METRIC_COUNTER, "sluice_source_snapshots_total",
-		    "New revisions taken from the source.", NULL, &r->m_snapshots);
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_writeback_commits_total",
-		    "Write-back commits, by result.", "result", &r->m_writebacks);
+		    "New revisions taken from the source.", "source", &r->m_snapshots);
 		REG(SL_SERVER_METRIC_GAUGE, "sluice_source_last_success_timestamp_seconds",
-		    "Last good source check.", NULL, &r->m_source_last);
+		    "End of the last good source check, seconds since the epoch (0: none yet).", "source",
+		    &r->m_source_last);
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_writeback_commits_total",
+		    "Write-back commits, by source and result (pushed, failed).", "source,result",
+		    &r->m_writebacks);
 	}
 	if (!r->o.no_controller) {
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_reconciles_total", "Stream reconciles, by result.",
-		    "result", &r->m_reconciles);
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_reconciles_total",
+		    "Stream reconciles, by result (ok, noop, wait, conflict, error).", "result",
+		    &r->m_reconciles);
+		if (e == 0)
+			e = sl_server_metrics_register(
+			    r->metrics, SL_SERVER_METRIC_HISTOGRAM, "sluice_reconcile_duration_seconds",
+			    "Duration of stream reconciles, from taking the key off the work queue to the "
+			    "answer "
+			    "of its last write.",
+			    NULL, sl_controller_reconcile_buckets, SL_CONTROLLER_RECONCILE_BUCKETS,
+			    &r->m_reconcile_duration);
 		REG(SL_SERVER_METRIC_COUNTER, "sluice_controller_actions_total",
-		    "Writes the controller attempted.", NULL, &r->m_ctl_actions);
+		    "Writes the stream controller attempted.", NULL, &r->m_ctl_actions);
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_jobs_created_total",
+		    "Jobs the stream controller created, by type (streaming, backfill).", "type",
+		    &r->m_jobs_created);
+		REG(SL_SERVER_METRIC_COUNTER, "sluice_backfill_requests_completed_total",
+		    "BackfillRequests the stream controller marked completed.", NULL,
+		    &r->m_backfills_completed);
 		REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_depth", "Stream keys ready in the work queue.",
 		    NULL, &r->m_queue);
 		REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_delayed", "Stream keys waiting on a timer.",
 		    NULL, &r->m_queue_delayed);
 		REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_in_flight", "Stream keys being reconciled.",
 		    NULL, &r->m_in_flight);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_streams", "Streams in the caches, by phase.", "phase",
-		    &r->m_streams);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_stream_classes", "StreamClasses, by readiness.", "state",
-		    &r->m_classes);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_streams",
+		    "Streams in the caches, by StreamClass and status.phase (None: no phase yet).",
+		    "stream_class,phase", &r->m_streams);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_stream_classes",
+		    "StreamClasses, by state (ready, not_ready).", "state", &r->m_classes);
+		REG(SL_SERVER_METRIC_GAUGE, "sluice_backfill_oldest_start_timestamp_seconds",
+		    "Start of the longest-running backfill of a StreamClass's streams in phase Backfilling "
+		    "(creation of its backfill Job or BackfillRequest), seconds since the epoch; absent when "
+		    "none backfills.",
+		    "stream_class", &r->m_backfill_start);
 	}
+#undef REG_HISTOGRAM
 #undef REG
 	if (e == 0)
-		e = sl_server_metric_set(info, (const char *const[]){SLUICE_VERSION}, 1);
+		e = sl_server_metric_set(info, L(SLUICE_VERSION), 1);
 	if (e == 0)
 		e = sl_server_metric_set(start, NULL, (double)sl_wall_s());
 	if (e == 0)
 		e = sl_server_metrics_add_collector(r->metrics, collect, r);
 	return e;
 }
+
+#undef L
 
 /* ---- shutdown ---- */
 

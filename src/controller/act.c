@@ -127,6 +127,7 @@ struct exec {
 	size_t i; /* the action being performed */
 	cJSON *involved;
 	enum sl_controller_result result;
+	uint64_t started_us;
 };
 
 static void exec_free(struct exec *x)
@@ -140,6 +141,7 @@ static void exec_finish(struct exec *x)
 {
 	struct sl_controller__act *a = x->a;
 	enum sl_controller_result res = x->result;
+	uint64_t started_us = x->started_us;
 	char key[KEY_MAX];
 
 	if (x->prev)
@@ -150,7 +152,7 @@ static void exec_finish(struct exec *x)
 		x->next->prev = x->prev;
 	snprintf(key, sizeof(key), "%s", x->key);
 	exec_free(x);
-	sl_controller__done(a->ctx->c, key, res);
+	sl_controller__done(a->ctx->c, key, res, started_us);
 }
 
 static void ignore_result(struct sl_kube_result *res, void *payload)
@@ -229,6 +231,17 @@ static void write_failed(struct exec *x, const struct sl_stream_action *ac, cons
 	a->ctx->metrics->events++;
 }
 
+/* The metrics of a write the server did (not one found done already). */
+static void count_write(struct sl_controller_metrics *m, const struct sl_stream_action *ac)
+{
+	if (ac->type == SL_STREAM_ACT_CREATE_JOB)
+		m->jobs_created[sl_streq(sl_manifest_label(ac->object, SL_ARCANE_LABEL_BACKFILLING), "true")
+		                    ? SL_CONTROLLER_JOB_BACKFILL
+		                    : SL_CONTROLLER_JOB_STREAMING]++;
+	else if (ac->type == SL_STREAM_ACT_COMPLETE_BACKFILL)
+		m->backfills_completed++;
+}
+
 static void on_write(struct sl_kube_result *res, void *payload)
 {
 	struct exec *x = payload;
@@ -263,6 +276,8 @@ static void on_write(struct sl_kube_result *res, void *payload)
 		return;
 	}
 	a->ctx->metrics->writes_ok++;
+	if (code == 0)
+		count_write(a->ctx->metrics, ac);
 	if (code == 0 && res->body)
 		expect_write(x, ac, res->body);
 	x->i++;
@@ -418,6 +433,7 @@ int sl_controller__act_run(struct sl_controller__act *a, const struct sl_control
 		return SL_ENOMEM;
 	x->a = a;
 	x->result = SL_CONTROLLER_OK;
+	x->started_us = t->started_us;
 	snprintf(x->key, sizeof(x->key), "%s", t->key);
 	snprintf(x->kind, sizeof(x->kind), "%s", t->kind);
 	snprintf(x->ns, sizeof(x->ns), "%s", t->ns);

@@ -43,10 +43,11 @@ struct sl_controller__target {
 	const char *kind, *ns, *name;
 	const char *api_version, *plural; /* of its kind, as served */
 	const cJSON *stream;              /* as observed, for Events about it */
+	uint64_t started_us;              /* when its reconcile began, handed back to done */
 };
 
 /* Performs the actions of d (taken: d is left empty) for t, in order; then
- * sl_controller__done(key, result), possibly before this returns. 0, or
+ * sl_controller__done(key, result, started_us), possibly before this returns. 0, or
  * SL_ENOMEM with d untouched and nothing done. */
 int sl_controller__act_run(struct sl_controller__act *a, const struct sl_controller__target *t,
                            struct sl_stream_decision *d);

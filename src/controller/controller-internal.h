@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Longest work-queue key ("Kind/namespace/name") and object id. */
 #define SL_CONTROLLER__KEY_MAX 400
@@ -58,6 +59,7 @@ void sl_controller__stream_deleted(struct sl_controller *c, const char *kind, co
                                    const char *name);
 /* The shared caches may have synced: hand out queued keys. (observe.c) */
 void sl_controller__pump(struct sl_controller *c);
-/* The reconcile of key, handed to act.c, is over with result res.
- * (act.c) */
-void sl_controller__done(struct sl_controller *c, const char *key, enum sl_controller_result res);
+/* The reconcile of key, handed to act.c, is over with result res; it began
+ * at started_us (sl_now_us()). (act.c) */
+void sl_controller__done(struct sl_controller *c, const char *key, enum sl_controller_result res,
+                         uint64_t started_us);

@@ -80,9 +80,25 @@ static void check_stopped(struct sl_controller *c)
 	done(c->stop_payload);
 }
 
-void sl_controller__done(struct sl_controller *c, const char *key, enum sl_controller_result res)
+const double sl_controller_reconcile_buckets[SL_CONTROLLER_RECONCILE_BUCKETS] = {
+    .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10};
+
+static void observe_duration(struct sl_controller_metrics *m, uint64_t started_us)
+{
+	double s = (double)(sl_now_us() - started_us) / 1e6;
+	size_t i = 0;
+
+	while (i < SL_CONTROLLER_RECONCILE_BUCKETS && s > sl_controller_reconcile_buckets[i])
+		i++;
+	m->reconcile_buckets[i]++;
+	m->reconcile_seconds += s;
+}
+
+void sl_controller__done(struct sl_controller *c, const char *key, enum sl_controller_result res,
+                         uint64_t started_us)
 {
 	c->metrics.reconciles[res]++;
+	observe_duration(&c->metrics, started_us);
 	if (res == SL_CONTROLLER_OK || res == SL_CONTROLLER_NOOP)
 		sl_loop_workqueue_forget(c->wq, key);
 	else if (res == SL_CONTROLLER_ERROR || res == SL_CONTROLLER_CONFLICT)
@@ -120,7 +136,7 @@ static bool parse_key(const char *wkey, struct skey *k)
  * act.c. True when act.c took them (it reports the result); else *ret is
  * the result. */
 static bool decide_and_act(struct sl_controller *c, const struct skey *k,
-                           const struct sl_controller__class *kl, const cJSON *stream,
+                           const struct sl_controller__class *kl, const cJSON *stream, uint64_t started_us,
                            enum sl_controller_result *ret)
 {
 	struct sl_controller__observation obs;
@@ -152,7 +168,8 @@ static bool decide_and_act(struct sl_controller *c, const struct skey *k,
 	                                  .name = k->name,
 	                                  .api_version = sl_controller__class_api_version(kl),
 	                                  .plural = sl_controller__class_plural(kl),
-	                                  .stream = stream};
+	                                  .stream = stream,
+	                                  .started_us = started_us};
 	r = sl_controller__act_run(c->act, &t, &d);
 	sl_stream_decision_free(&d); /* left empty when taken */
 	return r == 0;
@@ -163,16 +180,16 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 	const struct sl_controller__class *kl;
 	const cJSON *stream;
 	enum sl_controller_result res;
-	uint64_t wait;
+	uint64_t wait, t0 = sl_now_us();
 	struct skey k;
 
 	if (!parse_key(wkey, &k)) {
-		sl_controller__done(c, k.key, SL_CONTROLLER_NOOP);
+		sl_controller__done(c, k.key, SL_CONTROLLER_NOOP, t0);
 		return;
 	}
 	kl = sl_controller__class_by_kind(c->classes, k.kind);
 	if (!kl || !sl_controller__class_watching(kl)) {
-		sl_controller__done(c, k.key, SL_CONTROLLER_NOOP);
+		sl_controller__done(c, k.key, SL_CONTROLLER_NOOP, t0);
 		return;
 	}
 	stream = sl_controller__class_stream(kl, k.ns, k.name);
@@ -180,17 +197,17 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 		/* Deleted: the garbage collector removes what it owned. */
 		sl_controller__observe_forget(c->observe, k.ns, k.name);
 		sl_controller__act_forget(c->act, k.key);
-		sl_controller__done(c, k.key, SL_CONTROLLER_NOOP);
+		sl_controller__done(c, k.key, SL_CONTROLLER_NOOP, t0);
 		return;
 	}
 	wait = sl_controller__act_wait_ms(c->act, k.key);
 	if (wait) {
 		sl_loop_workqueue_add_after(c->wq, k.key, wait);
-		sl_controller__done(c, k.key, SL_CONTROLLER_WAIT);
+		sl_controller__done(c, k.key, SL_CONTROLLER_WAIT, t0);
 		return;
 	}
-	if (!decide_and_act(c, &k, kl, stream, &res))
-		sl_controller__done(c, k.key, res);
+	if (!decide_and_act(c, &k, kl, stream, t0, &res))
+		sl_controller__done(c, k.key, res, t0);
 }
 
 void sl_controller__pump(struct sl_controller *c)
@@ -340,17 +357,14 @@ bool sl_controller_synced(const struct sl_controller *c)
 
 /* ---- metrics ---------------------------------------------------------------------- */
 
-static void count_phase(const cJSON *obj, void *payload)
+static enum sl_controller_phase phase_of(const cJSON *stream)
 {
-	struct sl_controller_metrics *m = payload;
-	const char *p = sl_manifest_str(sl_manifest_obj(obj, "status"), "phase");
-	enum sl_controller_phase i = SL_CONTROLLER_PHASE_NONE;
+	const char *p = sl_manifest_str(sl_manifest_obj(stream, "status"), "phase");
 
 	for (int j = 1; j < SL_CONTROLLER_PHASE__MAX; j++)
 		if (sl_streq(p, sl_controller_phase_name(j)))
-			i = j;
-	m->streams_by_phase[i]++;
-	m->streams++;
+			return j;
+	return SL_CONTROLLER_PHASE_NONE;
 }
 
 static void count_class(const struct sl_controller__class *kl, void *payload)
@@ -360,7 +374,6 @@ static void count_class(const struct sl_controller__class *kl, void *payload)
 	m->classes++;
 	if (sl_controller__class_ready(kl))
 		m->classes_ready++;
-	sl_controller__class_foreach_stream(kl, count_phase, m);
 }
 
 void sl_controller_metrics(const struct sl_controller *c, struct sl_controller_metrics *ret)
@@ -369,10 +382,92 @@ void sl_controller_metrics(const struct sl_controller *c, struct sl_controller_m
 	ret->queue_depth = sl_loop_workqueue_len(c->wq);
 	ret->queue_delayed = sl_loop_workqueue_delayed(c->wq);
 	ret->in_flight = c->in_flight;
-	ret->streams = 0;
-	memset(ret->streams_by_phase, 0, sizeof(ret->streams_by_phase));
 	ret->classes = ret->classes_ready = 0;
 	sl_controller__classes_foreach(c->classes, count_class, ret);
+}
+
+struct class_walk {
+	const struct sl_controller *c;
+	const struct sl_controller__class *kl;
+	struct sl_controller_class_metrics m;
+	void (*fn)(const struct sl_controller_class_metrics *m, void *payload);
+	void *payload;
+};
+
+static int64_t created_at(const cJSON *obj)
+{
+	int64_t t;
+
+	if (!obj || sl_time_parse_rfc3339(sl_manifest_md_str(obj, "creationTimestamp"), &t) < 0)
+		return 0;
+	return t;
+}
+
+/* When the backfill of a Backfilling stream started: its backfill Job's
+ * creation, else (no Job yet, or the Job of an earlier request) that of the
+ * BackfillRequest its status names. */
+static int64_t backfill_start(const struct class_walk *w, const cJSON *stream)
+{
+	const char *ns = sl_manifest_md_str(stream, "namespace");
+	const char *name = sl_manifest_md_str(stream, "name");
+	const char *kind = sl_controller__class_kind(w->kl);
+	const char *bfr = sl_manifest_str(sl_manifest_obj(stream, "status"), "backfillRequest");
+	const cJSON *j;
+	char job[64];
+	int64_t t = 0;
+
+	if (!ns || !name)
+		return 0;
+	sl_stream_job_name(name, true, job);
+	j = sl_controller__observe_get(w->c->observe, SL_CONTROLLER__JOB, kind, ns, job);
+	if (j && (!bfr || !*bfr || sl_streq(sl_manifest_annotation(j, SL_ARCANE_ANN_BACKFILL_REQUEST), bfr)))
+		t = created_at(j);
+	if (!t && bfr && *bfr)
+		t = created_at(
+		    sl_controller__observe_get(w->c->observe, SL_CONTROLLER__BACKFILL, kind, ns, bfr));
+	return t;
+}
+
+static void walk_stream(const cJSON *stream, void *payload)
+{
+	struct class_walk *w = payload;
+	enum sl_controller_phase p = phase_of(stream);
+	int64_t t;
+
+	w->m.streams_by_phase[p]++;
+	if (p != SL_CONTROLLER_PHASE_BACKFILLING)
+		return;
+	t = backfill_start(w, stream);
+	if (t && (!w->m.backfill_oldest_start || t < w->m.backfill_oldest_start))
+		w->m.backfill_oldest_start = t;
+}
+
+static void walk_class(const struct sl_controller__class *kl, void *payload)
+{
+	struct class_walk *w = payload;
+
+	w->kl = kl;
+	w->m = (struct sl_controller_class_metrics){.name = sl_controller__class_name(kl),
+	                                            .ready = sl_controller__class_ready(kl)};
+	if (!w->m.name)
+		return;
+	sl_controller__class_foreach_stream(kl, walk_stream, w);
+	w->fn(&w->m, w->payload);
+}
+
+void sl_controller_class_metrics(const struct sl_controller *c,
+                                 void (*fn)(const struct sl_controller_class_metrics *m, void *payload),
+                                 void *payload)
+{
+	struct class_walk w = {.c = c, .fn = fn, .payload = payload};
+
+	sl_controller__classes_foreach(c->classes, walk_class, &w);
+}
+
+const char *sl_controller_job_type_name(enum sl_controller_job_type t)
+{
+	static const char *const n[] = {"streaming", "backfill"};
+	return t < SL_CONTROLLER_JOB__MAX ? n[t] : "unknown";
 }
 
 const char *sl_controller_result_name(enum sl_controller_result r)

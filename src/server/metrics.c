@@ -309,6 +309,26 @@ int sl_server_metric_observe(struct sl_server_metric *f, const char *const *valu
 	return 0;
 }
 
+int sl_server_metric_set_histogram(struct sl_server_metric *f, const char *const *values,
+                                   const uint64_t *counts, size_t n, double sum)
+{
+	struct child *c;
+	uint64_t total = 0;
+	int r;
+
+	if (!f || f->type != SL_SERVER_METRIC_HISTOGRAM || !counts || n != f->n_buckets + 1 || isnan(sum))
+		return SL_EINVALID;
+	r = child_get(f, values, &c);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		total += counts[i];
+	memcpy(c->counts, counts, n * sizeof(*counts));
+	c->sum = sum;
+	c->count = total;
+	return 0;
+}
+
 void sl_server_metric_clear(struct sl_server_metric *f)
 {
 	if (!f || f->type != SL_SERVER_METRIC_GAUGE || f->n_labels == 0)

@@ -1341,6 +1341,8 @@ static void finish(struct run *r)
 		m->objects_failed += r->failed;
 		m->objects_pruned += r->pruned;
 		m->last_sync_end = sl_wall_s();
+		if (r->plan && rep.code == 0)
+			m->last_success_end = m->last_sync_end;
 	}
 	s->run = NULL;
 	sl_sync_done_fn done = r->done;

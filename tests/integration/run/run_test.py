@@ -282,11 +282,13 @@ def test_git_push_job(env):
     samples, types = parse_metrics(text)
     assert types.get("sluice_api_requests_total") == "counter"
     assert types.get("sluice_sync_duration_seconds") == "histogram"
-    assert samples.get('sluice_syncs_total{result="ok"}', 0) >= 1, text
+    src = f'source="run-{env.id}"'
+    assert samples.get(f'sluice_syncs_total{{{src},result="ok"}}', 0) >= 1, text
     assert samples.get('sluice_api_requests_total{verb="create",code="201"}', 0) >= 1
     assert samples.get('sluice_reconciles_total{result="ok"}', 0) >= 1
-    assert samples.get('sluice_streams{phase="Running"}') == 1, text
-    assert samples.get('sluice_source_checks_total{result="ok"}', 0) >= 1
+    assert samples.get(f'sluice_streams{{stream_class="{env.plural}",phase="Running"}}') == 1, text
+    assert samples.get(f'sluice_source_checks_total{{{src},result="ok"}}', 0) >= 1
+    assert samples.get('sluice_jobs_created_total{type="streaming"}', 0) >= 1, text
     env.write("streams/s1.yaml", env.stream("s1", suspended=True))
     env.push("suspend s1")
     wait("Job s1 deleted", lambda: not job_exists(env.ns, "s1"), 60)

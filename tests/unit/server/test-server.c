@@ -159,6 +159,39 @@ static void metrics_collectors_run_on_render(void **state)
 	sl_server_metrics_free(m);
 }
 
+/* A histogram kept by another module is copied whole on each scrape. */
+static void metrics_histogram_copied(void **state)
+{
+	struct sl_server_metrics *m;
+	struct sl_server_metric *h, *g;
+	struct sl_buf out;
+	const double b[] = {0.01, 0.1};
+	uint64_t counts[3] = {4, 0, 1};
+
+	assert_int_equal(sl_server_metrics_new(&m), 0);
+	assert_int_equal(sl_server_metrics_register(m, SL_SERVER_METRIC_HISTOGRAM,
+	                                            "sluice_reconcile_duration_seconds", "Reconciles.", NULL,
+	                                            b, 2, &h),
+	                 0);
+	assert_int_equal(sl_server_metrics_register(m, SL_SERVER_METRIC_GAUGE, "g", "", NULL, NULL, 0, &g),
+	                 0);
+	assert_int_equal(sl_server_metric_set_histogram(h, NULL, counts, 2, 1), SL_EINVALID);
+	assert_int_equal(sl_server_metric_set_histogram(h, NULL, counts, 3, NAN), SL_EINVALID);
+	assert_int_equal(sl_server_metric_set_histogram(g, NULL, counts, 3, 1), SL_EINVALID);
+	assert_int_equal(sl_server_metric_observe(h, NULL, 5), 0);
+	/* a copy replaces what was there */
+	assert_int_equal(sl_server_metric_set_histogram(h, NULL, counts, 3, 2.5), 0);
+	sl_buf_init(&out, 4096);
+	assert_int_equal(sl_server_metrics_render(m, &out), 0);
+	assert_non_null(strstr(out.data, "sluice_reconcile_duration_seconds_bucket{le=\"0.01\"} 4\n"
+	                                 "sluice_reconcile_duration_seconds_bucket{le=\"0.1\"} 4\n"
+	                                 "sluice_reconcile_duration_seconds_bucket{le=\"+Inf\"} 5\n"
+	                                 "sluice_reconcile_duration_seconds_sum 2.5\n"
+	                                 "sluice_reconcile_duration_seconds_count 5\n"));
+	sl_buf_free(&out);
+	sl_server_metrics_free(m);
+}
+
 /* ---- webhook ------------------------------------------------------------- */
 
 static void hmac_known_vectors(void **state)
@@ -469,6 +502,7 @@ int main(void)
 	    cmocka_unit_test(metrics_text_format),
 	    cmocka_unit_test(metrics_refuses_misuse),
 	    cmocka_unit_test(metrics_collectors_run_on_render),
+	    cmocka_unit_test(metrics_histogram_copied),
 	    cmocka_unit_test(hmac_known_vectors),
 	    cmocka_unit_test(webhook_verify_github_and_gitlab),
 	    cmocka_unit_test(token_bucket_limits_and_refills),
