@@ -1,6 +1,7 @@
 /* Clocks, RFC 3339 timestamps, durations and jitter. */
 #include "sluice/base.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,30 @@ void sl_time_rfc3339(int64_t epoch_s, char out[static 32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static bool two_digits(const char *p, int *ret)
+{
+	/* p[1] is only read when p[0] is a digit, so never past a NUL. */
+	if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+		return false;
+	*ret = (p[0] - '0') * 10 + (p[1] - '0');
+	return true;
+}
+
+/* Exactly "+HH:MM" or "-HH:MM" at p (RFC 3339 time-numoffset), into seconds
+ * east of UTC. Each byte is checked before the next is read. */
+static int parse_offset(const char *p, int64_t *ret)
+{
+	int hh, mm;
+
+	assert(p[0] == '+' || p[0] == '-');
+	if (!two_digits(p + 1, &hh) || p[3] != ':' || !two_digits(p + 4, &mm))
+		return SL_EINVALID;
+	if (hh > 23 || mm > 59)
+		return SL_EINVALID;
+	*ret = (int64_t)(hh * 3600 + mm * 60) * (p[0] == '+' ? 1 : -1);
+	return 0;
+}
+
 int sl_time_parse_rfc3339(const char *s, int64_t *ret)
 {
 	struct tm tm = {0};
@@ -51,10 +76,9 @@ int sl_time_parse_rfc3339(const char *s, int64_t *ret)
 	if (*p == 'Z' || *p == 'z')
 		p++;
 	else if (*p == '+' || *p == '-') {
-		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-			return SL_EINVALID;
-		off = (int64_t)(hh * 3600 + mm * 60) * (*p == '+' ? 1 : -1);
+		int r = parse_offset(p, &off);
+		if (r < 0)
+			return r;
 		p += 6;
 	} else
 		return SL_EINVALID;

@@ -104,6 +104,39 @@ static void durations_and_time(void **state)
 	}
 }
 
+/* Offsets are exactly +HH:MM, -HH:MM or Z; anything shorter must be refused
+ * without reading past the end of the string. */
+static void rfc3339_offsets(void **state)
+{
+	/* Room after the NUL, so a parser that skips past it reads zeros. */
+	char buf[64] = {0};
+	char *heap;
+	int64_t t;
+	static const char *const bad[] = {
+	    "2026-11-25T11:23:26+5:30",  "2026-11-25T11:23:26+",       "2026-11-25T11:23:26-",
+	    "2026-11-25T11:23:26+05",    "2026-11-25T11:23:26+05:3",   "2026-11-25T11:23:26+0530",
+	    "2026-11-25T11:23:26+ 5:30", "2026-11-25T11:23:26+-5:30",  "2026-11-25T11:23:26+24:00",
+	    "2026-11-25T11:23:26+05:60", "2026-11-25T11:23:26+05:30x", "2026-11-25T11:23:26Zx",
+	    "2026-11-25T11:23:26",
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(buf, bad[i], strlen(bad[i]) + 1);
+		assert_int_equal(sl_time_parse_rfc3339(buf, &t), SL_EINVALID);
+		/* On the heap too, so ASan sees a read past the end. */
+		heap = strdup(bad[i]);
+		assert_non_null(heap);
+		assert_int_equal(sl_time_parse_rfc3339(heap, &t), SL_EINVALID);
+		free(heap);
+	}
+	assert_int_equal(sl_time_parse_rfc3339("2026-11-25T16:53:26+05:30", &t), 0);
+	assert_int_equal(t, 1795605806);
+	assert_int_equal(sl_time_parse_rfc3339("2026-11-25T06:23:26-05:00", &t), 0);
+	assert_int_equal(t, 1795605806);
+	assert_int_equal(sl_time_parse_rfc3339("2026-11-25T11:23:26z", &t), 0);
+	assert_int_equal(t, 1795605806);
+}
+
 static void url_redaction(void **state)
 {
 	char out[256];
@@ -340,9 +373,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(buf_limit),          cmocka_unit_test(grow_arrays),
 	    cmocka_unit_test(error_buffer),       cmocka_unit_test(sha256_vectors),
-	    cmocka_unit_test(durations_and_time), cmocka_unit_test(url_redaction),
-	    cmocka_unit_test(read_beneath),       cmocka_unit_test(map_owning),
-	    cmocka_unit_test(map_borrowing),      cmocka_unit_test(file_trees),
+	    cmocka_unit_test(durations_and_time), cmocka_unit_test(rfc3339_offsets),
+	    cmocka_unit_test(url_redaction),      cmocka_unit_test(read_beneath),
+	    cmocka_unit_test(map_owning),         cmocka_unit_test(map_borrowing),
+	    cmocka_unit_test(file_trees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
