@@ -186,8 +186,13 @@ void sl_md5_update(struct sl_md5 *c, const void *p, size_t n);
 void sl_md5_final(struct sl_md5 *c, uint8_t out[SL_MD5_LEN]);
 /* Lowercase hex of the MD5 of p, into out (33 bytes with NUL). */
 void sl_md5_hex(const void *p, size_t n, char out[static 33]);
-/* 64-bit FNV-1a, for hash tables. */
-uint64_t sl_hash64(const void *p, size_t n);
+/* SipHash-2-4 of p under key (read as two little-endian words, as the
+ * reference implementation does). */
+uint64_t sl_siphash24(const uint8_t key[static 16], const void *p, size_t n);
+/* SipHash-2-4 under a random key drawn once per process (thread-safe): the
+ * bucket hash of tables keyed by names users choose, so nobody can pick names
+ * that all land in one bucket. Differs between processes: never persist it. */
+uint64_t sl_hash_keyed(const void *p, size_t n);
 /* Constant-time comparison of equal-length byte strings. */
 bool sl_memeq_ct(const void *a, const void *b, size_t n);
 

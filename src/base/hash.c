@@ -1,8 +1,15 @@
-/* SHA-256 (FIPS 180-4) for content digests, FNV-1a for tables, and a
- * constant-time compare. Plain C so base stays free of other libraries. */
+/* SHA-256 (FIPS 180-4) for content digests, SipHash-2-4 under a per-process
+ * random key for tables, and a constant-time compare. Plain C so base stays
+ * free of other libraries. */
 #include "sluice/base.h"
 
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -109,15 +116,103 @@ void sl_sha256_hex(const void *p, size_t n, char out[static 65])
 	sl_hex(d, sizeof(d), out);
 }
 
-uint64_t sl_hash64(const void *data, size_t n)
+#define ROTL64(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+static uint64_t load64_le(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void sipround(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = ROTL64(v[1], 13);
+	v[1] ^= v[0];
+	v[0] = ROTL64(v[0], 32);
+	v[2] += v[3];
+	v[3] = ROTL64(v[3], 16);
+	v[3] ^= v[2];
+	v[0] += v[3];
+	v[3] = ROTL64(v[3], 21);
+	v[3] ^= v[0];
+	v[2] += v[1];
+	v[1] = ROTL64(v[1], 17);
+	v[1] ^= v[2];
+	v[2] = ROTL64(v[2], 32);
+}
+
+/* SipHash-2-4 (Aumasson and Bernstein, 2012): two rounds per 8-byte word,
+ * four to finalise, the length in the top byte of the last word. */
+uint64_t sl_siphash24(const uint8_t key[static 16], const void *data, size_t n)
 {
 	const uint8_t *p = data;
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
+	uint64_t k0 = load64_le(key), k1 = load64_le(key + 8);
+	uint64_t v[4] = {
+	    0x736f6d6570736575ull ^ k0,
+	    0x646f72616e646f6dull ^ k1,
+	    0x6c7967656e657261ull ^ k0,
+	    0x7465646279746573ull ^ k1,
+	};
+	uint64_t m, last = (uint64_t)n << 56;
+	size_t whole = n - n % 8;
+
+	assert(p || n == 0);
+	for (size_t i = 0; i < whole; i += 8) {
+		m = load64_le(p + i);
+		v[3] ^= m;
+		sipround(v);
+		sipround(v);
+		v[0] ^= m;
 	}
-	return h;
+	for (size_t i = 0; i < n % 8; i++)
+		last |= (uint64_t)p[whole + i] << (8 * i);
+	v[3] ^= last;
+	sipround(v);
+	sipround(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	for (int i = 0; i < 4; i++)
+		sipround(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+static uint8_t process_key[16];
+static pthread_once_t process_key_once = PTHREAD_ONCE_INIT;
+
+static void process_key_init(void)
+{
+	size_t got = 0;
+
+	/* Blocks only until the kernel's pool is first initialised. */
+	while (got < sizeof(process_key)) {
+		ssize_t r = getrandom(process_key + got, sizeof(process_key) - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got < sizeof(process_key)) {
+		/* No getrandom (a kernel before 3.17, a seccomp filter): still
+		 * unknown to a remote user, if weaker than a random key. */
+		struct timespec ts;
+		uint64_t seed[2];
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed[0] = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		seed[1] = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&ts ^ sl_now_us();
+		memcpy(process_key, seed, sizeof(process_key));
+	}
+}
+
+uint64_t sl_hash_keyed(const void *data, size_t n)
+{
+	int r = pthread_once(&process_key_once, process_key_init);
+	assert(r == 0);
+	(void)r;
+	return sl_siphash24(process_key, data, n);
 }
 
 bool sl_memeq_ct(const void *a, const void *b, size_t n)

@@ -35,7 +35,7 @@ void sl_map_free(struct sl_map *m, void (*free_val)(void *))
 
 static struct sl_map_ent **slot(const struct sl_map *m, const char *key)
 {
-	size_t i = sl_hash64(key, strlen(key)) & (m->nb - 1);
+	size_t i = sl_hash_keyed(key, strlen(key)) & (m->nb - 1);
 	struct sl_map_ent **pp = &m->b[i];
 	while (*pp && strcmp((*pp)->key, key) != 0)
 		pp = &(*pp)->next;
@@ -68,7 +68,7 @@ static int grow(struct sl_map *m)
 		return SL_ENOMEM;
 	for (size_t i = 0; i < m->nb; i++)
 		for (struct sl_map_ent *e = m->b[i], *n; e; e = n) {
-			size_t j = sl_hash64(e->key, strlen(e->key)) & (nb - 1);
+			size_t j = sl_hash_keyed(e->key, strlen(e->key)) & (nb - 1);
 			n = e->next;
 			e->next = b[j];
 			b[j] = e;

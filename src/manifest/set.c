@@ -32,8 +32,8 @@ static const char *str_at(const cJSON *o, const char *k)
 
 static uint64_t kind_name_hash(const char *kind, const char *name)
 {
-	uint64_t h = sl_hash64(kind, strlen(kind));
-	return h ^ (sl_hash64(name, strlen(name)) * 0x9E3779B97F4A7C15ull);
+	uint64_t h = sl_hash_keyed(kind, strlen(kind));
+	return h ^ (sl_hash_keyed(name, strlen(name)) * 0x9E3779B97F4A7C15ull);
 }
 
 static void index_put(size_t *slots, size_t n_slots, const struct sl_manifest_doc *d, size_t value)

@@ -53,7 +53,7 @@ static uint64_t key_hash(const char *g, const char *k, const char *ns, const cha
 	const char *parts[4] = {g, k, ns, name};
 	uint64_t h = 1469598103934665603ULL;
 	for (int i = 0; i < 4; i++) {
-		h ^= sl_hash64(parts[i], strlen(parts[i])) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+		h ^= sl_hash_keyed(parts[i], strlen(parts[i])) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
 	}
 	return h;
 }

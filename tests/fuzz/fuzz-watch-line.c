@@ -24,7 +24,7 @@ static int on_line(const char *line, size_t len, void *payload)
 	if (len == 0 || len > MAX_LINE)
 		abort();
 	s->lines++;
-	s->hash = s->hash * 31 + sl_hash64(line, len);
+	s->hash = s->hash * 31 + sl_hash_keyed(line, len);
 	if (sl_kube_event_parse(line, len, &ev, NULL) == 0) {
 		if (!ev.object || !cJSON_IsObject(ev.object))
 			abort();

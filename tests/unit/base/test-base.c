@@ -234,6 +234,72 @@ static void count_free(void *p)
 	free(p);
 }
 
+/* The 64 SipHash-2-4 vectors of the reference implementation (vectors.h,
+ * vectors_sip64 read as little-endian words): key 00..0f, message 00..len-1. */
+static const uint64_t sip24_vectors[64] = {
+    0x726fdb47dd0e0e31ull, 0x74f839c593dc67fdull, 0x0d6c8009d9a94f5aull, 0x85676696d7fb7e2dull,
+    0xcf2794e0277187b7ull, 0x18765564cd99a68dull, 0xcbc9466e58fee3ceull, 0xab0200f58b01d137ull,
+    0x93f5f5799a932462ull, 0x9e0082df0ba9e4b0ull, 0x7a5dbbc594ddb9f3ull, 0xf4b32f46226bada7ull,
+    0x751e8fbc860ee5fbull, 0x14ea5627c0843d90ull, 0xf723ca908e7af2eeull, 0xa129ca6149be45e5ull,
+    0x3f2acc7f57c29bdbull, 0x699ae9f52cbe4794ull, 0x4bc1b3f0968dd39cull, 0xbb6dc91da77961bdull,
+    0xbed65cf21aa2ee98ull, 0xd0f2cbb02e3b67c7ull, 0x93536795e3a33e88ull, 0xa80c038ccd5ccec8ull,
+    0xb8ad50c6f649af94ull, 0xbce192de8a85b8eaull, 0x17d835b85bbb15f3ull, 0x2f2e6163076bcfadull,
+    0xde4daaaca71dc9a5ull, 0xa6a2506687956571ull, 0xad87a3535c49ef28ull, 0x32d892fad841c342ull,
+    0x7127512f72f27cceull, 0xa7f32346f95978e3ull, 0x12e0b01abb051238ull, 0x15e034d40fa197aeull,
+    0x314dffbe0815a3b4ull, 0x027990f029623981ull, 0xcadcd4e59ef40c4dull, 0x9abfd8766a33735cull,
+    0x0e3ea96b5304a7d0ull, 0xad0c42d6fc585992ull, 0x187306c89bc215a9ull, 0xd4a60abcf3792b95ull,
+    0xf935451de4f21df2ull, 0xa9538f0419755787ull, 0xdb9acddff56ca510ull, 0xd06c98cd5c0975ebull,
+    0xe612a3cb9ecba951ull, 0xc766e62cfcadaf96ull, 0xee64435a9752fe72ull, 0xa192d576b245165aull,
+    0x0a8787bf8ecb74b2ull, 0x81b3e73d20b49b6full, 0x7fa8220ba3b2eceaull, 0x245731c13ca42499ull,
+    0xb78dbfaf3a8d83bdull, 0xea1ad565322a1a0bull, 0x60e61c23a3795013ull, 0x6606d7e446282b93ull,
+    0x6ca4ecb15c5f91e1ull, 0x9f626da15c9625f3ull, 0xe51b38608ef25f57ull, 0x958a324ceb064572ull,
+};
+
+static void siphash_vectors(void **state)
+{
+	uint8_t key[16], msg[64];
+	(void)state;
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 64; i++)
+		msg[i] = (uint8_t)i;
+	for (size_t len = 0; len < 64; len++)
+		assert_int_equal(sl_siphash24(key, msg, len), sip24_vectors[len]);
+	/* The process key is fixed for the life of the process. */
+	assert_int_equal(sl_hash_keyed("default/app", 11), sl_hash_keyed("default/app", 11));
+	assert_int_not_equal(sl_hash_keyed("default/app", 11), sl_hash_keyed("default/apq", 11));
+}
+
+/* Enough keys to grow the table several times: every one is found, replaced
+ * and removed through the keyed bucket hash. */
+static void map_many(void **state)
+{
+	struct sl_map m;
+	char key[32];
+	(void)state;
+	sl_map_init(&m);
+	for (uintptr_t i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "ns-%lu/name", (unsigned long)i);
+		assert_int_equal(sl_map_put(&m, key, (void *)(i + 1), NULL), 0);
+	}
+	assert_int_equal(m.n, 5000);
+	for (uintptr_t i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "ns-%lu/name", (unsigned long)i);
+		assert_ptr_equal(sl_map_get(&m, key), (void *)(i + 1));
+	}
+	for (uintptr_t i = 0; i < 5000; i += 2) {
+		snprintf(key, sizeof(key), "ns-%lu/name", (unsigned long)i);
+		assert_ptr_equal(sl_map_del(&m, key), (void *)(i + 1));
+	}
+	assert_int_equal(m.n, 2500);
+	for (uintptr_t i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "ns-%lu/name", (unsigned long)i);
+		assert_ptr_equal(sl_map_get(&m, key), i % 2 ? (void *)(i + 1) : NULL);
+	}
+	assert_null(sl_map_get(&m, "ns-5000/name"));
+	sl_map_free(&m, NULL);
+}
+
 static void map_owning(void **state)
 {
 	struct sl_map m;
@@ -376,6 +442,7 @@ int main(void)
 	    cmocka_unit_test(durations_and_time), cmocka_unit_test(rfc3339_offsets),
 	    cmocka_unit_test(url_redaction),      cmocka_unit_test(read_beneath),
 	    cmocka_unit_test(map_owning),         cmocka_unit_test(map_borrowing),
+	    cmocka_unit_test(map_many),           cmocka_unit_test(siphash_vectors),
 	    cmocka_unit_test(file_trees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
