@@ -223,6 +223,7 @@ int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, co
  * key's name ("ssh-ed25519", "ecdsa-sha2-nistp256", ...), key its raw blob.
  * Returns 0 when a line of that host and key type has that key,
  * SL_ENOTFOUND when the host is unknown, SL_EFORBIDDEN when the host is
- * known with other keys (a changed key) or the key is revoked. */
+ * known with other keys (a changed key) or the key is revoked, SL_EINVALID
+ * when host (with its [..]:port) is longer than 299 bytes. */
 int sl_source_known_hosts_check(const char *text, size_t len, const char *host, int port, const char *keytype,
                                 const uint8_t *key, size_t keylen, struct sl_error *err);

@@ -30,6 +30,7 @@ struct sl_source__git_op {
 	int code; /* set by a callback that refused */
 	char msg[512];
 	char host[256];
+	bool host_invalid; /* the URL's host did not fit: callbacks refuse */
 	int port;
 	/* the watchdog interrupting a stalled system call (git-remote.c) */
 	timer_t timer;
@@ -73,8 +74,9 @@ int sl_source__git_fetch(struct sl_source__git_op *op, struct sl_source__git_tar
 int sl_source__git_pick_ref(const char *ref, const git_remote_head *const *heads, size_t n,
                             struct sl_source__git_target *t, char *spec, size_t specsz, struct sl_error *err);
 /* Pure: host, port and user of a Git URL: scheme://[user[:pass]@]host[:port]/path
- * or scp-style [user@]host:path (port 22); host "" for local paths. */
-void sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz);
+ * or scp-style [user@]host:path (port 22); host "" for local paths.
+ * SL_EINVALID (host and user "") when the host or user does not fit. */
+int sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz);
 /* Pure: is s a full commit id (40 lowercase hex digits)? */
 bool sl_source__git_is_sha(const char *s);
 

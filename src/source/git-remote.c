@@ -5,6 +5,7 @@
  * configured ref. */
 #include "git-internal.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,10 +32,13 @@ static int op_fail(struct sl_source__git_op *op, int code, const char *fmt, ...)
 	return GIT_EUSER;
 }
 
-void sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz)
+int sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz)
 {
 	const char *s, *end, *at, *h, *colon;
 	size_t n;
+	int w;
+
+	assert(hostsz > 0 && (!user || usersz > 0));
 
 	host[0] = '\0';
 	if (user)
@@ -43,7 +47,7 @@ void sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, 
 	s = strstr(url, "://");
 	if (s) {
 		if (sl_str_has_prefix(url, "file://"))
-			return;
+			return 0;
 		*port = sl_str_has_prefix(url, "https://")  ? 443
 		        : sl_str_has_prefix(url, "http://") ? 80
 		                                            : 22;
@@ -51,12 +55,12 @@ void sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, 
 		end = s + strcspn(s, "/?#");
 	} else {
 		if (url[0] == '/')
-			return;
+			return 0;
 		*port = 22;
 		s = url;
 		end = strchr(url, ':');
 		if (!end)
-			return;
+			return 0;
 	}
 	at = NULL;
 	for (const char *p = s; p < end; p++)
@@ -65,21 +69,32 @@ void sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, 
 	h = at ? at + 1 : s;
 	if (at && user) {
 		size_t un = strcspn(s, ":@");
-		snprintf(user, usersz, "%.*s", (int)SL_MIN(un, (size_t)(at - s)), s);
+		w = snprintf(user, usersz, "%.*s", (int)SL_MIN(un, (size_t)(at - s)), s);
+		if (w < 0 || (size_t)w >= usersz)
+			goto cut;
 	}
 	if (*h == '[') {
 		const char *rb = memchr(h, ']', (size_t)(end - h));
 		if (!rb)
-			return;
-		snprintf(host, hostsz, "%.*s", (int)(rb - h - 1), h + 1);
+			return 0;
+		w = snprintf(host, hostsz, "%.*s", (int)(rb - h - 1), h + 1);
 		colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
 	} else {
 		colon = memchr(h, ':', (size_t)(end - h));
 		n = (size_t)((colon ? colon : end) - h);
-		snprintf(host, hostsz, "%.*s", (int)n, h);
+		w = snprintf(host, hostsz, "%.*s", (int)n, h);
 	}
+	/* A cut host would be compared, and matched, by its prefix. */
+	if (w < 0 || (size_t)w >= hostsz)
+		goto cut;
 	if (colon && s != url)
 		*port = atoi(colon + 1);
+	return 0;
+cut:
+	host[0] = '\0';
+	if (user)
+		user[0] = '\0';
+	return SL_EINVALID;
 }
 
 bool sl_source__git_is_sha(const char *s)
@@ -127,7 +142,8 @@ static int cred_cb(git_credential **out, const char *url, const char *username_f
 
 	if (sl_now_ms() > op->deadline)
 		return op_fail(op, SL_ETIMEOUT, "timed out");
-	sl_source__url_host(url, host, sizeof(host), &port, user, sizeof(user));
+	if (op->host_invalid || sl_source__url_host(url, host, sizeof(host), &port, user, sizeof(user)) < 0)
+		return op_fail(op, SL_EINVALID, "host name of %s is too long: refused", url);
 	/* credentials go to the configured host only, never to a redirect target */
 	if (strcasecmp(host, op->host) != 0)
 		return op_fail(op, SL_EFORBIDDEN,
@@ -197,6 +213,8 @@ static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 
 	if (sl_now_ms() > op->deadline)
 		return op_fail(op, SL_ETIMEOUT, "timed out");
+	if (op->host_invalid)
+		return op_fail(op, SL_EINVALID, "host name of %s is too long to check: refused", g->url);
 	if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
 		git_cert_hostkey *hk = (git_cert_hostkey *)cert;
 		const char *type;
@@ -393,7 +411,7 @@ void sl_source__git_op_begin(struct sl_source__git_op *op, struct sl_source__git
 	memset(op, 0, sizeof(*op));
 	op->g = g;
 	op->deadline = sl_now_ms() + g->timeout_ms;
-	sl_source__url_host(g->url, op->host, sizeof(op->host), &op->port, NULL, 0);
+	op->host_invalid = sl_source__url_host(g->url, op->host, sizeof(op->host), &op->port, NULL, 0) < 0;
 	watchdog_start(op, g->timeout_ms);
 }
 

@@ -4,6 +4,7 @@
 #include "source-internal.h"
 #include "sluice/base-base64.h"
 
+#include <assert.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -152,15 +153,23 @@ static bool same_key(const char *b64, size_t n, const uint8_t *key, size_t keyle
 int sl_source_known_hosts_check(const char *text, size_t len, const char *host, int port, const char *keytype,
                                 const uint8_t *key, size_t keylen, struct sl_error *err)
 {
+	/* Room for any DNS name (253 bytes) with brackets and a port. */
 	char hostport[300];
 	const char *p = text, *end = text + len;
 	bool host_known = false, match = false, revoked = false;
+	int n;
 
+	assert(host && keytype);
 	/* OpenSSH writes the default port as the bare name, others as [h]:p */
 	if (port && port != 22)
-		snprintf(hostport, sizeof(hostport), "[%s]:%d", host, port);
+		n = snprintf(hostport, sizeof(hostport), "[%s]:%d", host, port);
 	else
-		snprintf(hostport, sizeof(hostport), "%s", host);
+		n = snprintf(hostport, sizeof(hostport), "%s", host);
+	/* A cut name would be matched by its prefix: refuse it instead. */
+	if (n < 0 || (size_t)n >= sizeof(hostport))
+		return sl_error_set(err, SL_EINVALID,
+		                    "host name of %zu bytes is too long to check against known_hosts",
+		                    strlen(host));
 
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));

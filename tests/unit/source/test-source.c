@@ -229,6 +229,45 @@ static void test_known_hosts_hashed_and_revoked(void **state)
 	assert_int_equal(check(kh, "i.test", 22, KEY_A), 0);
 }
 
+/* A host name too long for the check is refused, never matched by its first
+ * bytes: an entry for the prefix must not vouch for a longer name. */
+static void test_known_hosts_long_name(void **state)
+{
+	char prefix[300], host[512], kh[1024];
+
+	memset(prefix, 'a', sizeof(prefix) - 1);
+	prefix[sizeof(prefix) - 1] = '\0';
+	snprintf(kh, sizeof(kh), "%s ssh-ed25519 %s\n[%s ssh-ed25519 %s\n*.test ssh-ed25519 %s\n", prefix,
+	         KEY_A, prefix + 1, KEY_A, KEY_A);
+	snprintf(host, sizeof(host), "%s.attacker.test", prefix);
+	assert_int_equal(check(kh, host, 22, KEY_A), SL_EINVALID);
+	assert_int_equal(check(kh, host, 2222, KEY_A), SL_EINVALID);
+	/* the prefix itself is still an ordinary host */
+	assert_int_equal(check(kh, prefix, 22, KEY_A), 0);
+}
+
+/* The host of a URL is not cut to fit either. */
+static void test_url_host_too_long(void **state)
+{
+	char url[600], host[256], user[128];
+	int port;
+
+	snprintf(url, sizeof(url), "ssh://git@%0300d.example.com/r.git", 0);
+	assert_int_equal(sl_source__url_host(url, host, sizeof(host), &port, user, sizeof(user)),
+	                 SL_EINVALID);
+	assert_string_equal(host, "");
+	snprintf(url, sizeof(url), "git@%0300d.example.com:r.git", 0);
+	assert_int_equal(sl_source__url_host(url, host, sizeof(host), &port, user, sizeof(user)),
+	                 SL_EINVALID);
+	snprintf(url, sizeof(url), "ssh://%0200d@h.test/r.git", 0);
+	assert_int_equal(sl_source__url_host(url, host, sizeof(host), &port, user, sizeof(user)),
+	                 SL_EINVALID);
+	assert_int_equal(
+	    sl_source__url_host("ssh://git@h.test:2222/r.git", host, sizeof(host), &port, user, sizeof(user)),
+	    0);
+	assert_string_equal(host, "h.test");
+}
+
 /* ---- URLs ------------------------------------------------------------------------ */
 
 static void test_url_host(void **state)
@@ -346,6 +385,8 @@ int main(void)
 	    cmocka_unit_test(test_edit_refusals),
 	    cmocka_unit_test(test_known_hosts_plain),
 	    cmocka_unit_test(test_known_hosts_hashed_and_revoked),
+	    cmocka_unit_test(test_known_hosts_long_name),
+	    cmocka_unit_test(test_url_host_too_long),
 	    cmocka_unit_test(test_url_host),
 	    cmocka_unit_test(test_pick_ref),
 	};
