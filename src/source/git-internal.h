@@ -7,6 +7,12 @@
 #include <git2.h>
 #include <time.h>
 
+/* meson.build asks for the same: git_remote_connect_ext() and
+ * GIT_REMOTE_REDIRECT_NONE first appear in libgit2 1.4. */
+#if LIBGIT2_VER_MAJOR < 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR < 4)
+#error "libgit2 1.4 or newer is required"
+#endif
+
 #include "source-internal.h"
 
 /* The Git backend: options copied at creation (read only after), and the
