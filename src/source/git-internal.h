@@ -66,7 +66,8 @@ void sl_source__git_callbacks_init(git_remote_callbacks *cb, struct sl_source__g
 int sl_source__git_remote_new(git_remote **ret, git_repository *repo, const char *url);
 /* Records a libgit2 failure gerr of the step `what` in err: op's callback
  * verdict when it had one (op may be NULL), else libgit2's message, with
- * the URL's credentials removed. Returns the SL_E* code. */
+ * the URL's credentials removed. The code comes from gerr and libgit2's
+ * error class, never from the message. Returns the SL_E* code. */
 int sl_source__git_fail(const struct sl_source__git *g, const struct sl_source__git_op *op, int gerr,
                         const char *what, struct sl_error *err);
 /* Connects, lists the remote's refs, picks the configured ref and downloads
@@ -83,6 +84,10 @@ int sl_source__git_pick_ref(const char *ref, const git_remote_head *const *heads
  * or scp-style [user@]host:path (port 22); host "" for local paths.
  * SL_EINVALID (host and user "") when the host or user does not fit. */
 int sl_source__url_host(const char *url, char *host, size_t hostsz, int *port, char *user, size_t usersz);
+/* Pure: copies in to out (outsz bytes, more than 4) with every occurrence
+ * of needle replaced by with. SL_ETOOLARGE when the result does not fit:
+ * out then ends in "..." after what fit, and holds no part of a needle. */
+int sl_source__scrub(const char *in, const char *needle, const char *with, char *out, size_t outsz);
 /* Pure: is s a full commit id (40 lowercase hex digits)? */
 bool sl_source__git_is_sha(const char *s);
 

@@ -447,22 +447,39 @@ int sl_source__git_remote_new(git_remote **ret, git_repository *repo, const char
 
 /* ---- failures ----------------------------------------------------------------- */
 
-/* Replaces every occurrence of needle in s (in place, bounded). */
-static void scrub(char *s, size_t sz, const char *needle, const char *with)
-{
-	size_t nl = strlen(needle), wl = strlen(with);
-	char *p;
+#define SCRUB_MARK "..."
 
-	if (!nl || !strcmp(needle, with))
-		return;
-	while ((p = strstr(s, needle))) {
-		size_t tail = strlen(p + nl);
-		if ((size_t)(p - s) + wl + tail + 1 > sz)
-			tail = sz - 1 - (size_t)(p - s) - SL_MIN(wl, sz - 1 - (size_t)(p - s));
-		memmove(p + wl, p + nl, tail);
-		memcpy(p, with, SL_MIN(wl, sz - 1 - (size_t)(p - s)));
-		p[wl + tail] = '\0';
+int sl_source__scrub(const char *in, const char *needle, const char *with, char *out, size_t outsz)
+{
+	size_t nl = strlen(needle), wl = strlen(with), o = 0;
+	const char *p = in;
+
+	assert(outsz > sizeof(SCRUB_MARK));
+	/* One pass forwards: a replacement is never scanned again, so one that
+	 * contains needle cannot loop, and nothing is moved in place. */
+	while (*p) {
+		const char *piece = p;
+		size_t pl = 1;
+
+		if (nl && strncmp(p, needle, nl) == 0) {
+			piece = with;
+			pl = wl;
+			p += nl;
+		} else
+			p++;
+		if (o + pl + 1 > outsz)
+			goto cut;
+		memcpy(out + o, piece, pl);
+		o += pl;
 	}
+	out[o] = '\0';
+	return 0;
+cut:
+	/* What is already out is safe to show: text that was not needle, and
+	 * whole or cut replacements; the needle that did not fit is dropped. */
+	o = SL_MIN(o, outsz - sizeof(SCRUB_MARK));
+	memcpy(out + o, SCRUB_MARK, sizeof(SCRUB_MARK));
+	return SL_ETOOLARGE;
 }
 
 static int map_git_error(int gerr, int klass)
@@ -495,28 +512,44 @@ static int map_git_error(int gerr, int klass)
 	}
 }
 
+/* msg with the configured URL replaced by its redacted form, into out. */
+static const char *scrubbed(const struct sl_source__git *g, const char *msg, char *out, size_t outsz)
+{
+	char red[1024];
+
+	if (!g->url)
+		return msg;
+	sl_url_redact(g->url, red, sizeof(red));
+	/* A cut message still reads as one (it ends in "..."), and holds no
+	 * part of the URL: the detail is for people, so it is shown cut. */
+	(void)sl_source__scrub(msg, g->url, red, out, outsz);
+	return out;
+}
+
 int sl_source__git_fail(const struct sl_source__git *g, const struct sl_source__git_op *op, int gerr,
                         const char *what, struct sl_error *err)
 {
 	const git_error *e = git_error_last();
-	char red[512];
+	const char *detail = e && e->message ? e->message : NULL;
+	char clean[SL_ERRMSG_MAX];
 	int code;
 
+	/* Scrubbed before it is formatted, so the URL is whole when it is
+	 * replaced, never cut by the error buffer into a part that hides it. */
 	if (op && op->code) {
 		code = op->code;
-		sl_error_set(err, code, "%s: %s", what, op->msg);
+		sl_error_set(err, code, "%s: %s", what, scrubbed(g, op->msg, clean, sizeof(clean)));
 	} else if (op && sl_now_ms() >= op->deadline) {
 		/* interrupted by the watchdog: say why, not just "EINTR" */
 		code = SL_ETIMEOUT;
 		sl_error_set(err, code, "%s: timed out after %llu ms (%s)", what,
-		             (unsigned long long)g->timeout_ms, e && e->message ? e->message : "no reply");
+		             (unsigned long long)g->timeout_ms,
+		             detail ? scrubbed(g, detail, clean, sizeof(clean)) : "no reply");
 	} else {
+		/* by libgit2's return code and error class, never its wording */
 		code = map_git_error(gerr, e ? e->klass : 0);
-		sl_error_set(err, code, "%s: %s", what, e && e->message ? e->message : "unknown error");
-	}
-	if (err && g->url) {
-		sl_url_redact(g->url, red, sizeof(red));
-		scrub(err->msg, sizeof(err->msg), g->url, red);
+		sl_error_set(err, code, "%s: %s", what,
+		             detail ? scrubbed(g, detail, clean, sizeof(clean)) : "unknown error");
 	}
 	return code;
 }

@@ -195,10 +195,9 @@ static int push(struct sl_source__git_op *op, const struct sl_source__git_target
 		r = sl_error_set(err, SL_ECONFLICT, "push rejected: %s",
 		                 op->rejected ? op->reject_msg : "not a fast-forward");
 	} else if (r < 0) {
+		/* libgit2 returns GIT_ENONFASTFORWARD (handled above) for a stale
+		 * ref, "not present locally" included; the rest map by class. */
 		r = sl_source__git_fail(g, op, r, "push", err);
-		/* a remote refusing a stale ref may fail as an error, not a status */
-		if (strstr(err->msg, "fast-forward") || strstr(err->msg, "not present locally"))
-			r = SL_ECONFLICT;
 	} else if (local) {
 		r = local_cas(g, local, t->branch, &ed->commit, &t->oid, err);
 	}

@@ -375,6 +375,37 @@ static void test_pick_ref(void **state)
 	assert_false(sl_source__git_is_sha("0123456789ABCDEF0123456789abcdef01234567"));
 }
 
+/* ---- scrubbing messages ---------------------------------------------------------- */
+
+static void test_scrub(void **state)
+{
+	char out[32], big[256];
+
+	/* shorter replacements, several occurrences */
+	assert_int_equal(sl_source__scrub("a https://u:p@h/r b https://u:p@h/r", "https://u:p@h/r",
+	                                  "https://h/r", big, sizeof(big)),
+	                 0);
+	assert_string_equal(big, "a https://h/r b https://h/r");
+	/* a replacement longer than what it replaces, that no longer fits */
+	assert_int_equal(sl_source__scrub("x SECRET y SECRET z SECRET", "SECRET", "<redacted-credential>",
+	                                  out, sizeof(out)),
+	                 SL_ETOOLARGE);
+	assert_true(strlen(out) < sizeof(out));
+	assert_string_equal(out, "x <redacted-credential> y ...");
+	assert_null(strstr(out, "SECRET"));
+	/* exactly full: no marker */
+	assert_int_equal(sl_source__scrub("0123456789012345678901234567890", "", "x", out, sizeof(out)), 0);
+	assert_string_equal(out, "0123456789012345678901234567890");
+	/* a replacement that contains the needle is not scanned again */
+	assert_int_equal(sl_source__scrub("aba", "a", "aa", big, sizeof(big)), 0);
+	assert_string_equal(big, "aabaa");
+	/* the needle cut by the end of the buffer is dropped, never left in part */
+	assert_int_equal(
+	    sl_source__scrub("0123456789012345678901234SECRET", "SECRET", "<redacted>", out, sizeof(out)),
+	    SL_ETOOLARGE);
+	assert_string_equal(out, "0123456789012345678901234...");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +420,7 @@ int main(void)
 	    cmocka_unit_test(test_url_host_too_long),
 	    cmocka_unit_test(test_url_host),
 	    cmocka_unit_test(test_pick_ref),
+	    cmocka_unit_test(test_scrub),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
