@@ -532,29 +532,21 @@ done:
 	req_complete(r, &kr);
 }
 
-/* Accept, Content-Type and Authorization. */
-static int req_headers(struct req *r, const struct kube_auth *auth)
+/* Accept and Content-Type. The token is not a header here: curl frees its
+ * header list without wiping it, so the token goes in as
+ * CURLOPT_XOAUTH2_BEARER (req_set_tls). */
+int sl_kube__req_headers(const char *content_type, struct curl_slist **ret)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
 
-	if (h && r->spec.content_type) {
+	if (h && content_type) {
 		char ct[128];
-		snprintf(ct, sizeof(ct), "Content-Type: %s", r->spec.content_type);
+		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
 		h = curl_slist_append(h, ct);
-	}
-	if (h && auth->bearer) {
-		char *line = sl_asprintf("Authorization: Bearer %s", auth->bearer);
-		if (!line) {
-			curl_slist_free_all(h);
-			return SL_ENOMEM;
-		}
-		h = curl_slist_append(h, line);
-		explicit_bzero(line, strlen(line));
-		free(line);
 	}
 	if (!h)
 		return SL_ENOMEM;
-	r->headers = h;
+	*ret = h;
 	return 0;
 }
 
@@ -594,7 +586,8 @@ static void req_set_transfer(struct req *r, CURL *e, const char *url)
 		curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to_list);
 }
 
-/* Server verification, then the client's identity: certificate, basic auth. */
+/* Server verification, then the client's identity: certificate, bearer
+ * token or basic auth. */
 static void req_set_tls(struct sl_kube *k, CURL *e, const struct kube_auth *auth)
 {
 	const struct sl_kube_config *c = k->cfg;
@@ -615,7 +608,12 @@ static void req_set_tls(struct sl_kube *k, CURL *e, const struct kube_auth *auth
 		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &kb);
 		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
 	}
-	if (auth->username) {
+	if (auth->bearer) {
+		/* curl sends "Authorization: Bearer" from its own copy; the only
+		 * scheme allowed, so it is sent on the first request */
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, auth->bearer);
+	} else if (auth->username) {
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(e, CURLOPT_USERNAME, auth->username);
 		curl_easy_setopt(e, CURLOPT_PASSWORD, auth->password);
@@ -652,7 +650,7 @@ static void req_launch(struct req *r)
 	snprintf(url, sizeof(url), "%s%s", k->url_base, r->path);
 	sl_kube__creds_get(k->creds, &auth);
 	r->easy = curl_easy_init();
-	if (!r->easy || req_headers(r, &auth) < 0)
+	if (!r->easy || sl_kube__req_headers(r->spec.content_type, &r->headers) < 0)
 		goto nomem;
 	req_set_transfer(r, r->easy, url);
 	req_set_tls(k, r->easy, &auth);

@@ -119,6 +119,10 @@ struct soon {
 };
 int sl_kube__soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void *payload);
 
+/* The headers of a request (Accept, Content-Type): never a credential, as
+ * curl frees the list without wiping it. */
+int sl_kube__req_headers(const char *content_type, struct curl_slist **ret);
+
 /* Builds "/api/v1/namespaces/ns/pods/name/status" style paths. */
 int sl_kube__path(const struct sl_kube_resource *r, const char *ns, const char *name, const char *sub,
                   struct sl_buf *out);

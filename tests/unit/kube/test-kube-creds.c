@@ -399,13 +399,31 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The token never sits in the request's header list, which curl frees
+ * without wiping: it goes to curl as CURLOPT_XOAUTH2_BEARER. */
+static void headers_carry_no_token(void **state)
+{
+	struct curl_slist *h = NULL;
+
+	assert_int_equal(sl_kube__req_headers("application/json", &h), 0);
+	assert_non_null(h);
+	for (struct curl_slist *l = h; l; l = l->next)
+		assert_false(sl_str_has_prefix(l->data, "Authorization"));
+	curl_slist_free_all(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(static_token),      cmocka_unit_test(basic_and_certificate),
-	    cmocka_unit_test(token_file_reread), cmocka_unit_test(exec_token_cached_and_refetched),
-	    cmocka_unit_test(exec_certificate),  cmocka_unit_test(exec_errors),
-	    cmocka_unit_test(exec_output_limit), cmocka_unit_test(exec_free_while_running),
+	    cmocka_unit_test(headers_carry_no_token),
+	    cmocka_unit_test(static_token),
+	    cmocka_unit_test(basic_and_certificate),
+	    cmocka_unit_test(token_file_reread),
+	    cmocka_unit_test(exec_token_cached_and_refetched),
+	    cmocka_unit_test(exec_certificate),
+	    cmocka_unit_test(exec_errors),
+	    cmocka_unit_test(exec_output_limit),
+	    cmocka_unit_test(exec_free_while_running),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
