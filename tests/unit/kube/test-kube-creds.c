@@ -337,6 +337,29 @@ static void exec_errors(void **state)
 	sl_kube_config_free(cfg);
 }
 
+/* A plugin that cannot be started says why (the spawn reports it) instead
+ * of the exit status 127 of a forked child whose exec failed. */
+static void exec_missing_command(void **state)
+{
+	char user[1024];
+	struct sl_kube_config *cfg;
+	struct kube_creds *c;
+	struct ready r;
+
+	snprintf(user, sizeof(user),
+	         "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+	         "      command: %s/no-such-plugin",
+	         dir);
+	cfg = config(user);
+	assert_int_equal(sl_kube__creds_new(loop, cfg, on_ready, &r, &c), 0);
+	exec_fetch(c, &r, SL_EUNAUTHORIZED);
+	assert_non_null(strstr(r.msg, "no-such-plugin"));
+	assert_non_null(strstr(r.msg, "cannot run"));
+	assert_null(strstr(r.msg, "status 127"));
+	sl_kube__creds_free(c);
+	sl_kube_config_free(cfg);
+}
+
 static void exec_output_limit(void **state)
 {
 	struct sl_kube_config *cfg = exec_config();
@@ -422,6 +445,7 @@ int main(void)
 	    cmocka_unit_test(exec_token_cached_and_refetched),
 	    cmocka_unit_test(exec_certificate),
 	    cmocka_unit_test(exec_errors),
+	    cmocka_unit_test(exec_missing_command),
 	    cmocka_unit_test(exec_output_limit),
 	    cmocka_unit_test(exec_free_while_running),
 	};
