@@ -84,6 +84,16 @@ static inline void sl_freep(void *p)
 void sl_closep(int *fd); /* closes *fd when >= 0 */
 #define _cleanup_close_ _cleanup_(sl_closep)
 
+/* Returns SL_ENOMEM from the calling function when p is NULL, so checking an
+ * allocation (malloc, strdup, cJSON_Add*, cJSON_Create*) takes one line, as
+ * libgit2's GIT_ERROR_CHECK_ALLOC. Whatever the function holds must be
+ * released by _cleanup_ handlers. */
+#define SL_CHECK_ALLOC(p)                 \
+	do {                              \
+		if (!(p))                 \
+			return SL_ENOMEM; \
+	} while (0)
+
 /* Allocation helpers returning NULL on failure (callers check). */
 char *sl_strdup(const char *s);
 char *sl_strndup(const char *s, size_t n);
