@@ -98,6 +98,10 @@ void sl_closep(int *fd); /* closes *fd when >= 0 */
 char *sl_strdup(const char *s);
 char *sl_strndup(const char *s, size_t n);
 char *sl_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* snprintf that says whether the whole output fit (as systemd's
+ * snprintf_ok): false on truncation or an encoding error, when buf holds
+ * a cut (still NUL-terminated when n > 0) string the caller must not use. */
+bool sl_snprintf_ok(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool sl_str_has_suffix(const char *s, const char *suffix);
 bool sl_str_has_prefix(const char *s, const char *prefix);
 

@@ -7,12 +7,15 @@
 #include "sluice/loop.h"
 #include "sluice/manifest-json.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #define RETRY_MAX_MS 30000
+/* a URL longer than this is refused (SL_ETOOLARGE), never sent cut short */
+#define URL_MAX 8192
 
 enum req_state { REQ_WAIT_AUTH, REQ_RUNNING, REQ_WAIT_RETRY };
 
@@ -541,7 +544,10 @@ int sl_kube__req_headers(const char *content_type, struct curl_slist **ret)
 
 	if (h && content_type) {
 		char ct[128];
-		snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+		if (!sl_snprintf_ok(ct, sizeof(ct), "Content-Type: %s", content_type)) {
+			curl_slist_free_all(h);
+			return SL_ETOOLARGE;
+		}
 		h = curl_slist_append(h, ct);
 	}
 	if (!h)
@@ -640,27 +646,37 @@ static void req_launch(struct req *r)
 {
 	struct sl_kube *k = r->k;
 	struct kube_auth auth;
-	char url[8192];
+	char url[URL_MAX];
 	struct kube_res kr;
+	int rc = SL_ENOMEM;
 
 	r->state = REQ_RUNNING;
 	r->retry_after_s = -1;
 	r->abort_code = 0;
 	r->errbuf[0] = '\0';
-	snprintf(url, sizeof(url), "%s%s", k->url_base, r->path);
+	/* sl_kube__req_start refused a URL that does not fit */
+	if (!sl_snprintf_ok(url, sizeof(url), "%s%s", k->url_base, r->path)) {
+		assert(!"URL longer than checked");
+		sl_kube__res_fail(&kr, SL_ETOOLARGE, "%s: URL longer than %d bytes", r->spec.method, URL_MAX);
+		req_complete(r, &kr);
+		return;
+	}
 	sl_kube__creds_get(k->creds, &auth);
 	r->easy = curl_easy_init();
-	if (!r->easy || sl_kube__req_headers(r->spec.content_type, &r->headers) < 0)
-		goto nomem;
+	if (!r->easy || (rc = sl_kube__req_headers(r->spec.content_type, &r->headers)) < 0)
+		goto fail;
 	req_set_transfer(r, r->easy, url);
 	req_set_tls(k, r->easy, &auth);
 	req_set_method(r, r->easy);
-	if (curl_multi_add_handle(k->multi, r->easy) != CURLM_OK)
-		goto nomem;
+	if (curl_multi_add_handle(k->multi, r->easy) != CURLM_OK) {
+		rc = SL_ENOMEM;
+		goto fail;
+	}
 	return;
-nomem:
+fail:
 	easy_drop(r);
-	sl_kube__res_fail(&kr, SL_ENOMEM, "%s %s: cannot start request", r->spec.method, r->path);
+	sl_kube__res_fail(&kr, rc, "%s %s: cannot start request: %s", r->spec.method, r->path,
+	                  sl_strerror(rc));
 	req_complete(r, &kr);
 }
 
@@ -672,6 +688,8 @@ int sl_kube__req_start(struct sl_kube *k, const struct req_spec *spec, struct re
 
 	if (k->freeing)
 		return SL_ECANCELED;
+	if (strlen(k->url_base) + strlen(spec->path) >= URL_MAX)
+		return SL_ETOOLARGE;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return SL_ENOMEM;

@@ -650,7 +650,11 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 		return SL_ENOMEM;
 	}
 	if (ref->resource) {
-		sl_kube__resource_from_ref(ref, &inf->res);
+		r = sl_kube__resource_from_ref(ref, &inf->res);
+		if (r < 0) {
+			really_free(inf);
+			return r;
+		}
 		inf->resolved = true;
 	}
 	inf->page_size = o->page_size ? o->page_size : 500;

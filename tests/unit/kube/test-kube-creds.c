@@ -435,10 +435,23 @@ static void headers_carry_no_token(void **state)
 	curl_slist_free_all(h);
 }
 
+/* A Content-Type that does not fit its header is refused, not cut. */
+static void header_too_long(void **state)
+{
+	char ct[200];
+	struct curl_slist *h = NULL;
+
+	memset(ct, 'x', sizeof(ct) - 1);
+	ct[sizeof(ct) - 1] = '\0';
+	assert_int_equal(sl_kube__req_headers(ct, &h), SL_ETOOLARGE);
+	assert_null(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(headers_carry_no_token),
+	    cmocka_unit_test(header_too_long),
 	    cmocka_unit_test(static_token),
 	    cmocka_unit_test(basic_and_certificate),
 	    cmocka_unit_test(token_file_reread),
