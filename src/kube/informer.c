@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <assert.h>
 #include <string.h>
 
 struct qev {
@@ -129,6 +130,7 @@ static void enter(struct sl_kube_informer *inf)
 }
 static bool leave(struct sl_kube_informer *inf)
 {
+	assert(inf->busy > 0);
 	if (--inf->busy == 0 && inf->dead) {
 		really_free(inf);
 		return false;
@@ -251,6 +253,8 @@ static void on_page(cJSON *items, void *payload)
 
 	if (!inf)
 		return;
+	/* pages belong to the list under way, the one tok names */
+	assert(inf->tok == tok && inf->state == INF_LISTING);
 	if (!items) {
 		sl_map_free(&inf->fresh, obj_free);
 		inf->fresh_err = 0;
@@ -292,6 +296,7 @@ static void on_list(struct sl_kube_result *res, void *payload)
 	struct diff_ctx d;
 	struct add_ctx a;
 
+	assert(!inf || (inf->tok == tok && inf->state == INF_LISTING));
 	free(tok);
 	if (!inf)
 		return;
@@ -439,6 +444,8 @@ static void on_drain(struct req *r, void *payload)
 				cJSON_Delete(obj);
 				break;
 			}
+			/* one tree, one owner: the cache never holds an object twice */
+			assert(old != obj);
 			if (old && inf->h.update)
 				inf->h.update(old, obj, inf->payload);
 			else if (!old && inf->h.add)
@@ -572,6 +579,7 @@ static void do_watch(struct sl_kube_informer *inf)
 		backoff_then(inf, false);
 		return;
 	}
+	assert(inf->watch && !inf->tok);
 	inf->state = INF_WATCHING;
 }
 
