@@ -73,11 +73,14 @@ static void micro_time(char out[static 40])
 	struct timespec ts;
 	struct tm tm;
 	char base[32];
+	bool ok;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 40, "%s.%06ldZ", base, ts.tv_nsec / 1000);
+	ok = sl_snprintf_ok(out, 40, "%s.%06ldZ", base, ts.tv_nsec / 1000);
+	assert(ok); /* 19 + 8 bytes: tv_nsec / 1000 has at most 6 digits */
+	(void)ok;
 }
 
 int sl_kube_lease_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_kube_lease_opts *opts,
