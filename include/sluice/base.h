@@ -84,10 +84,24 @@ static inline void sl_freep(void *p)
 void sl_closep(int *fd); /* closes *fd when >= 0 */
 #define _cleanup_close_ _cleanup_(sl_closep)
 
+/* Returns SL_ENOMEM from the calling function when p is NULL, so checking an
+ * allocation (malloc, strdup, cJSON_Add*, cJSON_Create*) takes one line, as
+ * libgit2's GIT_ERROR_CHECK_ALLOC. Whatever the function holds must be
+ * released by _cleanup_ handlers. */
+#define SL_CHECK_ALLOC(p)                 \
+	do {                              \
+		if (!(p))                 \
+			return SL_ENOMEM; \
+	} while (0)
+
 /* Allocation helpers returning NULL on failure (callers check). */
 char *sl_strdup(const char *s);
 char *sl_strndup(const char *s, size_t n);
 char *sl_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* snprintf that says whether the whole output fit (as systemd's
+ * snprintf_ok): false on truncation or an encoding error, when buf holds
+ * a cut (still NUL-terminated when n > 0) string the caller must not use. */
+bool sl_snprintf_ok(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool sl_str_has_suffix(const char *s, const char *suffix);
 bool sl_str_has_prefix(const char *s, const char *prefix);
 

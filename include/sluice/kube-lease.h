@@ -14,6 +14,7 @@
 struct sl_kube;
 struct sl_loop;
 struct sl_kube_lease;
+struct cJSON;
 
 struct sl_kube_lease_opts {
 	const char *ns;       /* namespace of the Lease (required) */
@@ -59,6 +60,20 @@ struct sl_kube_lease_stats {
 	uint64_t renew_failures; /* failed attempts to write the Lease */
 };
 void sl_kube_lease_stats(const struct sl_kube_lease *l, struct sl_kube_lease_stats *ret);
+
+/* What a write of the Lease says. */
+struct sl_kube_lease_write {
+	const char *ns, *name; /* of a Lease not read before */
+	const char *identity;  /* this process */
+	uint64_t duration_ms;
+	bool release;    /* give it up: holderIdentity "", duration 1 s */
+	const char *now; /* MicroTime for acquireTime and renewTime */
+};
+
+/* The Lease body to write: old (the Lease as last read, or NULL) with its
+ * spec replaced. Pure. 0 with *ret a new tree (cJSON_Delete), or SL_ENOMEM
+ * and *ret untouched: a body is complete or not made at all. */
+int sl_kube_lease_body(const struct cJSON *old, const struct sl_kube_lease_write *w, struct cJSON **ret);
 
 /* A holder identity: $POD_NAME, else the host name, followed by "_" and 8
  * random hex digits so two processes on one host differ. */

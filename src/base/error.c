@@ -64,7 +64,8 @@ void sl_error_prefix(struct sl_error *err, const char *fmt, ...)
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", pre, old);
+	/* a message longer than SL_ERRMSG_MAX keeps its start, on purpose */
+	(void)sl_snprintf_ok(err->msg, sizeof(err->msg), "%s: %s", pre, old);
 }
 
 void sl_error_clear(struct sl_error *err)

@@ -1,6 +1,7 @@
 /* Log lines on stderr, as text or as one JSON object per line. */
 #include "sluice/base.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -58,6 +59,7 @@ static void emit(enum sl_log_level level, const char *kind, const char *ns, cons
                  va_list ap)
 {
 	char msg[4096], ts[40];
+	bool ok;
 	struct timespec now;
 	struct tm tm;
 	struct sl_buf b;
@@ -67,8 +69,11 @@ static void emit(enum sl_log_level level, const char *kind, const char *ns, cons
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	ok = sl_snprintf_ok(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+	                    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	                    now.tv_nsec / 1000000);
+	assert(ok); /* the fields are bounded by gmtime_r and tv_nsec */
+	(void)ok;
 	sl_buf_init(&b, 16384);
 	if (log_format == SL_LOG_JSON) {
 		sl_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",", ts, level_names[level]);

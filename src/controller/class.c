@@ -316,8 +316,9 @@ static void stream_error(const struct sl_error *err, void *payload)
 
 	/* The kind went away (its CRD was deleted): back to discovery. */
 	if (err->code == SL_ENOTFOUND) {
-		snprintf(msg, sizeof(msg), "%s %s is no longer served: %s", kl->api_version, kl->kind,
-		         err->msg);
+		/* a message keeps its start when it is too long, on purpose */
+		(void)sl_snprintf_ok(msg, sizeof(msg), "%s %s is no longer served: %s", kl->api_version,
+		                     kl->kind, err->msg);
 		class_failed(kl, "KindNotFound", msg);
 	}
 }
@@ -331,8 +332,8 @@ static const char *unusable(const struct sl_controller__class *kl, int code, con
 		return "KindNotFound";
 	}
 	if (code < 0) {
-		snprintf(msg, n, "discovery of %s %s failed: %s", kl->api_version, kl->kind,
-		         err ? err->msg : sl_strerror(code));
+		(void)sl_snprintf_ok(msg, n, "discovery of %s %s failed: %s", kl->api_version, kl->kind,
+		                     err ? err->msg : sl_strerror(code));
 		return "DiscoveryFailed";
 	}
 	if (kl->plural && strcmp(r->plural, kl->plural) != 0) {

@@ -7,12 +7,15 @@
 #include "sluice/loop.h"
 #include "sluice/manifest-json.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #define RETRY_MAX_MS 30000
+/* a URL longer than this is refused (SL_ETOOLARGE), never sent cut short */
+#define URL_MAX 8192
 
 enum req_state { REQ_WAIT_AUTH, REQ_RUNNING, REQ_WAIT_RETRY };
 
@@ -532,29 +535,24 @@ done:
 	req_complete(r, &kr);
 }
 
-/* Accept, Content-Type and Authorization. */
-static int req_headers(struct req *r, const struct kube_auth *auth)
+/* Accept and Content-Type. The token is not a header here: curl frees its
+ * header list without wiping it, so the token goes in as
+ * CURLOPT_XOAUTH2_BEARER (req_set_tls). */
+int sl_kube__req_headers(const char *content_type, struct curl_slist **ret)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
 
-	if (h && r->spec.content_type) {
+	if (h && content_type) {
 		char ct[128];
-		snprintf(ct, sizeof(ct), "Content-Type: %s", r->spec.content_type);
-		h = curl_slist_append(h, ct);
-	}
-	if (h && auth->bearer) {
-		char *line = sl_asprintf("Authorization: Bearer %s", auth->bearer);
-		if (!line) {
+		if (!sl_snprintf_ok(ct, sizeof(ct), "Content-Type: %s", content_type)) {
 			curl_slist_free_all(h);
-			return SL_ENOMEM;
+			return SL_ETOOLARGE;
 		}
-		h = curl_slist_append(h, line);
-		explicit_bzero(line, strlen(line));
-		free(line);
+		h = curl_slist_append(h, ct);
 	}
 	if (!h)
 		return SL_ENOMEM;
-	r->headers = h;
+	*ret = h;
 	return 0;
 }
 
@@ -594,7 +592,8 @@ static void req_set_transfer(struct req *r, CURL *e, const char *url)
 		curl_easy_setopt(e, CURLOPT_CONNECT_TO, k->connect_to_list);
 }
 
-/* Server verification, then the client's identity: certificate, basic auth. */
+/* Server verification, then the client's identity: certificate, bearer
+ * token or basic auth. */
 static void req_set_tls(struct sl_kube *k, CURL *e, const struct kube_auth *auth)
 {
 	const struct sl_kube_config *c = k->cfg;
@@ -615,7 +614,12 @@ static void req_set_tls(struct sl_kube *k, CURL *e, const struct kube_auth *auth
 		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &kb);
 		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
 	}
-	if (auth->username) {
+	if (auth->bearer) {
+		/* curl sends "Authorization: Bearer" from its own copy; the only
+		 * scheme allowed, so it is sent on the first request */
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, auth->bearer);
+	} else if (auth->username) {
 		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(e, CURLOPT_USERNAME, auth->username);
 		curl_easy_setopt(e, CURLOPT_PASSWORD, auth->password);
@@ -642,27 +646,37 @@ static void req_launch(struct req *r)
 {
 	struct sl_kube *k = r->k;
 	struct kube_auth auth;
-	char url[8192];
+	char url[URL_MAX];
 	struct kube_res kr;
+	int rc = SL_ENOMEM;
 
 	r->state = REQ_RUNNING;
 	r->retry_after_s = -1;
 	r->abort_code = 0;
 	r->errbuf[0] = '\0';
-	snprintf(url, sizeof(url), "%s%s", k->url_base, r->path);
+	/* sl_kube__req_start refused a URL that does not fit */
+	if (!sl_snprintf_ok(url, sizeof(url), "%s%s", k->url_base, r->path)) {
+		assert(!"URL longer than checked");
+		sl_kube__res_fail(&kr, SL_ETOOLARGE, "%s: URL longer than %d bytes", r->spec.method, URL_MAX);
+		req_complete(r, &kr);
+		return;
+	}
 	sl_kube__creds_get(k->creds, &auth);
 	r->easy = curl_easy_init();
-	if (!r->easy || req_headers(r, &auth) < 0)
-		goto nomem;
+	if (!r->easy || (rc = sl_kube__req_headers(r->spec.content_type, &r->headers)) < 0)
+		goto fail;
 	req_set_transfer(r, r->easy, url);
 	req_set_tls(k, r->easy, &auth);
 	req_set_method(r, r->easy);
-	if (curl_multi_add_handle(k->multi, r->easy) != CURLM_OK)
-		goto nomem;
+	if (curl_multi_add_handle(k->multi, r->easy) != CURLM_OK) {
+		rc = SL_ENOMEM;
+		goto fail;
+	}
 	return;
-nomem:
+fail:
 	easy_drop(r);
-	sl_kube__res_fail(&kr, SL_ENOMEM, "%s %s: cannot start request", r->spec.method, r->path);
+	sl_kube__res_fail(&kr, rc, "%s %s: cannot start request: %s", r->spec.method, r->path,
+	                  sl_strerror(rc));
 	req_complete(r, &kr);
 }
 
@@ -674,6 +688,8 @@ int sl_kube__req_start(struct sl_kube *k, const struct req_spec *spec, struct re
 
 	if (k->freeing)
 		return SL_ECANCELED;
+	if (strlen(k->url_base) + strlen(spec->path) >= URL_MAX)
+		return SL_ETOOLARGE;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return SL_ENOMEM;

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -118,12 +119,45 @@ static void exec_job_free(struct exec_job *j)
 	free(j);
 }
 
-/* Runs on the worker thread: fork, exec the plugin, read its stdout (bounded,
+/* Starts the plugin with its stdin on /dev/null and its stdout on outfd.
+ * posix_spawnp, not fork: this process has threads, and nothing may run in
+ * a forked child of a threaded process but async-signal-safe calls. Returns
+ * 0 or an errno (the plugin was not started). */
+static int exec_spawn(struct exec_job *j, int outfd, pid_t *ret)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
+	int e;
+
+	e = posix_spawn_file_actions_init(&fa);
+	if (e)
+		return e;
+	e = posix_spawnattr_init(&attr);
+	if (e) {
+		posix_spawn_file_actions_destroy(&fa);
+		return e;
+	}
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	if (!(e = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) &&
+	    !(e = posix_spawn_file_actions_adddup2(&fa, outfd, 1)) &&
+	    !(e = posix_spawnattr_setsigmask(&attr, &none)) &&
+	    !(e = posix_spawnattr_setsigdefault(&attr, &dfl)) &&
+	    !(e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)))
+		e = posix_spawnp(ret, j->argv[0], &fa, &attr, j->argv, j->envp);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	return e;
+}
+
+/* Runs on the worker thread: spawn the plugin, read its stdout (bounded,
  * with a deadline). No loop state is touched here. */
 static void exec_work(void *payload)
 {
 	struct exec_job *j = payload;
-	int pfd[2], devnull, st = 0;
+	int pfd[2], st = 0, e;
 	pid_t pid;
 	uint64_t deadline = sl_now_ms() + EXEC_TIMEOUT_MS;
 	char buf[4096];
@@ -133,23 +167,12 @@ static void exec_work(void *payload)
 		snprintf(j->err, sizeof(j->err), "pipe: %s", strerror(errno));
 		return;
 	}
-	pid = fork();
-	if (pid < 0) {
-		snprintf(j->err, sizeof(j->err), "fork: %s", strerror(errno));
+	e = exec_spawn(j, pfd[1], &pid);
+	if (e) {
+		snprintf(j->err, sizeof(j->err), "cannot run: %s", strerror(e));
 		close(pfd[0]);
 		close(pfd[1]);
 		return;
-	}
-	if (pid == 0) {
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(pfd[1], 1);
-		execvpe(j->argv[0], j->argv, j->envp);
-		_exit(127);
 	}
 	close(pfd[1]);
 	for (;;) {

@@ -31,18 +31,19 @@ static void gv_free(void *p)
 	free(g);
 }
 
-void sl_kube__resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret)
+int sl_kube__resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret)
 {
 	const char *slash = strchr(ref->api_version, '/');
 
 	memset(ret, 0, sizeof(*ret));
-	if (slash)
-		snprintf(ret->group, sizeof(ret->group), "%.*s", (int)(slash - ref->api_version),
-		         ref->api_version);
-	snprintf(ret->version, sizeof(ret->version), "%s", slash ? slash + 1 : ref->api_version);
-	snprintf(ret->plural, sizeof(ret->plural), "%s", ref->resource);
-	snprintf(ret->kind, sizeof(ret->kind), "%s", ref->kind ? ref->kind : "");
+	if ((slash && !sl_snprintf_ok(ret->group, sizeof(ret->group), "%.*s", (int)(slash - ref->api_version),
+	                              ref->api_version)) ||
+	    !sl_snprintf_ok(ret->version, sizeof(ret->version), "%s", slash ? slash + 1 : ref->api_version) ||
+	    !sl_snprintf_ok(ret->plural, sizeof(ret->plural), "%s", ref->resource) ||
+	    !sl_snprintf_ok(ret->kind, sizeof(ret->kind), "%s", ref->kind ? ref->kind : ""))
+		return SL_ETOOLARGE;
 	ret->namespaced = ref->namespaced;
+	return 0;
 }
 
 void sl_kube__discovery_free(struct sl_kube *k)
@@ -94,10 +95,12 @@ static bool lookup(const struct gv *g, const char *kind, struct sl_kube_resource
 		if (strcmp(k->valuestring, kind) != 0)
 			continue;
 		memset(ret, 0, sizeof(*ret));
-		snprintf(ret->group, sizeof(ret->group), "%s", g->group);
-		snprintf(ret->version, sizeof(ret->version), "%s", g->version);
-		snprintf(ret->kind, sizeof(ret->kind), "%s", kind);
-		snprintf(ret->plural, sizeof(ret->plural), "%s", n->valuestring);
+		/* a name that does not fit is no resource this client can address */
+		if (!sl_snprintf_ok(ret->group, sizeof(ret->group), "%s", g->group) ||
+		    !sl_snprintf_ok(ret->version, sizeof(ret->version), "%s", g->version) ||
+		    !sl_snprintf_ok(ret->kind, sizeof(ret->kind), "%s", kind) ||
+		    !sl_snprintf_ok(ret->plural, sizeof(ret->plural), "%s", n->valuestring))
+			return false;
 		ret->namespaced = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "namespaced"));
 		return true;
 	}
@@ -221,11 +224,9 @@ int sl_kube_discover(struct sl_kube *k, const char *api_version, const char *kin
 		char path[400];
 		struct req_spec s = {
 		    .verb = SL_KUBE_VERB_GET, .method = "GET", .path = path, .done = fetched, .payload = g};
-		if (group[0])
-			snprintf(path, sizeof(path), "/apis/%s/%s", group, version);
-		else
-			snprintf(path, sizeof(path), "/api/%s", version);
-		r = sl_kube__req_start(k, &s, NULL);
+		bool fit = group[0] ? sl_snprintf_ok(path, sizeof(path), "/apis/%s/%s", group, version)
+		                    : sl_snprintf_ok(path, sizeof(path), "/api/%s", version);
+		r = fit ? sl_kube__req_start(k, &s, NULL) : SL_ETOOLARGE;
 		if (r < 0) {
 			free(w->kind);
 			free(w);

@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <stdio.h>
+#include <assert.h>
 #include <string.h>
 
 struct qev {
@@ -36,6 +37,7 @@ struct sl_kube_informer {
 	char *rv;
 	struct sl_map cache; /* key -> cJSON object */
 	struct sl_map fresh; /* the list being received, page by page */
+	int fresh_err;       /* SL_ENOMEM: an object of it was lost, list again */
 	struct token *tok;
 	struct req *watch;
 	bool watch_got_data;
@@ -128,6 +130,7 @@ static void enter(struct sl_kube_informer *inf)
 }
 static bool leave(struct sl_kube_informer *inf)
 {
+	assert(inf->busy > 0);
 	if (--inf->busy == 0 && inf->dead) {
 		really_free(inf);
 		return false;
@@ -142,18 +145,20 @@ static void report(struct sl_kube_informer *inf, const struct sl_error *err)
 	}
 }
 
-static void set_rv(struct sl_kube_informer *inf, const cJSON *obj)
+/* Keeps obj's resourceVersion. SL_ENOMEM leaves the older one: a watch
+ * started from it replays events the cache applies again, but a relist's
+ * cache must not be watched from before the list (on_list checks). */
+static int set_rv(struct sl_kube_informer *inf, const cJSON *obj)
 {
 	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion"));
 	char *n;
 	if (!rv || !*rv)
-		return;
-	n = sl_strdup(rv);
-	if (n) {
-		free(inf->rv);
-		inf->rv = n;
-	}
+		return 0;
+	SL_CHECK_ALLOC(n = sl_strdup(rv));
+	free(inf->rv);
+	inf->rv = n;
+	return 0;
 }
 
 static void trim(struct sl_kube_informer *inf, cJSON *obj)
@@ -248,8 +253,11 @@ static void on_page(cJSON *items, void *payload)
 
 	if (!inf)
 		return;
+	/* pages belong to the list under way, the one tok names */
+	assert(inf->tok == tok && inf->state == INF_LISTING);
 	if (!items) {
 		sl_map_free(&inf->fresh, obj_free);
+		inf->fresh_err = 0;
 		return;
 	}
 	while ((it = items->child)) {
@@ -257,13 +265,22 @@ static void on_page(cJSON *items, void *payload)
 		void *prev = NULL;
 		cJSON_DetachItemViaPointer(items, it);
 		/* list items carry no apiVersion/kind: give them the informer's */
-		if (!cJSON_GetObjectItemCaseSensitive(it, "kind") && inf->res.kind[0])
-			cJSON_AddStringToObject(it, "kind", inf->res.kind);
-		if (!cJSON_GetObjectItemCaseSensitive(it, "apiVersion"))
-			cJSON_AddStringToObject(it, "apiVersion", inf->api_version);
+		if ((!cJSON_GetObjectItemCaseSensitive(it, "kind") && inf->res.kind[0] &&
+		     !cJSON_AddStringToObject(it, "kind", inf->res.kind)) ||
+		    (!cJSON_GetObjectItemCaseSensitive(it, "apiVersion") &&
+		     !cJSON_AddStringToObject(it, "apiVersion", inf->api_version))) {
+			/* a cache missing an object would report it deleted */
+			inf->fresh_err = SL_ENOMEM;
+			cJSON_Delete(it);
+			continue;
+		}
 		trim(inf, it);
-		if (sl_kube_obj_key(it, key, sizeof(key)) < 0 ||
-		    sl_map_put(&inf->fresh, key, it, &prev) < 0) {
+		if (sl_kube_obj_key(it, key, sizeof(key)) < 0) {
+			cJSON_Delete(it);
+			continue;
+		}
+		if (sl_map_put(&inf->fresh, key, it, &prev) < 0) {
+			inf->fresh_err = SL_ENOMEM;
 			cJSON_Delete(it);
 			continue;
 		}
@@ -279,12 +296,18 @@ static void on_list(struct sl_kube_result *res, void *payload)
 	struct diff_ctx d;
 	struct add_ctx a;
 
+	assert(!inf || (inf->tok == tok && inf->state == INF_LISTING));
 	free(tok);
 	if (!inf)
 		return;
 	inf->tok = NULL;
-	if (res->code < 0) {
+	if (res->code >= 0 && !inf->fresh_err && set_rv(inf, res->body) < 0)
+		inf->fresh_err = SL_ENOMEM;
+	if (res->code >= 0 && inf->fresh_err)
+		sl_error_set(&res->err, inf->fresh_err, "list: out of memory keeping its objects");
+	if (res->code < 0 || inf->fresh_err) {
 		sl_map_free(&inf->fresh, obj_free);
+		inf->fresh_err = 0;
 		enter(inf);
 		report(inf, &res->err);
 		if (!leave(inf))
@@ -292,7 +315,6 @@ static void on_list(struct sl_kube_result *res, void *payload)
 		backoff_then(inf, true);
 		return;
 	}
-	set_rv(inf, res->body);
 	old = inf->cache;
 	inf->cache = inf->fresh;
 	sl_map_init(&inf->fresh);
@@ -341,6 +363,7 @@ static void do_list(struct sl_kube_informer *inf)
 	tok->inf = inf;
 	inf->state = INF_LISTING;
 	sl_map_free(&inf->fresh, obj_free);
+	inf->fresh_err = 0;
 	r = sl_kube__list_paged(inf->k, &ref, &o, on_page, on_list, tok);
 	if (r < 0) {
 		free(tok);
@@ -414,13 +437,15 @@ static void on_drain(struct req *r, void *payload)
 		case SL_KUBE_EVENT_MODIFIED: {
 			void *old = NULL;
 			cJSON *obj = TAKE_PTR(ev->object);
-			set_rv(inf, obj);
+			(void)set_rv(inf, obj);
 			trim(inf, obj);
 			if (sl_kube_obj_key(obj, key, sizeof(key)) < 0 ||
 			    sl_map_put(&inf->cache, key, obj, &old) < 0) {
 				cJSON_Delete(obj);
 				break;
 			}
+			/* one tree, one owner: the cache never holds an object twice */
+			assert(old != obj);
 			if (old && inf->h.update)
 				inf->h.update(old, obj, inf->payload);
 			else if (!old && inf->h.add)
@@ -430,7 +455,7 @@ static void on_drain(struct req *r, void *payload)
 		}
 		case SL_KUBE_EVENT_DELETED: {
 			cJSON *old;
-			set_rv(inf, ev->object);
+			(void)set_rv(inf, ev->object);
 			if (sl_kube_obj_key(ev->object, key, sizeof(key)) < 0)
 				break;
 			old = sl_map_del(&inf->cache, key);
@@ -446,7 +471,7 @@ static void on_drain(struct req *r, void *payload)
 			break;
 		}
 		case SL_KUBE_EVENT_BOOKMARK:
-			set_rv(inf, ev->object);
+			(void)set_rv(inf, ev->object);
 			break;
 		case SL_KUBE_EVENT_ERROR: {
 			struct sl_error err;
@@ -554,6 +579,7 @@ static void do_watch(struct sl_kube_informer *inf)
 		backoff_then(inf, false);
 		return;
 	}
+	assert(inf->watch && !inf->tok);
 	inf->state = INF_WATCHING;
 }
 
@@ -632,7 +658,11 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 		return SL_ENOMEM;
 	}
 	if (ref->resource) {
-		sl_kube__resource_from_ref(ref, &inf->res);
+		r = sl_kube__resource_from_ref(ref, &inf->res);
+		if (r < 0) {
+			really_free(inf);
+			return r;
+		}
 		inf->resolved = true;
 	}
 	inf->page_size = o->page_size ? o->page_size : 500;

@@ -119,6 +119,10 @@ struct soon {
 };
 int sl_kube__soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void *payload);
 
+/* The headers of a request (Accept, Content-Type): never a credential, as
+ * curl frees the list without wiping it. */
+int sl_kube__req_headers(const char *content_type, struct curl_slist **ret);
+
 /* Builds "/api/v1/namespaces/ns/pods/name/status" style paths. */
 int sl_kube__path(const struct sl_kube_resource *r, const char *ns, const char *name, const char *sub,
                   struct sl_buf *out);
@@ -127,8 +131,9 @@ int sl_kube__query(struct sl_buf *b, const char *k, const char *v);
 void sl_kube__discovery_free(struct sl_kube *k);
 /* The cache key of an object: "ns/name", or "name" when cluster-scoped. */
 int sl_kube__key(const char *ns, const char *name, char *out, size_t outsz);
-/* The resource a ref names outright (ref->resource set): no discovery. */
-void sl_kube__resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret);
+/* The resource a ref names outright (ref->resource set): no discovery.
+ * SL_ETOOLARGE when a name does not fit struct sl_kube_resource. */
+int sl_kube__resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret);
 
 /* A list that hands every page's items array to page as it arrives (page
  * detaches what it keeps; NULL items: an expired continue token restarted

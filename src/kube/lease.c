@@ -5,6 +5,7 @@
 #include "sluice/kube.h"
 #include "sluice/loop.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -72,11 +73,14 @@ static void micro_time(char out[static 40])
 	struct timespec ts;
 	struct tm tm;
 	char base[32];
+	bool ok;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 40, "%s.%06ldZ", base, ts.tv_nsec / 1000);
+	ok = sl_snprintf_ok(out, 40, "%s.%06ldZ", base, ts.tv_nsec / 1000);
+	assert(ok); /* 19 + 8 bytes: tv_nsec / 1000 has at most 6 digits */
+	(void)ok;
 }
 
 int sl_kube_lease_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_kube_lease_opts *opts,
@@ -230,49 +234,66 @@ static void observe(struct sl_kube_lease *l, cJSON *obj)
 	l->obj = obj;
 }
 
-/* The Lease to write: holder (NULL: this process), duration, times. */
-static cJSON *build(struct sl_kube_lease *l, const cJSON *old, bool release)
+static void cjson_deletep(cJSON **p)
 {
-	cJSON *obj, *meta, *spec;
-	char now[40];
+	cJSON_Delete(*p);
+}
+
+int sl_kube_lease_body(const cJSON *old, const struct sl_kube_lease_write *w, cJSON **ret)
+{
+	_cleanup_(cjson_deletep) cJSON *obj = NULL;
+	cJSON *meta, *spec;
 	const char *holder = old ? spec_str(old, "holderIdentity") : NULL;
-	bool taking = !holder || strcmp(holder, l->identity) != 0;
+	const char *acq = old ? spec_str(old, "acquireTime") : NULL;
+	bool taking = !holder || strcmp(holder, w->identity) != 0;
 	double transitions = old ? spec_num(old, "leaseTransitions", 0) : 0;
 
-	micro_time(now);
-	obj = old ? cJSON_Duplicate(old, true) : cJSON_CreateObject();
-	if (!obj)
-		return NULL;
+	assert(w->identity && w->now);
+	SL_CHECK_ALLOC(obj = old ? cJSON_Duplicate(old, true) : cJSON_CreateObject());
 	if (!old) {
-		cJSON_AddStringToObject(obj, "apiVersion", "coordination.k8s.io/v1");
-		cJSON_AddStringToObject(obj, "kind", "Lease");
+		SL_CHECK_ALLOC(cJSON_AddStringToObject(obj, "apiVersion", "coordination.k8s.io/v1"));
+		SL_CHECK_ALLOC(cJSON_AddStringToObject(obj, "kind", "Lease"));
 	}
 	meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	if (!meta) {
-		meta = cJSON_AddObjectToObject(obj, "metadata");
-		cJSON_AddStringToObject(meta, "name", l->name);
-		cJSON_AddStringToObject(meta, "namespace", l->ns);
+		SL_CHECK_ALLOC(meta = cJSON_AddObjectToObject(obj, "metadata"));
+		SL_CHECK_ALLOC(cJSON_AddStringToObject(meta, "name", w->name));
+		SL_CHECK_ALLOC(cJSON_AddStringToObject(meta, "namespace", w->ns));
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
 	cJSON_DeleteItemFromObjectCaseSensitive(obj, "spec");
-	spec = cJSON_AddObjectToObject(obj, "spec");
-	if (!spec) {
-		cJSON_Delete(obj);
-		return NULL;
-	}
-	cJSON_AddStringToObject(spec, "holderIdentity", release ? "" : l->identity);
-	cJSON_AddNumberToObject(spec, "leaseDurationSeconds",
-	                        release ? 1 : (double)((l->duration_ms + 999) / 1000));
-	if (release || taking) {
-		cJSON_AddStringToObject(spec, "acquireTime", now);
-	} else {
-		const char *acq = spec_str(old, "acquireTime");
-		cJSON_AddStringToObject(spec, "acquireTime", acq ? acq : now);
-	}
-	cJSON_AddStringToObject(spec, "renewTime", now);
-	cJSON_AddNumberToObject(spec, "leaseTransitions",
-	                        transitions + (!release && old && taking && holder && *holder ? 1 : 0));
-	return obj;
+	SL_CHECK_ALLOC(spec = cJSON_AddObjectToObject(obj, "spec"));
+	SL_CHECK_ALLOC(cJSON_AddStringToObject(spec, "holderIdentity", w->release ? "" : w->identity));
+	SL_CHECK_ALLOC(cJSON_AddNumberToObject(spec, "leaseDurationSeconds",
+	                                       w->release ? 1 : (double)((w->duration_ms + 999) / 1000)));
+	/* kept while renewing; a new holder (or a release) starts it again */
+	SL_CHECK_ALLOC(
+	    cJSON_AddStringToObject(spec, "acquireTime", !w->release && !taking && acq ? acq : w->now));
+	SL_CHECK_ALLOC(cJSON_AddStringToObject(spec, "renewTime", w->now));
+	SL_CHECK_ALLOC(cJSON_AddNumberToObject(
+	    spec, "leaseTransitions",
+	    transitions + (!w->release && old && taking && holder && *holder ? 1 : 0)));
+	*ret = TAKE_PTR(obj);
+	return 0;
+}
+
+/* The Lease to write now for l (see sl_kube_lease_body), or NULL when out of
+ * memory. */
+static cJSON *build(struct sl_kube_lease *l, const cJSON *old, bool release)
+{
+	char now[40];
+	struct sl_kube_lease_write w = {
+	    .ns = l->ns,
+	    .name = l->name,
+	    .identity = l->identity,
+	    .duration_ms = l->duration_ms,
+	    .release = release,
+	    .now = now,
+	};
+	cJSON *obj = NULL;
+
+	micro_time(now);
+	return sl_kube_lease_body(old, &w, &obj) < 0 ? NULL : obj;
 }
 
 static void finish_release(struct sl_kube_lease *l, int code)

@@ -380,8 +380,9 @@ static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, 
 		return SL_ENOMEM;
 	}
 	if (ref->resource) {
-		sl_kube__resource_from_ref(ref, &c->res);
-		r = send_call(c);
+		r = sl_kube__resource_from_ref(ref, &c->res);
+		if (r == 0)
+			r = send_call(c);
 	} else if (sl_kube_discover_cached(k, ref->api_version, ref->kind, &c->res) == 0)
 		r = send_call(c);
 	else

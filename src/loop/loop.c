@@ -3,6 +3,7 @@
 #include "sluice/loop.h"
 #include "sluice/base.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -242,6 +243,8 @@ static bool before(const struct sl_loop_timer *a, const struct sl_loop_timer *b)
 static void heap_swap(struct sl_loop *l, size_t i, size_t j)
 {
 	struct sl_loop_timer *t = l->heap[i];
+
+	assert(i < l->nheap && j < l->nheap);
 	l->heap[i] = l->heap[j];
 	l->heap[j] = t;
 	l->heap[i]->heap_idx = i;
@@ -279,6 +282,9 @@ static void heap_remove(struct sl_loop *l, struct sl_loop_timer *t)
 	size_t i = t->heap_idx;
 	if (i == SIZE_MAX)
 		return;
+	/* a timer knows its slot: anything else is a timer of another loop or
+	 * one freed while armed */
+	assert(i < l->nheap && l->heap[i] == t);
 	l->nheap--;
 	if (i != l->nheap) {
 		l->heap[i] = l->heap[l->nheap];
@@ -301,6 +307,7 @@ static void rearm_timerfd(struct sl_loop *l)
 		}
 		return;
 	}
+	assert(l->heap[0]->heap_idx == 0);
 	d = l->heap[0]->deadline;
 	if (d == l->armed_deadline)
 		return;
@@ -329,7 +336,9 @@ void sl_loop_timer_arm_at(struct sl_loop_timer *t, uint64_t deadline)
 {
 	struct sl_loop *l = t->loop;
 
+	assert(l);
 	heap_remove(l, t);
+	assert(t->heap_idx == SIZE_MAX);
 	if (SL_GROW(l->heap, l->capheap, l->nheap + 1, 64) < 0)
 		abort(); /* a timer that silently never fires is worse */
 	t->deadline = deadline;
@@ -337,6 +346,7 @@ void sl_loop_timer_arm_at(struct sl_loop_timer *t, uint64_t deadline)
 	t->heap_idx = l->nheap;
 	l->heap[l->nheap++] = t;
 	sift_up(l, t->heap_idx);
+	assert(t->heap_idx < l->nheap && l->heap[t->heap_idx] == t);
 	rearm_timerfd(l);
 }
 
@@ -377,6 +387,8 @@ static void run_timers(struct sl_loop *l)
 	while (l->nheap && l->heap[0]->deadline <= now && !l->quit) {
 		struct sl_loop_timer *t = l->heap[0];
 		heap_remove(l, t);
+		/* the earliest deadline is at the root */
+		assert(!l->nheap || !before(l->heap[0], t));
 		t->fn(l, t, t->payload);
 	}
 	rearm_timerfd(l);

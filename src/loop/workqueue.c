@@ -4,6 +4,7 @@
 #include "sluice/base.h"
 #include "sluice/base-map.h"
 
+#include <assert.h>
 #include <string.h>
 
 struct wq_ent {
@@ -101,12 +102,15 @@ static void ent_gc(struct sl_loop_workqueue *wq, struct wq_ent *e)
 {
 	if (e->queued || e->processing || e->failures || (e->timer && sl_loop_timer_armed(e->timer)))
 		return;
+	assert(!e->dirty && sl_map_get(&wq->ents, e->key) == e);
 	sl_map_del(&wq->ents, e->key);
 	ent_free(e);
 }
 
 static void push_ready(struct sl_loop_workqueue *wq, struct wq_ent *e)
 {
+	/* in the ready list once at most, and never while handed out */
+	assert(!e->queued && !e->processing && !e->dirty);
 	e->queued = true;
 	e->next = NULL;
 	if (wq->tail)
@@ -123,8 +127,10 @@ int sl_loop_workqueue_add(struct sl_loop_workqueue *wq, const char *key)
 	struct wq_ent *e = ent_get(wq, key, true);
 	if (!e)
 		return SL_ENOMEM;
-	if (e->queued)
+	if (e->queued) {
+		assert(!e->processing);
 		return 0;
+	}
 	if (e->processing) {
 		e->dirty = true;
 		return 0;
@@ -138,6 +144,7 @@ static void delayed_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *pa
 	struct wq_ent *e = payload;
 	struct sl_loop_workqueue *wq = e->wq;
 
+	assert(wq->ndelayed > 0);
 	wq->ndelayed--;
 	if (e->queued)
 		return;
@@ -224,6 +231,7 @@ const char *sl_loop_workqueue_get(struct sl_loop_workqueue *wq)
 	struct wq_ent *e = wq->head;
 	if (!e)
 		return NULL;
+	assert(e->queued && !e->processing && wq->nready > 0);
 	wq->head = e->next;
 	if (!wq->head)
 		wq->tail = NULL;
@@ -240,6 +248,7 @@ void sl_loop_workqueue_done(struct sl_loop_workqueue *wq, const char *key)
 	struct wq_ent *e = sl_map_get(&wq->ents, key);
 	if (!e || !e->processing)
 		return;
+	assert(!e->queued && wq->nprocessing > 0);
 	e->processing = false;
 	wq->nprocessing--;
 	if (e->dirty) {

@@ -3,6 +3,7 @@
 #include "sluice/manifest-json.h"
 #include "sluice/stream.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,14 +50,17 @@ void sl_stream_initial_backfill_name(const char *stream, const char *uid,
                                      char out[static SL_STREAM_NAME_MAX + 1])
 {
 	char hex[65], full[SL_STREAM_NAME_MAX + 64];
+	bool ok;
 
 	sl_sha256_hex(uid, strlen(uid), hex);
 	hex[8] = '\0';
 	/* Fit the stream part so the suffix survives and stays deterministic. */
 	char head[SL_STREAM_NAME_MAX + 1];
 	sl_stream_name_fit(stream, SL_STREAM_NAME_MAX - 26, head);
-	snprintf(full, sizeof(full), "%s-initial-backfill-%s", head, hex);
-	snprintf(out, SL_STREAM_NAME_MAX + 1, "%s", full);
+	ok = sl_snprintf_ok(full, sizeof(full), "%s-initial-backfill-%s", head, hex) &&
+	     sl_snprintf_ok(out, SL_STREAM_NAME_MAX + 1, "%s", full);
+	assert(ok); /* head left room for the 26-byte suffix */
+	(void)ok;
 }
 
 /* ---- canonical JSON ------------------------------------------------------- */

@@ -125,6 +125,9 @@ static bool dry(const struct sl_sync *s)
 	return s->opts.dry_run || diff_mode(s);
 }
 
+/* r->fatal when even its message could not be allocated; never freed. */
+static const char fatal_nomem[] = "out of memory";
+
 static void set_fatal(struct run *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void set_fatal(struct run *r, int code, const char *fmt, ...)
 {
@@ -135,8 +138,13 @@ static void set_fatal(struct run *r, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* the failure must stick even when its message cannot be kept */
 	r->fatal = sl_strdup(msg);
 	r->fatal_code = code < 0 ? code : SL_EINTERNAL;
+	if (!r->fatal) {
+		r->fatal = (char *)fatal_nomem;
+		r->fatal_code = SL_ENOMEM;
+	}
 }
 
 static void run_free(struct run *r);
@@ -267,8 +275,8 @@ static void on_inventory(struct sl_kube_result *res, void *payload)
 		if (cJSON_IsString(status)) {
 			cJSON *st = cJSON_Parse(status->valuestring);
 			const cJSON *oc = cJSON_GetObjectItemCaseSensitive(st, "outcome");
-			if (cJSON_IsString(oc))
-				r->prev_outcome = sl_strdup(oc->valuestring);
+			if (cJSON_IsString(oc) && !(r->prev_outcome = sl_strdup(oc->valuestring)))
+				set_fatal(r, SL_ENOMEM, "out of memory");
 			cJSON_Delete(st);
 		}
 		r->inv_cm = res->body;
@@ -469,14 +477,15 @@ static struct live_list *find_list(struct run *r, const char *av, const char *ki
  * they compare like the objects an apply returns. Only what the comparison
  * needs is kept: 10,000 listed objects with their managedFields would hold
  * several times the memory. */
-static void trim_live(cJSON *obj, const struct live_list *l)
+static int trim_live(cJSON *obj, const struct live_list *l)
 {
 	cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
 	cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
 	if (!cJSON_GetObjectItemCaseSensitive(obj, "apiVersion"))
-		cJSON_AddStringToObject(obj, "apiVersion", l->api_version);
+		SL_CHECK_ALLOC(cJSON_AddStringToObject(obj, "apiVersion", l->api_version));
 	if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
-		cJSON_AddStringToObject(obj, "kind", l->kind);
+		SL_CHECK_ALLOC(cJSON_AddStringToObject(obj, "kind", l->kind));
+	return 0;
 }
 
 static void on_list(struct sl_kube_result *res, void *payload)
@@ -489,7 +498,8 @@ static void on_list(struct sl_kube_result *res, void *payload)
 	struct live_list *l = &r->lists[idx];
 	if (res->code < 0) {
 		l->failed = true;
-		l->error = sl_strdup(result_reason(res));
+		if (!(l->error = sl_strdup(result_reason(res))))
+			set_fatal(r, SL_ENOMEM, "out of memory");
 	} else {
 		cJSON *items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
 		size_t n = (size_t)cJSON_GetArraySize(items), i = 0;
@@ -500,7 +510,8 @@ static void on_list(struct sl_kube_result *res, void *payload)
 			set_fatal(r, SL_ENOMEM, "out of memory");
 		} else {
 			for (cJSON *o = items ? items->child : NULL; o; o = o->next) {
-				trim_live(o, l);
+				if (trim_live(o, l) < 0)
+					set_fatal(r, SL_ENOMEM, "out of memory");
 				l->by_name[i++] = o;
 			}
 			if (n)
@@ -570,7 +581,8 @@ static void start_list(struct run *r)
 		int rc = sl_kube_list(s->kube, &ref, &o, on_list, q);
 		if (rc < 0) {
 			l->failed = true;
-			l->error = sl_strdup(sl_strerror(rc));
+			if (!(l->error = sl_strdup(sl_strerror(rc))))
+				set_fatal(r, SL_ENOMEM, "out of memory");
 			req_free(q);
 			r->pending--;
 		}
@@ -1292,7 +1304,8 @@ static void run_free(struct run *r)
 	free(r->prev_outcome);
 	free(r->prune);
 	sl_buf_free(&r->pruned_names);
-	free(r->fatal);
+	if (r->fatal != fatal_nomem)
+		free(r->fatal);
 	free(r->source_error);
 	sl_loop_timer_free(r->timer);
 	sl_sync_plan_free(r->plan);

@@ -90,15 +90,17 @@ static void exec_plugin(void)
 	sl_time_rfc3339(sl_wall_s() + 3600, expiry);
 	/* the first run hands out a token the server refuses, later ones the
 	 * admin token: the client must fetch again on 401 */
-	snprintf(text, sizeof(text),
-	         "#!/bin/sh\n"
-	         "n=$(cat '%s' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '%s'\n"
-	         "printf '%%s' \"$KUBERNETES_EXEC_INFO\" > '%s'\n"
-	         "[ \"$PLUGIN_MODE\" = test ] || exit 3\n"
-	         "tok=%s; [ $n -eq 1 ] && tok=stale-token\n"
-	         "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
-	         "\"status\":{\"token\":\"%%s\",\"expirationTimestamp\":\"%s\"}}' \"$tok\"\n",
-	         count, count, info, admin_token, expiry);
+	CHECK(sl_snprintf_ok(
+	          text, sizeof(text),
+	          "#!/bin/sh\n"
+	          "n=$(cat '%s' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '%s'\n"
+	          "printf '%%s' \"$KUBERNETES_EXEC_INFO\" > '%s'\n"
+	          "[ \"$PLUGIN_MODE\" = test ] || exit 3\n"
+	          "tok=%s; [ $n -eq 1 ] && tok=stale-token\n"
+	          "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+	          "\"status\":{\"token\":\"%%s\",\"expirationTimestamp\":\"%s\"}}' \"$tok\"\n",
+	          count, count, info, admin_token, expiry),
+	      "plugin script fits");
 	write_file(script, text, 0700);
 	snprintf(cadir, sizeof(cadir), "    certificate-authority: %s/ca.crt", pki);
 	snprintf(user, sizeof(user),

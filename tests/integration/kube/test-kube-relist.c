@@ -216,19 +216,20 @@ int main(void)
 		snprintf(yaml, sizeof(yaml), "%s", b);
 	else {
 		snprintf(yaml, sizeof(yaml), "%s/cluster/bin", SLUICE_BUILD_ROOT);
-		snprintf(bin, sizeof(bin), "%s/kube-apiserver", yaml);
-		if (access(bin, X_OK) != 0)
+		if (!sl_snprintf_ok(bin, sizeof(bin), "%s/kube-apiserver", yaml) || access(bin, X_OK) != 0)
 			snprintf(yaml, sizeof(yaml), "%s/build/cluster/bin", src_root);
 	}
-	snprintf(bin, sizeof(bin), "%s/kube-apiserver", yaml);
-	if (access(bin, X_OK) != 0) {
+	if (!sl_snprintf_ok(bin, sizeof(bin), "%s/kube-apiserver", yaml) || access(bin, X_OK) != 0) {
 		printf("1..0 # SKIP no control plane binaries (%s): run tests/cluster/build\n", bin);
 		return 0;
 	}
 	setenv("SLUICE_CLUSTER_BIN", yaml, 1);
 	setenv("KT_APISERVER", bin, 1);
 	if (!getenv("SLUICE_KUBECTL")) {
-		snprintf(bin, sizeof(bin), "%s/kubectl", yaml);
+		if (!sl_snprintf_ok(bin, sizeof(bin), "%s/kubectl", yaml)) {
+			printf("Bail out! path too long: %s\n", yaml);
+			return 1;
+		}
 		setenv("SLUICE_KUBECTL", bin, 1);
 	}
 	if (!mkdtemp(top))

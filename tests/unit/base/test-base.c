@@ -137,6 +137,20 @@ static void rfc3339_offsets(void **state)
 	assert_int_equal(t, 1795605806);
 }
 
+static void snprintf_checked(void **state)
+{
+	char buf[8];
+
+	assert_true(sl_snprintf_ok(buf, sizeof(buf), "%s-%d", "ab", 1234));
+	assert_string_equal(buf, "ab-1234");
+	/* one byte more than fits: refused, and what is there is still a string */
+	assert_false(sl_snprintf_ok(buf, sizeof(buf), "%s-%d", "ab", 12345));
+	assert_int_equal(strlen(buf), sizeof(buf) - 1);
+	assert_false(sl_snprintf_ok(buf, 0, "x"));
+	assert_true(sl_snprintf_ok(buf, 1, "%s", ""));
+	assert_string_equal(buf, "");
+}
+
 static void url_redaction(void **state)
 {
 	char out[256];
@@ -443,6 +457,7 @@ int main(void)
 	    cmocka_unit_test(url_redaction),      cmocka_unit_test(read_beneath),
 	    cmocka_unit_test(map_owning),         cmocka_unit_test(map_borrowing),
 	    cmocka_unit_test(map_many),           cmocka_unit_test(siphash_vectors),
+	    cmocka_unit_test(snprintf_checked),
 	    cmocka_unit_test(file_trees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -337,6 +337,29 @@ static void exec_errors(void **state)
 	sl_kube_config_free(cfg);
 }
 
+/* A plugin that cannot be started says why (the spawn reports it) instead
+ * of the exit status 127 of a forked child whose exec failed. */
+static void exec_missing_command(void **state)
+{
+	char user[1024];
+	struct sl_kube_config *cfg;
+	struct kube_creds *c;
+	struct ready r;
+
+	snprintf(user, sizeof(user),
+	         "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+	         "      command: %s/no-such-plugin",
+	         dir);
+	cfg = config(user);
+	assert_int_equal(sl_kube__creds_new(loop, cfg, on_ready, &r, &c), 0);
+	exec_fetch(c, &r, SL_EUNAUTHORIZED);
+	assert_non_null(strstr(r.msg, "no-such-plugin"));
+	assert_non_null(strstr(r.msg, "cannot run"));
+	assert_null(strstr(r.msg, "status 127"));
+	sl_kube__creds_free(c);
+	sl_kube_config_free(cfg);
+}
+
 static void exec_output_limit(void **state)
 {
 	struct sl_kube_config *cfg = exec_config();
@@ -399,13 +422,45 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The token never sits in the request's header list, which curl frees
+ * without wiping: it goes to curl as CURLOPT_XOAUTH2_BEARER. */
+static void headers_carry_no_token(void **state)
+{
+	struct curl_slist *h = NULL;
+
+	assert_int_equal(sl_kube__req_headers("application/json", &h), 0);
+	assert_non_null(h);
+	for (struct curl_slist *l = h; l; l = l->next)
+		assert_false(sl_str_has_prefix(l->data, "Authorization"));
+	curl_slist_free_all(h);
+}
+
+/* A Content-Type that does not fit its header is refused, not cut. */
+static void header_too_long(void **state)
+{
+	char ct[200];
+	struct curl_slist *h = NULL;
+
+	memset(ct, 'x', sizeof(ct) - 1);
+	ct[sizeof(ct) - 1] = '\0';
+	assert_int_equal(sl_kube__req_headers(ct, &h), SL_ETOOLARGE);
+	assert_null(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(static_token),      cmocka_unit_test(basic_and_certificate),
-	    cmocka_unit_test(token_file_reread), cmocka_unit_test(exec_token_cached_and_refetched),
-	    cmocka_unit_test(exec_certificate),  cmocka_unit_test(exec_errors),
-	    cmocka_unit_test(exec_output_limit), cmocka_unit_test(exec_free_while_running),
+	    cmocka_unit_test(headers_carry_no_token),
+	    cmocka_unit_test(header_too_long),
+	    cmocka_unit_test(static_token),
+	    cmocka_unit_test(basic_and_certificate),
+	    cmocka_unit_test(token_file_reread),
+	    cmocka_unit_test(exec_token_cached_and_refetched),
+	    cmocka_unit_test(exec_certificate),
+	    cmocka_unit_test(exec_errors),
+	    cmocka_unit_test(exec_missing_command),
+	    cmocka_unit_test(exec_output_limit),
+	    cmocka_unit_test(exec_free_while_running),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

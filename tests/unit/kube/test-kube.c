@@ -8,6 +8,7 @@
 
 #include "sluice/kube-watch.h"
 #include "sluice/kube.h"
+#include "sluice/loop.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,9 +376,60 @@ static void event_parse(void **state)
 	assert_int_equal(sl_kube_event_parse(added, strlen(added) - 1, &ev, &err), SL_EINVALID);
 }
 
+struct got {
+	bool called;
+	int code;
+};
+
+static void got_cb(struct sl_kube_result *res, void *payload)
+{
+	struct got *g = payload;
+	g->called = true;
+	g->code = res->code;
+}
+
+/* A request whose URL does not fit is refused (SL_ETOOLARGE), never sent
+ * cut short. The path alone fits its own limit; with the server in front
+ * it does not. The server refuses connections, so a request that went out
+ * would fail with SL_EIO. */
+static void url_too_long(void **state)
+{
+	static const char text[] = "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+	                           "users: [{name: u, user: {token: t}}]\n"
+	                           "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+	                           "current-context: x\n";
+	static char name[8151];
+	struct sl_kube_ref ref = {
+	    .api_version = "v1", .resource = "configmaps", .namespaced = true, .ns = "default", .name = name};
+	struct sl_kube_config *cfg = NULL;
+	struct sl_error err = {0};
+	struct sl_loop *loop;
+	struct sl_kube *k;
+	struct got g = {0};
+	uint64_t end;
+	int r;
+
+	memset(name, 'a', sizeof(name) - 1);
+	assert_int_equal(sl_kube_config_parse(text, strlen(text), NULL, "/", false, &cfg, &err), 0);
+	assert_int_equal(sl_loop_new(&loop), 0);
+	assert_int_equal(sl_kube_new(loop, cfg, NULL, &k, &err), 0);
+	r = sl_kube_get(k, &ref, NULL, got_cb, &g);
+	if (r == 0) {
+		end = sl_now_ms() + 10000;
+		while (!g.called && sl_now_ms() < end)
+			sl_loop_run_once(loop, 100);
+		assert_true(g.called);
+		r = g.code;
+	}
+	assert_int_equal(r, SL_ETOOLARGE);
+	sl_kube_free(k);
+	sl_loop_free(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(url_too_long),
 	    cmocka_unit_test(kubeconfig_current_context),
 	    cmocka_unit_test(kubeconfig_other_context),
 	    cmocka_unit_test(kubeconfig_exec_needs_permission),

@@ -267,13 +267,27 @@ static void wq_delayed(void **state)
 	sl_loop_free(l);
 }
 
+/* The loop and the work queue assert their invariants; a build that
+ * compiled them out (NDEBUG) would let a broken one corrupt state. */
+static void asserts_compiled_in(void **state)
+{
+#ifdef NDEBUG
+	fail_msg("built with NDEBUG: assert() is compiled out");
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(timers_fire_in_order), cmocka_unit_test(fd_events),
-	    cmocka_unit_test(worker_runs_off_loop), cmocka_unit_test(signals_and_defer),
-	    cmocka_unit_test(many_timers),          cmocka_unit_test(wq_dedup_and_processing),
-	    cmocka_unit_test(wq_backoff),           cmocka_unit_test(wq_delayed),
+	    cmocka_unit_test(asserts_compiled_in),
+	    cmocka_unit_test(timers_fire_in_order),
+	    cmocka_unit_test(fd_events),
+	    cmocka_unit_test(worker_runs_off_loop),
+	    cmocka_unit_test(signals_and_defer),
+	    cmocka_unit_test(many_timers),
+	    cmocka_unit_test(wq_dedup_and_processing),
+	    cmocka_unit_test(wq_backoff),
+	    cmocka_unit_test(wq_delayed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -638,9 +638,9 @@ static int expect_dir(const char *sub, bool errors)
 			free(ents[i]);
 			continue;
 		}
-		snprintf(yaml, sizeof(yaml), "%s/%s", dir, ents[i]->d_name);
-		snprintf(expect, sizeof(expect), "%s/%.*s.expect", dir, (int)strlen(ents[i]->d_name) - 5,
-		         ents[i]->d_name);
+		assert_true(sl_snprintf_ok(yaml, sizeof(yaml), "%s/%s", dir, ents[i]->d_name));
+		assert_true(sl_snprintf_ok(expect, sizeof(expect), "%s/%.*s.expect", dir,
+		                           (int)strlen(ents[i]->d_name) - 5, ents[i]->d_name));
 		s = sl_manifest_set_new(NULL);
 		sl_manifest_set_add_file(s, yaml, ents[i]->d_name, NULL);
 		assert_int_equal(sl_manifest_set_validate(s), 0);

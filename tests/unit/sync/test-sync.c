@@ -476,7 +476,7 @@ static void inventory_fits_10000(void **state)
 		snprintf(name, sizeof(name), "stream-configuration-%019d", i);
 		char hex[65];
 		sl_sha256_hex(name, strlen(name), hex);
-		snprintf(digest, sizeof(digest), "%s", hex);
+		snprintf(digest, sizeof(digest), "%.*s", SL_SYNC_DIGEST_HEX, hex);
 		assert_int_equal(
 		    sl_sync_inventory_put(inv, "", "v1", "ConfigMap", "bench-namespace", name, digest), 0);
 	}
