@@ -832,24 +832,25 @@ static void collect(struct sl_server_metrics *m, void *payload)
 /* The metrics of `sluice run`. Names, types and labels are listed in
  * docs/operations.md (tests/integration/run/metrics_test.py keeps the two
  * in step and lints the output with promtool). */
-static int setup_metrics(struct run *r)
-{
-	struct sl_server_metric *info, *start;
-	int e = 0;
-	const double sync_buckets[] = {.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+/* Registering a family: each REG is skipped once e holds an error. */
 #define REG(type, name, help, labels, ret) \
 	if (e == 0)                        \
 	e = sl_server_metrics_register(r->metrics, type, name, help, labels, NULL, 0, ret)
-#define REG_HISTOGRAM(name, help, labels, buckets, ret)                                                     \
+#define REG_HISTOGRAM(name, help, labels, buckets, n, ret)                                                  \
 	if (e == 0)                                                                                         \
 	e = sl_server_metrics_register(r->metrics, SL_SERVER_METRIC_HISTOGRAM, name, help, labels, buckets, \
-	                               SL_ARRAY_SIZE(buckets), ret)
+	                               n, ret)
 
-	e = sl_server_metrics_new(&r->metrics);
+/* The process, the leader election and the API client. */
+static int setup_metrics_process(struct run *r, struct sl_server_metric **info,
+                                 struct sl_server_metric **start)
+{
+	int e = 0;
+
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_build_info", "Version of this sluice (value 1).", "version",
-	    &info);
+	    info);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_start_time_seconds",
-	    "Start time of the process, seconds since the epoch.", NULL, &start);
+	    "Start time of the process, seconds since the epoch.", NULL, start);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_leader",
 	    "1 when this process may work (holds the Lease, or no election), else 0.", NULL, &r->m_leader);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_leader_changes_total",
@@ -865,75 +866,95 @@ static int setup_metrics(struct run *r)
 	    NULL, &r->m_relists);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_watch_events_total", "Watch events received.", NULL,
 	    &r->m_watch_events);
-	if (r->src) {
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_syncs_total",
-		    "Syncs finished, by source and result (ok, failed, source_error).", "source,result",
-		    &r->m_syncs);
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_sync_objects_total",
-		    "Objects handled by syncs, by source and outcome (applied, unchanged, pruned, failed).",
-		    "source,outcome", &r->m_sync_objects);
-		REG_HISTOGRAM("sluice_sync_duration_seconds", "Duration of syncs, by source.", "source",
-		              sync_buckets, &r->m_sync_duration);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_last_end_timestamp_seconds",
-		    "End of the last sync, whatever its result, seconds since the epoch (0: none yet).",
-		    "source", &r->m_sync_last);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_last_success_timestamp_seconds",
-		    "End of the last sync with result ok, seconds since the epoch (0: none yet).", "source",
-		    &r->m_sync_last_ok);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_revision_info",
-		    "Revision of the last sync with result ok, as the label revision (value 1).",
-		    "source,revision", &r->m_sync_revision);
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_source_checks_total",
-		    "Git fetches or directory rescans, by source and result (ok, failed).", "source,result",
-		    &r->m_checks);
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_source_snapshots_total",
-		    "New revisions taken from the source.", "source", &r->m_snapshots);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_source_last_success_timestamp_seconds",
-		    "End of the last good source check, seconds since the epoch (0: none yet).", "source",
-		    &r->m_source_last);
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_writeback_commits_total",
-		    "Write-back commits, by source and result (pushed, failed).", "source,result",
-		    &r->m_writebacks);
-	}
-	if (!r->o.no_controller) {
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_reconciles_total",
-		    "Stream reconciles, by result (ok, noop, wait, conflict, error).", "result",
-		    &r->m_reconciles);
-		if (e == 0)
-			e = sl_server_metrics_register(
-			    r->metrics, SL_SERVER_METRIC_HISTOGRAM, "sluice_reconcile_duration_seconds",
-			    "Duration of stream reconciles, from taking the key off the work queue to the "
-			    "answer "
-			    "of its last write.",
-			    NULL, sl_controller_reconcile_buckets, SL_CONTROLLER_RECONCILE_BUCKETS,
-			    &r->m_reconcile_duration);
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_controller_actions_total",
-		    "Writes the stream controller attempted.", NULL, &r->m_ctl_actions);
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_jobs_created_total",
-		    "Jobs the stream controller created, by type (streaming, backfill).", "type",
-		    &r->m_jobs_created);
-		REG(SL_SERVER_METRIC_COUNTER, "sluice_backfill_requests_completed_total",
-		    "BackfillRequests the stream controller marked completed.", NULL,
-		    &r->m_backfills_completed);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_depth", "Stream keys ready in the work queue.",
-		    NULL, &r->m_queue);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_delayed", "Stream keys waiting on a timer.",
-		    NULL, &r->m_queue_delayed);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_in_flight", "Stream keys being reconciled.",
-		    NULL, &r->m_in_flight);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_streams",
-		    "Streams in the caches, by StreamClass and status.phase (None: no phase yet).",
-		    "stream_class,phase", &r->m_streams);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_stream_classes",
-		    "StreamClasses, by state (ready, not_ready).", "state", &r->m_classes);
-		REG(SL_SERVER_METRIC_GAUGE, "sluice_backfill_oldest_start_timestamp_seconds",
-		    "Start of the longest-running backfill of a StreamClass's streams in phase Backfilling "
-		    "(creation of its backfill Job or BackfillRequest), seconds since the epoch; absent when "
-		    "none backfills.",
-		    "stream_class", &r->m_backfill_start);
-	}
+	return e;
+}
+
+/* The source and its syncs (with --git or --dir). */
+static int setup_metrics_source(struct run *r)
+{
+	const double sync_buckets[] = {.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+	int e = 0;
+
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_syncs_total",
+	    "Syncs finished, by source and result (ok, failed, source_error).", "source,result", &r->m_syncs);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_sync_objects_total",
+	    "Objects handled by syncs, by source and outcome (applied, unchanged, pruned, failed).",
+	    "source,outcome", &r->m_sync_objects);
+	REG_HISTOGRAM("sluice_sync_duration_seconds", "Duration of syncs, by source.", "source", sync_buckets,
+	              SL_ARRAY_SIZE(sync_buckets), &r->m_sync_duration);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_last_end_timestamp_seconds",
+	    "End of the last sync, whatever its result, seconds since the epoch (0: none yet).", "source",
+	    &r->m_sync_last);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_last_success_timestamp_seconds",
+	    "End of the last sync with result ok, seconds since the epoch (0: none yet).", "source",
+	    &r->m_sync_last_ok);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_sync_revision_info",
+	    "Revision of the last sync with result ok, as the label revision (value 1).", "source,revision",
+	    &r->m_sync_revision);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_source_checks_total",
+	    "Git fetches or directory rescans, by source and result (ok, failed).", "source,result",
+	    &r->m_checks);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_source_snapshots_total", "New revisions taken from the source.",
+	    "source", &r->m_snapshots);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_source_last_success_timestamp_seconds",
+	    "End of the last good source check, seconds since the epoch (0: none yet).", "source",
+	    &r->m_source_last);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_writeback_commits_total",
+	    "Write-back commits, by source and result (pushed, failed).", "source,result", &r->m_writebacks);
+	return e;
+}
+
+/* The stream controller (unless --no-controller). */
+static int setup_metrics_controller(struct run *r)
+{
+	int e = 0;
+
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_reconciles_total",
+	    "Stream reconciles, by result (ok, noop, wait, conflict, error).", "result", &r->m_reconciles);
+	REG_HISTOGRAM(
+	    "sluice_reconcile_duration_seconds",
+	    "Duration of stream reconciles, from taking the key off the work queue to the answer of its "
+	    "last write.",
+	    NULL, sl_controller_reconcile_buckets, SL_CONTROLLER_RECONCILE_BUCKETS, &r->m_reconcile_duration);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_controller_actions_total",
+	    "Writes the stream controller attempted.", NULL, &r->m_ctl_actions);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_jobs_created_total",
+	    "Jobs the stream controller created, by type (streaming, backfill).", "type", &r->m_jobs_created);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_backfill_requests_completed_total",
+	    "BackfillRequests the stream controller marked completed.", NULL, &r->m_backfills_completed);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_depth", "Stream keys ready in the work queue.", NULL,
+	    &r->m_queue);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_delayed", "Stream keys waiting on a timer.", NULL,
+	    &r->m_queue_delayed);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_in_flight", "Stream keys being reconciled.", NULL,
+	    &r->m_in_flight);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_streams",
+	    "Streams in the caches, by StreamClass and status.phase (None: no phase yet).",
+	    "stream_class,phase", &r->m_streams);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_stream_classes", "StreamClasses, by state (ready, not_ready).",
+	    "state", &r->m_classes);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_backfill_oldest_start_timestamp_seconds",
+	    "Start of the longest-running backfill of a StreamClass's streams in phase Backfilling "
+	    "(creation of its backfill Job or BackfillRequest), seconds since the epoch; absent when "
+	    "none backfills.",
+	    "stream_class", &r->m_backfill_start);
+	return e;
+}
+
 #undef REG_HISTOGRAM
 #undef REG
+
+static int setup_metrics(struct run *r)
+{
+	struct sl_server_metric *info = NULL, *start = NULL;
+	int e = sl_server_metrics_new(&r->metrics);
+
+	if (e == 0)
+		e = setup_metrics_process(r, &info, &start);
+	if (e == 0 && r->src)
+		e = setup_metrics_source(r);
+	if (e == 0 && !r->o.no_controller)
+		e = setup_metrics_controller(r);
 	if (e == 0)
 		e = sl_server_metric_set(info, L(SLUICE_VERSION), 1);
 	if (e == 0)
