@@ -354,8 +354,12 @@ static void exec_missing_command(void **state)
 	assert_int_equal(sl_kube__creds_new(loop, cfg, on_ready, &r, &c), 0);
 	exec_fetch(c, &r, SL_EUNAUTHORIZED);
 	assert_non_null(strstr(r.msg, "no-such-plugin"));
-	assert_non_null(strstr(r.msg, "cannot run"));
-	assert_null(strstr(r.msg, "status 127"));
+	/* valgrind runs glibc's vfork-style spawn as a plain fork, so the
+	 * child's failed exec can only show as its exit status there */
+	if (!getenv("SLUICE_UNDER_VALGRIND")) {
+		assert_non_null(strstr(r.msg, "cannot run"));
+		assert_null(strstr(r.msg, "status 127"));
+	}
 	sl_kube__creds_free(c);
 	sl_kube_config_free(cfg);
 }
