@@ -171,8 +171,9 @@ struct sl_stream_observed {
 enum sl_stream_action_type {
 	/* Create object (a Job) in ns. AlreadyExists counts as done. */
 	SL_STREAM_ACT_CREATE_JOB,
-	/* Delete Job name in ns with propagationPolicy Foreground and, when uid
-	 * is not "", preconditions.uid = uid. NotFound counts as done. */
+	/* Delete Job name in ns with propagationPolicy Foreground (Background
+	 * when `background`) and, when uid is not "", preconditions.uid = uid.
+	 * NotFound counts as done. */
 	SL_STREAM_ACT_DELETE_JOB,
 	/* Create object (the initial BackfillRequest, owned by the stream).
 	 * AlreadyExists counts as done (its name is deterministic). */
@@ -216,9 +217,12 @@ struct sl_stream_action {
 	cJSON *object;                     /* owned by the decision (see types) */
 	cJSON *status;                     /* owned by the decision (see types) */
 	const cJSON *ref;                  /* borrowed from the observation */
-	const char *event_type;            /* static string */
-	const char *reason;                /* static string */
-	char *message;                     /* owned by the decision */
+	/* DELETE_JOB: the Job has finished (no pod of it runs), so it goes
+	 * with background propagation and nothing waits for its removal. */
+	bool background;
+	const char *event_type; /* static string */
+	const char *reason;     /* static string */
+	char *message;          /* owned by the decision */
 	uint64_t requeue_ms;
 };
 

@@ -324,7 +324,8 @@ static int start_write(struct exec *x, const struct sl_stream_action *ac)
 		ref.name = NULL;
 		return sl_kube_create(k, &ref, ac->object, &o, on_write, x);
 	case SL_STREAM_ACT_DELETE_JOB:
-		o.propagation = "Foreground";
+		/* a running Job's pods go before it; a finished one has none */
+		o.propagation = ac->background ? "Background" : "Foreground";
 		/* only the Job decide() saw: one created again meanwhile
 		 * (same name) answers 409 and the stream is looked at anew */
 		o.precondition_uid = ac->uid;

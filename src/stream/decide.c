@@ -790,11 +790,14 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 	p->hash = p->hash_buf;
 	p->job_name = p->job_name_buf;
 
-	/* The other Job of ours goes first: at most one exists at a time. */
+	/* The other Job of ours goes first: at most one runs at a time. One
+	 * that has finished runs no pod, so nothing waits for its removal,
+	 * unless it holds the wanted name (the Arcane operator's backfill Job S). */
 	delete_job(p, w.other);
 	if (w.live) {
 		live_job(v, p, &w, job);
-	} else if (w.other) {
+	} else if (w.other && (job_state(w.other, NULL) == J_ACTIVE ||
+	                       sl_streq(sl_manifest_md_str(w.other, "name"), w.name))) {
 		wait_deletion(p, sl_manifest_md_str(w.other, "name"));
 		p->requeue_ms = WAIT_FALLBACK_MS;
 	} else {
@@ -1161,6 +1164,7 @@ static int emit_workloads(struct plan *p, struct sl_stream_decision *d, const ch
 			return SL_ENOMEM;
 		snprintf(a->uid, sizeof(a->uid), "%s", uid ? uid : "");
 		a->ref = j;
+		a->background = job_state(j, NULL) != J_ACTIVE;
 	}
 	if (p->suspend_cron || p->delete_cron) {
 		const cJSON *cj = p->delete_cron ? p->delete_cron : p->suspend_cron;
