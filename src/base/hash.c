@@ -51,6 +51,48 @@ static void block(struct sl_sha256 *c, const uint8_t *p)
 	c->h[4] += e, c->h[5] += f, c->h[6] += g, c->h[7] += h;
 }
 
+/* ---- the framing MD5 and SHA-256 share ---------------------------------------
+ * Input in 64-byte blocks; at the end 0x80, zeros up to 56 bytes and the
+ * length in bits (little-endian for MD5, big-endian for SHA-256). */
+
+typedef void (*block_fn)(void *ctx, const uint8_t *p);
+
+static void frame_feed(void *ctx, block_fn blk, uint8_t buf[64], size_t *fill, uint64_t *total,
+                       const void *data, size_t n)
+{
+	const uint8_t *p = data;
+
+	*total += n;
+	while (n > 0) {
+		size_t k = SL_MIN(n, 64 - *fill);
+		memcpy(buf + *fill, p, k);
+		*fill += k;
+		p += k;
+		n -= k;
+		if (*fill == 64) {
+			blk(ctx, buf);
+			*fill = 0;
+		}
+	}
+}
+
+static void frame_finish(void *ctx, block_fn blk, uint8_t buf[64], size_t *fill, uint64_t total,
+                         bool big_endian)
+{
+	uint64_t bits = total * 8, ignored = 0;
+	uint8_t pad[64 + 8] = {0x80};
+	size_t npad = (*fill < 56 ? 56 : 120) - *fill;
+
+	for (int i = 0; i < 8; i++)
+		pad[npad + i] = (uint8_t)(bits >> (big_endian ? 56 - 8 * i : 8 * i));
+	frame_feed(ctx, blk, buf, fill, &ignored, pad, npad + 8);
+}
+
+static void sha256_block(void *c, const uint8_t *p)
+{
+	block(c, p);
+}
+
 void sl_sha256_init(struct sl_sha256 *c)
 {
 	static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -62,32 +104,12 @@ void sl_sha256_init(struct sl_sha256 *c)
 
 void sl_sha256_update(struct sl_sha256 *c, const void *data, size_t n)
 {
-	const uint8_t *p = data;
-	c->n += n;
-	while (n) {
-		size_t k = SL_MIN(64 - c->fill, n);
-		memcpy(c->buf + c->fill, p, k);
-		c->fill += k;
-		p += k;
-		n -= k;
-		if (c->fill == 64) {
-			block(c, c->buf);
-			c->fill = 0;
-		}
-	}
+	frame_feed(c, sha256_block, c->buf, &c->fill, &c->n, data, n);
 }
 
 void sl_sha256_final(struct sl_sha256 *c, uint8_t out[SL_SHA256_LEN])
 {
-	uint64_t bits = c->n * 8;
-	uint8_t pad = 0x80, zero = 0, len[8];
-
-	sl_sha256_update(c, &pad, 1);
-	while (c->fill != 56)
-		sl_sha256_update(c, &zero, 1);
-	for (int i = 0; i < 8; i++)
-		len[i] = (uint8_t)(bits >> (56 - 8 * i));
-	sl_sha256_update(c, len, 8);
+	frame_finish(c, sha256_block, c->buf, &c->fill, c->n, true);
 	for (int i = 0; i < 8; i++) {
 		out[4 * i] = (uint8_t)(c->h[i] >> 24);
 		out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
@@ -289,35 +311,19 @@ void sl_md5_init(struct sl_md5 *c)
 	c->fill = 0;
 }
 
+static void md5_block_cb(void *c, const uint8_t *p)
+{
+	md5_block(c, p);
+}
+
 void sl_md5_update(struct sl_md5 *c, const void *data, size_t n)
 {
-	const uint8_t *p = data;
-
-	c->n += n;
-	while (n > 0) {
-		size_t k = SL_MIN(n, 64 - c->fill);
-		memcpy(c->buf + c->fill, p, k);
-		c->fill += k;
-		p += k;
-		n -= k;
-		if (c->fill == 64) {
-			md5_block(c, c->buf);
-			c->fill = 0;
-		}
-	}
+	frame_feed(c, md5_block_cb, c->buf, &c->fill, &c->n, data, n);
 }
 
 void sl_md5_final(struct sl_md5 *c, uint8_t out[SL_MD5_LEN])
 {
-	uint64_t bits = c->n * 8;
-	uint8_t pad = 0x80, zero = 0, len[8];
-
-	sl_md5_update(c, &pad, 1);
-	while (c->fill != 56)
-		sl_md5_update(c, &zero, 1);
-	for (int i = 0; i < 8; i++)
-		len[i] = (uint8_t)(bits >> (8 * i));
-	sl_md5_update(c, len, 8);
+	frame_finish(c, md5_block_cb, c->buf, &c->fill, c->n, false);
 	for (int i = 0; i < 4; i++)
 		for (int j = 0; j < 4; j++)
 			out[i * 4 + j] = (uint8_t)(c->h[i] >> (8 * j));

@@ -76,6 +76,39 @@ static void sha256_vectors(void **state)
 	assert_false(sl_memeq_ct("abc", "abd", 3));
 }
 
+/* RFC 1321's test suite, plus lengths around the 56- and 64-byte padding edges. */
+static void md5_vectors(void **state)
+{
+	static const struct {
+		const char *in, *hex;
+	} v[] = {
+	    {"", "d41d8cd98f00b204e9800998ecf8427e"},
+	    {"a", "0cc175b9c0f1b6a831c399e269772661"},
+	    {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+	    {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+	    {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+	    {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+	     "d174ab98d277d9f5a5611c2c9f419d9f"},
+	    {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+	     "57edf4a22be3c955ac49da2e2107b67a"},
+	};
+	char hex[33];
+	for (size_t i = 0; i < SL_ARRAY_SIZE(v); i++) {
+		sl_md5_hex(v[i].in, strlen(v[i].in), hex);
+		assert_string_equal(hex, v[i].hex);
+	}
+	/* fed in pieces: the same digest */
+	struct sl_md5 c;
+	uint8_t d[SL_MD5_LEN];
+	const char *in = v[6].in;
+	sl_md5_init(&c);
+	for (size_t i = 0; in[i]; i += 7)
+		sl_md5_update(&c, in + i, SL_MIN((size_t)7, strlen(in + i)));
+	sl_md5_final(&c, d);
+	sl_hex(d, sizeof(d), hex);
+	assert_string_equal(hex, v[6].hex);
+}
+
 static void durations_and_time(void **state)
 {
 	uint64_t ms;
@@ -457,7 +490,7 @@ int main(void)
 	    cmocka_unit_test(url_redaction),      cmocka_unit_test(read_beneath),
 	    cmocka_unit_test(map_owning),         cmocka_unit_test(map_borrowing),
 	    cmocka_unit_test(map_many),           cmocka_unit_test(siphash_vectors),
-	    cmocka_unit_test(snprintf_checked),
+	    cmocka_unit_test(snprintf_checked),   cmocka_unit_test(md5_vectors),
 	    cmocka_unit_test(file_trees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
