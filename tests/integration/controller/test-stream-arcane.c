@@ -124,6 +124,15 @@ static const char *CC =
 static const char *BATCH = "      batch:\n        schedule: '*/5 * * * *'\n"
                            "        jobTemplateRef: {kind: StreamingJobTemplate, name: stream}\n";
 
+/* Sets spec.execution.suspended of stream `what` ("plural/name") in ns. */
+static int set_suspended(const char *what, bool v)
+{
+	return it_kubectl(
+	    NULL, NULL,
+	    "-n %s patch %s --type merge -p '{\"spec\":{\"execution\":{\"suspended\":%s}}}' >/dev/null", ns,
+	    what, v ? "true" : "false");
+}
+
 static bool phase_is(const char *sns, const char *plural, const char *stream, const char *phase)
 {
 	char what[256];
@@ -279,19 +288,10 @@ static void cron(void)
 
 	/* suspend: spec.suspend, CronJob kept */
 	snprintf(what, sizeof(what), "%s/nightly", sqlplural);
-	CHECK(
-	    it_kubectl(
-	        NULL, NULL,
-	        "-n %s patch %s --type merge -p '{\"spec\":{\"execution\":{\"suspended\":true}}}' >/dev/null",
-	        ns, what) == 0,
-	    "suspend");
+	CHECK(set_suspended(what, true) == 0, "suspend");
 	CHECK(phase_is(ns, sqlplural, "nightly", "Suspended"), "Suspended");
 	CHECK(it_wait_jsonpath(ns, "cronjob/nightly", "{.spec.suspend}", "true", T) == 0, "spec.suspend");
-	CHECK(it_kubectl(NULL, NULL,
-	                 "-n %s patch %s --type merge -p '{\"spec\":{\"execution\":{\"suspended\":false}}}' "
-	                 ">/dev/null",
-	                 ns, what) == 0,
-	      "resume");
+	CHECK(set_suspended(what, false) == 0, "resume");
 	CHECK(phase_is(ns, sqlplural, "nightly", "Scheduled"), "Scheduled again");
 	CHECK(it_wait_jsonpath(ns, "cronjob/nightly", "{.spec.suspend}", "false", T) == 0, "resumed");
 
@@ -359,11 +359,7 @@ static void failure_sticks(void)
 	CHECK(sqlstream(ns, "flaky", "v1", true, CC) == 0, "create suspended");
 	CHECK(phase_is(ns, sqlplural, "flaky", "Suspended"), "Suspended");
 	snprintf(what, sizeof(what), "%s/flaky", sqlplural);
-	CHECK(it_kubectl(NULL, NULL,
-	                 "-n %s patch %s --type merge -p '{\"spec\":{\"execution\":{\"suspended\":false}}}' "
-	                 ">/dev/null",
-	                 ns, what) == 0,
-	      "resume");
+	CHECK(set_suspended(what, false) == 0, "resume");
 	CHECK(exists(ns, "job/flaky"), "Job");
 	CHECK(it_job_finish(ns, "flaky", false, "BackoffLimitExceeded") == 0, "fail it");
 	CHECK(phase_is(ns, sqlplural, "flaky", "Failed"), "Failed");
@@ -393,11 +389,7 @@ static void created_suspended(void)
 	CHECK(sqlstream(ns, "quiet", "v1", true, CC) == 0, "create suspended");
 	CHECK(phase_is(ns, sqlplural, "quiet", "Suspended"), "Suspended");
 	snprintf(what, sizeof(what), "%s/quiet", sqlplural);
-	CHECK(it_kubectl(NULL, NULL,
-	                 "-n %s patch %s --type merge -p '{\"spec\":{\"execution\":{\"suspended\":false}}}' "
-	                 ">/dev/null",
-	                 ns, what) == 0,
-	      "resume");
+	CHECK(set_suspended(what, false) == 0, "resume");
 	CHECK(phase_is(ns, sqlplural, "quiet", "Running"), "Running");
 	CHECK(exists(ns, "job/quiet"), "streaming Job");
 	st_get(ns, "bfr", "{.items[?(@.spec.streamId==\"quiet\")].metadata.name}", v, sizeof(v));
@@ -427,11 +419,7 @@ static void wrong_class(void)
 	free(ev);
 	char what[320];
 	snprintf(what, sizeof(what), "%s/wc", sqlplural);
-	CHECK(it_kubectl(NULL, NULL,
-	                 "-n %s patch %s --type merge -p '{\"spec\":{\"execution\":{\"suspended\":false}}}' "
-	                 ">/dev/null",
-	                 ns, what) == 0,
-	      "resume");
+	CHECK(set_suspended(what, false) == 0, "resume");
 	CHECK(phase_is(ns, sqlplural, "wc", "Running"), "Running (the request is not run)");
 	CHECK(absent(ns, "job/wc-backfill"), "no backfill Job");
 }

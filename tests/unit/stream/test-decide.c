@@ -426,6 +426,18 @@ static void step(struct world *w)
 	gc(w);
 }
 
+/* A converged stream: `rounds` decisions, ten minutes apart, ask for nothing. */
+static void assert_quiet(struct world *w, int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		struct sl_stream_decision d;
+		w->now += 600;
+		decide(w, &d);
+		assert_int_equal(d.n_actions, 0);
+		sl_stream_decision_free(&d);
+	}
+}
+
 /* Rounds until decide() asks for no write; fails on a hot loop. */
 static unsigned converge(struct world *w)
 {
@@ -802,13 +814,7 @@ static void converged_no_writes(void **state)
 	job_finish(w->bjob, "Complete", "Completed", T0, T0 + 1);
 	converge(w);
 	unsigned writes = w->status_writes;
-	for (int i = 0; i < 5; i++) {
-		struct sl_stream_decision d;
-		w->now += 600;
-		decide(w, &d);
-		assert_int_equal(d.n_actions, 0);
-		sl_stream_decision_free(&d);
-	}
+	assert_quiet(w, 5);
 	assert_int_equal(w->status_writes, writes);
 	world_free(w);
 }
@@ -1489,13 +1495,7 @@ static void cron_created(void **state)
 	assert_int_equal(seen, 2);
 	assert_status_hash_of(w, w->cron);
 	unsigned writes = w->cron_writes + w->status_writes;
-	for (int i = 0; i < 3; i++) {
-		struct sl_stream_decision d;
-		w->now += 600;
-		decide(w, &d);
-		assert_int_equal(d.n_actions, 0);
-		sl_stream_decision_free(&d);
-	}
+	assert_quiet(w, 3);
 	assert_int_equal(w->cron_writes + w->status_writes, writes);
 	world_free(w);
 }
@@ -1601,13 +1601,7 @@ static void pruned_schema(void **state)
 	assert_null(at(w->stream, "status.conditions.0.reason"));
 	assert_string_equal(str(w->stream, "status.conditions.0.phase"), "Running");
 	unsigned writes = w->status_writes;
-	for (int i = 0; i < 5; i++) {
-		struct sl_stream_decision d;
-		w->now += 600;
-		decide(w, &d);
-		assert_int_equal(d.n_actions, 0);
-		sl_stream_decision_free(&d);
-	}
+	assert_quiet(w, 5);
 	assert_int_equal(w->status_writes, writes);
 
 	job_finish(w->sjob, "Failed", "BackoffLimitExceeded", T0, T0 + 5);
