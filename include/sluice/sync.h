@@ -13,7 +13,14 @@
  * - What left the source but was not pruned (prune off or blocked) stays in
  *   the inventory, so a later allowed prune still finds it; an object whose
  *   prune is refused on the live object (sluice.dev/prune: disabled, another
- *   source, no sluice label) is dropped from it and never touched again. */
+ *   source, no sluice label) is dropped from it and never touched again.
+ * - The inventory names only objects that were applied. Before a stage
+ *   applies objects the inventory lacks, they are written to the
+ *   ConfigMap's "pending" list, so that a process killed between an apply
+ *   and the inventory write leaves no object that a later prune cannot
+ *   find; the next sync moves them into the inventory, or prunes them when
+ *   they left the source (an object that was never created is just
+ *   forgotten). */
 #pragma once
 
 #include "sluice/arcane.h"
@@ -181,6 +188,13 @@ const struct sl_sync_inv_entry *sl_sync_inventory_find(const struct sl_sync_inve
 int sl_sync_inventory_format(const struct sl_sync_inventory *inv, struct sl_buf *out);
 int sl_sync_inventory_parse(const char *json, size_t len, struct sl_sync_inventory **ret,
                             struct sl_error *err);
+/* Splits claims into what was applied, the entries in stored (the inventory
+ * as read) or in confirmed (applied or found unchanged since), into
+ * *ret_inv, and the rest, objects whose create was started but never
+ * confirmed, into *ret_pending. Both are new (caller frees). */
+int sl_sync_inventory_split(const struct sl_sync_inventory *claims, const struct sl_sync_inventory *stored,
+                            const struct sl_sync_inventory *confirmed, struct sl_sync_inventory **ret_inv,
+                            struct sl_sync_inventory **ret_pending);
 
 /* ConfigMap data limit (1 MiB) minus room for keys and metadata. */
 #define SL_SYNC_INVENTORY_MAX (1000 * 1024)
@@ -206,11 +220,12 @@ struct sl_sync_status {
  * cut to SL_SYNC_STATUS_MAX_REASON bytes. */
 int sl_sync_status_format(const struct sl_sync_status *st, struct sl_buf *out);
 
-/* The ConfigMap "sluice-inventory-<source id>" holding inventory and status
- * (data keys "inventory" and "status"), labelled as managed by sluice.
- * status_json may be NULL. Returns a new tree. */
+/* The ConfigMap "sluice-inventory-<source id>" holding inventory, status and
+ * the pending list (data keys "inventory", "status" and "pending"), labelled
+ * as managed by sluice. Each text may be NULL: the key is left out. Returns a
+ * new tree. */
 struct cJSON *sl_sync_inventory_configmap(const char *source_id, const char *ns, const char *inventory_json,
-                                          const char *status_json);
+                                          const char *status_json, const char *pending_json);
 /* Name of that ConfigMap into out; SL_EINVALID when the source id does not
  * make a valid object name. */
 int sl_sync_inventory_name(const char *source_id, char *out, size_t outsz);

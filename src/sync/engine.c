@@ -45,6 +45,7 @@ enum phase {
 	PH_INVENTORY,
 	PH_RESOLVE,
 	PH_LIST,
+	PH_ANNOUNCE,
 	PH_APPLY,
 	PH_CRD_WAIT,
 	PH_PRUNE,
@@ -76,7 +77,13 @@ struct run {
 	struct live_list *lists;
 	size_t n_lists, cap_lists;
 	struct sl_map list_index; /* list_key -> index + 1 into lists */
-	struct sl_sync_inventory *prev, *cur;
+	/* prev: every object this source may have created, i.e. the stored
+	 * inventory (stored: objects that were applied) plus the stored
+	 * pending list and what this run announced (creates that were begun,
+	 * maybe never done). cur: what this run claims; confirmed: what it
+	 * applied or found unchanged. */
+	struct sl_sync_inventory *prev, *cur, *stored, *confirmed;
+	bool announced;     /* this run wrote a pending list */
 	cJSON *inv_cm;      /* the inventory ConfigMap as last read or written */
 	char *prev_outcome; /* "outcome" of the stored status */
 	/* The stored inventory was read (or there is none yet). Only then may
@@ -238,6 +245,56 @@ static size_t stage_end(const struct run *r)
 
 /* ---- inventory read ---------------------------------------------------------------- */
 
+/* One record of the ConfigMap (key "inventory" or "pending"), parsed into
+ * *ret (left NULL when the key is absent). */
+static int read_record(const cJSON *data, const char *key, struct sl_sync_inventory **ret,
+                       struct sl_error *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, key);
+	int rc;
+
+	*ret = NULL;
+	if (!v)
+		return 0;
+	if (!cJSON_IsString(v))
+		return sl_error_set(err, SL_EINVALID, "data.%s is not a string", key);
+	rc = sl_sync_inventory_parse(v->valuestring, strlen(v->valuestring), ret, err);
+	if (rc < 0)
+		sl_error_prefix(err, "data.%s", key);
+	return rc;
+}
+
+/* stored and prev from the inventory, and the pending list added to prev:
+ * its objects may exist, so they are pruned when they left the source. */
+static int read_records(struct run *r, const cJSON *data, struct sl_error *err)
+{
+	struct sl_sync_inventory *inv = NULL, *pending = NULL;
+	int rc;
+
+	rc = read_record(data, "inventory", &inv, err);
+	if (rc == 0)
+		rc = read_record(data, "pending", &pending, err);
+	for (size_t i = 0; rc == 0 && i < sl_sync_inventory_count(inv); i++) {
+		const struct sl_sync_inv_entry *e = sl_sync_inventory_at(inv, i);
+		rc = sl_sync_inventory_put(r->stored, e->group, e->version, e->kind, e->ns, e->name,
+		                           e->digest);
+		if (rc == 0)
+			rc = sl_sync_inventory_put(r->prev, e->group, e->version, e->kind, e->ns, e->name,
+			                           e->digest);
+	}
+	for (size_t i = 0; rc == 0 && i < sl_sync_inventory_count(pending); i++) {
+		const struct sl_sync_inv_entry *e = sl_sync_inventory_at(pending, i);
+		if (!sl_sync_inventory_find(r->prev, e->group, e->kind, e->ns, e->name))
+			rc = sl_sync_inventory_put(r->prev, e->group, e->version, e->kind, e->ns, e->name,
+			                           NULL);
+	}
+	if (rc == SL_ENOMEM)
+		sl_error_set(err, rc, "out of memory");
+	sl_sync_inventory_free(inv);
+	sl_sync_inventory_free(pending);
+	return rc;
+}
+
 static void on_inventory(struct sl_kube_result *res, void *payload)
 {
 	struct run *r = req_done(payload, NULL);
@@ -253,25 +310,15 @@ static void on_inventory(struct sl_kube_result *res, void *payload)
 		          result_reason(res));
 	} else {
 		const cJSON *data = cJSON_GetObjectItemCaseSensitive(res->body, "data");
-		const cJSON *inv = cJSON_GetObjectItemCaseSensitive(data, "inventory");
 		const cJSON *status = cJSON_GetObjectItemCaseSensitive(data, "status");
-		struct sl_sync_inventory *prev = NULL;
-		if (cJSON_IsString(inv)) {
-			int rc =
-			    sl_sync_inventory_parse(inv->valuestring, strlen(inv->valuestring), &prev, &err);
-			if (rc < 0)
-				/* a damaged inventory must turn neither into "prune
-				 * nothing" nor into "prune everything" silently */
-				set_fatal(r, rc, "inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name,
-				          err.msg);
-			else {
-				sl_sync_inventory_free(r->prev);
-				r->prev = prev;
-				r->prev_known = true;
-			}
-		} else {
-			r->prev_known = true; /* a ConfigMap without one: empty */
-		}
+		/* a damaged inventory must turn neither into "prune nothing" nor
+		 * into "prune everything" silently; a ConfigMap without one is
+		 * an empty one */
+		int rc = read_records(r, data, &err);
+		if (rc < 0)
+			set_fatal(r, rc, "inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name, err.msg);
+		else
+			r->prev_known = true;
 		if (cJSON_IsString(status)) {
 			cJSON *st = cJSON_Parse(status->valuestring);
 			const cJSON *oc = cJSON_GetObjectItemCaseSensitive(st, "outcome");
@@ -617,8 +664,18 @@ static void record(struct run *r, const struct sl_sync_item *it, const char *dig
 		set_fatal(r, SL_ENOMEM, "out of memory");
 }
 
-/* A failed object that was ours stays ours, without a digest (applied again
- * next time); a new one that failed is not claimed. */
+/* The object is as the source wants it: the inventory may name it. */
+static void record_applied(struct run *r, const struct sl_sync_item *it, const char *digest)
+{
+	record(r, it, digest);
+	if (sl_sync_inventory_put(r->confirmed, it->group, it->version, it->kind, it->ns, it->name, NULL) < 0)
+		set_fatal(r, SL_ENOMEM, "out of memory");
+}
+
+/* A failed object that may be ours stays claimed, without a digest
+ * (applied again next time): in the inventory when it was there, else
+ * pending (a create that timed out may have happened). A new one that
+ * failed before it was announced is not claimed. */
 static void record_failed(struct run *r, const struct sl_sync_item *it)
 {
 	if (sl_sync_inventory_find(r->prev, it->group, it->kind, it->ns, it->name))
@@ -670,7 +727,10 @@ static void on_apply(struct sl_kube_result *res, void *payload)
 		 * again next time */
 		bool known =
 		    sl_sync_state_digest_from(is->it->digest, is->it->obj, res->body, is->state) == 0;
-		record(r, is->it, known ? is->state : NULL);
+		if (dry(s))
+			record(r, is->it, known ? is->state : NULL);
+		else
+			record_applied(r, is->it, known ? is->state : NULL);
 		progress(r);
 	}
 	r->pending--;
@@ -711,7 +771,7 @@ static bool needs_apply(struct run *r, struct item_state *is)
 		is->outcome = ITEM_UNCHANGED;
 		r->unchanged++;
 		progress(r);
-		record(r, it, is->state);
+		record_applied(r, it, is->state);
 		return false;
 	}
 	return true;
@@ -759,11 +819,76 @@ static void issue_applies(struct run *r)
 		advance(r);
 }
 
+static void send_inventory(struct run *r, const char *inv, const char *st, const char *pending);
+
+/* The pending list as it stands: every object that may exist but is not
+ * in the stored inventory. */
+static int format_pending(struct run *r, struct sl_buf *out)
+{
+	struct sl_sync_inventory *inv = NULL, *pending = NULL;
+	int rc = sl_sync_inventory_split(r->prev, r->stored, NULL, &inv, &pending);
+
+	if (rc == 0)
+		rc = sl_sync_inventory_format(pending, out);
+	sl_sync_inventory_free(inv);
+	sl_sync_inventory_free(pending);
+	return rc;
+}
+
+/* Objects of this stage that no record names are announced in the pending
+ * list before any of them is applied, next to the inventory and status as
+ * stored (untouched): a process killed after the apply and before the
+ * inventory write leaves no object that a later prune cannot find. True
+ * when the write was sent. */
+static bool announce(struct run *r)
+{
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(r->inv_cm, "data");
+	const cJSON *inv = cJSON_GetObjectItemCaseSensitive(data, "inventory");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(data, "status");
+	struct sl_buf pending;
+	bool added = false;
+
+	if (dry(r->s))
+		return false;
+	for (size_t i = stage_begin(r); i < stage_end(r); i++) {
+		const struct item_state *is = &r->st[i];
+		const struct sl_sync_item *it = is->it;
+		if (is->outcome != ITEM_PENDING || !is->resolved ||
+		    sl_sync_inventory_find(r->prev, it->group, it->kind, it->ns, it->name))
+			continue;
+		if (sl_sync_inventory_put(r->prev, it->group, it->version, it->kind, it->ns, it->name, NULL) <
+		    0) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			return false;
+		}
+		added = true;
+	}
+	if (!added)
+		return false;
+	sl_buf_init(&pending, SL_SYNC_INVENTORY_MAX);
+	if (format_pending(r, &pending) < 0) {
+		set_fatal(r, SL_ETOOLARGE, "pending list over %d bytes: too many objects for one source",
+		          SL_SYNC_INVENTORY_MAX);
+	} else {
+		r->announced = true;
+		send_inventory(r, cJSON_IsString(inv) ? inv->valuestring : NULL,
+		               cJSON_IsString(st) ? st->valuestring : NULL, pending.data);
+	}
+	sl_buf_free(&pending);
+	return !r->fatal;
+}
+
 static void start_apply(struct run *r)
 {
+	r->phase = PH_ANNOUNCE;
+	r->pending = 1;
+	r->next = stage_begin(r);
+	if (announce(r)) {
+		settle(r); /* applies start when the pending list is written */
+		return;
+	}
 	r->phase = PH_APPLY;
 	r->pending = 0;
-	r->next = stage_begin(r);
 	issue_applies(r);
 }
 
@@ -1131,8 +1256,10 @@ static void status_of(const struct run *r, struct sl_sync_status *st)
 }
 
 /* What this sync decided, as a digest: the status without times and counts,
- * and the inventory, so that a resync that changes nothing writes nothing. */
-static int outcome_of(const struct sl_sync_status *st, const char *inv, char out[static 65])
+ * the inventory and the pending list (NULL: none), so that a resync that
+ * changes nothing writes nothing. */
+static int outcome_of(const struct sl_sync_status *st, const char *inv, const char *pending,
+                      char out[static 65])
 {
 	struct sl_sync_status sig = *st;
 	struct sl_buf b;
@@ -1144,14 +1271,18 @@ static int outcome_of(const struct sl_sync_status *st, const char *inv, char out
 	r = sl_sync_status_format(&sig, &b);
 	if (r == 0)
 		r = sl_buf_puts(&b, inv);
+	if (r == 0 && pending)
+		r = sl_buf_printf(&b, "\npending %s", pending);
 	if (r == 0)
 		sl_sha256_hex(b.data, b.len, out);
 	sl_buf_free(&b);
 	return r;
 }
 
-/* Applies the inventory ConfigMap with the texts of inventory and status. */
-static void send_inventory(struct run *r, const char *inv, const char *st)
+/* Applies the inventory ConfigMap with the texts of inventory, status and
+ * pending list (each NULL: left out, so a pending list written before is
+ * removed). */
+static void send_inventory(struct run *r, const char *inv, const char *st, const char *pending)
 {
 	struct sl_sync *s = r->s;
 	struct sl_kube_call_opts o = {.field_manager = SL_ARCANE_FIELD_MANAGER_SYNC, .force = true};
@@ -1160,7 +1291,7 @@ static void send_inventory(struct run *r, const char *inv, const char *st)
 	                          .namespaced = true,
 	                          .ns = s->inventory_ns,
 	                          .name = s->inv_name};
-	cJSON *cm = sl_sync_inventory_configmap(s->source_id, s->inventory_ns, inv, st);
+	cJSON *cm = sl_sync_inventory_configmap(s->source_id, s->inventory_ns, inv, st, pending);
 	struct req *q = cm ? req_new(r, 0) : NULL;
 
 	if (!q) {
@@ -1180,40 +1311,55 @@ static void send_inventory(struct run *r, const char *inv, const char *st)
 static void start_write(struct run *r)
 {
 	struct sl_sync_status status;
-	struct sl_buf inv, st;
+	struct sl_sync_inventory *applied = NULL, *pending = NULL;
+	struct sl_buf inv, pend, st;
 	char outcome[65];
 	int rc;
 
 	r->phase = PH_WRITE;
 	r->pending = 1;
 	sl_buf_init(&inv, SL_SYNC_INVENTORY_MAX);
+	sl_buf_init(&pend, SL_SYNC_INVENTORY_MAX);
 	sl_buf_init(&st, 256 * 1024);
 	/* a dry run writes nothing; a sync that could not read the inventory
 	 * (the API refused, or it does not parse) must not overwrite it */
 	if (dry(r->s) || !r->prev_known)
 		goto out;
-	const struct sl_sync_inventory *which = r->plan && !r->fatal ? r->cur : r->prev;
-	rc = which ? sl_sync_inventory_format(which, &inv) : sl_buf_puts(&inv, "{\"v\":1,\"o\":{}}");
+	/* what is claimed, split into what was applied (the inventory) and
+	 * what may exist (pending); a failed run keeps what was stored */
+	rc = sl_sync_inventory_split(r->plan && !r->fatal ? r->cur : r->prev, r->stored, r->confirmed,
+	                             &applied, &pending);
+	if (rc < 0) {
+		set_fatal(r, rc, "out of memory");
+		goto out;
+	}
+	rc = sl_sync_inventory_format(applied, &inv);
+	if (rc == 0 && sl_sync_inventory_count(pending))
+		rc = sl_sync_inventory_format(pending, &pend);
 	if (rc < 0) {
 		set_fatal(r, rc, "inventory over %d bytes: too many objects for one source",
 		          SL_SYNC_INVENTORY_MAX);
 		goto out;
 	}
 	status_of(r, &status);
-	if (outcome_of(&status, inv.data ? inv.data : "", outcome) < 0) {
+	if (outcome_of(&status, inv.data ? inv.data : "", pend.data, outcome) < 0) {
 		set_fatal(r, SL_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (r->prev_outcome && strcmp(r->prev_outcome, outcome) == 0 && r->inv_cm && !r->pruned)
+	if (r->prev_outcome && strcmp(r->prev_outcome, outcome) == 0 && r->inv_cm && !r->pruned &&
+	    !r->announced)
 		goto out;
 	status.outcome = outcome;
 	if (sl_sync_status_format(&status, &st) < 0) {
 		set_fatal(r, SL_ENOMEM, "out of memory");
 		goto out;
 	}
-	send_inventory(r, inv.data, st.data);
+	send_inventory(r, inv.data, st.data, pend.data);
 out:
+	sl_sync_inventory_free(applied);
+	sl_sync_inventory_free(pending);
 	sl_buf_free(&inv);
+	sl_buf_free(&pend);
 	sl_buf_free(&st);
 	settle(r);
 }
@@ -1258,6 +1404,12 @@ static void advance(struct run *r)
 		else
 			start_apply(r);
 		return;
+	case PH_ANNOUNCE:
+		/* issue_applies moves on to prune when the write failed */
+		r->phase = PH_APPLY;
+		r->pending = 0;
+		issue_applies(r);
+		return;
 	case PH_APPLY:
 		if (!r->fatal && r->stage == SL_SYNC_STAGE_CRD && stage_end(r) > stage_begin(r))
 			start_crd_wait(r);
@@ -1300,6 +1452,8 @@ static void run_free(struct run *r)
 	sl_map_free(&r->list_index, NULL);
 	sl_sync_inventory_free(r->prev);
 	sl_sync_inventory_free(r->cur);
+	sl_sync_inventory_free(r->stored);
+	sl_sync_inventory_free(r->confirmed);
 	cJSON_Delete(r->inv_cm);
 	free(r->prev_outcome);
 	free(r->prune);
@@ -1475,7 +1629,8 @@ int sl_sync_run(struct sl_sync *s, struct sl_sync_plan *plan, const char *source
 	sl_buf_init(&r->pruned_names, 64 * 1024);
 	if (source_error && !(r->source_error = sl_strdup(source_error)))
 		goto oom;
-	if (sl_sync_inventory_new(&r->cur) < 0 || sl_sync_inventory_new(&r->prev) < 0)
+	if (sl_sync_inventory_new(&r->cur) < 0 || sl_sync_inventory_new(&r->prev) < 0 ||
+	    sl_sync_inventory_new(&r->stored) < 0 || sl_sync_inventory_new(&r->confirmed) < 0)
 		goto oom;
 	if (plan && plan->n_items) {
 		r->st = calloc(plan->n_items, sizeof(*r->st));

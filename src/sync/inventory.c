@@ -306,6 +306,37 @@ out:
 	return r;
 }
 
+static int copy_entry(struct sl_sync_inventory *to, const struct sl_sync_inv_entry *e)
+{
+	return sl_sync_inventory_put(to, e->group, e->version, e->kind, e->ns, e->name, e->digest);
+}
+
+int sl_sync_inventory_split(const struct sl_sync_inventory *claims, const struct sl_sync_inventory *stored,
+                            const struct sl_sync_inventory *confirmed, struct sl_sync_inventory **ret_inv,
+                            struct sl_sync_inventory **ret_pending)
+{
+	struct sl_sync_inventory *inv = NULL, *pending = NULL;
+	int r;
+
+	r = sl_sync_inventory_new(&inv);
+	if (r == 0)
+		r = sl_sync_inventory_new(&pending);
+	for (size_t i = 0; r == 0 && i < sl_sync_inventory_count(claims); i++) {
+		const struct sl_sync_inv_entry *e = sl_sync_inventory_at(claims, i);
+		bool applied = sl_sync_inventory_find(stored, e->group, e->kind, e->ns, e->name) ||
+		               sl_sync_inventory_find(confirmed, e->group, e->kind, e->ns, e->name);
+		r = copy_entry(applied ? inv : pending, e);
+	}
+	if (r < 0) {
+		sl_sync_inventory_free(inv);
+		sl_sync_inventory_free(pending);
+		return r;
+	}
+	*ret_inv = inv;
+	*ret_pending = pending;
+	return 0;
+}
+
 /* ---- status ------------------------------------------------------------------ */
 
 static cJSON *add_str(cJSON *o, const char *k, const char *v)
@@ -381,7 +412,7 @@ int sl_sync_inventory_name(const char *source_id, char *out, size_t outsz)
 }
 
 cJSON *sl_sync_inventory_configmap(const char *source_id, const char *ns, const char *inventory_json,
-                                   const char *status_json)
+                                   const char *status_json, const char *pending_json)
 {
 	char name[256];
 	cJSON *cm = NULL, *meta, *labels, *ann, *data;
@@ -396,8 +427,9 @@ cJSON *sl_sync_inventory_configmap(const char *source_id, const char *ns, const 
 	    !add_str(labels, "sluice.dev/inventory", "true") ||
 	    !(ann = cJSON_AddObjectToObject(meta, "annotations")) ||
 	    !add_str(ann, SL_ARCANE_ANN_SOURCE, source_id) || !(data = cJSON_AddObjectToObject(cm, "data")) ||
-	    !add_str(data, "inventory", inventory_json) ||
-	    (status_json && !add_str(data, "status", status_json))) {
+	    (inventory_json && !add_str(data, "inventory", inventory_json)) ||
+	    (status_json && !add_str(data, "status", status_json)) ||
+	    (pending_json && !add_str(data, "pending", pending_json))) {
 		cJSON_Delete(cm);
 		return NULL;
 	}

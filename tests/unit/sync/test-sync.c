@@ -499,7 +499,8 @@ static void configmap_and_name(void **state)
 	assert_int_equal(sl_sync_inventory_name("Repo", name, sizeof(name)), SL_EINVALID);
 	assert_int_equal(sl_sync_inventory_name("-x", name, sizeof(name)), SL_EINVALID);
 	assert_int_equal(sl_sync_inventory_name("", name, sizeof(name)), SL_EINVALID);
-	cJSON *cm = sl_sync_inventory_configmap("repo-1", "sluice-system", "{}", "{\"revision\":\"r\"}");
+	cJSON *cm =
+	    sl_sync_inventory_configmap("repo-1", "sluice-system", "{}", "{\"revision\":\"r\"}", NULL);
 	assert_non_null(cm);
 	char *s = cJSON_PrintUnformatted(cm);
 	assert_string_equal(s,
@@ -629,6 +630,51 @@ static void prune_decision(void **state)
 	sl_sync_inventory_free(empty);
 }
 
+/* What was applied (stored before, or confirmed by this run) goes to the
+ * inventory; a claim that is neither, a create that was begun, is pending. */
+static void inventory_split(void **state)
+{
+	static const char *const claims_keys[] = {"-|ConfigMap|n|old", "-|ConfigMap|n|applied",
+	                                          "-|ConfigMap|n|begun", "example.com|MockStream|n|old",
+	                                          NULL};
+	static const char *const stored_keys[] = {"-|ConfigMap|n|old", "example.com|MockStream|n|old",
+	                                          "-|ConfigMap|n|pruned", NULL};
+	static const char *const confirmed_keys[] = {"-|ConfigMap|n|applied", NULL};
+	struct sl_sync_inventory *claims = inv_of(claims_keys), *stored = inv_of(stored_keys),
+	                         *confirmed = inv_of(confirmed_keys), *inv, *pending;
+
+	assert_int_equal(sl_sync_inventory_split(claims, stored, confirmed, &inv, &pending), 0);
+	assert_int_equal(sl_sync_inventory_count(inv), 3);
+	assert_non_null(sl_sync_inventory_find(inv, "", "ConfigMap", "n", "old"));
+	assert_non_null(sl_sync_inventory_find(inv, "", "ConfigMap", "n", "applied"));
+	assert_non_null(sl_sync_inventory_find(inv, "example.com", "MockStream", "n", "old"));
+	assert_null(sl_sync_inventory_find(inv, "", "ConfigMap", "n", "pruned")); /* not claimed any more */
+	assert_int_equal(sl_sync_inventory_count(pending), 1);
+	assert_string_equal(sl_sync_inventory_at(pending, 0)->name, "begun");
+	assert_string_equal(sl_sync_inventory_at(pending, 0)->digest, "d");
+	sl_sync_inventory_free(inv);
+	sl_sync_inventory_free(pending);
+
+	/* nothing confirmed (NULL): only what was stored is applied */
+	assert_int_equal(sl_sync_inventory_split(claims, stored, NULL, &inv, &pending), 0);
+	assert_int_equal(sl_sync_inventory_count(inv), 2);
+	assert_int_equal(sl_sync_inventory_count(pending), 2);
+	sl_sync_inventory_free(inv);
+	sl_sync_inventory_free(pending);
+
+	/* the ConfigMap carries the pending list only when there is one */
+	cJSON *cm = sl_sync_inventory_configmap("repo-1", "sluice-system", NULL, NULL, "{\"v\":1}");
+	const cJSON *data = cJSON_GetObjectItem(cm, "data");
+	assert_null(cJSON_GetObjectItem(data, "inventory"));
+	assert_null(cJSON_GetObjectItem(data, "status"));
+	assert_string_equal(cJSON_GetObjectItem(data, "pending")->valuestring, "{\"v\":1}");
+	cJSON_Delete(cm);
+
+	sl_sync_inventory_free(claims);
+	sl_sync_inventory_free(stored);
+	sl_sync_inventory_free(confirmed);
+}
+
 static void prune_live_checks(void **state)
 {
 	const char *why;
@@ -737,6 +783,7 @@ int main(void)
 	    cmocka_unit_test(configmap_and_name),
 	    cmocka_unit_test(status_bounded),
 	    cmocka_unit_test(prune_decision),
+	    cmocka_unit_test(inventory_split),
 	    cmocka_unit_test(prune_live_checks),
 	    cmocka_unit_test(diff_objects),
 	};
