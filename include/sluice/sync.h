@@ -209,6 +209,10 @@ struct sl_sync_status {
 	const char *result; /* "ok", "failed", "source-error" */
 	size_t applied, unchanged, failed, pruned, prune_skipped;
 	const char *prune_blocked; /* NULL or why prune did not run */
+	/* NULL, or why the source could not be read: with result
+	 * "source-error" nothing was applied; otherwise the revision is the
+	 * last good one and the source's newer state is not known */
+	const char *source_error;
 	/* digest of what the sync decided (inventory, revision, result,
 	 * errors): a resync with the same outcome skips the write */
 	const char *outcome;
@@ -351,8 +355,10 @@ void sl_sync_free(struct sl_sync *s);
  * changed, so such a resync makes no write at all. Call it on every interval
  * to undo drift. plan NULL
  * means the source could not be read: nothing is applied or pruned and the
- * failure is recorded (source_error says why). done runs once, later, on
- * the loop. SL_EEXIST while a run is in flight. */
+ * failure is recorded (source_error says why). A plan with a source_error
+ * is the last good snapshot of a source whose last check failed: it is
+ * applied as usual and the status records the error too. done runs once,
+ * later, on the loop. SL_EEXIST while a run is in flight. */
 int sl_sync_run(struct sl_sync *s, struct sl_sync_plan *plan, const char *source_error, sl_sync_done_fn done,
                 void *payload);
 bool sl_sync_running(const struct sl_sync *s);

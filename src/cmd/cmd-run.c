@@ -354,6 +354,9 @@ struct run {
 	bool synced_once;  /* a sync finished (whatever its result) */
 	bool releasing;
 	int exit_code;
+	/* why the source's last check failed ("" when it did not): recorded
+	 * in the sync status next to the last good revision */
+	char source_error[SL_ERRMSG_MAX];
 
 	struct wb_entry *wb;
 	size_t n_wb, cap_wb;
@@ -455,7 +458,7 @@ static void request_sync(struct run *r)
 		return;
 	}
 	sl_debug("sync %s: %zu object(s)", sl_source_snapshot_revision(snap), plan->n_items);
-	e = sl_sync_run(r->sync, plan, NULL, on_sync_done, r);
+	e = sl_sync_run(r->sync, plan, r->source_error[0] ? r->source_error : NULL, on_sync_done, r);
 	if (e < 0) {
 		sl_err("sync %s: %s", sl_source_snapshot_revision(snap), sl_strerror(e));
 		sl_loop_timer_arm(r->resync, r->o.interval_ms);
@@ -476,21 +479,33 @@ static void on_source(struct sl_source *src, const struct sl_source_event *ev, v
 	case SL_SOURCE_EVENT_SNAPSHOT:
 		sl_info("source %s: revision %s (%zu file(s))", source_desc(r, desc, sizeof(desc)),
 		        sl_source_snapshot_revision(ev->snapshot), sl_source_snapshot_files(ev->snapshot));
+		r->source_error[0] = '\0';
 		request_sync(r);
 		break;
 	case SL_SOURCE_EVENT_UNCHANGED:
 		sl_debug("source %s: unchanged", source_desc(r, desc, sizeof(desc)));
+		if (r->source_error[0]) {
+			/* the status stops saying the source fails */
+			r->source_error[0] = '\0';
+			request_sync(r);
+		}
 		break;
-	case SL_SOURCE_EVENT_ERROR:
-		sl_warn("source %s: %s", source_desc(r, desc, sizeof(desc)),
-		        ev->error ? ev->error->msg : "check failed");
+	case SL_SOURCE_EVENT_ERROR: {
+		const char *msg = ev->error && ev->error->msg[0] ? ev->error->msg : "source unavailable";
+		bool changed = strcmp(r->source_error, msg) != 0;
+
+		sl_warn("source %s: %s", source_desc(r, desc, sizeof(desc)), msg);
+		snprintf(r->source_error, sizeof(r->source_error), "%s", msg);
 		/* Before any snapshot the failure is recorded in the sync status
 		 * (nothing is applied or pruned); later the last good snapshot
-		 * stays in force. */
+		 * stays in force, and the status says why it is not newer. A
+		 * failure that repeats itself costs no sync. */
 		if (!ev->snapshot && r->sync && r->leading && !r->stopping && !sl_sync_running(r->sync))
-			sl_sync_run(r->sync, NULL, ev->error ? ev->error->msg : "source unavailable",
-			            on_sync_done, r);
+			sl_sync_run(r->sync, NULL, msg, on_sync_done, r);
+		else if (ev->snapshot && changed)
+			request_sync(r);
 		break;
+	}
 	}
 }
 

@@ -100,7 +100,8 @@ static int source_status(cJSON *src, const char *text, const char *where, cJSON 
 			r = SL_ENOMEM;
 			goto out;
 		}
-	if (!add_str_or_null(src, "pruneBlocked", sl_manifest_str(st, "pruneBlocked"))) {
+	if (!add_str_or_null(src, "pruneBlocked", sl_manifest_str(st, "pruneBlocked")) ||
+	    !add_str_or_null(src, "sourceError", sl_manifest_str(st, "sourceError"))) {
 		r = SL_ENOMEM;
 		goto out;
 	}

@@ -139,8 +139,8 @@ static enum sl_cmd_colour phase_colour(const char *phase)
 	return SL_CMD_PLAIN;
 }
 
-/* The first error of a source, "file:line: reason", or why prune was
- * blocked. */
+/* The first error of a source, "file:line: reason", else why the source
+ * could not be read, else why prune was blocked. */
 static const char *source_message(const cJSON *src, char out[static 512])
 {
 	const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(src, "errors"), 0);
@@ -148,6 +148,10 @@ static const char *source_message(const cJSON *src, char out[static 512])
 	if (e) {
 		snprintf(out, 512, "%s:%d: %s", or_none(str(e, "file")), (int)num(e, "line"),
 		         or_none(str(e, "reason")));
+		return out;
+	}
+	if (str(src, "sourceError")) {
+		snprintf(out, 512, "source: %s", str(src, "sourceError"));
 		return out;
 	}
 	return str(src, "pruneBlocked") ? str(src, "pruneBlocked") : "";

@@ -103,10 +103,10 @@ static int export_dir(struct exporter *x, const git_tree_entry *e, const git_tre
 	char sp[PATH_MAX];
 
 	if (mkdirat(dfd, name, 0700) < 0)
-		return sl_error_set(x->err, SL_EIO, "%s: %s", name, strerror(errno));
+		return sl_error_set(x->err, SL_EIO, "%s%s: %s", prefix, name, strerror(errno));
 	cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (cfd < 0)
-		return sl_error_set(x->err, SL_EIO, "%s: %s", name, strerror(errno));
+		return sl_error_set(x->err, SL_EIO, "%s%s: %s", prefix, name, strerror(errno));
 	r = git_tree_lookup(&sub, repo, git_tree_entry_id(e));
 	if (r < 0) {
 		r = sl_source__git_fail(x->g, NULL, r, "tree", x->err);
@@ -149,13 +149,15 @@ static bool over_limit(struct exporter *x, const git_tree_entry *e, const char *
 	return true;
 }
 
-/* A file, read-only: trees are shared and never written. */
-static int write_file(int dfd, const char *name, const char *p, size_t len, int mode, struct sl_error *err)
+/* A file, read-only: trees are shared and never written. prefix is its
+ * directory in the tree, for messages. */
+static int write_file(int dfd, const char *prefix, const char *name, const char *p, size_t len, int mode,
+                      struct sl_error *err)
 {
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 
 	if (fd < 0)
-		return sl_error_set(err, SL_EIO, "%s: %s", name, strerror(errno));
+		return sl_error_set(err, SL_EIO, "%s%s: %s", prefix, name, strerror(errno));
 	while (len) {
 		ssize_t w = write(fd, p, len);
 		if (w < 0 && errno == EINTR)
@@ -163,7 +165,7 @@ static int write_file(int dfd, const char *name, const char *p, size_t len, int 
 		if (w < 0) {
 			int e = errno;
 			close(fd);
-			return sl_error_set(err, SL_EIO, "%s: %s", name, strerror(e));
+			return sl_error_set(err, SL_EIO, "%s%s: %s", prefix, name, strerror(e));
 		}
 		p += w;
 		len -= (size_t)w;
@@ -174,14 +176,15 @@ static int write_file(int dfd, const char *name, const char *p, size_t len, int 
 
 /* A symlink, kept as one: the manifest loader refuses one that leaves the
  * root. */
-static int write_link(int dfd, const char *name, const char *p, size_t len, struct sl_error *err)
+static int write_link(int dfd, const char *prefix, const char *name, const char *p, size_t len,
+                      struct sl_error *err)
 {
 	_cleanup_free_ char *target = sl_strndup(p, len);
 
 	if (!target)
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 	if (symlinkat(target, dfd, name) < 0)
-		return sl_error_set(err, SL_EIO, "%s: %s", name, strerror(errno));
+		return sl_error_set(err, SL_EIO, "%s%s: %s", prefix, name, strerror(errno));
 	return 0;
 }
 
@@ -203,9 +206,10 @@ static int export_file(struct exporter *x, const git_tree_entry *e, const git_tr
 	if (r < 0)
 		return sl_source__git_fail(x->g, NULL, r, "blob", x->err);
 	if (mode == GIT_FILEMODE_LINK)
-		r = write_link(dfd, name, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b), x->err);
+		r = write_link(dfd, prefix, name, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b),
+		               x->err);
 	else
-		r = write_file(dfd, name, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b),
+		r = write_file(dfd, prefix, name, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b),
 		               mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0500 : 0400, x->err);
 	git_blob_free(b);
 	return r;

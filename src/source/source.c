@@ -168,8 +168,14 @@ static int check_run(struct sl_source *src, struct sl_source__check *chk, struct
 	if (r < 0)
 		return r;
 	r = be->ops->export(be, chk, dir, err);
-	if (r < 0)
+	if (r < 0) {
+		/* where it was writing: a full or read-only cache is the
+		 * operator's to fix */
+		if (r == SL_EIO)
+			sl_error_prefix(err, "snapshot of %s in %s", named ? chk->rev : be->ops->name,
+			                src->trees_dir);
 		goto drop;
+	}
 	assert(chk->rev[0]);
 	if (!strcmp(chk->rev, chk->prev_rev)) {
 		r = 0; /* the same content again */

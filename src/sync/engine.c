@@ -1247,6 +1247,7 @@ static void status_of(const struct run *r, struct sl_sync_status *st)
 	    .prune_skipped = r->prune_skipped,
 	    .prune_blocked =
 	        r->s->opts.prune && !r->prune_ran ? sl_sync_prune_block_reason(r->prune_block) : NULL,
+	    .source_error = r->source_error,
 	    .errors = r->plan ? r->plan->problems : NULL,
 	    .n_errors = r->plan ? r->plan->n_problems : 0,
 	};

@@ -366,6 +366,12 @@ int sl_sync_status_format(const struct sl_sync_status *st, struct sl_buf *out)
 		goto out;
 	if (st->prune_blocked && !add_str(o, "pruneBlocked", st->prune_blocked))
 		goto out;
+	if (st->source_error) {
+		char msg[SL_SYNC_STATUS_MAX_REASON + 1];
+		snprintf(msg, sizeof(msg), "%s", st->source_error);
+		if (!add_str(o, "sourceError", msg))
+			goto out;
+	}
 	if (st->outcome && !add_str(o, "outcome", st->outcome))
 		goto out;
 	errs = cJSON_AddArrayToObject(o, "errors");

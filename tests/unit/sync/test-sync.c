@@ -543,6 +543,17 @@ static void status_bounded(void **state)
 	assert_int_equal(strlen(cJSON_GetObjectItem(e0, "reason")->valuestring), SL_SYNC_STATUS_MAX_REASON);
 	assert_int_equal(cJSON_GetObjectItem(e0, "line")->valueint, 1);
 	assert_string_equal(cJSON_GetObjectItem(o, "pruneBlocked")->valuestring, "the snapshot has errors");
+	assert_null(cJSON_GetObjectItem(o, "sourceError"));
+	cJSON_Delete(o);
+	sl_buf_free(&b);
+
+	/* the source's failure, cut like a reason */
+	st.source_error = longreason;
+	sl_buf_init(&b, 1 << 20);
+	assert_int_equal(sl_sync_status_format(&st, &b), 0);
+	o = J(b.data);
+	assert_int_equal(strlen(cJSON_GetObjectItem(o, "sourceError")->valuestring),
+	                 SL_SYNC_STATUS_MAX_REASON);
 	cJSON_Delete(o);
 	sl_buf_free(&b);
 }
