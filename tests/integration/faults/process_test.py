@@ -26,12 +26,12 @@ Usage: process_test.py [NAME...] (default: every test). SLUICE_FAULTS_SEED
 fixes the random choices (the seed in use is printed). Skipped without a
 cluster.
 """
+import base64
 import copy
 import json
 import os
 import random
 import re
-import shutil
 import signal
 import ssl
 import statistics
@@ -51,6 +51,18 @@ import run_test as rt  # noqa: E402 (paths, kubectl, git, wait, job_finish, http
 
 GROUP = "streaming.sneaksanddata.com"
 SRC_ANN = "sluice.dev/source"
+
+
+def wait(what, fn, timeout, step=0.01):
+    """rt.wait, polling more often: the times measured here are short."""
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
 
 
 def note(msg):
@@ -133,6 +145,7 @@ class Watcher:
         self.lock = threading.Lock()
         self.ever = set()  # (kind, ns, name) seen carrying sluice.dev/source: <source_id>
         self.deleted = []  # (seq, (kind, ns, name), uid)
+        self.times = []  # (seq, monotonic time) of each event of the source's objects
         self.uids = {}  # live (kind, ns, name) -> uid
         self.seq = 0
         self.errors = []
@@ -161,9 +174,11 @@ class Watcher:
             if typ == "DELETED":
                 if self.uids.pop(k, None) is not None or self.mine(o):
                     self.deleted.append((self.seq, k, o["metadata"]["uid"]))
+                    self.times.append((self.seq, time.monotonic()))
             elif self.mine(o):
                 self.ever.add(k)
                 self.uids[k] = o["metadata"]["uid"]
+                self.times.append((self.seq, time.monotonic()))
 
     def _run(self, kind, path):
         sel = "labelSelector=" + urllib.parse.quote("app.kubernetes.io/managed-by=sluice")
@@ -217,6 +232,11 @@ class Watcher:
         with self.lock:
             return self.seq
 
+    def first_since(self, seq):
+        """When the first change to the source's objects after seq was seen."""
+        with self.lock:
+            return next((t for s, t in self.times if s > seq), None)
+
     def deletions_since(self, seq):
         with self.lock:
             return [(k, uid) for s, k, uid in self.deleted if s > seq]
@@ -232,7 +252,7 @@ class Watcher:
         code, resp = self.api.request("PATCH", f"/api/v1/namespaces/{ns}/configmaps/{name}?fieldManager=faults-test",
                                       body, "application/apply-patch+yaml")
         assert code in (200, 201), (code, resp)
-        rt.wait("the test's watch to catch up", lambda: self.fence == marker, 30)
+        wait("the test's watch to catch up", lambda: self.fence == marker, 30)
         self.check()
 
     def close(self):
@@ -273,8 +293,19 @@ class Repo:
         return rt.git(self.work, "rev-parse", "HEAD").strip()
 
 
+_yaml_cache = {}
+
+
 def to_yaml(objs):
-    return "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objs)
+    """A YAML stream of objs (each object's text is kept: most of a source
+    is the same from one commit to the next)."""
+    out = []
+    for o in objs:
+        key = json.dumps(o, sort_keys=True)
+        if key not in _yaml_cache:
+            _yaml_cache[key] = yaml.safe_dump(o, sort_keys=False)
+        out.append(_yaml_cache[key])
+    return "---\n".join(out)
 
 
 def sluice_env(extra=None):
@@ -378,6 +409,7 @@ class World:
     def __init__(self, fx, rng):
         self.fx, self.rng = fx, rng
         self.objs = {}  # (kind, ns, name) -> manifest
+        self.files = {}  # as last written: path -> text
         self.next = 0
         self.class_prefix = f"fx{fx.id}-"
         for ns in fx.ns:
@@ -440,19 +472,27 @@ class World:
             self.add_class()
 
     def write(self, repo):
-        """The files: one per namespace and kind, ConfigMaps 25 to a file."""
-        shutil.rmtree(os.path.join(repo.work, "tree"), ignore_errors=True)
+        """The files: a ConfigMap per file, the other kinds one file per
+        namespace and kind (a change there moves its neighbours' document
+        indexes, so they are applied again too). Only what changed is
+        written."""
         groups = {}
         self.paths = {}
         for k in sorted(self.objs):
             kind, ns, name = k
-            groups.setdefault((ns or "cluster", kind), []).append(k)
-        for (ns, kind), keys in groups.items():
-            for i in range(0, len(keys), 25):
-                f = f"{ns}/{kind.lower()}-{i // 25}.yaml"
-                repo.write("tree/" + f, to_yaml([self.objs[k] for k in keys[i:i + 25]]))
-                for j, k in enumerate(keys[i:i + 25]):
-                    self.paths[k] = f"{f}#{j}"
+            f = f"{ns}/cm/{name}.yaml" if kind == "ConfigMap" else f"{ns or 'cluster'}/{kind.lower()}.yaml"
+            groups.setdefault(f, []).append(k)
+        files = {}
+        for f, keys in groups.items():
+            files[f] = to_yaml([self.objs[k] for k in keys])
+            for j, k in enumerate(keys):
+                self.paths[k] = f"{f}#{j}"
+        for f in set(self.files) - set(files):
+            repo.remove("tree/" + f)
+        for f, text in files.items():
+            if self.files.get(f) != text:
+                repo.write("tree/" + f, text)
+        self.files = files
 
     def snapshot(self):
         """The desired objects as written last, with the path annotation
@@ -527,7 +567,7 @@ def test_sigkill_sync(fx, rng):
         p = start(mode)
         if mode == "run":
             done = re.compile(rf"sync {head}: ok:")
-            rt.wait(f"sluice run to sync {head[:12]}",
+            wait(f"sluice run to sync {head[:12]}",
                     lambda: done.search(fx.log(p)) or (p.poll() is not None and
                                                        AssertionError(f"sluice run exited: {fx.log(p)}")), 120)
             took = time.monotonic() - p.started
@@ -558,21 +598,27 @@ def test_sigkill_sync(fx, rng):
     first = converge("sync --once", head)
     check_state(head, world.snapshot(), "first sync")
     note(f"first sync of {len(world.objs)} objects: {first:.2f} s")
-    window = {}
+    # the kills are drawn from [half the time to the first write, 1.2 x the
+    # median of the last whole syncs of a changed source], so that they
+    # cover the apply and prune phases and follow the machine's load
+    whole, first = {}, {}
     for mode in modes:
-        ts = []
+        whole[mode], first[mode] = [], []
         for _ in range(3):
             world.mutate()
             world.write(repo)
             head = repo.push("calibrate")
-            ts.append(converge(mode, head))
-            check_state(head, world.snapshot(), "calibration")
-        window[mode] = max(ts) * 1.15
+            mark = watch.mark()
+            t0 = time.monotonic()
+            whole[mode].append(converge(mode, head))
+            live = check_state(head, world.snapshot(), "calibration")
+            first[mode].append(watch.first_since(mark) - t0)
         note(f"{mode}: a sync of a changed source ({len(world.objs)} objects, about 25 added, 25 changed, "
-             f"29 removed) takes {statistics.median(ts):.2f} s (median of 3) from start to done; "
-             f"kills drawn from [0, {window[mode]:.2f}] s")
+             f"29 removed) writes first after {statistics.median(first[mode]):.2f} s and is done after "
+             f"{statistics.median(whole[mode]):.2f} s (medians of 3, from the start of the process)")
 
     phases = {}
+    delays = []
     recovery = {m: [] for m in modes}
     reverted = 0
     for i in range(runs):
@@ -582,9 +628,11 @@ def test_sigkill_sync(fx, rng):
         world.write(repo)
         head = repo.push(f"run {i}")
         desired = world.snapshot()
-        live0 = live_objects(fx, world)
+        live0 = live  # as the last check found it: nothing ran since
         mark = watch.mark()
-        delay = rng.uniform(0, window[mode])
+        lo, hi = 0.5 * statistics.median(first[mode]), 1.2 * statistics.median(whole[mode][-9:])
+        delay = rng.uniform(lo, max(hi, lo + 0.05))
+        delays.append((delay - lo) / max(hi - lo, 0.05))
         p = start(mode)
         time.sleep(max(0.0, p.started + delay - time.monotonic()))
         exited = p.poll() is not None
@@ -623,7 +671,8 @@ def test_sigkill_sync(fx, rng):
 
         # a push while sluice is down: half of the time the crashed commit
         # is reverted (what it created must go), else more changes
-        if rng.random() < 0.5:
+        pushed = rng.random() < 0.5
+        if pushed:
             if rng.random() < 0.5:
                 world.objs = before
                 reverted += 1
@@ -633,7 +682,7 @@ def test_sigkill_sync(fx, rng):
             head = repo.push(f"while down {i}")
             desired = world.snapshot()
         mark = watch.mark()
-        live1 = live_objects(fx, world)
+        live1 = live  # as found right after the kill
         took = converge(mode, head)
         live = check_state(head, desired, f"run {i} ({mode}, killed at {delay:.3f} s, {phase})")
         wrong = [k for k, _ in watch.deletions_since(mark) if k in desired]
@@ -641,9 +690,13 @@ def test_sigkill_sync(fx, rng):
         moved = [k for k in desired if k in live1 and live[k]["metadata"]["uid"] != live1[k]["metadata"]["uid"]]
         assert not moved, f"run {i}: the recovering sync re-created objects of the source: {moved[:5]}"
         recovery[mode].append(took)
+        if pushed:
+            whole[mode].append(took)
 
     note(f"{runs} kills with SIGKILL ({runs - runs // 2} of sync --once, {runs // 2} of run); "
          f"{reverted} followed by a revert of the killed commit")
+    note("kill times across the window, by tenth: " +
+         " ".join(str(sum(1 for d in delays if int(d * 10) == t)) for t in range(10)))
     for ph, n in sorted(phases.items(), key=lambda x: -x[1]):
         note(f"  killed {ph}: {n}")
     for mode, ts in recovery.items():
@@ -653,7 +706,478 @@ def test_sigkill_sync(fx, rng):
     note(f"objects ever applied: {len(watch.ever)}; deletions seen: {len(watch.deleted)}")
 
 
-TESTS = [("sigkill-sync", test_sigkill_sync, 3)]
+# ---- 2: SIGKILL during write-back ----------------------------------------------------
+
+HOOK = """#!/bin/sh
+# pre-receive of the test remote: a write-back push (author Sluice Bot) is
+# slow, so that sluice can be killed while the remote holds it; each such
+# push is logged when it enters and when it leaves the hook
+while read old new ref; do
+  if [ "$(git log -1 --format=%an "$new" 2>/dev/null)" = "Sluice Bot" ]; then
+    if [ -e {refuse} ]; then
+      echo "write-back refused for the test" >&2
+      exit 1
+    fi
+    echo "start $new $(date +%s.%N)" >> {log}
+    sleep "$(cat {delay})"
+    echo "end $new $(date +%s.%N)" >> {log}
+  fi
+done
+exit 0
+"""
+
+
+def bot_commits(remote):
+    """(sha, subject) of every write-back commit on the remote's main, oldest first."""
+    out = rt.git(remote, "log", "--reverse", "--format=%H %an|%s", "main")
+    return [(line.split(" ", 1)[0], line.split("|", 1)[1]) for line in out.splitlines()
+            if line.split(" ", 1)[1].startswith("Sluice Bot|")]
+
+
+def test_sigkill_writeback(fx, rng):
+    """sluice run --write-back killed in the write-back's windows: right
+    after the BackfillRequest is completed in the cluster, right after the
+    local commit, while the remote's pre-receive hook holds the push, and
+    right after the remote moved its branch. After each restart: every
+    completion is in Git exactly once, and nothing else is committed."""
+    if not (os.access("/usr/sbin/nginx", os.X_OK) and os.access("/usr/sbin/fcgiwrap", os.X_OK)):
+        return "nginx or fcgiwrap is not installed (scripts/install-deps installs them)"
+    env = rt.Env("wb")
+    fx.cleanups.append(env.close)
+    fixtures = os.path.join(rt.root, "tests/integration/source")
+    srv = os.path.join(env.tmp, "srv")
+    port = rt.free_port()
+    subprocess.run([os.path.join(fixtures, "fixture-http-start"), srv, str(port), env.tmp, "alice", "pw-1"],
+                   check=True, capture_output=True, timeout=60)
+    fx.cleanups.append(lambda: subprocess.run([os.path.join(fixtures, "fixture-http-stop"), srv], timeout=60))
+    pw = os.path.join(env.tmp, "pw")
+    with open(pw, "w") as f:
+        f.write("pw-1\n")
+    hook_log, delay_file = os.path.join(env.tmp, "hook.log"), os.path.join(env.tmp, "hook.delay")
+    refuse = os.path.join(env.tmp, "hook.refuse")
+    with open(delay_file, "w") as f:
+        f.write("2\n")
+    hook = os.path.join(env.remote, "hooks/pre-receive")
+    with open(hook, "w") as f:
+        f.write(HOOK.format(log=hook_log, delay=delay_file, refuse=refuse))
+    os.chmod(hook, 0o755)
+    rt.git(env.remote, "config", "http.receivepack", "true")
+
+    env.write("streams/s1.yaml", env.stream("s1", backfill=True))
+    env.push("add s1")
+    cache = os.path.join(env.tmp, "cache")
+    args = ["--git", f"https://127.0.0.1:{port}/git/remote.git", "--git-username", "alice",
+            "--git-password-file", pw, "--git-ca-file", os.path.join(srv, "ca.pem"), "--write-back",
+            "--git-author", "Sluice Bot <bot@example.com>", "--interval", "1s", "--cache-dir", cache,
+            "--inventory-namespace", env.ns, "--source-id", "wb-" + env.id]
+    p = env.start(*args)
+    rt.wait("Job s1-backfill (the initial backfill)", lambda: rt.job_exists(env.ns, "s1-backfill"), 90)
+    rt.job_finish(env.ns, "s1-backfill")
+    rt.wait("Job s1 (streaming)", lambda: rt.job_exists(env.ns, "s1"), 60)
+
+    wb_ref = os.path.join(cache, "repo.git/refs/sluice/writeback")
+    remote_ref = os.path.join(env.remote, "refs/heads/main")
+
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            return ""
+
+    def hook_lines():
+        return read(hook_log).splitlines()
+
+    def bfr_completed(name):
+        return rt.k("-n", env.ns, "get", "bfr", name, "-o", "jsonpath={.spec.completed}", check=False) == "true"
+
+    def git_completed(name, rev="main"):
+        text = rt.git(env.remote, "show", f"{rev}:backfills/{name}.yaml")
+        return re.search(r"^  completed: true", text, re.M) is not None
+
+    # where to kill, in turn; each trial asks for one backfill
+    windows = ["after the completion in the cluster", "right after the local commit",
+               "in the remote's pre-receive hook", "right after the remote moved its branch"]
+    trials = [w for w in windows for _ in range(3)]
+    rng.shuffle(trials)
+    # last, a restart while the remote refuses write-backs (its hook
+    # declines them): once it takes them again, the completion gets there
+    # without another restart
+    refusing = "after the completion, restarted while the remote refuses"
+    windows.append(refusing)
+    trials.append(refusing)
+    results = []
+    names = []
+    for t, window in enumerate(trials):
+        name = f"s1-bf-{t}"
+        names.append(name)
+        env.write(f"backfills/{name}.yaml", f"""# backfill {t}
+apiVersion: {GROUP}/v1
+kind: BackfillRequest
+metadata:
+  name: {name}
+  namespace: {env.ns}
+spec:
+  streamClass: {env.plural}
+  streamId: s1
+  completed: false
+""")
+        rt.git(env.work, "add", "-A")
+        rt.git(env.work, "commit", "-q", "-m", f"ask for backfill {t}")
+        rt.git(env.work, "pull", "-q", "--rebase", "origin", "main")
+        rt.git(env.work, "push", "-q", "origin", "HEAD:main")
+        rt.wait(f"the backfill Job of {name}", lambda: rt.k(
+            "-n", env.ns, "get", "job", "s1-backfill", "-o",
+            "jsonpath={.metadata.annotations.sluice\\.dev/backfill-request}", check=False) == name, 90)
+        ref0, remote0, hooks0 = read(wb_ref), read(remote_ref), len(hook_lines())
+        if window == "in the remote's pre-receive hook":
+            with open(delay_file, "w") as f:
+                f.write("3\n")
+        rt.job_finish(env.ns, "s1-backfill")
+        t0 = time.monotonic()
+        if window in ("after the completion in the cluster", refusing):
+            if window == refusing:
+                open(refuse, "w").close()
+            wait(f"{name} completed in the cluster", lambda: bfr_completed(name), 60, step=0.002)
+        elif window == "right after the local commit":
+            wait("the write-back commit in the cache", lambda: read(wb_ref) != ref0, 60, step=0.001)
+        elif window == "in the remote's pre-receive hook":
+            wait("the push in the remote's hook", lambda: len(hook_lines()) > hooks0, 60, step=0.002)
+            time.sleep(rng.uniform(0, 2.5))
+        else:
+            wait("the remote's branch to move", lambda: read(remote_ref) != remote0, 60, step=0.001)
+        p.kill()
+        p.wait()
+        killed_at = time.monotonic() - t0
+        # what the remote still does without sluice: a push held in the
+        # hook goes on when its client is gone
+        wait("the remote's hooks to end", lambda: sum(1 for ln in hook_lines() if ln.startswith("start")) ==
+             sum(1 for ln in hook_lines() if ln.startswith("end")), 10, step=0.05)
+        time.sleep(0.5)  # receive-pack moves the branch after its hook
+        landed = read(remote_ref) != remote0
+        hooked = len(hook_lines()) > hooks0
+        with open(delay_file, "w") as f:
+            f.write("2\n")
+
+        # restart: the same cache directory, as a pod's volume
+        p = env.start(*args)
+        restart = time.monotonic()
+        if window == refusing:
+            wait("the restarted write-back to give up", lambda: "write-back failed" in env.log(p), 90, step=0.05)
+            assert not git_completed(name), "a refused write-back reached Git"
+            os.unlink(refuse)
+            restart = time.monotonic()  # recovery counts from the remote taking pushes again
+        wait(f"{name} completed in Git", lambda: git_completed(name), 60, step=0.02)
+        recovered = time.monotonic() - restart
+        head = read(remote_ref)
+        wait(f"a sync of {head[:12]}", lambda: f"sync {head}: ok" in env.log(p), 60, step=0.05)
+        time.sleep(2)  # room for a second, wrong, commit
+        assert read(remote_ref) == head, f"{name}: the remote moved again after the completion was in Git"
+        results.append((window, landed, hooked, killed_at, recovered))
+
+        # what a user checks: the cluster and Git agree, each completion is
+        # one commit, and sluice committed nothing else
+        commits = bot_commits(env.remote)
+        for n in names:
+            assert bfr_completed(n), f"{n} is not completed in the cluster"
+            assert git_completed(n), f"{n} is completed in the cluster but not in Git (lost)"
+            mine = [c for c in commits if c[1] == f"Complete BackfillRequest {n}"]
+            assert len(mine) == 1, f"{n}: {len(mine)} write-back commits: {mine}"
+        other = [c for c in commits if c[1] not in {f"Complete BackfillRequest {n}" for n in names}]
+        assert not other, f"commits that were not asked for: {other}"
+        sha = next(c[0] for c in commits if c[1] == f"Complete BackfillRequest {name}")
+        diff = rt.git(env.remote, "diff", sha + "~1", sha)
+        changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+        assert changed == ["-  completed: false", "+  completed: true"], diff
+        rt.wait("Job s1 (streaming again)", lambda: rt.job_exists(env.ns, "s1"), 60)
+
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(30) == 0, env.log(p)
+    note(f"{len(trials)} kills of sluice run --write-back (HTTPS remote, pre-receive hook holding the push 2-3 s; "
+         f"recovery of the last from the remote taking pushes again):")
+    for window in windows:
+        rs = [r for r in results if r[0] == window]
+        note(f"  {window}: {len(rs)} kills ({sum(1 for r in rs if r[2])} with the push in the hook, "
+             f"{sum(1 for r in rs if r[1])} where it landed after the kill), killed "
+             f"{statistics.median(r[3] for r in rs):.3f} s after the job finished (median); "
+             f"recovery (restart to the completion in Git) median {statistics.median(r[4] for r in rs):.2f} s, "
+             f"max {max(r[4] for r in rs):.2f} s")
+    note(f"write-back commits on the remote: {len(bot_commits(env.remote))} for {len(names)} completions")
+
+
+# ---- 3: the cache directory fills up ----------------------------------------------------
+
+
+def cm_doc(ns, name, data):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": data}
+
+
+def fill(path, leave):
+    """A filler file that leaves about `leave` bytes free on path's file system."""
+    st = os.statvfs(path)
+    free = st.f_bavail * st.f_frsize
+    filler = os.path.join(path, "filler")
+    with open(filler, "ab") as f:
+        size = os.fstat(f.fileno()).st_size + max(0, free - leave)
+        os.posix_fallocate(f.fileno(), 0, size)
+    return filler
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def test_cache_full(fx, rng):
+    """sluice run with its Git cache on a 4 MiB tmpfs. The tmpfs is filled
+    while the source grows: first by a commit whose pack fits but whose
+    files do not (the export fails), then by one whose pack does not fit (the
+    fetch fails), and sluice is killed and restarted while it is full. Each
+    time: a clear error in the log, the metrics and the sync status; the
+    last good snapshot stays applied (drift is still undone) and nothing is
+    pruned; once the filler is removed the next commit is applied."""
+    cache = os.path.join(fx.tmp, "cache")
+    os.makedirs(cache)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", cache], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        return f"cannot mount a tmpfs (needs root or CAP_SYS_ADMIN): {r.stderr.strip()}"
+    fx.cleanups.append(lambda: subprocess.run(["umount", "-l", cache]))
+    ns = fx.ns[0]
+    repo = Repo(fx.tmp)
+    base = {f"base-{i:03d}": {"i": str(i)} for i in range(40)}
+    objs = set(base)  # what the source holds
+
+    def write_base():
+        repo.write("base.yaml", to_yaml([cm_doc(ns, n, d) for n, d in sorted(base.items())]))
+
+    write_base()
+    head = repo.push("base")
+    port = rt.free_port()
+    sid = fx.source_id
+    args = ["run", "--no-controller", "--git", "file://" + repo.remote, "--cache-dir", cache, "--prune",
+            "--interval", "1s", "--listen", f"127.0.0.1:{port}", "--source-id", sid,
+            "--inventory-namespace", ns, "--kubeconfig", rt.identity]
+    p = fx.start(args, "run-0.log")
+    wait(f"sync {head[:12]}", lambda: f"sync {head}: ok" in fx.log(p), 60, step=0.05)
+
+    def uids():
+        return {o["metadata"]["name"]: o["metadata"]["uid"] for o in fx.api.items(f"/api/v1/namespaces/{ns}/configmaps")
+                if (o["metadata"].get("annotations") or {}).get(SRC_ANN) == sid
+                and not o["metadata"]["name"].startswith("sluice-inventory-")}
+
+    def failed_checks(p):
+        return metric(p.port, f'sluice_source_checks_total{{source="{sid}",result="failed"}}') or 0
+
+    p.port = port
+
+    def faulty(p, good_head, want, what, restarted=False):
+        """While the disk is full: the error in the log, the metrics and the
+        sync status; the last good snapshot kept (and enforced, unless
+        sluice restarted: then it has none), nothing pruned or added."""
+        before = uids()
+        n0 = failed_checks(p)
+        wait(f"two failed checks ({what})", lambda: failed_checks(p) >= n0 + 2, 60, step=0.1)
+        log = fx.log(p)
+        m = list(re.finditer(r"warn +source .*" + re.escape(cache) + r".*No space left on device", log))
+        assert m, f"{what}: the log does not say that the cache is full:\n{log[-3000:]}"
+        last = metric(p.port, f'sluice_source_last_success_timestamp_seconds{{source="{sid}"}}')
+        assert last is not None and (last == 0 if restarted else time.time() - last > 1.5), \
+            f"{what}: last success {last}"
+        wait("the sync status to name the source's error", lambda: "No space left on device" in
+             (inventory_of(fx.api, ns, sid)[1].get("sourceError") or ""), 30, step=0.05)
+        _, status, _ = inventory_of(fx.api, ns, sid)
+        if restarted:
+            assert status["result"] == "source-error", f"{what}: {status}"
+        else:
+            assert status["revision"] == good_head and status["result"] == "ok", f"{what}: {status}"
+            # drift is still undone from the last good snapshot
+            victim = sorted(objs)[rng.randrange(len(objs))]
+            fx.api.request("DELETE", f"/api/v1/namespaces/{ns}/configmaps/{victim}")
+            wait(f"{victim} re-created from the last good snapshot", lambda: victim in uids(), 30, step=0.05)
+        after = uids()
+        gone = [n for n in before if n not in after]
+        assert not gone, f"{what}: pruned while the disk was full: {gone}"
+        assert set(after) == set(want), f"{what}: cluster {sorted(set(after) ^ set(want))[:5]} differs"
+        return m[-1].group(0)
+
+    def recover(p, head, want, what):
+        t0 = time.monotonic()
+        wait(f"sync {head[:12]} after the space came back", lambda: f"sync {head}: ok" in fx.log(p), 60,
+             step=0.05)
+        took = time.monotonic() - t0
+        assert set(uids()) == set(want), f"{what}: cluster != source after recovery"
+        _, status, _ = inventory_of(fx.api, ns, sid)
+        assert status["result"] == "ok" and "sourceError" not in status, f"{what}: {status}"
+        left = [f for f in os.listdir(os.path.join(cache, "repo.git/objects/pack")) if not f.startswith("pack-")]
+        assert not left, f"{what}: temporary files left in the cache: {left}"
+        return took
+
+    good = head
+    figures = []
+    # (a) a commit whose pack fits but whose files do not: the export fails
+    filler = fill(cache, 160 * 1024)
+    note(f"tmpfs: {free_bytes(cache)} bytes free after the filler")
+    big = {f"big-{i:02d}": {"blob": "y" * 60000} for i in range(8)}
+    repo.write("big.yaml", to_yaml([cm_doc(ns, n, d) for n, d in sorted(big.items())]))
+    del base["base-000"]
+    write_base()
+    head = repo.push("big, compressible")
+    line = faulty(p, good, objs, "export on a full disk")
+    note("the export's error: " + line[line.index("source "):])
+    os.unlink(filler)
+    objs = set(base) | set(big)
+    figures.append(("export failed (files over the free space)", recover(p, head, objs, "export")))
+    good = head
+
+    # (b) a commit whose pack does not fit: the fetch fails; sluice is also
+    # killed and restarted while the disk is full
+    filler = fill(cache, 16 * 1024)
+    noise = {f"noise-{i:02d}": {"blob": base64.b64encode(rng.randbytes(9000)).decode()} for i in range(8)}
+    repo.write("noise.yaml", to_yaml([cm_doc(ns, n, d) for n, d in sorted(noise.items())]))
+    del base["base-001"]
+    write_base()
+    head = repo.push("noise, incompressible")
+    want = objs
+    line = faulty(p, good, want, "fetch on a full disk")
+    note("the fetch's error: " + line[line.index("source "):])
+    p.kill()
+    p.wait()
+    p = fx.start(args, "run-1.log")
+    p.port = port
+    line = faulty(p, good, want, "restart on a full disk", restarted=True)
+    note("after a restart: " + line[line.index("source "):])
+    os.unlink(filler)
+    objs = set(base) | set(big) | set(noise)
+    figures.append(("fetch failed, and a restart while full", recover(p, head, objs, "fetch")))
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(30) == 0, fx.log(p)
+    for what, took in figures:
+        note(f"{what}: the next commit applied {took:.2f} s after the filler was removed")
+
+
+# ---- 4: a force-pushed branch -------------------------------------------------------------
+
+
+def test_force_push(fx, rng):
+    """The branch sluice follows is rewritten (force-push), the old commits
+    are collected on the remote (reflog expired, git gc --prune=now), once
+    while sluice runs and once while it is down, and once reset to an older
+    commit. sluice follows the new head every time; only objects that left
+    it are pruned (a watch sees every deletion), and objects the new head
+    still holds keep their uid."""
+    ns = fx.ns[0]
+    repo = Repo(fx.tmp)
+    watch = Watcher(fx.api, [("ConfigMap", f"/api/v1/namespaces/{ns}/configmaps")], fx.source_id, fx.ns)
+    watch.start()
+    fx.cleanups.append(watch.close)
+    sid = fx.source_id
+    args = ["run", "--no-controller", "--git", "file://" + repo.remote, "--cache-dir",
+            os.path.join(fx.tmp, "cache"), "--prune", "--interval", "1s", "--listen", "off",
+            "--source-id", sid, "--inventory-namespace", ns, "--kubeconfig", rt.identity]
+
+    def commit(names, msg, version=1):
+        repo.write("cms.yaml", to_yaml([cm_doc(ns, n, {"v": str(version), "n": n}) for n in sorted(names)]))
+        return repo.push(msg, force=True)
+
+    def collect():
+        """What a hosting service does some time after a force-push."""
+        rt.git(repo.remote, "reflog", "expire", "--expire=now", "--all")
+        rt.git(repo.remote, "gc", "-q", "--prune=now")
+
+    def live():
+        return {o["metadata"]["name"]: o["metadata"]["uid"] for o in fx.api.items(f"/api/v1/namespaces/{ns}/configmaps")
+                if (o["metadata"].get("annotations") or {}).get(SRC_ANN) == sid
+                and not o["metadata"]["name"].startswith("sluice-inventory-")}
+
+    def converged(p, head, want, before, mark, what):
+        t0 = time.monotonic()
+        wait(f"{what}: sync {head[:12]}", lambda: f"sync {head}: ok" in fx.log(p), 60, step=0.02)
+        took = time.monotonic() - t0
+        watch.settle()
+        now = live()
+        assert set(now) == set(want), f"{what}: cluster != new head: {sorted(set(now) ^ set(want))}"
+        wrong = [k for k, _ in watch.deletions_since(mark) if k[2] in want]
+        assert not wrong, f"{what}: pruned objects the new head holds: {wrong}"
+        moved = [n for n in want if n in before and before[n] != now[n]]
+        assert not moved, f"{what}: re-created: {moved}"
+        inv, status, _ = inventory_of(fx.api, ns, sid)
+        assert status["revision"] == head and inv == {("ConfigMap", ns, n) for n in want}, f"{what}: {status}"
+        return took
+
+    base = {f"a-{i:02d}" for i in range(20)}
+    a = commit(base, "A")
+    rt.git(repo.work, "branch", "-f", "old-a", "HEAD")
+    b = commit(base | {f"b-{i}" for i in range(5)}, "B")
+    c_set = base | {f"b-{i}" for i in range(5)} | {f"c-{i}" for i in range(3)}
+    c = commit(c_set, "C")
+    p = fx.start(args, "run-0.log")
+    mark = watch.mark()
+    converged(p, c, c_set, {}, mark, "first sync")
+    figures = []
+
+    # (1) rewritten while sluice runs, 8 times: the commits after A are
+    # replaced by one that keeps some of their objects (changed), drops the
+    # rest and adds new ones; the remote collects the old commits at once,
+    # racing sluice's fetch
+    cur, old = c_set, [b, c]
+    took = []
+    for i in range(8):
+        before, mark = live(), watch.mark()
+        rt.git(repo.work, "reset", "-q", "--hard", a)
+        extra = sorted(cur - base)
+        cur = base | set(rng.sample(extra, len(extra) // 2)) | {f"r{i}-{j}" for j in range(3)}
+        head = commit(cur, f"rewrite {i}", version=i + 2)
+        collect()
+        for gone in old:
+            r = subprocess.run(["git", "-C", repo.remote, "cat-file", "-e", gone], capture_output=True)
+            assert r.returncode != 0, f"{gone} is still on the remote after gc"
+        old = [head]
+        took.append(converged(p, head, cur, before, mark, f"rewrite {i}"))
+    figures.append(("force-push and gc while sluice runs (8 times)", statistics.median(took)))
+
+    # (2) rewritten while sluice is down (SIGKILL), then restarted on a
+    # cache that holds the vanished commits
+    p.kill()
+    p.wait()
+    before, mark = live(), watch.mark()
+    rt.git(repo.work, "reset", "-q", "--hard", a)
+    c2_set = base - {"a-00", "a-01"} | set(sorted(cur - base)[:2]) | {f"e-{i}" for i in range(4)}
+    c2 = commit(c2_set, "C''", version=20)
+    collect()
+    p = fx.start(args, "run-1.log")
+    figures.append(("force-push and gc while sluice is down, then a restart",
+                    converged(p, c2, c2_set, before, mark, "rewrite while down")))
+
+    # (3) the branch reset to an older commit (a rollback), collected
+    before, mark = live(), watch.mark()
+    rt.git(repo.work, "reset", "-q", "--hard", "old-a")
+    rt.git(repo.work, "push", "-q", "-f", "origin", "HEAD:main")
+    rt.git(repo.work, "branch", "-D", "old-a")
+    collect()
+    figures.append(("reset to an older commit", converged(p, a, base, before, mark, "rollback")))
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(30) == 0, fx.log(p)
+
+    # (4) a sync pinned to a commit the remote no longer has, from a fresh
+    # cache: a clear error, nothing applied or pruned
+    before, mark = live(), watch.mark()
+    q = fx.start(["sync", "--once", "--git", "file://" + repo.remote, "--ref", c2, "--prune", "--source-id", sid,
+                  "--inventory-namespace", ns, "--kubeconfig", rt.identity], "sync-vanished.log")
+    assert q.wait(60) != 0, fx.log(q)
+    assert f"commit {c2} not found on the remote" in fx.log(q), fx.log(q)
+    watch.settle()
+    assert live() == before and not watch.deletions_since(mark), "a sync of a vanished commit changed the cluster"
+    _, status, _ = inventory_of(fx.api, ns, sid)
+    assert status["result"] == "source-error" and "not found" in status.get("sourceError", ""), status
+    deletions = len(watch.deleted)
+    for what, took in figures:
+        note(f"{what}: the new head applied {took:.2f} s after the force-push and gc (or the restart)")
+    note(f"deletions seen: {deletions}, each of an object the new head no longer held")
+
+
+TESTS = [("sigkill-sync", test_sigkill_sync, 3), ("sigkill-writeback", test_sigkill_writeback, 0),
+         ("cache-full", test_cache_full, 1), ("force-push", test_force_push, 1)]
 
 
 def main():
