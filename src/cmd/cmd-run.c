@@ -324,11 +324,17 @@ oom:
 /* ---- the process --------------------------------------------------------------- */
 
 /* A write-back asked for (key "namespace/name"); kept so that the repeated
- * deliveries of one completion cost one fetch. */
+ * deliveries of one completion cost one fetch, and so that one that failed
+ * for a reason that can pass (the remote refused the push, was away, timed
+ * out) is tried again after the next sync: a completion is announced once,
+ * and nothing else would write it. */
 struct wb_entry {
 	char *key;
+	char *ns, *name, *file; /* the request and its document file#index */
+	unsigned index;
 	bool done;
 	bool in_flight;
+	bool failed;
 };
 
 struct run {
@@ -382,6 +388,8 @@ static const char *source_desc(struct run *r, char *buf, size_t n)
 
 /* ---- sync ---- */
 
+static void wb_retry(struct run *r);
+
 static void on_sync_done(struct sl_sync *s, const struct sl_sync_report *rep, void *payload)
 {
 	struct run *r = payload;
@@ -417,6 +425,7 @@ static void on_sync_done(struct sl_sync *s, const struct sl_sync_report *rep, vo
 		maybe_finish(r);
 		return;
 	}
+	wb_retry(r);
 	sl_loop_timer_arm(r->resync, r->o.interval_ms);
 	if (r->sync_pending) {
 		r->sync_pending = false;
@@ -526,6 +535,21 @@ static struct wb_entry *wb_get(struct run *r, const char *key, bool create)
 	return &r->wb[r->n_wb++];
 }
 
+static void wb_entry_free(struct wb_entry *e)
+{
+	free(e->key);
+	free(e->ns);
+	free(e->name);
+	free(e->file);
+}
+
+/* Failures that another attempt cannot mend: the document cannot be
+ * edited, or the ref is no branch. */
+static bool wb_permanent(int code)
+{
+	return code == SL_EINVALID || code == SL_ETOOLARGE || code == SL_EUNSUPPORTED;
+}
+
 struct wb_call {
 	struct run *r;
 	char key[320];
@@ -557,6 +581,8 @@ static void on_written_back(struct sl_source *src, int code, const char *commit,
 		           err && err->msg[0] ? err->msg : sl_strerror(code));
 	if (e && (code == 0 || code == SL_ENOTFOUND))
 		e->done = true;
+	else if (e && !wb_permanent(code))
+		e->failed = true; /* tried again after the next sync */
 	free(c);
 	if (r->stopping)
 		maybe_finish(r);
@@ -580,6 +606,55 @@ static bool already_completed(struct run *r, const char *file, unsigned index)
 	return false;
 }
 
+/* Writes e back unless the repository already says completed. */
+static void wb_start(struct run *r, struct wb_entry *e)
+{
+	struct wb_call *call;
+	int code;
+
+	e->failed = false;
+	if (already_completed(r, e->file, e->index)) {
+		e->done = true;
+		return;
+	}
+	call = calloc(1, sizeof(*call));
+	if (!call) {
+		e->failed = true;
+		return;
+	}
+	call->r = r;
+	snprintf(call->key, sizeof(call->key), "%s", e->key);
+	snprintf(call->ns, sizeof(call->ns), "%s", e->ns);
+	snprintf(call->name, sizeof(call->name), "%s", e->name);
+	code = sl_source_write_back(r->src, e->file, e->index, e->name, on_written_back, call);
+	if (code < 0) {
+		sl_log_obj(SL_LOG_ERROR, "BackfillRequest", e->ns, e->name, "write-back: %s",
+		           sl_strerror(code));
+		free(call);
+		e->failed = !wb_permanent(code);
+		return;
+	}
+	e->in_flight = true;
+	r->wb_in_flight++;
+	sl_log_obj(SL_LOG_INFO, "BackfillRequest", e->ns, e->name, "completed: writing back %s#%u", e->file,
+	           e->index);
+}
+
+/* After a sync: the write-backs that failed are tried again (their
+ * attempts back off inside the source; the sync interval spaces them). */
+static void wb_retry(struct run *r)
+{
+	if (!r->o.write_back || !r->src || !r->leading || r->stopping)
+		return;
+	for (size_t i = 0; i < r->n_wb; i++) {
+		struct wb_entry *e = &r->wb[i];
+		if (!e->failed || e->done || e->in_flight)
+			continue;
+		sl_log_obj(SL_LOG_INFO, "BackfillRequest", e->ns, e->name, "trying the write-back again");
+		wb_start(r, e);
+	}
+}
+
 static void on_completion(const struct sl_controller_completion *cc, void *payload)
 {
 	struct run *r = payload;
@@ -588,8 +663,6 @@ static void on_completion(const struct sl_controller_completion *cc, void *paylo
 	unsigned long index;
 	char *end;
 	struct wb_entry *e;
-	struct wb_call *call;
-	int code;
 
 	if (!r->o.write_back || !r->src || !r->leading || r->stopping)
 		return;
@@ -610,28 +683,20 @@ static void on_completion(const struct sl_controller_completion *cc, void *paylo
 	e = wb_get(r, key, true);
 	if (!e || e->done || e->in_flight)
 		return;
-	if (already_completed(r, file, (unsigned)index)) {
-		e->done = true;
-		return;
-	}
-	call = calloc(1, sizeof(*call));
-	if (!call)
-		return;
-	call->r = r;
-	snprintf(call->key, sizeof(call->key), "%s", key);
-	snprintf(call->ns, sizeof(call->ns), "%s", cc->ns ? cc->ns : "");
-	snprintf(call->name, sizeof(call->name), "%s", cc->name ? cc->name : "");
-	code = sl_source_write_back(r->src, file, (unsigned)index, cc->name, on_written_back, call);
-	if (code < 0) {
+	/* the document as announced now (it may have moved since a failure) */
+	free(e->ns);
+	free(e->name);
+	free(e->file);
+	e->ns = sl_strdup(cc->ns ? cc->ns : "");
+	e->name = sl_strdup(cc->name ? cc->name : "");
+	e->file = sl_strdup(file);
+	e->index = (unsigned)index;
+	if (!e->ns || !e->name || !e->file) {
 		sl_log_obj(SL_LOG_ERROR, "BackfillRequest", cc->ns, cc->name, "write-back: %s",
-		           sl_strerror(code));
-		free(call);
+		           sl_strerror(SL_ENOMEM));
 		return;
 	}
-	e->in_flight = true;
-	r->wb_in_flight++;
-	sl_log_obj(SL_LOG_INFO, "BackfillRequest", cc->ns, cc->name, "completed: writing back %s#%lu", file,
-	           index);
+	wb_start(r, e);
 }
 
 /* ---- leadership ---- */
@@ -1285,7 +1350,7 @@ static void run_free(struct run *r)
 		free(r->namespaces[i]);
 	free(r->namespaces);
 	for (size_t i = 0; i < r->n_wb; i++)
-		free(r->wb[i].key);
+		wb_entry_free(&r->wb[i]);
 	free(r->wb);
 	free(r->inv_ns);
 	free(r->lease_ns);
