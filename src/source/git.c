@@ -54,10 +54,11 @@ static int repo_open(struct sl_source__git *g, bool fresh, struct sl_error *err)
 		if (!g->repo_path)
 			return sl_error_set(err, SL_ENOMEM, "out of memory");
 	}
-	if (fresh && g->repo) {
+	if (fresh) {
 		git_repository_free(g->repo);
 		g->repo = NULL;
 		(void)sl_file_rm_rf(g->repo_path, NULL); /* the init below says what is wrong */
+		g->damaged = false;
 	}
 	if (g->repo)
 		return 0;
@@ -72,6 +73,15 @@ static int repo_open(struct sl_source__git *g, bool fresh, struct sl_error *err)
 		}
 	}
 	return 0;
+}
+
+/* Closes the clone between operations: libgit2 holds a descriptor per pack
+ * it has read while a repository is open, and a source waits far longer
+ * than it works. Opening a bare clone again costs well under a millisecond. */
+static void repo_close(struct sl_source__git *g)
+{
+	git_repository_free(g->repo);
+	g->repo = NULL;
 }
 
 /* Did the last libgit2 failure come from a damaged clone? */
@@ -201,7 +211,7 @@ static int git_refresh(struct sl_source__backend *be, struct sl_source__check *c
 
 	pthread_once(&init_once, init_libgit2);
 	git_error_clear();
-	r = repo_open(g, false, err);
+	r = repo_open(g, g->damaged, err);
 	if (r < 0)
 		return r;
 	r = fetch_once(g, &t, err);
@@ -213,18 +223,33 @@ static int git_refresh(struct sl_source__backend *be, struct sl_source__check *c
 			return r;
 		r = fetch_once(g, &t, err);
 	}
-	if (r < 0)
+	if (r < 0) {
+		repo_close(g);
 		return r;
+	}
 	git_oid_tostr(chk->rev, sizeof(chk->rev), &t.oid);
 	if (!t.have)
 		compact(g);
+	repo_close(g);
 	return 0;
 }
 
 static int git_export(struct sl_source__backend *be, struct sl_source__check *chk, const char *dir,
                       struct sl_error *err)
 {
-	return sl_source__git_export(git_of(be), chk, dir, err);
+	struct sl_source__git *g = git_of(be);
+	int r;
+
+	pthread_once(&init_once, init_libgit2);
+	git_error_clear();
+	r = repo_open(g, false, err);
+	if (r < 0)
+		return r;
+	r = sl_source__git_export(g, chk, dir, err);
+	if (r < 0 && corrupt_class())
+		g->damaged = true;
+	repo_close(g);
+	return r;
 }
 
 static int git_write_back(struct sl_source__backend *be, struct sl_source__writeback *wb,
@@ -238,7 +263,9 @@ static int git_write_back(struct sl_source__backend *be, struct sl_source__write
 	r = repo_open(g, false, err);
 	if (r < 0)
 		return r;
-	return sl_source__git_writeback(g, wb, err);
+	r = sl_source__git_writeback(g, wb, err);
+	repo_close(g);
+	return r;
 }
 
 static void git_free(struct sl_source__backend *be)
