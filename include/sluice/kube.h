@@ -265,6 +265,17 @@ void sl_kube_informer_foreach(const struct sl_kube_informer *inf, void (*fn)(con
                               void *payload);
 /* The resourceVersion the informer is at ("" before the first list). */
 const char *sl_kube_informer_resource_version(const struct sl_kube_informer *inf);
+/* What the informer watches, for people: "<plural>[.<group>]/<version>
+ * ns=<namespace or all>", then " selector=<label selector>" and
+ * " fields=<field selector>" when set ("jobs.batch/v1 ns=a
+ * selector=arcane/stream-id"). SL_ETOOLARGE when it does not fit. */
+int sl_kube_informer_describe(const struct sl_kube_informer *inf, char *out, size_t outsz);
+/* The cache's object count and digest: the lowercase hex SHA-256 of the
+ * lines "<namespace>/<name> <resourceVersion>\n" of every cached object,
+ * sorted bytewise (namespace empty for cluster-scoped objects). The same
+ * digest over a list from the server says whether the cache holds exactly
+ * what the server does. SL_ENOMEM. */
+int sl_kube_informer_digest(const struct sl_kube_informer *inf, size_t *ret_count, char ret_hex[static 65]);
 
 /* The cache key of an object: "namespace/name", or "name" when cluster-scoped. */
 int sl_kube_obj_key(const cJSON *obj, char *out, size_t outsz);

@@ -116,7 +116,7 @@ const struct sl_cmd_spec sl_cmd__run_spec = {
     .footer = "\nEvery flag also reads from the environment variable named above in the help of\n"
               "`sluice run --help-env`, e.g. SLUICE_GIT_URL, SLUICE_LEADER_ELECT=true.\n"
               "SIGTERM/SIGINT: stop taking work, finish writes in flight, release the Lease, exit 0.\n"
-              "SIGHUP: log counters.\n",
+              "SIGHUP: log counters. SIGUSR1: log each informer's object count and digest.\n",
     .name_width = 30,
     .metavar_width = 9,
     .hint_on_bad_flag = true,
@@ -1025,12 +1025,44 @@ static void log_counters(struct run *r)
 	sl_buf_free(&b);
 }
 
+static void log_cache(const struct sl_kube_informer *inf, void *payload)
+{
+	unsigned *n = payload;
+	char what[1024], hex[65];
+	size_t count;
+	int rc = sl_kube_informer_describe(inf, what, sizeof(what));
+
+	if (rc == 0)
+		rc = sl_kube_informer_digest(inf, &count, hex);
+	if (rc < 0)
+		sl_warn("cache: %s", sl_strerror(rc));
+	else
+		sl_info("cache %s: %zu objects, digest sha256:%s%s", what, count, hex,
+		        sl_kube_informer_has_synced(inf) ? "" : " (not synced yet)");
+	(*n)++;
+}
+
+/* One line per informer: what it watches, how many objects its cache holds
+ * and their digest, to compare with the server's lists. */
+static void log_caches(struct run *r)
+{
+	unsigned n = 0;
+	if (r->ctl)
+		sl_controller_foreach_informer(r->ctl, log_cache, &n);
+	if (!n)
+		sl_info("cache: no informers (%s)", r->ctl ? "the controller is not running" : "--no-controller");
+}
+
 static void on_signal(struct sl_loop *loop, int signo, void *payload)
 {
 	struct run *r = payload;
 
 	if (signo == SIGHUP) {
 		log_counters(r);
+		return;
+	}
+	if (signo == SIGUSR1) {
+		log_caches(r);
 		return;
 	}
 	if (r->stopping) {

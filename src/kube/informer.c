@@ -3,8 +3,9 @@
  * on relist reported as deletes; jittered reconnect backoff. */
 #include "internal.h"
 
-#include <stdio.h>
 #include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct qev {
@@ -740,4 +741,76 @@ void sl_kube_informer_foreach(const struct sl_kube_informer *inf, void (*fn)(con
 {
 	struct each e = {fn, payload};
 	sl_map_foreach(&inf->cache, each_fn, &e);
+}
+
+/* ---- inspection ------------------------------------------------------------- */
+
+int sl_kube_informer_describe(const struct sl_kube_informer *inf, char *out, size_t outsz)
+{
+	const char *what = inf->resolved ? inf->res.plural : inf->kind;
+	const char *group = inf->resolved ? inf->res.group : "";
+	const char *version = inf->resolved ? inf->res.version : inf->api_version;
+
+	if (!sl_snprintf_ok(out, outsz, "%s%s%s/%s ns=%s%s%s%s%s", what ? what : "?", *group ? "." : "",
+	                    group, version, inf->ns ? inf->ns : "all", inf->label ? " selector=" : "",
+	                    inf->label ? inf->label : "", inf->field ? " fields=" : "",
+	                    inf->field ? inf->field : ""))
+		return SL_ETOOLARGE;
+	return 0;
+}
+
+struct digest_lines {
+	char **v;
+	size_t n, cap;
+	int err;
+};
+
+static void digest_line(const cJSON *obj, void *payload)
+{
+	struct digest_lines *d = payload;
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
+	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
+	char *line;
+
+	if (d->err)
+		return;
+	assert(d->n < d->cap);
+	line = sl_asprintf("%s/%s %s\n", ns ? ns : "", name ? name : "", rv ? rv : "");
+	if (!line) {
+		d->err = SL_ENOMEM;
+		return;
+	}
+	d->v[d->n++] = line;
+}
+
+static int cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int sl_kube_informer_digest(const struct sl_kube_informer *inf, size_t *ret_count, char ret_hex[static 65])
+{
+	struct digest_lines d = {.cap = inf->cache.n};
+	struct sl_sha256 c;
+	uint8_t sum[SL_SHA256_LEN];
+
+	if (d.cap && !(d.v = calloc(d.cap, sizeof(*d.v))))
+		return SL_ENOMEM;
+	sl_kube_informer_foreach(inf, digest_line, &d);
+	if (!d.err) {
+		qsort(d.v, d.n, sizeof(*d.v), cmp_lines);
+		sl_sha256_init(&c);
+		for (size_t i = 0; i < d.n; i++)
+			sl_sha256_update(&c, d.v[i], strlen(d.v[i]));
+		sl_sha256_final(&c, sum);
+		for (size_t i = 0; i < SL_SHA256_LEN; i++)
+			snprintf(ret_hex + 2 * i, 3, "%02x", sum[i]);
+		*ret_count = d.n;
+	}
+	for (size_t i = 0; i < d.n; i++)
+		free(d.v[i]);
+	free(d.v);
+	return d.err;
 }
