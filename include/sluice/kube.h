@@ -79,6 +79,16 @@ struct sl_kube_opts {
 	unsigned timeout_ms;    /* per request (not watches); 0: 30 s */
 	unsigned max_retries;   /* for 429 / 5xx with Retry-After; 0: 5 */
 	const char *user_agent; /* NULL: "sluice/<version>" */
+	/* The health check of the connection, as HTTP/2 PING would do (client-go
+	 * does it with PINGs): when requests or watches wait and no byte came
+	 * for read_idle_ms, a GET /version probes the server; no answer within
+	 * probe_timeout_ms and the connections are given up: everything running
+	 * on them fails (watches restart) and the next request connects anew.
+	 * A server that keeps a connection open and says nothing (hung, or a
+	 * middlebox that lost the flow) is so noticed in under a minute instead
+	 * of never. 0: 30 s and 15 s. */
+	unsigned read_idle_ms;
+	unsigned probe_timeout_ms;
 };
 
 /* Creates a client on loop. Takes cfg (also on failure). opts may be NULL. */
@@ -306,6 +316,8 @@ struct sl_kube_metrics {
 	uint64_t bytes_received;
 	uint64_t connects; /* new connections opened (reuse keeps this low) */
 	uint64_t http2;    /* responses received over HTTP/2 */
+	uint64_t probes;   /* health probes sent after read_idle_ms of silence */
+	uint64_t dropped;  /* times the connections were given up (probe unanswered) */
 };
 const struct sl_kube_metrics *sl_kube_get_metrics(const struct sl_kube *k);
 /* Lowercase name of a verb ("get", "list", ...). */
