@@ -77,7 +77,7 @@ struct sl_kube_opts {
 	size_t max_body;        /* response body limit; 0: 64 MiB */
 	size_t max_watch_line;  /* one watch event limit; 0: 16 MiB */
 	unsigned timeout_ms;    /* per request (not watches); 0: 30 s */
-	unsigned max_retries;   /* for 429 / 5xx with Retry-After; 0: 5 */
+	unsigned max_retries;   /* 429, 5xx with Retry-After, a broken connection (see client.c); 0: 5 */
 	const char *user_agent; /* NULL: "sluice/<version>" */
 	/* The health check of the connection, as HTTP/2 PING would do (client-go
 	 * does it with PINGs): when requests or watches wait and no byte came

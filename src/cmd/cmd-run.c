@@ -1054,7 +1054,8 @@ static void log_caches(struct run *r)
 	if (r->ctl)
 		sl_controller_foreach_informer(r->ctl, log_cache, &n);
 	if (!n)
-		sl_info("cache: no informers (%s)", r->ctl ? "the controller is not running" : "--no-controller");
+		sl_info("cache: no informers (%s)",
+		        r->ctl ? "the controller is not running" : "--no-controller");
 }
 
 static void on_signal(struct sl_loop *loop, int signo, void *payload)

@@ -494,6 +494,44 @@ static void retry_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payl
 	req_launch(r);
 }
 
+/* A request that may be sent again when its connection broke before the
+ * answer came: reads, server-side apply (the same patch gives the same
+ * object) and delete (a second one finds nothing, which callers accept). A
+ * create, update or patch is left to its caller, which knows whether to
+ * repeat it. Streams (watches) restart themselves. */
+static bool retry_safe(const struct req *r)
+{
+	switch (r->spec.verb) {
+	case SL_KUBE_VERB_GET:
+	case SL_KUBE_VERB_LIST:
+	case SL_KUBE_VERB_APPLY:
+	case SL_KUBE_VERB_DELETE:
+		return !r->spec.data;
+	default:
+		return false;
+	}
+}
+
+/* The connection failed under the request (reset, refused, closed, HTTP/2
+ * stream error): worth one more try on a new connection. A timeout is
+ * not: the request already waited its whole time. */
+static bool transport_broke(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void finish(struct req *r, CURLcode cc)
 {
 	struct sl_kube *k = r->k;
@@ -525,9 +563,14 @@ static void finish(struct req *r, CURLcode cc)
 		retry_fire(k->loop, NULL, r);
 		return;
 	}
-	if (cc == CURLE_OK && !r->spec.no_retry && !k->freeing && r->retries < k->opts.max_retries &&
-	    (status == 429 || (status >= 500 && r->retry_after_s >= 0))) {
-		uint64_t ms = r->retry_after_s >= 0 ? (uint64_t)r->retry_after_s * 1000 : 1000;
+	if (!r->spec.no_retry && !k->freeing && r->retries < k->opts.max_retries &&
+	    ((cc == CURLE_OK && (status == 429 || (status >= 500 && r->retry_after_s >= 0))) ||
+	     (transport_broke(cc) && !r->abort_code && retry_safe(r)))) {
+		/* a broken connection: 250 ms, doubling, jittered, so many requests
+		 * cut at once do not come back in step */
+		uint64_t ms = cc != CURLE_OK ? sl_rand_between(200ull << r->retries, 300ull << r->retries)
+		              : r->retry_after_s >= 0 ? (uint64_t)r->retry_after_s * 1000
+		                                      : 1000;
 		if (!r->retry_timer && sl_loop_timer_new(k->loop, retry_fire, r, &r->retry_timer) < 0)
 			goto done;
 		r->retries++;
@@ -683,7 +726,8 @@ static void req_launch(struct req *r)
 	if (k->running++ == 0)
 		k->last_rx_ms = sl_now_ms();
 	if (!sl_loop_timer_armed(k->health_timer))
-		sl_loop_timer_arm(k->health_timer, SL_MIN((uint64_t)HEALTH_TICK_MS, k->opts.read_idle_ms / 2));
+		sl_loop_timer_arm(k->health_timer,
+		                  SL_MIN((uint64_t)HEALTH_TICK_MS, k->opts.read_idle_ms / 2));
 	return;
 fail:
 	easy_drop(r);

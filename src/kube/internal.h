@@ -100,9 +100,9 @@ struct sl_kube {
 	struct req *reqs;    /* every live request */
 	struct req *pending; /* requests with queued stream data */
 	unsigned inflight;
-	unsigned running;      /* requests handed to curl */
-	uint64_t last_rx_ms;   /* a byte last came from the server (or waiting began) */
-	struct req *probe;     /* the health probe in flight */
+	unsigned running;    /* requests handed to curl */
+	uint64_t last_rx_ms; /* a byte last came from the server (or waiting began) */
+	struct req *probe;   /* the health probe in flight */
 	struct sl_loop_timer *health_timer;
 	struct sl_kube_metrics metrics;
 	bool freeing;
