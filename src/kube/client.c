@@ -553,6 +553,11 @@ static void finish(struct req *r, CURLcode cc)
 	}
 	if (status < 0 || status >= SL_KUBE_STATUS_MAX)
 		status = 0;
+	if (status > 0 && k->unreachable && !k->freeing) {
+		k->unreachable = false;
+		sl_kube__informers_wake(k);
+	} else if (status == 0 && cc != CURLE_OK && !r->abort_code)
+		k->unreachable = true;
 	k->metrics.requests[r->spec.verb][cc == CURLE_OK || r->abort_code || status ? status : 0]++;
 	easy_drop(r);
 	if (cc == CURLE_OK && status == 401 && !r->auth_retried && !k->freeing &&
@@ -801,6 +806,7 @@ static void give_up_connections(void *payload, bool canceled)
 	if (canceled || k->freeing)
 		return;
 	k->metrics.dropped++;
+	k->unreachable = true;
 	for (r = k->reqs; r; r = r->next)
 		if (r->state == REQ_RUNNING && r->easy && !r->canceled) {
 			r->drop = true;

@@ -48,6 +48,7 @@ struct sl_kube_informer {
 	struct sl_loop_timer *timer;
 	unsigned busy;
 	bool dead;
+	struct sl_kube_informer *knext, *kprev; /* k->informers */
 };
 
 static void begin(struct sl_kube_informer *inf);
@@ -77,6 +78,12 @@ static void obj_free(void *p)
 
 static void really_free(struct sl_kube_informer *inf)
 {
+	if (inf->kprev)
+		inf->kprev->knext = inf->knext;
+	else if (inf->k->informers == inf)
+		inf->k->informers = inf->knext;
+	if (inf->knext)
+		inf->knext->kprev = inf->kprev;
 	qclear(inf);
 	sl_kube_lines_free(&inf->lines);
 	sl_map_free(&inf->cache, obj_free);
@@ -680,6 +687,10 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 	if (h)
 		inf->h = *h;
 	inf->payload = payload;
+	inf->knext = k->informers;
+	if (k->informers)
+		k->informers->kprev = inf;
+	k->informers = inf;
 	sl_map_init(&inf->cache);
 	sl_map_init(&inf->fresh);
 	sl_kube_lines_init(&inf->lines, k->opts.max_watch_line);
@@ -701,6 +712,16 @@ int sl_kube_informer_start(struct sl_kube_informer *inf)
 	inf->need_list = true;
 	sl_loop_timer_arm(inf->timer, 0);
 	return 0;
+}
+
+void sl_kube__informers_wake(struct sl_kube *k)
+{
+	for (struct sl_kube_informer *inf = k->informers; inf; inf = inf->knext)
+		if (inf->state == INF_BACKOFF && !inf->dead && inf->backoff > inf->bmin) {
+			inf->backoff = inf->bmin;
+			/* spread over the shortest backoff, not all at once */
+			sl_loop_timer_arm(inf->timer, sl_rand_between(0, inf->bmin));
+		}
 }
 
 bool sl_kube_informer_has_synced(const struct sl_kube_informer *inf)
