@@ -850,10 +850,17 @@ static void health_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *pay
 
 	if (!k->running || k->freeing)
 		return; /* armed again when a request starts */
-	if (!k->probe && sl_now_ms() - k->last_rx_ms >= k->opts.read_idle_ms) {
+	if (k->probe && sl_now_ms() - k->probe_started_ms > k->opts.probe_timeout_ms) {
+		/* curl's own timeout does not run while a transfer waits for a
+		 * connection (all busy, or PIPEWAIT on one that may multiplex) */
+		sl_kube__req_cancel(k->probe);
+		k->probe = NULL;
+		give_up_connections(k, false);
+	} else if (!k->probe && sl_now_ms() - k->last_rx_ms >= k->opts.read_idle_ms) {
 		struct req *p = NULL;
 		if (sl_kube__req_start(k, &s, &p) == 0) {
 			k->probe = p;
+			k->probe_started_ms = sl_now_ms();
 			k->metrics.probes++;
 		}
 	}

@@ -103,6 +103,7 @@ struct sl_kube {
 	unsigned running;    /* requests handed to curl */
 	uint64_t last_rx_ms; /* a byte last came from the server (or waiting began) */
 	struct req *probe;   /* the health probe in flight */
+	uint64_t probe_started_ms;
 	struct sl_loop_timer *health_timer;
 	/* a transfer failed without an answer, and none was answered since */
 	bool unreachable;
