@@ -84,12 +84,16 @@ class Toxiproxy:
         self.log.close()
 
 
+# the server of a kubeconfig in YAML or JSON (scripts/restricted-kubeconfig)
+SERVER = re.compile(r"(\bserver\"?\s*:\s*\"?https://127\.0\.0\.1:)(\d+)")
+
+
 def kubeconfig_via(src, dst, port):
     """A copy of kubeconfig src whose server is https://127.0.0.1:port (the
     API server's certificate names IP 127.0.0.1, so TLS passes the TCP proxy
     and is still verified)."""
     text = open(src).read()
-    out, n = re.subn(r"(server:\s*https://127\.0\.0\.1:)\d+", rf"\g<1>{port}", text)
+    out, n = re.subn(SERVER, rf"\g<1>{port}", text)
     assert n >= 1, f"no https://127.0.0.1 server in {src}"
     with open(dst, "w") as f:
         f.write(out)
@@ -97,9 +101,9 @@ def kubeconfig_via(src, dst, port):
 
 
 def apiserver_address(kubeconfig):
-    m = re.search(r"server:\s*https://(127\.0\.0\.1:\d+)", open(kubeconfig).read())
+    m = re.search(SERVER, open(kubeconfig).read())
     assert m, f"no https://127.0.0.1 server in {kubeconfig}"
-    return m.group(1)
+    return m.group(1)[m.group(1).index("127.0.0.1"):] + m.group(2)
 
 
 # ---- the process ----------------------------------------------------------------
