@@ -3,6 +3,8 @@
  * on relist reported as deletes; jittered reconnect backoff. */
 #include "internal.h"
 
+#include "sluice/manifest-json.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +178,8 @@ static void trim(struct sl_kube_informer *inf, cJSON *obj)
 	else
 		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
 		                                        "managedFields");
+	/* what is kept is kept long: its repeated strings are shared */
+	sl_manifest_json_share(obj);
 }
 
 static void backoff_then(struct sl_kube_informer *inf, bool list)
