@@ -109,6 +109,24 @@ def apiserver_address(kubeconfig):
 # ---- the process ----------------------------------------------------------------
 
 
+def kill_lingering(path):
+    """Ends the processes whose command line names path (fixture-http-stop
+    ends fcgiwrap's parent; the workers it forked stay), by pid."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if path in cmd:
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except OSError:
+                pass
+
+
 def fds(pid):
     """Open file descriptors of pid."""
     return len(os.listdir(f"/proc/{pid}/fd"))

@@ -379,6 +379,7 @@ def test_git(tp):
     finally:
         tp.api("DELETE", f"/proxies/{name}")
         subprocess.run([os.path.join(fixtures, "fixture-http-stop"), fix], timeout=60)
+        fl.kill_lingering(fix)
         env.close()
 
 
