@@ -12,8 +12,9 @@ would check afterwards:
   deletes an object that is in the source.
 - sigkill-writeback: `sluice run --write-back` killed between the write-back
   commit and its push, and during the push (a remote whose pre-receive hook
-  is slow); after a restart no completion is lost, none is committed twice,
-  and no commit appears that was not asked for.
+  is slow), and restarted while the remote refuses write-backs; after a
+  restart no completion is lost, none is committed twice, and no commit
+  appears that was not asked for.
 - cache-full: the Git cache directory on a small tmpfs that fills up while
   the source grows: the error is reported (log, metrics, sync status), the
   last good snapshot stays applied, and the next commit is applied once
@@ -504,7 +505,7 @@ class World:
         return out
 
 
-def live_objects(fx, world):
+def live_objects(fx):
     """Our objects in the cluster: (kind, ns, name) -> object."""
     out = {}
     paths = [("StreamClass", f"/apis/{GROUP}/v1/streamclasses")]
@@ -548,7 +549,7 @@ def test_sigkill_sync(fx, rng):
     watch.start()
     fx.cleanups.append(watch.close)
     fx.cleanups.append(lambda: [fx.api.request("DELETE", f"/apis/{GROUP}/v1/streamclasses/{k[2]}")
-                                for k in live_objects(fx, world) if k[0] == "StreamClass"])
+                                for k in live_objects(fx) if k[0] == "StreamClass"])
     common = ["--git", "file://" + repo.remote, "--path", "tree", "--prune", "--source-id", fx.source_id,
               "--inventory-namespace", fx.ns[0], "--kubeconfig", rt.identity]
     modes = {
@@ -582,7 +583,7 @@ def test_sigkill_sync(fx, rng):
 
     def check_state(head, desired, what):
         watch.settle()
-        live = live_objects(fx, world)
+        live = live_objects(fx)
         inv, status, data = inventory_of(fx.api, fx.ns[0], fx.source_id)
         assert status and status["revision"] == head and status["result"] == "ok", f"{what}: status {status}"
         try:
@@ -641,7 +642,7 @@ def test_sigkill_sync(fx, rng):
 
         # what a user finds right after the crash
         watch.settle()
-        live = live_objects(fx, world)
+        live = live_objects(fx)
         inv, status, data = inventory_of(fx.api, fx.ns[0], fx.source_id)
         never = sorted(k for k in (inv or set()) if k not in watch.ever)
         assert not never, f"run {i} ({mode}, killed at {delay:.3f} s): the inventory names objects never " \
