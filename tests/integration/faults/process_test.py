@@ -281,6 +281,8 @@ class Repo:
         rt.git(self.work, "config", "user.email", "test@example.com")
         if direct:
             self.remote = os.path.join(self.work, ".git")
+            # no automatic gc: the branch stays a loose ref, read without git
+            rt.git(self.work, "config", "gc.auto", "0")
         else:
             self.remote = os.path.join(tmp, name)
             subprocess.run(["git", "init", "-q", "--bare", "-b", "main", self.remote], check=True)
@@ -300,8 +302,11 @@ class Repo:
         rt.git(self.work, "add", "-A")
         rt.git(self.work, "commit", "-q", "--allow-empty", "-m", msg)
         if self.direct:
-            with open(os.path.join(self.remote, "refs/heads/main")) as f:
-                return f.read().strip()
+            try:
+                with open(os.path.join(self.remote, "refs/heads/main")) as f:
+                    return f.read().strip()
+            except FileNotFoundError:
+                return rt.git(self.work, "rev-parse", "HEAD").strip()
         rt.git(self.work, "push", "-q", *(["-f"] if force else []), "origin", "HEAD:main")
         return rt.git(self.work, "rev-parse", "HEAD").strip()
 
