@@ -22,6 +22,15 @@ struct sl_controller_opts {
 	 * Jobs; NULL-terminated; NULL or empty: every namespace. Borrowed
 	 * during sl_controller_new (copied). */
 	const char *const *namespaces;
+	/* The shard this controller handles (--shard): streams labelled
+	 * sluice.dev/shard=<shard> and their Jobs, CronJobs and
+	 * BackfillRequests labelled alike, selected by the API server; it
+	 * writes as field manager "sluice-controller/<shard>". NULL: the
+	 * default shard, the objects without that label, written as
+	 * "sluice-controller". StreamClasses and templates are read whatever
+	 * their labels; a StreamClass's status is written by its shard only.
+	 * Copied; checked with sl_arcane_shard_check. */
+	const char *shard;
 	unsigned workers;             /* keys reconciled at once; 0: 32 */
 	uint64_t class_retry_min_ms;  /* kind not found: re-check discovery; 0: 1000 */
 	uint64_t class_retry_max_ms;  /* 0: 30000 */

@@ -173,7 +173,8 @@ static void class_status(struct sl_controller__class *kl)
 	char sig[sizeof(kl->written)], now[32];
 	int64_t g = cJSON_IsNumber(gen) ? (int64_t)gen->valuedouble : 0;
 
-	if (!obj || kl->cs->stopping)
+	/* Every shard watches every class; the class's own shard reports. */
+	if (!obj || kl->cs->stopping || !sl_arcane_shard_is(obj, ctx->shard))
 		return;
 	snprintf(sig, sizeof(sig), "%s|%s|%s|%lld", kl->phase, kl->reason, kl->message, (long long)g);
 	if (strcmp(sig, kl->written) == 0)
@@ -205,7 +206,7 @@ static void class_status(struct sl_controller__class *kl)
 		                          .resource = "streamclasses",
 		                          .name = kl->name,
 		                          .subresource = "status"};
-		struct sl_kube_call_opts o = {.field_manager = SL_ARCANE_FIELD_MANAGER_CONTROLLER};
+		struct sl_kube_call_opts o = {.field_manager = ctx->field_manager};
 		tok->kl = kl;
 		if (kl->status_tok)
 			kl->status_tok->kl = NULL;
@@ -368,8 +369,10 @@ static void class_discovered(int code, const struct sl_kube_resource *r, const s
 		class_failed(kl, why, msg);
 		return;
 	}
+	/* The API server filters by shard: a shard caches its streams only. */
 	struct sl_kube_informer_opts o = {
-	    .ref = {.api_version = kl->api_version, .resource = r->plural, .namespaced = true}};
+	    .ref = {.api_version = kl->api_version, .resource = r->plural, .namespaced = true},
+	    .label_selector = kl->cs->ctx->shard_selector};
 	struct sl_kube_informer_handlers h = {.add = stream_add,
 	                                      .update = stream_update,
 	                                      .del = stream_del,
