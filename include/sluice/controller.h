@@ -50,7 +50,11 @@ struct sl_controller_completion {
  * completed: when it changes to completed while sluice runs, and once for
  * each already-completed one in the first list after start. So a completion
  * is delivered at least once across crashes and restarts; the receiver
- * (the source's write-back) must be idempotent. */
+ * (the source's write-back) must be idempotent. Completions of every shard
+ * are delivered (the requests sync applied, labelled
+ * app.kubernetes.io/managed-by=sluice, watched on their own), since the
+ * process that syncs a source need not be the shard that ran its
+ * backfills. */
 typedef void (*sl_controller_writeback_fn)(const struct sl_controller_completion *c, void *payload);
 
 /* Plain counters for /metrics (loop thread). */
@@ -134,7 +138,8 @@ void sl_controller_stop(struct sl_controller *c, void (*done)(void *payload), vo
 size_t sl_controller_in_flight(const struct sl_controller *c);
 void sl_controller_free(struct sl_controller *c); /* accepts NULL */
 
-/* Registers the write-back hook (fn NULL removes it). */
+/* Registers the write-back hook (fn NULL removes it); before start, for
+ * the completions to be watched. */
 void sl_controller_set_writeback_hook(struct sl_controller *c, sl_controller_writeback_fn fn, void *payload);
 
 /* True once the class informer and every shared informer have synced (for

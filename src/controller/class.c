@@ -287,6 +287,17 @@ static void stream_add(const cJSON *obj, void *payload)
 	                       sl_manifest_md_str(obj, "name"), SL_CONTROLLER__STREAM, obj, false);
 }
 
+/* After the first list, a stream that already has a status was reconciled
+ * by another shard until its label changed. */
+static void stream_added(const cJSON *obj, void *payload)
+{
+	struct sl_controller__class *kl = payload;
+
+	if (sl_controller__iset_synced(&kl->streams) && sl_manifest_obj(obj, "status"))
+		sl_controller__stream_arrived(kl->cs->ctx->c, kl->kind, kl->name, obj);
+	stream_add(obj, payload);
+}
+
 static void stream_update(const cJSON *old, const cJSON *obj, void *payload)
 {
 	stream_add(obj, payload);
@@ -373,7 +384,7 @@ static void class_discovered(int code, const struct sl_kube_resource *r, const s
 	struct sl_kube_informer_opts o = {
 	    .ref = {.api_version = kl->api_version, .resource = r->plural, .namespaced = true},
 	    .label_selector = kl->cs->ctx->shard_selector};
-	struct sl_kube_informer_handlers h = {.add = stream_add,
+	struct sl_kube_informer_handlers h = {.add = stream_added,
 	                                      .update = stream_update,
 	                                      .del = stream_del,
 	                                      .synced = stream_synced,

@@ -62,6 +62,11 @@ void sl_controller__changed(struct sl_controller *c, const char *kind, const cha
  * queued (its reconcile forgets it). (class.c) */
 void sl_controller__stream_deleted(struct sl_controller *c, const char *kind, const char *ns,
                                    const char *name);
+/* Stream obj of kind, of StreamClass class_name, appeared after the first
+ * list with a status: it comes from another shard (its label changed), and
+ * what it had there is claimed before it is decided on. (class.c) */
+void sl_controller__stream_arrived(struct sl_controller *c, const char *kind, const char *class_name,
+                                   const cJSON *obj);
 /* The shared caches may have synced: hand out queued keys. (observe.c) */
 void sl_controller__pump(struct sl_controller *c);
 /* The reconcile of key, handed to act.c, is over with result res; it began

@@ -82,6 +82,17 @@ void sl_controller__stream_deleted(struct sl_controller *c, const char *kind, co
 		                         name);
 }
 
+void sl_controller__stream_arrived(struct sl_controller *c, const char *kind, const char *class_name,
+                                   const cJSON *obj)
+{
+	char key[KEY_MAX];
+
+	if (c->stopping || !kind)
+		return;
+	stream_key(kind, sl_manifest_md_str(obj, "namespace"), sl_manifest_md_str(obj, "name"), key);
+	sl_controller__move_claim(c->move, key, kind, class_name, obj);
+}
+
 static void check_stopped(struct sl_controller *c)
 {
 	void (*done)(void *) = c->stop_done;
@@ -209,10 +220,14 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 		/* Deleted: the garbage collector removes what it owned. */
 		sl_controller__observe_forget(c->observe, k.ns, k.name);
 		sl_controller__act_forget(c->act, k.key);
+		sl_controller__move_forget(c->move, k.key);
 		sl_controller__done(c, k.key, SL_CONTROLLER_NOOP, t0);
 		return;
 	}
-	wait = sl_controller__act_wait_ms(c->act, k.key);
+	/* Arrived from another shard: not before what it had there is here. */
+	wait = sl_controller__move_held_ms(c->move, k.key);
+	if (!wait)
+		wait = sl_controller__act_wait_ms(c->act, k.key);
 	if (wait) {
 		sl_loop_workqueue_add_after(c->wq, k.key, wait);
 		sl_controller__done(c, k.key, SL_CONTROLLER_WAIT, t0);

@@ -19,6 +19,10 @@ struct sl_controller__observe {
 	const struct sl_controller__ctx *ctx;
 	const struct sl_controller__classes *cs;
 	struct sl_controller__iset templates, backfills, jobs, cronjobs;
+	/* With a write-back hook: the BackfillRequests sync applied, of every
+	 * shard (a completion is written back by the process that syncs the
+	 * source, whichever shard ran the backfill). */
+	struct sl_controller__iset completions;
 	struct sl_map bfr_index; /* "ns/streamId" -> struct names */
 	struct sl_map gone;      /* "ns/jobname" -> cJSON, last state of a deleted Job */
 	struct sl_map warned;    /* "ns/name" of a BackfillRequest -> resourceVersion told about */
@@ -254,7 +258,32 @@ static void bfr_add(const cJSON *obj, void *payload)
 
 	bfr_index_add(o, obj);
 	bfr_enqueue(o, obj, false);
-	writeback(o, NULL, obj);
+}
+
+static void completion_add(const cJSON *obj, void *payload)
+{
+	writeback(payload, NULL, obj);
+}
+
+static void completion_update(const cJSON *old, const cJSON *obj, void *payload)
+{
+	writeback(payload, old, obj);
+}
+
+/* A completion needs the annotations and spec.completed only. */
+static void trim_completion(cJSON *obj, void *payload)
+{
+	const cJSON *spec = sl_manifest_obj(obj, "spec");
+	bool done = completed(obj);
+
+	sl_controller__trim(obj, payload);
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+	if (spec) {
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, "spec");
+		cJSON *ns = cJSON_AddObjectToObject(obj, "spec");
+		if (ns)
+			cJSON_AddBoolToObject(ns, "completed", done);
+	}
 }
 
 static void bfr_update(const cJSON *old, const cJSON *obj, void *payload)
@@ -268,7 +297,6 @@ static void bfr_update(const cJSON *old, const cJSON *obj, void *payload)
 		bfr_enqueue(o, old, false);
 	}
 	bfr_enqueue(o, obj, false);
-	writeback(o, old, obj);
 }
 
 static void bfr_del(const cJSON *obj, void *payload)
@@ -577,6 +605,8 @@ int sl_controller__observe_start(struct sl_controller__observe *o, struct sl_err
 	                                        .del = cron_del,
 	                                        .synced = shared_synced,
 	                                        .transform = trim_cronjob};
+	struct sl_kube_informer_handlers wh = {
+	    .add = completion_add, .update = completion_update, .transform = trim_completion};
 	struct sl_kube_informer_handlers jh = {.add = job_add,
 	                                       .update = job_update,
 	                                       .del = job_del,
@@ -615,7 +645,13 @@ int sl_controller__observe_start(struct sl_controller__observe *o, struct sl_err
 	opts.ref =
 	    (struct sl_kube_ref){.api_version = "batch/v1", .resource = "cronjobs", .namespaced = true};
 	opts.label_selector = o->ctx->shard_selector;
-	return sl_controller__iset_start(&o->cronjobs, o->ctx, &opts, &cjh, o, err);
+	r = sl_controller__iset_start(&o->cronjobs, o->ctx, &opts, &cjh, o, err);
+	if (r < 0 || !o->wb_fn)
+		return r;
+	opts.ref = (struct sl_kube_ref){
+	    .api_version = SL_ARCANE_API_VERSION, .resource = "backfillrequests", .namespaced = true};
+	opts.label_selector = SL_ARCANE_LABEL_MANAGED_BY "=" SL_ARCANE_MANAGED_BY;
+	return sl_controller__iset_start(&o->completions, o->ctx, &opts, &wh, o, err);
 }
 
 void sl_controller__observe_stop(struct sl_controller__observe *o)
@@ -624,6 +660,7 @@ void sl_controller__observe_stop(struct sl_controller__observe *o)
 	sl_controller__iset_free(&o->backfills);
 	sl_controller__iset_free(&o->jobs);
 	sl_controller__iset_free(&o->cronjobs);
+	sl_controller__iset_free(&o->completions);
 }
 
 void sl_controller__observe_free(struct sl_controller__observe *o)

@@ -32,8 +32,17 @@ import run_test as rt  # noqa: E402  (its helpers: kubectl, waits, metrics)
 N = int(os.environ.get("SLUICE_SHARD_STREAMS", "3000"))
 SHARDS = ["a", "b", None]  # None: the default shard (no label)
 FM = {"a": "sluice-controller/a", "b": "sluice-controller/b", None: "sluice-controller"}
-LEASE = ["--leader-elect-lease-duration", "10s", "--leader-elect-renew-deadline", "8s",
-         "--leader-elect-retry-period", "2s"]
+# Lease timings (duration, renew deadline, retry period; SLUICE_SHARD_LEASE)
+# and 8 workers a replica (SLUICE_SHARD_WORKERS). On a loaded two-core
+# machine, three leaders creating 1,000 Jobs each (with 32 workers), or
+# listing 3,000 Jobs with their managedFields, kept the API server so busy
+# that a Lease renewal took longer than a renew deadline of 10 s and its
+# leader stepped down (sluice itself used about 1 s of CPU per 1,000
+# streams); the API server's throughput is the same with 8 workers.
+LEASE_S = os.environ.get("SLUICE_SHARD_LEASE", "30s,20s,4s").split(",")
+LEASE = ["--leader-elect-lease-duration", LEASE_S[0], "--leader-elect-renew-deadline", LEASE_S[1],
+         "--leader-elect-retry-period", LEASE_S[2]]
+WORKERS = os.environ.get("SLUICE_SHARD_WORKERS", "8")
 
 results = []
 
@@ -45,6 +54,20 @@ def check(name, ok, detail=""):
 
 def k(*args, stdin=None, check=True):
     return rt.k(*args, stdin=stdin, check=check)
+
+
+def wait(what, fn, timeout):
+    """rt.wait, polling every half second (kubectl is not free on a busy
+    machine)."""
+    end = time.time() + timeout
+    while not fn():
+        if time.time() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def seconds(d):
+    return int(d[:-1]) * (60 if d.endswith("m") else 1)
 
 
 def get_json(*args):
@@ -136,7 +159,8 @@ spec:
         if shard:
             e["SLUICE_SHARD"] = shard  # the variable, as the chart sets it
         cmd = [rt.sluice, "run", "--kubeconfig", rt.identity, f"--listen=127.0.0.1:{port}", "--log-level", "info",
-               "--watch-namespace", self.ns, "--leader-elect", "--leader-elect-namespace", self.ns, *LEASE]
+               "--watch-namespace", self.ns, "--workers", WORKERS, "--leader-elect", "--leader-elect-namespace",
+               self.ns, *LEASE]
         p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=e)
         p.port, p.logf, p.name, p.shard = port, log, name, shard
         self.procs.append(p)
@@ -192,16 +216,22 @@ def split(env):
 
     t0 = time.time()
     a1 = env.start("a", "a-1")
-    rt.wait("a-1 leads shard a", lambda: "is now the leader" in env.log(a1), 60)
+    wait("a-1 leads shard a", lambda: "is now the leader" in env.log(a1), 60)
     a2 = env.start("a", "a-2")
     b = env.start("b", "b-1")
     dflt = env.start(None, "default-1")
     leaders = [a1, b, dflt]
     per_shard = {s: sum(1 for i in range(N) if shard_of(i) == s) for s in SHARDS}
-    rt.wait("every stream Running", lambda: all(env.running(p) >= per_shard[p.shard] for p in leaders),
-            max(300, N // 5))
+    end = time.time() + max(300, N // 5)
+    while not all(env.running(p) >= per_shard[p.shard] for p in leaders):
+        gone = [p.name for p in env.procs if p.poll() is not None]
+        if gone or time.time() > end:
+            raise AssertionError(f"not every stream Running after {time.time() - t0:.0f} s"
+                                 + (f"; exited: {', '.join(gone)}" if gone else ""))
+        time.sleep(1)
     took = time.time() - t0
     rss = {p.name: rss_mib(p.pid) for p in env.procs}
+    created = {p.name: env.created(p) for p in env.procs}
     print(f"# {N} streams over shards a, b and default: converged in {took:.1f} s "
           f"(from the start of the replicas to every stream Running in the leaders' caches)", flush=True)
     for name, (cur, peak) in rss.items():
@@ -236,7 +266,6 @@ def split(env):
     check("every stream status was written by its shard alone (managedFields)", not bad_status,
           "; ".join(bad_status[:5]))
     check("every stream is Running", not bad_phase, ", ".join(bad_phase[:5]))
-    created = {p.name: env.created(p) for p in env.procs}
     check("each leader created the Jobs of its shard and the standby none",
           created == {"a-1": per_shard["a"], "a-2": 0, "b-1": per_shard["b"], "default-1": per_shard[None]},
           json.dumps(created))
@@ -245,6 +274,8 @@ def split(env):
           and cls.get("status", {}).get("phase") == "Ready", f"{managers(cls, 'status')} {cls.get('status')}")
     env.replicas = {"a1": a1, "a2": a2, "b": b, "default": dflt}
     env.per_shard = per_shard
+    gone = [p.name for p in env.procs if p.poll() is not None]
+    check("every replica still runs (no leader stepped down)", not gone, ", ".join(gone))
 
 
 def failover(env):
@@ -258,9 +289,9 @@ def failover(env):
     new = [f"new{i}" for i in range(5)]
     k("apply", "--server-side", "--field-manager", "test", "-f", "-",
       stdin="---\n".join(env.stream(n, "a") for n in new))
-    rt.wait("a-2 leads shard a", lambda: "is now the leader" in env.log(a2), 30)
+    wait("a-2 leads shard a", lambda: "is now the leader" in env.log(a2), seconds(LEASE_S[0]) + 30)
     print(f"# shard a failover after SIGKILL of its leader: {time.time() - killed:.1f} s", flush=True)
-    rt.wait("Jobs of the new streams of shard a",
+    wait("Jobs of the new streams of shard a",
             lambda: all(rt.job_exists(env.ns, n) for n in new), 60)
     print(f"# new streams of shard a have Jobs {time.time() - killed:.1f} s after the kill", flush=True)
     h = k("-n", env.ns, "get", "lease", "sluice-a", "-o", "jsonpath={.spec.holderIdentity}")
@@ -278,16 +309,19 @@ def move(env):
     name = next(f"s{i:05d}" for i in range(N) if shard_of(i) is None)
     uid = k("-n", env.ns, "get", "job", name, "-o", "jsonpath={.metadata.uid}")
     k("-n", env.ns, "label", env.plural, name, "sluice.dev/shard=b")
-    rt.wait("the Job labelled b", lambda: k("-n", env.ns, "get", "job", name, "-o",
+    wait("the Job labelled b", lambda: k("-n", env.ns, "get", "job", name, "-o",
                                              "jsonpath={.metadata.labels.sluice\\.dev/shard}") == "b", 30)
     check("the moved stream kept its Job (same uid)",
           k("-n", env.ns, "get", "job", name, "-o", "jsonpath={.metadata.uid}") == uid)
-    rt.wait("shard b counts the moved stream",
+    conflicts = int(env.metrics(b).get('sluice_api_requests_total{verb="create",code="409"}', 0))
+    check("shard b waited for the Job it took over (no create answered AlreadyExists)", conflicts == 0,
+          str(conflicts))
+    wait("shard b counts the moved stream",
             lambda: env.running(b) == env.per_shard["b"] + 1 and env.running(dflt) == env.per_shard[None] - 1, 30)
     k("-n", env.ns, "patch", env.plural, name, "--type=merge", "-p", '{"spec":{"suspended":true}}')
-    rt.wait("the moved stream Suspended", lambda: k("-n", env.ns, "get", env.plural, name, "-o",
+    wait("the moved stream Suspended", lambda: k("-n", env.ns, "get", env.plural, name, "-o",
                                                      "jsonpath={.status.phase}") == "Suspended", 30)
-    rt.wait("its Job deleted", lambda: not rt.job_exists(env.ns, name), 30)
+    wait("its Job deleted", lambda: not rt.job_exists(env.ns, name), 30)
     s = get_json("-n", env.ns, env.plural, name)
     check("shard b wrote the moved stream's status", FM["b"] in managers(s, "status"), str(managers(s, "status")))
 
