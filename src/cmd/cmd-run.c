@@ -735,14 +735,17 @@ static void collect_leader_and_api(struct run *r)
 {
 	char code[8];
 
+	/* a shard's series carry its name: each shard has a leader to alert on */
+	const char *shard = r->o.shard;
 	if (r->lease) {
 		struct sl_kube_lease_stats ls;
 		sl_kube_lease_stats(r->lease, &ls);
-		sl_server_metric_set(r->m_leader, NULL, ls.leader ? 1 : 0);
-		sl_server_metric_set(r->m_leader_changes, L("acquired"), (double)ls.acquired);
-		sl_server_metric_set(r->m_leader_changes, L("lost"), (double)ls.lost);
+		sl_server_metric_set(r->m_leader, shard ? L(shard) : NULL, ls.leader ? 1 : 0);
+		sl_server_metric_set(r->m_leader_changes, shard ? L("acquired", shard) : L("acquired"),
+		                     (double)ls.acquired);
+		sl_server_metric_set(r->m_leader_changes, shard ? L("lost", shard) : L("lost"), (double)ls.lost);
 	} else {
-		sl_server_metric_set(r->m_leader, NULL, 1);
+		sl_server_metric_set(r->m_leader, shard ? L(shard) : NULL, 1);
 	}
 	if (r->kube) {
 		const struct sl_kube_metrics *km = sl_kube_get_metrics(r->kube);
@@ -870,9 +873,11 @@ static int setup_metrics_process(struct run *r, struct sl_server_metric **info,
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_start_time_seconds",
 	    "Start time of the process, seconds since the epoch.", NULL, start);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_leader",
-	    "1 when this process may work (holds the Lease, or no election), else 0.", NULL, &r->m_leader);
+	    "1 when this process may work (holds the Lease, or no election), else 0; with --shard, by shard.",
+	    r->o.shard ? "shard" : NULL, &r->m_leader);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_leader_changes_total",
-	    "Times leadership was acquired or lost (not released), by event.", "event", &r->m_leader_changes);
+	    "Times leadership was acquired or lost (not released), by event; with --shard, by shard.",
+	    r->o.shard ? "event,shard" : "event", &r->m_leader_changes);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_api_requests_total",
 	    "Kubernetes API requests completed, by verb and HTTP status code (none: no response).",
 	    "verb,code", &r->m_api);
