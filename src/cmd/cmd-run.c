@@ -66,7 +66,8 @@ static const struct sl_cmd_flag flags[] = {
      "commit completed BackfillRequests back to the repository (--git only)"},
     {"dir", 0, "SLUICE_DIR", S(dir), "DIR", "directory of manifests to sync, watched with inotify"},
     {"interval", 0, "SLUICE_INTERVAL", S(interval), "DUR", "fetch and re-apply interval (default 1m)"},
-    {"source-id", 0, "SLUICE_SOURCE_ID", S(source_id), "ID", "names the inventory (default \"default\";\nwith --shard, the shard's name)"},
+    {"source-id", 0, "SLUICE_SOURCE_ID", S(source_id), "ID",
+     "names the inventory (default \"default\";\nwith --shard, the shard's name)"},
     {"cache-dir", 0, "SLUICE_CACHE_DIR", S(cache_dir), "DIR",
      "where the Git clone lives (default: a temp dir)"},
     {"inventory-namespace", 0, "SLUICE_INVENTORY_NAMESPACE", S(inventory_ns), "NS",
@@ -282,8 +283,9 @@ static int parse_values(struct run_opts *o)
 		}
 	}
 	/* Each shard competes for a Lease of its own. */
-	if (!sl_snprintf_ok(o->lease_name, sizeof(o->lease_name), "%s%s%s", o->le_name ? o->le_name : "sluice",
-	                    o->shard ? "-" : "", o->shard ? o->shard : "")) {
+	if (!sl_snprintf_ok(o->lease_name, sizeof(o->lease_name), "%s%s%s",
+	                    o->le_name ? o->le_name : "sluice", o->shard ? "-" : "",
+	                    o->shard ? o->shard : "")) {
 		fprintf(stderr, "sluice run: --leader-elect-name: too long\n");
 		return SL_EINVALID;
 	}
@@ -743,7 +745,8 @@ static void collect_leader_and_api(struct run *r)
 		sl_server_metric_set(r->m_leader, shard ? L(shard) : NULL, ls.leader ? 1 : 0);
 		sl_server_metric_set(r->m_leader_changes, shard ? L("acquired", shard) : L("acquired"),
 		                     (double)ls.acquired);
-		sl_server_metric_set(r->m_leader_changes, shard ? L("lost", shard) : L("lost"), (double)ls.lost);
+		sl_server_metric_set(r->m_leader_changes, shard ? L("lost", shard) : L("lost"),
+		                     (double)ls.lost);
 	} else {
 		sl_server_metric_set(r->m_leader, shard ? L(shard) : NULL, 1);
 	}

@@ -33,9 +33,9 @@ struct sl_controller__ctx {
 	struct sl_kube *k;
 	char *const *ns; /* watched namespaces; n_ns 0: every namespace */
 	size_t n_ns;
-	const char *shard;          /* NULL: the default shard */
-	const char *shard_selector; /* "sluice.dev/shard=S" or "!sluice.dev/shard" */
-	const char *field_manager;  /* of every write */
+	const char *shard;                     /* NULL: the default shard */
+	const char *shard_selector;            /* "sluice.dev/shard=S" or "!sluice.dev/shard" */
+	const char *field_manager;             /* of every write */
 	struct sl_controller_metrics *metrics; /* the counters the seams bump */
 };
 

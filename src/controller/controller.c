@@ -293,7 +293,8 @@ static int set_shard(struct sl_controller *c, const char *shard, struct sl_error
 	                    SL_ARCANE_FIELD_MANAGER_CONTROLLER, c->shard))
 		r = SL_ETOOLARGE;
 	else if (r == 0 && !c->shard)
-		snprintf(c->field_manager, sizeof(c->field_manager), "%s", SL_ARCANE_FIELD_MANAGER_CONTROLLER);
+		snprintf(c->field_manager, sizeof(c->field_manager), "%s",
+		         SL_ARCANE_FIELD_MANAGER_CONTROLLER);
 	return r < 0 ? sl_error_set(err, r, "shard name too long") : 0;
 }
 

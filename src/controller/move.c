@@ -351,8 +351,8 @@ static void claim_obj(struct sl_controller__move *m, const struct op *op, enum s
 		free(w);
 		return;
 	}
-	sl_log_obj(SL_LOG_INFO, what_name(what), op->ns, name, "taken over from the %s%s shard with its stream",
-	           from ? "" : "default", from ? from : "");
+	sl_log_obj(SL_LOG_INFO, what_name(what), op->ns, name,
+	           "taken over from the %s%s shard with its stream", from ? "" : "default", from ? from : "");
 	cl->pending++;
 }
 
@@ -371,8 +371,8 @@ static void on_claim_found(struct sl_kube_result *res, void *payload)
 	} else if (res->code == 0) {
 		claim_obj(m, op, op->what, res->body);
 	} else if (res->code != SL_ENOTFOUND && res->code != SL_ECANCELED) {
-		sl_log_obj(SL_LOG_WARN, op->kind, op->ns, op->name, "arrived from another shard; looking up: %s",
-		           res->err.msg);
+		sl_log_obj(SL_LOG_WARN, op->kind, op->ns, op->name,
+		           "arrived from another shard; looking up: %s", res->err.msg);
 	}
 	claim_step(m, op->claim);
 out:
@@ -397,7 +397,7 @@ static void claim_lookup(struct sl_controller__move *m, struct claim *cl, const 
 	snprintf(op->uid, sizeof(op->uid), "%s", uid);
 	snprintf(op->claim, sizeof(op->claim), "%s", key);
 	ref.api_version = what == SL_CONTROLLER__BACKFILL ? SL_ARCANE_API_VERSION : "batch/v1";
-	ref.resource = what == SL_CONTROLLER__BACKFILL ? "backfillrequests"
+	ref.resource = what == SL_CONTROLLER__BACKFILL  ? "backfillrequests"
 	               : what == SL_CONTROLLER__CRONJOB ? "cronjobs"
 	                                                : "jobs";
 	if (what == SL_CONTROLLER__BACKFILL) {

@@ -12,10 +12,15 @@ stream's shard label, each replica created as many Jobs as its shard has
 streams; the StreamClass status is the default shard's. Then the leader of
 shard a is killed (SIGKILL): its standby takes the Lease after it expires
 and new streams of shard a get their Jobs; streams of the other shards are
-not touched. Last, a Running stream moves from the default shard to b: its
-Job follows (same uid, label b) and shard b acts on it (suspend).
+not touched. Then a Running stream moves from the default shard to b: its
+Job follows (same uid, label b) and shard b acts on it (suspend). Last, in a
+namespace of its own, write-back across shards: the default shard syncs a
+Git repository with --write-back, shard a runs the backfill of a
+BackfillRequest labelled a, and the default shard commits its completion.
 
-Prints the time to converge and each replica's RSS as TAP comments.
+Prints the time to converge and each replica's RSS as TAP comments (and
+writes them as JSON to $SLUICE_SHARD_RESULTS when set); SLUICE_SHARD_KEEP=1
+keeps the replicas' logs of a failed run.
 Usage: shard_test.py. Exit 0 with "1..0 # SKIP" without a cluster."""
 import json
 import os
@@ -326,6 +331,64 @@ def move(env):
     check("shard b wrote the moved stream's status", FM["b"] in managers(s, "status"), str(managers(s, "status")))
 
 
+def writeback():
+    """Write-back across shards: the default shard syncs a repository (with
+    --write-back) whose stream and BackfillRequest are labelled for shard
+    a; shard a runs the backfill, the default shard commits its completion."""
+    env = rt.Env("shardwb")
+    try:
+        def labelled(doc):
+            return doc.replace("metadata:\n", "metadata:\n  labels:\n    sluice.dev/shard: a\n", 1)
+        env.write("streams/s1.yaml", labelled(env.stream("s1", backfill=True)))
+        env.push("add s1")
+        d = env.start(*env.git_args("--interval", "2s", "--write-back"))
+        a = env.start(env={"SLUICE_SHARD": "a"})
+        wait("Job s1-backfill (the initial backfill)", lambda: rt.job_exists(env.ns, "s1-backfill"), 90)
+        rt.job_finish(env.ns, "s1-backfill")
+        wait("Job s1", lambda: rt.job_exists(env.ns, "s1"), 60)
+        env.write("backfills/b1.yaml", labelled(f"""apiVersion: streaming.sneaksanddata.com/v1
+kind: BackfillRequest
+metadata:
+  name: s1-reload
+  namespace: {env.ns}
+spec:
+  streamClass: {env.plural}
+  streamId: s1
+  completed: false
+"""))
+        before = env.push("ask for a reload")
+        wait("Job s1-backfill for the reload", lambda: rt.job_exists(env.ns, "s1-backfill"), 60)
+        rt.job_finish(env.ns, "s1-backfill")
+        head = ""
+
+        def committed():
+            nonlocal head
+            head = rt.git(env.remote, "rev-parse", "main").strip()
+            return head != before
+        wait("a write-back commit", committed, 60)
+        diff = rt.git(env.remote, "diff", before, head)
+        changed = [l for l in diff.splitlines() if l[:1] in "+-" and not l.startswith(("+++", "---"))]
+        check("the default shard commits the completion of a backfill shard a ran",
+              changed == ["-  completed: false", "+  completed: true"], diff)
+        created = {n: int(env_metrics(p).get('sluice_jobs_created_total{type="backfill"}', 0))
+                   for n, p in (("default", d), ("a", a))}
+        check("shard a ran both backfills, the default shard none", created == {"default": 0, "a": 2},
+              json.dumps(created))
+    except Exception:
+        for n, p in enumerate(env.procs):
+            print(f"# --- log of write-back replica #{n} (last lines)")
+            for line in env.log(p).splitlines()[-15:]:
+                print("# " + line)
+        raise
+    finally:
+        env.close()
+
+
+def env_metrics(p):
+    code, text = rt.http(p.port, "/metrics")
+    return rt.parse_metrics(text)[0] if code == 200 else {}
+
+
 def write_results(env):
     path = os.environ.get("SLUICE_SHARD_RESULTS")
     if path and getattr(env, "figures", None):
@@ -345,6 +408,8 @@ def main():
             step(env)
             if any(not ok for _, ok, _ in results[n:]):
                 break
+        if all(ok for _, ok, _ in results):
+            writeback()
     except Exception as e:  # noqa: BLE001 (reported in TAP)
         check(f"no exception ({type(e).__name__})", False, str(e))
     finally:

@@ -162,7 +162,12 @@ static void shards(void **state)
 	struct sl_error err = {0};
 	char sel[96];
 	const char *good[] = {"a", "shard-1", "0", "x0-9z"};
-	const char *bad[] = {"", "A", "-a", "a-", "a_b", "a.b",
+	const char *bad[] = {"",
+	                     "A",
+	                     "-a",
+	                     "a-",
+	                     "a_b",
+	                     "a.b",
 	                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)

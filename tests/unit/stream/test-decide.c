@@ -584,14 +584,16 @@ static void shard_label_follows(void **state)
 	decide(w, &d);
 	assert_int_equal(d.actions[0].type, SL_STREAM_ACT_CREATE_BACKFILL);
 	l = at(d.actions[0].object, "metadata.labels");
-	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, SL_ARCANE_LABEL_SHARD)), "a");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, SL_ARCANE_LABEL_SHARD)),
+	                    "a");
 	for (size_t i = 0; i < d.n_actions; i++)
 		apply(w, &d.actions[i]);
 	sl_stream_decision_free(&d);
 	step(w);
 	assert_non_null(w->bjob);
 	l = at(w->bjob, "metadata.labels");
-	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, SL_ARCANE_LABEL_SHARD)), "a");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, SL_ARCANE_LABEL_SHARD)),
+	                    "a");
 	world_free(w);
 
 	/* unlabelled: the default shard's, nothing added */

@@ -254,25 +254,28 @@ static void shard_label(void **state)
 	cJSON *cj = NULL;
 
 	cJSON_Delete(f->tmpl);
-	f->tmpl = J("{'apiVersion':'streaming.sneaksanddata.com/v1','kind':'StreamingJobTemplate',"
-	            "'metadata':{'name':'whole','namespace':'team-a'},'spec':{'apiVersion':'batch/v1','kind':'Job',"
-	            "'metadata':{'labels':{'sluice.dev/shard':'from-template','team':'a'}},"
-	            "'spec':{'template':{'spec':{'restartPolicy':'Never','containers':[{'name':'m','image':'i'}]}}}}}");
+	f->tmpl =
+	    J("{'apiVersion':'streaming.sneaksanddata.com/v1','kind':'StreamingJobTemplate',"
+	      "'metadata':{'name':'whole','namespace':'team-a'},'spec':{'apiVersion':'batch/v1','kind':'Job',"
+	      "'metadata':{'labels':{'sluice.dev/shard':'from-template','team':'a'}},"
+	      "'spec':{'template':{'spec':{'restartPolicy':'Never','containers':[{'name':'m','image':'i'}]}}}"
+	      "}}");
 	assert_int_equal(build(f, false), 0);
 	assert_null(cJSON_GetObjectItemCaseSensitive(at(f->job, "metadata.labels"), SL_ARCANE_LABEL_SHARD));
 	assert_string_equal(str(f->job, "metadata.labels.team"), "a");
 
-	cJSON *labels = cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(f->stream, "metadata"), "labels");
+	cJSON *labels =
+	    cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(f->stream, "metadata"), "labels");
 	cJSON_AddStringToObject(labels, SL_ARCANE_LABEL_SHARD, "b");
 	assert_int_equal(build(f, true), 0);
-	assert_string_equal(
-	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(at(f->job, "metadata.labels"), SL_ARCANE_LABEL_SHARD)),
-	    "b");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	                        at(f->job, "metadata.labels"), SL_ARCANE_LABEL_SHARD)),
+	                    "b");
 	struct sl_stream_job_input in = {f->stream, f->cls, f->tmpl, NULL};
 	assert_int_equal(sl_stream_cronjob_build(&in, "*/5 * * * *", false, &cj, &f->err), 0);
-	assert_string_equal(
-	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(at(cj, "metadata.labels"), SL_ARCANE_LABEL_SHARD)),
-	    "b");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(at(cj, "metadata.labels"),
+	                                                                          SL_ARCANE_LABEL_SHARD)),
+	                    "b");
 	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
 	                        at(cj, "spec.jobTemplate.metadata.labels"), SL_ARCANE_LABEL_SHARD)),
 	                    "b");
