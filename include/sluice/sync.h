@@ -17,6 +17,7 @@
 #pragma once
 
 #include "sluice/arcane.h"
+#include "sluice/base-map.h"
 #include "sluice/base.h"
 
 #include <stdbool.h>
@@ -122,6 +123,7 @@ struct sl_sync_plan {
 	/* internal */
 	size_t cap_items, cap_problems;
 	bool finished;
+	struct sl_map strings; /* items' groups and versions, each stored once */
 };
 
 int sl_sync_plan_new(const char *source_id, const char *revision, struct sl_sync_plan **ret);
@@ -146,6 +148,11 @@ struct sl_manifest_set;
 int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
                                 const struct sl_manifest_set *set, const char *snapshot_problems,
                                 struct sl_sync_plan **ret);
+/* The same, moving the documents' objects out of set instead of copying
+ * them (sl_manifest_set_take_obj), so that a large tree is never held
+ * twice; set is then good only for sl_manifest_set_free. */
+int sl_sync_plan_take_manifests(const char *source_id, const char *revision, struct sl_manifest_set *set,
+                                const char *snapshot_problems, struct sl_sync_plan **ret);
 /* Sorts into stages and flags duplicates. Call once, after the last add. */
 int sl_sync_plan_finish(struct sl_sync_plan *p);
 /* Sets the namespace of a namespaced object that had none and refreshes its
@@ -280,6 +287,7 @@ struct sl_sync_opts {
 	 * unified diff appended to diff_out, in plan order. */
 	struct sl_buf *diff_out;
 	unsigned concurrency;    /* applies in flight within a stage; 0: 64 */
+	unsigned list_page;      /* live objects per list request; 0: 500 */
 	unsigned crd_timeout_ms; /* wait for Established; 0: 60 s */
 	/* Namespace for namespaced objects that name none; NULL: the client's
 	 * configured namespace. */

@@ -23,7 +23,7 @@ struct call {
 	unsigned timeout_ms, limit;
 	sl_kube_cb cb;
 	void *payload;
-	kube_page_fn page;
+	sl_kube_page_cb page;
 	/* list */
 	cJSON *list;
 	char *cont;
@@ -339,7 +339,7 @@ static int build_query(struct call *c, const struct sl_kube_call_opts *o)
 /* Common entry: copies everything, resolves the resource, sends. Takes
  * body (malloc'd, may be NULL) in every case. */
 static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, const struct sl_kube_ref *ref,
-                 const struct sl_kube_call_opts *o, char *body, const char *ctype, kube_page_fn page,
+                 const struct sl_kube_call_opts *o, char *body, const char *ctype, sl_kube_page_cb page,
                  sl_kube_cb cb, void *payload)
 {
 	struct call *c;
@@ -405,10 +405,18 @@ int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct s
 	return start(k, SL_KUBE_VERB_GET, "GET", ref, opts, NULL, NULL, NULL, cb, payload);
 }
 
-int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
-                        const struct sl_kube_call_opts *opts, kube_page_fn page, sl_kube_cb cb, void *payload)
+int sl_kube_list_pages(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                       sl_kube_page_cb page, sl_kube_cb cb, void *payload)
 {
-	return start(k, SL_KUBE_VERB_LIST, "GET", ref, opts, NULL, NULL, page, cb, payload);
+	struct sl_kube_call_opts o = {0};
+
+	if (!page)
+		return SL_EINVALID;
+	if (opts)
+		o = *opts;
+	if (!o.limit)
+		o.limit = 500;
+	return start(k, SL_KUBE_VERB_LIST, "GET", ref, &o, NULL, NULL, page, cb, payload);
 }
 
 int sl_kube_list(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
