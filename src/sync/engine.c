@@ -621,12 +621,11 @@ static void on_list(struct sl_kube_result *res, void *payload)
 
 /* The list of an item's kind and namespace, created (not yet sent) when
  * new; NULL on allocation failure. */
-static struct live_list *list_for(struct run *r, const struct sl_sync_item *it, bool *created)
+static struct live_list *list_for(struct run *r, const struct sl_sync_item *it)
 {
 	struct live_list *l = find_list(r, it->api_version, it->kind, it->ns);
 	char key[LIST_KEY_MAX];
 
-	*created = false;
 	if (l)
 		return l;
 	if (SL_GROW(r->lists, r->cap_lists, r->n_lists + 1, 16) < 0)
@@ -642,7 +641,6 @@ static struct live_list *list_for(struct run *r, const struct sl_sync_item *it, 
 	if (list_key(l->api_version, l->kind, l->ns, key) &&
 	    sl_map_put(&r->list_index, key, (void *)(uintptr_t)r->n_lists, NULL) < 0)
 		return NULL;
-	*created = true;
 	return l;
 }
 
@@ -657,10 +655,12 @@ static void send_list(struct run *r, size_t li, const struct item_state *is)
 	    .namespaced = res->namespaced,
 	    .ns = *l->ns ? l->ns : NULL,
 	};
-	/* Paged, and consistent: the API server answers it from its watch
-	 * cache, and a page at a time keeps memory flat however many
-	 * objects there are. Consistent also means a BackfillRequest's
-	 * "completed" is never read stale (and so never re-applied false). */
+	/* Paged and consistent: a page at a time keeps memory flat however
+	 * many objects there are, and current API servers answer every page
+	 * from their watch cache (consistent lists from the cache, and its
+	 * snapshots for the continue tokens), not from etcd. Consistent also
+	 * means a BackfillRequest's "completed" is never read stale (and so
+	 * never re-applied false). */
 	struct sl_kube_call_opts o = {
 	    .label_selector = SL_ARCANE_LABEL_MANAGED_BY "=sluice",
 	    .limit = r->s->opts.list_page ? r->s->opts.list_page : LIST_PAGE,
@@ -691,10 +691,9 @@ static void start_list(struct run *r)
 	 * later, on the loop, but sorted names must be ready by then */
 	for (size_t i = stage_begin(r); i < stage_end(r) && !r->fatal; i++) {
 		struct item_state *is = &r->st[i];
-		bool created;
 		if (!is->resolved || is->outcome != ITEM_PENDING)
 			continue;
-		struct live_list *l = list_for(r, is->it, &created);
+		struct live_list *l = list_for(r, is->it);
 		if (!l || SL_GROW(l->items, l->cap_items, l->n_items + 1, 8) < 0) {
 			set_fatal(r, SL_ENOMEM, "out of memory");
 			break;
