@@ -263,6 +263,26 @@ bool sl_sync_prune_live_ok(const struct cJSON *live, const char *source_id, cons
 int sl_sync_diff_object(const struct cJSON *desired, const struct cJSON *live, const struct cJSON *after,
                         const char *label, struct sl_buf *out);
 
+/* ---- apply concurrency (pure) ------------------------------------------------ */
+
+/* How many applies a stage keeps in flight, adapted to the API server as its
+ * answers arrive, by TCP Vegas's rule on latency: while the latency of a
+ * window of answers stays near the lowest seen, the server has room and the
+ * limit grows; once latency grows with the limit, more requests only queue
+ * in the server (and on a starved machine make it slower) and the limit
+ * shrinks. A window is as many answers as the limit. */
+struct sl_sync_limit {
+	unsigned limit, min, max;
+	uint64_t min_rtt_us; /* lowest window average seen; 0: none yet */
+	uint64_t sum_rtt_us; /* of the current window */
+	unsigned n;          /* answers in the current window */
+};
+
+/* Starts at initial, kept within [min, max] (min >= 1). */
+void sl_sync_limit_init(struct sl_sync_limit *l, unsigned initial, unsigned min, unsigned max);
+/* One answer took rtt_us: returns the limit from now on. */
+unsigned sl_sync_limit_sample(struct sl_sync_limit *l, uint64_t rtt_us);
+
 /* ---- the engine (I/O through kube.h, on the loop thread) ------------------ */
 
 struct sl_kube;
@@ -286,7 +306,9 @@ struct sl_sync_opts {
 	/* Diff mode (implies dry_run): every object that would change gets a
 	 * unified diff appended to diff_out, in plan order. */
 	struct sl_buf *diff_out;
-	unsigned concurrency;    /* applies in flight within a stage; 0: 64 */
+	/* Applies in flight within a stage: at most this many (0: 64), fewer
+	 * while the API server's latency shows it saturated (sl_sync_limit). */
+	unsigned concurrency;
 	unsigned list_page;      /* live objects per list request; 0: 500 */
 	unsigned crd_timeout_ms; /* wait for Established; 0: 60 s */
 	/* Namespace for namespaced objects that name none; NULL: the client's

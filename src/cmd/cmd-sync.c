@@ -71,7 +71,8 @@ static const struct sl_cmd_flag flags[] = {
     {"context", 0, "SLUICE_CONTEXT", S(context), "NAME", "(SLUICE_CONTEXT)"},
     {"cache-dir", 0, "SLUICE_CACHE_DIR", S(cache_dir), "DIR", NULL},
     {"concurrency", 0, "SLUICE_CONCURRENCY", S(concurrency), "N",
-     "applies in flight per stage (SLUICE_CONCURRENCY; 64)"},
+     "at most N applies in flight per stage, fewer while\nthe API server is saturated (SLUICE_CONCURRENCY; "
+     "64)"},
     /* live objects per list request (tests make it small to see many pages) */
     {"list-page", 0, "SLUICE_LIST_PAGE", S(list_page), "N", NULL},
     {"timeout", 0, "SLUICE_TIMEOUT", S(timeout), "DURATION", "give up after this long (SLUICE_TIMEOUT; 10m)"},

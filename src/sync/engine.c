@@ -14,7 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEFAULT_CONCURRENCY    64
+#define DEFAULT_CONCURRENCY 64
+/* where the adaptive limit starts and how low it goes: a few in flight
+ * keep even a saturated API server busy */
+#define INITIAL_CONCURRENCY    8
+#define MIN_CONCURRENCY        4
 #define DEFAULT_CRD_TIMEOUT_MS 60000
 #define CRD_POLL_MS            250
 #define LIST_PAGE              500
@@ -72,6 +76,7 @@ struct req {
 	struct run *run;
 	size_t idx; /* item index, list index or prune index */
 	char *a, *b;
+	uint64_t sent_us; /* applies: when sent, for the latency */
 };
 
 struct run {
@@ -85,6 +90,7 @@ struct run {
 	unsigned pending; /* requests in flight in this phase (+1 while issuing) */
 	size_t next;      /* next item of the stage to apply */
 	struct item_state *st;
+	struct sl_sync_limit limit;     /* applies in flight */
 	struct sl_kube_resource *kinds; /* resolved kinds of the run */
 	size_t n_kinds, cap_kinds;
 	struct live_list *lists;
@@ -729,10 +735,13 @@ static void issue_applies(struct run *r);
 static void on_apply(struct sl_kube_result *res, void *payload)
 {
 	size_t idx;
+	uint64_t sent_us = ((const struct req *)payload)->sent_us;
 	struct run *r = req_done(payload, &idx);
 
 	if (!r)
 		return;
+	if (res->code == 0)
+		sl_sync_limit_sample(&r->limit, sl_now_us() - sent_us);
 	struct sl_sync *s = r->s;
 	struct item_state *is = &r->st[idx];
 	if (res->code < 0) {
@@ -813,9 +822,8 @@ static bool needs_apply(struct run *r, struct item_state *is)
 static void issue_applies(struct run *r)
 {
 	struct sl_sync *s = r->s;
-	unsigned conc = s->opts.concurrency ? s->opts.concurrency : DEFAULT_CONCURRENCY;
 
-	while (!r->fatal && r->pending < conc && r->next < stage_end(r)) {
+	while (!r->fatal && r->pending < r->limit.limit && r->next < stage_end(r)) {
 		size_t idx = r->next++;
 		struct item_state *is = &r->st[idx];
 		if (is->outcome != ITEM_PENDING || !is->resolved)
@@ -841,6 +849,7 @@ static void issue_applies(struct run *r)
 		    .dry_run = dry(s),
 		};
 		r->pending++;
+		q->sent_us = sl_now_us();
 		int rc = sl_kube_apply(s->kube, &ref, is->it->obj, &o, on_apply, q);
 		if (rc < 0) {
 			req_free(q);
@@ -1575,6 +1584,8 @@ int sl_sync_run(struct sl_sync *s, struct sl_sync_plan *plan, const char *source
 	r->payload = payload;
 	r->t0 = sl_now_ms();
 	r->start_s = sl_wall_s();
+	unsigned max = s->opts.concurrency ? s->opts.concurrency : DEFAULT_CONCURRENCY;
+	sl_sync_limit_init(&r->limit, INITIAL_CONCURRENCY, SL_MIN(MIN_CONCURRENCY, max), max);
 	sl_buf_init(&r->pruned_names, 64 * 1024);
 	if (source_error && !(r->source_error = sl_strdup(source_error)))
 		goto oom;

@@ -560,6 +560,67 @@ static void plan_takes_manifests(void **state)
 	sl_sync_plan_free(taken);
 }
 
+/* A server that answers in the same time however many requests it holds
+ * (latency is the network's): the limit grows to its maximum. */
+static void limit_grows_while_latency_holds(void **state)
+{
+	struct sl_sync_limit l;
+	unsigned answers = 0;
+
+	sl_sync_limit_init(&l, 8, 4, 64);
+	assert_int_equal(l.limit, 8);
+	while (l.limit < 64 && answers < 2000) {
+		sl_sync_limit_sample(&l, 30000);
+		answers++;
+	}
+	assert_int_equal(l.limit, 64);
+	print_message("# reached 64 after %u answers\n", answers);
+	assert_true(answers < 600);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(sl_sync_limit_sample(&l, 30000), 64);
+}
+
+/* A saturated server serves one request a millisecond: every request more
+ * in flight only waits. The limit settles low and stays within bounds. */
+static void limit_shrinks_when_requests_queue(void **state)
+{
+	struct sl_sync_limit l;
+	unsigned highest = 0;
+
+	sl_sync_limit_init(&l, 8, 4, 64);
+	for (int i = 0; i < 5000; i++) {
+		unsigned lim = sl_sync_limit_sample(&l, (uint64_t)l.limit * 1000);
+		assert_true(lim >= 4 && lim <= 64);
+		if (i > 1000 && lim > highest)
+			highest = lim;
+	}
+	print_message("# settled at most at %u\n", highest);
+	assert_true(highest <= 16);
+	/* from the top, after a light moment set the lowest latency */
+	sl_sync_limit_init(&l, 64, 4, 64);
+	for (int i = 0; i < 64; i++)
+		sl_sync_limit_sample(&l, 4000);
+	for (int i = 0; i < 5000; i++)
+		sl_sync_limit_sample(&l, (uint64_t)l.limit * 1000);
+	assert_true(l.limit <= 16);
+}
+
+static void limit_bounds(void **state)
+{
+	struct sl_sync_limit l;
+
+	sl_sync_limit_init(&l, 8, 4, 2); /* --concurrency 2: a maximum below the minimum */
+	assert_int_equal(l.limit, 4);
+	assert_int_equal(l.max, 4);
+	sl_sync_limit_init(&l, 8, 0, 64);
+	assert_int_equal(l.min, 1);
+	sl_sync_limit_init(&l, 1, 4, 64);
+	assert_int_equal(l.limit, 4);
+	for (int i = 0; i < 1000; i++)
+		sl_sync_limit_sample(&l, 0); /* no latency at all: no division by zero */
+	assert_int_equal(l.limit, 64);
+}
+
 static void inventory_fits_10000(void **state)
 {
 	struct sl_sync_inventory *inv, *back;
@@ -832,6 +893,9 @@ int main(void)
 	    cmocka_unit_test(inventory_order),
 	    cmocka_unit_test(inventory_format_as_cjson),
 	    cmocka_unit_test(plan_takes_manifests),
+	    cmocka_unit_test(limit_grows_while_latency_holds),
+	    cmocka_unit_test(limit_shrinks_when_requests_queue),
+	    cmocka_unit_test(limit_bounds),
 	    cmocka_unit_test(inventory_fits_10000),
 	    cmocka_unit_test(configmap_and_name),
 	    cmocka_unit_test(status_bounded),
