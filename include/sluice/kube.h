@@ -200,6 +200,15 @@ int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct s
  * once. */
 int sl_kube_list(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
                  sl_kube_cb cb, void *payload);
+/* A list that is never held whole: every page's items array goes to page as
+ * it arrives (page may detach the items it keeps; the rest is freed after
+ * it returns). items NULL: a continue token expired and the list starts
+ * again from the beginning, so drop what was kept. cb then runs once, with
+ * the list's metadata and no items, or with the error. opts->limit is the
+ * page size (0: 500). */
+typedef void (*sl_kube_page_cb)(cJSON *items, void *payload);
+int sl_kube_list_pages(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                       sl_kube_page_cb page, sl_kube_cb cb, void *payload);
 int sl_kube_create(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON *obj,
                    const struct sl_kube_call_opts *opts, sl_kube_cb cb, void *payload);
 /* PUT: replaces the object (metadata.resourceVersion makes it conditional). */

@@ -376,7 +376,7 @@ static void do_list(struct sl_kube_informer *inf)
 	inf->state = INF_LISTING;
 	sl_map_free(&inf->fresh, obj_free);
 	inf->fresh_err = 0;
-	r = sl_kube__list_paged(inf->k, &ref, &o, on_page, on_list, tok);
+	r = sl_kube_list_pages(inf->k, &ref, &o, on_page, on_list, tok);
 	if (r < 0) {
 		free(tok);
 		backoff_then(inf, true);

@@ -147,14 +147,6 @@ int sl_kube__key(const char *ns, const char *name, char *out, size_t outsz);
  * SL_ETOOLARGE when a name does not fit struct sl_kube_resource. */
 int sl_kube__resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret);
 
-/* A list that hands every page's items array to page as it arrives (page
- * detaches what it keeps; NULL items: an expired continue token restarted
- * the list, drop what was kept). cb then gets the list without items. */
-typedef void (*kube_page_fn)(cJSON *items, void *payload);
-int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
-                        const struct sl_kube_call_opts *opts, kube_page_fn page, sl_kube_cb cb,
-                        void *payload);
-
 /* A result with room for its strings (the public struct points into it). */
 struct kube_res {
 	struct sl_kube_result res;
