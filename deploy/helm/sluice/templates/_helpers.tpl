@@ -107,6 +107,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- include "sluice.envBool" (list "SLUICE_GIT_ALLOW_HTTP" $git.allowHttp) | nindent 0 }}
 {{- include "sluice.envString" (list "SLUICE_GIT_AUTHOR" $git.author) }}
+{{- include "sluice.envString" (list "SLUICE_GIT_TIMEOUT" $git.timeout) }}
 {{- include "sluice.envBool" (list "SLUICE_WRITE_BACK" $git.writeBack) | nindent 0 }}
 {{- end }}
 {{- include "sluice.envString" (list "SLUICE_DIR" $v.source.dir) }}
