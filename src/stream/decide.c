@@ -20,8 +20,9 @@
  *
  * Choices the design leaves open:
  * - The initial BackfillRequest is created on the first decision about a
- *   stream with a backfill template (status.phase unset), also when the
- *   stream is created suspended: it then stays pending and runs on resume.
+ *   stream with a backfill template (status.phase unset) that is not
+ *   suspended, and its backfill Job in the same decision (built from the
+ *   request as created, not waiting to observe it).
  * - A missing template or a Job that cannot be built (bad secret reference,
  *   template setting STREAMCONTEXT__STREAM_ID/KIND) is Failed with reason
  *   TemplateNotFound or InvalidJob; a Job already running is left alone (a
@@ -53,7 +54,6 @@
 #define R_RUNNING        "Running"
 #define R_BACKFILLING    "Backfilling"
 #define R_SUSPENDED      "Suspended"
-#define R_BACKFILL_REQ   "BackfillRequested"
 #define R_WAIT_DELETION  "WaitingForJobDeletion"
 #define R_CONFIG_CHANGED "ConfigurationChanged"
 #define R_RESTARTING     "Restarting"
@@ -393,11 +393,12 @@ static bool kept_num_eq(const cJSON *o, const char *key, int64_t want)
 
 /* Builds {"status": {...}} when what the server would store differs from the
  * observed status, else leaves *ret NULL. Every plugin CRD keeps phase,
- * configurationHash and the conditions' type, status, message and phase, so
- * those always count; the others (reason, lastTransitionTime,
- * observedGeneration, jobName, backfillRequest) count where the stored
- * status has them. So a converged stream costs no write whatever its CRD
- * keeps. Sets *moved when the phase or the condition's reason (or, where
+ * configurationHash and the conditions' type, status and message, so those
+ * always count; the others (the condition's phase, reason,
+ * lastTransitionTime and observedGeneration, observedGeneration, jobName,
+ * backfillRequest) count where the stored status has them. So a converged
+ * stream costs no write whatever its CRD keeps (crds/mockstream.yaml, for
+ * one, has no phase in its conditions). Sets *moved when the phase or the condition's reason (or, where
  * reason is pruned, its message) changed: that is worth an Event. */
 static int status_diff(const struct sl_stream_observed *in, const struct plan *p, cJSON **ret, bool *moved)
 {
@@ -408,10 +409,10 @@ static int status_diff(const struct sl_stream_observed *in, const struct plan *p
 	char ltt[32];
 	bool core = oc && json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "status"), cstatus) &&
 	            json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "message"), p->message) &&
-	            json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "phase"), p->phase) &&
 	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) &&
 	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "configurationHash"), p->hash);
-	bool extra = kept_str_eq(oc, "reason", p->reason) && kept_num_eq(oc, "observedGeneration", gen) &&
+	bool extra = kept_str_eq(oc, "phase", p->phase) && kept_str_eq(oc, "reason", p->reason) &&
+	             kept_num_eq(oc, "observedGeneration", gen) &&
 	             kept_num_eq(old, "observedGeneration", gen) &&
 	             kept_str_eq(old, "jobName", p->job_name) && kept_str_eq(old, "backfillRequest", p->bfr);
 	const cJSON *oreason = cJSON_GetObjectItemCaseSensitive(oc, "reason");
@@ -1010,15 +1011,12 @@ static int what_runs(const struct view *v, struct plan *p, bool initial_now, str
 	r = sticky_failure(v, p, &stuck, err);
 	if (r < 0 || stuck)
 		return r;
-	if (initial_now && !x) {
-		/* The new BackfillRequest is not observed yet: wait for it. */
-		delete_job(p, v->own_s);
-		set_state(p, SL_ARCANE_PHASE_PENDING, R_BACKFILL_REQ, false, "created BackfillRequest %s",
-		          p->create_bfr_name);
-		p->bfr = p->create_bfr_name;
-		p->requeue_ms = WAIT_FALLBACK_MS;
-		return 0;
-	}
+	/* The initial BackfillRequest runs in the decision that creates it:
+	 * its Job is built from the object as created (what the server keeps:
+	 * spec.completed is set, the CRD defaults nothing else), so no Pending
+	 * status is written for the next decision to overwrite. */
+	if (initial_now && !x)
+		x = p->create_bfr;
 	if (x) {
 		/* A batch stream's CronJob pauses while its backfill runs. */
 		pause_cron(p, v->own_c);
