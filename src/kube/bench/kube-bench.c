@@ -165,8 +165,9 @@ static int watch(const char *ns, int count, bool trim)
  * server set (and of its owner: the uid would not match). */
 static cJSON *job_for(const cJSON *tmpl, const char *name, const char *ns)
 {
-	static const char *const mdrop[] = {"uid",     "resourceVersion", "creationTimestamp", "managedFields",
-	                                    "ownerReferences", "generation", "selfLink"};
+	static const char *const mdrop[] = {"uid",           "resourceVersion", "creationTimestamp",
+	                                    "managedFields", "ownerReferences", "generation",
+	                                    "selfLink"};
 	cJSON *j = cJSON_Duplicate(tmpl, true), *md;
 
 	if (!j)
@@ -178,11 +179,11 @@ static cJSON *job_for(const cJSON *tmpl, const char *name, const char *ns)
 	/* the server adds the selector and its labels to a new Job */
 	cJSON *spec = cJSON_GetObjectItemCaseSensitive(j, "spec");
 	cJSON_DeleteItemFromObjectCaseSensitive(spec, "selector");
-	cJSON *tmd = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "template"),
-	                                              "metadata");
+	cJSON *tmd =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "template"), "metadata");
 	cJSON *tl = cJSON_GetObjectItemCaseSensitive(tmd, "labels");
-	static const char *const ldrop[] = {"controller-uid", "batch.kubernetes.io/controller-uid", "job-name",
-	                                    "batch.kubernetes.io/job-name"};
+	static const char *const ldrop[] = {"controller-uid", "batch.kubernetes.io/controller-uid",
+	                                    "job-name", "batch.kubernetes.io/job-name"};
 	for (size_t i = 0; i < SL_ARRAY_SIZE(ldrop); i++)
 		cJSON_DeleteItemFromObjectCaseSensitive(tl, ldrop[i]);
 	cJSON_ReplaceItemInObjectCaseSensitive(md, "name", cJSON_CreateString(name));
@@ -242,7 +243,8 @@ static int stream_writes(char **argv)
 			case 0:
 				st.name = name;
 				o = status_for(jname);
-				r = o ? sl_kube_patch(k, &st, SL_KUBE_PATCH_MERGE, o, NULL, created, NULL) : -1;
+				r = o ? sl_kube_patch(k, &st, SL_KUBE_PATCH_MERGE, o, NULL, created, NULL)
+				      : -1;
 				break;
 			case 1:
 				o = job_for(tmpl, jname, ns);
@@ -257,7 +259,8 @@ static int stream_writes(char **argv)
 				cJSON_AddStringToObject(md, "name", name);
 				cJSON_AddStringToObject(md, "namespace", ns);
 				cJSON_AddStringToObject(md, "uid", uid);
-				r = sl_kube_event(k, o, "Normal", "Running", "Running: raw write", created, NULL);
+				r = sl_kube_event(k, o, "Normal", "Running", "Running: raw write", created,
+				                  NULL);
 				break;
 			}
 			cJSON_Delete(o);
