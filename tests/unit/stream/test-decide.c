@@ -1020,6 +1020,29 @@ static void invalid_job(void **state)
 	world_free(w);
 }
 
+/* A running stream is decided on from the hashes of its spec and template,
+ * not a built Job; what the StreamClass asks for is still checked: a secret
+ * reference the stream lacks is InvalidJob, and the running Job stays. */
+static void running_class_asks_for_secret(void **state)
+{
+	struct world *w = world_new(false, false);
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	cJSON_AddItemToArray(at(w->cls, "spec.secretRefs"), cJSON_CreateString("tokenRef"));
+	converge(w);
+	assert_string_equal(phase(w), "Failed");
+	assert_string_equal(ready_reason(w), "InvalidJob");
+	assert_non_null(strstr(str(w->stream, "status.conditions.0.message"), "tokenRef"));
+	assert_non_null(w->sjob);
+	/* given the reference (a spec change), a Job that has it replaces it */
+	set(at(w->stream, "spec"), "secretRef", J("{'name':'tokens'}"));
+	unsigned jobs = w->jobs_created;
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	assert_int_equal(w->jobs_created, jobs + 1);
+	world_free(w);
+}
+
 /* Template changed during a backfill: the backfill Job is replaced and the
  * same request runs again with the new configuration. */
 static void template_change_during_backfill(void **state)
@@ -1793,6 +1816,7 @@ int main(void)
 	    cmocka_unit_test(backend_switch),
 	    cmocka_unit_test(pruned_schema),
 	    cmocka_unit_test(mock_schema),
+	    cmocka_unit_test(running_class_asks_for_secret),
 	    cmocka_unit_test(adopt_arcane_streaming_job),
 	    cmocka_unit_test(adopt_arcane_backfill_job),
 	};
