@@ -398,8 +398,9 @@ static bool kept_num_eq(const cJSON *o, const char *key, int64_t want)
  * lastTransitionTime and observedGeneration, observedGeneration, jobName,
  * backfillRequest) count where the stored status has them. So a converged
  * stream costs no write whatever its CRD keeps (crds/mockstream.yaml, for
- * one, has no phase in its conditions). Sets *moved when the phase or the condition's reason (or, where
- * reason is pruned, its message) changed: that is worth an Event. */
+ * one, has no phase in its conditions). Sets *moved when the phase or the
+ * condition's reason (or, where reason is pruned, its message) changed:
+ * that is worth an Event. */
 static int status_diff(const struct sl_stream_observed *in, const struct plan *p, cJSON **ret, bool *moved)
 {
 	const cJSON *old = sl_manifest_obj(in->stream, "status");
