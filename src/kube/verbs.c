@@ -23,7 +23,7 @@ struct call {
 	unsigned timeout_ms, limit;
 	sl_kube_cb cb;
 	void *payload;
-	kube_page_fn page;
+	sl_kube_page_cb page;
 	/* list */
 	cJSON *list;
 	char *cont;
@@ -122,26 +122,6 @@ static void fail_callf(struct call *c, int code, const char *fmt, ...)
 
 static int send_call(struct call *c);
 
-/* Hands this page's items to the pager now, so a big list is never held
- * whole; the page keeps an empty items array. */
-static int hand_page(struct call *c, cJSON *body)
-{
-	cJSON *items = cJSON_GetObjectItemCaseSensitive(body, "items");
-	cJSON *empty;
-
-	if (!cJSON_IsArray(items))
-		return 0;
-	c->page(items, c->payload);
-	empty = cJSON_CreateArray();
-	if (!empty)
-		return SL_ENOMEM;
-	if (!cJSON_ReplaceItemInObjectCaseSensitive(body, "items", empty)) {
-		cJSON_Delete(empty);
-		return SL_ENOMEM;
-	}
-	return 0;
-}
-
 /* The continue token expired: start a fresh, consistent list. */
 static void restart_list(struct call *c)
 {
@@ -201,12 +181,17 @@ static void finish_list(struct call *c, struct sl_kube_result *res)
 	call_free(c);
 }
 
-/* A page of a paged list arrived: fetch the next one or report the list. */
+/* A page of a paged list arrived: fetch the next one or report the list.
+ * With a pager, the page's items go to it instead of into the list, so a
+ * big list is never held whole, and only once the next page is asked for:
+ * the pager's work overlaps the next round trip. Everything that can fail
+ * comes first, while no request of the call is in flight. */
 static void on_list_page(struct call *c, struct sl_kube_result *res)
 {
 	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(res->body, "metadata"), "continue");
 	char *next = cJSON_IsString(cont) && *cont->valuestring ? sl_strdup(cont->valuestring) : NULL;
+	cJSON *items = NULL;
 	int r;
 
 	/* the token is copied first: merging may move res->body into the list */
@@ -214,20 +199,26 @@ static void on_list_page(struct call *c, struct sl_kube_result *res)
 		fail_callf(c, SL_ENOMEM, "list: out of memory");
 		return;
 	}
+	if (c->page)
+		items = cJSON_DetachItemFromObjectCaseSensitive(res->body, "items");
 	if (merge_page(c, res) < 0) {
 		free(next);
+		cJSON_Delete(items);
 		fail_callf(c, SL_ENOMEM, "list: out of memory");
 		return;
 	}
 	free(c->cont);
 	c->cont = next;
-	if (!next) {
-		finish_list(c, res);
+	if (next && (r = send_call(c)) < 0) {
+		cJSON_Delete(items);
+		fail_callf(c, r, "list next page: %s", sl_strerror(r));
 		return;
 	}
-	r = send_call(c);
-	if (r < 0)
-		fail_callf(c, r, "list next page: %s", sl_strerror(r));
+	if (cJSON_IsArray(items))
+		c->page(items, c->payload);
+	cJSON_Delete(items);
+	if (!next)
+		finish_list(c, res);
 }
 
 static void on_done(struct req *unused, struct sl_kube_result *res, void *payload)
@@ -235,10 +226,6 @@ static void on_done(struct req *unused, struct sl_kube_result *res, void *payloa
 	struct call *c = payload;
 	bool list = c->verb == SL_KUBE_VERB_LIST;
 
-	if (list && c->page && res->code == 0 && hand_page(c, res->body) < 0) {
-		fail_callf(c, SL_ENOMEM, "list: out of memory");
-		return;
-	}
 	if (list && c->limit && res->code == SL_EGONE && c->cont && !c->restarted) {
 		restart_list(c);
 		return;
@@ -339,7 +326,7 @@ static int build_query(struct call *c, const struct sl_kube_call_opts *o)
 /* Common entry: copies everything, resolves the resource, sends. Takes
  * body (malloc'd, may be NULL) in every case. */
 static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, const struct sl_kube_ref *ref,
-                 const struct sl_kube_call_opts *o, char *body, const char *ctype, kube_page_fn page,
+                 const struct sl_kube_call_opts *o, char *body, const char *ctype, sl_kube_page_cb page,
                  sl_kube_cb cb, void *payload)
 {
 	struct call *c;
@@ -405,10 +392,18 @@ int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct s
 	return start(k, SL_KUBE_VERB_GET, "GET", ref, opts, NULL, NULL, NULL, cb, payload);
 }
 
-int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
-                        const struct sl_kube_call_opts *opts, kube_page_fn page, sl_kube_cb cb, void *payload)
+int sl_kube_list_pages(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                       sl_kube_page_cb page, sl_kube_cb cb, void *payload)
 {
-	return start(k, SL_KUBE_VERB_LIST, "GET", ref, opts, NULL, NULL, page, cb, payload);
+	struct sl_kube_call_opts o = {0};
+
+	if (!page)
+		return SL_EINVALID;
+	if (opts)
+		o = *opts;
+	if (!o.limit)
+		o.limit = 500;
+	return start(k, SL_KUBE_VERB_LIST, "GET", ref, &o, NULL, NULL, page, cb, payload);
 }
 
 int sl_kube_list(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
