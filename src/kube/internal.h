@@ -112,11 +112,22 @@ struct sl_kube {
 	bool freeing;
 	unsigned depth; /* nesting of curl driving, to avoid recursion */
 
+	struct kube_events *events; /* the Event recorder (events.c) */
+
 	/* discovery: "group/version" -> struct gv */
 	struct sl_map gvs;
 	struct sl_loop_timer *soon_timer;
 	struct soon *soon_head, *soon_tail;
 };
+
+/* ---- the Event recorder (events.c) ------------------------------------------ */
+
+struct kube_events;
+/* max: keys remembered (0: 4096); window_s: a repeat this long after the
+ * last one creates a new Event (0: 600). */
+int sl_kube__events_new(struct sl_kube *k, size_t max, unsigned window_s, struct kube_events **ret);
+/* After every request of the client has completed. Accepts NULL. */
+void sl_kube__events_free(struct kube_events *es);
 
 /* Runs fn(payload, canceled) on the next loop round (canceled true when the
  * client is freed first). */

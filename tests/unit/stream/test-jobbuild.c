@@ -507,6 +507,32 @@ static void secret_missing(void **state)
 	assert_int_equal(build(f, false), SL_EINVALID);
 }
 
+/* sl_stream_job_hashes gives the annotations the build gives, without the
+ * build, and fails as it does on a missing secret reference. */
+static void hashes_without_build(void **state)
+{
+	struct fx *f = *state;
+	char h[SL_STREAM_HASH_MAX], t[65];
+
+	for (int b = 0; b < 2; b++) {
+		struct sl_stream_job_input in = {f->stream, f->cls, f->tmpl, b ? f->bfr : NULL};
+		assert_int_equal(build(f, b), 0);
+		assert_int_equal(sl_stream_job_hashes(&in, h, t, &f->err), 0);
+		assert_string_equal(h, str(f->job, "metadata.annotations.configuration-hash"));
+		assert_string_equal(
+		    t, cJSON_GetObjectItem(at(f->job, "metadata.annotations"), "sluice.dev/template-hash")
+		           ->valuestring);
+	}
+	cJSON_DeleteItemFromObject(at(f->stream, "spec"), "connectionStringRef");
+	struct sl_stream_job_input in = {f->stream, f->cls, f->tmpl, NULL};
+	assert_int_equal(sl_stream_job_hashes(&in, h, t, &f->err), SL_EINVALID);
+	assert_non_null(strstr(f->err.msg, "spec.connectionStringRef"));
+	/* the shared secretRef stands in for it, as in the build */
+	cJSON_AddItemToObject(at(f->stream, "spec"), "secretRef", J("{'name':'shared'}"));
+	assert_int_equal(sl_stream_job_hashes(&in, h, t, &f->err), 0);
+	assert_int_equal(build(f, false), 0);
+}
+
 /* Rule: ownerReference to the stream, controller: true. */
 static void owner_reference(void **state)
 {
@@ -589,6 +615,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(secret_envfrom, setup, teardown),
 	    cmocka_unit_test_setup_teardown(secret_key_ref, setup, teardown),
 	    cmocka_unit_test_setup_teardown(secret_missing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(hashes_without_build, setup, teardown),
 	    cmocka_unit_test_setup_teardown(owner_reference, setup, teardown),
 	    cmocka_unit_test_setup_teardown(inputs_untouched, setup, teardown),
 	    cmocka_unit_test(canonical_json),
