@@ -143,6 +143,31 @@ int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
                         const struct sl_kube_call_opts *opts, kube_page_fn page, sl_kube_cb cb,
                         void *payload);
 
+/* ---- list pages (verbs.c, informer.c; pure) ------------------------------- */
+
+/* Hands the items array of a list page (when it has one) to page, then puts
+ * an empty array in its place. */
+int sl_kube__list_hand_page(cJSON *body, kube_page_fn page, void *payload);
+/* A copy of the page's metadata.continue into *ret; NULL when it has none or
+ * an empty one (the last page). */
+int sl_kube__list_continue(const cJSON *page, char **ret);
+/* Adds a page to a paged list: the first (*list NULL) becomes the list,
+ * taken from *page, with an items array whatever it had; later pages give
+ * it their items. */
+int sl_kube__list_merge(cJSON **list, cJSON **page);
+/* The merged list as reported: without continue and remainingItemCount. */
+void sl_kube__list_finish(cJSON *list);
+/* The informer's keeping of a page: every object of items (detached from
+ * it), given kind and api_version when it has none, trimmed by transform
+ * (NULL: metadata.managedFields dropped), into fresh under its key; one
+ * without a usable key is dropped. Returns 0, or SL_ENOMEM when an object
+ * could not be kept (the list must be read again). */
+int sl_kube__informer_keep(struct sl_map *fresh, cJSON *items, const char *kind, const char *api_version,
+                           void (*transform)(cJSON *obj, void *payload), void *payload);
+/* Copies obj's metadata.resourceVersion into *rv (freeing the old one) when
+ * it has a non-empty one; SL_ENOMEM keeps the old one. */
+int sl_kube__informer_rv(const cJSON *obj, char **rv);
+
 /* A result with room for its strings (the public struct points into it). */
 struct kube_res {
 	struct sl_kube_result res;

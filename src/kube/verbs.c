@@ -122,16 +122,14 @@ static void fail_callf(struct call *c, int code, const char *fmt, ...)
 
 static int send_call(struct call *c);
 
-/* Hands this page's items to the pager now, so a big list is never held
- * whole; the page keeps an empty items array. */
-static int hand_page(struct call *c, cJSON *body)
+int sl_kube__list_hand_page(cJSON *body, kube_page_fn page, void *payload)
 {
 	cJSON *items = cJSON_GetObjectItemCaseSensitive(body, "items");
 	cJSON *empty;
 
 	if (!cJSON_IsArray(items))
 		return 0;
-	c->page(items, c->payload);
+	page(items, payload);
 	empty = cJSON_CreateArray();
 	if (!empty)
 		return SL_ENOMEM;
@@ -160,39 +158,67 @@ static void restart_list(struct call *c)
 		fail_callf(c, r, "list restart: %s", sl_strerror(r));
 }
 
-/* Adds a page to the list: the first one becomes it, later ones give their
- * items. */
-static int merge_page(struct call *c, struct sl_kube_result *res)
+int sl_kube__list_merge(cJSON **list, cJSON **page)
 {
 	cJSON *dst, *items, *it;
 
-	c->pages++;
-	if (!c->list) {
-		c->list = TAKE_PTR(res->body);
-		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c->list, "items")))
+	if (!*list) {
+		*list = TAKE_PTR(*page);
+		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(*list, "items")))
 			return 0;
+		/* none, or not an array ("items": null): an empty one in
+		 * its place, so that later pages' items land in the list */
 		items = cJSON_CreateArray();
-		if (!items || !cJSON_AddItemToObject(c->list, "items", items)) {
+		if (!items)
+			return SL_ENOMEM;
+		if (cJSON_GetObjectItemCaseSensitive(*list, "items")
+		        ? !cJSON_ReplaceItemInObjectCaseSensitive(*list, "items", items)
+		        : !cJSON_AddItemToObject(*list, "items", items)) {
 			cJSON_Delete(items);
 			return SL_ENOMEM;
 		}
 		return 0;
 	}
-	dst = cJSON_GetObjectItemCaseSensitive(c->list, "items");
-	items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
+	dst = cJSON_GetObjectItemCaseSensitive(*list, "items");
+	items = cJSON_GetObjectItemCaseSensitive(*page, "items");
 	while (cJSON_IsArray(items) && (it = items->child))
 		cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(items, it));
 	return 0;
 }
 
-/* Reports the merged list: the first page's metadata, without continue. */
-static void finish_list(struct call *c, struct sl_kube_result *res)
+int sl_kube__list_continue(const cJSON *page, char **ret)
 {
-	cJSON *meta = cJSON_GetObjectItemCaseSensitive(c->list, "metadata");
-	cJSON *page = res->body;
+	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(page, "metadata"),
+	                                                     "continue");
+
+	*ret = NULL;
+	if (!cJSON_IsString(cont) || !*cont->valuestring)
+		return 0;
+	*ret = sl_strdup(cont->valuestring);
+	return *ret ? 0 : SL_ENOMEM;
+}
+
+void sl_kube__list_finish(cJSON *list)
+{
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(list, "metadata");
 
 	cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
 	cJSON_DeleteItemFromObjectCaseSensitive(meta, "remainingItemCount");
+}
+
+/* Adds a page to the list. */
+static int merge_page(struct call *c, struct sl_kube_result *res)
+{
+	c->pages++;
+	return sl_kube__list_merge(&c->list, &res->body);
+}
+
+/* Reports the merged list: the first page's metadata, without continue. */
+static void finish_list(struct call *c, struct sl_kube_result *res)
+{
+	cJSON *page = res->body;
+
+	sl_kube__list_finish(c->list);
 	res->body = TAKE_PTR(c->list);
 	res->pages = c->pages;
 	c->cb(res, c->payload);
@@ -204,13 +230,11 @@ static void finish_list(struct call *c, struct sl_kube_result *res)
 /* A page of a paged list arrived: fetch the next one or report the list. */
 static void on_list_page(struct call *c, struct sl_kube_result *res)
 {
-	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(res->body, "metadata"), "continue");
-	char *next = cJSON_IsString(cont) && *cont->valuestring ? sl_strdup(cont->valuestring) : NULL;
+	char *next;
 	int r;
 
 	/* the token is copied first: merging may move res->body into the list */
-	if (cJSON_IsString(cont) && *cont->valuestring && !next) {
+	if (sl_kube__list_continue(res->body, &next) < 0) {
 		fail_callf(c, SL_ENOMEM, "list: out of memory");
 		return;
 	}
@@ -235,7 +259,7 @@ static void on_done(struct req *unused, struct sl_kube_result *res, void *payloa
 	struct call *c = payload;
 	bool list = c->verb == SL_KUBE_VERB_LIST;
 
-	if (list && c->page && res->code == 0 && hand_page(c, res->body) < 0) {
+	if (list && c->page && res->code == 0 && sl_kube__list_hand_page(res->body, c->page, c->payload) < 0) {
 		fail_callf(c, SL_ENOMEM, "list: out of memory");
 		return;
 	}

@@ -18,6 +18,7 @@ struct docinfo {
 	size_t first_key;     /* byte of spec's first key */
 	size_t first_key_col; /* its column */
 	bool completed_seen;
+	bool val_block; /* a block scalar ("|" or ">") */
 	size_t val_start, val_end;
 	char value[16];
 };
@@ -143,6 +144,8 @@ static void on_scalar(struct scanner *sc, const yaml_event_t *ev)
 		d->completed_seen = true;
 		d->val_start = to_byte(&sc->pos, ev->start_mark.index);
 		d->val_end = to_byte(&sc->pos, ev->end_mark.index);
+		d->val_block = ev->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+		               ev->data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
 		keycpy(d->value, sizeof(d->value), ev);
 	}
 }
@@ -211,12 +214,20 @@ static const struct docinfo *pick(const struct scanner *sc, unsigned doc_index, 
 	return found;
 }
 
-/* The text with the bytes of spec.completed's value replaced by "true". */
+/* The text with the bytes of spec.completed's value replaced by "true". A
+ * block scalar's end is where the next line's content starts (libyaml
+ * consumes its trailing line breaks and the next indentation): the
+ * replacement ends after its last content, so those stay. */
 static int replace_value(const char *text, size_t len, const struct docinfo *d, struct sl_buf *out)
 {
+	size_t end = d->val_end;
+
+	while (d->val_block && end > d->val_start + 1 &&
+	       (text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == ' ' || text[end - 1] == '\t'))
+		end--;
 	sl_buf_init(out, len + 16);
 	if (sl_buf_append(out, text, d->val_start) < 0 || sl_buf_puts(out, "true") < 0 ||
-	    sl_buf_append(out, text + d->val_end, len - d->val_end) < 0)
+	    sl_buf_append(out, text + end, len - end) < 0)
 		return SL_ENOMEM;
 	return 0;
 }
