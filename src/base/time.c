@@ -42,8 +42,11 @@ void sl_time_rfc3339(int64_t epoch_s, char out[static 32])
 		snprintf(out, 32, "1970-01-01T00:00:00Z");
 		return;
 	}
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	         tm.tm_hour, tm.tm_min, tm.tm_sec);
+	/* the remainders change nothing (t is within the years above); they
+	 * show the compiler that the text fits */
+	snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
+	         (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+	         (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
 }
 
 static bool two_digits(const char *p, int *ret)
@@ -172,7 +175,8 @@ int sl_duration_parse_ms(const char *s, uint64_t *ret)
 			p++;
 		} else
 			return SL_EINVALID;
-		if (v < 0 || v * (double)mult > 1e15)
+		/* each part, and so the sum (never wrapping), at most 1e15 ms */
+		if (v < 0 || v * (double)mult > 1e15 || (uint64_t)(v * (double)mult) > (uint64_t)1e15 - total)
 			return SL_EINVALID;
 		total += (uint64_t)(v * (double)mult);
 	}

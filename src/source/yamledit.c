@@ -17,7 +17,9 @@ struct docinfo {
 	size_t spec_start;    /* byte of the spec mapping's start ('{' for flow) */
 	size_t first_key;     /* byte of spec's first key */
 	size_t first_key_col; /* its column */
-	bool completed_seen;
+	bool completed_key;  /* spec has a key "completed", whatever its value */
+	bool completed_seen; /* ... with a scalar value */
+	bool merge;          /* the document or its spec has a merge key "<<" */
 	bool val_block; /* a block scalar ("|" or ">") */
 	size_t val_start, val_end;
 	char value[16];
@@ -128,6 +130,11 @@ static void on_scalar(struct scanner *sc, const yaml_event_t *ev)
 			d->first_key = to_byte(&sc->pos, ev->start_mark.index);
 			d->first_key_col = ev->start_mark.column;
 		}
+		if (depth == 2 && !strcmp(st[0].key, "spec") && !strcmp(top->key, "completed"))
+			d->completed_key = true;
+		/* a merge key can override what the edit writes */
+		if ((depth == 1 || (depth == 2 && !strcmp(st[0].key, "spec"))) && !strcmp(top->key, "<<"))
+			d->merge = true;
 		return;
 	}
 	if (top->is_map)
@@ -189,7 +196,11 @@ static int scan(const char *text, size_t len, struct scanner *sc, struct sl_erro
 			break;
 		}
 		done = ev.type == YAML_STREAM_END_EVENT;
-		r = on_event(sc, &ev, err);
+		/* marks count characters; the edit maps them to UTF-8 bytes */
+		if (ev.type == YAML_STREAM_START_EVENT && ev.data.stream_start.encoding != YAML_UTF8_ENCODING)
+			r = sl_error_set(err, SL_EINVALID, "YAML not in UTF-8 is not editable");
+		if (r >= 0)
+			r = on_event(sc, &ev, err);
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
@@ -247,7 +258,7 @@ static int insert_completed(const char *text, size_t len, const struct docinfo *
 		if (r >= 0)
 			r = sl_buf_puts(out, d->spec_has_keys ? "completed: true, " : "completed: true");
 	} else {
-		at = d->first_key >= d->first_key_col ? d->first_key - d->first_key_col : 0;
+		at = d->first_key - d->first_key_col;
 		r = sl_buf_append(out, text, at);
 		for (size_t i = 0; r >= 0 && i < d->first_key_col; i++)
 			r = sl_buf_puts(out, " ");
@@ -257,6 +268,18 @@ static int insert_completed(const char *text, size_t len, const struct docinfo *
 	if (r >= 0)
 		r = sl_buf_append(out, text + at, len - at);
 	return r;
+}
+
+/* Only blanks before spec's first key on its line ("? key" and the like
+ * would need another indentation). */
+static bool first_key_starts_line(const char *text, const struct docinfo *d)
+{
+	if (d->first_key < d->first_key_col)
+		return false;
+	for (size_t i = d->first_key - d->first_key_col; i < d->first_key; i++)
+		if (text[i] != ' ')
+			return false;
+	return true;
 }
 
 static bool is_true(const char *v)
@@ -279,6 +302,12 @@ int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, co
 		r = sl_error_set(err, SL_ENOTFOUND, "no BackfillRequest %s in the file", name);
 		goto out;
 	}
+	if (d->merge) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "BackfillRequest %s: a merge key (<<) could override spec.completed, not editable",
+		                 name);
+		goto out;
+	}
 	if (d->completed_seen && is_true(d->value)) {
 		r = SL_EEXIST;
 		goto out;
@@ -286,6 +315,18 @@ int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, co
 	if (!d->completed_seen && !d->spec_map) {
 		r = sl_error_set(err, SL_EINVALID,
 		                 "BackfillRequest %s has no spec mapping to add completed to", name);
+		goto out;
+	}
+	if (d->completed_key && !d->completed_seen) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "BackfillRequest %s: spec.completed is an alias or a collection, not editable",
+		                 name);
+		goto out;
+	}
+	if (!d->completed_seen && !d->spec_flow && d->spec_has_keys && !first_key_starts_line(text, d)) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "BackfillRequest %s: the first key of spec does not start its line, not editable",
+		                 name);
 		goto out;
 	}
 	r = d->completed_seen ? replace_value(text, len, d, out) : insert_completed(text, len, d, out);

@@ -246,6 +246,33 @@ static void test_known_hosts_long_name(void **state)
 	assert_int_equal(check(kh, prefix, 22, KEY_A), 0);
 }
 
+/* Wildcards match as OpenSSH's do, and many of them cost no more than a
+ * pass per character: a pattern of 30 "*a" against a 250-character name
+ * took exponential time when every * was backtracked. */
+static void test_known_hosts_wildcards(void **state)
+{
+	char host[256], kh[1024], *p = kh;
+
+	assert_int_equal(check("h*.t?st ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "host.test", 22, KEY_A), 0);
+	assert_int_equal(check("h*.t?st ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "host.tst", 22, KEY_A), SL_ENOTFOUND);
+	assert_int_equal(check("*** ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "any", 22, KEY_A), 0);
+	assert_int_equal(check("a*b*c ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "aXbYbZc", 22, KEY_A), 0);
+	assert_int_equal(check("a*b*c ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "aXbYbZcd", 22, KEY_A), SL_ENOTFOUND);
+	for (int i = 0; i < 30; i++)
+		p += sprintf(p, "*a");
+	sprintf(p, "*b ssh-ed25519 %s\n", KEY_A);
+	memset(host, 'a', sizeof(host) - 1);
+	host[250] = '\0';
+	assert_int_equal(check(kh, host, 22, KEY_A), SL_ENOTFOUND);
+	host[249] = 'b';
+	assert_int_equal(check(kh, host, 22, KEY_A), 0);
+}
+
 /* The host of a URL is not cut to fit either. */
 static void test_url_host_too_long(void **state)
 {
@@ -417,6 +444,7 @@ int main(void)
 	    cmocka_unit_test(test_known_hosts_plain),
 	    cmocka_unit_test(test_known_hosts_hashed_and_revoked),
 	    cmocka_unit_test(test_known_hosts_long_name),
+	    cmocka_unit_test(test_known_hosts_wildcards),
 	    cmocka_unit_test(test_url_host_too_long),
 	    cmocka_unit_test(test_url_host),
 	    cmocka_unit_test(test_pick_ref),
