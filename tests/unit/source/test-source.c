@@ -143,6 +143,47 @@ static void test_edit_refusals(void **state)
 	assert_int_equal(code, SL_EINVALID);
 	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a\nspec: [\n", 0, "a", &code));
 	assert_int_equal(code, SL_EINVALID);
+	/* what the edit could not make take effect, or only by breaking the
+	 * file: a merge key, a completed that is an alias or a collection, a
+	 * first key after "? ", text not in UTF-8 */
+	assert_null(edit("b: &b {completed: false}\nkind: BackfillRequest\nmetadata: {name: a}\n"
+	                 "spec:\n  <<: *b\n  x: 1\n",
+	                 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("s: &s {spec: {}}\nkind: BackfillRequest\nmetadata: {name: a}\n<<: *s\n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("f: &f false\nkind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: *f\n", 0,
+	                 "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: [false]\n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  ? x\n  : 1\n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	{
+		/* UTF-16LE with its BOM: libyaml reads it, but its marks count
+		 * UTF-16 characters */
+		static const char u16[] = "\xff\xfek\0i\0n\0d\0:\0 \0B\0a\0c\0k\0f\0i\0l\0l\0R\0e\0q\0u\0e\0s\0t\0"
+		                          "\n\0s\0p\0e\0c\0:\0 \0{\0}\0\n\0";
+		struct sl_buf out;
+		assert_int_equal(sl_source_yaml_complete(u16, sizeof(u16) - 1, 0, "", &out, NULL), SL_EINVALID);
+	}
+}
+
+/* A block scalar value ("|", ">") is replaced up to its last content: the
+ * line break after it stays, so the next key keeps its line. */
+static void test_edit_block_scalar(void **state)
+{
+	int code;
+	char *out = edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: |\n    false\n"
+	                 "  after: 1\n",
+	                 0, "a", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: true\n  after: 1\n");
+	free(out);
+	out = edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: >-\n    no", 0, "a", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: true");
+	free(out);
 }
 
 /* ---- known_hosts ----------------------------------------------------------------- */
@@ -441,6 +482,7 @@ int main(void)
 	    cmocka_unit_test(test_edit_adds_missing_field),
 	    cmocka_unit_test(test_edit_multibyte_before),
 	    cmocka_unit_test(test_edit_refusals),
+	    cmocka_unit_test(test_edit_block_scalar),
 	    cmocka_unit_test(test_known_hosts_plain),
 	    cmocka_unit_test(test_known_hosts_hashed_and_revoked),
 	    cmocka_unit_test(test_known_hosts_long_name),
