@@ -145,6 +145,9 @@ int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
 
 /* ---- list pages (verbs.c, informer.c; pure) ------------------------------- */
 
+/* Is a 200 answer to a list a list page: an object whose items is an array
+ * (or null, as Go writes an empty slice)? SL_EINVALID when not. */
+int sl_kube__list_page_check(const cJSON *page);
 /* Hands the items array of a list page (when it has one) to page, then puts
  * an empty array in its place. */
 int sl_kube__list_hand_page(cJSON *body, kube_page_fn page, void *payload);

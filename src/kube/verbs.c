@@ -122,6 +122,13 @@ static void fail_callf(struct call *c, int code, const char *fmt, ...)
 
 static int send_call(struct call *c);
 
+int sl_kube__list_page_check(const cJSON *page)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+
+	return cJSON_IsObject(page) && (cJSON_IsArray(items) || cJSON_IsNull(items)) ? 0 : SL_EINVALID;
+}
+
 int sl_kube__list_hand_page(cJSON *body, kube_page_fn page, void *payload)
 {
 	cJSON *items = cJSON_GetObjectItemCaseSensitive(body, "items");
@@ -259,6 +266,13 @@ static void on_done(struct req *unused, struct sl_kube_result *res, void *payloa
 	struct call *c = payload;
 	bool list = c->verb == SL_KUBE_VERB_LIST;
 
+	/* a page that is not a list must not read as an empty one (an
+	 * informer would report every object it has as deleted) */
+	if (list && res->code == 0 && sl_kube__list_page_check(res->body) < 0) {
+		fail_callf(c, SL_EINVALID, "list %s: the response is not a list (an object with items)",
+		           c->res.plural);
+		return;
+	}
 	if (list && c->page && res->code == 0 && sl_kube__list_hand_page(res->body, c->page, c->payload) < 0) {
 		fail_callf(c, SL_ENOMEM, "list: out of memory");
 		return;

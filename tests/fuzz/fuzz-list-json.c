@@ -1,6 +1,6 @@
 /* Fuzz target: the pages of a list as the API server sends them (JSON
  * texts; here separated by NUL bytes), read the way the client and the
- * informer read them: each page parsed, its items handed to the informer's
+ * informer read them: each page parsed and checked to be a list, its items handed to the informer's
  * cache (kind and apiVersion added, managedFields dropped, keyed
  * namespace/name), its metadata.continue followed to the next page, the
  * pages merged, and the list's resourceVersion kept to watch from. Nothing
@@ -77,6 +77,10 @@ static void list(const char **texts, const size_t *lens, size_t n, bool paged)
 
 		if (sl_manifest_json_parse(texts[i], lens[i], &body, NULL) < 0)
 			break; /* the list fails */
+		if (sl_kube__list_page_check(body) < 0) {
+			cJSON_Delete(body);
+			break; /* the list fails: not a list */
+		}
 		if (paged && sl_kube__list_hand_page(body, on_page, &p) < 0)
 			abort();
 		items = cJSON_GetObjectItemCaseSensitive(body, "items");

@@ -77,7 +77,8 @@ static void compare(const char *in, size_t inlen, const char *out, size_t outlen
 		cJSON *ca = take_completed(a.obj[i]), *cb = take_completed(b.obj[i]);
 		if (a.index[i] != b.index[i] || !cJSON_Compare(a.obj[i], b.obj[i], true))
 			abort();
-		if (!cJSON_Compare(ca, cb, true) || (!ca && cb)) {
+		/* (cJSON_Compare is false when either is NULL) */
+		if ((ca || cb) && (!ca || !cb || !cJSON_Compare(ca, cb, true))) {
 			if (!cJSON_IsTrue(cb))
 				abort();
 			changed++;
