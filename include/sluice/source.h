@@ -216,7 +216,7 @@ int sl_source_write_back(struct sl_source *src, const char *file, unsigned doc_i
  * SL_EINVALID when the YAML or the document's shape is not editable: text
  * not in UTF-8, a merge key (<<) in the document or its spec, a
  * spec.completed that is an alias or a collection, a spec whose first key
- * does not start its line ("? key"). */
+ * does not start its line ("? key") or that has a collection as a key. */
 int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, const char *name,
                             struct sl_buf *out, struct sl_error *err);
 

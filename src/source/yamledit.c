@@ -20,6 +20,7 @@ struct docinfo {
 	bool completed_key;  /* spec has a key "completed", whatever its value */
 	bool completed_seen; /* ... with a scalar value */
 	bool merge;          /* the document or its spec has a merge key "<<" */
+	bool complex_key;    /* spec has a collection as a key */
 	bool val_block; /* a block scalar ("|" or ">") */
 	size_t val_start, val_end;
 	char value[16];
@@ -27,6 +28,7 @@ struct docinfo {
 
 struct frame {
 	bool is_map, expect_key;
+	bool as_key; /* this collection is a key of its parent mapping ("? [a]") */
 	char key[64];
 };
 
@@ -82,11 +84,17 @@ static int on_document(struct scanner *sc, struct sl_error *err)
 static int on_collection_start(struct scanner *sc, const yaml_event_t *ev, struct sl_error *err)
 {
 	bool map = ev->type == YAML_MAPPING_START_EVENT;
-	struct frame *f;
+	struct frame *f, *parent = sc->depth > 0 ? &sc->st[sc->depth - 1] : NULL;
+	bool as_key = parent && parent->is_map && parent->expect_key;
 
 	if (sc->depth >= MAX_DEPTH)
 		return sl_error_set(err, SL_ETOOLARGE, "nesting too deep");
-	if (sc->d && sc->depth == 1 && sc->st[0].is_map && !strcmp(sc->st[0].key, "spec")) {
+	if (as_key) {
+		/* a key that is no name; its value follows the collection */
+		parent->key[0] = '\0';
+		if (sc->d && sc->depth == 2 && !strcmp(sc->st[0].key, "spec"))
+			sc->d->complex_key = true;
+	} else if (sc->d && sc->depth == 1 && sc->st[0].is_map && !strcmp(sc->st[0].key, "spec")) {
 		struct docinfo *d = sc->d;
 		d->spec_seen = true;
 		d->spec_map = map;
@@ -96,16 +104,21 @@ static int on_collection_start(struct scanner *sc, const yaml_event_t *ev, struc
 	f = &sc->st[sc->depth++];
 	f->is_map = map;
 	f->expect_key = true;
+	f->as_key = as_key;
 	f->key[0] = '\0';
 	return 0;
 }
 
 static void on_collection_end(struct scanner *sc)
 {
-	if (sc->depth > 0)
-		sc->depth--;
+	bool was_key;
+
+	if (sc->depth == 0)
+		return;
+	was_key = sc->st[--sc->depth].as_key;
+	/* after a key its value, after a value the next key */
 	if (sc->depth > 0 && sc->st[sc->depth - 1].is_map)
-		sc->st[sc->depth - 1].expect_key = true;
+		sc->st[sc->depth - 1].expect_key = !was_key;
 }
 
 /* A scalar or alias: a key of a mapping, or a value the edit needs (kind,
@@ -315,6 +328,11 @@ int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, co
 	if (!d->completed_seen && !d->spec_map) {
 		r = sl_error_set(err, SL_EINVALID,
 		                 "BackfillRequest %s has no spec mapping to add completed to", name);
+		goto out;
+	}
+	if (!d->completed_seen && d->complex_key) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "BackfillRequest %s: spec has a collection as a key, not editable", name);
 		goto out;
 	}
 	if (d->completed_key && !d->completed_seen) {

@@ -159,6 +159,13 @@ static void test_edit_refusals(void **state)
 	assert_int_equal(code, SL_EINVALID);
 	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  ? x\n  : 1\n", 0, "a", &code));
 	assert_int_equal(code, SL_EINVALID);
+	/* a collection as a key: its value is no key (the value "completed"
+	 * was taken for a key, and the next key "false" rewritten to "true") */
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  x: 1\n  ? [a]\n  : completed\n  false: 1\n",
+	                 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  ? a1:\n   \n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
 	{
 		/* UTF-16LE with its BOM: libyaml reads it, but its marks count
 		 * UTF-16 characters */
