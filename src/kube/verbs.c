@@ -209,8 +209,11 @@ void sl_kube__list_finish(cJSON *list)
 {
 	cJSON *meta = cJSON_GetObjectItemCaseSensitive(list, "metadata");
 
-	cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
-	cJSON_DeleteItemFromObjectCaseSensitive(meta, "remainingItemCount");
+	/* every one, should the page have had a key twice */
+	while (cJSON_GetObjectItemCaseSensitive(meta, "continue"))
+		cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
+	while (cJSON_GetObjectItemCaseSensitive(meta, "remainingItemCount"))
+		cJSON_DeleteItemFromObjectCaseSensitive(meta, "remainingItemCount");
 }
 
 /* Adds a page to the list. */

@@ -249,8 +249,13 @@ static int replace_value(const char *text, size_t len, const struct docinfo *d, 
 	while (d->val_block && end > d->val_start + 1 &&
 	       (text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == ' ' || text[end - 1] == '\t'))
 		end--;
+	/* an empty value ("completed:" then nothing) has its place right
+	 * after the colon: "true" needs a blank before it there */
+	bool blank = d->val_start == end && d->val_start > 0 && text[d->val_start - 1] != ' ' &&
+	             text[d->val_start - 1] != '\t';
+
 	sl_buf_init(out, len + 16);
-	if (sl_buf_append(out, text, d->val_start) < 0 || sl_buf_puts(out, "true") < 0 ||
+	if (sl_buf_append(out, text, d->val_start) < 0 || sl_buf_puts(out, blank ? " true" : "true") < 0 ||
 	    sl_buf_append(out, text + end, len - end) < 0)
 		return SL_ENOMEM;
 	return 0;

@@ -112,6 +112,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = size - (size_t)(text - (const char *)data);
 
 	r = sl_source_yaml_complete(text, len, doc, name, &out, &err);
+	if (getenv("FUZZ_DEBUG"))
+		fprintf(stderr, "---- result %d: %s\n", r, err.msg);
 	if (r != 0 && r != SL_EEXIST && r != SL_ENOTFOUND && r != SL_EINVALID && r != SL_ETOOLARGE)
 		abort();
 	if (r == 0) {
