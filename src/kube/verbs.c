@@ -23,7 +23,7 @@ struct call {
 	unsigned timeout_ms, limit;
 	sl_kube_cb cb;
 	void *payload;
-	kube_page_fn page;
+	sl_kube_page_cb page;
 	/* list */
 	cJSON *list;
 	char *cont;
@@ -122,31 +122,6 @@ static void fail_callf(struct call *c, int code, const char *fmt, ...)
 
 static int send_call(struct call *c);
 
-int sl_kube__list_page_check(const cJSON *page)
-{
-	const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
-
-	return cJSON_IsObject(page) && (cJSON_IsArray(items) || cJSON_IsNull(items)) ? 0 : SL_EINVALID;
-}
-
-int sl_kube__list_hand_page(cJSON *body, kube_page_fn page, void *payload)
-{
-	cJSON *items = cJSON_GetObjectItemCaseSensitive(body, "items");
-	cJSON *empty;
-
-	if (!cJSON_IsArray(items))
-		return 0;
-	page(items, payload);
-	empty = cJSON_CreateArray();
-	if (!empty)
-		return SL_ENOMEM;
-	if (!cJSON_ReplaceItemInObjectCaseSensitive(body, "items", empty)) {
-		cJSON_Delete(empty);
-		return SL_ENOMEM;
-	}
-	return 0;
-}
-
 /* The continue token expired: start a fresh, consistent list. */
 static void restart_list(struct call *c)
 {
@@ -165,7 +140,16 @@ static void restart_list(struct call *c)
 		fail_callf(c, r, "list restart: %s", sl_strerror(r));
 }
 
-int sl_kube__list_merge(cJSON **list, cJSON **page)
+int sl_kube__list_page_check(const cJSON *page)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+
+	return cJSON_IsObject(page) && (cJSON_IsArray(items) || cJSON_IsNull(items)) ? 0 : SL_EINVALID;
+}
+
+/* Adds a page to the list: the first one becomes it, later ones give their
+ * items. */
+static int merge_page(cJSON **list, cJSON **page)
 {
 	cJSON *dst, *items, *it;
 
@@ -193,16 +177,26 @@ int sl_kube__list_merge(cJSON **list, cJSON **page)
 	return 0;
 }
 
-int sl_kube__list_continue(const cJSON *page, char **ret)
+int sl_kube__list_page(cJSON **list, cJSON **page, bool pager, cJSON **items, char **next)
 {
-	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(page, "metadata"),
+	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(*page, "metadata"),
 	                                                     "continue");
 
-	*ret = NULL;
-	if (!cJSON_IsString(cont) || !*cont->valuestring)
-		return 0;
-	*ret = sl_strdup(cont->valuestring);
-	return *ret ? 0 : SL_ENOMEM;
+	/* the token is copied first: merging may move the page into the list */
+	*items = NULL;
+	*next = NULL;
+	if (cJSON_IsString(cont) && *cont->valuestring && !(*next = sl_strdup(cont->valuestring)))
+		return SL_ENOMEM;
+	if (pager)
+		*items = cJSON_DetachItemFromObjectCaseSensitive(*page, "items");
+	if (merge_page(list, page) < 0) {
+		free(*next);
+		*next = NULL;
+		cJSON_Delete(*items);
+		*items = NULL;
+		return SL_ENOMEM;
+	}
+	return 0;
 }
 
 void sl_kube__list_finish(cJSON *list)
@@ -214,13 +208,6 @@ void sl_kube__list_finish(cJSON *list)
 		cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
 	while (cJSON_GetObjectItemCaseSensitive(meta, "remainingItemCount"))
 		cJSON_DeleteItemFromObjectCaseSensitive(meta, "remainingItemCount");
-}
-
-/* Adds a page to the list. */
-static int merge_page(struct call *c, struct sl_kube_result *res)
-{
-	c->pages++;
-	return sl_kube__list_merge(&c->list, &res->body);
 }
 
 /* Reports the merged list: the first page's metadata, without continue. */
@@ -237,31 +224,34 @@ static void finish_list(struct call *c, struct sl_kube_result *res)
 	call_free(c);
 }
 
-/* A page of a paged list arrived: fetch the next one or report the list. */
+/* A page of a paged list arrived: fetch the next one or report the list.
+ * With a pager, the page's items go to it instead of into the list, so a
+ * big list is never held whole, and only once the next page is asked for:
+ * the pager's work overlaps the next round trip. Everything that can fail
+ * comes first, while no request of the call is in flight. */
 static void on_list_page(struct call *c, struct sl_kube_result *res)
 {
+	cJSON *items;
 	char *next;
 	int r;
 
-	/* the token is copied first: merging may move res->body into the list */
-	if (sl_kube__list_continue(res->body, &next) < 0) {
+	if (sl_kube__list_page(&c->list, &res->body, c->page != NULL, &items, &next) < 0) {
 		fail_callf(c, SL_ENOMEM, "list: out of memory");
 		return;
 	}
-	if (merge_page(c, res) < 0) {
-		free(next);
-		fail_callf(c, SL_ENOMEM, "list: out of memory");
-		return;
-	}
+	c->pages++;
 	free(c->cont);
 	c->cont = next;
-	if (!next) {
-		finish_list(c, res);
+	if (next && (r = send_call(c)) < 0) {
+		cJSON_Delete(items);
+		fail_callf(c, r, "list next page: %s", sl_strerror(r));
 		return;
 	}
-	r = send_call(c);
-	if (r < 0)
-		fail_callf(c, r, "list next page: %s", sl_strerror(r));
+	if (cJSON_IsArray(items))
+		c->page(items, c->payload);
+	cJSON_Delete(items);
+	if (!next)
+		finish_list(c, res);
 }
 
 static void on_done(struct req *unused, struct sl_kube_result *res, void *payload)
@@ -274,10 +264,6 @@ static void on_done(struct req *unused, struct sl_kube_result *res, void *payloa
 	if (list && res->code == 0 && sl_kube__list_page_check(res->body) < 0) {
 		fail_callf(c, SL_EINVALID, "list %s: the response is not a list (an object with items)",
 		           c->res.plural);
-		return;
-	}
-	if (list && c->page && res->code == 0 && sl_kube__list_hand_page(res->body, c->page, c->payload) < 0) {
-		fail_callf(c, SL_ENOMEM, "list: out of memory");
 		return;
 	}
 	if (list && c->limit && res->code == SL_EGONE && c->cont && !c->restarted) {
@@ -380,7 +366,7 @@ static int build_query(struct call *c, const struct sl_kube_call_opts *o)
 /* Common entry: copies everything, resolves the resource, sends. Takes
  * body (malloc'd, may be NULL) in every case. */
 static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, const struct sl_kube_ref *ref,
-                 const struct sl_kube_call_opts *o, char *body, const char *ctype, kube_page_fn page,
+                 const struct sl_kube_call_opts *o, char *body, const char *ctype, sl_kube_page_cb page,
                  sl_kube_cb cb, void *payload)
 {
 	struct call *c;
@@ -446,10 +432,18 @@ int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct s
 	return start(k, SL_KUBE_VERB_GET, "GET", ref, opts, NULL, NULL, NULL, cb, payload);
 }
 
-int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
-                        const struct sl_kube_call_opts *opts, kube_page_fn page, sl_kube_cb cb, void *payload)
+int sl_kube_list_pages(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                       sl_kube_page_cb page, sl_kube_cb cb, void *payload)
 {
-	return start(k, SL_KUBE_VERB_LIST, "GET", ref, opts, NULL, NULL, page, cb, payload);
+	struct sl_kube_call_opts o = {0};
+
+	if (!page)
+		return SL_EINVALID;
+	if (opts)
+		o = *opts;
+	if (!o.limit)
+		o.limit = 500;
+	return start(k, SL_KUBE_VERB_LIST, "GET", ref, &o, NULL, NULL, page, cb, payload);
 }
 
 int sl_kube_list(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,

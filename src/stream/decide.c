@@ -311,9 +311,12 @@ static const cJSON *oldest_pending(const struct sl_stream_observed *in, const st
 	return best;
 }
 
+/* The initial BackfillRequest carries the stream's shard label: the
+ * BackfillRequest informer of that shard selects on it. */
 static cJSON *initial_backfill(const cJSON *stream, const cJSON *cls, const char *name)
 {
 	const char *sname = sl_manifest_md_str(stream, "name"), *ns = sl_manifest_md_str(stream, "namespace");
+	const char *shard = sl_arcane_shard_of(stream);
 	cJSON *b = cJSON_CreateObject(), *md, *l, *refs, *o, *spec;
 	bool ok =
 	    b && cJSON_AddStringToObject(b, "apiVersion", SL_ARCANE_API_VERSION) &&
@@ -321,6 +324,7 @@ static cJSON *initial_backfill(const cJSON *stream, const cJSON *cls, const char
 	    (md = cJSON_AddObjectToObject(b, "metadata")) && cJSON_AddStringToObject(md, "name", name) &&
 	    cJSON_AddStringToObject(md, "namespace", ns) && (l = cJSON_AddObjectToObject(md, "labels")) &&
 	    cJSON_AddStringToObject(l, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) &&
+	    (!shard || cJSON_AddStringToObject(l, SL_ARCANE_LABEL_SHARD, shard)) &&
 	    (refs = cJSON_AddArrayToObject(md, "ownerReferences")) && (o = cJSON_CreateObject()) &&
 	    cJSON_AddItemToArray(refs, o) &&
 	    cJSON_AddStringToObject(o, "apiVersion", sl_manifest_str(stream, "apiVersion")) &&

@@ -495,6 +495,20 @@ static int build_env(struct build *b, cJSON *ctrs, struct sl_error *err)
 	return 0;
 }
 
+/* The stream's shard goes on what is built for it, so that the Job and
+ * CronJob informers of that shard (selecting on the label) see them; a
+ * template's own shard label never moves a Job out of its stream's shard. */
+static int build_shard(struct build *b)
+{
+	const char *shard = sl_arcane_shard_of(b->in->stream);
+
+	if (!shard) {
+		cJSON_DeleteItemFromObjectCaseSensitive(b->labels, SL_ARCANE_LABEL_SHARD);
+		return 0;
+	}
+	return set_str(b->labels, SL_ARCANE_LABEL_SHARD, shard);
+}
+
 /* Our labels and annotations over the template's. */
 static int build_labels(struct build *b, struct sl_error *err)
 {
@@ -507,7 +521,7 @@ static int build_labels(struct build *b, struct sl_error *err)
 	    set_str(b->labels, SL_ARCANE_LABEL_ID, label) < 0 ||
 	    set_str(b->labels, SL_ARCANE_LABEL_KIND, b->kind) < 0 ||
 	    set_str(b->labels, SL_ARCANE_LABEL_BACKFILLING, b->in->backfill ? "true" : "false") < 0 ||
-	    set_str(b->labels, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) < 0 ||
+	    set_str(b->labels, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) < 0 || build_shard(b) < 0 ||
 	    set_str(b->annotations, SL_ARCANE_ANN_CONFIG_HASH, b->hash) < 0 ||
 	    set_str(b->annotations, SL_ARCANE_ANN_TEMPLATE_HASH, b->thash) < 0 ||
 	    (b->bfr_name && set_str(b->annotations, SL_ARCANE_ANN_BACKFILL_REQUEST, b->bfr_name) < 0))

@@ -571,6 +571,40 @@ static void new_stream_with_backfill(void **state)
 	world_free(w);
 }
 
+/* The label sluice.dev/shard of a stream goes on everything made for it:
+ * the initial BackfillRequest and the Jobs (the informers of its shard
+ * select on it). */
+static void shard_label_follows(void **state)
+{
+	struct world *w = world_new(true, false);
+	struct sl_stream_decision d;
+	const cJSON *l;
+
+	set(ensure(ensure(w->stream, "metadata"), "labels"), SL_ARCANE_LABEL_SHARD, cJSON_CreateString("a"));
+	decide(w, &d);
+	assert_int_equal(d.actions[0].type, SL_STREAM_ACT_CREATE_BACKFILL);
+	l = at(d.actions[0].object, "metadata.labels");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, SL_ARCANE_LABEL_SHARD)),
+	                    "a");
+	for (size_t i = 0; i < d.n_actions; i++)
+		apply(w, &d.actions[i]);
+	sl_stream_decision_free(&d);
+	step(w);
+	assert_non_null(w->bjob);
+	l = at(w->bjob, "metadata.labels");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, SL_ARCANE_LABEL_SHARD)),
+	                    "a");
+	world_free(w);
+
+	/* unlabelled: the default shard's, nothing added */
+	w = world_new(true, false);
+	decide(w, &d);
+	assert_null(cJSON_GetObjectItemCaseSensitive(at(d.actions[0].object, "metadata.labels"),
+	                                             SL_ARCANE_LABEL_SHARD));
+	sl_stream_decision_free(&d);
+	world_free(w);
+}
+
 /* Without a backfill template: streaming Job -> Running, in one decision. */
 static void new_stream_without_backfill(void **state)
 {
@@ -1740,6 +1774,7 @@ int main(void)
 	    cmocka_unit_test(backfill_job_ttl_foreground),
 	    cmocka_unit_test(backfill_job_vanished_unseen),
 	    cmocka_unit_test(initial_backfill_once),
+	    cmocka_unit_test(shard_label_follows),
 	    cmocka_unit_test(foreign_job_blocks),
 	    cmocka_unit_test(class_gone),
 	    cmocka_unit_test(backfill_without_template_ignored),
