@@ -218,6 +218,14 @@ int sl_sync_status_format(const struct sl_sync_status *st, struct sl_buf *out);
  * status_json may be NULL. Returns a new tree. */
 struct cJSON *sl_sync_inventory_configmap(const char *source_id, const char *ns, const char *inventory_json,
                                           const char *status_json);
+/* Reads back a ConfigMap as the API server returned it: the inventory of
+ * data.inventory into *inv (empty when the ConfigMap has none) and the
+ * outcome of data.status into *outcome (NULL when none; the caller frees
+ * both). A damaged inventory is an error (SL_EINVALID with the reason in
+ * err), never an empty one; a status that cannot be read only has no
+ * outcome. */
+int sl_sync_inventory_read(const struct cJSON *cm, struct sl_sync_inventory **inv, char **outcome,
+                           struct sl_error *err);
 /* Name of that ConfigMap into out; SL_EINVALID when the source id does not
  * make a valid object name. */
 int sl_sync_inventory_name(const char *source_id, char *out, size_t outsz);

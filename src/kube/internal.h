@@ -158,6 +158,31 @@ int sl_kube__key(const char *ns, const char *name, char *out, size_t outsz);
  * SL_ETOOLARGE when a name does not fit struct sl_kube_resource. */
 int sl_kube__resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret);
 
+/* ---- list pages (verbs.c, informer.c; pure) ------------------------------- */
+
+/* Is a 200 answer to a list a list page: an object whose items is an array
+ * (or null, as Go writes an empty slice)? SL_EINVALID when not. */
+int sl_kube__list_page_check(const cJSON *page);
+/* One page of a paged list: its continue token copied into *next (NULL on
+ * the last page), its items array detached into *items when pager (else
+ * NULL and the items stay in the page), and the page merged into *list: the
+ * first one (*list NULL) becomes the list, taken from *page, with an items
+ * array whatever it had; later pages give it their items. SL_ENOMEM leaves
+ * *next and *items NULL. */
+int sl_kube__list_page(cJSON **list, cJSON **page, bool pager, cJSON **items, char **next);
+/* The merged list as reported: without continue and remainingItemCount. */
+void sl_kube__list_finish(cJSON *list);
+/* The informer's keeping of a page: every object of items (detached from
+ * it), given kind and api_version when it has none, trimmed by transform
+ * (NULL: metadata.managedFields dropped), into fresh under its key; one
+ * without a usable key is dropped. Returns 0, or SL_ENOMEM when an object
+ * could not be kept (the list must be read again). */
+int sl_kube__informer_keep(struct sl_map *fresh, cJSON *items, const char *kind, const char *api_version,
+                           void (*transform)(cJSON *obj, void *payload), void *payload);
+/* Copies obj's metadata.resourceVersion into *rv (freeing the old one) when
+ * it has a non-empty one; SL_ENOMEM keeps the old one. */
+int sl_kube__informer_rv(const cJSON *obj, char **rv);
+
 /* A result with room for its strings (the public struct points into it). */
 struct kube_res {
 	struct sl_kube_result res;

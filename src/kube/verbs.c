@@ -140,39 +140,82 @@ static void restart_list(struct call *c)
 		fail_callf(c, r, "list restart: %s", sl_strerror(r));
 }
 
+int sl_kube__list_page_check(const cJSON *page)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+
+	return cJSON_IsObject(page) && (cJSON_IsArray(items) || cJSON_IsNull(items)) ? 0 : SL_EINVALID;
+}
+
 /* Adds a page to the list: the first one becomes it, later ones give their
  * items. */
-static int merge_page(struct call *c, struct sl_kube_result *res)
+static int merge_page(cJSON **list, cJSON **page)
 {
 	cJSON *dst, *items, *it;
 
-	c->pages++;
-	if (!c->list) {
-		c->list = TAKE_PTR(res->body);
-		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c->list, "items")))
+	if (!*list) {
+		*list = TAKE_PTR(*page);
+		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(*list, "items")))
 			return 0;
+		/* none, or not an array ("items": null): an empty one in
+		 * its place, so that later pages' items land in the list */
 		items = cJSON_CreateArray();
-		if (!items || !cJSON_AddItemToObject(c->list, "items", items)) {
+		if (!items)
+			return SL_ENOMEM;
+		if (cJSON_GetObjectItemCaseSensitive(*list, "items")
+		        ? !cJSON_ReplaceItemInObjectCaseSensitive(*list, "items", items)
+		        : !cJSON_AddItemToObject(*list, "items", items)) {
 			cJSON_Delete(items);
 			return SL_ENOMEM;
 		}
 		return 0;
 	}
-	dst = cJSON_GetObjectItemCaseSensitive(c->list, "items");
-	items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
+	dst = cJSON_GetObjectItemCaseSensitive(*list, "items");
+	items = cJSON_GetObjectItemCaseSensitive(*page, "items");
 	while (cJSON_IsArray(items) && (it = items->child))
 		cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(items, it));
 	return 0;
 }
 
+int sl_kube__list_page(cJSON **list, cJSON **page, bool pager, cJSON **items, char **next)
+{
+	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(*page, "metadata"),
+	                                                     "continue");
+
+	/* the token is copied first: merging may move the page into the list */
+	*items = NULL;
+	*next = NULL;
+	if (cJSON_IsString(cont) && *cont->valuestring && !(*next = sl_strdup(cont->valuestring)))
+		return SL_ENOMEM;
+	if (pager)
+		*items = cJSON_DetachItemFromObjectCaseSensitive(*page, "items");
+	if (merge_page(list, page) < 0) {
+		free(*next);
+		*next = NULL;
+		cJSON_Delete(*items);
+		*items = NULL;
+		return SL_ENOMEM;
+	}
+	return 0;
+}
+
+void sl_kube__list_finish(cJSON *list)
+{
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(list, "metadata");
+
+	/* every one, should the page have had a key twice */
+	while (cJSON_GetObjectItemCaseSensitive(meta, "continue"))
+		cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
+	while (cJSON_GetObjectItemCaseSensitive(meta, "remainingItemCount"))
+		cJSON_DeleteItemFromObjectCaseSensitive(meta, "remainingItemCount");
+}
+
 /* Reports the merged list: the first page's metadata, without continue. */
 static void finish_list(struct call *c, struct sl_kube_result *res)
 {
-	cJSON *meta = cJSON_GetObjectItemCaseSensitive(c->list, "metadata");
 	cJSON *page = res->body;
 
-	cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
-	cJSON_DeleteItemFromObjectCaseSensitive(meta, "remainingItemCount");
+	sl_kube__list_finish(c->list);
 	res->body = TAKE_PTR(c->list);
 	res->pages = c->pages;
 	c->cb(res, c->payload);
@@ -188,25 +231,15 @@ static void finish_list(struct call *c, struct sl_kube_result *res)
  * comes first, while no request of the call is in flight. */
 static void on_list_page(struct call *c, struct sl_kube_result *res)
 {
-	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(res->body, "metadata"), "continue");
-	char *next = cJSON_IsString(cont) && *cont->valuestring ? sl_strdup(cont->valuestring) : NULL;
-	cJSON *items = NULL;
+	cJSON *items;
+	char *next;
 	int r;
 
-	/* the token is copied first: merging may move res->body into the list */
-	if (cJSON_IsString(cont) && *cont->valuestring && !next) {
+	if (sl_kube__list_page(&c->list, &res->body, c->page != NULL, &items, &next) < 0) {
 		fail_callf(c, SL_ENOMEM, "list: out of memory");
 		return;
 	}
-	if (c->page)
-		items = cJSON_DetachItemFromObjectCaseSensitive(res->body, "items");
-	if (merge_page(c, res) < 0) {
-		free(next);
-		cJSON_Delete(items);
-		fail_callf(c, SL_ENOMEM, "list: out of memory");
-		return;
-	}
+	c->pages++;
 	free(c->cont);
 	c->cont = next;
 	if (next && (r = send_call(c)) < 0) {
@@ -226,6 +259,13 @@ static void on_done(struct req *unused, struct sl_kube_result *res, void *payloa
 	struct call *c = payload;
 	bool list = c->verb == SL_KUBE_VERB_LIST;
 
+	/* a page that is not a list must not read as an empty one (an
+	 * informer would report every object it has as deleted) */
+	if (list && res->code == 0 && sl_kube__list_page_check(res->body) < 0) {
+		fail_callf(c, SL_EINVALID, "list %s: the response is not a list (an object with items)",
+		           c->res.plural);
+		return;
+	}
 	if (list && c->limit && res->code == SL_EGONE && c->cont && !c->restarted) {
 		restart_list(c);
 		return;

@@ -282,32 +282,18 @@ static void on_inventory(struct sl_kube_result *res, void *payload)
 		set_fatal(r, res->code, "reading inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name,
 		          result_reason(res));
 	} else {
-		const cJSON *data = cJSON_GetObjectItemCaseSensitive(res->body, "data");
-		const cJSON *inv = cJSON_GetObjectItemCaseSensitive(data, "inventory");
-		const cJSON *status = cJSON_GetObjectItemCaseSensitive(data, "status");
 		struct sl_sync_inventory *prev = NULL;
-		if (cJSON_IsString(inv)) {
-			int rc =
-			    sl_sync_inventory_parse(inv->valuestring, strlen(inv->valuestring), &prev, &err);
-			if (rc < 0)
-				/* a damaged inventory must turn neither into "prune
-				 * nothing" nor into "prune everything" silently */
-				set_fatal(r, rc, "inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name,
-				          err.msg);
-			else {
-				sl_sync_inventory_free(r->prev);
-				r->prev = prev;
-				r->prev_known = true;
-			}
-		} else {
-			r->prev_known = true; /* a ConfigMap without one: empty */
-		}
-		if (cJSON_IsString(status)) {
-			cJSON *st = cJSON_Parse(status->valuestring);
-			const cJSON *oc = cJSON_GetObjectItemCaseSensitive(st, "outcome");
-			if (cJSON_IsString(oc) && !(r->prev_outcome = sl_strdup(oc->valuestring)))
-				set_fatal(r, SL_ENOMEM, "out of memory");
-			cJSON_Delete(st);
+		char *outcome = NULL;
+		int rc = sl_sync_inventory_read(res->body, &prev, &outcome, &err);
+		if (rc < 0)
+			/* a damaged inventory must turn neither into "prune
+			 * nothing" nor into "prune everything" silently */
+			set_fatal(r, rc, "inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name, err.msg);
+		else {
+			sl_sync_inventory_free(r->prev);
+			r->prev = prev;
+			r->prev_known = true;
+			r->prev_outcome = outcome;
 		}
 		r->inv_cm = cm_identity(res->body);
 		res->body = NULL;

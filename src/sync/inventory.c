@@ -399,6 +399,38 @@ out:
 	return r;
 }
 
+int sl_sync_inventory_read(const cJSON *cm, struct sl_sync_inventory **inv, char **outcome,
+                           struct sl_error *err)
+{
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(cm, "data");
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(data, "inventory");
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(data, "status");
+	struct sl_sync_inventory *v = NULL;
+	char *oc = NULL;
+	int r;
+
+	if (cJSON_IsString(text))
+		r = sl_sync_inventory_parse(text->valuestring, strlen(text->valuestring), &v, err);
+	else
+		r = sl_sync_inventory_new(&v);
+	if (r < 0)
+		return r;
+	if (cJSON_IsString(status)) {
+		cJSON *st = cJSON_Parse(status->valuestring);
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(st, "outcome");
+		if (cJSON_IsString(o) && !(oc = sl_strdup(o->valuestring)))
+			r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		cJSON_Delete(st);
+	}
+	if (r < 0) {
+		sl_sync_inventory_free(v);
+		return r;
+	}
+	*inv = v;
+	*outcome = oc;
+	return 0;
+}
+
 int sl_sync_inventory_name(const char *source_id, char *out, size_t outsz)
 {
 	size_t n = source_id ? strlen(source_id) : 0;

@@ -441,6 +441,43 @@ static void inventory_roundtrip(void **state)
 	                 SL_EINVALID);
 }
 
+/* The ConfigMap read back: its inventory and the outcome of its status; a
+ * damaged inventory is an error, a missing one is empty. */
+static void inventory_read(void **state)
+{
+	struct sl_sync_inventory *inv = NULL;
+	char *outcome = NULL;
+	struct sl_error err = {0};
+	cJSON *cm;
+
+	cm = sl_sync_inventory_configmap("repo", "sluice", "{\"v\":1,\"o\":{\"/v1/ConfigMap\":{\"ns\":{\"a\":\"d1\"}}}}",
+	                                 "{\"result\":\"ok\",\"outcome\":\"abc\"}");
+	assert_non_null(cm);
+	assert_int_equal(sl_sync_inventory_read(cm, &inv, &outcome, &err), 0);
+	assert_int_equal(sl_sync_inventory_count(inv), 1);
+	assert_string_equal(sl_sync_inventory_find(inv, "", "ConfigMap", "ns", "a")->digest, "d1");
+	assert_string_equal(outcome, "abc");
+	sl_sync_inventory_free(inv);
+	free(outcome);
+	cJSON_Delete(cm);
+
+	/* without inventory and status (a status that is not JSON has no outcome) */
+	cm = cJSON_Parse("{\"data\":{\"status\":\"{oops\"}}");
+	assert_int_equal(sl_sync_inventory_read(cm, &inv, &outcome, &err), 0);
+	assert_non_null(inv);
+	assert_int_equal(sl_sync_inventory_count(inv), 0);
+	assert_null(outcome);
+	sl_sync_inventory_free(inv);
+	cJSON_Delete(cm);
+
+	cm = sl_sync_inventory_configmap("repo", "sluice", "{\"v\":1,\"o\":{\"x\":{}}}", NULL);
+	inv = NULL;
+	assert_int_equal(sl_sync_inventory_read(cm, &inv, &outcome, &err), SL_EINVALID);
+	assert_null(inv);
+	assert_non_null(strstr(err.msg, "type key"));
+	cJSON_Delete(cm);
+}
+
 /* The text is persisted and hashed into the status's outcome: types go by
  * group, kind, then version (not by their key), as sluice always wrote them. */
 static void inventory_order(void **state)
@@ -890,6 +927,7 @@ int main(void)
 	    cmocka_unit_test(projection_and_state),
 	    cmocka_unit_test(completed_latch),
 	    cmocka_unit_test(inventory_roundtrip),
+	    cmocka_unit_test(inventory_read),
 	    cmocka_unit_test(inventory_order),
 	    cmocka_unit_test(inventory_format_as_cjson),
 	    cmocka_unit_test(plan_takes_manifests),
