@@ -1,6 +1,7 @@
 /* The manifest container: the files of a set, their documents (indexed by
  * kind and name, StreamClasses apart) and every problem found on the way.
  * The loader fills it and the validator reads it; it calls neither. */
+#include "parsed.h"
 #include "positions.h"
 #include "set.h"
 
@@ -22,6 +23,9 @@ struct sl_manifest_set {
 	size_t n_slots, n_indexed;
 	size_t *classes; /* StreamClass documents */
 	size_t n_classes, cap_classes;
+	/* the parsed files whose documents the set holds (one reference each) */
+	struct sl_manifest__parsed **parsed;
+	size_t n_parsed, cap_parsed;
 };
 
 static const char *str_at(const cJSON *o, const char *k)
@@ -99,11 +103,11 @@ void sl_manifest_set_free(struct sl_manifest_set *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n_docs; i++) {
-		cJSON_Delete(s->docs[i]->obj);
-		sl_manifest__positions_free(s->docs[i]->positions);
+	/* the documents' objects and positions belong to the parsed files */
+	for (size_t i = 0; i < s->n_docs; i++)
 		free(s->docs[i]);
-	}
+	for (size_t i = 0; i < s->n_parsed; i++)
+		sl_manifest__parsed_unref(s->parsed[i]);
 	for (size_t i = 0; i < s->n_problems; i++) {
 		free((char *)s->problems[i].file);
 		free((char *)s->problems[i].field);
@@ -116,6 +120,7 @@ void sl_manifest_set_free(struct sl_manifest_set *s)
 	free(s->files);
 	free(s->slots);
 	free(s->classes);
+	free(s->parsed);
 	free(s);
 }
 
@@ -275,11 +280,10 @@ const struct sl_manifest_limits *sl_manifest__set_limits(const struct sl_manifes
 	return &s->lim;
 }
 
-long sl_manifest__set_file_register(struct sl_manifest_set *s, const char *display, const void *data,
-                                    size_t len, struct sl_error *err)
+long sl_manifest__set_file_register(struct sl_manifest_set *s, const char *display, size_t len,
+                                    const uint8_t sha256[SL_SHA256_LEN], struct sl_error *err)
 {
 	struct sl_manifest_file *f;
-	struct sl_sha256 c;
 
 	if (s->n_files >= s->lim.max_files)
 		return sl_error_set(err, SL_ETOOLARGE, "more than %zu files", s->lim.max_files);
@@ -292,35 +296,29 @@ long sl_manifest__set_file_register(struct sl_manifest_set *s, const char *displ
 	*f = (struct sl_manifest_file){.path = sl_strdup(display), .size = len};
 	if (!f->path)
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
-	sl_sha256_init(&c);
-	sl_sha256_update(&c, data, len);
-	sl_sha256_final(&c, f->sha256);
+	memcpy(f->sha256, sha256, SL_SHA256_LEN);
 	s->total_size += len;
 	return (long)s->n_files++;
 }
 
-int sl_manifest__set_doc_add(struct sl_manifest_set *s, size_t file_index, unsigned index, unsigned line,
-                             unsigned col, cJSON *obj, struct sl_manifest_positions *pos)
+/* Adds a document of file file_index, its object and positions borrowed
+ * from a parsed file the set holds. 0 or SL_ENOMEM. */
+static int doc_add(struct sl_manifest_set *s, size_t file_index, const struct sl_manifest__parsed_doc *pd)
 {
-	struct sl_manifest_doc *d = NULL;
+	struct sl_manifest_doc *d;
 	const cJSON *meta;
-	int r = 0;
 
-	if (SL_GROW(s->docs, s->cap_docs, s->n_docs + 1, 64) < 0) {
-		r = SL_ENOMEM;
-		goto out;
-	}
+	if (SL_GROW(s->docs, s->cap_docs, s->n_docs + 1, 64) < 0)
+		return SL_ENOMEM;
 	d = calloc(1, sizeof(*d));
-	if (!d) {
-		r = SL_ENOMEM;
-		goto out;
-	}
+	if (!d)
+		return SL_ENOMEM;
 	d->file = s->files[file_index].path;
-	d->index = index;
-	d->line = line;
-	d->column = col;
-	d->obj = TAKE_PTR(obj);
-	d->positions = TAKE_PTR(pos);
+	d->index = pd->index;
+	d->line = pd->line;
+	d->column = pd->col;
+	d->obj = pd->obj;
+	d->positions = pd->pos;
 	d->api_version = str_at(d->obj, "apiVersion");
 	d->kind = str_at(d->obj, "kind");
 	meta = cJSON_GetObjectItemCaseSensitive(d->obj, "metadata");
@@ -330,20 +328,37 @@ int sl_manifest__set_doc_add(struct sl_manifest_set *s, size_t file_index, unsig
 	}
 	s->docs[s->n_docs++] = d;
 	s->files[file_index].n_docs++;
-	if (index_add(s, s->n_docs - 1) < 0) {
-		r = SL_ENOMEM;
-		goto out;
-	}
+	if (index_add(s, s->n_docs - 1) < 0)
+		return SL_ENOMEM;
 	if (d->kind && d->api_version && strcmp(d->kind, "StreamClass") == 0 &&
 	    strcmp(d->api_version, SL_ARCANE_API_VERSION) == 0) {
-		if (SL_GROW(s->classes, s->cap_classes, s->n_classes + 1, 8) < 0) {
-			r = SL_ENOMEM;
-			goto out;
-		}
+		if (SL_GROW(s->classes, s->cap_classes, s->n_classes + 1, 8) < 0)
+			return SL_ENOMEM;
 		s->classes[s->n_classes++] = s->n_docs - 1;
 	}
-out:
-	cJSON_Delete(obj);
-	sl_manifest__positions_free(pos);
-	return r;
+	return 0;
+}
+
+int sl_manifest__set_add_parsed(struct sl_manifest_set *s, const char *display, struct sl_manifest__parsed *p,
+                                struct sl_error *err)
+{
+	const char *file;
+	long idx;
+	int r = 0;
+
+	idx = sl_manifest__set_file_register(s, display, p->size, p->sha256, err);
+	if (idx < 0)
+		return (int)idx;
+	if (SL_GROW(s->parsed, s->cap_parsed, s->n_parsed + 1, 64) < 0)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	s->parsed[s->n_parsed++] = sl_manifest__parsed_ref(p);
+	file = s->files[idx].path;
+	for (size_t i = 0; i < p->n_problems && r == 0; i++) {
+		const struct sl_manifest__parsed_problem *q = &p->problems[i];
+		r = sl_manifest__set_problem(s, q->severity, q->code, file, q->doc, q->line, q->col, q->field,
+		                             "%s", q->msg);
+	}
+	for (size_t i = 0; i < p->n_docs && r == 0; i++)
+		r = doc_add(s, (size_t)idx, &p->docs[i]);
+	return r < 0 ? sl_error_set(err, r, "%s: out of memory", display) : 0;
 }
