@@ -93,9 +93,15 @@ struct sl_source_options {
 	/* The watched root. It may itself be a symlink that is swapped (git-sync
 	 * --link) and may vanish and come back. */
 	const char *dir;
-	/* Quiet time after the last change before a snapshot is taken (default
-	 * 200 ms), so a burst of edits gives one snapshot. */
-	uint64_t debounce_ms;
+	/* Quiet time before a change is checked. A change after a quiet
+	 * spell waits debounce_min_ms (default 15 ms), so a single edit is
+	 * taken at once; while changes keep coming the wait grows by the time
+	 * the burst has lasted, up to debounce_max_ms (default 200 ms), so a
+	 * burst of edits gives one snapshot, or a few. A burst ends after
+	 * debounce_max_ms without a change. Changes that never pause are
+	 * still checked every 5 * debounce_max_ms. */
+	uint64_t debounce_min_ms;
+	uint64_t debounce_max_ms;
 };
 
 #define SL_SOURCE_OPTIONS_INIT        \
@@ -181,6 +187,8 @@ struct sl_source_stats {
 	uint64_t writeback_failures;
 	uint64_t last_check_ms; /* duration of the last check */
 	int64_t last_success;   /* wall clock of the last good check, 0: never */
+	uint64_t files_parsed;  /* manifest files parsed for snapshots; an unchanged file is not parsed again */
+	uint64_t last_quiet_ms; /* quiet time the latest change waits for (watching sources) */
 };
 void sl_source_stats(const struct sl_source *src, struct sl_source_stats *ret);
 

@@ -19,7 +19,6 @@ static struct sl_source *mk(const char *dir, struct t_rec *rec)
 	snprintf(p, sizeof(p), "%s/%s", t_dir, dir);
 	o.kind = SL_SOURCE_DIR;
 	o.dir = p;
-	o.debounce_ms = 200;
 	if (sl_source_new(loop, &o, t_source_fn, rec, &src, &err) < 0)
 		T_FAIL("sl_source_new: %s", err.msg);
 	if (sl_source_start(src, &err) < 0)
