@@ -95,11 +95,10 @@ struct sl_source_options {
 	const char *dir;
 	/* Quiet time before a change is checked. A change after a quiet
 	 * spell waits debounce_min_ms (default 15 ms), so a single edit is
-	 * taken at once; while changes keep coming the wait grows by the time
-	 * the burst has lasted, up to debounce_max_ms (default 200 ms), so a
-	 * burst of edits gives one snapshot, or a few. A burst ends after
-	 * debounce_max_ms without a change. Changes that never pause are
-	 * still checked every 5 * debounce_max_ms. */
+	 * taken at once; while changes keep coming the quiet time grows by
+	 * the time the burst has lasted, up to debounce_max_ms (default
+	 * 200 ms), so a burst of edits gives one snapshot, or a few. A burst
+	 * ends after debounce_max_ms without a change. */
 	uint64_t debounce_min_ms;
 	uint64_t debounce_max_ms;
 };

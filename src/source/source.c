@@ -14,7 +14,6 @@
 #define DEFAULT_INTERVAL_MS     60000
 #define DEFAULT_DEBOUNCE_MIN_MS 15
 #define DEFAULT_DEBOUNCE_MAX_MS 200
-#define DEBOUNCE_MAX_WAIT       5 /* x debounce_max: changes that never pause are checked this often */
 #define BACKOFF_START_MS    1000
 #define PROBLEMS_MAX        (64 * 1024)
 
@@ -64,9 +63,8 @@ struct sl_source {
 	uint64_t backoff_ms;
 	bool started, running, again;
 	bool dirty; /* a change came while a check ran */
-	/* the burst of changes in progress (sl_now_ms): its first and latest
-	 * change, and the first change no check has covered yet (0: none) */
-	uint64_t burst_start, burst_last, pending_since;
+	/* the burst of changes in progress (sl_now_ms): its first and latest change */
+	uint64_t burst_start, burst_last;
 	struct job *jobs;
 	struct sl_source_stats stats;
 };
@@ -183,7 +181,9 @@ static int check_run(struct sl_source *src, struct sl_source__check *chk, struct
 		goto drop;
 	assert(chk->rev[0]);
 	if (!strcmp(chk->rev, chk->prev_rev)) {
-		r = 0; /* the same content again */
+		/* the same content again; the cache holds the files seen */
+		sl_manifest_cache_sweep(chk->cache);
+		r = 0;
 		goto drop;
 	}
 	r = sl_source__snapshot_new(src->kind, chk, dir, ret, err);
@@ -193,6 +193,9 @@ static int check_run(struct sl_source *src, struct sl_source__check *chk, struct
 			sl_error_prefix(err, "revision %s", chk->rev);
 		goto drop;
 	}
+	/* what this snapshot did not take again has left the tree (after a
+	 * failure the cache stays as it was, for the next try) */
+	sl_manifest_cache_sweep(chk->cache);
 	return 0;
 drop:
 	(void)sl_file_rm_rf(dir, NULL); /* a leftover goes at the next start */
@@ -209,24 +212,16 @@ static void check_work(void *payload)
 	j->code = check_run(j->src, &j->chk, &j->snap, &j->err);
 	sl_manifest_cache_stats(j->chk.cache, &after);
 	j->parsed = after.parsed - before.parsed;
-	/* what this check did not see again has left the tree; after a
-	 * failure the cache stays as it was, for the next try */
-	if (j->code >= 0)
-		sl_manifest_cache_sweep(j->chk.cache);
 }
 
-/* How long until a watching source's next check: the quiet time grows
- * with the burst of changes in progress, from debounce_min (one edit) by
- * the time the burst has lasted, up to debounce_max; and a check is never
- * put off past DEBOUNCE_MAX_WAIT * debounce_max after the first change it
- * is to cover. */
+/* How long until a watching source's next check: the quiet time after the
+ * latest change grows with the burst of changes in progress, from
+ * debounce_min (one edit) by the time the burst has lasted, up to
+ * debounce_max. */
 static uint64_t quiet_delay(struct sl_source *src, uint64_t now)
 {
 	uint64_t q = SL_MIN(src->debounce_min_ms + (src->burst_last - src->burst_start), src->debounce_max_ms);
 	uint64_t due = src->burst_last + q;
-
-	if (src->pending_since)
-		due = SL_MIN(due, src->pending_since + DEBOUNCE_MAX_WAIT * src->debounce_max_ms);
 
 	src->stats.last_quiet_ms = q;
 	return due > now ? due - now : 0;
@@ -324,7 +319,6 @@ static void submit_check(struct sl_source *src)
 		return;
 	}
 	src->running = true;
-	src->pending_since = 0; /* this check covers every change so far */
 }
 
 static void on_timer(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
@@ -384,8 +378,6 @@ void sl_source__changed(struct sl_source *src)
 	if (!src->burst_last || now - src->burst_last >= src->debounce_max_ms)
 		src->burst_start = now;
 	src->burst_last = now;
-	if (!src->pending_since)
-		src->pending_since = now;
 	if (src->running) {
 		src->dirty = true; /* scheduled when the running check is done */
 		return;
