@@ -48,8 +48,8 @@ static int manifests_load(const struct sl_source__check *chk, const char *root, 
 
 	if (!set)
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
-	r = chk->listed ? manifests_from_list(chk, set, err)
-	                : sl_manifest_set_add_dir_cached(set, chk->cache, root, NULL, err);
+	r = root ? sl_manifest_set_add_dir_cached(set, chk->cache, root, NULL, err)
+	         : manifests_from_list(chk, set, err);
 	if (r == 0 && sl_manifest_set_validate(set) < 0)
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");
 	if (r < 0) {
@@ -71,11 +71,11 @@ int sl_source__snapshot_new(enum sl_source_kind kind, const struct sl_source__ch
 	s->refs = 1;
 	s->kind = kind;
 	s->revision = sl_strdup(chk->rev);
-	s->tree = sl_strdup(tree_dir);
+	s->tree = tree_dir ? sl_strdup(tree_dir) : NULL;
 	s->problems = sl_strdup(chk->problems.data ? chk->problems.data : "");
 	s->files = chk->files;
 	s->time = sl_wall_s();
-	if (!s->revision || !s->tree || !s->problems) {
+	if (!s->revision || (tree_dir && !s->tree) || !s->problems) {
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");
 		goto fail;
 	}

@@ -173,9 +173,11 @@ static int check_run(struct sl_source *src, struct sl_source__check *chk, struct
 	named = chk->rev[0] != '\0';
 	if (named && !strcmp(chk->rev, chk->prev_rev))
 		return 0;
-	r = tree_new(src, named ? chk->rev : be->ops->name, &dir, err);
-	if (r < 0)
-		return r;
+	if (be->ops->tree) {
+		r = tree_new(src, named ? chk->rev : "tree", &dir, err);
+		if (r < 0)
+			return r;
+	}
 	r = be->ops->export(be, chk, dir, err);
 	if (r < 0)
 		goto drop;
@@ -198,7 +200,8 @@ static int check_run(struct sl_source *src, struct sl_source__check *chk, struct
 	sl_manifest_cache_sweep(chk->cache);
 	return 0;
 drop:
-	(void)sl_file_rm_rf(dir, NULL); /* a leftover goes at the next start */
+	if (dir)
+		(void)sl_file_rm_rf(dir, NULL); /* a leftover goes at the next start */
 	return r;
 }
 
@@ -310,7 +313,6 @@ static void submit_check(struct sl_source *src)
 		j->prev_snap = sl_source_snapshot_ref(src->current);
 		j->chk.prev_rev = sl_source_snapshot_revision(j->prev_snap);
 		j->chk.prev_root = sl_source_snapshot_root(j->prev_snap);
-		j->chk.prev_set = sl_source_snapshot_manifests(j->prev_snap);
 	}
 	if (sl_loop_worker_submit(src->worker, check_work, check_done, j) < 0) {
 		job_unlink(src, j);
@@ -343,25 +345,6 @@ int sl_source__check_list(struct sl_source__check *chk, const char *rel, const u
 	memcpy(f->sha256, sha256, SL_SHA256_LEN);
 	chk->n_list++;
 	return 0;
-}
-
-const uint8_t *sl_source__check_prev_sha(const struct sl_source__check *chk, const char *rel)
-{
-	size_t lo = 0, hi = chk->prev_set ? sl_manifest_set_file_count(chk->prev_set) : 0;
-
-	/* a snapshot's files are in sorted path order */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct sl_manifest_file *f = sl_manifest_set_file(chk->prev_set, mid);
-		int c = strcmp(f->path, rel);
-		if (c == 0)
-			return f->sha256;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
 }
 
 const char *sl_source__cache_dir(const struct sl_source *src)
