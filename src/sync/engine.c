@@ -285,6 +285,8 @@ static void on_inventory(struct sl_kube_result *res, void *payload)
 	settle(r);
 }
 
+static void prefetch_lists(struct run *r);
+
 static void start_inventory(struct run *r)
 {
 	struct sl_kube_ref ref = {.api_version = "v1",
@@ -307,6 +309,8 @@ static void start_inventory(struct run *r)
 			set_fatal(r, rc, "reading inventory: %s", sl_strerror(rc));
 		}
 	}
+	if (r->plan && !r->fatal)
+		prefetch_lists(r);
 	settle(r);
 }
 
@@ -522,72 +526,99 @@ static void on_list(struct sl_kube_result *res, void *payload)
 	settle(r);
 }
 
+/* Lists the live objects sluice manages of it's kind (resource res) in
+ * namespace ns (NULL: cluster-scoped) unless that list was issued already.
+ * Counted in the phase's pending requests. 0, or a failure that is fatal. */
+static int issue_list(struct run *r, const struct sl_sync_item *it, const struct sl_kube_resource *res,
+                      const char *ns)
+{
+	struct live_list *l;
+	struct req *q;
+	char key[LIST_KEY_MAX];
+	int rc;
+
+	if (find_list(r, it->api_version, it->kind, ns))
+		return 0;
+	if (SL_GROW(r->lists, r->cap_lists, r->n_lists + 1, 16) < 0)
+		return SL_ENOMEM;
+	l = &r->lists[r->n_lists];
+	memset(l, 0, sizeof(*l));
+	l->api_version = sl_strdup(it->api_version);
+	l->kind = sl_strdup(it->kind);
+	l->ns = sl_strdup(ns ? ns : "");
+	r->n_lists++;
+	if (!l->api_version || !l->kind || !l->ns)
+		return SL_ENOMEM;
+	if (list_key(l->api_version, l->kind, l->ns, key) &&
+	    sl_map_put(&r->list_index, key, (void *)(uintptr_t)r->n_lists, NULL) < 0)
+		return SL_ENOMEM;
+	q = req_new(r, r->n_lists - 1);
+	if (!q)
+		return SL_ENOMEM;
+	struct sl_kube_ref ref = {
+	    .api_version = it->api_version,
+	    .resource = res->plural,
+	    .namespaced = res->namespaced,
+	    .ns = ns,
+	};
+	struct sl_kube_call_opts o = {
+	    .label_selector = SL_ARCANE_LABEL_MANAGED_BY "=sluice",
+	    .limit = LIST_PAGE,
+	};
+	/* From the API server's watch cache (resourceVersion 0, one
+	 * unpaged answer): several times cheaper than a quorum read
+	 * from etcd, and a cache a moment behind only delays drift
+	 * correction to the next interval. Not for BackfillRequests:
+	 * a stale "completed: false" must never be re-applied. */
+	if (it->stage != SL_SYNC_STAGE_BACKFILL) {
+		o.resource_version = "0";
+		o.limit = 0;
+	}
+	r->pending++;
+	rc = sl_kube_list(r->s->kube, &ref, &o, on_list, q);
+	if (rc < 0) {
+		l->failed = true;
+		req_free(q);
+		r->pending--;
+		if (!(l->error = sl_strdup(sl_strerror(rc))))
+			return SL_ENOMEM;
+	}
+	return 0;
+}
+
 static void start_list(struct run *r)
 {
-	struct sl_sync *s = r->s;
 	r->phase = PH_LIST;
 	r->pending = 1;
 	for (size_t i = stage_begin(r); i < stage_end(r) && !r->fatal; i++) {
 		struct item_state *is = &r->st[i];
 		if (!is->resolved || is->outcome != ITEM_PENDING)
 			continue;
-		if (find_list(r, is->it->api_version, is->it->kind, is->it->ns))
-			continue;
-		if (SL_GROW(r->lists, r->cap_lists, r->n_lists + 1, 16) < 0) {
+		if (issue_list(r, is->it, &is->res, is->it->ns) < 0)
 			set_fatal(r, SL_ENOMEM, "out of memory");
-			break;
-		}
-		struct live_list *l = &r->lists[r->n_lists];
-		memset(l, 0, sizeof(*l));
-		l->api_version = sl_strdup(is->it->api_version);
-		l->kind = sl_strdup(is->it->kind);
-		l->ns = sl_strdup(is->it->ns ? is->it->ns : "");
-		r->n_lists++;
-		if (!l->api_version || !l->kind || !l->ns) {
-			set_fatal(r, SL_ENOMEM, "out of memory");
-			break;
-		}
-		char key[LIST_KEY_MAX];
-		if (list_key(l->api_version, l->kind, l->ns, key) &&
-		    sl_map_put(&r->list_index, key, (void *)(uintptr_t)r->n_lists, NULL) < 0) {
-			set_fatal(r, SL_ENOMEM, "out of memory");
-			break;
-		}
-		struct req *q = req_new(r, r->n_lists - 1);
-		if (!q) {
-			set_fatal(r, SL_ENOMEM, "out of memory");
-			break;
-		}
-		struct sl_kube_ref ref = {
-		    .api_version = is->it->api_version,
-		    .resource = is->res.plural,
-		    .namespaced = is->res.namespaced,
-		    .ns = is->it->ns,
-		};
-		struct sl_kube_call_opts o = {
-		    .label_selector = SL_ARCANE_LABEL_MANAGED_BY "=sluice",
-		    .limit = LIST_PAGE,
-		};
-		/* From the API server's watch cache (resourceVersion 0, one
-		 * unpaged answer): several times cheaper than a quorum read
-		 * from etcd, and a cache a moment behind only delays drift
-		 * correction to the next interval. Not for BackfillRequests:
-		 * a stale "completed: false" must never be re-applied. */
-		if (is->it->stage != SL_SYNC_STAGE_BACKFILL) {
-			o.resource_version = "0";
-			o.limit = 0;
-		}
-		r->pending++;
-		int rc = sl_kube_list(s->kube, &ref, &o, on_list, q);
-		if (rc < 0) {
-			l->failed = true;
-			if (!(l->error = sl_strdup(sl_strerror(rc))))
-				set_fatal(r, SL_ENOMEM, "out of memory");
-			req_free(q);
-			r->pending--;
-		}
 	}
 	settle(r);
+}
+
+/* While the inventory is read: the lists of every stage whose kinds the
+ * discovery cache knows, all at once, so that a stage later waits only for
+ * its applies, not for a list round trip of its own. Not BackfillRequests:
+ * their list is a quorum read taken just before their applies. A list a
+ * later stage needs and that is not here yet is issued in its stage. */
+static void prefetch_lists(struct run *r)
+{
+	for (size_t i = 0; i < r->plan->stage_start[SL_SYNC_STAGE_BACKFILL] && !r->fatal; i++) {
+		const struct sl_sync_item *it = r->st[i].it;
+		struct sl_kube_resource res;
+		const char *ns;
+
+		if (sl_kube_discover_cached(r->s->kube, it->api_version, it->kind, &res) < 0)
+			continue;
+		/* the namespace the item's stage will give it (apply_resolution) */
+		ns = res.namespaced ? (it->ns ? it->ns : r->s->default_ns) : NULL;
+		if (issue_list(r, it, &res, ns) < 0)
+			set_fatal(r, SL_ENOMEM, "out of memory");
+	}
 }
 
 static const cJSON *lookup_live(struct live_list *l, const char *name, bool *unknown)
