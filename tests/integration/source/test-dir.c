@@ -314,6 +314,8 @@ static void parse_once(void)
 	        "\"",
 	        n);
 	src = mk("big", &r);
+	/* the first scan parses 1,000 files: slow under sanitizers */
+	T_ASSERT(t_wait(loop, &r.snapshots, 0, 120000), "no snapshot of 1,000 files");
 	expect_one(&r, 0, "start");
 	sl_source_stats(src, &st);
 	T_ASSERT(st.files_parsed == n, "files parsed for the first snapshot: %llu, want %u",
