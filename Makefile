@@ -1,6 +1,6 @@
 # The two commands: `make demo` and `make check`. Both install what is missing
 # (Debian packages via scripts/install-deps; the control plane and the test
-# tools, helm and promtool, are built from the upstream Go modules by
+# tools, helm, promtool and toxiproxy, are built from the upstream Go modules by
 # tests/cluster/build and tests/tools/build), then build and run.
 BUILD ?= build
 MESON_FLAGS ?=
@@ -22,8 +22,9 @@ build: deps $(BUILD)/build.ninja
 cluster-bin: deps
 	@./tests/cluster/build $(CURDIR)/$(BUILD)/cluster/bin
 
-# helm (the chart test of the run suite) and promtool (the metrics lint of the
-# run suite, the alert rules of the unit suite), pinned in tests/tools/<tool>/.
+# helm (the chart test of the run suite), promtool (the metrics lint of the
+# run suite, the alert rules of the unit suite) and toxiproxy (the faults
+# suite), pinned in tests/tools/<tool>/.
 tools-bin: deps
 	@./tests/tools/build $(CURDIR)/$(BUILD)/tools/bin
 

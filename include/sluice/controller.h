@@ -132,6 +132,13 @@ void sl_controller_set_writeback_hook(struct sl_controller *c, sl_controller_wri
  * /readyz). */
 bool sl_controller_synced(const struct sl_controller *c);
 
+/* Calls fn for every informer the controller runs: the StreamClasses', the
+ * streams' of each class, and those of templates, BackfillRequests, Jobs and
+ * CronJobs (one per watched namespace), to inspect their caches. */
+void sl_controller_foreach_informer(const struct sl_controller *c,
+                                    void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                    void *payload);
+
 /* Fills *ret with the current counters (gauges computed now). */
 void sl_controller_metrics(const struct sl_controller *c, struct sl_controller_metrics *ret);
 /* Calls fn for every StreamClass, in no particular order. */

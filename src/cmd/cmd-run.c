@@ -30,13 +30,13 @@ struct run_opts {
 	const char *git, *ref, *path, *git_username, *git_password_file, *git_ssh_key, *git_known_hosts,
 	    *git_ca_file, *git_author;
 	const char *dir, *source_id, *cache_dir, *inventory_ns;
-	const char *interval, *shutdown_timeout, *workers;
+	const char *interval, *shutdown_timeout, *workers, *git_timeout;
 	const char *listen, *webhook_secret_file;
 	const char *le_namespace, *le_name, *le_duration, *le_renew, *le_retry;
 	bool git_allow_http, no_sync, no_controller, write_back, prune, allow_empty_prune, leader_elect;
 
 	/* parsed */
-	uint64_t interval_ms, shutdown_ms, le_duration_ms, le_renew_ms, le_retry_ms;
+	uint64_t interval_ms, git_timeout_ms, shutdown_ms, le_duration_ms, le_renew_ms, le_retry_ms;
 	unsigned n_workers;
 	char *author_name, *author_email;
 };
@@ -57,6 +57,8 @@ static const struct sl_cmd_flag flags[] = {
     {"git-known-hosts", 0, "SLUICE_GIT_KNOWN_HOSTS", S(git_known_hosts), "FILE",
      "known_hosts for SSH (host keys are always checked)"},
     {"git-ca-file", 0, "SLUICE_GIT_CA_FILE", S(git_ca_file), "FILE", "CA bundle for HTTPS"},
+    {"git-timeout", 0, "SLUICE_GIT_TIMEOUT", S(git_timeout), "DUR",
+     "deadline of one clone, fetch or push; a stalled remote is cut then (default 2m)"},
     {"git-allow-http", 0, "SLUICE_GIT_ALLOW_HTTP", B(git_allow_http), NULL, "allow plain http:// remotes"},
     {"git-author", 0, "SLUICE_GIT_AUTHOR", S(git_author), "'N <E>'",
      "author of write-back commits (default sluice <sluice@localhost>)"},
@@ -116,7 +118,7 @@ const struct sl_cmd_spec sl_cmd__run_spec = {
     .footer = "\nEvery flag also reads from the environment variable named above in the help of\n"
               "`sluice run --help-env`, e.g. SLUICE_GIT_URL, SLUICE_LEADER_ELECT=true.\n"
               "SIGTERM/SIGINT: stop taking work, finish writes in flight, release the Lease, exit 0.\n"
-              "SIGHUP: log counters.\n",
+              "SIGHUP: log counters. SIGUSR1: log each informer's object count and digest.\n",
     .name_width = 30,
     .metavar_width = 9,
     .hint_on_bad_flag = true,
@@ -168,6 +170,7 @@ static int check_source(const struct run_opts *o)
 	    {"git-ssh-key", o->git_ssh_key},
 	    {"git-known-hosts", o->git_known_hosts},
 	    {"git-ca-file", o->git_ca_file},
+	    {"git-timeout", o->git_timeout},
 	    {"git-author", o->git_author},
 	};
 	bool source = o->git || o->dir;
@@ -264,6 +267,7 @@ static int parse_values(struct run_opts *o)
 		o->n_workers = (unsigned)n;
 	}
 	if (parse_duration("interval", o->interval, 60000, &o->interval_ms) < 0 ||
+	    parse_duration("git-timeout", o->git_timeout, 120000, &o->git_timeout_ms) < 0 ||
 	    parse_duration("shutdown-timeout", o->shutdown_timeout, 10000, &o->shutdown_ms) < 0 ||
 	    parse_duration("leader-elect-lease-duration", o->le_duration, 15000, &o->le_duration_ms) < 0 ||
 	    parse_duration("leader-elect-renew-deadline", o->le_renew, 10000, &o->le_renew_ms) < 0 ||
@@ -1029,12 +1033,45 @@ static void log_counters(struct run *r)
 	sl_buf_free(&b);
 }
 
+static void log_cache(const struct sl_kube_informer *inf, void *payload)
+{
+	unsigned *n = payload;
+	char what[1024], hex[65];
+	size_t count;
+	int rc = sl_kube_informer_describe(inf, what, sizeof(what));
+
+	if (rc == 0)
+		rc = sl_kube_informer_digest(inf, &count, hex);
+	if (rc < 0)
+		sl_warn("cache: %s", sl_strerror(rc));
+	else
+		sl_info("cache %s: %zu objects, digest sha256:%s%s", what, count, hex,
+		        sl_kube_informer_has_synced(inf) ? "" : " (not synced yet)");
+	(*n)++;
+}
+
+/* One line per informer: what it watches, how many objects its cache holds
+ * and their digest, to compare with the server's lists. */
+static void log_caches(struct run *r)
+{
+	unsigned n = 0;
+	if (r->ctl)
+		sl_controller_foreach_informer(r->ctl, log_cache, &n);
+	if (!n)
+		sl_info("cache: no informers (%s)",
+		        r->ctl ? "the controller is not running" : "--no-controller");
+}
+
 static void on_signal(struct sl_loop *loop, int signo, void *payload)
 {
 	struct run *r = payload;
 
 	if (signo == SIGHUP) {
 		log_counters(r);
+		return;
+	}
+	if (signo == SIGUSR1) {
+		log_caches(r);
 		return;
 	}
 	if (r->stopping) {
@@ -1083,6 +1120,7 @@ static int setup_source(struct run *r, struct sl_error *err)
 	so.ssh_key_file = r->o.git_ssh_key;
 	so.known_hosts_file = r->o.git_known_hosts;
 	so.ca_file = r->o.git_ca_file;
+	so.timeout_ms = r->o.git_timeout_ms;
 	so.allow_http = r->o.git_allow_http;
 	so.author_name = r->o.author_name;
 	so.author_email = r->o.author_email;

@@ -562,6 +562,16 @@ void sl_controller__classes_stop(struct sl_controller__classes *cs)
 	}
 }
 
+void sl_controller__classes_foreach_informer(const struct sl_controller__classes *cs,
+                                             void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                             void *payload)
+{
+	if (cs->inf)
+		fn(cs->inf, payload);
+	for (const struct sl_controller__class *kl = cs->list; kl; kl = kl->next)
+		sl_controller__iset_foreach_informer(&kl->streams, fn, payload);
+}
+
 void sl_controller__classes_free(struct sl_controller__classes *cs)
 {
 	if (!cs)

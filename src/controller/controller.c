@@ -355,6 +355,14 @@ bool sl_controller_synced(const struct sl_controller *c)
 	return sl_controller__classes_synced(c->classes) && sl_controller__observe_synced(c->observe);
 }
 
+void sl_controller_foreach_informer(const struct sl_controller *c,
+                                    void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                    void *payload)
+{
+	sl_controller__classes_foreach_informer(c->classes, fn, payload);
+	sl_controller__observe_foreach_informer(c->observe, fn, payload);
+}
+
 /* ---- metrics ---------------------------------------------------------------------- */
 
 static enum sl_controller_phase phase_of(const cJSON *stream)

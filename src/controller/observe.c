@@ -617,6 +617,16 @@ bool sl_controller__observe_synced(const struct sl_controller__observe *o)
 	       sl_controller__iset_synced(&o->jobs) && sl_controller__iset_synced(&o->cronjobs);
 }
 
+void sl_controller__observe_foreach_informer(const struct sl_controller__observe *o,
+                                             void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                             void *payload)
+{
+	sl_controller__iset_foreach_informer(&o->templates, fn, payload);
+	sl_controller__iset_foreach_informer(&o->backfills, fn, payload);
+	sl_controller__iset_foreach_informer(&o->jobs, fn, payload);
+	sl_controller__iset_foreach_informer(&o->cronjobs, fn, payload);
+}
+
 void sl_controller__observe_set_writeback(struct sl_controller__observe *o, sl_controller_writeback_fn fn,
                                           void *payload)
 {

@@ -16,6 +16,7 @@
 struct sl_controller__classes;
 struct sl_controller__class;
 struct sl_controller__observe;
+struct sl_kube_informer;
 
 /* cs (borrowed) is read to match templates and BackfillRequests to
  * streams. */
@@ -28,6 +29,11 @@ void sl_controller__observe_free(struct sl_controller__observe *o); /* accepts N
  * stream decided on (a partial view would report a missing template or
  * create a Job that exists). */
 bool sl_controller__observe_synced(const struct sl_controller__observe *o);
+/* Calls fn for each informer of templates, BackfillRequests, Jobs and
+ * CronJobs. */
+void sl_controller__observe_foreach_informer(const struct sl_controller__observe *o,
+                                             void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                             void *payload);
 void sl_controller__observe_set_writeback(struct sl_controller__observe *o, sl_controller_writeback_fn fn,
                                           void *payload);
 

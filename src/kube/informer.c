@@ -3,8 +3,11 @@
  * on relist reported as deletes; jittered reconnect backoff. */
 #include "internal.h"
 
-#include <stdio.h>
+#include "sluice/manifest-json.h"
+
 #include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct qev {
@@ -47,6 +50,7 @@ struct sl_kube_informer {
 	struct sl_loop_timer *timer;
 	unsigned busy;
 	bool dead;
+	struct sl_kube_informer *knext, *kprev; /* k->informers */
 };
 
 static void begin(struct sl_kube_informer *inf);
@@ -76,6 +80,12 @@ static void obj_free(void *p)
 
 static void really_free(struct sl_kube_informer *inf)
 {
+	if (inf->kprev)
+		inf->kprev->knext = inf->knext;
+	else if (inf->k->informers == inf)
+		inf->k->informers = inf->knext;
+	if (inf->knext)
+		inf->knext->kprev = inf->kprev;
 	qclear(inf);
 	sl_kube_lines_free(&inf->lines);
 	sl_map_free(&inf->cache, obj_free);
@@ -168,6 +178,8 @@ static void trim(struct sl_kube_informer *inf, cJSON *obj)
 	else
 		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
 		                                        "managedFields");
+	/* what is kept is kept long: its repeated strings are shared */
+	sl_manifest_json_share(obj);
 }
 
 static void backoff_then(struct sl_kube_informer *inf, bool list)
@@ -679,6 +691,10 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 	if (h)
 		inf->h = *h;
 	inf->payload = payload;
+	inf->knext = k->informers;
+	if (k->informers)
+		k->informers->kprev = inf;
+	k->informers = inf;
 	sl_map_init(&inf->cache);
 	sl_map_init(&inf->fresh);
 	sl_kube_lines_init(&inf->lines, k->opts.max_watch_line);
@@ -700,6 +716,16 @@ int sl_kube_informer_start(struct sl_kube_informer *inf)
 	inf->need_list = true;
 	sl_loop_timer_arm(inf->timer, 0);
 	return 0;
+}
+
+void sl_kube__informers_wake(struct sl_kube *k)
+{
+	for (struct sl_kube_informer *inf = k->informers; inf; inf = inf->knext)
+		if (inf->state == INF_BACKOFF && !inf->dead && inf->backoff > inf->bmin) {
+			inf->backoff = inf->bmin;
+			/* spread over the shortest backoff, not all at once */
+			sl_loop_timer_arm(inf->timer, sl_rand_between(0, inf->bmin));
+		}
 }
 
 bool sl_kube_informer_has_synced(const struct sl_kube_informer *inf)
@@ -740,4 +766,76 @@ void sl_kube_informer_foreach(const struct sl_kube_informer *inf, void (*fn)(con
 {
 	struct each e = {fn, payload};
 	sl_map_foreach(&inf->cache, each_fn, &e);
+}
+
+/* ---- inspection ------------------------------------------------------------- */
+
+int sl_kube_informer_describe(const struct sl_kube_informer *inf, char *out, size_t outsz)
+{
+	const char *what = inf->resolved ? inf->res.plural : inf->kind;
+	const char *group = inf->resolved ? inf->res.group : "";
+	const char *version = inf->resolved ? inf->res.version : inf->api_version;
+
+	if (!sl_snprintf_ok(out, outsz, "%s%s%s/%s ns=%s%s%s%s%s", what ? what : "?", *group ? "." : "",
+	                    group, version, inf->ns ? inf->ns : "all", inf->label ? " selector=" : "",
+	                    inf->label ? inf->label : "", inf->field ? " fields=" : "",
+	                    inf->field ? inf->field : ""))
+		return SL_ETOOLARGE;
+	return 0;
+}
+
+struct digest_lines {
+	char **v;
+	size_t n, cap;
+	int err;
+};
+
+static void digest_line(const cJSON *obj, void *payload)
+{
+	struct digest_lines *d = payload;
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
+	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
+	char *line;
+
+	if (d->err)
+		return;
+	assert(d->n < d->cap);
+	line = sl_asprintf("%s/%s %s\n", ns ? ns : "", name ? name : "", rv ? rv : "");
+	if (!line) {
+		d->err = SL_ENOMEM;
+		return;
+	}
+	d->v[d->n++] = line;
+}
+
+static int cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int sl_kube_informer_digest(const struct sl_kube_informer *inf, size_t *ret_count, char ret_hex[static 65])
+{
+	struct digest_lines d = {.cap = inf->cache.n};
+	struct sl_sha256 c;
+	uint8_t sum[SL_SHA256_LEN];
+
+	if (d.cap && !(d.v = calloc(d.cap, sizeof(*d.v))))
+		return SL_ENOMEM;
+	sl_kube_informer_foreach(inf, digest_line, &d);
+	if (!d.err) {
+		qsort(d.v, d.n, sizeof(*d.v), cmp_lines);
+		sl_sha256_init(&c);
+		for (size_t i = 0; i < d.n; i++)
+			sl_sha256_update(&c, d.v[i], strlen(d.v[i]));
+		sl_sha256_final(&c, sum);
+		for (size_t i = 0; i < SL_SHA256_LEN; i++)
+			snprintf(ret_hex + 2 * i, 3, "%02x", sum[i]);
+		*ret_count = d.n;
+	}
+	for (size_t i = 0; i < d.n; i++)
+		free(d.v[i]);
+	free(d.v);
+	return d.err;
 }

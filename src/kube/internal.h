@@ -100,6 +100,14 @@ struct sl_kube {
 	struct req *reqs;    /* every live request */
 	struct req *pending; /* requests with queued stream data */
 	unsigned inflight;
+	unsigned running;    /* requests handed to curl */
+	uint64_t last_rx_ms; /* a byte last came from the server (or waiting began) */
+	struct req *probe;   /* the health probe in flight */
+	uint64_t probe_started_ms;
+	struct sl_loop_timer *health_timer;
+	/* a transfer failed without an answer, and none was answered since */
+	bool unreachable;
+	struct sl_kube_informer *informers; /* every informer of this client */
 	struct sl_kube_metrics metrics;
 	bool freeing;
 	unsigned depth; /* nesting of curl driving, to avoid recursion */
@@ -118,6 +126,10 @@ struct soon {
 	struct soon *next;
 };
 int sl_kube__soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void *payload);
+/* The server answered again after transfers failed without an answer:
+ * informers waiting out their backoff retry now instead of up to 30 s
+ * later (informer.c). */
+void sl_kube__informers_wake(struct sl_kube *k);
 
 /* The headers of a request (Accept, Content-Type): never a credential, as
  * curl frees the list without wiping it. */

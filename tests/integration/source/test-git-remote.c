@@ -243,14 +243,15 @@ static void stalled_tests(void)
 	                    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
 	                    "s.bind(('127.0.0.1', int(sys.argv[1])))\n"
 	                    "s.listen(16)\n"
-	                    "open('stall.ready', 'w')\n"
 	                    "held = []\n"
 	                    "while True:\n"
 	                    "    held.append(s.accept())\n");
-	/* listening before the source connects, however slow the start */
-	t_sh_ok("python3 stall.py %d & echo $! > stall.pid; "
-	        "for i in $(seq 600); do [ -e stall.ready ] && break; sleep 0.05; done",
-	        port);
+	/* wait until it listens: a loaded machine may take seconds to start python */
+	t_sh_ok("python3 stall.py %d & echo $! > stall.pid; python3 -c 'import socket, sys, time\n"
+	        "for _ in range(300):\n"
+	        "    try: socket.create_connection((\"127.0.0.1\", int(sys.argv[1])), 1).close(); break\n"
+	        "    except OSError: time.sleep(0.1)' %d",
+	        port, port);
 	t_on_cleanup("kill $(cat %s/stall.pid) 2>/dev/null", t_dir);
 
 	snprintf(url1, sizeof(url1), "https://127.0.0.1:%d/git/remote.git", port);
