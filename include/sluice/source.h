@@ -190,7 +190,8 @@ struct sl_source_stats {
 	uint64_t writeback_failures;
 	uint64_t last_check_ms; /* duration of the last check */
 	int64_t last_success;   /* wall clock of the last good check, 0: never */
-	uint64_t files_parsed;  /* manifest files parsed for snapshots; an unchanged file is not parsed again */
+	uint64_t
+	    files_parsed; /* manifest files parsed for snapshots; an unchanged file is not parsed again */
 	uint64_t last_quiet_ms; /* quiet time the latest change waits for (watching sources) */
 };
 void sl_source_stats(const struct sl_source *src, struct sl_source_stats *ret);

@@ -367,7 +367,8 @@ struct run {
 	    *m_relists, *m_watch_events, *m_syncs, *m_sync_objects, *m_sync_last, *m_sync_last_ok,
 	    *m_sync_revision, *m_sync_duration, *m_reconciles, *m_reconcile_duration, *m_queue,
 	    *m_queue_delayed, *m_in_flight, *m_streams, *m_classes, *m_backfill_start, *m_jobs_created,
-	    *m_backfills_completed, *m_checks, *m_snapshots, *m_parsed, *m_writebacks, *m_source_last, *m_ctl_actions;
+	    *m_backfills_completed, *m_checks, *m_snapshots, *m_parsed, *m_writebacks, *m_source_last,
+	    *m_ctl_actions;
 };
 
 static void maybe_finish(struct run *r);
@@ -902,8 +903,8 @@ static int setup_metrics_source(struct run *r)
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_source_snapshots_total", "New revisions taken from the source.",
 	    "source", &r->m_snapshots);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_source_files_parsed_total",
-	    "Manifest files parsed for snapshots (a file unchanged since the last snapshot is not parsed again).",
-	    "source", &r->m_parsed);
+	    "Manifest files parsed for snapshots (unchanged files are not parsed again).", "source",
+	    &r->m_parsed);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_source_last_success_timestamp_seconds",
 	    "End of the last good source check, seconds since the epoch (0: none yet).", "source",
 	    &r->m_source_last);

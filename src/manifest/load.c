@@ -25,15 +25,16 @@ int sl_manifest_set_add_buffer(struct sl_manifest_set *s, const char *name, cons
 
 	r = sl_manifest__parse(data, len, NULL, sl_manifest__set_limits(s), &p);
 	if (r < 0)
-		return sl_error_set(err, r, "%s: %s", name, r == SL_ENOMEM ? "out of memory" : sl_strerror(r));
+		return sl_error_set(err, r, "%s: %s", name,
+		                    r == SL_ENOMEM ? "out of memory" : sl_strerror(r));
 	r = sl_manifest__set_add_parsed(s, name, p, err);
 	sl_manifest__parsed_unref(p);
 	return r;
 }
 
 /* Adds bytes through the cache c when there is one. */
-static int add_bytes(struct sl_manifest_set *s, struct sl_manifest_cache *c, const char *name, const void *data,
-                     size_t len, struct sl_error *err)
+static int add_bytes(struct sl_manifest_set *s, struct sl_manifest_cache *c, const char *name,
+                     const void *data, size_t len, struct sl_error *err)
 {
 	struct sl_manifest__parsed *p;
 	int r;
@@ -42,7 +43,8 @@ static int add_bytes(struct sl_manifest_set *s, struct sl_manifest_cache *c, con
 		return sl_manifest_set_add_buffer(s, name, data, len, err);
 	r = sl_manifest__cache_get(c, name, data, len, &p);
 	if (r < 0)
-		return sl_error_set(err, r, "%s: %s", name, r == SL_ENOMEM ? "out of memory" : sl_strerror(r));
+		return sl_error_set(err, r, "%s: %s", name,
+		                    r == SL_ENOMEM ? "out of memory" : sl_strerror(r));
 	return sl_manifest__set_add_parsed(s, name, p, err);
 }
 

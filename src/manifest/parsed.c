@@ -69,11 +69,12 @@ static int doc_cb(struct sl_manifest__yaml_doc *y, void *payload)
 
 static int problem_cb(const struct sl_manifest__yaml_problem *y, void *payload)
 {
-	return add_problem(payload, SL_MANIFEST_ERROR, y->code, y->doc, y->line, y->col, y->field, "%s", y->msg);
+	return add_problem(payload, SL_MANIFEST_ERROR, y->code, y->doc, y->line, y->col, y->field, "%s",
+	                   y->msg);
 }
 
-int sl_manifest__parse(const void *data, size_t len, const uint8_t *sha256, const struct sl_manifest_limits *lim,
-                       struct sl_manifest__parsed **ret)
+int sl_manifest__parse(const void *data, size_t len, const uint8_t *sha256,
+                       const struct sl_manifest_limits *lim, struct sl_manifest__parsed **ret)
 {
 	struct sl_manifest__parsed *p = calloc(1, sizeof(*p));
 	struct sl_manifest__yaml_callbacks cb = {doc_cb, problem_cb, p};

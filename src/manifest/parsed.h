@@ -41,8 +41,8 @@ struct sl_manifest__parsed {
  * over lim->max_file_size is not parsed (an error of the file). sha256 is
  * the bytes' digest when the caller has it, else NULL. *ret holds one
  * reference. 0 or SL_ENOMEM. */
-int sl_manifest__parse(const void *data, size_t len, const uint8_t *sha256, const struct sl_manifest_limits *lim,
-                       struct sl_manifest__parsed **ret);
+int sl_manifest__parse(const void *data, size_t len, const uint8_t *sha256,
+                       const struct sl_manifest_limits *lim, struct sl_manifest__parsed **ret);
 struct sl_manifest__parsed *sl_manifest__parsed_ref(struct sl_manifest__parsed *p);
 /* Accepts NULL. Any thread. */
 void sl_manifest__parsed_unref(struct sl_manifest__parsed *p);

@@ -60,8 +60,8 @@ static int manifests_load(const struct sl_source__check *chk, const char *root, 
 	return 0;
 }
 
-int sl_source__snapshot_new(enum sl_source_kind kind, const struct sl_source__check *chk, const char *tree_dir,
-                            struct sl_source_snapshot **ret, struct sl_error *err)
+int sl_source__snapshot_new(enum sl_source_kind kind, const struct sl_source__check *chk,
+                            const char *tree_dir, struct sl_source_snapshot **ret, struct sl_error *err)
 {
 	struct sl_source_snapshot *s = calloc(1, sizeof(*s));
 	int r;

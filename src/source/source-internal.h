@@ -29,13 +29,13 @@ struct sl_source__file {
 struct sl_source__check {
 	/* in: the snapshot current when the check was submitted, held by the
 	 * source until the check is done; read only */
-	const char *prev_rev;                 /* "" before the first snapshot */
-	const char *prev_root; /* its tree, to hard-link unchanged files from; NULL before the first or without */
+	const char *prev_rev;  /* "" before the first snapshot */
+	const char *prev_root; /* its tree, to hard-link unchanged files from; NULL without one */
 	/* in: the source's parse cache, the worker's alone */
 	struct sl_manifest_cache *cache;
 	/* out */
 	char rev[SL_SOURCE__REV_MAX]; /* set by refresh, else by export (a content hash) */
-	size_t files;                 /* files written by export */
+	size_t files;                 /* files the export took */
 	struct sl_buf problems;       /* files left out, one per line (bounded: a full list is cut short) */
 	/* the files an export without a tree put into the cache */
 	struct sl_source__file *list;
@@ -125,5 +125,5 @@ void sl_source__changed(struct sl_source *src);
  * files it listed; either way through chk's cache (whose limits apply), so
  * only files whose bytes changed are parsed. On success the snapshot owns
  * the tree (the last unref removes it); on failure the caller still does. */
-int sl_source__snapshot_new(enum sl_source_kind kind, const struct sl_source__check *chk, const char *tree_dir,
-                            struct sl_source_snapshot **ret, struct sl_error *err);
+int sl_source__snapshot_new(enum sl_source_kind kind, const struct sl_source__check *chk,
+                            const char *tree_dir, struct sl_source_snapshot **ret, struct sl_error *err);

@@ -14,8 +14,8 @@
 #define DEFAULT_INTERVAL_MS     60000
 #define DEFAULT_DEBOUNCE_MIN_MS 15
 #define DEFAULT_DEBOUNCE_MAX_MS 200
-#define BACKOFF_START_MS    1000
-#define PROBLEMS_MAX        (64 * 1024)
+#define BACKOFF_START_MS        1000
+#define PROBLEMS_MAX            (64 * 1024)
 
 /* A job handed to the worker. Fields are written by the worker and read by
  * the loop in done, never both at once. */
@@ -50,7 +50,7 @@ struct sl_source {
 	enum sl_source_kind kind;
 	char *id;
 	uint64_t interval_ms, jitter_ms, debounce_min_ms, debounce_max_ms;
-	struct sl_manifest_limits lim; /* of a snapshot's files */
+	struct sl_manifest_limits lim;   /* of a snapshot's files */
 	struct sl_manifest_cache *cache; /* files parsed for snapshots; worker jobs only */
 
 	char *cache_dir;
@@ -223,7 +223,8 @@ static void check_work(void *payload)
  * debounce_max. */
 static uint64_t quiet_delay(struct sl_source *src, uint64_t now)
 {
-	uint64_t q = SL_MIN(src->debounce_min_ms + (src->burst_last - src->burst_start), src->debounce_max_ms);
+	uint64_t q =
+	    SL_MIN(src->debounce_min_ms + (src->burst_last - src->burst_start), src->debounce_max_ms);
 	uint64_t due = src->burst_last + q;
 
 	src->stats.last_quiet_ms = q;
@@ -432,8 +433,8 @@ int sl_source_new(struct sl_loop *loop, const struct sl_source_options *o, sl_so
 	src->interval_ms = o->interval_ms ? o->interval_ms : DEFAULT_INTERVAL_MS;
 	src->jitter_ms = o->jitter_ms ? o->jitter_ms : src->interval_ms / 10;
 	src->debounce_max_ms = o->debounce_max_ms ? o->debounce_max_ms : DEFAULT_DEBOUNCE_MAX_MS;
-	src->debounce_min_ms = SL_MIN(o->debounce_min_ms ? o->debounce_min_ms : DEFAULT_DEBOUNCE_MIN_MS,
-	                              src->debounce_max_ms);
+	src->debounce_min_ms =
+	    SL_MIN(o->debounce_min_ms ? o->debounce_min_ms : DEFAULT_DEBOUNCE_MIN_MS, src->debounce_max_ms);
 	src->lim = (struct sl_manifest_limits)SL_MANIFEST_LIMITS_INIT;
 	src->lim.max_file_size = bo.max_file_size = o->max_file_size ? o->max_file_size : 4u << 20;
 	src->lim.max_files = bo.max_files = o->max_files ? o->max_files : 100000;

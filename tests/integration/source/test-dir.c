@@ -164,7 +164,8 @@ static void plain(void)
 	t_sh_ok("mkdir -p plain/new/deeper && printf 'kind: ConfigMap\\nmetadata: {name: d}\\n' > "
 	        "plain/new/deeper/d.yaml");
 	expect_one(&r, 2, "a new subdirectory");
-	t_sh_ok("printf 'kind: ConfigMap\\nmetadata: {name: d}\\ndata: {x: edited}\\n' > plain/new/deeper/d.yaml");
+	t_sh_ok("printf 'kind: ConfigMap\\nmetadata: {name: d}\\ndata: {x: edited}\\n' > "
+	        "plain/new/deeper/d.yaml");
 	expect_one(&r, 3, "an edit in the new subdirectory");
 	s = file_in(r.snap, "new/deeper/d.yaml");
 	T_ASSERT(s && strstr(s, "\"x\":\"edited\""), "edited content");
@@ -273,7 +274,8 @@ static void quiet_time(void)
 	        "    os.rename('quiet/.tmp', 'quiet/b%%02d.yaml' %% i)\n"
 	        "    n = time.time(); gap = max(gap, n - p); p = n\n"
 	        "    time.sleep(0.03)\n"
-	        "open('quiet-done', 'w').write('%%.0f ms, longest gap %%.0f ms' %% ((p - t0) * 1000, gap * 1000))\n"
+	        "open('quiet-done', 'w').write('%%.0f ms, longest gap %%.0f ms' %% ((p - t0) * 1000, gap * "
+	        "1000))\n"
 	        "\" >/dev/null 2>&1 &",
 	        n);
 	run_until_file("quiet-done", 60000);
@@ -287,9 +289,10 @@ static void quiet_time(void)
 		        r.snapshots - before);
 	}
 	T_ASSERT(r.snapshots > before && r.snapshots - before <= n / 5,
-	         "%u snapshots for %u files written 30 ms apart, want 1 to %u", r.snapshots - before, n, n / 5);
-	T_ASSERT(sl_source_snapshot_files(r.snap) == n + 1, "files %zu, want %u", sl_source_snapshot_files(r.snap),
-	         n + 1);
+	         "%u snapshots for %u files written 30 ms apart, want 1 to %u", r.snapshots - before, n,
+	         n / 5);
+	T_ASSERT(sl_source_snapshot_files(r.snap) == n + 1, "files %zu, want %u",
+	         sl_source_snapshot_files(r.snap), n + 1);
 	sl_source_free(src);
 	t_rec_free(&r);
 }
@@ -338,10 +341,13 @@ static void parse_once(void)
 	                      "changed"),
 	         "the changed document");
 	d = sl_manifest_set_find(ms, "", "ConfigMap", "big", "cm-8");
-	T_ASSERT(d && !strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "i")->valuestring, "8"),
+	T_ASSERT(d &&
+	             !strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "i")->valuestring, "8"),
 	         "an unchanged document");
-	T_ASSERT(d->obj == sl_manifest_set_find(sl_source_snapshot_manifests(old), "", "ConfigMap", "big", "cm-8")->obj,
-	         "an unchanged document was parsed again");
+	T_ASSERT(
+	    d->obj ==
+	        sl_manifest_set_find(sl_source_snapshot_manifests(old), "", "ConfigMap", "big", "cm-8")->obj,
+	    "an unchanged document was parsed again");
 	d = sl_manifest_set_find(sl_source_snapshot_manifests(old), "", "ConfigMap", "big", "cm-7");
 	T_ASSERT(!strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "i")->valuestring, "7"),
 	         "the previous snapshot changed");

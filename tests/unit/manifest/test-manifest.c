@@ -563,8 +563,8 @@ static void cache_parses_changed_files_only(void **state)
 	for (unsigned i = 0; i < n; i++) {
 		char rel[64], body[256];
 		snprintf(rel, sizeof(rel), "%scm-%02u.yaml", i % 2 ? "sub/" : "", i);
-		snprintf(body, sizeof(body), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%u}\ndata: {v: '%u'}\n",
-		         i, i);
+		snprintf(body, sizeof(body),
+		         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%u}\ndata: {v: '%u'}\n", i, i);
 		write_file(root, rel, body);
 	}
 	/* problems come back from the cache as parsing found them */
@@ -578,7 +578,8 @@ static void cache_parses_changed_files_only(void **state)
 	assert_int_equal(st.files, n + 2);
 
 	/* one file changed, one removed */
-	write_file(root, "sub/cm-07.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-7}\ndata: {v: new}\n");
+	write_file(root, "sub/cm-07.yaml",
+	           "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-7}\ndata: {v: new}\n");
 	{
 		char p[4200];
 		snprintf(p, sizeof(p), "%s/cm-10.yaml", root);
@@ -595,7 +596,8 @@ static void cache_parses_changed_files_only(void **state)
 	assert_int_equal(sl_manifest_set_validate(plain), 0);
 	assert_int_equal(sl_manifest_set_doc_count(b), sl_manifest_set_doc_count(plain));
 	for (size_t i = 0; i < sl_manifest_set_doc_count(b); i++) {
-		const struct sl_manifest_doc *x = sl_manifest_set_doc(b, i), *y = sl_manifest_set_doc(plain, i);
+		const struct sl_manifest_doc *x = sl_manifest_set_doc(b, i),
+		                             *y = sl_manifest_set_doc(plain, i);
 		assert_string_equal(x->file, y->file);
 		assert_int_equal(x->index, y->index);
 		assert_int_equal(x->line, y->line);
@@ -611,7 +613,8 @@ static void cache_parses_changed_files_only(void **state)
 	assert_string_equal(d1, d2);
 	d = sl_manifest_set_find(b, "", "ConfigMap", NULL, "cm-7");
 	assert_non_null(d);
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "v")->valuestring, "new");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "v")->valuestring,
+	                    "new");
 	assert_null(sl_manifest_set_find(b, "", "ConfigMap", NULL, "cm-10"));
 
 	/* the first set keeps its documents when the cache and the second set
