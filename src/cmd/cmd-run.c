@@ -387,7 +387,8 @@ struct run {
 	    *m_relists, *m_watch_events, *m_syncs, *m_sync_objects, *m_sync_last, *m_sync_last_ok,
 	    *m_sync_revision, *m_sync_duration, *m_reconciles, *m_reconcile_duration, *m_queue,
 	    *m_queue_delayed, *m_in_flight, *m_streams, *m_classes, *m_backfill_start, *m_jobs_created,
-	    *m_backfills_completed, *m_checks, *m_snapshots, *m_writebacks, *m_source_last, *m_ctl_actions;
+	    *m_backfills_completed, *m_checks, *m_snapshots, *m_parsed, *m_writebacks, *m_source_last,
+	    *m_ctl_actions;
 };
 
 static void maybe_finish(struct run *r);
@@ -840,6 +841,7 @@ static void collect_source(struct run *r)
 		sl_server_metric_set(r->m_checks, L(id, "ok"), (double)(ss.checks - ss.check_failures));
 		sl_server_metric_set(r->m_checks, L(id, "failed"), (double)ss.check_failures);
 		sl_server_metric_set(r->m_snapshots, L(id), (double)ss.snapshots);
+		sl_server_metric_set(r->m_parsed, L(id), (double)ss.files_parsed);
 		sl_server_metric_set(r->m_writebacks, L(id, "pushed"), (double)ss.writebacks);
 		sl_server_metric_set(r->m_writebacks, L(id, "failed"), (double)ss.writeback_failures);
 		sl_server_metric_set(r->m_source_last, L(id), (double)ss.last_success);
@@ -926,6 +928,9 @@ static int setup_metrics_source(struct run *r)
 	    &r->m_checks);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_source_snapshots_total", "New revisions taken from the source.",
 	    "source", &r->m_snapshots);
+	REG(SL_SERVER_METRIC_COUNTER, "sluice_source_files_parsed_total",
+	    "Manifest files parsed for snapshots (unchanged files are not parsed again).", "source",
+	    &r->m_parsed);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_source_last_success_timestamp_seconds",
 	    "End of the last good source check, seconds since the epoch (0: none yet).", "source",
 	    &r->m_source_last);

@@ -290,7 +290,7 @@ static void git_free(struct sl_source__backend *be)
 }
 
 static const struct sl_source__backend_ops git_ops = {
-    .name = "git",
+    .tree = true,
     .refresh = git_refresh,
     .export = git_export,
     .write_back = git_write_back,

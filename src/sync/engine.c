@@ -301,6 +301,8 @@ static void on_inventory(struct sl_kube_result *res, void *payload)
 	settle(r);
 }
 
+static void prefetch_lists(struct run *r);
+
 static void start_inventory(struct run *r)
 {
 	struct sl_kube_ref ref = {.api_version = "v1",
@@ -323,6 +325,8 @@ static void start_inventory(struct run *r)
 			set_fatal(r, rc, "reading inventory: %s", sl_strerror(rc));
 		}
 	}
+	if (r->plan && !r->fatal)
+		prefetch_lists(r);
 	settle(r);
 }
 
@@ -611,11 +615,11 @@ static void on_list(struct sl_kube_result *res, void *payload)
 	settle(r);
 }
 
-/* The list of an item's kind and namespace, created (not yet sent) when
- * new; NULL on allocation failure. */
-static struct live_list *list_for(struct run *r, const struct sl_sync_item *it)
+/* The list of a kind and namespace (NULL or "": cluster-scoped), created
+ * (not yet sent) when new; NULL on allocation failure. */
+static struct live_list *list_for(struct run *r, const char *av, const char *kind, const char *ns)
 {
-	struct live_list *l = find_list(r, it->api_version, it->kind, it->ns);
+	struct live_list *l = find_list(r, av, kind, ns);
 	char key[LIST_KEY_MAX];
 
 	if (l)
@@ -625,9 +629,9 @@ static struct live_list *list_for(struct run *r, const struct sl_sync_item *it)
 	l = &r->lists[r->n_lists];
 	memset(l, 0, sizeof(*l));
 	r->n_lists++;
-	l->api_version = sl_strdup(it->api_version);
-	l->kind = sl_strdup(it->kind);
-	l->ns = sl_strdup(it->ns ? it->ns : "");
+	l->api_version = sl_strdup(av);
+	l->kind = sl_strdup(kind);
+	l->ns = sl_strdup(ns ? ns : "");
 	if (!l->api_version || !l->kind || !l->ns)
 		return NULL;
 	if (list_key(l->api_version, l->kind, l->ns, key) &&
@@ -636,10 +640,22 @@ static struct live_list *list_for(struct run *r, const struct sl_sync_item *it)
 	return l;
 }
 
-static void send_list(struct run *r, size_t li, const struct item_state *is)
+/* Registers item i in the list of its kind and namespace; the caller sorts
+ * and sends the lists it created. 0 or SL_ENOMEM. */
+static int list_add_item(struct run *r, size_t i, const char *ns)
+{
+	struct sl_sync_item *it = r->st[i].it;
+	struct live_list *l = list_for(r, it->api_version, it->kind, ns);
+
+	if (!l || SL_GROW(l->items, l->cap_items, l->n_items + 1, 8) < 0)
+		return SL_ENOMEM;
+	l->items[l->n_items++] = (struct list_item){.name = it->name, .idx = i};
+	return 0;
+}
+
+static void send_list(struct run *r, size_t li, const struct sl_kube_resource *res)
 {
 	struct live_list *l = &r->lists[li];
-	const struct sl_kube_resource *res = item_res(r, is);
 	struct req *q = req_new(r, li);
 	struct sl_kube_ref ref = {
 	    .api_version = l->api_version,
@@ -685,19 +701,97 @@ static void start_list(struct run *r)
 		struct item_state *is = &r->st[i];
 		if (!is->resolved || is->outcome != ITEM_PENDING)
 			continue;
-		struct live_list *l = list_for(r, is->it);
-		if (!l || SL_GROW(l->items, l->cap_items, l->n_items + 1, 8) < 0) {
+		struct live_list *l = find_list(r, is->it->api_version, is->it->kind, is->it->ns);
+		if (l && (size_t)(l - r->lists) < first_new) {
+			/* listed with the inventory read. An item that list
+			 * does not hold (its kind's scope changed since
+			 * discovery was cached) knows nothing of its live
+			 * object: it is applied. */
+			if (list_lookup(r, l, is->it->name) != is)
+				is->live_seen = is->state_known = false;
+			continue;
+		}
+		/* what an earlier list showed of it under another namespace
+		 * does not count */
+		is->live_seen = is->state_known = false;
+		if (list_add_item(r, i, is->it->ns) < 0) {
 			set_fatal(r, SL_ENOMEM, "out of memory");
 			break;
 		}
-		l->items[l->n_items++] = (struct list_item){.name = is->it->name, .idx = i};
 	}
 	for (size_t li = first_new; li < r->n_lists && !r->fatal; li++) {
 		struct live_list *l = &r->lists[li];
 		qsort(l->items, l->n_items, sizeof(*l->items), cmp_list_item);
-		send_list(r, li, &r->st[l->items[0].idx]);
+		send_list(r, li, item_res(r, &r->st[l->items[0].idx]));
 	}
 	settle(r);
+}
+
+/* While the inventory is read: the lists of every stage whose kinds the
+ * discovery cache knows, all at once and paged like any other, so that a
+ * stage later waits only for its applies, not for a list round trip of its
+ * own. Not BackfillRequests: their list is taken just before their applies
+ * (their "completed" is read as late as possible). A namespaced item
+ * without a namespace gets the default one now, as its resolution would;
+ * the items of a cluster-scoped kind that some item gives a namespace are
+ * listed in their own stage. A list a stage needs and that is not here
+ * is sent in its stage. */
+static void prefetch_lists(struct run *r)
+{
+	size_t end = r->plan->stage_start[SL_SYNC_STAGE_BACKFILL];
+	size_t first_new = r->n_lists;
+	struct sl_kube_resource res;
+	/* cluster-scoped kinds some item gives a namespace (few: a scan) */
+	const struct sl_sync_item **skip = NULL;
+	size_t n_skip = 0, cap_skip = 0;
+
+	for (size_t i = 0; i < end && !r->fatal; i++) {
+		const struct sl_sync_item *it = r->st[i].it;
+		bool known = false;
+
+		if (!it->ns || sl_kube_discover_cached(r->s->kube, it->api_version, it->kind, &res) < 0 ||
+		    res.namespaced)
+			continue;
+		for (size_t k = 0; k < n_skip && !known; k++)
+			known = same_kind(skip[k], it->api_version, it->kind);
+		if (known)
+			continue;
+		if (SL_GROW(skip, cap_skip, n_skip + 1, 4) < 0)
+			set_fatal(r, SL_ENOMEM, "out of memory");
+		else
+			skip[n_skip++] = it;
+	}
+	for (size_t i = 0; i < end && !r->fatal; i++) {
+		struct sl_sync_item *it = r->st[i].it;
+		bool skipped = false;
+
+		if (r->st[i].outcome != ITEM_PENDING ||
+		    sl_kube_discover_cached(r->s->kube, it->api_version, it->kind, &res) < 0)
+			continue;
+		for (size_t k = 0; k < n_skip && !skipped; k++)
+			skipped = same_kind(skip[k], it->api_version, it->kind);
+		if (skipped)
+			continue;
+		if (res.namespaced && !it->ns && sl_sync_item_set_namespace(it, r->s->default_ns) < 0) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			break;
+		}
+		if (list_add_item(r, i, it->ns) < 0)
+			set_fatal(r, SL_ENOMEM, "out of memory");
+	}
+	for (size_t li = first_new; li < r->n_lists && !r->fatal; li++) {
+		struct live_list *l = &r->lists[li];
+		qsort(l->items, l->n_items, sizeof(*l->items), cmp_list_item);
+		/* resolution takes the same cache entry, unless it went */
+		if (sl_kube_discover_cached(r->s->kube, l->api_version, l->kind, &res) < 0) {
+			l->failed = true;
+			if (!(l->error = sl_strdup("kind no longer in the discovery cache")))
+				set_fatal(r, SL_ENOMEM, "out of memory");
+			continue;
+		}
+		send_list(r, li, &res);
+	}
+	free(skip);
 }
 
 /* ---- decide and apply ---------------------------------------------------------------- */
