@@ -44,6 +44,25 @@ asan: deps
 valgrind: build
 	meson test -C $(BUILD) --print-errorlogs --setup valgrind --suite unit
 
+# One libFuzzer target, coverage-guided, under ASan + UBSan (clang), for
+# SECONDS seconds: `make fuzz TARGET=yamledit SECONDS=600`. The corpus grows
+# in $(FUZZ_BUILD)/corpus/TARGET, seeded from tests/fuzz/corpus/TARGET;
+# crashes go to $(FUZZ_BUILD)/artifacts/TARGET (tests/fuzz/README.md).
+FUZZ_BUILD ?= build-fuzz
+TARGET ?=
+SECONDS ?= 600
+fuzz: deps
+	@[ -n "$(TARGET)" ] && [ -f tests/fuzz/fuzz-$(TARGET).c ] || { echo "usage: make fuzz TARGET=<target> [SECONDS=600]; targets:" \
+		$$(ls tests/fuzz/fuzz-*.c | sed 's,.*/fuzz-,,; s,\.c$$,,'); exit 2; }
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) --werror \
+		-Dfuzz_engine=libfuzzer -Db_sanitize=address,undefined -Db_lundef=false
+	nice ninja -C $(FUZZ_BUILD) tests/fuzz/fuzz-$(TARGET)
+	@mkdir -p $(FUZZ_BUILD)/corpus/$(TARGET) $(FUZZ_BUILD)/artifacts/$(TARGET)
+	@cp -n tests/fuzz/corpus/$(TARGET)/* $(FUZZ_BUILD)/corpus/$(TARGET)/
+	nice -n 19 $(FUZZ_BUILD)/tests/fuzz/fuzz-$(TARGET) -max_total_time=$(SECONDS) -print_final_stats=1 \
+		-timeout=10 -rss_limit_mb=2048 -max_len=4096 -artifact_prefix=$(FUZZ_BUILD)/artifacts/$(TARGET)/ \
+		$(FUZZ_BUILD)/corpus/$(TARGET)
+
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 
@@ -55,4 +74,4 @@ image:
 	./deploy/build-image
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)

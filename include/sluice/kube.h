@@ -79,6 +79,10 @@ struct sl_kube_opts {
 	unsigned timeout_ms;    /* per request (not watches); 0: 30 s */
 	unsigned max_retries;   /* 429, 5xx with Retry-After, a broken connection (see client.c); 0: 5 */
 	const char *user_agent; /* NULL: "sluice/<version>" */
+	/* sl_kube_event: Events remembered to aggregate repeats (0: 4096), and
+	 * how long after the last repeat one still counts (0: 600 s). */
+	size_t event_cache;
+	unsigned event_window_s;
 	/* The health check of the connection, as HTTP/2 PING would do (client-go
 	 * does it with PINGs): when requests or watches wait and no byte came
 	 * for read_idle_ms, a GET /version probes the server; no answer within
@@ -200,6 +204,15 @@ int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct s
  * once. */
 int sl_kube_list(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
                  sl_kube_cb cb, void *payload);
+/* A list that is never held whole: every page's items array goes to page as
+ * it arrives (page may detach the items it keeps; the rest is freed after
+ * it returns). items NULL: a continue token expired and the list starts
+ * again from the beginning, so drop what was kept. cb then runs once, with
+ * the list's metadata and no items, or with the error. opts->limit is the
+ * page size (0: 500). */
+typedef void (*sl_kube_page_cb)(cJSON *items, void *payload);
+int sl_kube_list_pages(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                       sl_kube_page_cb page, sl_kube_cb cb, void *payload);
 int sl_kube_create(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON *obj,
                    const struct sl_kube_call_opts *opts, sl_kube_cb cb, void *payload);
 /* PUT: replaces the object (metadata.resourceVersion makes it conditional). */
@@ -224,7 +237,15 @@ int sl_kube_apply(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON 
 /* Records a core/v1 Event about an object (involved: apiVersion, kind,
  * namespace, name, uid read from it). type "Normal" or "Warning"; message
  * is cut to 1 KiB. The event is created in the object's namespace (or
- * "default" for cluster-scoped ones) by reporting component "sluice". */
+ * "default" for cluster-scoped ones) by reporting component "sluice".
+ * As client-go's recorder does, a repeat (same object, type, reason and
+ * message) within opts.event_window_s of the last one raises the count and
+ * lastTimestamp of the Event already written (a merge patch; created again
+ * when it expired) instead of creating another; the last opts.event_cache
+ * keys are remembered. Repeats while a write of the same Event is in flight
+ * go out together in one write after it. cb runs once, with the result of
+ * the write that carried this occurrence (shared with the other repeats it
+ * carried: a callback must not take res->body). */
 int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, const char *reason,
                   const char *message, sl_kube_cb cb, void *payload);
 

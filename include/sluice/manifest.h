@@ -141,6 +141,15 @@ int sl_manifest_set_validate(struct sl_manifest_set *s);
 /* Documents in load order (files sorted, documents in file order). */
 size_t sl_manifest_set_doc_count(const struct sl_manifest_set *s);
 const struct sl_manifest_doc *sl_manifest_set_doc(const struct sl_manifest_set *s, size_t i);
+/* Moves document i's object out of the set (the caller owns it; NULL when
+ * taken already or out of memory), for a caller that would otherwise copy
+ * every object of a set it is about to free. Only an object no one else
+ * holds moves: one whose parsed file a parse cache or another set shares
+ * too is copied (cJSON_Duplicate) and the sharer's stays as it was. The
+ * document keeps its file, index, line and error count; its obj, its
+ * positions and the strings borrowed from obj are gone, and lookups by
+ * kind and name find no document any more. */
+cJSON *sl_manifest_set_take_obj(struct sl_manifest_set *s, size_t i);
 
 /* Problems in the order found. */
 size_t sl_manifest_set_problem_count(const struct sl_manifest_set *s);
@@ -171,6 +180,51 @@ const struct sl_manifest_doc *sl_manifest_set_find(const struct sl_manifest_set 
  * On success *ret owns the set (check its error count); limits may be NULL. */
 int sl_manifest_load_dir(const char *root, const struct sl_manifest_limits *limits,
                          struct sl_manifest_set **ret, struct sl_error *err);
+
+/* ---- a parse cache ------------------------------------------------------ */
+
+/* The files parsed for earlier sets, one per display path, so that a load
+ * that finds the same bytes (SHA-256) under the same path again does not
+ * parse them again: the new set shares the documents parsed before (they
+ * are read-only; validation writes only a set's own document records). A
+ * cache is used from one thread at a time; the sets filled from it may be
+ * read and freed on any thread, and stay valid after the cache is freed. */
+struct sl_manifest_cache;
+
+/* A new empty cache parsing with these limits (NULL: SL_MANIFEST_LIMITS_INIT,
+ * copied); sets filled from it must have the same limits. NULL when out of
+ * memory. */
+struct sl_manifest_cache *sl_manifest_cache_new(const struct sl_manifest_limits *limits);
+/* Accepts NULL. */
+void sl_manifest_cache_free(struct sl_manifest_cache *c);
+/* The limits it parses with. */
+const struct sl_manifest_limits *sl_manifest_cache_limits(const struct sl_manifest_cache *c);
+
+/* Makes the cache hold file name with these bytes: parses them unless it
+ * holds those bytes under that name already. sha (may be NULL) gets their
+ * SHA-256. 0 or SL_ENOMEM. */
+int sl_manifest_cache_put(struct sl_manifest_cache *c, const char *name, const void *data, size_t len,
+                          uint8_t sha[SL_SHA256_LEN]);
+/* Adds file name, whose bytes have the SHA-256 sha, to s from the cache, as
+ * sl_manifest_set_add_buffer would add those bytes. SL_ENOTFOUND (nothing
+ * added) when the cache does not hold them under that name. */
+int sl_manifest_set_add_cached(struct sl_manifest_set *s, struct sl_manifest_cache *c, const char *name,
+                               const uint8_t sha[SL_SHA256_LEN], struct sl_error *err);
+/* sl_manifest_set_add_dir through the cache: each file is read once and
+ * parsed only when the cache does not hold its bytes under its display
+ * path. */
+int sl_manifest_set_add_dir_cached(struct sl_manifest_set *s, struct sl_manifest_cache *c, const char *root,
+                                   const char *display_prefix, struct sl_error *err);
+/* Forgets the files that were neither put, added nor loaded since the
+ * previous sweep (files that left the tree). */
+void sl_manifest_cache_sweep(struct sl_manifest_cache *c);
+
+struct sl_manifest_cache_stats {
+	uint64_t parsed; /* files parsed through the cache */
+	uint64_t reused; /* files put or loaded whose bytes the cache held */
+	size_t files;    /* files held now */
+};
+void sl_manifest_cache_stats(const struct sl_manifest_cache *c, struct sl_manifest_cache_stats *ret);
 
 /* ---- YAML to cJSON, one buffer ------------------------------------------ */
 

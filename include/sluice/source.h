@@ -1,8 +1,9 @@
 /* source: where manifests come from. A Git repository (libgit2, every call on
  * the source's own worker thread) or a directory watched with inotify yields
- * snapshots: a revision id plus an immutable directory tree holding exactly
- * the files of that revision. Git sources can also write a completed
- * BackfillRequest back as a commit (write-back). */
+ * snapshots: a revision id plus the manifests of exactly that revision (for
+ * Git also an immutable checkout of it). Only files whose bytes changed
+ * since the previous snapshot are parsed again. Git sources can also write
+ * a completed BackfillRequest back as a commit (write-back). */
 #pragma once
 
 #include <stdbool.h>
@@ -93,9 +94,14 @@ struct sl_source_options {
 	/* The watched root. It may itself be a symlink that is swapped (git-sync
 	 * --link) and may vanish and come back. */
 	const char *dir;
-	/* Quiet time after the last change before a snapshot is taken (default
-	 * 200 ms), so a burst of edits gives one snapshot. */
-	uint64_t debounce_ms;
+	/* Quiet time before a change is checked. A change after a quiet
+	 * spell waits debounce_min_ms (default 15 ms), so a single edit is
+	 * taken at once; while changes keep coming the quiet time grows by
+	 * the time the burst has lasted, up to debounce_max_ms (default
+	 * 200 ms), so a burst of edits gives one snapshot, or a few. A burst
+	 * ends after debounce_max_ms without a change. */
+	uint64_t debounce_min_ms;
+	uint64_t debounce_max_ms;
 };
 
 #define SL_SOURCE_OPTIONS_INIT        \
@@ -105,33 +111,36 @@ struct sl_source_options {
 
 /* ---- snapshots ------------------------------------------------------------ */
 
-/* A snapshot is reference counted and immutable. Its tree is a private copy
- * that nothing writes to while a reference exists; the last unref deletes it. */
+/* A snapshot is reference counted and immutable. A Git snapshot's tree is a
+ * private checkout that nothing writes to while a reference exists; the last
+ * unref deletes it. */
 struct sl_source_snapshot *sl_source_snapshot_ref(struct sl_source_snapshot *s);
 void sl_source_snapshot_unref(struct sl_source_snapshot *s); /* accepts NULL */
 
 /* Commit SHA (40 hex) for Git; for a directory "sha256:<hex>" of the content
  * (relative paths and bytes of every file): equal content, equal id. */
 const char *sl_source_snapshot_revision(const struct sl_source_snapshot *s);
-/* Absolute path of the tree to load manifests from (Git: the checkout with
- * the configured subdirectory applied). Valid while the snapshot is held. */
+/* Git: absolute path of the checkout the manifests were loaded from, with
+ * the configured subdirectory applied; valid while the snapshot is held.
+ * Directory: NULL (the manifests are made from the bytes the scan read;
+ * nothing is copied). */
 const char *sl_source_snapshot_root(const struct sl_source_snapshot *s);
 /* The source's kind and id (may be NULL). */
 enum sl_source_kind sl_source_snapshot_kind(const struct sl_source_snapshot *s);
-/* Number of files in the tree (Git: every file of the (sub)tree; directory:
- * the *.yaml and *.yml files copied, hidden entries excluded). */
+/* Number of files (Git: every file of the (sub)tree; directory: the *.yaml
+ * and *.yml files read, hidden entries excluded). */
 size_t sl_source_snapshot_files(const struct sl_source_snapshot *s);
 /* Problems met while taking the snapshot that did not stop it (a file over
  * the size limit, a symlink leaving the root), one per line; "" when none.
- * Such files are absent from the tree, so a consumer must treat a snapshot
- * with problems as one with errors (no prune). */
+ * Such files are absent from the snapshot, so a consumer must treat a
+ * snapshot with problems as one with errors (no prune). */
 const char *sl_source_snapshot_problems(const struct sl_source_snapshot *s);
 /* Wall-clock time the snapshot was taken. */
 int64_t sl_source_snapshot_time(const struct sl_source_snapshot *s);
-/* The manifests loaded from the tree (sl_manifest_load_dir on the root:
- * documents with file, index and line relative to the root, and the load
- * and validation problems). Owned by the snapshot, valid while it is held;
- * read-only. */
+/* The manifests of the snapshot, as sl_manifest_load_dir loads the root
+ * (documents with file, index and line relative to the root, in sorted path
+ * order, and the load and validation problems). Owned by the snapshot,
+ * valid while it is held; read-only. */
 const struct sl_manifest_set *sl_source_snapshot_manifests(const struct sl_source_snapshot *s);
 
 /* ---- sources ---------------------------------------------------------------- */
@@ -181,6 +190,9 @@ struct sl_source_stats {
 	uint64_t writeback_failures;
 	uint64_t last_check_ms; /* duration of the last check */
 	int64_t last_success;   /* wall clock of the last good check, 0: never */
+	uint64_t
+	    files_parsed; /* manifest files parsed for snapshots; an unchanged file is not parsed again */
+	uint64_t last_quiet_ms; /* quiet time the latest change waits for (watching sources) */
 };
 void sl_source_stats(const struct sl_source *src, struct sl_source_stats *ret);
 
@@ -213,7 +225,10 @@ int sl_source_write_back(struct sl_source *src, const char *file, unsigned doc_i
  * the indentation of its siblings. *out (initialised by the call, owned by
  * the caller) gets the new text. Returns 0 when changed, SL_EEXIST when it
  * was already true (out unset), SL_ENOTFOUND when no such document,
- * SL_EINVALID when the YAML or the document's shape is not editable. */
+ * SL_EINVALID when the YAML or the document's shape is not editable: text
+ * not in UTF-8, a merge key (<<) in the document or its spec, a
+ * spec.completed that is an alias or a collection, a spec whose first key
+ * does not start its line ("? key") or that has a collection as a key. */
 int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, const char *name,
                             struct sl_buf *out, struct sl_error *err);
 

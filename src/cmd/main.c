@@ -4,7 +4,9 @@
 #include "cmd.h"
 #include "sluice/base.h"
 
+#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -32,6 +34,13 @@ int main(int argc, char **argv)
 	const char *prog = prog_name(argv[0]);
 	enum sl_log_level level = SL_LOG_INFO;
 
+	/* One malloc arena for every thread: sluice's threads (the loop, the
+	 * source's and the HTTP server's) take turns rather than compete, and
+	 * with an arena each, memory freed in one stays held by it: a long run
+	 * of `sluice run` grew its RSS about 1 MiB every 5 minutes (bench/soak)
+	 * where one arena stays level. MALLOC_ARENA_MAX still decides. */
+	if (!getenv("MALLOC_ARENA_MAX"))
+		(void)mallopt(M_ARENA_MAX, 1);
 	if (lvl)
 		sl_log_level_parse(lvl, &level);
 	sl_log_setup(level, (fmt && strcmp(fmt, "json") == 0) ? SL_LOG_JSON : SL_LOG_TEXT);

@@ -42,6 +42,12 @@ void sl_controller__observe_set_writeback(struct sl_controller__observe *o, sl_c
 const cJSON *sl_controller__observe_get(const struct sl_controller__observe *o, enum sl_controller__what what,
                                         const char *kind, const char *ns, const char *name);
 
+/* Calls fn for every cached BackfillRequest whose spec.streamId is name in
+ * namespace ns (of any StreamClass). */
+void sl_controller__observe_foreach_backfill(const struct sl_controller__observe *o, const char *ns,
+                                             const char *name, void (*fn)(const cJSON *b, void *payload),
+                                             void *payload);
+
 /* What is observed about one stream. Everything it points to is borrowed
  * from the caches: valid until the loop runs again. */
 struct sl_controller__observation {

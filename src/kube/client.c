@@ -982,6 +982,8 @@ int sl_kube_new(struct sl_loop *loop, struct sl_kube_config *cfg, const struct s
 		r = sl_kube__creds_new(loop, cfg, wake_auth_waiters, k, &k->creds);
 	if (r == 0)
 		r = multi_setup(k);
+	if (r == 0)
+		r = sl_kube__events_new(k, k->opts.event_cache, k->opts.event_window_s, &k->events);
 	if (r < 0) {
 		sl_kube_free(k);
 		return r;
@@ -1014,6 +1016,7 @@ void sl_kube_free(struct sl_kube *k)
 		s->fn(s->payload, true);
 		free(s);
 	}
+	sl_kube__events_free(k->events);
 	sl_kube__discovery_free(k);
 	sl_kube__creds_free(k->creds);
 	if (k->multi)

@@ -155,26 +155,31 @@ static void report(struct sl_kube_informer *inf, const struct sl_error *err)
 	}
 }
 
+int sl_kube__informer_rv(const cJSON *obj, char **rv)
+{
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion"));
+	char *n;
+	if (!v || !*v)
+		return 0;
+	SL_CHECK_ALLOC(n = sl_strdup(v));
+	free(*rv);
+	*rv = n;
+	return 0;
+}
+
 /* Keeps obj's resourceVersion. SL_ENOMEM leaves the older one: a watch
  * started from it replays events the cache applies again, but a relist's
  * cache must not be watched from before the list (on_list checks). */
 static int set_rv(struct sl_kube_informer *inf, const cJSON *obj)
 {
-	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion"));
-	char *n;
-	if (!rv || !*rv)
-		return 0;
-	SL_CHECK_ALLOC(n = sl_strdup(rv));
-	free(inf->rv);
-	inf->rv = n;
-	return 0;
+	return sl_kube__informer_rv(obj, &inf->rv);
 }
 
-static void trim(struct sl_kube_informer *inf, cJSON *obj)
+static void trim(cJSON *obj, void (*transform)(cJSON *obj, void *payload), void *payload)
 {
-	if (inf->h.transform)
-		inf->h.transform(obj, inf->payload);
+	if (transform)
+		transform(obj, payload);
 	else
 		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
 		                                        "managedFields");
@@ -261,7 +266,6 @@ static void on_page(cJSON *items, void *payload)
 {
 	struct token *tok = payload;
 	struct sl_kube_informer *inf = tok->inf;
-	cJSON *it;
 
 	if (!inf)
 		return;
@@ -272,32 +276,44 @@ static void on_page(cJSON *items, void *payload)
 		inf->fresh_err = 0;
 		return;
 	}
+	if (sl_kube__informer_keep(&inf->fresh, items, inf->res.kind, inf->api_version, inf->h.transform,
+	                           inf->payload) < 0)
+		inf->fresh_err = SL_ENOMEM;
+}
+
+int sl_kube__informer_keep(struct sl_map *fresh, cJSON *items, const char *kind, const char *api_version,
+                           void (*transform)(cJSON *obj, void *payload), void *payload)
+{
+	cJSON *it;
+	int r = 0;
+
 	while ((it = items->child)) {
 		char key[512];
 		void *prev = NULL;
 		cJSON_DetachItemViaPointer(items, it);
 		/* list items carry no apiVersion/kind: give them the informer's */
-		if ((!cJSON_GetObjectItemCaseSensitive(it, "kind") && inf->res.kind[0] &&
-		     !cJSON_AddStringToObject(it, "kind", inf->res.kind)) ||
+		if ((!cJSON_GetObjectItemCaseSensitive(it, "kind") && kind[0] &&
+		     !cJSON_AddStringToObject(it, "kind", kind)) ||
 		    (!cJSON_GetObjectItemCaseSensitive(it, "apiVersion") &&
-		     !cJSON_AddStringToObject(it, "apiVersion", inf->api_version))) {
+		     !cJSON_AddStringToObject(it, "apiVersion", api_version))) {
 			/* a cache missing an object would report it deleted */
-			inf->fresh_err = SL_ENOMEM;
+			r = SL_ENOMEM;
 			cJSON_Delete(it);
 			continue;
 		}
-		trim(inf, it);
+		trim(it, transform, payload);
 		if (sl_kube_obj_key(it, key, sizeof(key)) < 0) {
 			cJSON_Delete(it);
 			continue;
 		}
-		if (sl_map_put(&inf->fresh, key, it, &prev) < 0) {
-			inf->fresh_err = SL_ENOMEM;
+		if (sl_map_put(fresh, key, it, &prev) < 0) {
+			r = SL_ENOMEM;
 			cJSON_Delete(it);
 			continue;
 		}
 		cJSON_Delete(prev);
 	}
+	return r;
 }
 
 static void on_list(struct sl_kube_result *res, void *payload)
@@ -376,7 +392,7 @@ static void do_list(struct sl_kube_informer *inf)
 	inf->state = INF_LISTING;
 	sl_map_free(&inf->fresh, obj_free);
 	inf->fresh_err = 0;
-	r = sl_kube__list_paged(inf->k, &ref, &o, on_page, on_list, tok);
+	r = sl_kube_list_pages(inf->k, &ref, &o, on_page, on_list, tok);
 	if (r < 0) {
 		free(tok);
 		backoff_then(inf, true);
@@ -450,7 +466,7 @@ static void on_drain(struct req *r, void *payload)
 			void *old = NULL;
 			cJSON *obj = TAKE_PTR(ev->object);
 			(void)set_rv(inf, obj);
-			trim(inf, obj);
+			trim(obj, inf->h.transform, inf->payload);
 			if (sl_kube_obj_key(obj, key, sizeof(key)) < 0 ||
 			    sl_map_put(&inf->cache, key, obj, &old) < 0) {
 				cJSON_Delete(obj);
@@ -475,7 +491,7 @@ static void on_drain(struct req *r, void *payload)
 				if (old)
 					inf->h.del(old, inf->payload);
 				else {
-					trim(inf, ev->object);
+					trim(ev->object, inf->h.transform, inf->payload);
 					inf->h.del(ev->object, inf->payload);
 				}
 			}

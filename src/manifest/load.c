@@ -1,9 +1,9 @@
 /* The loader: YAML files, single or a directory tree walked beneath its
  * root, parsed by the converter (yaml.c) into documents and problems of a
  * set (set.c). Validation is not its job. */
-#include "positions.h"
+#include "cache.h"
+#include "parsed.h"
 #include "set.h"
-#include "yaml-load.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,65 +17,35 @@
 
 /* ---- adding a buffer ---------------------------------------------------- */
 
-struct add_ctx {
-	struct sl_manifest_set *s;
-	size_t file_index;
-	const char *file; /* its display path, owned by the set */
-};
-
-static int add_doc_cb(struct sl_manifest__yaml_doc *y, void *payload)
-{
-	struct add_ctx *a = payload;
-	bool has_av, has_kind;
-	int r;
-
-	has_av = cJSON_IsObject(y->obj) && cJSON_GetObjectItemCaseSensitive(y->obj, "apiVersion");
-	has_kind = cJSON_IsObject(y->obj) && cJSON_GetObjectItemCaseSensitive(y->obj, "kind");
-	if (!has_av && !has_kind) {
-		/* Not a Kubernetes object (e.g. a values file): said, not fatal. */
-		r = sl_manifest__set_problem(a->s, SL_MANIFEST_WARNING, SL_EINVALID, a->file, (int)y->index,
-		                             y->line, y->col, "",
-		                             "document has no apiVersion and kind: skipped");
-		cJSON_Delete(y->obj);
-		sl_manifest__positions_free(y->pos);
-		return r;
-	}
-	return sl_manifest__set_doc_add(a->s, a->file_index, y->index, y->line, y->col, TAKE_PTR(y->obj),
-	                                TAKE_PTR(y->pos));
-}
-
-static int add_problem_cb(const struct sl_manifest__yaml_problem *y, void *payload)
-{
-	struct add_ctx *a = payload;
-	return sl_manifest__set_problem(a->s, SL_MANIFEST_ERROR, y->code, a->file, y->doc, y->line, y->col,
-	                                y->field, "%s", y->msg);
-}
-
 int sl_manifest_set_add_buffer(struct sl_manifest_set *s, const char *name, const void *data, size_t len,
                                struct sl_error *err)
 {
-	const struct sl_manifest_limits *lim = sl_manifest__set_limits(s);
-	struct add_ctx a = {.s = s};
-	struct sl_manifest__yaml_callbacks cb = {add_doc_cb, add_problem_cb, &a};
-	long idx;
+	struct sl_manifest__parsed *p = NULL;
 	int r;
 
-	idx = sl_manifest__set_file_register(s, name, data, len, err);
-	if (idx < 0)
-		return (int)idx;
-	a.file_index = (size_t)idx;
-	a.file = sl_manifest_set_file(s, a.file_index)->path;
-	if (len > lim->max_file_size) {
-		r = sl_manifest__set_problem(s, SL_MANIFEST_ERROR, SL_ETOOLARGE, name, -1, 0, 0, "",
-		                             "%zu bytes, over the limit of %zu for one file", len,
-		                             lim->max_file_size);
-		return r < 0 ? sl_error_set(err, r, "out of memory") : 0;
-	}
-	r = sl_manifest__yaml_load(data, len, lim, true, &cb);
+	r = sl_manifest__parse(data, len, NULL, sl_manifest__set_limits(s), &p);
 	if (r < 0)
 		return sl_error_set(err, r, "%s: %s", name,
 		                    r == SL_ENOMEM ? "out of memory" : sl_strerror(r));
-	return 0;
+	r = sl_manifest__set_add_parsed(s, name, p, err);
+	sl_manifest__parsed_unref(p);
+	return r;
+}
+
+/* Adds bytes through the cache c when there is one. */
+static int add_bytes(struct sl_manifest_set *s, struct sl_manifest_cache *c, const char *name,
+                     const void *data, size_t len, struct sl_error *err)
+{
+	struct sl_manifest__parsed *p;
+	int r;
+
+	if (!c)
+		return sl_manifest_set_add_buffer(s, name, data, len, err);
+	r = sl_manifest__cache_get(c, name, data, len, &p);
+	if (r < 0)
+		return sl_error_set(err, r, "%s: %s", name,
+		                    r == SL_ENOMEM ? "out of memory" : sl_strerror(r));
+	return sl_manifest__set_add_parsed(s, name, p, err);
 }
 
 /* ---- files and trees ---------------------------------------------------- */
@@ -270,8 +240,8 @@ out:
 	return r;
 }
 
-int sl_manifest_set_add_dir(struct sl_manifest_set *s, const char *root, const char *display_prefix,
-                            struct sl_error *err)
+static int add_dir(struct sl_manifest_set *s, struct sl_manifest_cache *c, const char *root,
+                   const char *display_prefix, struct sl_error *err)
 {
 	struct walk w = {.s = s, .lim = sl_manifest__set_limits(s), .prefix = display_prefix, .err = err};
 	int r;
@@ -301,7 +271,7 @@ int sl_manifest_set_add_dir(struct sl_manifest_set *s, const char *root, const c
 				sl_error_set(err, r, "out of memory");
 			continue;
 		}
-		r = sl_manifest_set_add_buffer(s, disp, b.data, b.len, err);
+		r = add_bytes(s, c, disp, b.data, b.len, err);
 		sl_buf_free(&b);
 	}
 out:
@@ -310,4 +280,16 @@ out:
 	free(w.paths);
 	close(w.rootfd);
 	return r < 0 ? r : 0;
+}
+
+int sl_manifest_set_add_dir(struct sl_manifest_set *s, const char *root, const char *display_prefix,
+                            struct sl_error *err)
+{
+	return add_dir(s, NULL, root, display_prefix, err);
+}
+
+int sl_manifest_set_add_dir_cached(struct sl_manifest_set *s, struct sl_manifest_cache *c, const char *root,
+                                   const char *display_prefix, struct sl_error *err)
+{
+	return add_dir(s, c, root, display_prefix, err);
 }

@@ -1,11 +1,21 @@
 /* The manifest container: the files of a set, their documents (indexed by
  * kind and name, StreamClasses apart) and every problem found on the way.
  * The loader fills it and the validator reads it; it calls neither. */
+#include "parsed.h"
 #include "positions.h"
 #include "set.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* A document and where its object and positions live: entry j of the parsed
+ * file p (one the set holds a reference to). The public record comes first,
+ * so the set's document pointers are this record's. */
+struct set_doc {
+	struct sl_manifest_doc pub;
+	struct sl_manifest__parsed *p;
+	size_t j;
+};
 
 struct sl_manifest_set {
 	struct sl_manifest_limits lim;
@@ -22,6 +32,9 @@ struct sl_manifest_set {
 	size_t n_slots, n_indexed;
 	size_t *classes; /* StreamClass documents */
 	size_t n_classes, cap_classes;
+	/* the parsed files whose documents the set holds (one reference each) */
+	struct sl_manifest__parsed **parsed;
+	size_t n_parsed, cap_parsed;
 };
 
 static const char *str_at(const cJSON *o, const char *k)
@@ -99,11 +112,11 @@ void sl_manifest_set_free(struct sl_manifest_set *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n_docs; i++) {
-		cJSON_Delete(s->docs[i]->obj);
-		sl_manifest__positions_free(s->docs[i]->positions);
+	/* the documents' objects and positions belong to the parsed files */
+	for (size_t i = 0; i < s->n_docs; i++)
 		free(s->docs[i]);
-	}
+	for (size_t i = 0; i < s->n_parsed; i++)
+		sl_manifest__parsed_unref(s->parsed[i]);
 	for (size_t i = 0; i < s->n_problems; i++) {
 		free((char *)s->problems[i].file);
 		free((char *)s->problems[i].field);
@@ -116,6 +129,7 @@ void sl_manifest_set_free(struct sl_manifest_set *s)
 	free(s->files);
 	free(s->slots);
 	free(s->classes);
+	free(s->parsed);
 	free(s);
 }
 
@@ -167,6 +181,44 @@ const struct sl_manifest_doc *sl_manifest_set_doc(const struct sl_manifest_set *
 {
 	return i < s->n_docs ? s->docs[i] : NULL;
 }
+cJSON *sl_manifest_set_take_obj(struct sl_manifest_set *s, size_t i)
+{
+	struct sl_manifest_doc *d;
+	struct set_doc *sd;
+	struct sl_manifest__parsed_doc *pd;
+	cJSON *obj;
+
+	if (i >= s->n_docs || !s->docs[i]->obj)
+		return NULL;
+	d = s->docs[i];
+	sd = (struct set_doc *)d;
+	pd = &sd->p->docs[sd->j];
+	/* The object belongs to the parsed file. It moves only when the set
+	 * holds the one reference left to that file: no parse cache and no
+	 * other set can reach it then, and the set adds each parsed file once
+	 * (a file added twice holds two references). Otherwise a cache or
+	 * another set still reads it: the caller gets a copy. */
+	if (atomic_load_explicit(&sd->p->refs, memory_order_acquire) == 1) {
+		obj = TAKE_PTR(pd->obj);
+		sl_manifest__positions_free(pd->pos);
+		pd->pos = NULL;
+	} else {
+		obj = cJSON_Duplicate(d->obj, true);
+		if (!obj)
+			return NULL;
+	}
+	/* the index and the class list point at documents through their
+	 * borrowed strings: both go with the first object taken */
+	free(s->slots);
+	s->slots = NULL;
+	s->n_slots = s->n_indexed = 0;
+	s->n_classes = 0;
+	d->api_version = d->kind = d->name = d->namespace = NULL;
+	d->obj = NULL;
+	d->positions = NULL;
+	return obj;
+}
+
 size_t sl_manifest_set_problem_count(const struct sl_manifest_set *s)
 {
 	return s->n_problems;
@@ -275,11 +327,10 @@ const struct sl_manifest_limits *sl_manifest__set_limits(const struct sl_manifes
 	return &s->lim;
 }
 
-long sl_manifest__set_file_register(struct sl_manifest_set *s, const char *display, const void *data,
-                                    size_t len, struct sl_error *err)
+long sl_manifest__set_file_register(struct sl_manifest_set *s, const char *display, size_t len,
+                                    const uint8_t sha256[SL_SHA256_LEN], struct sl_error *err)
 {
 	struct sl_manifest_file *f;
-	struct sl_sha256 c;
 
 	if (s->n_files >= s->lim.max_files)
 		return sl_error_set(err, SL_ETOOLARGE, "more than %zu files", s->lim.max_files);
@@ -292,35 +343,34 @@ long sl_manifest__set_file_register(struct sl_manifest_set *s, const char *displ
 	*f = (struct sl_manifest_file){.path = sl_strdup(display), .size = len};
 	if (!f->path)
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
-	sl_sha256_init(&c);
-	sl_sha256_update(&c, data, len);
-	sl_sha256_final(&c, f->sha256);
+	memcpy(f->sha256, sha256, SL_SHA256_LEN);
 	s->total_size += len;
 	return (long)s->n_files++;
 }
 
-int sl_manifest__set_doc_add(struct sl_manifest_set *s, size_t file_index, unsigned index, unsigned line,
-                             unsigned col, cJSON *obj, struct sl_manifest_positions *pos)
+/* Adds a document of file file_index, its object and positions borrowed
+ * from a parsed file the set holds. 0 or SL_ENOMEM. */
+static int doc_add(struct sl_manifest_set *s, size_t file_index, struct sl_manifest__parsed *p, size_t j)
 {
-	struct sl_manifest_doc *d = NULL;
+	const struct sl_manifest__parsed_doc *pd = &p->docs[j];
+	struct sl_manifest_doc *d;
+	struct set_doc *sd;
 	const cJSON *meta;
-	int r = 0;
 
-	if (SL_GROW(s->docs, s->cap_docs, s->n_docs + 1, 64) < 0) {
-		r = SL_ENOMEM;
-		goto out;
-	}
-	d = calloc(1, sizeof(*d));
-	if (!d) {
-		r = SL_ENOMEM;
-		goto out;
-	}
+	if (SL_GROW(s->docs, s->cap_docs, s->n_docs + 1, 64) < 0)
+		return SL_ENOMEM;
+	sd = calloc(1, sizeof(*sd));
+	if (!sd)
+		return SL_ENOMEM;
+	sd->p = p;
+	sd->j = j;
+	d = &sd->pub;
 	d->file = s->files[file_index].path;
-	d->index = index;
-	d->line = line;
-	d->column = col;
-	d->obj = TAKE_PTR(obj);
-	d->positions = TAKE_PTR(pos);
+	d->index = pd->index;
+	d->line = pd->line;
+	d->column = pd->col;
+	d->obj = pd->obj;
+	d->positions = pd->pos;
 	d->api_version = str_at(d->obj, "apiVersion");
 	d->kind = str_at(d->obj, "kind");
 	meta = cJSON_GetObjectItemCaseSensitive(d->obj, "metadata");
@@ -330,20 +380,37 @@ int sl_manifest__set_doc_add(struct sl_manifest_set *s, size_t file_index, unsig
 	}
 	s->docs[s->n_docs++] = d;
 	s->files[file_index].n_docs++;
-	if (index_add(s, s->n_docs - 1) < 0) {
-		r = SL_ENOMEM;
-		goto out;
-	}
+	if (index_add(s, s->n_docs - 1) < 0)
+		return SL_ENOMEM;
 	if (d->kind && d->api_version && strcmp(d->kind, "StreamClass") == 0 &&
 	    strcmp(d->api_version, SL_ARCANE_API_VERSION) == 0) {
-		if (SL_GROW(s->classes, s->cap_classes, s->n_classes + 1, 8) < 0) {
-			r = SL_ENOMEM;
-			goto out;
-		}
+		if (SL_GROW(s->classes, s->cap_classes, s->n_classes + 1, 8) < 0)
+			return SL_ENOMEM;
 		s->classes[s->n_classes++] = s->n_docs - 1;
 	}
-out:
-	cJSON_Delete(obj);
-	sl_manifest__positions_free(pos);
-	return r;
+	return 0;
+}
+
+int sl_manifest__set_add_parsed(struct sl_manifest_set *s, const char *display, struct sl_manifest__parsed *p,
+                                struct sl_error *err)
+{
+	const char *file;
+	long idx;
+	int r = 0;
+
+	idx = sl_manifest__set_file_register(s, display, p->size, p->sha256, err);
+	if (idx < 0)
+		return (int)idx;
+	if (SL_GROW(s->parsed, s->cap_parsed, s->n_parsed + 1, 64) < 0)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	s->parsed[s->n_parsed++] = sl_manifest__parsed_ref(p);
+	file = s->files[idx].path;
+	for (size_t i = 0; i < p->n_problems && r == 0; i++) {
+		const struct sl_manifest__parsed_problem *q = &p->problems[i];
+		r = sl_manifest__set_problem(s, q->severity, q->code, file, q->doc, q->line, q->col, q->field,
+		                             "%s", q->msg);
+	}
+	for (size_t i = 0; i < p->n_docs && r == 0; i++)
+		r = doc_add(s, (size_t)idx, p, i);
+	return r < 0 ? sl_error_set(err, r, "%s: out of memory", display) : 0;
 }

@@ -6,21 +6,24 @@
 
 #include "sluice/manifest.h"
 
+struct sl_manifest__parsed;
+
 /* The limits the set was made with. */
 const struct sl_manifest_limits *sl_manifest__set_limits(const struct sl_manifest_set *s);
 
-/* Registers a file of len bytes read from data (its SHA-256 is taken) under
- * the display path; fails with SL_ETOOLARGE (detail in err) when it would
- * pass the set's max_files or max_total_size. Returns the file's index or
- * a negative code. */
-long sl_manifest__set_file_register(struct sl_manifest_set *s, const char *display, const void *data,
-                                    size_t len, struct sl_error *err);
+/* Registers a file of len bytes whose SHA-256 is sha256 under the display
+ * path; fails with SL_ETOOLARGE (detail in err) when it would pass the
+ * set's max_files or max_total_size. Returns the file's index or a negative
+ * code. */
+long sl_manifest__set_file_register(struct sl_manifest_set *s, const char *display, size_t len,
+                                    const uint8_t sha256[SL_SHA256_LEN], struct sl_error *err);
 
-/* Adds a document of file file_index: its index among the file's YAML
- * documents, the position of its root, the object and its positions (may
- * be NULL). Takes obj and pos, also on failure. 0 or SL_ENOMEM. */
-int sl_manifest__set_doc_add(struct sl_manifest_set *s, size_t file_index, unsigned index, unsigned line,
-                             unsigned col, cJSON *obj, struct sl_manifest_positions *pos);
+/* Adds the parsed file p under the display path: registers it, records its
+ * problems and adds its documents, whose objects and positions the set
+ * borrows while it holds a reference to p (taken here). Fails as
+ * sl_manifest__set_file_register, or with SL_ENOMEM. */
+int sl_manifest__set_add_parsed(struct sl_manifest_set *s, const char *display, struct sl_manifest__parsed *p,
+                                struct sl_error *err);
 
 /* Records a problem (strings copied); errors count on the set. 0 or
  * SL_ENOMEM. */

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#define ROUNDS 5
+#define ROUNDS_MAX 100
+
+static int rounds = 5; /* BENCH_ROUNDS */
 
 static unsigned snapshots, unchanged, errors;
 
@@ -60,12 +62,19 @@ static uint64_t median(uint64_t *v, int n)
 	return v[n / 2];
 }
 
+/* The 90th percentile (nearest rank) of v, sorted by median() before. */
+static uint64_t p90(const uint64_t *v, int n)
+{
+	int i = (9 * n + 9) / 10 - 1;
+	return v[i < 0 ? 0 : i];
+}
+
 /* Git: fetches that find nothing new, then pushed commits to snapshots. */
 static int bench_git(struct sl_loop *loop, struct sl_source *src, const char *push_cmd)
 {
-	uint64_t t0, v[ROUNDS];
+	uint64_t t0, v[ROUNDS_MAX];
 
-	for (int i = 0; i < ROUNDS; i++) {
+	for (int i = 0; i < rounds; i++) {
 		unsigned before = unchanged;
 		t0 = sl_now_ms();
 		sl_source_trigger(src);
@@ -73,8 +82,8 @@ static int bench_git(struct sl_loop *loop, struct sl_source *src, const char *pu
 			return -1;
 		v[i] = sl_now_ms() - t0;
 	}
-	printf("no-change fetch (median of %d)\t%llu\tms\n", ROUNDS, (unsigned long long)median(v, ROUNDS));
-	for (int i = 0; i < ROUNDS; i++) {
+	printf("no-change fetch (median of %d)\t%llu\tms\n", rounds, (unsigned long long)median(v, rounds));
+	for (int i = 0; i < rounds; i++) {
 		unsigned before = snapshots;
 		if (run_cmd(push_cmd, i) < 0)
 			return -1;
@@ -85,29 +94,44 @@ static int bench_git(struct sl_loop *loop, struct sl_source *src, const char *pu
 			return -1;
 		v[i] = sl_now_ms() - t0;
 	}
-	printf("pushed commit to snapshot, on trigger (median of %d)\t%llu\tms\n", ROUNDS,
-	       (unsigned long long)median(v, ROUNDS));
+	printf("pushed commit to snapshot, on trigger (median of %d)\t%llu\tms\n", rounds,
+	       (unsigned long long)median(v, rounds));
 	return 0;
 }
 
-/* Directory: writes to snapshots, the debounce included. */
-static int bench_dir(struct sl_loop *loop, const char *write_cmd)
+/* Directory: writes to snapshots, the quiet time included; and each
+ * check's own time (scan, parse, validation) and files parsed. */
+static int bench_dir(struct sl_loop *loop, struct sl_source *src, const char *write_cmd)
 {
-	uint64_t t0, v[ROUNDS];
+	uint64_t t0, v[ROUNDS_MAX], c[ROUNDS_MAX], parsed = 0;
+	struct sl_source_stats st;
 
-	for (int i = 0; i < ROUNDS; i++) {
+	for (int i = 0; i < rounds; i++) {
 		unsigned before = snapshots;
+		uint64_t p0;
+		sl_source_stats(src, &st);
+		p0 = st.files_parsed;
 		t0 = sl_now_ms();
 		if (run_cmd(write_cmd, i) < 0)
 			return -1;
 		if (wait_for(loop, &snapshots, before, 60000) < 0)
 			return -1;
 		v[i] = sl_now_ms() - t0;
-		/* let the debounce window close before the next write */
+		sl_source_stats(src, &st);
+		c[i] = st.last_check_ms;
+		parsed = st.files_parsed - p0;
+		/* a quiet spell before the next write: single edits, not a burst */
 		sl_loop_run_once(loop, 300);
 	}
-	printf("write to snapshot (median of %d, 200 ms debounce included)\t%llu\tms\n", ROUNDS,
-	       (unsigned long long)median(v, ROUNDS));
+	median(v, rounds);
+	median(c, rounds);
+	printf("write to snapshot (p50 of %d, quiet time included)\t%llu\tms\n", rounds,
+	       (unsigned long long)median(v, rounds));
+	printf("write to snapshot (p90 of %d)\t%llu\tms\n", rounds, (unsigned long long)p90(v, rounds));
+	printf("check of a 1-file change: scan, parse, validate (p50 of %d)\t%llu\tms\n", rounds,
+	       (unsigned long long)median(c, rounds));
+	printf("check of a 1-file change (p90 of %d)\t%llu\tms\n", rounds, (unsigned long long)p90(c, rounds));
+	printf("files parsed for a 1-file change\t%llu\tfiles\n", (unsigned long long)parsed);
 	return 0;
 }
 
@@ -125,6 +149,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	git = !strcmp(argv[1], "git");
+	if (getenv("BENCH_ROUNDS"))
+		rounds = SL_MAX(1, SL_MIN(atoi(getenv("BENCH_ROUNDS")), ROUNDS_MAX));
 	if (sl_loop_new(&loop) < 0)
 		return 1;
 	if (git) {
@@ -148,7 +174,7 @@ int main(int argc, char **argv)
 	printf("%s\t%llu\tms\n", git ? "clone to first snapshot" : "first scan to snapshot",
 	       (unsigned long long)(sl_now_ms() - t0));
 	printf("files in snapshot\t%zu\tfiles\n", sl_source_snapshot_files(sl_source_current(src)));
-	if ((git ? bench_git(loop, src, argv[4]) : bench_dir(loop, argv[3])) < 0 || errors)
+	if ((git ? bench_git(loop, src, argv[4]) : bench_dir(loop, src, argv[3])) < 0 || errors)
 		return 1;
 	sl_source_free(src);
 	sl_loop_free(loop);

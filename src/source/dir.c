@@ -2,8 +2,11 @@
  * ones included) and on the root's parent, for the root itself being
  * swapped, removed or created; a change is reported to the source, whose
  * quiet time makes a burst one snapshot. The export is a full scan on the
- * worker that copies the manifest files, read beneath the root, into the
- * new tree while hashing them. */
+ * worker that reads each manifest file beneath the root once: its bytes
+ * are hashed into the revision and handed to the parse cache, which parses
+ * only bytes it has not seen under that path. Nothing is written: the
+ * snapshot's manifests are made from the cache, so they are exactly the
+ * bytes the revision names, even while the directory changes. */
 #include "source-internal.h"
 
 #include <dirent.h>
@@ -34,16 +37,39 @@ static bool manifest_name(const char *name)
 	return sl_str_has_suffix(name, ".yaml") || sl_str_has_suffix(name, ".yml");
 }
 
-static int cmp_str(const void *a, const void *b)
+/* A directory entry: its name and readdir's type (DT_UNKNOWN when the file
+ * system does not say). */
+struct entry {
+	unsigned char type;
+	char name[];
+};
+
+static int cmp_entry(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp((*(struct entry *const *)a)->name, (*(struct entry *const *)b)->name);
 }
 
-static void free_list(char **v, size_t n)
+static void free_list(struct entry **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+/* The type of entry e of directory dfd, following a symlink: from readdir
+ * when it is a plain file or directory, else from stat. -1 when it cannot
+ * be told (errno set). */
+static int entry_mode(int dfd, const struct entry *e)
+{
+	struct stat st;
+
+	if (e->type == DT_REG)
+		return S_IFREG;
+	if (e->type == DT_DIR)
+		return S_IFDIR;
+	if (fstatat(dfd, e->name, &st, 0) < 0)
+		return -1;
+	return (int)(st.st_mode & S_IFMT);
 }
 
 /* A libc failure e on what, as an SL_E* code with the reason in err. */
@@ -52,14 +78,14 @@ static int fail_errno(struct sl_error *err, const char *what, int e)
 	return sl_error_set(err, sl_error_from_errno(e), "%s: %s", what, strerror(e));
 }
 
-/* Sorted names of a directory's non-hidden entries (free each and the array).
- * what names the directory in err. */
-static int list_dir(int dfd, const char *what, char ***ret, size_t *ret_n, struct sl_error *err)
+/* A directory's non-hidden entries, sorted by name (free each and the
+ * array). what names the directory in err. */
+static int list_dir(int dfd, const char *what, struct entry ***ret, size_t *ret_n, struct sl_error *err)
 {
 	int fd = dup(dfd);
 	DIR *d;
 	struct dirent *de;
-	char **v = NULL;
+	struct entry **v = NULL;
 	size_t n = 0, cap = 0;
 
 	if (fd < 0)
@@ -74,15 +100,18 @@ static int list_dir(int dfd, const char *what, char ***ret, size_t *ret_n, struc
 	while ((de = readdir(d))) {
 		if (hidden(de->d_name))
 			continue;
+		size_t l = strlen(de->d_name);
 		if (SL_GROW(v, cap, n + 1, 16) < 0)
 			goto nomem;
-		v[n] = sl_strdup(de->d_name);
+		v[n] = malloc(sizeof(**v) + l + 1);
 		if (!v[n])
 			goto nomem;
+		v[n]->type = de->d_type;
+		memcpy(v[n]->name, de->d_name, l + 1);
 		n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_str);
+	qsort(v, n, sizeof(*v), cmp_entry);
 	*ret = v;
 	*ret_n = n;
 	return 0;
@@ -123,9 +152,8 @@ static struct dir_backend *dir_of(struct sl_source__backend *be)
 
 struct scan {
 	const struct dir_backend *d;
+	struct sl_source__check *chk;
 	int rootfd;
-	const char *dest;
-	int oldfd; /* the previous snapshot's tree, or -1 */
 	struct sl_sha256 h;
 	size_t files;
 	struct sl_buf *problems;
@@ -139,75 +167,13 @@ static void problem(struct scan *s, const char *msg)
 	(void)sl_buf_printf(s->problems, "%s\n", msg);
 }
 
-/* Is the previous snapshot's copy of rel the same bytes? Then it can be
- * hard-linked: trees are never written after they are made, and writing a
- * small file costs far more than linking one (10,000 files: ~5 s against
- * ~0.2 s on the test machine's ext4). */
-static bool same_as_old(struct scan *s, const char *rel, const struct sl_buf *b)
-{
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	char chunk[65536];
-	size_t off = 0;
-
-	if (s->oldfd < 0)
-		return false;
-	fd = openat(s->oldfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != b->len)
-		return false;
-	while (off < b->len) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n <= 0 || off + (size_t)n > b->len || memcmp(chunk, b->data + off, (size_t)n) != 0)
-			return false;
-		off += (size_t)n;
-	}
-	return true;
-}
-
-static int write_copy(struct scan *s, const char *rel, const struct sl_buf *b)
-{
-	_cleanup_free_ char *path = sl_asprintf("%s/%s", s->dest, rel);
-	_cleanup_close_ int fd = -1;
-	const char *p = b->data;
-	size_t n = b->len;
-	bool link_old;
-
-	if (!path)
-		return sl_error_set(s->err, SL_ENOMEM, "out of memory");
-	link_old = same_as_old(s, rel, b);
-	if (link_old && linkat(s->oldfd, rel, AT_FDCWD, path, 0) == 0)
-		return 0;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-	if (fd < 0 && errno == ENOENT) {
-		char *slash = strrchr(path, '/');
-		*slash = '\0';
-		/* a failure shows in the open below */
-		(void)sl_file_mkdir_p(path, 0700, NULL);
-		*slash = '/';
-		if (link_old && linkat(s->oldfd, rel, AT_FDCWD, path, 0) == 0)
-			return 0;
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-	}
-	if (fd < 0)
-		return sl_error_set(s->err, SL_EIO, "snapshot copy of %s: %s", rel, strerror(errno));
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return sl_error_set(s->err, SL_EIO, "snapshot copy of %s: %s", rel, strerror(errno));
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Reads one manifest file beneath the root, adds it to the content hash
- * and copies it into the tree. A file that cannot be read (it leaves the
- * root, it is over the limit) is reported and skipped. */
+ * and the parse cache, and lists it. A file that cannot be read (it leaves
+ * the root, it is over the limit) is reported and skipped. */
 static int take_file(struct scan *s, const char *rel)
 {
+	struct sl_source__check *chk = s->chk;
+	uint8_t sha[SL_SHA256_LEN];
 	struct sl_buf b;
 	struct sl_error fe;
 	uint64_t l;
@@ -225,15 +191,17 @@ static int take_file(struct scan *s, const char *rel)
 	sl_sha256_update(&s->h, rel, strlen(rel) + 1);
 	sl_sha256_update(&s->h, &l, sizeof(l));
 	sl_sha256_update(&s->h, b.data, b.len);
-	r = write_copy(s, rel, &b);
+	r = sl_manifest_cache_put(chk->cache, rel, b.data, b.len, sha);
 	sl_buf_free(&b);
-	return r;
+	if (r == 0)
+		r = sl_source__check_list(chk, rel, sha);
+	return r < 0 ? sl_error_set(s->err, r, "%s: out of memory", rel) : 0;
 }
 
 static int walk(struct scan *s, const char *rel, int depth)
 {
 	_cleanup_close_ int dfd = -1;
-	char **names = NULL;
+	struct entry **names = NULL;
 	size_t n = 0;
 	int r = 0;
 
@@ -258,35 +226,40 @@ static int walk(struct scan *s, const char *rel, int depth)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
-		_cleanup_free_ char *child = *rel ? sl_asprintf("%s/%s", rel, names[i]) : sl_strdup(names[i]);
-		struct stat st;
+		const char *name = names[i]->name;
+		_cleanup_free_ char *child = NULL;
+		int mode;
 
+		if (names[i]->type == DT_REG && !manifest_name(name))
+			continue; /* not read: nothing to look at */
+		child = *rel ? sl_asprintf("%s/%s", rel, name) : sl_strdup(name);
 		if (!child) {
 			r = sl_error_set(s->err, SL_ENOMEM, "out of memory");
 			break;
 		}
-		if (fstatat(dfd, names[i], &st, 0) < 0) {
+		mode = entry_mode(dfd, names[i]);
+		if (mode < 0) {
 			(void)sl_buf_printf(s->problems, "%s: %s\n", child, strerror(errno));
 			continue;
 		}
-		if (S_ISDIR(st.st_mode))
+		if (mode == S_IFDIR)
 			r = walk(s, child, depth + 1);
-		else if (S_ISREG(st.st_mode) && manifest_name(names[i]))
+		else if (mode == S_IFREG && manifest_name(name))
 			r = take_file(s, child);
 	}
 	free_list(names, n);
 	return r;
 }
 
-/* The export op: copies the manifest files beneath the root into dir and
- * names the revision by the content: relative paths, sizes and bytes of
- * every file, and the problems (a file left out changes the revision). */
+/* The export op (no tree: dir is NULL): reads the manifest files beneath
+ * the root into the parse cache, lists them, and names the revision by the
+ * content: relative paths, sizes and bytes of every file, and the problems
+ * (a file left out changes the revision). */
 static int dir_export(struct sl_source__backend *be, struct sl_source__check *chk, const char *dir,
                       struct sl_error *err)
 {
 	struct dir_backend *d = dir_of(be);
-	struct scan s = {
-	    .d = d, .rootfd = -1, .dest = dir, .oldfd = -1, .problems = &chk->problems, .err = err};
+	struct scan s = {.d = d, .chk = chk, .rootfd = -1, .problems = &chk->problems, .err = err};
 	uint8_t dig[SL_SHA256_LEN];
 	char hex[2 * SL_SHA256_LEN + 1];
 	int r;
@@ -296,8 +269,6 @@ static int dir_export(struct sl_source__backend *be, struct sl_source__check *ch
 		r = fail_errno(err, d->dir, errno);
 		goto out;
 	}
-	if (chk->prev_root)
-		s.oldfd = open(chk->prev_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	sl_sha256_init(&s.h);
 	r = walk(&s, "", 0);
 	if (r < 0)
@@ -311,8 +282,6 @@ static int dir_export(struct sl_source__backend *be, struct sl_source__check *ch
 out:
 	if (s.rootfd >= 0)
 		close(s.rootfd);
-	if (s.oldfd >= 0)
-		close(s.oldfd);
 	return r;
 }
 
@@ -367,7 +336,7 @@ static void watch_link_target(struct dir_backend *d, struct wds *w, const char *
 
 static void watch_tree(struct dir_backend *d, struct wds *w, int dfd, const char *path, int depth)
 {
-	char **names = NULL;
+	struct entry **names = NULL;
 	size_t n = 0;
 	int wd;
 
@@ -381,17 +350,25 @@ static void watch_tree(struct dir_backend *d, struct wds *w, int dfd, const char
 	if (list_dir(dfd, path, &names, &n, NULL) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		struct stat st, lst;
-		if (fstatat(dfd, names[i], &st, 0) < 0)
+		const struct entry *e = names[i];
+		struct stat lst;
+		int mode;
+
+		if (e->type == DT_REG)
+			continue; /* a plain file: its directory's watch covers it */
+		mode = entry_mode(dfd, e);
+		if (mode < 0)
 			continue;
-		_cleanup_free_ char *child = sl_asprintf("%s/%s", path, names[i]);
+		_cleanup_free_ char *child = sl_asprintf("%s/%s", path, e->name);
 		if (!child)
 			continue;
-		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int cfd = openat(dfd, names[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (mode == S_IFDIR) {
+			_cleanup_close_ int cfd = openat(dfd, e->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (cfd >= 0)
 				watch_tree(d, w, cfd, child, depth + 1);
-		} else if (fstatat(dfd, names[i], &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lst.st_mode)) {
+		} else if (e->type != DT_UNKNOWN ? e->type == DT_LNK
+		                                 : fstatat(dfd, e->name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+		                                       S_ISLNK(lst.st_mode)) {
 			watch_link_target(d, w, child);
 		}
 	}
@@ -501,7 +478,7 @@ static void dir_free(struct sl_source__backend *be)
 }
 
 static const struct sl_source__backend_ops dir_ops = {
-    .name = "dir",
+    .tree = false,
     .export = dir_export,
     .watch_start = dir_watch_start,
     .watch_resync = dir_watch_resync,

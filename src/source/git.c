@@ -203,15 +203,21 @@ static int fetch_once(struct sl_source__git *g, struct sl_source__git_target *t,
 	return r;
 }
 
+/* The start of every operation: libgit2 set up, the clone open. */
+static int op_start(struct sl_source__git *g, bool fresh, struct sl_error *err)
+{
+	pthread_once(&init_once, init_libgit2);
+	git_error_clear();
+	return repo_open(g, fresh, err);
+}
+
 static int git_refresh(struct sl_source__backend *be, struct sl_source__check *chk, struct sl_error *err)
 {
 	struct sl_source__git *g = git_of(be);
 	struct sl_source__git_target t;
 	int r;
 
-	pthread_once(&init_once, init_libgit2);
-	git_error_clear();
-	r = repo_open(g, g->damaged, err);
+	r = op_start(g, g->damaged, err);
 	if (r < 0)
 		return r;
 	r = fetch_once(g, &t, err);
@@ -238,11 +244,8 @@ static int git_export(struct sl_source__backend *be, struct sl_source__check *ch
                       struct sl_error *err)
 {
 	struct sl_source__git *g = git_of(be);
-	int r;
+	int r = op_start(g, false, err);
 
-	pthread_once(&init_once, init_libgit2);
-	git_error_clear();
-	r = repo_open(g, false, err);
 	if (r < 0)
 		return r;
 	r = sl_source__git_export(g, chk, dir, err);
@@ -256,11 +259,8 @@ static int git_write_back(struct sl_source__backend *be, struct sl_source__write
                           struct sl_error *err)
 {
 	struct sl_source__git *g = git_of(be);
-	int r;
+	int r = op_start(g, false, err);
 
-	pthread_once(&init_once, init_libgit2);
-	git_error_clear();
-	r = repo_open(g, false, err);
 	if (r < 0)
 		return r;
 	r = sl_source__git_writeback(g, wb, err);
@@ -290,7 +290,7 @@ static void git_free(struct sl_source__backend *be)
 }
 
 static const struct sl_source__backend_ops git_ops = {
-    .name = "git",
+    .tree = true,
     .refresh = git_refresh,
     .export = git_export,
     .write_back = git_write_back,

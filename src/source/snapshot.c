@@ -2,6 +2,8 @@
  * reference exists; the last reference removes the tree. */
 #include "source-internal.h"
 
+#include <string.h>
+
 struct sl_source_snapshot {
 	unsigned refs;
 	enum sl_source_kind kind;
@@ -13,9 +15,53 @@ struct sl_source_snapshot {
 	struct sl_manifest_set *manifests;
 };
 
-int sl_source__snapshot_new(enum sl_source_kind kind, const char *revision, const char *tree_dir,
-                            size_t files, const char *problems, const struct sl_manifest_limits *lim,
-                            struct sl_source_snapshot **ret, struct sl_error *err)
+static int cmp_file(const void *a, const void *b)
+{
+	return strcmp(((const struct sl_source__file *)a)->rel, ((const struct sl_source__file *)b)->rel);
+}
+
+/* The manifests of the files chk listed, from the cache the export put them
+ * in, in sorted path order as a tree load has them. */
+static int manifests_from_list(const struct sl_source__check *chk, struct sl_manifest_set *set,
+                               struct sl_error *err)
+{
+	_cleanup_free_ struct sl_source__file *v = NULL;
+	int r = 0;
+
+	if (!chk->n_list)
+		return 0;
+	v = malloc(chk->n_list * sizeof(*v));
+	if (!v)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	memcpy(v, chk->list, chk->n_list * sizeof(*v));
+	qsort(v, chk->n_list, sizeof(*v), cmp_file);
+	for (size_t i = 0; i < chk->n_list && r == 0; i++)
+		r = sl_manifest_set_add_cached(set, chk->cache, v[i].rel, v[i].sha256, err);
+	return r;
+}
+
+static int manifests_load(const struct sl_source__check *chk, const char *root, struct sl_manifest_set **ret,
+                          struct sl_error *err)
+{
+	struct sl_manifest_set *set = sl_manifest_set_new(sl_manifest_cache_limits(chk->cache));
+	int r;
+
+	if (!set)
+		return sl_error_set(err, SL_ENOMEM, "out of memory");
+	r = root ? sl_manifest_set_add_dir_cached(set, chk->cache, root, NULL, err)
+	         : manifests_from_list(chk, set, err);
+	if (r == 0 && sl_manifest_set_validate(set) < 0)
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+	if (r < 0) {
+		sl_manifest_set_free(set);
+		return r;
+	}
+	*ret = set;
+	return 0;
+}
+
+int sl_source__snapshot_new(enum sl_source_kind kind, const struct sl_source__check *chk,
+                            const char *tree_dir, struct sl_source_snapshot **ret, struct sl_error *err)
 {
 	struct sl_source_snapshot *s = calloc(1, sizeof(*s));
 	int r;
@@ -24,17 +70,17 @@ int sl_source__snapshot_new(enum sl_source_kind kind, const char *revision, cons
 		return sl_error_set(err, SL_ENOMEM, "out of memory");
 	s->refs = 1;
 	s->kind = kind;
-	s->revision = sl_strdup(revision);
-	s->tree = sl_strdup(tree_dir);
-	s->problems = sl_strdup(problems ? problems : "");
-	s->files = files;
+	s->revision = sl_strdup(chk->rev);
+	s->tree = tree_dir ? sl_strdup(tree_dir) : NULL;
+	s->problems = sl_strdup(chk->problems.data ? chk->problems.data : "");
+	s->files = chk->files;
 	s->time = sl_wall_s();
-	if (!s->revision || !s->tree || !s->problems) {
+	if (!s->revision || (tree_dir && !s->tree) || !s->problems) {
 		r = sl_error_set(err, SL_ENOMEM, "out of memory");
 		goto fail;
 	}
 	/* parsing happens here, on the worker, so the loop never waits for it */
-	r = sl_manifest_load_dir(s->tree, lim, &s->manifests, err);
+	r = manifests_load(chk, s->tree, &s->manifests, err);
 	if (r < 0)
 		goto fail;
 	*ret = s;

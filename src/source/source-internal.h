@@ -15,19 +15,35 @@
 
 /* ---- the backend interface ------------------------------------------------ */
 
+/* A manifest file an export took, named by its path relative to the tree
+ * and the SHA-256 of its bytes. */
+struct sl_source__file {
+	char *rel;
+	uint8_t sha256[SL_SHA256_LEN];
+};
+
 /* One check on the worker: the backend's refresh names the revision, and
  * unless it is the previous one, its export writes that revision's files
- * into a fresh directory that becomes the new snapshot's tree. */
+ * into a fresh directory that becomes the new snapshot's tree, or (a
+ * backend without trees) reads them into the parse cache and lists them. */
 struct sl_source__check {
 	/* in: the snapshot current when the check was submitted, held by the
 	 * source until the check is done; read only */
 	const char *prev_rev;  /* "" before the first snapshot */
-	const char *prev_root; /* its tree, to hard-link unchanged files from; NULL before the first */
+	const char *prev_root; /* its tree, to hard-link unchanged files from; NULL without one */
+	/* in: the source's parse cache, the worker's alone */
+	struct sl_manifest_cache *cache;
 	/* out */
 	char rev[SL_SOURCE__REV_MAX]; /* set by refresh, else by export (a content hash) */
-	size_t files;                 /* files written by export */
+	size_t files;                 /* files the export took */
 	struct sl_buf problems;       /* files left out, one per line (bounded: a full list is cut short) */
+	/* the files an export without a tree put into the cache */
+	struct sl_source__file *list;
+	size_t n_list, cap_list;
 };
+
+/* Adds rel to chk's list. 0 or SL_ENOMEM. */
+int sl_source__check_list(struct sl_source__check *chk, const char *rel, const uint8_t sha256[SL_SHA256_LEN]);
 
 /* One write-back on the worker (see sl_source_write_back). */
 struct sl_source__writeback {
@@ -44,16 +60,18 @@ struct sl_source__backend;
  * worker is joined. A NULL op is one the backend does not have. Failures
  * return a negative SL_E* code with the reason in err. */
 struct sl_source__backend_ops {
-	/* Tag of the tree directory when the revision is only known after
-	 * the export ("dir"). */
-	const char *name;
+	/* The export writes the revision's files into a tree (Git). false:
+	 * it reads each file once into the parse cache and lists it, and the
+	 * snapshot has no tree (dir). */
+	bool tree;
 
 	/* Worker. Brings the backend up to date (a fetch) and sets chk->rev.
 	 * NULL: the revision is only known from the export. */
 	int (*refresh)(struct sl_source__backend *be, struct sl_source__check *chk, struct sl_error *err);
 	/* Worker. Writes the files of chk->rev (or of what is there now, then
-	 * setting chk->rev) into dir, which exists and is empty; sets
-	 * chk->files, adds to chk->problems. source.c removes dir on failure. */
+	 * setting chk->rev) into dir, which exists and is empty (NULL without
+	 * a tree: the files are listed in chk instead); sets chk->files, adds
+	 * to chk->problems. source.c removes dir on failure. */
 	int (*export)(struct sl_source__backend *be, struct sl_source__check *chk, const char *dir,
 	              struct sl_error *err);
 	/* Worker. Commits and pushes wb; 0 also when nothing needed pushing
@@ -102,9 +120,10 @@ void sl_source__changed(struct sl_source *src);
 
 /* ---- snapshots (snapshot.c) ----------------------------------------------- */
 
-/* Makes a snapshot of the tree tree_dir and loads its manifests with lim.
- * On success the snapshot owns the tree (the last unref removes it); on
- * failure the caller still does. */
-int sl_source__snapshot_new(enum sl_source_kind kind, const char *revision, const char *tree_dir,
-                            size_t files, const char *problems, const struct sl_manifest_limits *lim,
-                            struct sl_source_snapshot **ret, struct sl_error *err);
+/* Makes a snapshot of chk's revision and its manifests: loaded from the
+ * tree tree_dir that chk's export wrote, or, with tree_dir NULL, from the
+ * files it listed; either way through chk's cache (whose limits apply), so
+ * only files whose bytes changed are parsed. On success the snapshot owns
+ * the tree (the last unref removes it); on failure the caller still does. */
+int sl_source__snapshot_new(enum sl_source_kind kind, const struct sl_source__check *chk,
+                            const char *tree_dir, struct sl_source_snapshot **ret, struct sl_error *err);

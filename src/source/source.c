@@ -11,10 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define DEFAULT_INTERVAL_MS 60000
-#define DEFAULT_DEBOUNCE_MS 200
-#define BACKOFF_START_MS    1000
-#define PROBLEMS_MAX        (64 * 1024)
+#define DEFAULT_INTERVAL_MS     60000
+#define DEFAULT_DEBOUNCE_MIN_MS 15
+#define DEFAULT_DEBOUNCE_MAX_MS 200
+#define BACKOFF_START_MS        1000
+#define PROBLEMS_MAX            (64 * 1024)
 
 /* A job handed to the worker. Fields are written by the worker and read by
  * the loop in done, never both at once. */
@@ -24,6 +25,7 @@ struct job {
 	int code;
 	struct sl_error err;
 	uint64_t started_ms;
+	uint64_t parsed; /* check: files parsed */
 	/* check: the snapshot current at submit, referenced by the loop then
 	 * and released in done (the worker only reads its immutable tree),
 	 * and the new one, or NULL when unchanged */
@@ -47,8 +49,9 @@ struct sl_source {
 	/* copied options */
 	enum sl_source_kind kind;
 	char *id;
-	uint64_t interval_ms, jitter_ms, debounce_ms;
-	struct sl_manifest_limits lim; /* of a snapshot's files */
+	uint64_t interval_ms, jitter_ms, debounce_min_ms, debounce_max_ms;
+	struct sl_manifest_limits lim;   /* of a snapshot's files */
+	struct sl_manifest_cache *cache; /* files parsed for snapshots; worker jobs only */
 
 	char *cache_dir;
 	bool cache_owned; /* we created it: removed on free */
@@ -60,6 +63,8 @@ struct sl_source {
 	uint64_t backoff_ms;
 	bool started, running, again;
 	bool dirty; /* a change came while a check ran */
+	/* the burst of changes in progress (sl_now_ms): its first and latest change */
+	uint64_t burst_start, burst_last;
 	struct job *jobs;
 	struct sl_source_stats stats;
 };
@@ -82,6 +87,9 @@ static void job_free(struct job *j)
 	sl_source_snapshot_unref(j->snap);
 	sl_source_snapshot_unref(j->prev_snap);
 	sl_buf_free(&j->chk.problems);
+	for (size_t i = 0; i < j->chk.n_list; i++)
+		free(j->chk.list[i].rel);
+	free(j->chk.list);
 	free(j->file);
 	free(j->name);
 	free(j);
@@ -94,6 +102,7 @@ static struct job *job_new(struct sl_source *src)
 		return NULL;
 	j->src = src;
 	j->chk.prev_rev = "";
+	j->chk.cache = src->cache;
 	sl_buf_init(&j->chk.problems, PROBLEMS_MAX);
 	j->next = src->jobs;
 	if (src->jobs)
@@ -164,55 +173,86 @@ static int check_run(struct sl_source *src, struct sl_source__check *chk, struct
 	named = chk->rev[0] != '\0';
 	if (named && !strcmp(chk->rev, chk->prev_rev))
 		return 0;
-	r = tree_new(src, named ? chk->rev : be->ops->name, &dir, err);
-	if (r < 0)
-		return r;
+	if (be->ops->tree) {
+		r = tree_new(src, named ? chk->rev : "tree", &dir, err);
+		if (r < 0)
+			return r;
+	}
 	r = be->ops->export(be, chk, dir, err);
 	if (r < 0) {
 		/* where it was writing: a full or read-only cache is the
 		 * operator's to fix */
-		if (r == SL_EIO)
-			sl_error_prefix(err, "snapshot of %s in %s", named ? chk->rev : be->ops->name,
+		if (r == SL_EIO && dir)
+			sl_error_prefix(err, "snapshot of %s in %s", chk->rev[0] ? chk->rev : "the source",
 			                src->trees_dir);
 		goto drop;
 	}
 	assert(chk->rev[0]);
 	if (!strcmp(chk->rev, chk->prev_rev)) {
-		r = 0; /* the same content again */
+		/* the same content again; the cache holds the files seen */
+		sl_manifest_cache_sweep(chk->cache);
+		r = 0;
 		goto drop;
 	}
-	r = sl_source__snapshot_new(src->kind, chk->rev, dir, chk->files, chk->problems.data, &src->lim, ret,
-	                            err);
+	r = sl_source__snapshot_new(src->kind, chk, dir, ret, err);
 	if (r < 0) {
 		/* a commit id tells the reader where to look; a content hash does not */
 		if (named)
 			sl_error_prefix(err, "revision %s", chk->rev);
 		goto drop;
 	}
+	/* what this snapshot did not take again has left the tree (after a
+	 * failure the cache stays as it was, for the next try) */
+	sl_manifest_cache_sweep(chk->cache);
 	return 0;
 drop:
-	(void)sl_file_rm_rf(dir, NULL); /* a leftover goes at the next start */
+	if (dir)
+		(void)sl_file_rm_rf(dir, NULL); /* a leftover goes at the next start */
 	return r;
 }
 
 static void check_work(void *payload)
 {
 	struct job *j = payload;
+	struct sl_manifest_cache_stats before, after;
+
 	j->started_ms = sl_now_ms();
+	sl_manifest_cache_stats(j->chk.cache, &before);
 	j->code = check_run(j->src, &j->chk, &j->snap, &j->err);
+	sl_manifest_cache_stats(j->chk.cache, &after);
+	j->parsed = after.parsed - before.parsed;
+}
+
+/* How long until a watching source's next check: the quiet time after the
+ * latest change grows with the burst of changes in progress, from
+ * debounce_min (one edit) by the time the burst has lasted, up to
+ * debounce_max. */
+static uint64_t quiet_delay(struct sl_source *src, uint64_t now)
+{
+	uint64_t q =
+	    SL_MIN(src->debounce_min_ms + (src->burst_last - src->burst_start), src->debounce_max_ms);
+	uint64_t due = src->burst_last + q;
+
+	src->stats.last_quiet_ms = q;
+	return due > now ? due - now : 0;
 }
 
 /* When the next check runs after one finished: a polled source on its
  * interval (with jitter) or, after a failure, with backoff; a watching
- * source after the quiet time when a change came meanwhile, else only
- * after a failure (the root gone), with backoff, in case no event comes. */
+ * source after the quiet time when a change came meanwhile, at once when a
+ * trigger came, else only after a failure (the root gone), with backoff,
+ * in case no event comes. */
 static void schedule_next(struct sl_source *src, bool failed)
 {
 	if (watched(src)) {
-		if (src->again || src->dirty) {
+		if (src->dirty) {
 			src->again = src->dirty = false;
 			resync(src);
-			schedule(src, src->debounce_ms);
+			schedule(src, quiet_delay(src, sl_now_ms()));
+		} else if (src->again) {
+			src->again = false;
+			resync(src);
+			schedule(src, 0);
 		} else if (src->backoff_ms) {
 			resync(src);
 			schedule(src, src->backoff_ms);
@@ -239,6 +279,7 @@ static void check_done(struct sl_loop *loop, void *payload)
 	src->running = false;
 	src->stats.checks++;
 	src->stats.last_check_ms = sl_now_ms() - j->started_ms;
+	src->stats.files_parsed += j->parsed;
 	if (failed) {
 		src->stats.check_failures++;
 		src->backoff_ms = src->backoff_ms ? SL_MIN(src->backoff_ms * 2, src->interval_ms)
@@ -298,6 +339,21 @@ static void on_timer(struct sl_loop *loop, struct sl_loop_timer *t, void *payloa
 
 /* ---- calls from the backend ---------------------------------------------------- */
 
+int sl_source__check_list(struct sl_source__check *chk, const char *rel, const uint8_t sha256[SL_SHA256_LEN])
+{
+	struct sl_source__file *f;
+
+	if (SL_GROW(chk->list, chk->cap_list, chk->n_list + 1, 64) < 0)
+		return SL_ENOMEM;
+	f = &chk->list[chk->n_list];
+	f->rel = sl_strdup(rel);
+	if (!f->rel)
+		return SL_ENOMEM;
+	memcpy(f->sha256, sha256, SL_SHA256_LEN);
+	chk->n_list++;
+	return 0;
+}
+
 const char *sl_source__cache_dir(const struct sl_source *src)
 {
 	return src->cache_dir;
@@ -305,10 +361,20 @@ const char *sl_source__cache_dir(const struct sl_source *src)
 
 void sl_source__changed(struct sl_source *src)
 {
-	if (src->running)
-		src->dirty = true;
-	/* quiet period: every change pushes the check back */
-	schedule(src, src->debounce_ms);
+	uint64_t now = sl_now_ms();
+
+	/* a change after a quiet spell as long as the longest quiet time
+	 * starts a new burst */
+	if (!src->burst_last || now - src->burst_last >= src->debounce_max_ms)
+		src->burst_start = now;
+	src->burst_last = now;
+	if (src->running) {
+		src->dirty = true; /* scheduled when the running check is done */
+		return;
+	}
+	/* every change pushes the check back, by a quiet time that grows
+	 * while the changes go on */
+	schedule(src, quiet_delay(src, now));
 }
 
 /* ---- the source -------------------------------------------------------------- */
@@ -372,10 +438,17 @@ int sl_source_new(struct sl_loop *loop, const struct sl_source_options *o, sl_so
 	src->kind = o->kind;
 	src->interval_ms = o->interval_ms ? o->interval_ms : DEFAULT_INTERVAL_MS;
 	src->jitter_ms = o->jitter_ms ? o->jitter_ms : src->interval_ms / 10;
-	src->debounce_ms = o->debounce_ms ? o->debounce_ms : DEFAULT_DEBOUNCE_MS;
+	src->debounce_max_ms = o->debounce_max_ms ? o->debounce_max_ms : DEFAULT_DEBOUNCE_MAX_MS;
+	src->debounce_min_ms =
+	    SL_MIN(o->debounce_min_ms ? o->debounce_min_ms : DEFAULT_DEBOUNCE_MIN_MS, src->debounce_max_ms);
 	src->lim = (struct sl_manifest_limits)SL_MANIFEST_LIMITS_INIT;
 	src->lim.max_file_size = bo.max_file_size = o->max_file_size ? o->max_file_size : 4u << 20;
 	src->lim.max_files = bo.max_files = o->max_files ? o->max_files : 100000;
+	src->cache = sl_manifest_cache_new(&src->lim);
+	if (!src->cache) {
+		r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		goto fail;
+	}
 	/* the backend first: invalid options fail before anything is created */
 	r = backends[o->kind](src, loop, &bo, &src->be, err);
 	if (r < 0)
@@ -462,6 +535,7 @@ void sl_source_free(struct sl_source *src)
 	}
 	sl_loop_timer_free(src->timer);
 	sl_source_snapshot_unref(src->current);
+	sl_manifest_cache_free(src->cache);
 	if (src->cache_owned && src->cache_dir)
 		(void)sl_file_rm_rf(src->cache_dir, NULL); /* nobody to tell on the way out */
 	free(src->id);

@@ -443,21 +443,55 @@ def test_leader_election(env):
 
 
 def test_dir_source(env):
-    """--dir: a file written in the watched directory updates the object."""
+    """--dir: a file written in the watched directory updates the object: one
+    snapshot, one sync, one file parsed of 1,000; files written one by one
+    over a while give a few snapshots and syncs, each file parsed once."""
     d = os.path.join(env.tmp, "dir")
     os.makedirs(d)
+    n = 1000
 
-    def cm(v):
-        with open(os.path.join(d, "cm.yaml.tmp"), "w") as f:
-            f.write(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d1\n  namespace: {env.ns}\ndata:\n  v: \"{v}\"\n")
-        os.rename(os.path.join(d, "cm.yaml.tmp"), os.path.join(d, "cm.yaml"))
+    def cm(name, v):
+        with open(os.path.join(d, ".cm.tmp"), "w") as f:
+            f.write(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {env.ns}\n"
+                    f"data:\n  v: \"{v}\"\n")
+        os.rename(os.path.join(d, ".cm.tmp"), os.path.join(d, f"{name}.yaml"))
 
-    cm("one")
-    p = env.start("--dir", d, "--no-controller", "--inventory-namespace", env.ns, "--source-id", "dir-" + env.id)
-    get = lambda: k("-n", env.ns, "get", "configmap", "d1", "-o", "jsonpath={.data.v}", check=False)
-    wait("d1=one", lambda: get() == "one", 30)
-    cm("two")
-    wait("d1=two", lambda: get() == "two", 30)
+    for i in range(n):
+        cm(f"f{i:04d}", "one")
+    source = "dir-" + env.id
+    p = env.start("--dir", d, "--no-controller", "--inventory-namespace", env.ns, "--source-id", source,
+                  "--interval", "10m")
+    get = lambda name: k("-n", env.ns, "get", "configmap", name, "-o", "jsonpath={.data.v}", check=False)
+
+    def counts():
+        s, _ = parse_metrics(http(p.port, "/metrics")[1])
+        src = f'source="{source}"'
+        return (s.get(f"sluice_source_snapshots_total{{{src}}}", 0), s.get(f'sluice_syncs_total{{{src},result="ok"}}', 0),
+                s.get(f"sluice_source_files_parsed_total{{{src}}}", 0))
+
+    wait("the first sync", lambda: counts()[1] >= 1, 120)
+    assert get("f0999") == "one"
+    snaps, syncs, parsed = counts()
+    assert (snaps, syncs, parsed) == (1, 1, n), (snaps, syncs, parsed)
+
+    cm("f0007", "two")
+    wait("f0007=two", lambda: get("f0007") == "two", 30)
+    time.sleep(1)  # nothing else follows
+    assert counts() == (snaps + 1, syncs + 1, parsed + 1), (counts(), (snaps, syncs, parsed))
+
+    # 30 new files, 30 ms apart (more than the shortest quiet time)
+    snaps, syncs, parsed = counts()
+    burst = 30
+    for i in range(burst):
+        cm(f"b{i:02d}", "burst")
+        time.sleep(0.03)
+    wait("the burst applied", lambda: get(f"b{burst - 1:02d}") == "burst", 30)
+    time.sleep(1)
+    s2, y2, p2 = counts()
+    assert 1 <= s2 - snaps <= burst // 5 and 1 <= y2 - syncs <= burst // 5, \
+        f"{s2 - snaps} snapshots and {y2 - syncs} syncs for {burst} files written 30 ms apart"
+    assert p2 - parsed == burst, f"{p2 - parsed} files parsed for {burst} new ones"
+    assert k("-n", env.ns, "get", "configmap", "-o", "name").count("configmap/b") == burst
     p.send_signal(signal.SIGTERM)
     assert p.wait(30) == 0
 

@@ -1,11 +1,16 @@
 /* Directory sources with real inotify: the ConfigMap volume swap (..data
  * renamed over), the git-sync swap (a link renamed over to a new worktree),
  * a burst of ten writes giving one snapshot, new subdirectories, equal
- * content giving an equal id, the root vanishing and coming back, and a
- * symlink leaving the root refused. */
+ * content giving an equal id, the root vanishing and coming back, a
+ * symlink leaving the root refused; the quiet time (a single write waits
+ * the shortest, files written over a while give one snapshot or a few);
+ * and a change to one file of 1,000 parsing that file alone. */
 #include "srctest.h"
 
 #include "sluice/manifest.h"
+
+#define QUIET_MIN_MS 15
+#define QUIET_MAX_MS 200
 
 static struct sl_loop *loop;
 
@@ -19,7 +24,8 @@ static struct sl_source *mk(const char *dir, struct t_rec *rec)
 	snprintf(p, sizeof(p), "%s/%s", t_dir, dir);
 	o.kind = SL_SOURCE_DIR;
 	o.dir = p;
-	o.debounce_ms = 200;
+	o.debounce_min_ms = QUIET_MIN_MS;
+	o.debounce_max_ms = QUIET_MAX_MS;
 	if (sl_source_new(loop, &o, t_source_fn, rec, &src, &err) < 0)
 		T_FAIL("sl_source_new: %s", err.msg);
 	if (sl_source_start(src, &err) < 0)
@@ -27,11 +33,16 @@ static struct sl_source *mk(const char *dir, struct t_rec *rec)
 	return src;
 }
 
+/* The first document of file rel in snapshot s, as compact JSON (free it),
+ * or NULL when the snapshot has no document from that file. */
 static char *file_in(struct sl_source_snapshot *s, const char *rel)
 {
-	char p[1024];
-	snprintf(p, sizeof(p), "%s/%s", sl_source_snapshot_root(s), rel);
-	return t_read(p);
+	const struct sl_manifest_set *ms = sl_source_snapshot_manifests(s);
+
+	for (size_t i = 0; i < sl_manifest_set_doc_count(ms); i++)
+		if (!strcmp(sl_manifest_set_doc(ms, i)->file, rel))
+			return cJSON_PrintUnformatted(sl_manifest_set_doc(ms, i)->obj);
+	return NULL;
 }
 
 /* Waits for exactly one more snapshot, then checks no second one follows. */
@@ -76,7 +87,7 @@ static void configmap(void)
 	    "mv -T ..data_tmp ..data && rm -rf ..2026_01_01");
 	expect_one(&r, 1, "a ConfigMap swap");
 	s = file_in(r.snap, "a.yaml");
-	T_ASSERT(s && strstr(s, "v: \"2\""), "swapped content");
+	T_ASSERT(s && strstr(s, "\"v\":\"2\""), "swapped content");
 	free(s);
 	T_ASSERT(strcmp(rev1, r.revision) != 0, "new revision");
 
@@ -110,7 +121,7 @@ static void gitsync(void)
 	src = mk("gs/repo", &r);
 	expect_one(&r, 0, "start");
 	s = file_in(r.snap, "streams/s.yaml");
-	T_ASSERT(s && strstr(s, "rev: aaa"), "first worktree");
+	T_ASSERT(s && strstr(s, "\"rev\":\"aaa\""), "first worktree");
 	free(s);
 	t_sh_ok("cd gs && mkdir -p .worktrees/bbb/streams && "
 	        "printf 'kind: ConfigMap\\nmetadata: {name: s}\\ndata: {rev: bbb}\\n' > "
@@ -118,7 +129,7 @@ static void gitsync(void)
 	        "ln -s .worktrees/bbb repo.tmp && mv -T repo.tmp repo");
 	expect_one(&r, 1, "a git-sync swap");
 	s = file_in(r.snap, "streams/s.yaml");
-	T_ASSERT(s && strstr(s, "rev: bbb"), "second worktree");
+	T_ASSERT(s && strstr(s, "\"rev\":\"bbb\""), "second worktree");
 	free(s);
 	/* git-sync removes the old worktree later: nothing changes */
 	t_sh_ok("rm -rf gs/.worktrees/aaa");
@@ -153,10 +164,11 @@ static void plain(void)
 	t_sh_ok("mkdir -p plain/new/deeper && printf 'kind: ConfigMap\\nmetadata: {name: d}\\n' > "
 	        "plain/new/deeper/d.yaml");
 	expect_one(&r, 2, "a new subdirectory");
-	t_sh_ok("printf 'kind: ConfigMap\\nmetadata: {name: d}\\ndata: {x: y}\\n' > plain/new/deeper/d.yaml");
+	t_sh_ok("printf 'kind: ConfigMap\\nmetadata: {name: d}\\ndata: {x: edited}\\n' > "
+	        "plain/new/deeper/d.yaml");
 	expect_one(&r, 3, "an edit in the new subdirectory");
 	s = file_in(r.snap, "new/deeper/d.yaml");
-	T_ASSERT(s && strstr(s, "x: y"), "edited content");
+	T_ASSERT(s && strstr(s, "\"x\":\"edited\""), "edited content");
 	free(s);
 
 	/* rewriting a file with the same bytes: no new snapshot */
@@ -179,7 +191,7 @@ static void plain(void)
 	T_ASSERT(strstr(sl_source_snapshot_problems(r.snap), "evil.yaml"), "problem reported: '%s'",
 	         sl_source_snapshot_problems(r.snap));
 	s = file_in(r.snap, "evil.yaml");
-	T_ASSERT(!s, "the file outside the root was copied");
+	T_ASSERT(!s, "the file outside the root was read");
 	t_sh_ok("rm plain/evil.yaml");
 	expect_one(&r, 5, "removing the symlink");
 
@@ -208,8 +220,148 @@ static void plain(void)
 	expect_one(&r, 8, "an inotify queue overflow");
 	T_ASSERT(sl_source_snapshot_files(r.snap) == 51, "files %zu", sl_source_snapshot_files(r.snap));
 	s = file_in(r.snap, "churn-49.yaml");
-	T_ASSERT(s && strstr(s, "i: '11999'"), "final content: %s", s ? s : "(none)");
+	T_ASSERT(s && strstr(s, "\"i\":\"11999\""), "final content: %s", s ? s : "(none)");
 	free(s);
+	sl_source_free(src);
+	t_rec_free(&r);
+}
+
+/* Runs the loop until the file path (relative to t_dir) exists. */
+static void run_until_file(const char *path, int timeout_ms)
+{
+	char p[512];
+	uint64_t end = sl_now_ms() + (uint64_t)timeout_ms;
+
+	snprintf(p, sizeof(p), "%s/%s", t_dir, path);
+	while (access(p, F_OK) != 0) {
+		T_ASSERT(sl_now_ms() < end, "%s did not appear", path);
+		t_run_for(loop, 10);
+	}
+}
+
+static void quiet_time(void)
+{
+	struct t_rec r = {0};
+	struct sl_source *src;
+	struct sl_source_stats st;
+	const unsigned n = 40;
+	unsigned before;
+
+	t_sh_ok("mkdir -p quiet && printf 'kind: ConfigMap\\nmetadata: {name: q}\\n' > quiet/q.yaml");
+	src = mk("quiet", &r);
+	expect_one(&r, 0, "start");
+
+	/* one write after a quiet spell: one snapshot, after the shortest
+	 * quiet time (its events are all read at once: the shell is done
+	 * before the loop runs again) */
+	t_sh_ok("printf 'kind: ConfigMap\\nmetadata: {name: q}\\ndata: {v: x1}\\n' > quiet/q.yaml");
+	expect_one(&r, 1, "a single write");
+	sl_source_stats(src, &st);
+	T_ASSERT(st.last_quiet_ms == QUIET_MIN_MS, "a single write waited for %llu ms of quiet, want %d",
+	         (unsigned long long)st.last_quiet_ms, QUIET_MIN_MS);
+
+	/* files written one by one, 30 ms apart (more than the shortest
+	 * quiet time), while the loop runs (a writer in the background, each
+	 * file written aside and renamed in): the quiet time grows with the
+	 * burst, which gives a few snapshots (a fixed 15 ms would give one per
+	 * file), the last one with every file */
+	before = r.snapshots;
+	t_sh_ok("python3 -c \"\n"
+	        "import os, time\n"
+	        "t0 = p = time.time(); gap = 0\n"
+	        "for i in range(%u):\n"
+	        "    open('quiet/.tmp', 'w').write('kind: ConfigMap\\nmetadata: {name: b%%d}\\n' %% i)\n"
+	        "    os.rename('quiet/.tmp', 'quiet/b%%02d.yaml' %% i)\n"
+	        "    n = time.time(); gap = max(gap, n - p); p = n\n"
+	        "    time.sleep(0.03)\n"
+	        "open('quiet-done', 'w').write('%%.0f ms, longest gap %%.0f ms' %% ((p - t0) * 1000, gap * "
+	        "1000))\n"
+	        "\" >/dev/null 2>&1 &",
+	        n);
+	run_until_file("quiet-done", 60000);
+	t_run_for(loop, 1000);
+	{
+		char done[512];
+		_cleanup_free_ char *how = NULL;
+		snprintf(done, sizeof(done), "%s/quiet-done", t_dir);
+		how = t_read(done);
+		fprintf(stderr, "# %u files written over %s: %u snapshot(s)\n", n, how ? how : "?",
+		        r.snapshots - before);
+	}
+	T_ASSERT(r.snapshots > before && r.snapshots - before <= n / 5,
+	         "%u snapshots for %u files written 30 ms apart, want 1 to %u", r.snapshots - before, n,
+	         n / 5);
+	T_ASSERT(sl_source_snapshot_files(r.snap) == n + 1, "files %zu, want %u",
+	         sl_source_snapshot_files(r.snap), n + 1);
+	sl_source_free(src);
+	t_rec_free(&r);
+}
+
+static void parse_once(void)
+{
+	struct t_rec r = {0};
+	struct sl_source *src;
+	struct sl_source_snapshot *old;
+	struct sl_source_stats st;
+	const struct sl_manifest_set *ms;
+	const struct sl_manifest_doc *d;
+	const unsigned n = 1000;
+
+	t_sh_ok("python3 -c \"\n"
+	        "import os\n"
+	        "for i in range(%u):\n"
+	        "    os.makedirs('big/d%%d' %% (i %% 10), exist_ok=True)\n"
+	        "    open('big/d%%d/cm-%%04d.yaml' %% (i %% 10, i), 'w').write("
+	        "'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: cm-%%d, namespace: big}\\n"
+	        "data: {i: \\'%%d\\'}\\n' %% (i, i))\n"
+	        "\"",
+	        n);
+	src = mk("big", &r);
+	/* the first scan parses 1,000 files: slow under sanitizers */
+	T_ASSERT(t_wait(loop, &r.snapshots, 0, 120000), "no snapshot of 1,000 files");
+	expect_one(&r, 0, "start");
+	sl_source_stats(src, &st);
+	T_ASSERT(st.files_parsed == n, "files parsed for the first snapshot: %llu, want %u",
+	         (unsigned long long)st.files_parsed, n);
+	T_ASSERT(sl_manifest_set_doc_count(sl_source_snapshot_manifests(r.snap)) == n, "documents");
+
+	/* one file changed: one file parsed; the other documents are the
+	 * previous snapshot's, shared */
+	old = sl_source_snapshot_ref(r.snap);
+	t_sh_ok("printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: cm-7, namespace: big}\\n"
+	        "data: {i: changed}\\n' > big/d7/cm-0007.yaml");
+	expect_one(&r, 1, "one file of 1,000 changed");
+	sl_source_stats(src, &st);
+	T_ASSERT(st.files_parsed == n + 1, "files parsed after one changed: %llu, want %u",
+	         (unsigned long long)st.files_parsed - n, 1);
+	ms = sl_source_snapshot_manifests(r.snap);
+	T_ASSERT(sl_manifest_set_doc_count(ms) == n && sl_manifest_set_error_count(ms) == 0, "documents");
+	d = sl_manifest_set_find(ms, "", "ConfigMap", "big", "cm-7");
+	T_ASSERT(d && !strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "i")->valuestring,
+	                      "changed"),
+	         "the changed document");
+	d = sl_manifest_set_find(ms, "", "ConfigMap", "big", "cm-8");
+	T_ASSERT(d &&
+	             !strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "i")->valuestring, "8"),
+	         "an unchanged document");
+	T_ASSERT(
+	    d->obj ==
+	        sl_manifest_set_find(sl_source_snapshot_manifests(old), "", "ConfigMap", "big", "cm-8")->obj,
+	    "an unchanged document was parsed again");
+	d = sl_manifest_set_find(sl_source_snapshot_manifests(old), "", "ConfigMap", "big", "cm-7");
+	T_ASSERT(!strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "i")->valuestring, "7"),
+	         "the previous snapshot changed");
+	T_ASSERT(!sl_source_snapshot_root(r.snap), "a directory snapshot has no tree: nothing is copied");
+	sl_source_snapshot_unref(old);
+
+	/* a file removed and another renamed: nothing parsed for the first,
+	 * the second is new under its new path */
+	t_sh_ok("rm big/d1/cm-0001.yaml && mv big/d2/cm-0002.yaml big/d2/moved.yaml");
+	expect_one(&r, 2, "a file removed and one renamed");
+	sl_source_stats(src, &st);
+	T_ASSERT(st.files_parsed == n + 2, "files parsed after a removal and a rename: %llu more, want 2",
+	         (unsigned long long)st.files_parsed - n);
+	T_ASSERT(sl_manifest_set_doc_count(sl_source_snapshot_manifests(r.snap)) == n - 1, "documents");
 	sl_source_free(src);
 	t_rec_free(&r);
 }
@@ -222,6 +374,8 @@ int main(void)
 	configmap();
 	gitsync();
 	plain();
+	quiet_time();
+	parse_once();
 	sl_loop_free(loop);
 	fprintf(stderr, "ok\n");
 	return 0;

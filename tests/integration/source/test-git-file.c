@@ -1,5 +1,5 @@
 /* Git source against a bare repository over file://: first snapshot, no-op
- * fetch, a pushed commit, the old tree staying intact while held, a
+ * fetch, a pushed commit (only its changed file parsed), the old tree staying intact while held, a
  * force-pushed branch, a deleted ref keeping the last good snapshot, a tag,
  * a SHA, and a corrupt cache cloned again. */
 #include "srctest.h"
@@ -72,6 +72,7 @@ int main(void)
 	struct sl_source_snapshot *old;
 	char *s, *rev1, *rev2, *rev3, *rev4;
 	_cleanup_free_ char *oldroot = NULL;
+	struct sl_source_stats stats;
 	struct stat st;
 	unsigned n;
 
@@ -107,6 +108,9 @@ int main(void)
 	s = file_in(rec.snap, "../README.md");
 	T_ASSERT(!s, "only the subdirectory is checked out");
 	T_ASSERT(sl_source_current(src) == rec.snap, "current");
+	sl_source_stats(src, &stats);
+	T_ASSERT(stats.files_parsed == 2, "files parsed for the first snapshot: %llu, want 2",
+	         (unsigned long long)stats.files_parsed);
 
 	/* a fetch with nothing new: no new snapshot */
 	n = rec.unchanged;
@@ -129,6 +133,11 @@ int main(void)
 	T_ASSERT(s && strstr(s, "v: '1'"), "the old snapshot's tree changed underneath it");
 	free(s);
 	T_ASSERT(strcmp(oldroot, sl_source_snapshot_root(rec.snap)) != 0, "trees differ");
+	/* only the changed blob was parsed; sub/b.yaml's documents are shared */
+	sl_source_stats(src, &stats);
+	T_ASSERT(stats.files_parsed == 3, "files parsed after one changed: %llu, want 3",
+	         (unsigned long long)stats.files_parsed);
+	T_ASSERT(sl_manifest_set_doc_count(sl_source_snapshot_manifests(rec.snap)) == 2, "two documents");
 	sl_source_snapshot_unref(old);
 	T_ASSERT(stat(oldroot, &st) < 0, "the released tree is deleted");
 

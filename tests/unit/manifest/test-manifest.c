@@ -1,7 +1,7 @@
 /* Unit tests of manifest: scalar resolution against kubectl's table, aliases
  * and bombs, merge and duplicate keys, positions, limits, tree loading with
- * hidden files and symlinks, validation (good tree and every bad manifest
- * with its expected message) and the validate command. */
+ * hidden files and symlinks, the parse cache, validation (good tree and
+ * every bad manifest with its expected message) and the validate command. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -516,6 +516,223 @@ static void tree_order_hidden_and_symlinks(void **state)
 	rm_rf(outside);
 }
 
+/* ---- the parse cache ---------------------------------------------------- */
+
+/* Every problem of s, formatted, one per line. */
+static void problems_text(const struct sl_manifest_set *s, char *out, size_t n)
+{
+	size_t off = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < sl_manifest_set_problem_count(s) && off < n; i++) {
+		off += (size_t)sl_manifest_problem_format(sl_manifest_set_problem(s, i), out + off, n - off);
+		if (off < n - 1)
+			out[off++] = '\n', out[off] = '\0';
+	}
+}
+
+static struct sl_manifest_set *load_cached(struct sl_manifest_cache *c, const char *root)
+{
+	struct sl_manifest_set *s = sl_manifest_set_new(NULL);
+	struct sl_error e = {0};
+
+	assert_non_null(s);
+	assert_int_equal(sl_manifest_set_add_dir_cached(s, c, root, NULL, &e), 0);
+	assert_int_equal(sl_manifest_set_validate(s), 0);
+	sl_manifest_cache_sweep(c);
+	return s;
+}
+
+/* A tree loaded through the cache twice: the second load parses only the
+ * file that changed, gives what a load without the cache gives (documents,
+ * problems, digest), and the first set stays intact after the cache let go
+ * of what it shared. */
+static void cache_parses_changed_files_only(void **state)
+{
+	char root[] = "/tmp/sluice-manifest-cache-XXXXXX";
+	char want[8192], got[8192], d1[65], d2[65];
+	struct sl_manifest_cache *c = sl_manifest_cache_new(NULL);
+	struct sl_manifest_cache_stats st;
+	struct sl_manifest_set *a, *b, *plain;
+	struct sl_error e = {0};
+	const struct sl_manifest_doc *d;
+	const unsigned n = 50;
+
+	assert_non_null(c);
+	assert_non_null(mkdtemp(root));
+	sub(root, "sub");
+	for (unsigned i = 0; i < n; i++) {
+		char rel[64], body[256];
+		snprintf(rel, sizeof(rel), "%scm-%02u.yaml", i % 2 ? "sub/" : "", i);
+		snprintf(body, sizeof(body),
+		         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-%u}\ndata: {v: '%u'}\n", i, i);
+		write_file(root, rel, body);
+	}
+	/* problems come back from the cache as parsing found them */
+	write_file(root, "broken.yaml", CM("x") "  bad: [\n");
+	write_file(root, "values.yaml", "replicas: 3\n---\n" CM("after-values"));
+
+	a = load_cached(c, root);
+	sl_manifest_cache_stats(c, &st);
+	assert_int_equal(st.parsed, n + 2);
+	assert_int_equal(st.reused, 0);
+	assert_int_equal(st.files, n + 2);
+
+	/* one file changed, one removed */
+	write_file(root, "sub/cm-07.yaml",
+	           "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-7}\ndata: {v: new}\n");
+	{
+		char p[4200];
+		snprintf(p, sizeof(p), "%s/cm-10.yaml", root);
+		assert_int_equal(unlink(p), 0);
+	}
+	b = load_cached(c, root);
+	sl_manifest_cache_stats(c, &st);
+	assert_int_equal(st.parsed, n + 2 + 1);
+	assert_int_equal(st.reused, n + 2 - 2);
+	assert_int_equal(st.files, n + 2 - 1); /* the removed file is swept */
+
+	plain = sl_manifest_set_new(NULL);
+	assert_int_equal(sl_manifest_set_add_dir(plain, root, NULL, &e), 0);
+	assert_int_equal(sl_manifest_set_validate(plain), 0);
+	assert_int_equal(sl_manifest_set_doc_count(b), sl_manifest_set_doc_count(plain));
+	for (size_t i = 0; i < sl_manifest_set_doc_count(b); i++) {
+		const struct sl_manifest_doc *x = sl_manifest_set_doc(b, i),
+		                             *y = sl_manifest_set_doc(plain, i);
+		assert_string_equal(x->file, y->file);
+		assert_int_equal(x->index, y->index);
+		assert_int_equal(x->line, y->line);
+		assert_true(cJSON_Compare(x->obj, y->obj, true));
+	}
+	problems_text(plain, want, sizeof(want));
+	problems_text(b, got, sizeof(got));
+	assert_string_equal(got, want);
+	assert_non_null(strstr(got, "broken.yaml:"));
+	assert_non_null(strstr(got, "values.yaml:1:1: warning: document has no apiVersion and kind"));
+	sl_manifest_set_digest(b, d1);
+	sl_manifest_set_digest(plain, d2);
+	assert_string_equal(d1, d2);
+	d = sl_manifest_set_find(b, "", "ConfigMap", NULL, "cm-7");
+	assert_non_null(d);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "v")->valuestring,
+	                    "new");
+	assert_null(sl_manifest_set_find(b, "", "ConfigMap", NULL, "cm-10"));
+
+	/* the first set keeps its documents when the cache and the second set
+	 * are gone (they are shared, reference counted) */
+	sl_manifest_cache_free(c);
+	sl_manifest_set_free(b);
+	d = sl_manifest_set_find(a, "", "ConfigMap", NULL, "cm-7");
+	assert_non_null(d);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(d->obj, "data"), "v")->valuestring, "7");
+	assert_non_null(sl_manifest_set_find(a, "", "ConfigMap", NULL, "cm-10"));
+	{
+		unsigned line = 0, col = 0;
+		assert_int_equal(sl_manifest_doc_position(d, "data.v", &line, &col), 0);
+		assert_int_equal(line, 4);
+	}
+	sl_manifest_set_free(a);
+	sl_manifest_set_free(plain);
+	rm_rf(root);
+}
+
+/* Files put by bytes and added by digest: a digest the cache does not hold
+ * under that name is SL_ENOTFOUND and adds nothing; the same bytes under
+ * another name are parsed for that name. */
+static void cache_put_and_add(void **state)
+{
+	struct sl_manifest_cache *c = sl_manifest_cache_new(NULL);
+	struct sl_manifest_cache_stats st;
+	struct sl_manifest_set *s = sl_manifest_set_new(NULL);
+	struct sl_error e = {0};
+	uint8_t sha[SL_SHA256_LEN], other[SL_SHA256_LEN];
+	const char *y = CM("p");
+
+	assert_int_equal(sl_manifest_cache_put(c, "a.yaml", y, strlen(y), sha), 0);
+	assert_int_equal(sl_manifest_cache_put(c, "a.yaml", y, strlen(y), other), 0);
+	assert_memory_equal(sha, other, SL_SHA256_LEN);
+	assert_int_equal(sl_manifest_cache_put(c, "b.yaml", y, strlen(y), NULL), 0);
+	sl_manifest_cache_stats(c, &st);
+	assert_int_equal(st.parsed, 2);
+	assert_int_equal(st.reused, 1);
+
+	assert_int_equal(sl_manifest_set_add_cached(s, c, "a.yaml", sha, &e), 0);
+	other[0] ^= 1;
+	assert_int_equal(sl_manifest_set_add_cached(s, c, "a.yaml", other, &e), SL_ENOTFOUND);
+	assert_int_equal(sl_manifest_set_add_cached(s, c, "c.yaml", sha, &e), SL_ENOTFOUND);
+	assert_int_equal(sl_manifest_set_file_count(s), 1);
+	assert_int_equal(sl_manifest_set_doc_count(s), 1);
+	assert_string_equal(sl_manifest_set_doc(s, 0)->file, "a.yaml");
+	assert_memory_equal(sl_manifest_set_file(s, 0)->sha256, sha, SL_SHA256_LEN);
+
+	/* a sweep keeps what was used since the last one: a.yaml, b.yaml; the
+	 * next sweep, with nothing used, drops both */
+	sl_manifest_cache_sweep(c);
+	sl_manifest_cache_stats(c, &st);
+	assert_int_equal(st.files, 2);
+	sl_manifest_cache_sweep(c);
+	sl_manifest_cache_stats(c, &st);
+	assert_int_equal(st.files, 0);
+	assert_int_equal(sl_manifest_set_add_cached(s, c, "a.yaml", sha, &e), SL_ENOTFOUND);
+	assert_string_equal(sl_manifest_set_doc(s, 0)->name, "p");
+	sl_manifest_set_free(s);
+	sl_manifest_cache_free(c);
+}
+
+/* Taking an object out of a set never takes it from a parse cache or from
+ * another set that shares its file: those get it copied and keep theirs;
+ * a set that alone holds the file moves the object itself. */
+static void take_obj_copies_shared_documents(void **state)
+{
+	struct sl_manifest_cache *c = sl_manifest_cache_new(NULL);
+	struct sl_manifest_set *a = sl_manifest_set_new(NULL), *b = sl_manifest_set_new(NULL);
+	struct sl_manifest_set *own = sl_manifest_set_new(NULL);
+	struct sl_error e = {0};
+	uint8_t sha[SL_SHA256_LEN];
+	const char *y = CM("p") "---\n" CM("q");
+	const cJSON *held;
+	cJSON *o, *o2, *o3;
+	char *text;
+
+	assert_int_equal(sl_manifest_cache_put(c, "a.yaml", y, strlen(y), sha), 0);
+	assert_int_equal(sl_manifest_set_add_cached(a, c, "a.yaml", sha, &e), 0);
+	assert_int_equal(sl_manifest_set_add_cached(b, c, "a.yaml", sha, &e), 0);
+	assert_ptr_equal(sl_manifest_set_doc(a, 0)->obj, sl_manifest_set_doc(b, 0)->obj);
+
+	/* shared with the cache and b: a copy */
+	o = sl_manifest_set_take_obj(a, 0);
+	assert_non_null(o);
+	assert_ptr_not_equal(o, sl_manifest_set_doc(b, 0)->obj);
+	assert_null(sl_manifest_set_doc(a, 0)->obj);
+	assert_null(sl_manifest_set_take_obj(a, 0));
+	assert_string_equal(sl_manifest_set_doc(b, 0)->name, "p");
+	assert_non_null(sl_manifest_set_find(b, "", "ConfigMap", NULL, "p"));
+	text = cJSON_PrintUnformatted(o);
+	assert_string_equal(text,
+	                    "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"p\"}}");
+	free(text);
+
+	/* b and the cache gone, a alone holds the file: the object moves */
+	sl_manifest_set_free(b);
+	sl_manifest_cache_free(c);
+	held = sl_manifest_set_doc(a, 1)->obj;
+	o2 = sl_manifest_set_take_obj(a, 1);
+	assert_ptr_equal(o2, held);
+	assert_null(sl_manifest_set_doc(a, 1)->positions);
+	sl_manifest_set_free(a);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(o2, "metadata"), "name")->valuestring,
+	                    "q");
+
+	/* a set loaded without a cache moves its objects */
+	assert_int_equal(sl_manifest_set_add_buffer(own, "b.yaml", y, strlen(y), &e), 0);
+	held = sl_manifest_set_doc(own, 0)->obj;
+	o3 = sl_manifest_set_take_obj(own, 0);
+	assert_ptr_equal(o3, held);
+	sl_manifest_set_free(own);
+	cJSON_Delete(o);
+	cJSON_Delete(o2);
+	cJSON_Delete(o3);
+}
+
 /* ---- validation --------------------------------------------------------- */
 
 static void good_tree_is_valid(void **state)
@@ -868,6 +1085,9 @@ int main(void)
 	    cmocka_unit_test(problem_format),
 	    cmocka_unit_test(dns_names),
 	    cmocka_unit_test(validate_command),
+	    cmocka_unit_test(cache_parses_changed_files_only),
+	    cmocka_unit_test(cache_put_and_add),
+	    cmocka_unit_test(take_obj_copies_shared_documents),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
