@@ -260,7 +260,8 @@ static void write_failed(struct exec *x, const struct sl_stream_action *ac, cons
 		return;
 	/* a message that does not fit keeps its start */
 	(void)sl_snprintf_ok(msg, sizeof(msg), "%s %s failed: %s%s", sl_stream_action_name(ac->type),
-	                     ac->name, res->http_status ? "" : "the API server could not be reached: ",
+	                     ac->name,
+	                     sl_kube_unreachable(res) ? "the API server could not be reached: " : "",
 	                     res->message && *res->message ? res->message : sl_strerror(code));
 	keep_error(x->a, x->key, msg);
 }

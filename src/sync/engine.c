@@ -646,7 +646,7 @@ static void on_apply(struct sl_kube_result *res, void *payload)
 		bool field = res->field && *res->field && !strstr(result_reason(res), res->field);
 		/* No answer: the objects left would fail the same way, one by
 		 * one. The run stops and the next one applies them. */
-		if (!res->http_status && res->code != SL_ECANCELED)
+		if (sl_kube_unreachable(res))
 			set_fatal(r, res->code, "the API server could not be reached: %s",
 			          result_reason(res));
 		snprintf(reason, sizeof(reason), "%s%s%s", result_reason(res), field ? " (field " : "",
