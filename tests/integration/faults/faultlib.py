@@ -200,12 +200,12 @@ def stop_apiserver(d):
     time.sleep(0.2)
 
 
-def start_apiserver(d):
-    """Starts kube-apiserver again with its flags of apiserver.args and waits
-    for /readyz; returns the seconds that took."""
+def start_apiserver(d, extra=()):
+    """Starts kube-apiserver again with its flags of apiserver.args (and
+    extra ones) and waits for /readyz; returns the seconds that took."""
     t0 = time.time()
     with open(os.path.join(d, "apiserver.args")) as f:
-        args = f.read().split()
+        args = f.read().split() + list(extra)
     log = open(os.path.join(d, "logs/apiserver.log"), "a")
     p = subprocess.Popen([os.path.join(cluster_bin(), "kube-apiserver"), *args], stdout=log,
                          stderr=subprocess.STDOUT, start_new_session=True)
