@@ -427,6 +427,11 @@ static int status_diff(const struct sl_stream_observed *in, const struct plan *p
 	*moved = !json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) ||
 	         (oreason ? !json_str_eq(oreason, p->reason)
 	                  : !json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "message"), p->message));
+	/* Back from a failed write to the state it had: that state was told
+	 * before, and the failure in its Warning. */
+	if (json_str_eq(oreason, R_RECONCILE_ERR) &&
+	    json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase))
+		*moved = false;
 	if (core && extra)
 		return 0;
 

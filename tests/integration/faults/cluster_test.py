@@ -300,7 +300,10 @@ def restart_apiserver(d, extra=()):
     time, seconds until /readyz)."""
     t = time.time()
     fl.stop_apiserver(d)
+    stopped = time.time() - t
     fl.start_apiserver(d, extra)
+    print(f"# kube-apiserver stopped in {stopped:.1f} s; then not ready: "
+          + "; ".join(f"{s} s {w}" for s, w in fl.start_apiserver.trail[:12]), flush=True)
     return t, time.time() - t
 
 

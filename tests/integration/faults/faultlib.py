@@ -164,17 +164,25 @@ def cluster_bin():
     return os.environ.get("SLUICE_CLUSTER_BIN") or os.path.dirname(rt.kubectl)
 
 
-def apiserver_ready(timeout=300):
+def apiserver_ready(timeout=300, trail=None):
     """Waits until /readyz answers ok (the admin identity, a request at a
-    time: spawning kubectl on a loaded machine takes seconds itself)."""
+    time: spawning kubectl on a loaded machine takes seconds itself).
+    trail (a list) gets (seconds, what was not ready) at every change."""
     api = Api(rt.admin, timeout=10)
-    end = time.time() + timeout
+    t0 = time.time()
+    end, last = t0 + timeout, None
     while time.time() < end:
         try:
-            if api.request("GET", "/readyz", ok=None)[0] == 200:
+            status, body = api.request("GET", "/readyz?verbose", ok=None)
+            if status == 200:
                 return True
-        except (OSError, http.client.HTTPException):
-            pass
+            now = ", ".join(l[3:].split(" ")[0] for l in str(body).splitlines() if l.startswith("[-]"))
+            now = now or f"HTTP {status}"
+        except (OSError, http.client.HTTPException) as e:
+            now = type(e).__name__
+        if trail is not None and now != last:
+            trail.append((round(time.time() - t0, 1), now))
+        last = now
         time.sleep(0.2)
     return False
 
@@ -212,8 +220,11 @@ def start_apiserver(d, extra=()):
     log.close()
     with open(os.path.join(d, "apiserver.pid"), "w") as f:
         f.write(f"{p.pid}\n")
-    if not apiserver_ready():
-        raise AssertionError("kube-apiserver did not become ready within 300 s of its restart")
+    trail = []
+    ok = apiserver_ready(trail=trail)
+    start_apiserver.trail = trail
+    if not ok:
+        raise AssertionError(f"kube-apiserver did not become ready within 300 s of its restart: {trail[-5:]}")
     return time.time() - t0
 
 

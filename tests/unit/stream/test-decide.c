@@ -1708,8 +1708,9 @@ static void adopt_arcane_backfill_job(void **state)
  * Job): the next decision records it in the Ready condition, with a
  * Warning Event right after that status write, and asks for the Job again;
  * the phase stays. Once the writes go through, the condition is put back
- * with one more status write, and the stream is quiet. Also with a plugin
- * CRD that prunes the condition's reason. */
+ * with one more status write (no Event: that state was told before), and
+ * the stream is quiet. Also with a plugin CRD that prunes the condition's
+ * reason. */
 static void write_error_reported(void **state)
 {
 	for (int pruned = 0; pruned < 2; pruned++) {
@@ -1766,8 +1767,9 @@ static void write_error_reported(void **state)
 		assert_string_equal(phase(w), "Backfilling");
 		assert_string_equal(str(w->stream, "status.conditions.0.message"), before);
 		assert_int_equal(w->status_writes, writes + 2);
-		assert_int_equal(w->events, events + 2);
-		assert_string_equal(w->last_event_type, "Normal");
+		/* the state it is back to was told before (a plugin CRD that
+		 * prunes the reason cannot tell it was a ReconcileError) */
+		assert_int_equal(w->events, events + 1 + pruned);
 		assert_quiet(w, 2);
 		world_free(w);
 	}
