@@ -165,12 +165,11 @@ struct sl_stream_observed {
 	 * removed still counts for the backoff. */
 	const cJSON *streaming_job_gone;
 	const cJSON *backfill_job_gone;
-	/* Why the last write the controller made for this stream failed
-	 * ("<action> <object> failed: <reason>"), or NULL when it did not: a
-	 * write the API server refused (a webhook, RBAC, validation) or could
-	 * not take (it was unreachable). Until the controller's writes go
-	 * through again, the Ready condition says so (reason ReconcileError,
-	 * this message; the phase stays) and a Warning Event tells it once. */
+	/* Why the API server refused the last write the controller made for
+	 * this stream ("<action> <object> failed: <reason>": a webhook, RBAC,
+	 * validation), or NULL. Until the controller's writes go through
+	 * again, the Ready condition says so (reason ReconcileError, this
+	 * message; the phase stays) and a Warning Event tells it once. */
 	const char *write_error;
 	int64_t now; /* wall clock, epoch seconds */
 };

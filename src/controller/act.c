@@ -8,11 +8,11 @@
  * resourceVersion) on its stream; the stream is not reconciled again until
  * the caches caught up or expectation_wait_ms passed.
  *
- * A write that fails ends its decision. Why it failed is kept per stream
- * and handed to the next decide() (write_error), which records it in the
- * stream's Ready condition and tells it in a Warning Event; that way it
- * reaches the cluster also when the API server could not be reached at
- * the time. A decision that goes through clears it and looks at the
+ * A write that fails ends its decision. When the API server refused it,
+ * why is kept per stream and handed to the next decide() (write_error),
+ * which records it in the stream's Ready condition and tells it in a
+ * Warning Event (also when the refusal was of a status write: the next one
+ * may go through). A decision that goes through clears it and looks at the
  * stream again, so that the condition is put back. */
 #include "act.h"
 #include "observe.h"
@@ -241,9 +241,13 @@ static void expect_write(struct exec *x, const struct sl_stream_action *ac, cons
 	expect(x->a, x->key, id, cached, body);
 }
 
-/* A write that failed ends the decision: logged, and kept for the next
- * decision to record on the stream (a conflict is a race, not a failure:
- * the stream is looked at anew). */
+/* A write that failed ends the decision: logged, and, when the API server
+ * answered (a webhook, RBAC or validation refused it), kept for the next
+ * decision to record on the stream. A write it never answered says
+ * nothing about the stream: after an outage every stream would carry it,
+ * and recording that would double the writes just when the server comes
+ * back; it is in the log and the metrics. A conflict is a race, not a
+ * failure: the stream is looked at anew. */
 static void write_failed(struct exec *x, const struct sl_stream_action *ac, const struct sl_kube_result *res)
 {
 	int code = res->code;
@@ -256,12 +260,10 @@ static void write_failed(struct exec *x, const struct sl_stream_action *ac, cons
 	x->result = code == SL_ECONFLICT ? SL_CONTROLLER_CONFLICT : SL_CONTROLLER_ERROR;
 	sl_log_obj(SL_LOG_WARN, x->kind, x->ns, x->name, "%s %s: %s", sl_stream_action_name(ac->type),
 	           ac->name, res->err.msg);
-	if (code == SL_ECONFLICT)
+	if (code == SL_ECONFLICT || sl_kube_unreachable(res))
 		return;
 	/* a message that does not fit keeps its start */
-	(void)sl_snprintf_ok(msg, sizeof(msg), "%s %s failed: %s%s", sl_stream_action_name(ac->type),
-	                     ac->name,
-	                     sl_kube_unreachable(res) ? "the API server could not be reached: " : "",
+	(void)sl_snprintf_ok(msg, sizeof(msg), "%s %s failed: %s", sl_stream_action_name(ac->type), ac->name,
 	                     res->message && *res->message ? res->message : sl_strerror(code));
 	keep_error(x->a, x->key, msg);
 }

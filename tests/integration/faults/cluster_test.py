@@ -183,6 +183,8 @@ class Load:
                 streams, jobs, bfrs = self.streams[n].objects(), self.jobs[n].objects(), self.bfrs[n].objects()
             want = [k for s, k in self.keys if s == n]
             phase = {s["metadata"]["name"]: (s.get("status") or {}).get("phase") for s in streams}
+            stale = [s["metadata"]["name"] for s in streams if any(
+                c.get("reason") == "ReconcileError" for c in (s.get("status") or {}).get("conditions") or [])]
             per = collections.Counter(j["metadata"]["labels"].get("arcane/stream-id") for j in jobs)
             names = {j["metadata"]["name"] for j in jobs}
             missing = [k for k in want if k not in phase]
@@ -200,6 +202,8 @@ class Load:
                 out.append(f"{n}: {len(jobs)} Jobs for {len(want)} streams")
             if open_:
                 out.append(f"{n}: {len(open_)} BackfillRequest(s) not completed (e.g. {open_[:2]})")
+            if stale:
+                out.append(f"{n}: {len(stale)} still showing ReconcileError (e.g. {stale[:2]})")
         return "; ".join(out)
 
     def converge(self, since, timeout=CONVERGE_S, ns=None):
@@ -254,7 +258,7 @@ def check_end(tap, name, load, t_fault, ns=None):
     try:
         took = load.converge(t_fault, ns=ns)
         tap.check(f"{name}: converged: every stream Running with one Job (its streaming Job), "
-                  "every BackfillRequest completed", True)
+                  "every BackfillRequest completed, no error left in a status", True)
     except AssertionError as e:
         tap.check(f"{name}: converged", False, str(e))
     dup_bfr, dup_stream, unnamed = load.duplicates()
@@ -395,16 +399,20 @@ def scenario_apiserver(tap, api, want):
                   sync_events, f"events in {ons}: {[(e['reason'], e['message'][:100]) for e in events(api, ons)]}")
         for e in sync_events[:2]:
             tap.note(f"  Event {e['reason']}: {e['message'][:200]}")
+        # writes the API server refused while it started (RBAC not loaded yet) are on the streams;
+        # those it never answered are counted, not written to 1,000 streams as it comes back
         warn = events(api, env.ns, "ReconcileError", "Warning")
         errs = {k for k, v in load.conditions.items() if any(r == "ReconcileError" for r, _ in v)}
-        tap.check("apiserver-restart: the streams whose writes failed record it (Ready condition, Warning Event)",
-                  errs and warn, f"{len(errs)} streams' status, {len(warn)} Events")
-        tap.note(f"{len(errs)} streams' status and {len(warn)} Warning Events recorded a failed write; reasons: "
-                 f"{collections.Counter(e['message'].split(': ', 2)[-1][:60] for e in warn).most_common(3)}")
-        mc = note_metrics(tap, "controller", ctl, ("sluice_reconciles_total", "sluice_watch_re"))
+        tap.note(f"{len(errs)} streams' status and {len(warn)} Warning Events recorded a refused write; "
+                 f"{collections.Counter(e['message'].split(': ', 2)[-1][:70] for e in warn).most_common(2)}")
+        mc = note_metrics(tap, "controller", ctl, ("sluice_reconciles_total", "sluice_watch_re",
+                                                   'sluice_api_requests_total{verb="create",code="none"'))
+        tap.check("apiserver-restart: the writes the API server never answered are in the metrics",
+                  mc.get('sluice_reconciles_total{result="error"}', 0) > 0 and
+                  sum(v for k, v in mc.items() if k.startswith("sluice_api_requests_total") and 'code="none"' in k) > 0)
         row("kube-apiserver restarted mid-apply (10,000 ConfigMaps) and mid-reconcile (1,000 streams)",
-            "objects all applied, sync status ok; streams converged, no duplicate Job, no lost completion; "
-            "SyncFailed Event", "pass" if not tap.failed else "FAIL",
+            "objects all applied, sync status ok, sync stopped at the outage (no per-object flood), late SyncFailed "
+            "Event; streams converged, no duplicate Job, no lost completion; unanswered writes in metrics", "pass" if not tap.failed else "FAIL",
             f"objects {objs_took and round(objs_took)} s, streams {took and round(took)} s after restart 2 "
             f"(API away {away2:.0f} s)")
         if "etcd-compaction" in want:
