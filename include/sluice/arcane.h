@@ -39,9 +39,19 @@
 #define SL_ARCANE_ANN_REVISION "sluice.dev/revision"
 #define SL_ARCANE_ANN_PRUNE    "sluice.dev/prune"
 
-/* Field managers: sync applies as one, the controller writes as the other. */
+/* Field managers: sync applies as one, the controller writes as the other
+ * (a shard's controller as "sluice-controller/<shard>"). */
 #define SL_ARCANE_FIELD_MANAGER_SYNC       "sluice"
 #define SL_ARCANE_FIELD_MANAGER_CONTROLLER "sluice-controller"
+
+/* sluice's: the shard a stream belongs to (as Flux's sharding.fluxcd.io/key).
+ * A controller started with --shard NAME handles the streams labelled
+ * sluice.dev/shard=NAME, and their Jobs, CronJobs and BackfillRequests
+ * labelled alike; the default controller those without the label. The Job
+ * builder copies the label from a stream onto what it builds. */
+#define SL_ARCANE_LABEL_SHARD "sluice.dev/shard"
+/* Longest shard name: a label value, and a suffix of Lease names. */
+#define SL_ARCANE_SHARD_MAX 63
 
 /* The env every container of a stream's workload gets. */
 #define SL_ARCANE_ENV_STREAM_ID   "STREAMCONTEXT__STREAM_ID"
@@ -102,6 +112,23 @@ struct sl_arcane_layout {
  * spec.jobTemplateRef). *ret is filled as far as it could be read, also on
  * error (version and suspended are valid when the version was). */
 int sl_arcane_layout_read(const cJSON *stream, struct sl_arcane_layout *ret, struct sl_error *err);
+
+/* ---- shards ---------------------------------------------------------------- */
+
+/* A shard name is a DNS label (RFC 1123: lowercase letters, digits and '-',
+ * starting and ending with a letter or digit, at most SL_ARCANE_SHARD_MAX):
+ * it is a label value, and also a suffix of Lease and field manager names.
+ * 0, or SL_EINVALID with the reason in err. */
+int sl_arcane_shard_check(const char *name, struct sl_error *err);
+/* The label selector of the objects of shard name: "sluice.dev/shard=NAME",
+ * or for NULL (the default shard) "!sluice.dev/shard". 0, or SL_ETOOLARGE
+ * when it does not fit in n bytes. */
+int sl_arcane_shard_selector(const char *name, char *out, size_t n);
+/* The shard an object belongs to: its sluice.dev/shard label, or NULL for
+ * the default shard (no such label). Borrowed from obj. */
+const char *sl_arcane_shard_of(const cJSON *obj);
+/* obj belongs to shard name (NULL: the default shard). */
+bool sl_arcane_shard_is(const cJSON *obj, const char *name);
 
 /* The layout version name for messages: "v0", "v1", "v2". */
 const char *sl_arcane_layout_name(int version);

@@ -162,11 +162,15 @@ uint64_t sl_now_ms(void);
 uint64_t sl_now_us(void);
 /* Wall clock seconds since the epoch. */
 int64_t sl_wall_s(void);
-/* RFC 3339 UTC, e.g. 2026-11-25T11:23:26Z, into out (>= 21 bytes). */
+/* RFC 3339 UTC, e.g. 2026-11-25T11:23:26Z, into out (>= 21 bytes); a time
+ * before year 0 or after year 9999 is written as that year's first or last
+ * second. */
 void sl_time_rfc3339(int64_t epoch_s, char out[static 32]);
-/* Parses RFC 3339 (Z or offset, optional fraction). */
+/* Parses RFC 3339 strictly (exact digits and ranges, Z or offset, optional
+ * fraction of at least one digit; a leap second counts as the next one). */
 int sl_time_parse_rfc3339(const char *s, int64_t *ret);
-/* Parses a Go-style duration ("90s", "1m", "1h30m", "250ms") into ms. */
+/* Parses a Go-style duration ("90s", "1m", "1h30m", "250ms") into ms; at
+ * most 1e15 ms in all. */
 int sl_duration_parse_ms(const char *s, uint64_t *ret);
 /* A uniformly random value in [lo, hi]. Not for cryptography. */
 uint64_t sl_rand_between(uint64_t lo, uint64_t hi);

@@ -22,6 +22,15 @@ struct sl_controller_opts {
 	 * Jobs; NULL-terminated; NULL or empty: every namespace. Borrowed
 	 * during sl_controller_new (copied). */
 	const char *const *namespaces;
+	/* The shard this controller handles (--shard): streams labelled
+	 * sluice.dev/shard=<shard> and their Jobs, CronJobs and
+	 * BackfillRequests labelled alike, selected by the API server; it
+	 * writes as field manager "sluice-controller/<shard>". NULL: the
+	 * default shard, the objects without that label, written as
+	 * "sluice-controller". StreamClasses and templates are read whatever
+	 * their labels; a StreamClass's status is written by its shard only.
+	 * Copied; checked with sl_arcane_shard_check. */
+	const char *shard;
 	unsigned workers;             /* keys reconciled at once; 0: 32 */
 	uint64_t class_retry_min_ms;  /* kind not found: re-check discovery; 0: 1000 */
 	uint64_t class_retry_max_ms;  /* 0: 30000 */
@@ -41,7 +50,11 @@ struct sl_controller_completion {
  * completed: when it changes to completed while sluice runs, and once for
  * each already-completed one in the first list after start. So a completion
  * is delivered at least once across crashes and restarts; the receiver
- * (the source's write-back) must be idempotent. */
+ * (the source's write-back) must be idempotent. Completions of every shard
+ * are delivered (the requests sync applied, labelled
+ * app.kubernetes.io/managed-by=sluice, watched on their own), since the
+ * process that syncs a source need not be the shard that ran its
+ * backfills. */
 typedef void (*sl_controller_writeback_fn)(const struct sl_controller_completion *c, void *payload);
 
 /* Plain counters for /metrics (loop thread). */
@@ -125,12 +138,20 @@ void sl_controller_stop(struct sl_controller *c, void (*done)(void *payload), vo
 size_t sl_controller_in_flight(const struct sl_controller *c);
 void sl_controller_free(struct sl_controller *c); /* accepts NULL */
 
-/* Registers the write-back hook (fn NULL removes it). */
+/* Registers the write-back hook (fn NULL removes it); before start, for
+ * the completions to be watched. */
 void sl_controller_set_writeback_hook(struct sl_controller *c, sl_controller_writeback_fn fn, void *payload);
 
 /* True once the class informer and every shared informer have synced (for
  * /readyz). */
 bool sl_controller_synced(const struct sl_controller *c);
+
+/* Calls fn for every informer the controller runs: the StreamClasses', the
+ * streams' of each class, and those of templates, BackfillRequests, Jobs and
+ * CronJobs (one per watched namespace), to inspect their caches. */
+void sl_controller_foreach_informer(const struct sl_controller *c,
+                                    void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                    void *payload);
 
 /* Fills *ret with the current counters (gauges computed now). */
 void sl_controller_metrics(const struct sl_controller *c, struct sl_controller_metrics *ret);

@@ -77,8 +77,22 @@ struct sl_kube_opts {
 	size_t max_body;        /* response body limit; 0: 64 MiB */
 	size_t max_watch_line;  /* one watch event limit; 0: 16 MiB */
 	unsigned timeout_ms;    /* per request (not watches); 0: 30 s */
-	unsigned max_retries;   /* for 429 / 5xx with Retry-After; 0: 5 */
+	unsigned max_retries;   /* 429, 5xx with Retry-After, a broken connection (see client.c); 0: 5 */
 	const char *user_agent; /* NULL: "sluice/<version>" */
+	/* sl_kube_event: Events remembered to aggregate repeats (0: 4096), and
+	 * how long after the last repeat one still counts (0: 600 s). */
+	size_t event_cache;
+	unsigned event_window_s;
+	/* The health check of the connection, as HTTP/2 PING would do (client-go
+	 * does it with PINGs): when requests or watches wait and no byte came
+	 * for read_idle_ms, a GET /version probes the server; no answer within
+	 * probe_timeout_ms and the connections are given up: everything running
+	 * on them fails (watches restart) and the next request connects anew.
+	 * A server that keeps a connection open and says nothing (hung, or a
+	 * middlebox that lost the flow) is so noticed in under a minute instead
+	 * of never. 0: 30 s and 15 s. */
+	unsigned read_idle_ms;
+	unsigned probe_timeout_ms;
 };
 
 /* Creates a client on loop. Takes cfg (also on failure). opts may be NULL. */
@@ -196,6 +210,15 @@ int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct s
  * once. */
 int sl_kube_list(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
                  sl_kube_cb cb, void *payload);
+/* A list that is never held whole: every page's items array goes to page as
+ * it arrives (page may detach the items it keeps; the rest is freed after
+ * it returns). items NULL: a continue token expired and the list starts
+ * again from the beginning, so drop what was kept. cb then runs once, with
+ * the list's metadata and no items, or with the error. opts->limit is the
+ * page size (0: 500). */
+typedef void (*sl_kube_page_cb)(cJSON *items, void *payload);
+int sl_kube_list_pages(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                       sl_kube_page_cb page, sl_kube_cb cb, void *payload);
 int sl_kube_create(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON *obj,
                    const struct sl_kube_call_opts *opts, sl_kube_cb cb, void *payload);
 /* PUT: replaces the object (metadata.resourceVersion makes it conditional). */
@@ -220,7 +243,15 @@ int sl_kube_apply(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON 
 /* Records a core/v1 Event about an object (involved: apiVersion, kind,
  * namespace, name, uid read from it). type "Normal" or "Warning"; message
  * is cut to 1 KiB. The event is created in the object's namespace (or
- * "default" for cluster-scoped ones) by reporting component "sluice". */
+ * "default" for cluster-scoped ones) by reporting component "sluice".
+ * As client-go's recorder does, a repeat (same object, type, reason and
+ * message) within opts.event_window_s of the last one raises the count and
+ * lastTimestamp of the Event already written (a merge patch; created again
+ * when it expired) instead of creating another; the last opts.event_cache
+ * keys are remembered. Repeats while a write of the same Event is in flight
+ * go out together in one write after it. cb runs once, with the result of
+ * the write that carried this occurrence (shared with the other repeats it
+ * carried: a callback must not take res->body). */
 int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, const char *reason,
                   const char *message, sl_kube_cb cb, void *payload);
 
@@ -271,6 +302,17 @@ void sl_kube_informer_foreach(const struct sl_kube_informer *inf, void (*fn)(con
                               void *payload);
 /* The resourceVersion the informer is at ("" before the first list). */
 const char *sl_kube_informer_resource_version(const struct sl_kube_informer *inf);
+/* What the informer watches, for people: "<plural>[.<group>]/<version>
+ * ns=<namespace or all>", then " selector=<label selector>" and
+ * " fields=<field selector>" when set ("jobs.batch/v1 ns=a
+ * selector=arcane/stream-id"). SL_ETOOLARGE when it does not fit. */
+int sl_kube_informer_describe(const struct sl_kube_informer *inf, char *out, size_t outsz);
+/* The cache's object count and digest: the lowercase hex SHA-256 of the
+ * lines "<namespace>/<name> <resourceVersion>\n" of every cached object,
+ * sorted bytewise (namespace empty for cluster-scoped objects). The same
+ * digest over a list from the server says whether the cache holds exactly
+ * what the server does. SL_ENOMEM. */
+int sl_kube_informer_digest(const struct sl_kube_informer *inf, size_t *ret_count, char ret_hex[static 65]);
 
 /* The cache key of an object: "namespace/name", or "name" when cluster-scoped. */
 int sl_kube_obj_key(const cJSON *obj, char *out, size_t outsz);
@@ -301,6 +343,8 @@ struct sl_kube_metrics {
 	uint64_t bytes_received;
 	uint64_t connects; /* new connections opened (reuse keeps this low) */
 	uint64_t http2;    /* responses received over HTTP/2 */
+	uint64_t probes;   /* health probes sent after read_idle_ms of silence */
+	uint64_t dropped;  /* times the connections were given up (probe unanswered) */
 };
 const struct sl_kube_metrics *sl_kube_get_metrics(const struct sl_kube *k);
 /* Lowercase name of a verb ("get", "list", ...). */

@@ -30,7 +30,8 @@ int sl_loop_add_fd(struct sl_loop *loop, int fd, uint32_t events, sl_io_fn fn, v
 int sl_loop_mod_fd(struct sl_loop *loop, int fd, uint32_t events);
 int sl_loop_del_fd(struct sl_loop *loop, int fd);
 
-/* Signals: SIGINT, SIGTERM and SIGHUP are blocked and delivered to fn. */
+/* Signals: SIGINT, SIGTERM, SIGHUP and SIGUSR1 are blocked and delivered to
+ * fn. */
 typedef void (*sl_signal_fn)(struct sl_loop *loop, int signo, void *payload);
 int sl_loop_on_signals(struct sl_loop *loop, sl_signal_fn fn, void *payload);
 

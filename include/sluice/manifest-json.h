@@ -34,6 +34,18 @@ int sl_manifest_json_parse(const char *text, size_t len, cJSON **ret, struct sl_
  * (caller frees), NULL when out of memory. */
 char *sl_manifest_json_go(const cJSON *v);
 
+/* Makes v's object keys and its short string values point into a
+ * process-wide table of shared strings instead of allocations of their own
+ * (cJSON_StringIsConst and cJSON_IsReference on those nodes): for trees kept
+ * long, such as informer caches, whose keys repeat in every object. The
+ * tree stays a normal tree for reading, cJSON_Delete and cJSON_Duplicate (a
+ * duplicate owns its value strings again); a shared node's string must not
+ * be changed in place (cJSON_SetValuestring refuses it). The table is
+ * bounded; what does not fit stays the tree's own. Thread-safe. */
+void sl_manifest_json_share(cJSON *v);
+/* How many strings the table holds. */
+size_t sl_manifest_json_shared_count(void);
+
 /* ---- readers of observed objects -------------------------------------------
  * Small lookups that every reader of API objects makes; all accept NULL. */
 

@@ -141,6 +141,12 @@ int sl_manifest_set_validate(struct sl_manifest_set *s);
 /* Documents in load order (files sorted, documents in file order). */
 size_t sl_manifest_set_doc_count(const struct sl_manifest_set *s);
 const struct sl_manifest_doc *sl_manifest_set_doc(const struct sl_manifest_set *s, size_t i);
+/* Moves document i's object out of the set (the caller owns it; NULL when
+ * taken already), for a caller that would otherwise copy every object of a
+ * set it is about to free. The document keeps its file, index, line and
+ * error count; its obj, its positions and the strings borrowed from obj are
+ * gone, and lookups by kind and name find no document any more. */
+cJSON *sl_manifest_set_take_obj(struct sl_manifest_set *s, size_t i);
 
 /* Problems in the order found. */
 size_t sl_manifest_set_problem_count(const struct sl_manifest_set *s);

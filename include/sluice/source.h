@@ -213,7 +213,10 @@ int sl_source_write_back(struct sl_source *src, const char *file, unsigned doc_i
  * the indentation of its siblings. *out (initialised by the call, owned by
  * the caller) gets the new text. Returns 0 when changed, SL_EEXIST when it
  * was already true (out unset), SL_ENOTFOUND when no such document,
- * SL_EINVALID when the YAML or the document's shape is not editable. */
+ * SL_EINVALID when the YAML or the document's shape is not editable: text
+ * not in UTF-8, a merge key (<<) in the document or its spec, a
+ * spec.completed that is an alias or a collection, a spec whose first key
+ * does not start its line ("? key") or that has a collection as a key. */
 int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, const char *name,
                             struct sl_buf *out, struct sl_error *err);
 

@@ -108,6 +108,16 @@ int sl_stream_status_hash(const cJSON *stream, const cJSON *tmpl, const cJSON *b
  * name/namespace/uid/kind/apiVersion); SL_ENOMEM. */
 int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, struct sl_error *err);
 
+/* The configuration-hash and template-hash annotations sl_stream_job_build
+ * would give the Job of in, without building it (a few microseconds instead
+ * of tens). It fails as the build would on the stream's identity and on
+ * its secret references (the StreamClass may have changed since a Job was
+ * built), but it does not check the template: it is for a caller that
+ * compares the result with a Job built before, whose template-hash vouches
+ * for a template that built. */
+int sl_stream_job_hashes(const struct sl_stream_job_input *in, char hash[static SL_STREAM_HASH_MAX],
+                         char thash[static 65], struct sl_error *err);
+
 /* Builds the CronJob of a batch stream: name sl_stream_cronjob_name(S), the
  * stream's labels on it and on its jobTemplate (so `kubectl get jobs -l
  * arcane/stream-id=S` finds its runs), configuration-hash and template-hash

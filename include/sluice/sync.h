@@ -17,6 +17,7 @@
 #pragma once
 
 #include "sluice/arcane.h"
+#include "sluice/base-map.h"
 #include "sluice/base.h"
 
 #include <stdbool.h>
@@ -122,6 +123,7 @@ struct sl_sync_plan {
 	/* internal */
 	size_t cap_items, cap_problems;
 	bool finished;
+	struct sl_map strings; /* items' groups and versions, each stored once */
 };
 
 int sl_sync_plan_new(const char *source_id, const char *revision, struct sl_sync_plan **ret);
@@ -146,6 +148,11 @@ struct sl_manifest_set;
 int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
                                 const struct sl_manifest_set *set, const char *snapshot_problems,
                                 struct sl_sync_plan **ret);
+/* The same, moving the documents' objects out of set instead of copying
+ * them (sl_manifest_set_take_obj), so that a large tree is never held
+ * twice; set is then good only for sl_manifest_set_free. */
+int sl_sync_plan_take_manifests(const char *source_id, const char *revision, struct sl_manifest_set *set,
+                                const char *snapshot_problems, struct sl_sync_plan **ret);
 /* Sorts into stages and flags duplicates. Call once, after the last add. */
 int sl_sync_plan_finish(struct sl_sync_plan *p);
 /* Sets the namespace of a namespaced object that had none and refreshes its
@@ -211,6 +218,14 @@ int sl_sync_status_format(const struct sl_sync_status *st, struct sl_buf *out);
  * status_json may be NULL. Returns a new tree. */
 struct cJSON *sl_sync_inventory_configmap(const char *source_id, const char *ns, const char *inventory_json,
                                           const char *status_json);
+/* Reads back a ConfigMap as the API server returned it: the inventory of
+ * data.inventory into *inv (empty when the ConfigMap has none) and the
+ * outcome of data.status into *outcome (NULL when none; the caller frees
+ * both). A damaged inventory is an error (SL_EINVALID with the reason in
+ * err), never an empty one; a status that cannot be read only has no
+ * outcome. */
+int sl_sync_inventory_read(const struct cJSON *cm, struct sl_sync_inventory **inv, char **outcome,
+                           struct sl_error *err);
 /* Name of that ConfigMap into out; SL_EINVALID when the source id does not
  * make a valid object name. */
 int sl_sync_inventory_name(const char *source_id, char *out, size_t outsz);
@@ -256,6 +271,26 @@ bool sl_sync_prune_live_ok(const struct cJSON *live, const char *source_id, cons
 int sl_sync_diff_object(const struct cJSON *desired, const struct cJSON *live, const struct cJSON *after,
                         const char *label, struct sl_buf *out);
 
+/* ---- apply concurrency (pure) ------------------------------------------------ */
+
+/* How many applies a stage keeps in flight, adapted to the API server as its
+ * answers arrive, by TCP Vegas's rule on latency: while the latency of a
+ * window of answers stays near the lowest seen, the server has room and the
+ * limit grows; once latency grows with the limit, more requests only queue
+ * in the server (and on a starved machine make it slower) and the limit
+ * shrinks. A window is as many answers as the limit. */
+struct sl_sync_limit {
+	unsigned limit, min, max;
+	uint64_t min_rtt_us; /* lowest window average seen; 0: none yet */
+	uint64_t sum_rtt_us; /* of the current window */
+	unsigned n;          /* answers in the current window */
+};
+
+/* Starts at initial, kept within [min, max] (min >= 1). */
+void sl_sync_limit_init(struct sl_sync_limit *l, unsigned initial, unsigned min, unsigned max);
+/* One answer took rtt_us: returns the limit from now on. */
+unsigned sl_sync_limit_sample(struct sl_sync_limit *l, uint64_t rtt_us);
+
 /* ---- the engine (I/O through kube.h, on the loop thread) ------------------ */
 
 struct sl_kube;
@@ -279,7 +314,10 @@ struct sl_sync_opts {
 	/* Diff mode (implies dry_run): every object that would change gets a
 	 * unified diff appended to diff_out, in plan order. */
 	struct sl_buf *diff_out;
-	unsigned concurrency;    /* applies in flight within a stage; 0: 64 */
+	/* Applies in flight within a stage: at most this many (0: 64), fewer
+	 * while the API server's latency shows it saturated (sl_sync_limit). */
+	unsigned concurrency;
+	unsigned list_page;      /* live objects per list request; 0: 500 */
 	unsigned crd_timeout_ms; /* wait for Established; 0: 60 s */
 	/* Namespace for namespaced objects that name none; NULL: the client's
 	 * configured namespace. */

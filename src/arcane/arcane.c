@@ -213,3 +213,49 @@ int sl_arcane_layout_read(const cJSON *stream, struct sl_arcane_layout *ret, str
 		         err->msg);
 	return r;
 }
+
+/* ---- shards ---------------------------------------------------------------- */
+
+static bool dns_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+int sl_arcane_shard_check(const char *name, struct sl_error *err)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0)
+		return sl_error_set(err, SL_EINVALID, "a shard name cannot be empty");
+	if (n > SL_ARCANE_SHARD_MAX)
+		return sl_error_set(err, SL_EINVALID, "shard name \"%.16s...\" is longer than %d characters",
+		                    name, SL_ARCANE_SHARD_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (!dns_alnum(name[i]) && !(name[i] == '-' && i > 0 && i + 1 < n))
+			return sl_error_set(err, SL_EINVALID,
+			                    "shard name \"%s\": expected lowercase letters, digits and '-', "
+			                    "starting and ending with a letter or digit",
+			                    name);
+	return 0;
+}
+
+int sl_arcane_shard_selector(const char *name, char *out, size_t n)
+{
+	bool ok = name ? sl_snprintf_ok(out, n, "%s=%s", SL_ARCANE_LABEL_SHARD, name)
+	               : sl_snprintf_ok(out, n, "!%s", SL_ARCANE_LABEL_SHARD);
+	return ok ? 0 : SL_ETOOLARGE;
+}
+
+const char *sl_arcane_shard_of(const cJSON *obj)
+{
+	const cJSON *v = member(member(member(obj, "metadata"), "labels"), SL_ARCANE_LABEL_SHARD);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+bool sl_arcane_shard_is(const cJSON *obj, const char *name)
+{
+	const char *s = sl_arcane_shard_of(obj);
+
+	return name ? s && strcmp(s, name) == 0 : s == NULL;
+}

@@ -7,6 +7,7 @@
  * (bounded), releases the Lease and exits 0. */
 #include "cmd.h"
 #include "config.h"
+#include "sluice/arcane.h"
 #include "sluice/base.h"
 #include "sluice/controller.h"
 #include "sluice/kube.h"
@@ -30,15 +31,16 @@ struct run_opts {
 	const char *git, *ref, *path, *git_username, *git_password_file, *git_ssh_key, *git_known_hosts,
 	    *git_ca_file, *git_author;
 	const char *dir, *source_id, *cache_dir, *inventory_ns;
-	const char *interval, *shutdown_timeout, *workers;
+	const char *interval, *shutdown_timeout, *workers, *git_timeout, *shard;
 	const char *listen, *webhook_secret_file;
 	const char *le_namespace, *le_name, *le_duration, *le_renew, *le_retry;
 	bool git_allow_http, no_sync, no_controller, write_back, prune, allow_empty_prune, leader_elect;
 
 	/* parsed */
-	uint64_t interval_ms, shutdown_ms, le_duration_ms, le_renew_ms, le_retry_ms;
+	uint64_t interval_ms, git_timeout_ms, shutdown_ms, le_duration_ms, le_renew_ms, le_retry_ms;
 	unsigned n_workers;
 	char *author_name, *author_email;
+	char lease_name[256];
 };
 
 #define S(field) SL_CMD_STRING_AT(struct run_opts, field)
@@ -57,6 +59,8 @@ static const struct sl_cmd_flag flags[] = {
     {"git-known-hosts", 0, "SLUICE_GIT_KNOWN_HOSTS", S(git_known_hosts), "FILE",
      "known_hosts for SSH (host keys are always checked)"},
     {"git-ca-file", 0, "SLUICE_GIT_CA_FILE", S(git_ca_file), "FILE", "CA bundle for HTTPS"},
+    {"git-timeout", 0, "SLUICE_GIT_TIMEOUT", S(git_timeout), "DUR",
+     "deadline of one clone, fetch or push; a stalled remote is cut then (default 2m)"},
     {"git-allow-http", 0, "SLUICE_GIT_ALLOW_HTTP", B(git_allow_http), NULL, "allow plain http:// remotes"},
     {"git-author", 0, "SLUICE_GIT_AUTHOR", S(git_author), "'N <E>'",
      "author of write-back commits (default sluice <sluice@localhost>)"},
@@ -64,7 +68,8 @@ static const struct sl_cmd_flag flags[] = {
      "commit completed BackfillRequests back to the repository (--git only)"},
     {"dir", 0, "SLUICE_DIR", S(dir), "DIR", "directory of manifests to sync, watched with inotify"},
     {"interval", 0, "SLUICE_INTERVAL", S(interval), "DUR", "fetch and re-apply interval (default 1m)"},
-    {"source-id", 0, "SLUICE_SOURCE_ID", S(source_id), "ID", "names the inventory (default \"default\")"},
+    {"source-id", 0, "SLUICE_SOURCE_ID", S(source_id), "ID",
+     "names the inventory (default \"default\";\nwith --shard, the shard's name)"},
     {"cache-dir", 0, "SLUICE_CACHE_DIR", S(cache_dir), "DIR",
      "where the Git clone lives (default: a temp dir)"},
     {"inventory-namespace", 0, "SLUICE_INVENTORY_NAMESPACE", S(inventory_ns), "NS",
@@ -77,12 +82,14 @@ static const struct sl_cmd_flag flags[] = {
     {"watch-namespace", 0, "SLUICE_WATCH_NAMESPACE", S(watch_namespaces), "NS,...",
      "namespaces the controller watches (default: all)"},
     {"workers", 0, "SLUICE_WORKERS", S(workers), "N", "streams reconciled at once (default 32)"},
+    {"shard", 0, "SLUICE_SHARD", S(shard), "NAME",
+     "handle only streams labelled sluice.dev/shard=NAME (default: those\nwithout the label)"},
     {"leader-elect", 0, "SLUICE_LEADER_ELECT", B(leader_elect), NULL,
      "only the holder of a Lease syncs and reconciles"},
     {"leader-elect-namespace", 0, "SLUICE_LEADER_ELECT_NAMESPACE", S(le_namespace), "NS",
      "namespace of the Lease (default: $POD_NAMESPACE, else the inventory's)"},
     {"leader-elect-name", 0, "SLUICE_LEADER_ELECT_NAME", S(le_name), "NAME",
-     "name of the Lease (default sluice)"},
+     "name of the Lease (default sluice; with --shard,\nsuffixed -NAME)"},
     {"leader-elect-lease-duration", 0, "SLUICE_LEADER_ELECT_LEASE_DURATION", S(le_duration), "DUR",
      "(default 15s)"},
     {"leader-elect-renew-deadline", 0, "SLUICE_LEADER_ELECT_RENEW_DEADLINE", S(le_renew), "DUR",
@@ -116,7 +123,7 @@ const struct sl_cmd_spec sl_cmd__run_spec = {
     .footer = "\nEvery flag also reads from the environment variable named above in the help of\n"
               "`sluice run --help-env`, e.g. SLUICE_GIT_URL, SLUICE_LEADER_ELECT=true.\n"
               "SIGTERM/SIGINT: stop taking work, finish writes in flight, release the Lease, exit 0.\n"
-              "SIGHUP: log counters.\n",
+              "SIGHUP: log counters. SIGUSR1: log each informer's object count and digest.\n",
     .name_width = 30,
     .metavar_width = 9,
     .hint_on_bad_flag = true,
@@ -168,6 +175,7 @@ static int check_source(const struct run_opts *o)
 	    {"git-ssh-key", o->git_ssh_key},
 	    {"git-known-hosts", o->git_known_hosts},
 	    {"git-ca-file", o->git_ca_file},
+	    {"git-timeout", o->git_timeout},
 	    {"git-author", o->git_author},
 	};
 	bool source = o->git || o->dir;
@@ -222,8 +230,9 @@ static int check_combinations(const struct run_opts *o)
 		fprintf(stderr, "sluice run: --allow-empty-prune only makes sense with --prune\n");
 		return SL_EINVALID;
 	}
-	if (o->no_controller && o->watch_namespaces) {
-		fprintf(stderr, "sluice run: --watch-namespace contradicts --no-controller\n");
+	if (o->no_controller && (o->watch_namespaces || o->shard)) {
+		fprintf(stderr, "sluice run: --%s contradicts --no-controller\n",
+		        o->watch_namespaces ? "watch-namespace" : "shard");
 		return SL_EINVALID;
 	}
 	if (!o->leader_elect &&
@@ -264,11 +273,26 @@ static int parse_values(struct run_opts *o)
 		o->n_workers = (unsigned)n;
 	}
 	if (parse_duration("interval", o->interval, 60000, &o->interval_ms) < 0 ||
+	    parse_duration("git-timeout", o->git_timeout, 120000, &o->git_timeout_ms) < 0 ||
 	    parse_duration("shutdown-timeout", o->shutdown_timeout, 10000, &o->shutdown_ms) < 0 ||
 	    parse_duration("leader-elect-lease-duration", o->le_duration, 15000, &o->le_duration_ms) < 0 ||
 	    parse_duration("leader-elect-renew-deadline", o->le_renew, 10000, &o->le_renew_ms) < 0 ||
 	    parse_duration("leader-elect-retry-period", o->le_retry, 2000, &o->le_retry_ms) < 0)
 		return SL_EINVALID;
+	if (o->shard) {
+		struct sl_error err = {0};
+		if (sl_arcane_shard_check(o->shard, &err) < 0) {
+			fprintf(stderr, "sluice run: --shard: %s\n", err.msg);
+			return SL_EINVALID;
+		}
+	}
+	/* Each shard competes for a Lease of its own. */
+	if (!sl_snprintf_ok(o->lease_name, sizeof(o->lease_name), "%s%s%s",
+	                    o->le_name ? o->le_name : "sluice", o->shard ? "-" : "",
+	                    o->shard ? o->shard : "")) {
+		fprintf(stderr, "sluice run: --leader-elect-name: too long\n");
+		return SL_EINVALID;
+	}
 	if (o->leader_elect && !(o->le_duration_ms > o->le_renew_ms && o->le_renew_ms > o->le_retry_ms)) {
 		fprintf(stderr,
 		        "sluice run: leader election needs lease duration > renew deadline > retry period\n");
@@ -717,14 +741,18 @@ static void collect_leader_and_api(struct run *r)
 {
 	char code[8];
 
+	/* a shard's series carry its name: each shard has a leader to alert on */
+	const char *shard = r->o.shard;
 	if (r->lease) {
 		struct sl_kube_lease_stats ls;
 		sl_kube_lease_stats(r->lease, &ls);
-		sl_server_metric_set(r->m_leader, NULL, ls.leader ? 1 : 0);
-		sl_server_metric_set(r->m_leader_changes, L("acquired"), (double)ls.acquired);
-		sl_server_metric_set(r->m_leader_changes, L("lost"), (double)ls.lost);
+		sl_server_metric_set(r->m_leader, shard ? L(shard) : NULL, ls.leader ? 1 : 0);
+		sl_server_metric_set(r->m_leader_changes, shard ? L("acquired", shard) : L("acquired"),
+		                     (double)ls.acquired);
+		sl_server_metric_set(r->m_leader_changes, shard ? L("lost", shard) : L("lost"),
+		                     (double)ls.lost);
 	} else {
-		sl_server_metric_set(r->m_leader, NULL, 1);
+		sl_server_metric_set(r->m_leader, shard ? L(shard) : NULL, 1);
 	}
 	if (r->kube) {
 		const struct sl_kube_metrics *km = sl_kube_get_metrics(r->kube);
@@ -852,9 +880,11 @@ static int setup_metrics_process(struct run *r, struct sl_server_metric **info,
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_start_time_seconds",
 	    "Start time of the process, seconds since the epoch.", NULL, start);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_leader",
-	    "1 when this process may work (holds the Lease, or no election), else 0.", NULL, &r->m_leader);
+	    "1 when this process may work (holds the Lease, or no election), else 0; with --shard, by shard.",
+	    r->o.shard ? "shard" : NULL, &r->m_leader);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_leader_changes_total",
-	    "Times leadership was acquired or lost (not released), by event.", "event", &r->m_leader_changes);
+	    "Times leadership was acquired or lost (not released), by event; with --shard, by shard.",
+	    r->o.shard ? "event,shard" : "event", &r->m_leader_changes);
 	REG(SL_SERVER_METRIC_COUNTER, "sluice_api_requests_total",
 	    "Kubernetes API requests completed, by verb and HTTP status code (none: no response).",
 	    "verb,code", &r->m_api);
@@ -1025,12 +1055,45 @@ static void log_counters(struct run *r)
 	sl_buf_free(&b);
 }
 
+static void log_cache(const struct sl_kube_informer *inf, void *payload)
+{
+	unsigned *n = payload;
+	char what[1024], hex[65];
+	size_t count;
+	int rc = sl_kube_informer_describe(inf, what, sizeof(what));
+
+	if (rc == 0)
+		rc = sl_kube_informer_digest(inf, &count, hex);
+	if (rc < 0)
+		sl_warn("cache: %s", sl_strerror(rc));
+	else
+		sl_info("cache %s: %zu objects, digest sha256:%s%s", what, count, hex,
+		        sl_kube_informer_has_synced(inf) ? "" : " (not synced yet)");
+	(*n)++;
+}
+
+/* One line per informer: what it watches, how many objects its cache holds
+ * and their digest, to compare with the server's lists. */
+static void log_caches(struct run *r)
+{
+	unsigned n = 0;
+	if (r->ctl)
+		sl_controller_foreach_informer(r->ctl, log_cache, &n);
+	if (!n)
+		sl_info("cache: no informers (%s)",
+		        r->ctl ? "the controller is not running" : "--no-controller");
+}
+
 static void on_signal(struct sl_loop *loop, int signo, void *payload)
 {
 	struct run *r = payload;
 
 	if (signo == SIGHUP) {
 		log_counters(r);
+		return;
+	}
+	if (signo == SIGUSR1) {
+		log_caches(r);
 		return;
 	}
 	if (r->stopping) {
@@ -1079,6 +1142,7 @@ static int setup_source(struct run *r, struct sl_error *err)
 	so.ssh_key_file = r->o.git_ssh_key;
 	so.known_hosts_file = r->o.git_known_hosts;
 	so.ca_file = r->o.git_ca_file;
+	so.timeout_ms = r->o.git_timeout_ms;
 	so.allow_http = r->o.git_allow_http;
 	so.author_name = r->o.author_name;
 	so.author_email = r->o.author_email;
@@ -1139,8 +1203,8 @@ static int setup_sync(struct run *r)
 
 static int setup_controller(struct run *r)
 {
-	struct sl_controller_opts opts = {.namespaces = (const char *const *)r->namespaces,
-	                                  .workers = r->o.n_workers};
+	struct sl_controller_opts opts = {
+	    .namespaces = (const char *const *)r->namespaces, .shard = r->o.shard, .workers = r->o.n_workers};
 	struct sl_error err = {0};
 
 	if (r->o.no_controller)
@@ -1165,7 +1229,7 @@ static int setup_lease(struct run *r)
 		r->lease_ns = r->inv_ns ? sl_strdup(r->inv_ns) : own_namespace(r->kube);
 	struct sl_kube_lease_opts lo = {
 	    .ns = r->lease_ns,
-	    .name = r->o.le_name ? r->o.le_name : "sluice",
+	    .name = r->o.lease_name,
 	    .duration_ms = r->o.le_duration_ms,
 	    .renew_deadline_ms = r->o.le_renew_ms,
 	    .retry_ms = r->o.le_retry_ms,
@@ -1214,13 +1278,16 @@ static void log_start(struct run *r)
 	bool source = r->o.git || r->o.dir;
 
 	sl_url_redact(sl_kube_get_config(r->kube)->server, server, sizeof(server));
-	sl_info("sluice run %s: cluster %s; source %s%s; controller %s%s%s; http %s%s%u; leader election %s",
+	sl_info("sluice run %s: cluster %s; source %s%s; controller %s%s%s%s%s; http %s%s%u; leader election "
+	        "%s%s%s",
 	        SLUICE_VERSION, server, source ? (r->o.git ? "git " : "dir ") : "none",
 	        source ? source_desc(r, desc, sizeof(desc)) : "", r->ctl ? "on" : "off",
 	        r->ctl && r->o.watch_namespaces ? ", namespaces " : "",
-	        r->ctl && r->o.watch_namespaces ? r->o.watch_namespaces : "", r->http ? "port " : "off",
+	        r->ctl && r->o.watch_namespaces ? r->o.watch_namespaces : "", r->ctl ? ", shard " : "",
+	        r->ctl ? (r->o.shard ? r->o.shard : "default") : "", r->http ? "port " : "off",
 	        r->http ? "" : "", r->http ? sl_server_port(r->http) : 0,
-	        r->lease ? sl_kube_lease_get_identity(r->lease) : "off");
+	        r->lease ? sl_kube_lease_get_identity(r->lease) : "off", r->lease ? ", lease " : "",
+	        r->lease ? r->o.lease_name : "");
 }
 
 /* The source starts on every replica, so a standby has its clone ready;
@@ -1244,8 +1311,10 @@ static int start(struct run *r)
 /* Each step logs its own failure. */
 static int setup(struct run *r)
 {
+	/* A shard's source has an inventory of its own: two deployments
+	 * never share one by default. */
 	if (!r->o.source_id)
-		r->o.source_id = "default";
+		r->o.source_id = r->o.shard ? r->o.shard : "default";
 	if (setup_loop_and_client(r) < 0 || setup_sync(r) < 0 || setup_controller(r) < 0 ||
 	    setup_lease(r) < 0 || setup_http(r) < 0)
 		return -1;

@@ -17,11 +17,11 @@ struct flags {
 	const char *git, *ref, *path, *dir;
 	const char *git_username, *git_password_file, *git_ssh_key, *git_known_hosts, *git_ca_file;
 	const char *kubeconfig, *context, *source_id, *inventory_ns, *cache_dir;
-	const char *concurrency, *timeout;
+	const char *concurrency, *timeout, *list_page;
 	bool once, dry_run, prune, allow_empty_prune, allow_http;
 
-	/* from concurrency and timeout */
-	unsigned n_concurrency;
+	/* from concurrency, timeout and list_page */
+	unsigned n_concurrency, n_list_page;
 	uint64_t timeout_ms;
 };
 
@@ -71,7 +71,10 @@ static const struct sl_cmd_flag flags[] = {
     {"context", 0, "SLUICE_CONTEXT", S(context), "NAME", "(SLUICE_CONTEXT)"},
     {"cache-dir", 0, "SLUICE_CACHE_DIR", S(cache_dir), "DIR", NULL},
     {"concurrency", 0, "SLUICE_CONCURRENCY", S(concurrency), "N",
-     "applies in flight per stage (SLUICE_CONCURRENCY; 64)"},
+     "at most N applies in flight per stage, fewer while\nthe API server is saturated (SLUICE_CONCURRENCY; "
+     "64)"},
+    /* live objects per list request (tests make it small to see many pages) */
+    {"list-page", 0, "SLUICE_LIST_PAGE", S(list_page), "N", NULL},
     {"timeout", 0, "SLUICE_TIMEOUT", S(timeout), "DURATION", "give up after this long (SLUICE_TIMEOUT; 10m)"},
     {"once", 0, "SLUICE_ONCE", B(once), NULL, "apply once and exit (SLUICE_ONCE; required)", APPLY_FLAGS},
     {"dry-run", 0, "SLUICE_DRY_RUN", B(dry_run), NULL, "server-side dry run, no writes (SLUICE_DRY_RUN)",
@@ -136,6 +139,15 @@ static int parse_flags(const struct sl_cmd_spec *spec, int argc, char **argv, st
 			return SL_EINVALID;
 		}
 		f->n_concurrency = (unsigned)v;
+	}
+	if (f->list_page) {
+		char *end;
+		unsigned long v = strtoul(f->list_page, &end, 10);
+		if (*end || v == 0 || v > 10000) {
+			fprintf(stderr, "sluice %s: --list-page wants 1..10000\n", cmd);
+			return SL_EINVALID;
+		}
+		f->n_list_page = (unsigned)v;
 	}
 	if (f->timeout && sl_duration_parse_ms(f->timeout, &f->timeout_ms) < 0) {
 		fprintf(stderr, "sluice %s: --timeout: not a duration: %s\n", cmd, f->timeout);
@@ -274,7 +286,8 @@ static int start_dir(struct ctx *c)
 	}
 	sl_manifest_set_digest(set, digest);
 	snprintf(rev, sizeof(rev), "sha256:%s", digest);
-	r = sl_sync_plan_from_manifests(c->f.source_id, rev, set, NULL, &plan);
+	/* the set is freed right after: its objects move into the plan */
+	r = sl_sync_plan_take_manifests(c->f.source_id, rev, set, NULL, &plan);
 	sl_manifest_set_free(set);
 	if (r < 0) {
 		fprintf(stderr, "sluice %s: planning: %s\n", c->cmd, sl_strerror(r));
@@ -365,6 +378,7 @@ static int sync_main(const struct sl_cmd_spec *spec, int argc, char **argv)
 	    .dry_run = c.f.dry_run || diff,
 	    .diff_out = diff ? &c.diff_out : NULL,
 	    .concurrency = c.f.n_concurrency,
+	    .list_page = c.f.n_list_page,
 	    .progress = sl_cmd__progress_update,
 	    .progress_payload = &c.progress,
 	};

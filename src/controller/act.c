@@ -15,6 +15,7 @@
  * may go through). A decision that goes through clears it and looks at the
  * stream again, so that the condition is put back. */
 #include "act.h"
+#include "move.h"
 #include "observe.h"
 #include "sluice/arcane.h"
 #include "sluice/base-map.h"
@@ -25,12 +26,16 @@
 #include <string.h>
 
 #define KEY_MAX SL_CONTROLLER__KEY_MAX
+/* A create found its object outside the caches: look again after this
+ * long, unless its watch event comes first. */
+#define ADOPT_WAIT_MS 1000
 
 struct exec;
 
 struct sl_controller__act {
 	const struct sl_controller__ctx *ctx;
 	const struct sl_controller__observe *o;
+	struct sl_controller__move *mv;
 	struct sl_loop_workqueue *wq;
 	uint64_t wait_ms;
 	struct sl_map sstate; /* stream key -> struct sstate */
@@ -293,10 +298,18 @@ static void on_write(struct sl_kube_result *res, void *payload)
 	}
 	ac = &x->d.actions[x->i];
 	if (is_create(ac->type)) {
-		/* Already there: done (names are deterministic), never a second. */
+		/* Already there: done (names are deterministic), never a second.
+		 * Not in the cache either: the cache lags, or the object is
+		 * labelled for another shard (its stream moved here); then it
+		 * is taken over, and its watch event queues the stream. */
 		ok = code == 0 || code == SL_EEXIST;
-		if (code == SL_EEXIST)
+		if (code == SL_EEXIST &&
+		    !sl_controller__observe_get(a->o, target_of(ac->type), x->kind, ac->ns, ac->name)) {
+			sl_controller__move_adopt(a->mv, target_of(ac->type), ac->ns, ac->name, x->involved);
+			sl_loop_workqueue_add_after(a->wq, x->key, ADOPT_WAIT_MS);
+		} else if (code == SL_EEXIST) {
 			sl_loop_workqueue_add(a->wq, x->key);
+		}
 	} else if (is_delete(ac->type)) {
 		ok = code == 0 || code == SL_ENOTFOUND;
 	} else if (code == SL_ENOTFOUND) {
@@ -351,7 +364,7 @@ static struct sl_kube_ref ref_of(const struct exec *x, const struct sl_stream_ac
 static int start_write(struct exec *x, const struct sl_stream_action *ac)
 {
 	struct sl_kube *k = x->a->ctx->k;
-	struct sl_kube_call_opts o = {.field_manager = SL_ARCANE_FIELD_MANAGER_CONTROLLER};
+	struct sl_kube_call_opts o = {.field_manager = x->a->ctx->field_manager};
 	struct sl_kube_ref ref = ref_of(x, ac);
 	int r;
 
@@ -515,8 +528,8 @@ static void value_free(void *p)
 }
 
 int sl_controller__act_new(const struct sl_controller__ctx *ctx, const struct sl_controller__observe *o,
-                           struct sl_loop_workqueue *wq, uint64_t expectation_wait_ms,
-                           struct sl_controller__act **ret)
+                           struct sl_controller__move *mv, struct sl_loop_workqueue *wq,
+                           uint64_t expectation_wait_ms, struct sl_controller__act **ret)
 {
 	struct sl_controller__act *a = calloc(1, sizeof(*a));
 
@@ -524,6 +537,7 @@ int sl_controller__act_new(const struct sl_controller__ctx *ctx, const struct sl
 		return SL_ENOMEM;
 	a->ctx = ctx;
 	a->o = o;
+	a->mv = mv;
 	a->wq = wq;
 	a->wait_ms = expectation_wait_ms;
 	sl_map_init_owning(&a->sstate, value_free);

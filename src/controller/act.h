@@ -12,14 +12,16 @@
 #include <stdint.h>
 
 struct sl_controller__observe;
+struct sl_controller__move;
 struct sl_controller__act;
 struct sl_loop_workqueue;
 
-/* o (borrowed) is read for the cached state of what a write touched; keys
- * are requeued on wq (borrowed). */
+/* o (borrowed) is read for the cached state of what a write touched; a
+ * create that finds its object outside this shard's caches is handed to mv
+ * (borrowed); keys are requeued on wq (borrowed). */
 int sl_controller__act_new(const struct sl_controller__ctx *ctx, const struct sl_controller__observe *o,
-                           struct sl_loop_workqueue *wq, uint64_t expectation_wait_ms,
-                           struct sl_controller__act **ret);
+                           struct sl_controller__move *mv, struct sl_loop_workqueue *wq,
+                           uint64_t expectation_wait_ms, struct sl_controller__act **ret);
 /* Writes in flight are detached (their callbacks free them, reporting
  * nothing). Accepts NULL. */
 void sl_controller__act_free(struct sl_controller__act *a);

@@ -173,7 +173,8 @@ static void class_status(struct sl_controller__class *kl)
 	char sig[sizeof(kl->written)], now[32];
 	int64_t g = cJSON_IsNumber(gen) ? (int64_t)gen->valuedouble : 0;
 
-	if (!obj || kl->cs->stopping)
+	/* Every shard watches every class; the class's own shard reports. */
+	if (!obj || kl->cs->stopping || !sl_arcane_shard_is(obj, ctx->shard))
 		return;
 	snprintf(sig, sizeof(sig), "%s|%s|%s|%lld", kl->phase, kl->reason, kl->message, (long long)g);
 	if (strcmp(sig, kl->written) == 0)
@@ -205,7 +206,7 @@ static void class_status(struct sl_controller__class *kl)
 		                          .resource = "streamclasses",
 		                          .name = kl->name,
 		                          .subresource = "status"};
-		struct sl_kube_call_opts o = {.field_manager = SL_ARCANE_FIELD_MANAGER_CONTROLLER};
+		struct sl_kube_call_opts o = {.field_manager = ctx->field_manager};
 		tok->kl = kl;
 		if (kl->status_tok)
 			kl->status_tok->kl = NULL;
@@ -284,6 +285,17 @@ static void stream_add(const cJSON *obj, void *payload)
 
 	sl_controller__changed(kl->cs->ctx->c, kl->kind, sl_manifest_md_str(obj, "namespace"),
 	                       sl_manifest_md_str(obj, "name"), SL_CONTROLLER__STREAM, obj, false);
+}
+
+/* After the first list, a stream that already has a status was reconciled
+ * by another shard until its label changed. */
+static void stream_added(const cJSON *obj, void *payload)
+{
+	struct sl_controller__class *kl = payload;
+
+	if (sl_controller__iset_synced(&kl->streams) && sl_manifest_obj(obj, "status"))
+		sl_controller__stream_arrived(kl->cs->ctx->c, kl->kind, kl->name, obj);
+	stream_add(obj, payload);
 }
 
 static void stream_update(const cJSON *old, const cJSON *obj, void *payload)
@@ -370,9 +382,11 @@ static void class_discovered(int code, const struct sl_kube_resource *r, const s
 		class_failed(kl, why, msg);
 		return;
 	}
+	/* The API server filters by shard: a shard caches its streams only. */
 	struct sl_kube_informer_opts o = {
-	    .ref = {.api_version = kl->api_version, .resource = r->plural, .namespaced = true}};
-	struct sl_kube_informer_handlers h = {.add = stream_add,
+	    .ref = {.api_version = kl->api_version, .resource = r->plural, .namespaced = true},
+	    .label_selector = kl->cs->ctx->shard_selector};
+	struct sl_kube_informer_handlers h = {.add = stream_added,
 	                                      .update = stream_update,
 	                                      .del = stream_del,
 	                                      .synced = stream_synced,
@@ -562,6 +576,16 @@ void sl_controller__classes_stop(struct sl_controller__classes *cs)
 		class_teardown(kl);
 		sl_loop_timer_disarm(kl->status_retry);
 	}
+}
+
+void sl_controller__classes_foreach_informer(const struct sl_controller__classes *cs,
+                                             void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                             void *payload)
+{
+	if (cs->inf)
+		fn(cs->inf, payload);
+	for (const struct sl_controller__class *kl = cs->list; kl; kl = kl->next)
+		sl_controller__iset_foreach_informer(&kl->streams, fn, payload);
 }
 
 void sl_controller__classes_free(struct sl_controller__classes *cs)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct sl_controller__ctx;
+struct sl_kube_informer;
 struct sl_controller__classes; /* every StreamClass, and the watch on them */
 struct sl_controller__class;   /* one StreamClass */
 
@@ -28,6 +29,10 @@ bool sl_controller__classes_synced(const struct sl_controller__classes *cs);
 void sl_controller__classes_foreach(const struct sl_controller__classes *cs,
                                     void (*fn)(const struct sl_controller__class *cl, void *payload),
                                     void *payload);
+/* Calls fn for the StreamClass informer and each stream informer. */
+void sl_controller__classes_foreach_informer(const struct sl_controller__classes *cs,
+                                             void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                             void *payload);
 
 /* The class whose kindRef is kind, preferring one that watches it; NULL
  * when none names it. Valid until the loop runs again. */

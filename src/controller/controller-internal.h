@@ -7,10 +7,12 @@
  *              stream for decide() (observe.h)
  *   act.c      the executor of a decision, and the expectations of its own
  *              writes (act.h)
+ *   move.c     streams that change shards: handover and adoption (move.h)
  *   controller.c  lifecycle, the work queue, reconcile, metrics, wiring
  * and iset.c, the informer sets class.c and observe.c keep (iset.h).
- * controller.c calls into the seams; observe.c reads class.c, act.c reads
- * observe.c; nothing else calls sideways. The seams call controller.c only
+ * controller.c calls into the seams; observe.c reads class.c, act.c and
+ * move.c read observe.c, act.c hands move.c the creates that found their
+ * object outside the caches; nothing else calls sideways. The seams call controller.c only
  * through the upcalls below. This header includes no other internal one. */
 #pragma once
 
@@ -31,6 +33,9 @@ struct sl_controller__ctx {
 	struct sl_kube *k;
 	char *const *ns; /* watched namespaces; n_ns 0: every namespace */
 	size_t n_ns;
+	const char *shard;                     /* NULL: the default shard */
+	const char *shard_selector;            /* "sluice.dev/shard=S" or "!sluice.dev/shard" */
+	const char *field_manager;             /* of every write */
 	struct sl_controller_metrics *metrics; /* the counters the seams bump */
 };
 
@@ -57,6 +62,11 @@ void sl_controller__changed(struct sl_controller *c, const char *kind, const cha
  * queued (its reconcile forgets it). (class.c) */
 void sl_controller__stream_deleted(struct sl_controller *c, const char *kind, const char *ns,
                                    const char *name);
+/* Stream obj of kind, of StreamClass class_name, appeared after the first
+ * list with a status: it comes from another shard (its label changed), and
+ * what it had there is claimed before it is decided on. (class.c) */
+void sl_controller__stream_arrived(struct sl_controller *c, const char *kind, const char *class_name,
+                                   const cJSON *obj);
 /* The shared caches may have synced: hand out queued keys. (observe.c) */
 void sl_controller__pump(struct sl_controller *c);
 /* The reconcile of key, handed to act.c, is over with result res; it began

@@ -6,6 +6,7 @@
 #include "act.h"
 #include "class.h"
 #include "controller-internal.h"
+#include "move.h"
 #include "observe.h"
 #include "sluice/controller.h"
 #include "sluice/loop-workqueue.h"
@@ -22,10 +23,14 @@ struct sl_controller {
 	struct sl_controller_opts opts;
 	char **ns;
 	size_t n_ns;
+	char *shard;
+	char shard_selector[SL_ARCANE_SHARD_MAX + 32];
+	char field_manager[SL_ARCANE_SHARD_MAX + 32];
 	struct sl_loop_workqueue *wq;
 	struct sl_controller__classes *classes;
 	struct sl_controller__observe *observe;
 	struct sl_controller__act *act;
+	struct sl_controller__move *move;
 	size_t in_flight;
 	bool stopping, pumping;
 	void (*stop_done)(void *);
@@ -65,9 +70,27 @@ void sl_controller__stream_deleted(struct sl_controller *c, const char *kind, co
 {
 	char key[KEY_MAX];
 
+	const struct sl_controller__class *kl = sl_controller__class_by_kind(c->classes, kind);
+
 	stream_key(kind, ns, name, key);
 	sl_controller__act_forget(c->act, key);
 	sl_loop_workqueue_add(c->wq, key);
+	/* Deleted, or moved to another shard: then what it had goes along. */
+	if (kl && !c->stopping)
+		sl_controller__move_left(c->move, kind, sl_controller__class_api_version(kl),
+		                         sl_controller__class_plural(kl), sl_controller__class_name(kl), ns,
+		                         name);
+}
+
+void sl_controller__stream_arrived(struct sl_controller *c, const char *kind, const char *class_name,
+                                   const cJSON *obj)
+{
+	char key[KEY_MAX];
+
+	if (c->stopping || !kind)
+		return;
+	stream_key(kind, sl_manifest_md_str(obj, "namespace"), sl_manifest_md_str(obj, "name"), key);
+	sl_controller__move_claim(c->move, key, kind, class_name, obj);
 }
 
 static void check_stopped(struct sl_controller *c)
@@ -202,10 +225,14 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 		/* Deleted: the garbage collector removes what it owned. */
 		sl_controller__observe_forget(c->observe, k.ns, k.name);
 		sl_controller__act_forget(c->act, k.key);
+		sl_controller__move_forget(c->move, k.key);
 		sl_controller__done(c, k.key, SL_CONTROLLER_NOOP, t0);
 		return;
 	}
-	wait = sl_controller__act_wait_ms(c->act, k.key);
+	/* Arrived from another shard: not before what it had there is here. */
+	wait = sl_controller__move_held_ms(c->move, k.key);
+	if (!wait)
+		wait = sl_controller__act_wait_ms(c->act, k.key);
 	if (wait) {
 		sl_loop_workqueue_add_after(c->wq, k.key, wait);
 		sl_controller__done(c, k.key, SL_CONTROLLER_WAIT, t0);
@@ -252,9 +279,34 @@ static int copy_namespaces(struct sl_controller *c, const char *const *namespace
 	return 0;
 }
 
+/* The shard's label selector and field manager. */
+static int set_shard(struct sl_controller *c, const char *shard, struct sl_error *err)
+{
+	int r;
+
+	if (shard) {
+		r = sl_arcane_shard_check(shard, err);
+		if (r < 0)
+			return r;
+		c->shard = sl_strdup(shard);
+		if (!c->shard)
+			return sl_error_set(err, SL_ENOMEM, "out of memory");
+	}
+	r = sl_arcane_shard_selector(c->shard, c->shard_selector, sizeof(c->shard_selector));
+	if (r == 0 && c->shard &&
+	    !sl_snprintf_ok(c->field_manager, sizeof(c->field_manager), "%s/%s",
+	                    SL_ARCANE_FIELD_MANAGER_CONTROLLER, c->shard))
+		r = SL_ETOOLARGE;
+	else if (r == 0 && !c->shard)
+		snprintf(c->field_manager, sizeof(c->field_manager), "%s",
+		         SL_ARCANE_FIELD_MANAGER_CONTROLLER);
+	return r < 0 ? sl_error_set(err, r, "shard name too long") : 0;
+}
+
 static void set_defaults(struct sl_controller_opts *o)
 {
 	o->namespaces = NULL;
+	o->shard = NULL;
 	if (!o->workers)
 		o->workers = 32;
 	if (!o->class_retry_min_ms)
@@ -279,8 +331,20 @@ int sl_controller_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_c
 	r = copy_namespaces(c, opts ? opts->namespaces : NULL);
 	if (r < 0)
 		goto fail;
-	c->ctx = (struct sl_controller__ctx){
-	    .c = c, .loop = loop, .k = k, .ns = c->ns, .n_ns = c->n_ns, .metrics = &c->metrics};
+	r = set_shard(c, opts ? opts->shard : NULL, err);
+	if (r < 0) {
+		sl_controller_free(c);
+		return r;
+	}
+	c->ctx = (struct sl_controller__ctx){.c = c,
+	                                     .loop = loop,
+	                                     .k = k,
+	                                     .ns = c->ns,
+	                                     .n_ns = c->n_ns,
+	                                     .shard = c->shard,
+	                                     .shard_selector = c->shard_selector,
+	                                     .field_manager = c->field_manager,
+	                                     .metrics = &c->metrics};
 	r = sl_loop_workqueue_new(loop, NULL, wq_ready, c, &c->wq);
 	if (r < 0) {
 		sl_controller_free(c);
@@ -291,7 +355,10 @@ int sl_controller_new(struct sl_loop *loop, struct sl_kube *k, const struct sl_c
 	if (r == 0)
 		r = sl_controller__observe_new(&c->ctx, c->classes, &c->observe);
 	if (r == 0)
-		r = sl_controller__act_new(&c->ctx, c->observe, c->wq, c->opts.expectation_wait_ms, &c->act);
+		r = sl_controller__move_new(&c->ctx, c->observe, &c->move);
+	if (r == 0)
+		r = sl_controller__act_new(&c->ctx, c->observe, c->move, c->wq, c->opts.expectation_wait_ms,
+		                           &c->act);
 	if (r < 0)
 		goto fail;
 	*ret = c;
@@ -341,12 +408,14 @@ void sl_controller_free(struct sl_controller *c)
 	c->stopping = true;
 	stop_informers(c);
 	sl_controller__act_free(c->act);
+	sl_controller__move_free(c->move);
 	sl_controller__classes_free(c->classes);
 	sl_controller__observe_free(c->observe);
 	sl_loop_workqueue_free(c->wq);
 	for (size_t i = 0; i < c->n_ns; i++)
 		free(c->ns[i]);
 	free(c->ns);
+	free(c->shard);
 	free(c);
 }
 
@@ -358,6 +427,14 @@ void sl_controller_set_writeback_hook(struct sl_controller *c, sl_controller_wri
 bool sl_controller_synced(const struct sl_controller *c)
 {
 	return sl_controller__classes_synced(c->classes) && sl_controller__observe_synced(c->observe);
+}
+
+void sl_controller_foreach_informer(const struct sl_controller *c,
+                                    void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                    void *payload)
+{
+	sl_controller__classes_foreach_informer(c->classes, fn, payload);
+	sl_controller__observe_foreach_informer(c->observe, fn, payload);
 }
 
 /* ---- metrics ---------------------------------------------------------------------- */

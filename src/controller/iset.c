@@ -65,6 +65,14 @@ void sl_controller__iset_foreach(const struct sl_controller__iset *s,
 		sl_kube_informer_foreach(s->inf[i], fn, payload);
 }
 
+void sl_controller__iset_foreach_informer(const struct sl_controller__iset *s,
+                                          void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                          void *payload)
+{
+	for (size_t i = 0; i < s->n; i++)
+		fn(s->inf[i], payload);
+}
+
 bool sl_controller__iset_synced(const struct sl_controller__iset *s)
 {
 	for (size_t i = 0; i < s->n; i++)

@@ -29,6 +29,10 @@ void sl_controller__iset_free(struct sl_controller__iset *s);
 const cJSON *sl_controller__iset_get(const struct sl_controller__iset *s, const char *ns, const char *name);
 void sl_controller__iset_foreach(const struct sl_controller__iset *s,
                                  void (*fn)(const cJSON *obj, void *payload), void *payload);
+/* Calls fn for each informer of the set. */
+void sl_controller__iset_foreach_informer(const struct sl_controller__iset *s,
+                                          void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                          void *payload);
 /* True once every informer listed (false for an empty set). */
 bool sl_controller__iset_synced(const struct sl_controller__iset *s);
 

@@ -19,6 +19,10 @@ struct sl_controller__observe {
 	const struct sl_controller__ctx *ctx;
 	const struct sl_controller__classes *cs;
 	struct sl_controller__iset templates, backfills, jobs, cronjobs;
+	/* With a write-back hook: the BackfillRequests sync applied, of every
+	 * shard (a completion is written back by the process that syncs the
+	 * source, whichever shard ran the backfill). */
+	struct sl_controller__iset completions;
 	struct sl_map bfr_index; /* "ns/streamId" -> struct names */
 	struct sl_map gone;      /* "ns/jobname" -> cJSON, last state of a deleted Job */
 	struct sl_map warned;    /* "ns/name" of a BackfillRequest -> resourceVersion told about */
@@ -254,7 +258,32 @@ static void bfr_add(const cJSON *obj, void *payload)
 
 	bfr_index_add(o, obj);
 	bfr_enqueue(o, obj, false);
-	writeback(o, NULL, obj);
+}
+
+static void completion_add(const cJSON *obj, void *payload)
+{
+	writeback(payload, NULL, obj);
+}
+
+static void completion_update(const cJSON *old, const cJSON *obj, void *payload)
+{
+	writeback(payload, old, obj);
+}
+
+/* A completion needs the annotations and spec.completed only. */
+static void trim_completion(cJSON *obj, void *payload)
+{
+	const cJSON *spec = sl_manifest_obj(obj, "spec");
+	bool done = completed(obj);
+
+	sl_controller__trim(obj, payload);
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+	if (spec) {
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, "spec");
+		cJSON *ns = cJSON_AddObjectToObject(obj, "spec");
+		if (ns)
+			cJSON_AddBoolToObject(ns, "completed", done);
+	}
 }
 
 static void bfr_update(const cJSON *old, const cJSON *obj, void *payload)
@@ -268,7 +297,6 @@ static void bfr_update(const cJSON *old, const cJSON *obj, void *payload)
 		bfr_enqueue(o, old, false);
 	}
 	bfr_enqueue(o, obj, false);
-	writeback(o, old, obj);
 }
 
 static void bfr_del(const cJSON *obj, void *payload)
@@ -427,6 +455,22 @@ const cJSON *sl_controller__observe_get(const struct sl_controller__observe *o, 
 	return kl ? sl_controller__class_stream(kl, ns, name) : NULL;
 }
 
+void sl_controller__observe_foreach_backfill(const struct sl_controller__observe *o, const char *ns,
+                                             const char *name, void (*fn)(const cJSON *b, void *payload),
+                                             void *payload)
+{
+	char key[KEY_MAX];
+	const struct names *bn;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	bn = sl_map_get(&o->bfr_index, key);
+	for (size_t i = 0; bn && i < bn->n; i++) {
+		const cJSON *b = sl_controller__iset_get(&o->backfills, ns, bn->v[i]);
+		if (b)
+			fn(b, payload);
+	}
+}
+
 /* ---- the observation of one stream ------------------------------------------------- */
 
 /* A pending BackfillRequest that names another StreamClass is told about
@@ -545,6 +589,7 @@ static void shared_synced(void *payload)
 int sl_controller__observe_start(struct sl_controller__observe *o, struct sl_error *err)
 {
 	struct sl_kube_informer_opts opts = {0};
+	char job_selector[SL_ARCANE_SHARD_MAX + 64];
 	struct sl_kube_informer_handlers th = {.add = tmpl_add,
 	                                       .update = tmpl_update,
 	                                       .del = tmpl_del,
@@ -563,6 +608,8 @@ int sl_controller__observe_start(struct sl_controller__observe *o, struct sl_err
 	                                        .synced = shared_synced,
 	                                        .error = sl_controller__informer_error,
 	                                        .transform = trim_cronjob};
+	struct sl_kube_informer_handlers wh = {
+	    .add = completion_add, .update = completion_update, .transform = trim_completion};
 	struct sl_kube_informer_handlers jh = {.add = job_add,
 	                                       .update = job_update,
 	                                       .del = job_del,
@@ -571,29 +618,44 @@ int sl_controller__observe_start(struct sl_controller__observe *o, struct sl_err
 	                                       .transform = trim_job};
 	int r;
 
+	/* Templates are shared by the shards: every shard reads them all. */
 	opts.ref = (struct sl_kube_ref){
 	    .api_version = SL_ARCANE_API_VERSION, .resource = "streamingjobtemplates", .namespaced = true};
 	r = sl_controller__iset_start(&o->templates, o->ctx, &opts, &th, o, err);
 	if (r < 0)
 		return r;
+	/* The rest is the shard's own, selected by the API server: a
+	 * BackfillRequest by its own label, a Job or CronJob by the label the
+	 * builder copied from its stream. */
 	opts.ref = (struct sl_kube_ref){
 	    .api_version = SL_ARCANE_API_VERSION, .resource = "backfillrequests", .namespaced = true};
+	opts.label_selector = o->ctx->shard_selector;
 	r = sl_controller__iset_start(&o->backfills, o->ctx, &opts, &bh, o, err);
 	if (r < 0)
 		return r;
 	/* Every stream's Job carries arcane/stream-id: sluice's and those the
 	 * Arcane operator made (adopted when sluice takes over). */
+	if (!sl_snprintf_ok(job_selector, sizeof(job_selector), "%s,%s", SL_ARCANE_LABEL_ID,
+	                    o->ctx->shard_selector))
+		return sl_error_set(err, SL_ETOOLARGE, "label selector too long");
 	opts.ref = (struct sl_kube_ref){.api_version = "batch/v1", .resource = "jobs", .namespaced = true};
-	opts.label_selector = SL_ARCANE_LABEL_ID;
+	opts.label_selector = job_selector;
 	r = sl_controller__iset_start(&o->jobs, o->ctx, &opts, &jh, o, err);
 	if (r < 0)
 		return r;
-	/* The Arcane operator's CronJobs carry no label: all are watched, and
-	 * kept trimmed to their metadata and spec.suspend. */
+	/* The Arcane operator's CronJobs carry no label: the default shard
+	 * watches all those without a shard label, kept trimmed to their
+	 * metadata and spec.suspend. */
 	opts.ref =
 	    (struct sl_kube_ref){.api_version = "batch/v1", .resource = "cronjobs", .namespaced = true};
-	opts.label_selector = NULL;
-	return sl_controller__iset_start(&o->cronjobs, o->ctx, &opts, &cjh, o, err);
+	opts.label_selector = o->ctx->shard_selector;
+	r = sl_controller__iset_start(&o->cronjobs, o->ctx, &opts, &cjh, o, err);
+	if (r < 0 || !o->wb_fn)
+		return r;
+	opts.ref = (struct sl_kube_ref){
+	    .api_version = SL_ARCANE_API_VERSION, .resource = "backfillrequests", .namespaced = true};
+	opts.label_selector = SL_ARCANE_LABEL_MANAGED_BY "=" SL_ARCANE_MANAGED_BY;
+	return sl_controller__iset_start(&o->completions, o->ctx, &opts, &wh, o, err);
 }
 
 void sl_controller__observe_stop(struct sl_controller__observe *o)
@@ -602,6 +664,7 @@ void sl_controller__observe_stop(struct sl_controller__observe *o)
 	sl_controller__iset_free(&o->backfills);
 	sl_controller__iset_free(&o->jobs);
 	sl_controller__iset_free(&o->cronjobs);
+	sl_controller__iset_free(&o->completions);
 }
 
 void sl_controller__observe_free(struct sl_controller__observe *o)
@@ -619,6 +682,16 @@ bool sl_controller__observe_synced(const struct sl_controller__observe *o)
 {
 	return sl_controller__iset_synced(&o->templates) && sl_controller__iset_synced(&o->backfills) &&
 	       sl_controller__iset_synced(&o->jobs) && sl_controller__iset_synced(&o->cronjobs);
+}
+
+void sl_controller__observe_foreach_informer(const struct sl_controller__observe *o,
+                                             void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                             void *payload)
+{
+	sl_controller__iset_foreach_informer(&o->templates, fn, payload);
+	sl_controller__iset_foreach_informer(&o->backfills, fn, payload);
+	sl_controller__iset_foreach_informer(&o->jobs, fn, payload);
+	sl_controller__iset_foreach_informer(&o->cronjobs, fn, payload);
 }
 
 void sl_controller__observe_set_writeback(struct sl_controller__observe *o, sl_controller_writeback_fn fn,

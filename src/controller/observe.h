@@ -16,6 +16,7 @@
 struct sl_controller__classes;
 struct sl_controller__class;
 struct sl_controller__observe;
+struct sl_kube_informer;
 
 /* cs (borrowed) is read to match templates and BackfillRequests to
  * streams. */
@@ -28,6 +29,11 @@ void sl_controller__observe_free(struct sl_controller__observe *o); /* accepts N
  * stream decided on (a partial view would report a missing template or
  * create a Job that exists). */
 bool sl_controller__observe_synced(const struct sl_controller__observe *o);
+/* Calls fn for each informer of templates, BackfillRequests, Jobs and
+ * CronJobs. */
+void sl_controller__observe_foreach_informer(const struct sl_controller__observe *o,
+                                             void (*fn)(const struct sl_kube_informer *inf, void *payload),
+                                             void *payload);
 void sl_controller__observe_set_writeback(struct sl_controller__observe *o, sl_controller_writeback_fn fn,
                                           void *payload);
 
@@ -35,6 +41,12 @@ void sl_controller__observe_set_writeback(struct sl_controller__observe *o, sl_c
  * a stream ns/name of kind), or NULL. */
 const cJSON *sl_controller__observe_get(const struct sl_controller__observe *o, enum sl_controller__what what,
                                         const char *kind, const char *ns, const char *name);
+
+/* Calls fn for every cached BackfillRequest whose spec.streamId is name in
+ * namespace ns (of any StreamClass). */
+void sl_controller__observe_foreach_backfill(const struct sl_controller__observe *o, const char *ns,
+                                             const char *name, void (*fn)(const cJSON *b, void *payload),
+                                             void *payload);
 
 /* What is observed about one stream. Everything it points to is borrowed
  * from the caches: valid until the loop runs again. */

@@ -14,6 +14,8 @@
 #include <strings.h>
 
 #define RETRY_MAX_MS 30000
+/* how often the health of the connections is looked at */
+#define HEALTH_TICK_MS 5000
 /* a URL longer than this is refused (SL_ETOOLARGE), never sent cut short */
 #define URL_MAX 8192
 
@@ -35,6 +37,7 @@ struct req {
 	unsigned retries;
 	bool auth_retried;
 	bool canceled;
+	bool drop; /* to be failed: its connection is given up */
 	int abort_code;
 	struct sl_loop_timer *retry_timer;
 	char errbuf[CURL_ERROR_SIZE];
@@ -256,6 +259,7 @@ static size_t write_cb(char *p, size_t sz, size_t nmemb, void *userp)
 
 	if (r->canceled)
 		return 0;
+	r->k->last_rx_ms = sl_now_ms();
 	r->k->metrics.bytes_received += n;
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (r->spec.data && status == 200) {
@@ -279,6 +283,7 @@ static size_t header_cb(char *p, size_t sz, size_t nmemb, void *userp)
 	size_t n = sz * nmemb;
 	static const char name[] = "retry-after:";
 
+	r->k->last_rx_ms = sl_now_ms();
 	if (n > sizeof(name) && strncasecmp(p, name, sizeof(name) - 1) == 0) {
 		char tmp[32];
 		size_t l = SL_MIN(n - (sizeof(name) - 1), sizeof(tmp) - 1);
@@ -321,6 +326,8 @@ static void req_unlink(struct req *r)
 static void easy_drop(struct req *r)
 {
 	if (r->easy) {
+		assert(r->k->running > 0);
+		r->k->running--;
 		curl_multi_remove_handle(r->k->multi, r->easy);
 		curl_easy_cleanup(r->easy);
 		r->easy = NULL;
@@ -492,6 +499,44 @@ static void retry_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payl
 	req_launch(r);
 }
 
+/* A request that may be sent again when its connection broke before the
+ * answer came: reads, server-side apply (the same patch gives the same
+ * object) and delete (a second one finds nothing, which callers accept). A
+ * create, update or patch is left to its caller, which knows whether to
+ * repeat it. Streams (watches) restart themselves. */
+static bool retry_safe(const struct req *r)
+{
+	switch (r->spec.verb) {
+	case SL_KUBE_VERB_GET:
+	case SL_KUBE_VERB_LIST:
+	case SL_KUBE_VERB_APPLY:
+	case SL_KUBE_VERB_DELETE:
+		return !r->spec.data;
+	default:
+		return false;
+	}
+}
+
+/* The connection failed under the request (reset, refused, closed, HTTP/2
+ * stream error): worth one more try on a new connection. A timeout is
+ * not: the request already waited its whole time. */
+static bool transport_broke(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void finish(struct req *r, CURLcode cc)
 {
 	struct sl_kube *k = r->k;
@@ -513,6 +558,11 @@ static void finish(struct req *r, CURLcode cc)
 	}
 	if (status < 0 || status >= SL_KUBE_STATUS_MAX)
 		status = 0;
+	if (status > 0 && k->unreachable && !k->freeing) {
+		k->unreachable = false;
+		sl_kube__informers_wake(k);
+	} else if (status == 0 && cc != CURLE_OK && !r->abort_code)
+		k->unreachable = true;
 	k->metrics.requests[r->spec.verb][cc == CURLE_OK || r->abort_code || status ? status : 0]++;
 	easy_drop(r);
 	if (cc == CURLE_OK && status == 401 && !r->auth_retried && !k->freeing &&
@@ -523,9 +573,14 @@ static void finish(struct req *r, CURLcode cc)
 		retry_fire(k->loop, NULL, r);
 		return;
 	}
-	if (cc == CURLE_OK && !r->spec.no_retry && !k->freeing && r->retries < k->opts.max_retries &&
-	    (status == 429 || (status >= 500 && r->retry_after_s >= 0))) {
-		uint64_t ms = r->retry_after_s >= 0 ? (uint64_t)r->retry_after_s * 1000 : 1000;
+	if (!r->spec.no_retry && !k->freeing && r->retries < k->opts.max_retries &&
+	    ((cc == CURLE_OK && (status == 429 || (status >= 500 && r->retry_after_s >= 0))) ||
+	     (transport_broke(cc) && !r->abort_code && retry_safe(r)))) {
+		/* a broken connection: 250 ms, doubling, jittered, so many requests
+		 * cut at once do not come back in step */
+		uint64_t ms = cc != CURLE_OK ? sl_rand_between(200ull << r->retries, 300ull << r->retries)
+		              : r->retry_after_s >= 0 ? (uint64_t)r->retry_after_s * 1000
+		                                      : 1000;
 		if (!r->retry_timer && sl_loop_timer_new(k->loop, retry_fire, r, &r->retry_timer) < 0)
 			goto done;
 		r->retries++;
@@ -677,6 +732,12 @@ static void req_launch(struct req *r)
 		rc = SL_ENOMEM;
 		goto fail;
 	}
+	/* silence is counted from the moment something waits for the server */
+	if (k->running++ == 0)
+		k->last_rx_ms = sl_now_ms();
+	if (!sl_loop_timer_armed(k->health_timer))
+		sl_loop_timer_arm(k->health_timer,
+		                  SL_MIN((uint64_t)HEALTH_TICK_MS, k->opts.read_idle_ms / 2));
 	return;
 fail:
 	easy_drop(r);
@@ -737,6 +798,80 @@ int sl_kube__req_start(struct sl_kube *k, const struct req_spec *spec, struct re
 	return 0;
 }
 
+/* ---- the health of the connections ------------------------------------------ */
+
+/* Fails every request curl is running, closing their connections: a
+ * multiplexed connection outlives a transfer that timed out on it, so
+ * without this the next requests would go to the same silent server. */
+static void give_up_connections(void *payload, bool canceled)
+{
+	struct sl_kube *k = payload;
+	struct req *r;
+
+	if (canceled || k->freeing)
+		return;
+	k->metrics.dropped++;
+	k->unreachable = true;
+	for (r = k->reqs; r; r = r->next)
+		if (r->state == REQ_RUNNING && r->easy && !r->canceled) {
+			r->drop = true;
+			/* the last transfer to leave a connection closes it */
+			curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+		}
+	/* a done callback may start or cancel requests: look again each time */
+	for (;;) {
+		for (r = k->reqs; r && !r->drop; r = r->next)
+			;
+		if (!r)
+			break;
+		r->drop = false;
+		snprintf(r->errbuf, sizeof(r->errbuf),
+		         "no answer from the server for %u ms: its connection was given up",
+		         k->opts.read_idle_ms + k->opts.probe_timeout_ms);
+		finish(r, CURLE_OPERATION_TIMEDOUT);
+	}
+}
+
+static void probe_done(struct req *unused, struct sl_kube_result *res, void *payload)
+{
+	struct sl_kube *k = payload;
+
+	k->probe = NULL;
+	/* any answer, even an error status, shows the server is there */
+	if (res->code == SL_ETIMEOUT && res->http_status == 0 && !k->freeing)
+		(void)sl_kube__soon(k, give_up_connections, k);
+}
+
+static void health_fire(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
+{
+	struct sl_kube *k = payload;
+	struct req_spec s = {.verb = SL_KUBE_VERB_GET,
+	                     .method = "GET",
+	                     .path = "/version",
+	                     .timeout_ms = k->opts.probe_timeout_ms,
+	                     .no_retry = true,
+	                     .done = probe_done,
+	                     .payload = k};
+
+	if (!k->running || k->freeing)
+		return; /* armed again when a request starts */
+	if (k->probe && sl_now_ms() - k->probe_started_ms > k->opts.probe_timeout_ms) {
+		/* curl's own timeout does not run while a transfer waits for a
+		 * connection (all busy, or PIPEWAIT on one that may multiplex) */
+		sl_kube__req_cancel(k->probe);
+		k->probe = NULL;
+		give_up_connections(k, false);
+	} else if (!k->probe && sl_now_ms() - k->last_rx_ms >= k->opts.read_idle_ms) {
+		struct req *p = NULL;
+		if (sl_kube__req_start(k, &s, &p) == 0) {
+			k->probe = p;
+			k->probe_started_ms = sl_now_ms();
+			k->metrics.probes++;
+		}
+	}
+	sl_loop_timer_arm(t, SL_MIN((uint64_t)HEALTH_TICK_MS, k->opts.read_idle_ms / 2));
+}
+
 /* ---- client --------------------------------------------------------------- */
 
 /* curl's global state, set up once for the process. */
@@ -766,6 +901,10 @@ static void opts_defaults(struct sl_kube *k, const struct sl_kube_opts *opts)
 		k->opts.timeout_ms = 30000;
 	if (!k->opts.max_retries)
 		k->opts.max_retries = 5;
+	if (!k->opts.read_idle_ms)
+		k->opts.read_idle_ms = 30000;
+	if (!k->opts.probe_timeout_ms)
+		k->opts.probe_timeout_ms = 15000;
 	snprintf(k->user_agent, sizeof(k->user_agent), "%s",
 	         opts && opts->user_agent ? opts->user_agent : "sluice/" SLUICE_VERSION);
 }
@@ -804,6 +943,8 @@ static int multi_setup(struct sl_kube *k)
 
 	if (r >= 0)
 		r = sl_loop_timer_new(k->loop, soon_fire, k, &k->soon_timer);
+	if (r >= 0)
+		r = sl_loop_timer_new(k->loop, health_fire, k, &k->health_timer);
 	if (r < 0)
 		return r;
 	k->multi = curl_multi_init();
@@ -846,6 +987,8 @@ int sl_kube_new(struct sl_loop *loop, struct sl_kube_config *cfg, const struct s
 		r = sl_kube__creds_new(loop, cfg, wake_auth_waiters, k, &k->creds);
 	if (r == 0)
 		r = multi_setup(k);
+	if (r == 0)
+		r = sl_kube__events_new(k, k->opts.event_cache, k->opts.event_window_s, &k->events);
 	if (r < 0) {
 		sl_kube_free(k);
 		return r;
@@ -878,12 +1021,14 @@ void sl_kube_free(struct sl_kube *k)
 		s->fn(s->payload, true);
 		free(s);
 	}
+	sl_kube__events_free(k->events);
 	sl_kube__discovery_free(k);
 	sl_kube__creds_free(k->creds);
 	if (k->multi)
 		curl_multi_cleanup(k->multi);
 	sl_loop_timer_free(k->curl_timer);
 	sl_loop_timer_free(k->soon_timer);
+	sl_loop_timer_free(k->health_timer);
 	curl_slist_free_all(k->connect_to_list);
 	free(k->connect_to);
 	free(k->url_base);

@@ -3,8 +3,11 @@
  * on relist reported as deletes; jittered reconnect backoff. */
 #include "internal.h"
 
-#include <stdio.h>
+#include "sluice/manifest-json.h"
+
 #include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct qev {
@@ -47,6 +50,7 @@ struct sl_kube_informer {
 	struct sl_loop_timer *timer;
 	unsigned busy;
 	bool dead;
+	struct sl_kube_informer *knext, *kprev; /* k->informers */
 };
 
 static void begin(struct sl_kube_informer *inf);
@@ -76,6 +80,12 @@ static void obj_free(void *p)
 
 static void really_free(struct sl_kube_informer *inf)
 {
+	if (inf->kprev)
+		inf->kprev->knext = inf->knext;
+	else if (inf->k->informers == inf)
+		inf->k->informers = inf->knext;
+	if (inf->knext)
+		inf->knext->kprev = inf->kprev;
 	qclear(inf);
 	sl_kube_lines_free(&inf->lines);
 	sl_map_free(&inf->cache, obj_free);
@@ -145,29 +155,36 @@ static void report(struct sl_kube_informer *inf, const struct sl_error *err)
 	}
 }
 
+int sl_kube__informer_rv(const cJSON *obj, char **rv)
+{
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion"));
+	char *n;
+	if (!v || !*v)
+		return 0;
+	SL_CHECK_ALLOC(n = sl_strdup(v));
+	free(*rv);
+	*rv = n;
+	return 0;
+}
+
 /* Keeps obj's resourceVersion. SL_ENOMEM leaves the older one: a watch
  * started from it replays events the cache applies again, but a relist's
  * cache must not be watched from before the list (on_list checks). */
 static int set_rv(struct sl_kube_informer *inf, const cJSON *obj)
 {
-	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "resourceVersion"));
-	char *n;
-	if (!rv || !*rv)
-		return 0;
-	SL_CHECK_ALLOC(n = sl_strdup(rv));
-	free(inf->rv);
-	inf->rv = n;
-	return 0;
+	return sl_kube__informer_rv(obj, &inf->rv);
 }
 
-static void trim(struct sl_kube_informer *inf, cJSON *obj)
+static void trim(cJSON *obj, void (*transform)(cJSON *obj, void *payload), void *payload)
 {
-	if (inf->h.transform)
-		inf->h.transform(obj, inf->payload);
+	if (transform)
+		transform(obj, payload);
 	else
 		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
 		                                        "managedFields");
+	/* what is kept is kept long: its repeated strings are shared */
+	sl_manifest_json_share(obj);
 }
 
 static void backoff_then(struct sl_kube_informer *inf, bool list)
@@ -249,7 +266,6 @@ static void on_page(cJSON *items, void *payload)
 {
 	struct token *tok = payload;
 	struct sl_kube_informer *inf = tok->inf;
-	cJSON *it;
 
 	if (!inf)
 		return;
@@ -260,32 +276,44 @@ static void on_page(cJSON *items, void *payload)
 		inf->fresh_err = 0;
 		return;
 	}
+	if (sl_kube__informer_keep(&inf->fresh, items, inf->res.kind, inf->api_version, inf->h.transform,
+	                           inf->payload) < 0)
+		inf->fresh_err = SL_ENOMEM;
+}
+
+int sl_kube__informer_keep(struct sl_map *fresh, cJSON *items, const char *kind, const char *api_version,
+                           void (*transform)(cJSON *obj, void *payload), void *payload)
+{
+	cJSON *it;
+	int r = 0;
+
 	while ((it = items->child)) {
 		char key[512];
 		void *prev = NULL;
 		cJSON_DetachItemViaPointer(items, it);
 		/* list items carry no apiVersion/kind: give them the informer's */
-		if ((!cJSON_GetObjectItemCaseSensitive(it, "kind") && inf->res.kind[0] &&
-		     !cJSON_AddStringToObject(it, "kind", inf->res.kind)) ||
+		if ((!cJSON_GetObjectItemCaseSensitive(it, "kind") && kind[0] &&
+		     !cJSON_AddStringToObject(it, "kind", kind)) ||
 		    (!cJSON_GetObjectItemCaseSensitive(it, "apiVersion") &&
-		     !cJSON_AddStringToObject(it, "apiVersion", inf->api_version))) {
+		     !cJSON_AddStringToObject(it, "apiVersion", api_version))) {
 			/* a cache missing an object would report it deleted */
-			inf->fresh_err = SL_ENOMEM;
+			r = SL_ENOMEM;
 			cJSON_Delete(it);
 			continue;
 		}
-		trim(inf, it);
+		trim(it, transform, payload);
 		if (sl_kube_obj_key(it, key, sizeof(key)) < 0) {
 			cJSON_Delete(it);
 			continue;
 		}
-		if (sl_map_put(&inf->fresh, key, it, &prev) < 0) {
-			inf->fresh_err = SL_ENOMEM;
+		if (sl_map_put(fresh, key, it, &prev) < 0) {
+			r = SL_ENOMEM;
 			cJSON_Delete(it);
 			continue;
 		}
 		cJSON_Delete(prev);
 	}
+	return r;
 }
 
 static void on_list(struct sl_kube_result *res, void *payload)
@@ -364,7 +392,7 @@ static void do_list(struct sl_kube_informer *inf)
 	inf->state = INF_LISTING;
 	sl_map_free(&inf->fresh, obj_free);
 	inf->fresh_err = 0;
-	r = sl_kube__list_paged(inf->k, &ref, &o, on_page, on_list, tok);
+	r = sl_kube_list_pages(inf->k, &ref, &o, on_page, on_list, tok);
 	if (r < 0) {
 		free(tok);
 		backoff_then(inf, true);
@@ -438,7 +466,7 @@ static void on_drain(struct req *r, void *payload)
 			void *old = NULL;
 			cJSON *obj = TAKE_PTR(ev->object);
 			(void)set_rv(inf, obj);
-			trim(inf, obj);
+			trim(obj, inf->h.transform, inf->payload);
 			if (sl_kube_obj_key(obj, key, sizeof(key)) < 0 ||
 			    sl_map_put(&inf->cache, key, obj, &old) < 0) {
 				cJSON_Delete(obj);
@@ -463,7 +491,7 @@ static void on_drain(struct req *r, void *payload)
 				if (old)
 					inf->h.del(old, inf->payload);
 				else {
-					trim(inf, ev->object);
+					trim(ev->object, inf->h.transform, inf->payload);
 					inf->h.del(ev->object, inf->payload);
 				}
 			}
@@ -679,6 +707,10 @@ int sl_kube_informer_new(struct sl_kube *k, const struct sl_kube_informer_opts *
 	if (h)
 		inf->h = *h;
 	inf->payload = payload;
+	inf->knext = k->informers;
+	if (k->informers)
+		k->informers->kprev = inf;
+	k->informers = inf;
 	sl_map_init(&inf->cache);
 	sl_map_init(&inf->fresh);
 	sl_kube_lines_init(&inf->lines, k->opts.max_watch_line);
@@ -700,6 +732,16 @@ int sl_kube_informer_start(struct sl_kube_informer *inf)
 	inf->need_list = true;
 	sl_loop_timer_arm(inf->timer, 0);
 	return 0;
+}
+
+void sl_kube__informers_wake(struct sl_kube *k)
+{
+	for (struct sl_kube_informer *inf = k->informers; inf; inf = inf->knext)
+		if (inf->state == INF_BACKOFF && !inf->dead && inf->backoff > inf->bmin) {
+			inf->backoff = inf->bmin;
+			/* spread over the shortest backoff, not all at once */
+			sl_loop_timer_arm(inf->timer, sl_rand_between(0, inf->bmin));
+		}
 }
 
 bool sl_kube_informer_has_synced(const struct sl_kube_informer *inf)
@@ -740,4 +782,76 @@ void sl_kube_informer_foreach(const struct sl_kube_informer *inf, void (*fn)(con
 {
 	struct each e = {fn, payload};
 	sl_map_foreach(&inf->cache, each_fn, &e);
+}
+
+/* ---- inspection ------------------------------------------------------------- */
+
+int sl_kube_informer_describe(const struct sl_kube_informer *inf, char *out, size_t outsz)
+{
+	const char *what = inf->resolved ? inf->res.plural : inf->kind;
+	const char *group = inf->resolved ? inf->res.group : "";
+	const char *version = inf->resolved ? inf->res.version : inf->api_version;
+
+	if (!sl_snprintf_ok(out, outsz, "%s%s%s/%s ns=%s%s%s%s%s", what ? what : "?", *group ? "." : "",
+	                    group, version, inf->ns ? inf->ns : "all", inf->label ? " selector=" : "",
+	                    inf->label ? inf->label : "", inf->field ? " fields=" : "",
+	                    inf->field ? inf->field : ""))
+		return SL_ETOOLARGE;
+	return 0;
+}
+
+struct digest_lines {
+	char **v;
+	size_t n, cap;
+	int err;
+};
+
+static void digest_line(const cJSON *obj, void *payload)
+{
+	struct digest_lines *d = payload;
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
+	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
+	const char *rv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
+	char *line;
+
+	if (d->err)
+		return;
+	assert(d->n < d->cap);
+	line = sl_asprintf("%s/%s %s\n", ns ? ns : "", name ? name : "", rv ? rv : "");
+	if (!line) {
+		d->err = SL_ENOMEM;
+		return;
+	}
+	d->v[d->n++] = line;
+}
+
+static int cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int sl_kube_informer_digest(const struct sl_kube_informer *inf, size_t *ret_count, char ret_hex[static 65])
+{
+	struct digest_lines d = {.cap = inf->cache.n};
+	struct sl_sha256 c;
+	uint8_t sum[SL_SHA256_LEN];
+
+	if (d.cap && !(d.v = calloc(d.cap, sizeof(*d.v))))
+		return SL_ENOMEM;
+	sl_kube_informer_foreach(inf, digest_line, &d);
+	if (!d.err) {
+		qsort(d.v, d.n, sizeof(*d.v), cmp_lines);
+		sl_sha256_init(&c);
+		for (size_t i = 0; i < d.n; i++)
+			sl_sha256_update(&c, d.v[i], strlen(d.v[i]));
+		sl_sha256_final(&c, sum);
+		for (size_t i = 0; i < SL_SHA256_LEN; i++)
+			snprintf(ret_hex + 2 * i, 3, "%02x", sum[i]);
+		*ret_count = d.n;
+	}
+	for (size_t i = 0; i < d.n; i++)
+		free(d.v[i]);
+	free(d.v);
+	return d.err;
 }

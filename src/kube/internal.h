@@ -100,15 +100,34 @@ struct sl_kube {
 	struct req *reqs;    /* every live request */
 	struct req *pending; /* requests with queued stream data */
 	unsigned inflight;
+	unsigned running;    /* requests handed to curl */
+	uint64_t last_rx_ms; /* a byte last came from the server (or waiting began) */
+	struct req *probe;   /* the health probe in flight */
+	uint64_t probe_started_ms;
+	struct sl_loop_timer *health_timer;
+	/* a transfer failed without an answer, and none was answered since */
+	bool unreachable;
+	struct sl_kube_informer *informers; /* every informer of this client */
 	struct sl_kube_metrics metrics;
 	bool freeing;
 	unsigned depth; /* nesting of curl driving, to avoid recursion */
+
+	struct kube_events *events; /* the Event recorder (events.c) */
 
 	/* discovery: "group/version" -> struct gv */
 	struct sl_map gvs;
 	struct sl_loop_timer *soon_timer;
 	struct soon *soon_head, *soon_tail;
 };
+
+/* ---- the Event recorder (events.c) ------------------------------------------ */
+
+struct kube_events;
+/* max: keys remembered (0: 4096); window_s: a repeat this long after the
+ * last one creates a new Event (0: 600). */
+int sl_kube__events_new(struct sl_kube *k, size_t max, unsigned window_s, struct kube_events **ret);
+/* After every request of the client has completed. Accepts NULL. */
+void sl_kube__events_free(struct kube_events *es);
 
 /* Runs fn(payload, canceled) on the next loop round (canceled true when the
  * client is freed first). */
@@ -118,6 +137,10 @@ struct soon {
 	struct soon *next;
 };
 int sl_kube__soon(struct sl_kube *k, void (*fn)(void *payload, bool canceled), void *payload);
+/* The server answered again after transfers failed without an answer:
+ * informers waiting out their backoff retry now instead of up to 30 s
+ * later (informer.c). */
+void sl_kube__informers_wake(struct sl_kube *k);
 
 /* The headers of a request (Accept, Content-Type): never a credential, as
  * curl frees the list without wiping it. */
@@ -135,13 +158,30 @@ int sl_kube__key(const char *ns, const char *name, char *out, size_t outsz);
  * SL_ETOOLARGE when a name does not fit struct sl_kube_resource. */
 int sl_kube__resource_from_ref(const struct sl_kube_ref *ref, struct sl_kube_resource *ret);
 
-/* A list that hands every page's items array to page as it arrives (page
- * detaches what it keeps; NULL items: an expired continue token restarted
- * the list, drop what was kept). cb then gets the list without items. */
-typedef void (*kube_page_fn)(cJSON *items, void *payload);
-int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
-                        const struct sl_kube_call_opts *opts, kube_page_fn page, sl_kube_cb cb,
-                        void *payload);
+/* ---- list pages (verbs.c, informer.c; pure) ------------------------------- */
+
+/* Is a 200 answer to a list a list page: an object whose items is an array
+ * (or null, as Go writes an empty slice)? SL_EINVALID when not. */
+int sl_kube__list_page_check(const cJSON *page);
+/* One page of a paged list: its continue token copied into *next (NULL on
+ * the last page), its items array detached into *items when pager (else
+ * NULL and the items stay in the page), and the page merged into *list: the
+ * first one (*list NULL) becomes the list, taken from *page, with an items
+ * array whatever it had; later pages give it their items. SL_ENOMEM leaves
+ * *next and *items NULL. */
+int sl_kube__list_page(cJSON **list, cJSON **page, bool pager, cJSON **items, char **next);
+/* The merged list as reported: without continue and remainingItemCount. */
+void sl_kube__list_finish(cJSON *list);
+/* The informer's keeping of a page: every object of items (detached from
+ * it), given kind and api_version when it has none, trimmed by transform
+ * (NULL: metadata.managedFields dropped), into fresh under its key; one
+ * without a usable key is dropped. Returns 0, or SL_ENOMEM when an object
+ * could not be kept (the list must be read again). */
+int sl_kube__informer_keep(struct sl_map *fresh, cJSON *items, const char *kind, const char *api_version,
+                           void (*transform)(cJSON *obj, void *payload), void *payload);
+/* Copies obj's metadata.resourceVersion into *rv (freeing the old one) when
+ * it has a non-empty one; SL_ENOMEM keeps the old one. */
+int sl_kube__informer_rv(const cJSON *obj, char **rv);
 
 /* A result with room for its strings (the public struct points into it). */
 struct kube_res {

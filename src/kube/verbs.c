@@ -23,7 +23,7 @@ struct call {
 	unsigned timeout_ms, limit;
 	sl_kube_cb cb;
 	void *payload;
-	kube_page_fn page;
+	sl_kube_page_cb page;
 	/* list */
 	cJSON *list;
 	char *cont;
@@ -122,26 +122,6 @@ static void fail_callf(struct call *c, int code, const char *fmt, ...)
 
 static int send_call(struct call *c);
 
-/* Hands this page's items to the pager now, so a big list is never held
- * whole; the page keeps an empty items array. */
-static int hand_page(struct call *c, cJSON *body)
-{
-	cJSON *items = cJSON_GetObjectItemCaseSensitive(body, "items");
-	cJSON *empty;
-
-	if (!cJSON_IsArray(items))
-		return 0;
-	c->page(items, c->payload);
-	empty = cJSON_CreateArray();
-	if (!empty)
-		return SL_ENOMEM;
-	if (!cJSON_ReplaceItemInObjectCaseSensitive(body, "items", empty)) {
-		cJSON_Delete(empty);
-		return SL_ENOMEM;
-	}
-	return 0;
-}
-
 /* The continue token expired: start a fresh, consistent list. */
 static void restart_list(struct call *c)
 {
@@ -160,39 +140,82 @@ static void restart_list(struct call *c)
 		fail_callf(c, r, "list restart: %s", sl_strerror(r));
 }
 
+int sl_kube__list_page_check(const cJSON *page)
+{
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+
+	return cJSON_IsObject(page) && (cJSON_IsArray(items) || cJSON_IsNull(items)) ? 0 : SL_EINVALID;
+}
+
 /* Adds a page to the list: the first one becomes it, later ones give their
  * items. */
-static int merge_page(struct call *c, struct sl_kube_result *res)
+static int merge_page(cJSON **list, cJSON **page)
 {
 	cJSON *dst, *items, *it;
 
-	c->pages++;
-	if (!c->list) {
-		c->list = TAKE_PTR(res->body);
-		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c->list, "items")))
+	if (!*list) {
+		*list = TAKE_PTR(*page);
+		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(*list, "items")))
 			return 0;
+		/* none, or not an array ("items": null): an empty one in
+		 * its place, so that later pages' items land in the list */
 		items = cJSON_CreateArray();
-		if (!items || !cJSON_AddItemToObject(c->list, "items", items)) {
+		if (!items)
+			return SL_ENOMEM;
+		if (cJSON_GetObjectItemCaseSensitive(*list, "items")
+		        ? !cJSON_ReplaceItemInObjectCaseSensitive(*list, "items", items)
+		        : !cJSON_AddItemToObject(*list, "items", items)) {
 			cJSON_Delete(items);
 			return SL_ENOMEM;
 		}
 		return 0;
 	}
-	dst = cJSON_GetObjectItemCaseSensitive(c->list, "items");
-	items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
+	dst = cJSON_GetObjectItemCaseSensitive(*list, "items");
+	items = cJSON_GetObjectItemCaseSensitive(*page, "items");
 	while (cJSON_IsArray(items) && (it = items->child))
 		cJSON_AddItemToArray(dst, cJSON_DetachItemViaPointer(items, it));
 	return 0;
 }
 
+int sl_kube__list_page(cJSON **list, cJSON **page, bool pager, cJSON **items, char **next)
+{
+	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(*page, "metadata"),
+	                                                     "continue");
+
+	/* the token is copied first: merging may move the page into the list */
+	*items = NULL;
+	*next = NULL;
+	if (cJSON_IsString(cont) && *cont->valuestring && !(*next = sl_strdup(cont->valuestring)))
+		return SL_ENOMEM;
+	if (pager)
+		*items = cJSON_DetachItemFromObjectCaseSensitive(*page, "items");
+	if (merge_page(list, page) < 0) {
+		free(*next);
+		*next = NULL;
+		cJSON_Delete(*items);
+		*items = NULL;
+		return SL_ENOMEM;
+	}
+	return 0;
+}
+
+void sl_kube__list_finish(cJSON *list)
+{
+	cJSON *meta = cJSON_GetObjectItemCaseSensitive(list, "metadata");
+
+	/* every one, should the page have had a key twice */
+	while (cJSON_GetObjectItemCaseSensitive(meta, "continue"))
+		cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
+	while (cJSON_GetObjectItemCaseSensitive(meta, "remainingItemCount"))
+		cJSON_DeleteItemFromObjectCaseSensitive(meta, "remainingItemCount");
+}
+
 /* Reports the merged list: the first page's metadata, without continue. */
 static void finish_list(struct call *c, struct sl_kube_result *res)
 {
-	cJSON *meta = cJSON_GetObjectItemCaseSensitive(c->list, "metadata");
 	cJSON *page = res->body;
 
-	cJSON_DeleteItemFromObjectCaseSensitive(meta, "continue");
-	cJSON_DeleteItemFromObjectCaseSensitive(meta, "remainingItemCount");
+	sl_kube__list_finish(c->list);
 	res->body = TAKE_PTR(c->list);
 	res->pages = c->pages;
 	c->cb(res, c->payload);
@@ -201,33 +224,34 @@ static void finish_list(struct call *c, struct sl_kube_result *res)
 	call_free(c);
 }
 
-/* A page of a paged list arrived: fetch the next one or report the list. */
+/* A page of a paged list arrived: fetch the next one or report the list.
+ * With a pager, the page's items go to it instead of into the list, so a
+ * big list is never held whole, and only once the next page is asked for:
+ * the pager's work overlaps the next round trip. Everything that can fail
+ * comes first, while no request of the call is in flight. */
 static void on_list_page(struct call *c, struct sl_kube_result *res)
 {
-	const cJSON *cont = cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(res->body, "metadata"), "continue");
-	char *next = cJSON_IsString(cont) && *cont->valuestring ? sl_strdup(cont->valuestring) : NULL;
+	cJSON *items;
+	char *next;
 	int r;
 
-	/* the token is copied first: merging may move res->body into the list */
-	if (cJSON_IsString(cont) && *cont->valuestring && !next) {
+	if (sl_kube__list_page(&c->list, &res->body, c->page != NULL, &items, &next) < 0) {
 		fail_callf(c, SL_ENOMEM, "list: out of memory");
 		return;
 	}
-	if (merge_page(c, res) < 0) {
-		free(next);
-		fail_callf(c, SL_ENOMEM, "list: out of memory");
-		return;
-	}
+	c->pages++;
 	free(c->cont);
 	c->cont = next;
-	if (!next) {
-		finish_list(c, res);
+	if (next && (r = send_call(c)) < 0) {
+		cJSON_Delete(items);
+		fail_callf(c, r, "list next page: %s", sl_strerror(r));
 		return;
 	}
-	r = send_call(c);
-	if (r < 0)
-		fail_callf(c, r, "list next page: %s", sl_strerror(r));
+	if (cJSON_IsArray(items))
+		c->page(items, c->payload);
+	cJSON_Delete(items);
+	if (!next)
+		finish_list(c, res);
 }
 
 static void on_done(struct req *unused, struct sl_kube_result *res, void *payload)
@@ -235,8 +259,11 @@ static void on_done(struct req *unused, struct sl_kube_result *res, void *payloa
 	struct call *c = payload;
 	bool list = c->verb == SL_KUBE_VERB_LIST;
 
-	if (list && c->page && res->code == 0 && hand_page(c, res->body) < 0) {
-		fail_callf(c, SL_ENOMEM, "list: out of memory");
+	/* a page that is not a list must not read as an empty one (an
+	 * informer would report every object it has as deleted) */
+	if (list && res->code == 0 && sl_kube__list_page_check(res->body) < 0) {
+		fail_callf(c, SL_EINVALID, "list %s: the response is not a list (an object with items)",
+		           c->res.plural);
 		return;
 	}
 	if (list && c->limit && res->code == SL_EGONE && c->cont && !c->restarted) {
@@ -339,7 +366,7 @@ static int build_query(struct call *c, const struct sl_kube_call_opts *o)
 /* Common entry: copies everything, resolves the resource, sends. Takes
  * body (malloc'd, may be NULL) in every case. */
 static int start(struct sl_kube *k, enum sl_kube_verb verb, const char *method, const struct sl_kube_ref *ref,
-                 const struct sl_kube_call_opts *o, char *body, const char *ctype, kube_page_fn page,
+                 const struct sl_kube_call_opts *o, char *body, const char *ctype, sl_kube_page_cb page,
                  sl_kube_cb cb, void *payload)
 {
 	struct call *c;
@@ -405,10 +432,18 @@ int sl_kube_get(struct sl_kube *k, const struct sl_kube_ref *ref, const struct s
 	return start(k, SL_KUBE_VERB_GET, "GET", ref, opts, NULL, NULL, NULL, cb, payload);
 }
 
-int sl_kube__list_paged(struct sl_kube *k, const struct sl_kube_ref *ref,
-                        const struct sl_kube_call_opts *opts, kube_page_fn page, sl_kube_cb cb, void *payload)
+int sl_kube_list_pages(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
+                       sl_kube_page_cb page, sl_kube_cb cb, void *payload)
 {
-	return start(k, SL_KUBE_VERB_LIST, "GET", ref, opts, NULL, NULL, page, cb, payload);
+	struct sl_kube_call_opts o = {0};
+
+	if (!page)
+		return SL_EINVALID;
+	if (opts)
+		o = *opts;
+	if (!o.limit)
+		o.limit = 500;
+	return start(k, SL_KUBE_VERB_LIST, "GET", ref, &o, NULL, NULL, page, cb, payload);
 }
 
 int sl_kube_list(struct sl_kube *k, const struct sl_kube_ref *ref, const struct sl_kube_call_opts *opts,
@@ -521,88 +556,4 @@ int sl_kube_apply(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON 
 		return SL_ENOMEM;
 	return start(k, SL_KUBE_VERB_APPLY, "PATCH", ref, opts, body, "application/apply-patch+yaml", NULL,
 	             cb, payload);
-}
-
-/* Adds name: value pairs in order, skipping NULL values; false when out of
- * memory. */
-static bool add_strings(cJSON *o, const char *const (*kv)[2], size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (kv[i][1] && !cJSON_AddStringToObject(o, kv[i][0], kv[i][1]))
-			return false;
-	return true;
-}
-
-/* involvedObject: the object the event is about. */
-static bool event_involved(cJSON *ev, const cJSON *involved, const char *ns, const char *name)
-{
-	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(involved, "metadata");
-	const char *const kv[][2] = {
-	    {"apiVersion", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(involved, "apiVersion"))},
-	    {"kind", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(involved, "kind"))},
-	    {"namespace", ns && *ns ? ns : NULL},
-	    {"name", name},
-	    {"uid", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"))},
-	    {"resourceVersion",
-	     cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"))},
-	};
-	cJSON *io = cJSON_AddObjectToObject(ev, "involvedObject");
-
-	return io && add_strings(io, kv, SL_ARRAY_SIZE(kv));
-}
-
-/* A core/v1 Event created in ev_ns by reporting component "sluice", or NULL
- * when out of memory. */
-static cJSON *event_new(const cJSON *involved, const char *ev_ns, const char *ns, const char *name,
-                        const char *type, const char *reason, const char *message)
-{
-	char now[32], gen[300];
-	/* the pairs point at now and gen, filled below */
-	const char *const head[][2] = {{"apiVersion", "v1"}, {"kind", "Event"}};
-	const char *const meta[][2] = {{"generateName", gen}, {"namespace", ev_ns}};
-	const char *const what[][2] = {{"type", type}, {"reason", reason}, {"message", message}};
-	const char *const tail[][2] = {{"reportingComponent", "sluice"},
-	                               {"reportingInstance", "sluice"},
-	                               {"firstTimestamp", now},
-	                               {"lastTimestamp", now}};
-	cJSON *ev = cJSON_CreateObject(), *m, *src;
-
-	sl_time_rfc3339(sl_wall_s(), now);
-	snprintf(gen, sizeof(gen), "%.240s.", name);
-	if (!ev || !add_strings(ev, head, SL_ARRAY_SIZE(head)) ||
-	    !(m = cJSON_AddObjectToObject(ev, "metadata")) || !add_strings(m, meta, SL_ARRAY_SIZE(meta)) ||
-	    !event_involved(ev, involved, ns, name) || !add_strings(ev, what, SL_ARRAY_SIZE(what)) ||
-	    !(src = cJSON_AddObjectToObject(ev, "source")) ||
-	    !cJSON_AddStringToObject(src, "component", "sluice") ||
-	    !add_strings(ev, tail, SL_ARRAY_SIZE(tail)) || !cJSON_AddNumberToObject(ev, "count", 1)) {
-		cJSON_Delete(ev);
-		return NULL;
-	}
-	return ev;
-}
-
-int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, const char *reason,
-                  const char *message, sl_kube_cb cb, void *payload)
-{
-	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(involved, "metadata");
-	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
-	const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
-	struct sl_kube_ref ref = {
-	    .api_version = "v1", .kind = "Event", .resource = "events", .namespaced = true};
-	char msg[1025];
-	cJSON *ev;
-	char *body;
-
-	if (!name || !type || !reason || !message)
-		return SL_EINVALID;
-	ref.ns = ns && *ns ? ns : "default";
-	snprintf(msg, sizeof(msg), "%s", message);
-	ev = event_new(involved, ref.ns, ns, name, type, reason, msg);
-	if (!ev)
-		return SL_ENOMEM;
-	body = cJSON_PrintUnformatted(ev);
-	cJSON_Delete(ev);
-	if (!body)
-		return SL_ENOMEM;
-	return start(k, SL_KUBE_VERB_CREATE, "POST", &ref, NULL, body, "application/json", NULL, cb, payload);
 }

@@ -188,6 +188,7 @@ int sl_loop_on_signals(struct sl_loop *l, sl_signal_fn fn, void *payload)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return SL_EIO;
 	if (l->sigfd < 0) {

@@ -53,6 +53,24 @@ int sl_manifest__positions_add(struct sl_manifest_positions *p, const char *path
 	return 0;
 }
 
+void sl_manifest__positions_compact(struct sl_manifest_positions *p)
+{
+	char *np;
+	struct pos_entry *nv;
+
+	if (!p)
+		return;
+	/* a shrinking realloc that fails leaves the block as it was */
+	if (p->paths_len && p->paths_len < p->paths_cap && (np = realloc(p->paths, p->paths_len))) {
+		p->paths = np;
+		p->paths_cap = p->paths_len;
+	}
+	if (p->n && p->n < p->cap && (nv = realloc(p->v, p->n * sizeof(*p->v)))) {
+		p->v = nv;
+		p->cap = p->n;
+	}
+}
+
 int sl_manifest_doc_position(const struct sl_manifest_doc *d, const char *path, unsigned *line,
                              unsigned *column)
 {

@@ -17,6 +17,10 @@ void sl_manifest__positions_free(struct sl_manifest_positions *p);
 int sl_manifest__positions_add(struct sl_manifest_positions *p, const char *path, unsigned line,
                                unsigned col);
 
+/* Gives back the room the table grew beyond its entries: a set keeps one
+ * table per document. Accepts NULL. */
+void sl_manifest__positions_compact(struct sl_manifest_positions *p);
+
 /* Appends a path segment for key to b (".key" or "[key]"), in the syntax of
  * sl_manifest_doc_position. 0 or SL_ETOOLARGE (b's max) or SL_ENOMEM. */
 int sl_manifest__path_push_key(struct sl_buf *b, const char *key);

@@ -167,6 +167,25 @@ const struct sl_manifest_doc *sl_manifest_set_doc(const struct sl_manifest_set *
 {
 	return i < s->n_docs ? s->docs[i] : NULL;
 }
+cJSON *sl_manifest_set_take_obj(struct sl_manifest_set *s, size_t i)
+{
+	struct sl_manifest_doc *d;
+
+	if (i >= s->n_docs)
+		return NULL;
+	/* the index and the class list point at documents through their
+	 * borrowed strings: both go with the first object taken */
+	free(s->slots);
+	s->slots = NULL;
+	s->n_slots = s->n_indexed = 0;
+	s->n_classes = 0;
+	d = s->docs[i];
+	d->api_version = d->kind = d->name = d->namespace = NULL;
+	sl_manifest__positions_free(d->positions);
+	d->positions = NULL;
+	return TAKE_PTR(d->obj);
+}
+
 size_t sl_manifest_set_problem_count(const struct sl_manifest_set *s)
 {
 	return s->n_problems;
@@ -320,6 +339,7 @@ int sl_manifest__set_doc_add(struct sl_manifest_set *s, size_t file_index, unsig
 	d->line = line;
 	d->column = col;
 	d->obj = TAKE_PTR(obj);
+	sl_manifest__positions_compact(pos);
 	d->positions = TAKE_PTR(pos);
 	d->api_version = str_at(d->obj, "apiVersion");
 	d->kind = str_at(d->obj, "kind");

@@ -565,6 +565,21 @@ static int pick_winners(struct conv *c, struct entries *e, size_t base_len)
 	return 0;
 }
 
+/* Keys nearly every manifest has, in every document: added as constants
+ * (cJSON does not copy or free them), so that 10,000 documents do not hold
+ * 10,000 copies of each. */
+static const char *const common_keys[] = {
+    "apiVersion", "kind", "metadata", "name", "namespace", "labels", "annotations", "spec", "data",
+};
+
+static bool add_member(cJSON *obj, const char *key, cJSON *v)
+{
+	for (size_t i = 0; i < SL_ARRAY_SIZE(common_keys); i++)
+		if (strcmp(key, common_keys[i]) == 0)
+			return cJSON_AddItemToObjectCS(obj, common_keys[i], v);
+	return cJSON_AddItemToObject(obj, key, v);
+}
+
 /* Converts the winning entries into obj, each at its path. */
 static int fill_object(struct conv *c, const struct entries *e, unsigned depth, size_t base_len, cJSON *obj)
 {
@@ -583,7 +598,10 @@ static int fill_object(struct conv *c, const struct entries *e, unsigned depth, 
 		v = convert(c, e->v[i].vnode, depth + 1);
 		if (!v)
 			return c->code ? c->code : SL_ENOMEM;
-		cJSON_AddItemToObject(obj, e->v[i].key, v);
+		if (!add_member(obj, e->v[i].key, v)) {
+			cJSON_Delete(v);
+			return SL_ENOMEM;
+		}
 	}
 	return 0;
 }

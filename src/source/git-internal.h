@@ -24,7 +24,8 @@ struct sl_source__git {
 	uint64_t timeout_ms;
 	size_t max_file_size, max_files;
 
-	git_repository *repo; /* NULL until the first job opens it */
+	git_repository *repo;
+	bool damaged; /* an export found the clone damaged: the next refresh clones again */ /* NULL until the first job opens it */
 	char *repo_path;
 };
 

@@ -6,11 +6,20 @@
  * git-remote.c. */
 #include "git-internal.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_TIMEOUT_MS 120000
+/* Every fetch that brings something adds a pack to the cache; past this many
+ * they are packed into one (see compact), so a source that follows a busy
+ * branch for months keeps a bounded number of files, open descriptors and
+ * pack lookups. */
+#define PACKS_MAX 24
+/* libgit2 keeps pack files open; at most this many at once. */
+#define OPEN_PACKS_MAX 64
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void shutdown_libgit2(void)
@@ -21,8 +30,10 @@ static void shutdown_libgit2(void)
 static void init_libgit2(void)
 {
 	/* once per process; released at exit so leak checkers see only ours */
-	if (git_libgit2_init() > 0)
+	if (git_libgit2_init() > 0) {
 		atexit(shutdown_libgit2);
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, (size_t)OPEN_PACKS_MAX);
+	}
 }
 
 /* The backend's own state around the interface's part. */
@@ -43,10 +54,11 @@ static int repo_open(struct sl_source__git *g, bool fresh, struct sl_error *err)
 		if (!g->repo_path)
 			return sl_error_set(err, SL_ENOMEM, "out of memory");
 	}
-	if (fresh && g->repo) {
+	if (fresh) {
 		git_repository_free(g->repo);
 		g->repo = NULL;
 		(void)sl_file_rm_rf(g->repo_path, NULL); /* the init below says what is wrong */
+		g->damaged = false;
 	}
 	if (g->repo)
 		return 0;
@@ -61,6 +73,15 @@ static int repo_open(struct sl_source__git *g, bool fresh, struct sl_error *err)
 		}
 	}
 	return 0;
+}
+
+/* Closes the clone between operations: libgit2 holds a descriptor per pack
+ * it has read while a repository is open, and a source waits far longer
+ * than it works. Opening a bare clone again costs well under a millisecond. */
+static void repo_close(struct sl_source__git *g)
+{
+	git_repository_free(g->repo);
+	g->repo = NULL;
 }
 
 /* Did the last libgit2 failure come from a damaged clone? */
@@ -82,6 +103,95 @@ static bool corrupt_class(void)
 	}
 }
 
+/* The packs in the cache: their count, and whether name (a pack's hash) is one. */
+static int count_packs(const char *pack_dir)
+{
+	DIR *d = opendir(pack_dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (sl_str_has_prefix(e->d_name, "pack-") && sl_str_has_suffix(e->d_name, ".pack"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Removes every pack file (.pack, .idx, .rev, .keep, ...) but keep's. */
+static void remove_packs_but(const char *pack_dir, const char *keep)
+{
+	DIR *d = opendir(pack_dir);
+	struct dirent *e;
+	char p[4096];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		const char *dot = strrchr(e->d_name, '.');
+		if (!sl_str_has_prefix(e->d_name, "pack-") || !dot)
+			continue;
+		if ((size_t)(dot - e->d_name) == strlen("pack-") + strlen(keep) &&
+		    !strncmp(e->d_name + strlen("pack-"), keep, strlen(keep)))
+			continue;
+		if (sl_snprintf_ok(p, sizeof(p), "%s/%s", pack_dir, e->d_name))
+			(void)unlink(p);
+	}
+	closedir(d);
+}
+
+static int push_ref(const char *name, void *payload)
+{
+	git_revwalk *walk = payload;
+	/* a ref that cannot be walked (not a commit) keeps nothing */
+	(void)git_revwalk_push_ref(walk, name);
+	return 0;
+}
+
+/* Packs everything the cache's refs reach into one pack and removes the
+ * others, once there are more than PACKS_MAX: what only a rewritten history
+ * reached goes with them. The repository is reopened around the removal, so
+ * libgit2 holds no descriptor of a removed pack. Best effort: on failure the
+ * packs stay as they are and the next fetch tries again. */
+static void compact(struct sl_source__git *g)
+{
+	_cleanup_free_ char *pack_dir = sl_asprintf("%s/objects/pack", g->repo_path);
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	char name[GIT_OID_HEXSZ + 1];
+	struct sl_error err = {0};
+	int n, r;
+
+	if (!pack_dir || (n = count_packs(pack_dir)) <= PACKS_MAX)
+		return;
+	r = git_packbuilder_new(&pb, g->repo);
+	if (r == 0)
+		r = git_revwalk_new(&walk, g->repo);
+	if (r == 0)
+		r = git_reference_foreach_name(g->repo, push_ref, walk);
+	if (r == 0)
+		r = git_packbuilder_insert_walk(pb, walk);
+	if (r == 0)
+		r = git_packbuilder_write(pb, NULL, 0, NULL, NULL);
+	if (r == 0)
+		snprintf(name, sizeof(name), "%s", git_packbuilder_name(pb));
+	git_revwalk_free(walk);
+	git_packbuilder_free(pb);
+	if (r < 0) {
+		const git_error *e = git_error_last();
+		sl_warn("git source: could not pack the cache's %d packs into one: %s", n, e ? e->message : "");
+		return;
+	}
+	git_repository_free(g->repo);
+	g->repo = NULL;
+	remove_packs_but(pack_dir, name);
+	if (repo_open(g, false, &err) < 0)
+		sl_warn("git source: reopening the cache after packing: %s", err.msg);
+	else
+		sl_debug("git source: %d packs packed into one (%s)", n, name);
+}
+
 static int fetch_once(struct sl_source__git *g, struct sl_source__git_target *t, struct sl_error *err)
 {
 	struct sl_source__git_op op;
@@ -101,7 +211,7 @@ static int git_refresh(struct sl_source__backend *be, struct sl_source__check *c
 
 	pthread_once(&init_once, init_libgit2);
 	git_error_clear();
-	r = repo_open(g, false, err);
+	r = repo_open(g, g->damaged, err);
 	if (r < 0)
 		return r;
 	r = fetch_once(g, &t, err);
@@ -113,16 +223,33 @@ static int git_refresh(struct sl_source__backend *be, struct sl_source__check *c
 			return r;
 		r = fetch_once(g, &t, err);
 	}
-	if (r < 0)
+	if (r < 0) {
+		repo_close(g);
 		return r;
+	}
 	git_oid_tostr(chk->rev, sizeof(chk->rev), &t.oid);
+	if (!t.have)
+		compact(g);
+	repo_close(g);
 	return 0;
 }
 
 static int git_export(struct sl_source__backend *be, struct sl_source__check *chk, const char *dir,
                       struct sl_error *err)
 {
-	return sl_source__git_export(git_of(be), chk, dir, err);
+	struct sl_source__git *g = git_of(be);
+	int r;
+
+	pthread_once(&init_once, init_libgit2);
+	git_error_clear();
+	r = repo_open(g, false, err);
+	if (r < 0)
+		return r;
+	r = sl_source__git_export(g, chk, dir, err);
+	if (r < 0 && corrupt_class())
+		g->damaged = true;
+	repo_close(g);
+	return r;
 }
 
 static int git_write_back(struct sl_source__backend *be, struct sl_source__writeback *wb,
@@ -136,7 +263,9 @@ static int git_write_back(struct sl_source__backend *be, struct sl_source__write
 	r = repo_open(g, false, err);
 	if (r < 0)
 		return r;
-	return sl_source__git_writeback(g, wb, err);
+	r = sl_source__git_writeback(g, wb, err);
+	repo_close(g);
+	return r;
 }
 
 static void git_free(struct sl_source__backend *be)

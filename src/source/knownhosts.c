@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -29,24 +30,31 @@ static long b64_decode(const char *s, size_t n, uint8_t *out, size_t outsz)
 }
 
 /* Does one host pattern (no commas) name host:port? The pattern is plain,
- * [host]:port, with * and ? wildcards, or hashed |1|salt|hash. */
+ * [host]:port, with * and ? wildcards, or hashed |1|salt|hash. The match
+ * goes back only to the last * (it is the one that can take more), so it
+ * takes at most pattern times name steps however many * there are. */
 static bool wildmatch(const char *p, size_t pn, const char *s)
 {
-	if (!pn)
-		return !*s;
-	if (*p == '*') {
-		for (;; s++) {
-			if (wildmatch(p + 1, pn - 1, s))
-				return true;
-			if (!*s)
-				return false;
-		}
+	size_t pi = 0, star = SIZE_MAX;
+	const char *mark = NULL;
+
+	while (*s) {
+		if (pi < pn && p[pi] == '*') {
+			star = pi++;
+			mark = s;
+		} else if (pi < pn && (p[pi] == '?' || tolower((unsigned char)p[pi]) == tolower((unsigned char)*s))) {
+			pi++;
+			s++;
+		} else if (star != SIZE_MAX) {
+			/* let the last * take one more character */
+			pi = star + 1;
+			s = ++mark;
+		} else
+			return false;
 	}
-	if (!*s)
-		return false;
-	if (*p != '?' && tolower((unsigned char)*p) != tolower((unsigned char)*s))
-		return false;
-	return wildmatch(p + 1, pn - 1, s + 1);
+	while (pi < pn && p[pi] == '*')
+		pi++;
+	return pi == pn;
 }
 
 static bool pattern_matches(const char *p, size_t pn, const char *hostport)

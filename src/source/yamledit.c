@@ -17,13 +17,18 @@ struct docinfo {
 	size_t spec_start;    /* byte of the spec mapping's start ('{' for flow) */
 	size_t first_key;     /* byte of spec's first key */
 	size_t first_key_col; /* its column */
-	bool completed_seen;
+	bool completed_key;  /* spec has a key "completed", whatever its value */
+	bool completed_seen; /* ... with a scalar value */
+	bool merge;          /* the document or its spec has a merge key "<<" */
+	bool complex_key;    /* spec has a collection as a key */
+	bool val_block; /* a block scalar ("|" or ">") */
 	size_t val_start, val_end;
 	char value[16];
 };
 
 struct frame {
 	bool is_map, expect_key;
+	bool as_key; /* this collection is a key of its parent mapping ("? [a]") */
 	char key[64];
 };
 
@@ -79,11 +84,17 @@ static int on_document(struct scanner *sc, struct sl_error *err)
 static int on_collection_start(struct scanner *sc, const yaml_event_t *ev, struct sl_error *err)
 {
 	bool map = ev->type == YAML_MAPPING_START_EVENT;
-	struct frame *f;
+	struct frame *f, *parent = sc->depth > 0 ? &sc->st[sc->depth - 1] : NULL;
+	bool as_key = parent && parent->is_map && parent->expect_key;
 
 	if (sc->depth >= MAX_DEPTH)
 		return sl_error_set(err, SL_ETOOLARGE, "nesting too deep");
-	if (sc->d && sc->depth == 1 && sc->st[0].is_map && !strcmp(sc->st[0].key, "spec")) {
+	if (as_key) {
+		/* a key that is no name; its value follows the collection */
+		parent->key[0] = '\0';
+		if (sc->d && sc->depth == 2 && !strcmp(sc->st[0].key, "spec"))
+			sc->d->complex_key = true;
+	} else if (sc->d && sc->depth == 1 && sc->st[0].is_map && !strcmp(sc->st[0].key, "spec")) {
 		struct docinfo *d = sc->d;
 		d->spec_seen = true;
 		d->spec_map = map;
@@ -93,16 +104,21 @@ static int on_collection_start(struct scanner *sc, const yaml_event_t *ev, struc
 	f = &sc->st[sc->depth++];
 	f->is_map = map;
 	f->expect_key = true;
+	f->as_key = as_key;
 	f->key[0] = '\0';
 	return 0;
 }
 
 static void on_collection_end(struct scanner *sc)
 {
-	if (sc->depth > 0)
-		sc->depth--;
+	bool was_key;
+
+	if (sc->depth == 0)
+		return;
+	was_key = sc->st[--sc->depth].as_key;
+	/* after a key its value, after a value the next key */
 	if (sc->depth > 0 && sc->st[sc->depth - 1].is_map)
-		sc->st[sc->depth - 1].expect_key = true;
+		sc->st[sc->depth - 1].expect_key = !was_key;
 }
 
 /* A scalar or alias: a key of a mapping, or a value the edit needs (kind,
@@ -127,6 +143,11 @@ static void on_scalar(struct scanner *sc, const yaml_event_t *ev)
 			d->first_key = to_byte(&sc->pos, ev->start_mark.index);
 			d->first_key_col = ev->start_mark.column;
 		}
+		if (depth == 2 && !strcmp(st[0].key, "spec") && !strcmp(top->key, "completed"))
+			d->completed_key = true;
+		/* a merge key can override what the edit writes */
+		if ((depth == 1 || (depth == 2 && !strcmp(st[0].key, "spec"))) && !strcmp(top->key, "<<"))
+			d->merge = true;
 		return;
 	}
 	if (top->is_map)
@@ -143,6 +164,8 @@ static void on_scalar(struct scanner *sc, const yaml_event_t *ev)
 		d->completed_seen = true;
 		d->val_start = to_byte(&sc->pos, ev->start_mark.index);
 		d->val_end = to_byte(&sc->pos, ev->end_mark.index);
+		d->val_block = ev->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+		               ev->data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
 		keycpy(d->value, sizeof(d->value), ev);
 	}
 }
@@ -186,7 +209,11 @@ static int scan(const char *text, size_t len, struct scanner *sc, struct sl_erro
 			break;
 		}
 		done = ev.type == YAML_STREAM_END_EVENT;
-		r = on_event(sc, &ev, err);
+		/* marks count characters; the edit maps them to UTF-8 bytes */
+		if (ev.type == YAML_STREAM_START_EVENT && ev.data.stream_start.encoding != YAML_UTF8_ENCODING)
+			r = sl_error_set(err, SL_EINVALID, "YAML not in UTF-8 is not editable");
+		if (r >= 0)
+			r = on_event(sc, &ev, err);
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
@@ -211,12 +238,25 @@ static const struct docinfo *pick(const struct scanner *sc, unsigned doc_index, 
 	return found;
 }
 
-/* The text with the bytes of spec.completed's value replaced by "true". */
+/* The text with the bytes of spec.completed's value replaced by "true". A
+ * block scalar's end is where the next line's content starts (libyaml
+ * consumes its trailing line breaks and the next indentation): the
+ * replacement ends after its last content, so those stay. */
 static int replace_value(const char *text, size_t len, const struct docinfo *d, struct sl_buf *out)
 {
+	size_t end = d->val_end;
+
+	while (d->val_block && end > d->val_start + 1 &&
+	       (text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == ' ' || text[end - 1] == '\t'))
+		end--;
+	/* an empty value ("completed:" then nothing) has its place right
+	 * after the colon: "true" needs a blank before it there */
+	bool blank = d->val_start == end && d->val_start > 0 && text[d->val_start - 1] != ' ' &&
+	             text[d->val_start - 1] != '\t';
+
 	sl_buf_init(out, len + 16);
-	if (sl_buf_append(out, text, d->val_start) < 0 || sl_buf_puts(out, "true") < 0 ||
-	    sl_buf_append(out, text + d->val_end, len - d->val_end) < 0)
+	if (sl_buf_append(out, text, d->val_start) < 0 || sl_buf_puts(out, blank ? " true" : "true") < 0 ||
+	    sl_buf_append(out, text + end, len - end) < 0)
 		return SL_ENOMEM;
 	return 0;
 }
@@ -236,7 +276,7 @@ static int insert_completed(const char *text, size_t len, const struct docinfo *
 		if (r >= 0)
 			r = sl_buf_puts(out, d->spec_has_keys ? "completed: true, " : "completed: true");
 	} else {
-		at = d->first_key >= d->first_key_col ? d->first_key - d->first_key_col : 0;
+		at = d->first_key - d->first_key_col;
 		r = sl_buf_append(out, text, at);
 		for (size_t i = 0; r >= 0 && i < d->first_key_col; i++)
 			r = sl_buf_puts(out, " ");
@@ -246,6 +286,18 @@ static int insert_completed(const char *text, size_t len, const struct docinfo *
 	if (r >= 0)
 		r = sl_buf_append(out, text + at, len - at);
 	return r;
+}
+
+/* Only blanks before spec's first key on its line ("? key" and the like
+ * would need another indentation). */
+static bool first_key_starts_line(const char *text, const struct docinfo *d)
+{
+	if (d->first_key < d->first_key_col)
+		return false;
+	for (size_t i = d->first_key - d->first_key_col; i < d->first_key; i++)
+		if (text[i] != ' ')
+			return false;
+	return true;
 }
 
 static bool is_true(const char *v)
@@ -268,6 +320,12 @@ int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, co
 		r = sl_error_set(err, SL_ENOTFOUND, "no BackfillRequest %s in the file", name);
 		goto out;
 	}
+	if (d->merge) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "BackfillRequest %s: a merge key (<<) could override spec.completed, not editable",
+		                 name);
+		goto out;
+	}
 	if (d->completed_seen && is_true(d->value)) {
 		r = SL_EEXIST;
 		goto out;
@@ -275,6 +333,23 @@ int sl_source_yaml_complete(const char *text, size_t len, unsigned doc_index, co
 	if (!d->completed_seen && !d->spec_map) {
 		r = sl_error_set(err, SL_EINVALID,
 		                 "BackfillRequest %s has no spec mapping to add completed to", name);
+		goto out;
+	}
+	if (!d->completed_seen && d->complex_key) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "BackfillRequest %s: spec has a collection as a key, not editable", name);
+		goto out;
+	}
+	if (d->completed_key && !d->completed_seen) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "BackfillRequest %s: spec.completed is an alias or a collection, not editable",
+		                 name);
+		goto out;
+	}
+	if (!d->completed_seen && !d->spec_flow && d->spec_has_keys && !first_key_starts_line(text, d)) {
+		r = sl_error_set(err, SL_EINVALID,
+		                 "BackfillRequest %s: the first key of spec does not start its line, not editable",
+		                 name);
 		goto out;
 	}
 	r = d->completed_seen ? replace_value(text, len, d, out) : insert_completed(text, len, d, out);

@@ -22,8 +22,9 @@
  *
  * Choices the design leaves open:
  * - The initial BackfillRequest is created on the first decision about a
- *   stream with a backfill template (status.phase unset), also when the
- *   stream is created suspended: it then stays pending and runs on resume.
+ *   stream with a backfill template (status.phase unset) that is not
+ *   suspended, and its backfill Job in the same decision (built from the
+ *   request as created, not waiting to observe it).
  * - A missing template or a Job that cannot be built (bad secret reference,
  *   template setting STREAMCONTEXT__STREAM_ID/KIND) is Failed with reason
  *   TemplateNotFound or InvalidJob; a Job already running is left alone (a
@@ -59,7 +60,6 @@
 #define R_RUNNING        "Running"
 #define R_BACKFILLING    "Backfilling"
 #define R_SUSPENDED      "Suspended"
-#define R_BACKFILL_REQ   "BackfillRequested"
 #define R_WAIT_DELETION  "WaitingForJobDeletion"
 #define R_CONFIG_CHANGED "ConfigurationChanged"
 #define R_RESTARTING     "Restarting"
@@ -318,9 +318,12 @@ static const cJSON *oldest_pending(const struct sl_stream_observed *in, const st
 	return best;
 }
 
+/* The initial BackfillRequest carries the stream's shard label: the
+ * BackfillRequest informer of that shard selects on it. */
 static cJSON *initial_backfill(const cJSON *stream, const cJSON *cls, const char *name)
 {
 	const char *sname = sl_manifest_md_str(stream, "name"), *ns = sl_manifest_md_str(stream, "namespace");
+	const char *shard = sl_arcane_shard_of(stream);
 	cJSON *b = cJSON_CreateObject(), *md, *l, *refs, *o, *spec;
 	bool ok =
 	    b && cJSON_AddStringToObject(b, "apiVersion", SL_ARCANE_API_VERSION) &&
@@ -328,6 +331,7 @@ static cJSON *initial_backfill(const cJSON *stream, const cJSON *cls, const char
 	    (md = cJSON_AddObjectToObject(b, "metadata")) && cJSON_AddStringToObject(md, "name", name) &&
 	    cJSON_AddStringToObject(md, "namespace", ns) && (l = cJSON_AddObjectToObject(md, "labels")) &&
 	    cJSON_AddStringToObject(l, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) &&
+	    (!shard || cJSON_AddStringToObject(l, SL_ARCANE_LABEL_SHARD, shard)) &&
 	    (refs = cJSON_AddArrayToObject(md, "ownerReferences")) && (o = cJSON_CreateObject()) &&
 	    cJSON_AddItemToArray(refs, o) &&
 	    cJSON_AddStringToObject(o, "apiVersion", sl_manifest_str(stream, "apiVersion")) &&
@@ -400,12 +404,14 @@ static bool kept_num_eq(const cJSON *o, const char *key, int64_t want)
 
 /* Builds {"status": {...}} when what the server would store differs from the
  * observed status, else leaves *ret NULL. Every plugin CRD keeps phase,
- * configurationHash and the conditions' type, status, message and phase, so
- * those always count; the others (reason, lastTransitionTime,
- * observedGeneration, jobName, backfillRequest) count where the stored
- * status has them. So a converged stream costs no write whatever its CRD
- * keeps. Sets *moved when the phase or the condition's reason (or, where
- * reason is pruned, its message) changed: that is worth an Event. */
+ * configurationHash and the conditions' type, status and message, so those
+ * always count; the others (the condition's phase, reason,
+ * lastTransitionTime and observedGeneration, observedGeneration, jobName,
+ * backfillRequest) count where the stored status has them. So a converged
+ * stream costs no write whatever its CRD keeps (crds/mockstream.yaml, for
+ * one, has no phase in its conditions). Sets *moved when the phase or the
+ * condition's reason (or, where reason is pruned, its message) changed:
+ * that is worth an Event. */
 static int status_diff(const struct sl_stream_observed *in, const struct plan *p, cJSON **ret, bool *moved)
 {
 	const cJSON *old = sl_manifest_obj(in->stream, "status");
@@ -415,10 +421,10 @@ static int status_diff(const struct sl_stream_observed *in, const struct plan *p
 	char ltt[32];
 	bool core = oc && json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "status"), cstatus) &&
 	            json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "message"), p->message) &&
-	            json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "phase"), p->phase) &&
 	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) &&
 	            json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "configurationHash"), p->hash);
-	bool extra = kept_str_eq(oc, "reason", p->reason) && kept_num_eq(oc, "observedGeneration", gen) &&
+	bool extra = kept_str_eq(oc, "phase", p->phase) && kept_str_eq(oc, "reason", p->reason) &&
+	             kept_num_eq(oc, "observedGeneration", gen) &&
 	             kept_num_eq(old, "observedGeneration", gen) &&
 	             kept_str_eq(old, "jobName", p->job_name) && kept_str_eq(old, "backfillRequest", p->bfr);
 	const cJSON *oreason = cJSON_GetObjectItemCaseSensitive(oc, "reason");
@@ -587,13 +593,18 @@ static void status_hash_of_obj(const cJSON *o, char out[static SL_STREAM_STATUS_
 /* A live workload is what the desired one would be: same configuration-hash,
  * and same template-hash when it has one. Without one it was made by the
  * Arcane operator, which knows no template hash: adopted as it is. */
-static bool same_config(const cJSON *live, const cJSON *want)
+static bool same_hashes(const cJSON *live, const char *hash, const char *thash)
 {
 	const char *lt = sl_manifest_annotation(live, SL_ARCANE_ANN_TEMPLATE_HASH);
 
-	return sl_streq(sl_manifest_annotation(live, SL_ARCANE_ANN_CONFIG_HASH),
-	                sl_manifest_annotation(want, SL_ARCANE_ANN_CONFIG_HASH)) &&
-	       (!lt || sl_streq(lt, sl_manifest_annotation(want, SL_ARCANE_ANN_TEMPLATE_HASH)));
+	return sl_streq(sl_manifest_annotation(live, SL_ARCANE_ANN_CONFIG_HASH), hash) &&
+	       (!lt || sl_streq(lt, thash));
+}
+
+static bool same_config(const cJSON *live, const cJSON *want)
+{
+	return same_hashes(live, sl_manifest_annotation(want, SL_ARCANE_ANN_CONFIG_HASH),
+	                   sl_manifest_annotation(want, SL_ARCANE_ANN_TEMPLATE_HASH));
 }
 
 static void describe_ref(const struct sl_arcane_ref *ref, char *out, size_t n)
@@ -636,6 +647,8 @@ struct want {
 	const cJSON *gone;  /* the last state of a deleted Job of the wanted kind */
 	const char *name;   /* the Job's name */
 	const char *phase;  /* the stream's phase while it runs */
+	/* the configuration-hash and template-hash of the wanted Job */
+	char hash[SL_STREAM_HASH_MAX], thash[65];
 };
 
 static void want_of(const struct view *v, const cJSON *x, struct want *w)
@@ -703,15 +716,15 @@ static void wait_deletion(struct plan *p, const char *job)
 }
 
 /* A Job of the wanted name exists: keep it, wait for it, or replace it. */
-static void live_job(const struct view *v, struct plan *p, const struct want *w, const cJSON *job)
+static void live_job(const struct view *v, struct plan *p, const struct want *w)
 {
 	const cJSON *live = w->live, *fc = NULL;
 	/* A backfill Job the Arcane operator started (no template-hash) is
 	 * matched on its request alone, as that operator does. */
 	bool stale = w->t == T_BACKFILL ? !sl_streq(job_backfill_request(live), p->bfr) ||
 	                                      (sl_manifest_annotation(live, SL_ARCANE_ANN_TEMPLATE_HASH) &&
-	                                       !same_config(live, job))
-	                                : !same_config(live, job);
+	                                       !same_hashes(live, w->hash, w->thash))
+	                                : !same_hashes(live, w->hash, w->thash);
 
 	if (!owned_by(live, v->uid)) {
 		set_state(p, SL_ARCANE_PHASE_PENDING, R_NAME_TAKEN, false,
@@ -765,7 +778,7 @@ static void no_job(const struct view *v, struct plan *p, const struct want *w, c
 	                   sl_streq(v->old_phase, SL_ARCANE_PHASE_BACKFILLING) ||
 	                   sl_streq(v->old_phase, SL_ARCANE_PHASE_PENDING);
 
-	if (g && gs == J_FAILED && was_running && same_config(g, *job) &&
+	if (g && gs == J_FAILED && was_running && same_hashes(g, w->hash, w->thash) &&
 	    (w->t == T_STREAMING || sl_streq(job_backfill_request(g), p->bfr))) {
 		failed_job(p, sl_manifest_md_str(g, "name"), fc);
 		p->job_name = NULL;
@@ -782,6 +795,26 @@ static void no_job(const struct view *v, struct plan *p, const struct want *w, c
 	running(p, w);
 }
 
+/* The live Job of the wanted kind is ours, stays, and already carries the
+ * hashes the wanted Job would have (set into w): nothing needs building. A
+ * running stream is reconciled on every change of its objects; this keeps
+ * that to hashing its spec and template. Anything else (no template-hash,
+ * a hash that differs, an error) is left to the full build. */
+static bool live_current(const struct view *v, const struct plan *p, struct want *w)
+{
+	const cJSON *live = w->live;
+	struct sl_stream_job_input bin = {v->stream, v->in->stream_class, w->tmpl, w->x, false};
+	struct sl_error e = {0};
+
+	if (!live || !w->tmpl || !owned_by(live, v->uid) || deleting(live) ||
+	    !sl_manifest_annotation(live, SL_ARCANE_ANN_TEMPLATE_HASH) ||
+	    (w->t == T_BACKFILL && !sl_streq(job_backfill_request(live), p->bfr)))
+		return false;
+	return sl_stream_job_hashes(&bin, w->hash, w->thash, &e) == 0 &&
+	       sl_streq(sl_manifest_annotation(live, SL_ARCANE_ANN_CONFIG_HASH), w->hash) &&
+	       sl_streq(sl_manifest_annotation(live, SL_ARCANE_ANN_TEMPLATE_HASH), w->thash);
+}
+
 /* The Job backend, or a backfill: the Job named want should exist and run. */
 static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct sl_error *err)
 {
@@ -794,10 +827,16 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 		snprintf(p->bfr_buf, sizeof(p->bfr_buf), "%s", sl_manifest_md_str(x, "name"));
 		p->bfr = p->bfr_buf;
 	}
-	r = build_want(v, p, &w, &job, err);
-	if (r < 0 || !job)
-		return r;
-	status_hash_of_obj(job, p->hash_buf);
+	if (!live_current(v, p, &w)) {
+		r = build_want(v, p, &w, &job, err);
+		if (r < 0 || !job)
+			return r;
+		snprintf(w.hash, sizeof(w.hash), "%s",
+		         sl_manifest_annotation(job, SL_ARCANE_ANN_CONFIG_HASH) ?: "");
+		snprintf(w.thash, sizeof(w.thash), "%s",
+		         sl_manifest_annotation(job, SL_ARCANE_ANN_TEMPLATE_HASH) ?: "");
+	}
+	snprintf(p->hash_buf, sizeof(p->hash_buf), "%s/%.12s", w.hash, w.thash);
 	snprintf(p->job_name_buf, sizeof(p->job_name_buf), "%s", w.name);
 	p->hash = p->hash_buf;
 	p->job_name = p->job_name_buf;
@@ -807,7 +846,7 @@ static int run_job(const struct view *v, struct plan *p, const cJSON *x, struct 
 	 * unless it holds the wanted name (the Arcane operator's backfill Job S). */
 	delete_job(p, w.other);
 	if (w.live) {
-		live_job(v, p, &w, job);
+		live_job(v, p, &w);
 	} else if (w.other && (job_state(w.other, NULL) == J_ACTIVE ||
 	                       sl_streq(sl_manifest_md_str(w.other, "name"), w.name))) {
 		wait_deletion(p, sl_manifest_md_str(w.other, "name"));
@@ -1022,15 +1061,12 @@ static int what_runs(const struct view *v, struct plan *p, bool initial_now, str
 	r = sticky_failure(v, p, &stuck, err);
 	if (r < 0 || stuck)
 		return r;
-	if (initial_now && !x) {
-		/* The new BackfillRequest is not observed yet: wait for it. */
-		delete_job(p, v->own_s);
-		set_state(p, SL_ARCANE_PHASE_PENDING, R_BACKFILL_REQ, false, "created BackfillRequest %s",
-		          p->create_bfr_name);
-		p->bfr = p->create_bfr_name;
-		p->requeue_ms = WAIT_FALLBACK_MS;
-		return 0;
-	}
+	/* The initial BackfillRequest runs in the decision that creates it:
+	 * its Job is built from the object as created (what the server keeps:
+	 * spec.completed is set, the CRD defaults nothing else), so no Pending
+	 * status is written for the next decision to overwrite. */
+	if (initial_now && !x)
+		x = p->create_bfr;
 	if (x) {
 		/* A batch stream's CronJob pauses while its backfill runs. */
 		pause_cron(p, v->own_c);

@@ -330,6 +330,22 @@ struct job_env {
 	const cJSON *stream_spec;
 };
 
+/* Where the secret of StreamClass secretRefs entry f comes from: the
+ * stream's spec.f.name (all its keys, envFrom), else spec.secretRef.name
+ * (its key f); SL_EINVALID when the stream names neither. */
+static int secret_for(const cJSON *stream_spec, const char *f, const char **direct, const char **shared,
+                      struct sl_error *err)
+{
+	*direct = sl_manifest_str(sl_manifest_obj(stream_spec, f), "name");
+	*shared = sl_manifest_str(sl_manifest_obj(stream_spec, "secretRef"), "name");
+	if (!*direct && !*shared)
+		return sl_error_set(err, SL_EINVALID,
+		                    "spec.%s: missing secret reference: the StreamClass asks for it; "
+		                    "expected spec.%s.name or spec.secretRef.name",
+		                    f, f);
+	return 0;
+}
+
 static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmpl_what, struct sl_error *err)
 {
 	const char *cname = sl_manifest_str(ctr, "name");
@@ -364,22 +380,17 @@ static int container_apply(cJSON *ctr, const struct job_env *je, const char *tmp
 
 	cJSON_ArrayForEach(c, je->secret_refs)
 	{
-		const char *f = cJSON_IsString(c) ? c->valuestring : NULL;
+		const char *f = cJSON_IsString(c) ? c->valuestring : NULL, *direct, *shared;
 		if (!f || !*f)
 			continue;
-		const char *direct = sl_manifest_str(sl_manifest_obj(je->stream_spec, f), "name");
-		const char *shared = sl_manifest_str(sl_manifest_obj(je->stream_spec, "secretRef"), "name");
+		int r = secret_for(je->stream_spec, f, &direct, &shared, err);
+		if (r < 0)
+			return r;
 		if (direct) {
 			if (!(envfrom = arr_ensure(ctr, "envFrom")) || envfrom_add(envfrom, direct) < 0)
 				return sl_error_set(err, SL_ENOMEM, "out of memory");
-		} else if (shared) {
-			if (env_add_secret_key(env, f, shared) < 0)
-				return sl_error_set(err, SL_ENOMEM, "out of memory");
-		} else {
-			return sl_error_set(err, SL_EINVALID,
-			                    "spec.%s: missing secret reference: the StreamClass asks for it; "
-			                    "expected spec.%s.name or spec.secretRef.name",
-			                    f, f);
+		} else if (env_add_secret_key(env, f, shared) < 0) {
+			return sl_error_set(err, SL_ENOMEM, "out of memory");
 		}
 	}
 	return 0;
@@ -495,6 +506,20 @@ static int build_env(struct build *b, cJSON *ctrs, struct sl_error *err)
 	return 0;
 }
 
+/* The stream's shard goes on what is built for it, so that the Job and
+ * CronJob informers of that shard (selecting on the label) see them; a
+ * template's own shard label never moves a Job out of its stream's shard. */
+static int build_shard(struct build *b)
+{
+	const char *shard = sl_arcane_shard_of(b->in->stream);
+
+	if (!shard) {
+		cJSON_DeleteItemFromObjectCaseSensitive(b->labels, SL_ARCANE_LABEL_SHARD);
+		return 0;
+	}
+	return set_str(b->labels, SL_ARCANE_LABEL_SHARD, shard);
+}
+
 /* Our labels and annotations over the template's. */
 static int build_labels(struct build *b, struct sl_error *err)
 {
@@ -507,7 +532,7 @@ static int build_labels(struct build *b, struct sl_error *err)
 	    set_str(b->labels, SL_ARCANE_LABEL_ID, label) < 0 ||
 	    set_str(b->labels, SL_ARCANE_LABEL_KIND, b->kind) < 0 ||
 	    set_str(b->labels, SL_ARCANE_LABEL_BACKFILLING, b->in->backfill ? "true" : "false") < 0 ||
-	    set_str(b->labels, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) < 0 ||
+	    set_str(b->labels, SL_ARCANE_LABEL_MANAGED_BY, SL_ARCANE_MANAGED_BY) < 0 || build_shard(b) < 0 ||
 	    set_str(b->annotations, SL_ARCANE_ANN_CONFIG_HASH, b->hash) < 0 ||
 	    set_str(b->annotations, SL_ARCANE_ANN_TEMPLATE_HASH, b->thash) < 0 ||
 	    (b->bfr_name && set_str(b->annotations, SL_ARCANE_ANN_BACKFILL_REQUEST, b->bfr_name) < 0))
@@ -571,6 +596,27 @@ int sl_stream_job_build(const struct sl_stream_job_input *in, cJSON **ret_job, s
 	cJSON_Delete(b.annotations);
 	free(b.spec_json);
 	free(b.override_json);
+	return r;
+}
+
+int sl_stream_job_hashes(const struct sl_stream_job_input *in, char hash[static SL_STREAM_HASH_MAX],
+                         char thash[static 65], struct sl_error *err)
+{
+	struct build b = {.in = in};
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(in->stream, "spec"), *c;
+	const char *direct, *shared;
+	int r = build_check(&b, err);
+
+	cJSON_ArrayForEach(
+	    c, cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(in->stream_class, "spec"), "secretRefs"))
+	{
+		if (r == 0 && cJSON_IsString(c) && *c->valuestring)
+			r = secret_for(spec, c->valuestring, &direct, &shared, err);
+	}
+	if (r == 0)
+		r = sl_stream_config_hash(in->stream, in->backfill, hash, err);
+	if (r == 0)
+		r = sl_stream_template_hash(in->tmpl, thash, err);
 	return r;
 }
 

@@ -1,44 +1,60 @@
 /* The sync engine: runs a plan against the API server on the event loop.
  * Per stage: resolve kinds (discovery), list the live objects sluice manages
- * (one list per kind and namespace), skip what already agrees, apply the rest
- * with bounded concurrency; CRDs are waited on until Established. Then prune,
- * write inventory and status, record Events, update counters. */
+ * (one paged list per kind and namespace; each live object is reduced to its
+ * state digest as its page arrives), skip what already agrees, apply the
+ * rest with bounded concurrency; CRDs are waited on until Established. Then
+ * prune, write inventory and status, record Events, update counters. */
 #include "sluice/sync.h"
 #include "sluice/base-map.h"
 #include "sluice/kube.h"
 #include "sluice/loop.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
-#define DEFAULT_CONCURRENCY    64
+#define DEFAULT_CONCURRENCY 64
+/* where the adaptive limit starts and how low it goes: a few in flight
+ * keep even a saturated API server busy */
+#define INITIAL_CONCURRENCY    8
+#define MIN_CONCURRENCY        4
 #define DEFAULT_CRD_TIMEOUT_MS 60000
 #define CRD_POLL_MS            250
 #define LIST_PAGE              500
 
 enum item_outcome { ITEM_PENDING, ITEM_UNCHANGED, ITEM_APPLIED, ITEM_FAILED };
 
+/* Kept for each of 10,000s of objects: small on purpose. The live object
+ * itself is not kept (diff mode aside), only what deciding needs. */
 struct item_state {
 	struct sl_sync_item *it;
-	struct sl_kube_resource res;
+	unsigned kind; /* index into run.kinds when resolved */
 	bool resolved;
-	const cJSON *live; /* borrowed from a list body of the run; NULL: absent or unknown */
+	bool live_seen;    /* its list showed the live object */
+	bool state_known;  /* ... and state holds the live state digest */
 	bool live_unknown; /* the list failed: when in doubt, apply */
 	bool waiting;      /* a CRD not Established yet */
 	enum item_outcome outcome;
 	char state[SL_SYNC_DIGEST_HEX + 1];
-	char *diff; /* diff mode: text for this object */
+	cJSON *live; /* diff mode only: the live object (owned); NULL: absent */
+	char *diff;  /* diff mode: text for this object */
 };
 
-/* One list result: objects indexed by name for lookup. */
+/* An item a list answers for, found by name as the pages arrive. */
+struct list_item {
+	const char *name;
+	size_t idx; /* into run.st */
+};
+
+/* One list of live objects (a kind in a namespace) and the items of the
+ * plan it answers for. */
 struct live_list {
 	char *api_version, *kind, *ns;
 	bool failed;
 	char *error;
-	cJSON *body;
-	const cJSON **by_name; /* sorted by metadata.name */
-	size_t n;
+	struct list_item *items; /* sorted by name */
+	size_t n_items, cap_items;
 };
 
 enum phase {
@@ -60,6 +76,7 @@ struct req {
 	struct run *run;
 	size_t idx; /* item index, list index or prune index */
 	char *a, *b;
+	uint64_t sent_us; /* applies: when sent, for the latency */
 };
 
 struct run {
@@ -73,11 +90,14 @@ struct run {
 	unsigned pending; /* requests in flight in this phase (+1 while issuing) */
 	size_t next;      /* next item of the stage to apply */
 	struct item_state *st;
+	struct sl_sync_limit limit;     /* applies in flight */
+	struct sl_kube_resource *kinds; /* resolved kinds of the run */
+	size_t n_kinds, cap_kinds;
 	struct live_list *lists;
 	size_t n_lists, cap_lists;
 	struct sl_map list_index; /* list_key -> index + 1 into lists */
 	struct sl_sync_inventory *prev, *cur;
-	cJSON *inv_cm;      /* the inventory ConfigMap as last read or written */
+	cJSON *inv_cm;      /* the inventory ConfigMap as last read or written, data left out */
 	char *prev_outcome; /* "outcome" of the stored status */
 	/* The stored inventory was read (or there is none yet). Only then may
 	 * this run write one: an inventory that could not be read or parsed is
@@ -243,6 +263,16 @@ static size_t stage_end(const struct run *r)
 
 /* ---- inventory read ---------------------------------------------------------------- */
 
+/* What the run keeps of the inventory ConfigMap: the identity that Events
+ * name, not the inventory text and managedFields it was read with. */
+static cJSON *cm_identity(cJSON *cm)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(cm, "data");
+	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(cm, "metadata"),
+	                                        "managedFields");
+	return cm;
+}
+
 static void on_inventory(struct sl_kube_result *res, void *payload)
 {
 	struct run *r = req_done(payload, NULL);
@@ -257,34 +287,20 @@ static void on_inventory(struct sl_kube_result *res, void *payload)
 		set_fatal(r, res->code, "reading inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name,
 		          result_reason(res));
 	} else {
-		const cJSON *data = cJSON_GetObjectItemCaseSensitive(res->body, "data");
-		const cJSON *inv = cJSON_GetObjectItemCaseSensitive(data, "inventory");
-		const cJSON *status = cJSON_GetObjectItemCaseSensitive(data, "status");
 		struct sl_sync_inventory *prev = NULL;
-		if (cJSON_IsString(inv)) {
-			int rc =
-			    sl_sync_inventory_parse(inv->valuestring, strlen(inv->valuestring), &prev, &err);
-			if (rc < 0)
-				/* a damaged inventory must turn neither into "prune
-				 * nothing" nor into "prune everything" silently */
-				set_fatal(r, rc, "inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name,
-				          err.msg);
-			else {
-				sl_sync_inventory_free(r->prev);
-				r->prev = prev;
-				r->prev_known = true;
-			}
-		} else {
-			r->prev_known = true; /* a ConfigMap without one: empty */
+		char *outcome = NULL;
+		int rc = sl_sync_inventory_read(res->body, &prev, &outcome, &err);
+		if (rc < 0)
+			/* a damaged inventory must turn neither into "prune
+			 * nothing" nor into "prune everything" silently */
+			set_fatal(r, rc, "inventory %s/%s: %s", r->s->inventory_ns, r->s->inv_name, err.msg);
+		else {
+			sl_sync_inventory_free(r->prev);
+			r->prev = prev;
+			r->prev_known = true;
+			r->prev_outcome = outcome;
 		}
-		if (cJSON_IsString(status)) {
-			cJSON *st = cJSON_Parse(status->valuestring);
-			const cJSON *oc = cJSON_GetObjectItemCaseSensitive(st, "outcome");
-			if (cJSON_IsString(oc) && !(r->prev_outcome = sl_strdup(oc->valuestring)))
-				set_fatal(r, SL_ENOMEM, "out of memory");
-			cJSON_Delete(st);
-		}
-		r->inv_cm = res->body;
+		r->inv_cm = cm_identity(res->body);
 		res->body = NULL;
 	}
 	settle(r);
@@ -322,9 +338,24 @@ static bool same_kind(const struct sl_sync_item *a, const char *av, const char *
 	return strcmp(a->api_version, av) == 0 && strcmp(a->kind, kind) == 0;
 }
 
+static const struct sl_kube_resource *item_res(const struct run *r, const struct item_state *is)
+{
+	assert(is->resolved && is->kind < r->n_kinds);
+	return &r->kinds[is->kind];
+}
+
 static void apply_resolution(struct run *r, const char *av, const char *kind, int code,
                              const struct sl_kube_resource *res, const char *why)
 {
+	size_t k = r->n_kinds;
+
+	if (code >= 0 && res) {
+		if (SL_GROW(r->kinds, r->cap_kinds, r->n_kinds + 1, 8) < 0) {
+			set_fatal(r, SL_ENOMEM, "out of memory");
+			return;
+		}
+		r->kinds[r->n_kinds++] = *res;
+	}
 	for (size_t i = stage_begin(r); i < stage_end(r); i++) {
 		struct item_state *is = &r->st[i];
 		if (is->resolved || is->outcome != ITEM_PENDING || !same_kind(is->it, av, kind))
@@ -333,7 +364,7 @@ static void apply_resolution(struct run *r, const char *av, const char *kind, in
 			item_fail(r, is, code < 0 ? code : SL_EINTERNAL, why ? why : "cannot resolve kind");
 			continue;
 		}
-		is->res = *res;
+		is->kind = (unsigned)k;
 		is->resolved = true;
 		if (res->namespaced && !is->it->ns) {
 			if (sl_sync_item_set_namespace(is->it, r->s->default_ns) < 0)
@@ -445,9 +476,9 @@ static const char *meta_name(const cJSON *o)
 	return cJSON_IsString(n) ? n->valuestring : "";
 }
 
-static int cmp_by_name(const void *a, const void *b)
+static int cmp_list_item(const void *a, const void *b)
 {
-	return strcmp(meta_name(*(const cJSON *const *)a), meta_name(*(const cJSON *const *)b));
+	return strcmp(((const struct list_item *)a)->name, ((const struct list_item *)b)->name);
 }
 
 /* Length-prefixed, so no two (apiVersion, kind, namespace) share a key.
@@ -479,9 +510,8 @@ static struct live_list *find_list(struct run *r, const char *av, const char *ki
 }
 
 /* Items of a list carry no apiVersion and kind: give them the list's, so
- * they compare like the objects an apply returns. Only what the comparison
- * needs is kept: 10,000 listed objects with their managedFields would hold
- * several times the memory. */
+ * they compare like the objects an apply returns. managedFields go: the
+ * comparison does not read them, and diff mode keeps the object. */
 static int trim_live(cJSON *obj, const struct live_list *l)
 {
 	cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -491,6 +521,83 @@ static int trim_live(cJSON *obj, const struct live_list *l)
 	if (!cJSON_GetObjectItemCaseSensitive(obj, "kind"))
 		SL_CHECK_ALLOC(cJSON_AddStringToObject(obj, "kind", l->kind));
 	return 0;
+}
+
+static struct item_state *list_lookup(struct run *r, const struct live_list *l, const char *name)
+{
+	size_t lo = 0, hi = l->n_items;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(l->items[mid].name, name);
+		if (c == 0)
+			return &r->st[l->items[mid].idx];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static void record_failed(struct run *r, const struct sl_sync_item *it);
+
+/* What deciding needs of one live object, taken while its page is at hand:
+ * the completed latch and the state digest (diff mode also keeps the
+ * object). Live objects of no item here (another source's) are skipped. */
+static void take_live(struct run *r, struct live_list *l, cJSON *items, cJSON *o)
+{
+	struct item_state *is = list_lookup(r, l, meta_name(o));
+	struct sl_sync_item *it;
+
+	if (!is || is->outcome != ITEM_PENDING)
+		return;
+	it = is->it;
+	if (trim_live(o, l) < 0) {
+		set_fatal(r, SL_ENOMEM, "out of memory");
+		return;
+	}
+	if (sl_sync_latch_completed(it->obj, o) && sl_sync_digest(it->obj, it->digest) < 0) {
+		item_fail(r, is, SL_ENOMEM, "out of memory");
+		record_failed(r, it);
+		return;
+	}
+	is->live_seen = true;
+	/* a state that cannot be computed is unknown: applied */
+	is->state_known = sl_sync_state_digest_from(it->digest, it->obj, o, is->state) == 0;
+	if (diff_mode(r->s)) {
+		cJSON_Delete(is->live);
+		is->live = cJSON_DetachItemViaPointer(items, o);
+	}
+}
+
+/* Forgets what a list showed: it starts again (an expired continue token). */
+static void forget_live(struct run *r, struct live_list *l)
+{
+	for (size_t i = 0; i < l->n_items; i++) {
+		struct item_state *is = &r->st[l->items[i].idx];
+		is->live_seen = is->state_known = false;
+		cJSON_Delete(is->live);
+		is->live = NULL;
+	}
+}
+
+static void on_list_page(cJSON *items, void *payload)
+{
+	struct req *q = payload;
+	struct run *r = q->run;
+	struct live_list *l;
+
+	if (r->canceled)
+		return;
+	l = &r->lists[q->idx];
+	if (!items) {
+		forget_live(r, l);
+		return;
+	}
+	for (cJSON *o = items->child, *next; o; o = next) {
+		next = o->next; /* diff mode detaches o */
+		take_live(r, l, items, o);
+	}
 }
 
 static void on_list(struct sl_kube_result *res, void *payload)
@@ -505,113 +612,97 @@ static void on_list(struct sl_kube_result *res, void *payload)
 		l->failed = true;
 		if (!(l->error = sl_strdup(result_reason(res))))
 			set_fatal(r, SL_ENOMEM, "out of memory");
-	} else {
-		cJSON *items = cJSON_GetObjectItemCaseSensitive(res->body, "items");
-		size_t n = (size_t)cJSON_GetArraySize(items), i = 0;
-		l->body = res->body;
-		res->body = NULL;
-		l->by_name = n ? malloc(n * sizeof(*l->by_name)) : NULL;
-		if (n && !l->by_name) {
-			set_fatal(r, SL_ENOMEM, "out of memory");
-		} else {
-			for (cJSON *o = items ? items->child : NULL; o; o = o->next) {
-				if (trim_live(o, l) < 0)
-					set_fatal(r, SL_ENOMEM, "out of memory");
-				l->by_name[i++] = o;
-			}
-			if (n)
-				qsort(l->by_name, n, sizeof(*l->by_name), cmp_by_name);
-			l->n = n;
-		}
 	}
 	settle(r);
+}
+
+/* The list of an item's kind and namespace, created (not yet sent) when
+ * new; NULL on allocation failure. */
+static struct live_list *list_for(struct run *r, const struct sl_sync_item *it)
+{
+	struct live_list *l = find_list(r, it->api_version, it->kind, it->ns);
+	char key[LIST_KEY_MAX];
+
+	if (l)
+		return l;
+	if (SL_GROW(r->lists, r->cap_lists, r->n_lists + 1, 16) < 0)
+		return NULL;
+	l = &r->lists[r->n_lists];
+	memset(l, 0, sizeof(*l));
+	r->n_lists++;
+	l->api_version = sl_strdup(it->api_version);
+	l->kind = sl_strdup(it->kind);
+	l->ns = sl_strdup(it->ns ? it->ns : "");
+	if (!l->api_version || !l->kind || !l->ns)
+		return NULL;
+	if (list_key(l->api_version, l->kind, l->ns, key) &&
+	    sl_map_put(&r->list_index, key, (void *)(uintptr_t)r->n_lists, NULL) < 0)
+		return NULL;
+	return l;
+}
+
+static void send_list(struct run *r, size_t li, const struct item_state *is)
+{
+	struct live_list *l = &r->lists[li];
+	const struct sl_kube_resource *res = item_res(r, is);
+	struct req *q = req_new(r, li);
+	struct sl_kube_ref ref = {
+	    .api_version = l->api_version,
+	    .resource = res->plural,
+	    .namespaced = res->namespaced,
+	    .ns = *l->ns ? l->ns : NULL,
+	};
+	/* Paged and consistent: a page at a time keeps memory flat however
+	 * many objects there are, and current API servers answer every page
+	 * from their watch cache (consistent lists from the cache, and its
+	 * snapshots for the continue tokens), not from etcd. Consistent also
+	 * means a BackfillRequest's "completed" is never read stale (and so
+	 * never re-applied false). */
+	struct sl_kube_call_opts o = {
+	    .label_selector = SL_ARCANE_LABEL_MANAGED_BY "=sluice",
+	    .limit = r->s->opts.list_page ? r->s->opts.list_page : LIST_PAGE,
+	};
+
+	if (!q) {
+		set_fatal(r, SL_ENOMEM, "out of memory");
+		return;
+	}
+	r->pending++;
+	int rc = sl_kube_list_pages(r->s->kube, &ref, &o, on_list_page, on_list, q);
+	if (rc < 0) {
+		l->failed = true;
+		if (!(l->error = sl_strdup(sl_strerror(rc))))
+			set_fatal(r, SL_ENOMEM, "out of memory");
+		req_free(q);
+		r->pending--;
+	}
 }
 
 static void start_list(struct run *r)
 {
-	struct sl_sync *s = r->s;
+	size_t first_new = r->n_lists;
+
 	r->phase = PH_LIST;
 	r->pending = 1;
+	/* every list learns its items before any is sent: pages arrive only
+	 * later, on the loop, but sorted names must be ready by then */
 	for (size_t i = stage_begin(r); i < stage_end(r) && !r->fatal; i++) {
 		struct item_state *is = &r->st[i];
 		if (!is->resolved || is->outcome != ITEM_PENDING)
 			continue;
-		if (find_list(r, is->it->api_version, is->it->kind, is->it->ns))
-			continue;
-		if (SL_GROW(r->lists, r->cap_lists, r->n_lists + 1, 16) < 0) {
+		struct live_list *l = list_for(r, is->it);
+		if (!l || SL_GROW(l->items, l->cap_items, l->n_items + 1, 8) < 0) {
 			set_fatal(r, SL_ENOMEM, "out of memory");
 			break;
 		}
-		struct live_list *l = &r->lists[r->n_lists];
-		memset(l, 0, sizeof(*l));
-		l->api_version = sl_strdup(is->it->api_version);
-		l->kind = sl_strdup(is->it->kind);
-		l->ns = sl_strdup(is->it->ns ? is->it->ns : "");
-		r->n_lists++;
-		if (!l->api_version || !l->kind || !l->ns) {
-			set_fatal(r, SL_ENOMEM, "out of memory");
-			break;
-		}
-		char key[LIST_KEY_MAX];
-		if (list_key(l->api_version, l->kind, l->ns, key) &&
-		    sl_map_put(&r->list_index, key, (void *)(uintptr_t)r->n_lists, NULL) < 0) {
-			set_fatal(r, SL_ENOMEM, "out of memory");
-			break;
-		}
-		struct req *q = req_new(r, r->n_lists - 1);
-		if (!q) {
-			set_fatal(r, SL_ENOMEM, "out of memory");
-			break;
-		}
-		struct sl_kube_ref ref = {
-		    .api_version = is->it->api_version,
-		    .resource = is->res.plural,
-		    .namespaced = is->res.namespaced,
-		    .ns = is->it->ns,
-		};
-		struct sl_kube_call_opts o = {
-		    .label_selector = SL_ARCANE_LABEL_MANAGED_BY "=sluice",
-		    .limit = LIST_PAGE,
-		};
-		/* From the API server's watch cache (resourceVersion 0, one
-		 * unpaged answer): several times cheaper than a quorum read
-		 * from etcd, and a cache a moment behind only delays drift
-		 * correction to the next interval. Not for BackfillRequests:
-		 * a stale "completed: false" must never be re-applied. */
-		if (is->it->stage != SL_SYNC_STAGE_BACKFILL) {
-			o.resource_version = "0";
-			o.limit = 0;
-		}
-		r->pending++;
-		int rc = sl_kube_list(s->kube, &ref, &o, on_list, q);
-		if (rc < 0) {
-			l->failed = true;
-			if (!(l->error = sl_strdup(sl_strerror(rc))))
-				set_fatal(r, SL_ENOMEM, "out of memory");
-			req_free(q);
-			r->pending--;
-		}
+		l->items[l->n_items++] = (struct list_item){.name = is->it->name, .idx = i};
+	}
+	for (size_t li = first_new; li < r->n_lists && !r->fatal; li++) {
+		struct live_list *l = &r->lists[li];
+		qsort(l->items, l->n_items, sizeof(*l->items), cmp_list_item);
+		send_list(r, li, &r->st[l->items[0].idx]);
 	}
 	settle(r);
-}
-
-static const cJSON *lookup_live(struct live_list *l, const char *name, bool *unknown)
-{
-	*unknown = !l || l->failed;
-	if (!l || l->failed || !l->n)
-		return NULL;
-	size_t lo = 0, hi = l->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(meta_name(l->by_name[mid]), name);
-		if (c == 0)
-			return l->by_name[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
 }
 
 /* ---- decide and apply ---------------------------------------------------------------- */
@@ -635,10 +726,13 @@ static void issue_applies(struct run *r);
 static void on_apply(struct sl_kube_result *res, void *payload)
 {
 	size_t idx;
+	uint64_t sent_us = ((const struct req *)payload)->sent_us;
 	struct run *r = req_done(payload, &idx);
 
 	if (!r)
 		return;
+	if (res->code == 0)
+		sl_sync_limit_sample(&r->limit, sl_now_us() - sent_us);
 	struct sl_sync *s = r->s;
 	struct item_state *is = &r->st[idx];
 	if (res->code < 0) {
@@ -663,7 +757,8 @@ static void on_apply(struct sl_kube_result *res, void *payload)
 			snprintf(label, sizeof(label), "%s %s %s%s%s", is->it->api_version, is->it->kind,
 			         is->it->ns ? is->it->ns : "", is->it->ns ? "/" : "", is->it->name);
 			sl_buf_init(&b, 16u << 20);
-			int rc = sl_sync_diff_object(is->it->obj, is->live, res->body, label, &b);
+			int rc = sl_sync_diff_object(is->it->obj, is->live_unknown ? NULL : is->live,
+			                             res->body, label, &b);
 			if (rc == 1)
 				is->diff = sl_buf_steal(&b);
 			else if (rc == 0)
@@ -691,10 +786,9 @@ static void on_apply(struct sl_kube_result *res, void *payload)
 static bool needs_apply(struct run *r, struct item_state *is)
 {
 	struct sl_sync_item *it = is->it;
-	bool unknown;
 	struct live_list *l = find_list(r, it->api_version, it->kind, it->ns);
+	bool unknown = !l || l->failed;
 
-	is->live = lookup_live(l, it->name, &unknown);
 	is->live_unknown = unknown;
 	if (unknown && it->stage == SL_SYNC_STAGE_BACKFILL) {
 		/* without the live object the completed latch cannot hold:
@@ -706,15 +800,9 @@ static bool needs_apply(struct run *r, struct item_state *is)
 		record_failed(r, it);
 		return false;
 	}
-	if (!is->live)
+	/* absent, or when in doubt: apply */
+	if (unknown || !is->live_seen || !is->state_known)
 		return true;
-	if (sl_sync_latch_completed(it->obj, is->live) && sl_sync_digest(it->obj, it->digest) < 0) {
-		item_fail(r, is, SL_ENOMEM, "out of memory");
-		record_failed(r, it);
-		return false;
-	}
-	if (sl_sync_state_digest_from(it->digest, it->obj, is->live, is->state) < 0)
-		return true; /* when in doubt, apply */
 	const struct sl_sync_inv_entry *e =
 	    sl_sync_inventory_find(r->prev, it->group, it->kind, it->ns, it->name);
 	if (e && strcmp(e->digest, is->state) == 0) {
@@ -730,9 +818,8 @@ static bool needs_apply(struct run *r, struct item_state *is)
 static void issue_applies(struct run *r)
 {
 	struct sl_sync *s = r->s;
-	unsigned conc = s->opts.concurrency ? s->opts.concurrency : DEFAULT_CONCURRENCY;
 
-	while (!r->fatal && r->pending < conc && r->next < stage_end(r)) {
+	while (!r->fatal && r->pending < r->limit.limit && r->next < stage_end(r)) {
 		size_t idx = r->next++;
 		struct item_state *is = &r->st[idx];
 		if (is->outcome != ITEM_PENDING || !is->resolved)
@@ -744,10 +831,11 @@ static void issue_applies(struct run *r)
 			set_fatal(r, SL_ENOMEM, "out of memory");
 			break;
 		}
+		const struct sl_kube_resource *res = item_res(r, is);
 		struct sl_kube_ref ref = {
 		    .api_version = is->it->api_version,
-		    .resource = is->res.plural,
-		    .namespaced = is->res.namespaced,
+		    .resource = res->plural,
+		    .namespaced = res->namespaced,
 		    .ns = is->it->ns,
 		    .name = is->it->name,
 		};
@@ -757,6 +845,7 @@ static void issue_applies(struct run *r)
 		    .dry_run = dry(s),
 		};
 		r->pending++;
+		q->sent_us = sl_now_us();
 		int rc = sl_kube_apply(s->kube, &ref, is->it->obj, &o, on_apply, q);
 		if (rc < 0) {
 			req_free(q);
@@ -816,8 +905,9 @@ static void poll_crds(struct run *r)
 			set_fatal(r, SL_ENOMEM, "out of memory");
 			break;
 		}
-		struct sl_kube_ref ref = {
-		    .api_version = is->it->api_version, .resource = is->res.plural, .name = is->it->name};
+		struct sl_kube_ref ref = {.api_version = is->it->api_version,
+		                          .resource = item_res(r, is)->plural,
+		                          .name = is->it->name};
 		r->pending++;
 		if (sl_kube_get(s->kube, &ref, NULL, on_crd_get, q) < 0) {
 			req_free(q);
@@ -1137,7 +1227,7 @@ static void on_write(struct sl_kube_result *res, void *payload)
 	} else {
 		r->writes++;
 		cJSON_Delete(r->inv_cm);
-		r->inv_cm = res->body;
+		r->inv_cm = cm_identity(res->body);
 		res->body = NULL;
 	}
 	settle(r);
@@ -1170,17 +1260,23 @@ static void status_of(const struct run *r, struct sl_sync_status *st)
 static int outcome_of(const struct sl_sync_status *st, const char *inv, char out[static 65])
 {
 	struct sl_sync_status sig = *st;
+	struct sl_sha256 c;
+	uint8_t d[SL_SHA256_LEN];
 	struct sl_buf b;
 	int r;
 
 	sig.start_s = sig.end_s = 0;
 	sig.applied = sig.unchanged = sig.pruned = sig.prune_skipped = 0;
-	sl_buf_init(&b, SL_SYNC_INVENTORY_MAX + 256 * 1024);
+	sl_buf_init(&b, 256 * 1024);
 	r = sl_sync_status_format(&sig, &b);
-	if (r == 0)
-		r = sl_buf_puts(&b, inv);
-	if (r == 0)
-		sl_sha256_hex(b.data, b.len, out);
+	if (r == 0) {
+		/* hashed in two parts: the inventory text is not copied */
+		sl_sha256_init(&c);
+		sl_sha256_update(&c, b.data, b.len);
+		sl_sha256_update(&c, inv, strlen(inv));
+		sl_sha256_final(&c, d);
+		sl_hex(d, sizeof(d), out);
+	}
 	sl_buf_free(&b);
 	return r;
 }
@@ -1320,16 +1416,18 @@ static void run_free(struct run *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; r->st && r->plan && i < r->plan->n_items; i++)
+	for (size_t i = 0; r->st && r->plan && i < r->plan->n_items; i++) {
 		free(r->st[i].diff);
+		cJSON_Delete(r->st[i].live);
+	}
 	free(r->st);
+	free(r->kinds);
 	for (size_t i = 0; i < r->n_lists; i++) {
 		free(r->lists[i].api_version);
 		free(r->lists[i].kind);
 		free(r->lists[i].ns);
 		free(r->lists[i].error);
-		free(r->lists[i].by_name);
-		cJSON_Delete(r->lists[i].body);
+		free(r->lists[i].items);
 	}
 	free(r->lists);
 	sl_map_free(&r->list_index, NULL);
@@ -1509,6 +1607,8 @@ int sl_sync_run(struct sl_sync *s, struct sl_sync_plan *plan, const char *source
 	r->payload = payload;
 	r->t0 = sl_now_ms();
 	r->start_s = sl_wall_s();
+	unsigned max = s->opts.concurrency ? s->opts.concurrency : DEFAULT_CONCURRENCY;
+	sl_sync_limit_init(&r->limit, INITIAL_CONCURRENCY, SL_MIN(MIN_CONCURRENCY, max), max);
 	sl_buf_init(&r->pruned_names, 64 * 1024);
 	if (source_error && !(r->source_error = sl_strdup(source_error)))
 		goto oom;

@@ -1,6 +1,7 @@
 /* The inventory: the set of objects a source applied, with their state
  * digests, stored compactly in a ConfigMap next to the sync status. Pure. */
 #include "sluice/sync.h"
+#include "sluice/base-map.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -11,6 +12,9 @@ struct sl_sync_inventory {
 	size_t n, cap;
 	size_t *slots; /* open addressing: index + 1, 0 = empty */
 	size_t nslots;
+	/* Groups, versions, kinds and namespaces, each stored once: 10,000
+	 * entries share a handful of them. */
+	struct sl_map strings;
 };
 
 int sl_sync_inventory_new(struct sl_sync_inventory **ret)
@@ -18,6 +22,7 @@ int sl_sync_inventory_new(struct sl_sync_inventory **ret)
 	struct sl_sync_inventory *inv = calloc(1, sizeof(*inv));
 	if (!inv)
 		return SL_ENOMEM;
+	sl_map_init(&inv->strings);
 	*ret = inv;
 	return 0;
 }
@@ -26,16 +31,22 @@ void sl_sync_inventory_free(struct sl_sync_inventory *inv)
 {
 	if (!inv)
 		return;
-	for (size_t i = 0; i < inv->n; i++) {
-		free(inv->e[i].group);
-		free(inv->e[i].version);
-		free(inv->e[i].kind);
-		free(inv->e[i].ns);
+	for (size_t i = 0; i < inv->n; i++)
 		free(inv->e[i].name);
-	}
+	sl_map_free(&inv->strings, NULL);
 	free(inv->e);
 	free(inv->slots);
 	free(inv);
+}
+
+/* The inventory's copy of s (shared by every entry that has it), or NULL
+ * when out of memory. */
+static char *intern(struct sl_sync_inventory *inv, const char *s)
+{
+	const char *k = sl_map_key(&inv->strings, s);
+	if (!k && sl_map_put(&inv->strings, s, inv, NULL) == 0)
+		k = sl_map_key(&inv->strings, s);
+	return (char *)k;
 }
 
 size_t sl_sync_inventory_count(const struct sl_sync_inventory *inv)
@@ -121,10 +132,9 @@ int sl_sync_inventory_put(struct sl_sync_inventory *inv, const char *group, cons
 	if (s && *s) {
 		struct sl_sync_inv_entry *e = &inv->e[*s - 1];
 		if (strcmp(e->version, version) != 0) {
-			char *v = sl_strdup(version);
+			char *v = intern(inv, version);
 			if (!v)
 				return SL_ENOMEM;
-			free(e->version);
 			e->version = v;
 		}
 		set_digest(e, digest);
@@ -138,17 +148,13 @@ int sl_sync_inventory_put(struct sl_sync_inventory *inv, const char *group, cons
 	if (SL_GROW(inv->e, inv->cap, inv->n + 1, 64) < 0)
 		return SL_ENOMEM;
 	struct sl_sync_inv_entry e = {
-	    .group = sl_strdup(group),
-	    .version = sl_strdup(version),
-	    .kind = sl_strdup(kind),
-	    .ns = sl_strdup(ns),
+	    .group = intern(inv, group),
+	    .version = intern(inv, version),
+	    .kind = intern(inv, kind),
+	    .ns = intern(inv, ns),
 	    .name = sl_strdup(name),
 	};
 	if (!e.group || !e.version || !e.kind || !e.ns || !e.name) {
-		free(e.group);
-		free(e.version);
-		free(e.kind);
-		free(e.ns);
 		free(e.name);
 		return SL_ENOMEM;
 	}
@@ -187,53 +193,82 @@ static const struct sl_sync_inv_entry **sorted_entries(const struct sl_sync_inve
 	return v;
 }
 
-/* The objects of the types, in the order of the sorted entries: the text is
- * hashed into the status's outcome, so its bytes stay as they always were. */
-static int add_types(cJSON *objs, const struct sl_sync_inv_entry **v, size_t n)
+static int put_char(struct sl_buf *out, char c)
 {
-	const struct sl_sync_inv_entry *prev = NULL;
-	cJSON *type = NULL, *ns = NULL;
-
-	for (size_t i = 0; i < n; i++) {
-		const struct sl_sync_inv_entry *e = v[i];
-		bool new_type = !prev || strcmp(prev->group, e->group) || strcmp(prev->kind, e->kind) ||
-		                strcmp(prev->version, e->version);
-
-		if (new_type) {
-			char *key = sl_asprintf("%s/%s/%s", e->group, e->version, e->kind);
-			type = key ? cJSON_AddObjectToObject(objs, key) : NULL;
-			free(key);
-			if (!type)
-				return SL_ENOMEM;
-		}
-		if ((new_type || strcmp(prev->ns, e->ns)) && !(ns = cJSON_AddObjectToObject(type, e->ns)))
-			return SL_ENOMEM;
-		if (!cJSON_AddStringToObject(ns, e->name, e->digest))
-			return SL_ENOMEM;
-		prev = e;
-	}
-	return 0;
+	return sl_buf_append(out, &c, 1);
 }
 
+/* s as a JSON string, escaped as cJSON escapes it: the text is hashed
+ * into the status's outcome, so its bytes stay as they always were. */
+static int put_json_string(struct sl_buf *out, const char *s)
+{
+	int r = put_char(out, '"');
+	for (const unsigned char *p = (const unsigned char *)s; r == 0 && *p; p++) {
+		switch (*p) {
+		case '"':
+			r = sl_buf_puts(out, "\\\"");
+			break;
+		case '\\':
+			r = sl_buf_puts(out, "\\\\");
+			break;
+		case '\b':
+			r = sl_buf_puts(out, "\\b");
+			break;
+		case '\f':
+			r = sl_buf_puts(out, "\\f");
+			break;
+		case '\n':
+			r = sl_buf_puts(out, "\\n");
+			break;
+		case '\r':
+			r = sl_buf_puts(out, "\\r");
+			break;
+		case '\t':
+			r = sl_buf_puts(out, "\\t");
+			break;
+		default:
+			r = *p < 32 ? sl_buf_printf(out, "\\u%04x", *p) : put_char(out, (char)*p);
+		}
+	}
+	return r == 0 ? put_char(out, '"') : r;
+}
+
+/* {"v":1,"o":{"<group>/<version>/<kind>":{"<ns>":{"<name>":"<digest>"}}}}
+ * as cJSON_PrintUnformatted would print it, written straight into out
+ * (no tree of 10,000 nodes on the way). */
 int sl_sync_inventory_format(const struct sl_sync_inventory *inv, struct sl_buf *out)
 {
 	size_t n = sl_sync_inventory_count(inv);
 	const struct sl_sync_inv_entry **v = n ? sorted_entries(inv) : NULL;
-	cJSON *root = cJSON_CreateObject(), *objs;
-	char *text = NULL;
-	int r = SL_ENOMEM;
+	const struct sl_sync_inv_entry *prev = NULL;
+	int r;
 
-	if ((n && !v) || !root || !cJSON_AddNumberToObject(root, "v", 1) ||
-	    !(objs = cJSON_AddObjectToObject(root, "o")))
-		goto out;
-	r = add_types(objs, v, n);
-	if (r < 0)
-		goto out;
-	text = cJSON_PrintUnformatted(root);
-	r = text ? sl_buf_puts(out, text) : SL_ENOMEM;
-out:
-	free(text);
-	cJSON_Delete(root);
+	if (n && !v)
+		return SL_ENOMEM;
+	r = sl_buf_puts(out, "{\"v\":1,\"o\":{");
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct sl_sync_inv_entry *e = v[i];
+		bool new_type = !prev || strcmp(prev->group, e->group) || strcmp(prev->kind, e->kind) ||
+		                strcmp(prev->version, e->version);
+		bool new_ns = new_type || strcmp(prev->ns, e->ns);
+
+		if (prev)
+			r = sl_buf_puts(out, new_type ? "}}," : new_ns ? "}," : ",");
+		if (r == 0 && new_type) {
+			char *key = sl_asprintf("%s/%s/%s", e->group, e->version, e->kind);
+			r = key ? put_json_string(out, key) : SL_ENOMEM;
+			free(key);
+			if (r == 0)
+				r = sl_buf_puts(out, ":{");
+		}
+		if (r == 0 && new_ns && (r = put_json_string(out, e->ns)) == 0)
+			r = sl_buf_puts(out, ":{");
+		if (r == 0 && (r = put_json_string(out, e->name)) == 0 && (r = put_char(out, ':')) == 0)
+			r = put_json_string(out, e->digest);
+		prev = e;
+	}
+	if (r == 0)
+		r = sl_buf_puts(out, prev ? "}}}}" : "}}");
 	free(v);
 	return r;
 }
@@ -362,6 +397,38 @@ out:
 	free(s);
 	cJSON_Delete(o);
 	return r;
+}
+
+int sl_sync_inventory_read(const cJSON *cm, struct sl_sync_inventory **inv, char **outcome,
+                           struct sl_error *err)
+{
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(cm, "data");
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(data, "inventory");
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(data, "status");
+	struct sl_sync_inventory *v = NULL;
+	char *oc = NULL;
+	int r;
+
+	if (cJSON_IsString(text))
+		r = sl_sync_inventory_parse(text->valuestring, strlen(text->valuestring), &v, err);
+	else
+		r = sl_sync_inventory_new(&v);
+	if (r < 0)
+		return r;
+	if (cJSON_IsString(status)) {
+		cJSON *st = cJSON_Parse(status->valuestring);
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(st, "outcome");
+		if (cJSON_IsString(o) && !(oc = sl_strdup(o->valuestring)))
+			r = sl_error_set(err, SL_ENOMEM, "out of memory");
+		cJSON_Delete(st);
+	}
+	if (r < 0) {
+		sl_sync_inventory_free(v);
+		return r;
+	}
+	*inv = v;
+	*outcome = oc;
+	return 0;
 }
 
 int sl_sync_inventory_name(const char *source_id, char *out, size_t outsz)

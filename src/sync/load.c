@@ -8,8 +8,10 @@
 #include <stdio.h>
 
 /* Documents with errors are left out; their errors, with file and line,
- * become problems. */
-static int add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *set)
+ * become problems. The objects are copied, or taken when take is set (the
+ * same set). */
+static int add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *set,
+                         struct sl_manifest_set *take)
 {
 	size_t np = sl_manifest_set_problem_count(set), nd = sl_manifest_set_doc_count(set);
 	int r;
@@ -30,25 +32,26 @@ static int add_manifests(struct sl_sync_plan *p, const struct sl_manifest_set *s
 		const struct sl_manifest_doc *d = sl_manifest_set_doc(set, i);
 		if (d->n_errors)
 			continue; /* reported above, with its line */
-		cJSON *obj = cJSON_Duplicate(d->obj, true);
+		/* kept before a take clears d's borrowed strings */
+		int index = (int)d->index, line = (int)d->line;
+		cJSON *obj = take ? sl_manifest_set_take_obj(take, i) : cJSON_Duplicate(d->obj, true);
 		if (!obj)
 			return SL_ENOMEM;
-		r = sl_sync_plan_add(p, obj, d->file, (int)d->index, (int)d->line);
+		r = sl_sync_plan_add(p, obj, d->file, index, line);
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
-                                const struct sl_manifest_set *set, const char *snapshot_problems,
-                                struct sl_sync_plan **ret)
+static int plan_from(const char *source_id, const char *revision, const struct sl_manifest_set *set,
+                     struct sl_manifest_set *take, const char *snapshot_problems, struct sl_sync_plan **ret)
 {
 	struct sl_sync_plan *p;
 	int r = sl_sync_plan_new(source_id, revision, &p);
 	if (r < 0)
 		return r;
-	r = add_manifests(p, set);
+	r = add_manifests(p, set, take);
 	if (r == 0 && snapshot_problems && *snapshot_problems)
 		r = sl_sync_plan_add_problem(p, "", 0, 0, SL_EINVALID, snapshot_problems);
 	if (r == 0)
@@ -59,4 +62,17 @@ int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
 	}
 	*ret = p;
 	return 0;
+}
+
+int sl_sync_plan_from_manifests(const char *source_id, const char *revision,
+                                const struct sl_manifest_set *set, const char *snapshot_problems,
+                                struct sl_sync_plan **ret)
+{
+	return plan_from(source_id, revision, set, NULL, snapshot_problems, ret);
+}
+
+int sl_sync_plan_take_manifests(const char *source_id, const char *revision, struct sl_manifest_set *set,
+                                const char *snapshot_problems, struct sl_sync_plan **ret)
+{
+	return plan_from(source_id, revision, set, set, snapshot_problems, ret);
 }

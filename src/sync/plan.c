@@ -59,10 +59,9 @@ void sl_sync_plan_free(struct sl_sync_plan *p)
 		return;
 	for (size_t i = 0; i < p->n_items; i++) {
 		cJSON_Delete(p->items[i].obj);
-		free(p->items[i].group);
-		free(p->items[i].version);
 		free(p->items[i].file);
 	}
+	sl_map_free(&p->strings, NULL);
 	for (size_t i = 0; i < p->n_problems; i++)
 		problem_free(&p->problems[i]);
 	free(p->items);
@@ -128,6 +127,35 @@ static cJSON *obj_member(cJSON *o, const char *key)
 		return n;
 	}
 	return cJSON_IsObject(v) ? v : NULL;
+}
+
+/* The plan's copy of the first n bytes of s, shared by every item that has
+ * it; NULL when out of memory. */
+static char *intern(struct sl_sync_plan *p, const char *s, size_t n)
+{
+	char *tmp = sl_strndup(s, n);
+	const char *k = tmp ? sl_map_key(&p->strings, tmp) : NULL;
+
+	if (tmp && !k && sl_map_put(&p->strings, tmp, p, NULL) == 0)
+		k = sl_map_key(&p->strings, tmp);
+	free(tmp);
+	return (char *)k;
+}
+
+/* Sets key, a string constant that is not copied, to s (taken). The
+ * decorations of 10,000 objects share their keys. A member of that name
+ * present already is replaced. */
+static int set_decoration(cJSON *o, const char *key, cJSON *s)
+{
+	if (!s)
+		return SL_ENOMEM;
+	if (cJSON_GetObjectItemCaseSensitive(o, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(o, key, s);
+	else if (!cJSON_AddItemToObjectCS(o, key, s)) {
+		cJSON_Delete(s);
+		return SL_ENOMEM;
+	}
+	return 0;
 }
 
 static int set_string(cJSON *o, const char *key, const char *val)
@@ -235,7 +263,9 @@ static bool refused(const char *kind, const char *av, const cJSON *meta, const c
 }
 
 /* sluice's ownership label and its source, path and revision annotations.
- * SL_EINVALID, with the reason, when labels or annotations are no mappings. */
+ * SL_EINVALID, with the reason, when labels or annotations are no mappings.
+ * All but the path are the same for every object: they point into the plan,
+ * which owns the objects. */
 static int decorate(const struct sl_sync_plan *p, cJSON *meta, const char *file, int index,
                     char reason[static REASON_MAX])
 {
@@ -247,10 +277,10 @@ static int decorate(const struct sl_sync_plan *p, cJSON *meta, const char *file,
 		return SL_EINVALID;
 	}
 	snprintf(path, sizeof(path), "%s#%d", file ? file : "", index);
-	if (set_string(labels, SL_ARCANE_LABEL_MANAGED_BY, "sluice") < 0 ||
-	    set_string(ann, SL_ARCANE_ANN_SOURCE, p->source_id) < 0 ||
-	    set_string(ann, SL_ARCANE_ANN_PATH, path) < 0 ||
-	    set_string(ann, SL_ARCANE_ANN_REVISION, p->revision) < 0)
+	if (set_decoration(labels, SL_ARCANE_LABEL_MANAGED_BY, cJSON_CreateStringReference("sluice")) < 0 ||
+	    set_decoration(ann, SL_ARCANE_ANN_SOURCE, cJSON_CreateStringReference(p->source_id)) < 0 ||
+	    set_decoration(ann, SL_ARCANE_ANN_PATH, cJSON_CreateString(path)) < 0 ||
+	    set_decoration(ann, SL_ARCANE_ANN_REVISION, cJSON_CreateStringReference(p->revision)) < 0)
 		return SL_ENOMEM;
 	return 0;
 }
@@ -270,8 +300,8 @@ static int push_item(struct sl_sync_plan *p, cJSON *obj, const char *file, int i
 	    .obj = obj,
 	    /* the strings below live in obj, which the plan owns */
 	    .api_version = av,
-	    .group = slash ? sl_strndup(av, (size_t)(slash - av)) : sl_strdup(""),
-	    .version = sl_strdup(slash ? slash + 1 : av),
+	    .group = intern(p, av, slash ? (size_t)(slash - av) : 0),
+	    .version = intern(p, slash ? slash + 1 : av, strlen(slash ? slash + 1 : av)),
 	    .kind = str_at(obj, "kind"),
 	    .ns = str_at(meta, "namespace"),
 	    .name = str_at(meta, "name"),
@@ -283,8 +313,6 @@ static int push_item(struct sl_sync_plan *p, cJSON *obj, const char *file, int i
 		it->ns = NULL;
 	it->stage = sl_sync_stage_of(it->group, it->kind);
 	if (!it->group || !it->version || !it->file || sl_sync_digest(obj, it->digest) < 0) {
-		free(it->group);
-		free(it->version);
 		free(it->file);
 		cJSON_Delete(obj);
 		return SL_ENOMEM;
@@ -377,8 +405,6 @@ static int cmp_identity(const void *a, const void *b)
 static void drop_item(struct sl_sync_item *it)
 {
 	cJSON_Delete(it->obj);
-	free(it->group);
-	free(it->version);
 	free(it->file);
 	it->obj = NULL;
 }

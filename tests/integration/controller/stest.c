@@ -135,6 +135,41 @@ bool st_wait_gone(const char *ns, const char *what, int timeout_ms)
 	return false;
 }
 
+int st_events(const char *ns, const char *name, const char *reason, int *count)
+{
+	char *out = NULL, *line, *save = NULL;
+	int n = 0;
+
+	*count = 0;
+	if (it_kubectl(&out, NULL,
+	               "-n %s get events --field-selector involvedObject.name=%s,reason=%s -o "
+	               "jsonpath='{range .items[*]}{.count}{\"\\n\"}{end}'",
+	               ns, name, reason) != 0) {
+		free(out);
+		return -1;
+	}
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		n++;
+		*count += atoi(line) > 0 ? atoi(line) : 1;
+	}
+	free(out);
+	return n;
+}
+
+int st_wait_events(const char *ns, const char *name, const char *reason, int min_count, int timeout_ms,
+                   int *count)
+{
+	int n = -1;
+
+	for (int w = 0; w <= timeout_ms; w += 200) {
+		n = st_events(ns, name, reason, count);
+		if (n >= 0 && *count >= min_count)
+			break;
+		usleep(200 * 1000);
+	}
+	return n;
+}
+
 pid_t st_sluice_start(const char *namespaces, const char *logpath)
 {
 	const char *bin = getenv("SLUICE_BIN");

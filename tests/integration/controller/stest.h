@@ -43,6 +43,13 @@ bool st_wait_change(const char *ns, const char *what, const char *path, const ch
 /* Waits until `get what` fails with NotFound. */
 bool st_wait_gone(const char *ns, const char *what, int timeout_ms);
 
+/* The Events about object name in ns with reason: how many there are (-1
+ * when kubectl fails), and in *count the sum of their counts. */
+int st_events(const char *ns, const char *name, const char *reason, int *count);
+/* st_events, polled until *count reaches min_count or timeout_ms passed. */
+int st_wait_events(const char *ns, const char *name, const char *reason, int min_count, int timeout_ms,
+                   int *count);
+
 /* Starts `sluice run --no-sync --watch-namespace namespaces` with the
  * restricted kubeconfig (admin when none), its log appended to logpath. */
 pid_t st_sluice_start(const char *namespaces, const char *logpath);

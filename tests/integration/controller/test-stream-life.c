@@ -84,12 +84,22 @@ static void life(void)
 	CHECK(strcmp(v, "1") == 0, "observedGeneration %s", v);
 	get_stream("life", "{.status.jobName}", v, sizeof(v));
 	CHECK(strcmp(v, "life") == 0, "jobName %s", v);
+	/* one Event per phase change, and none else */
+	int n, count;
+	n = st_wait_events(ns, "life", "Running", 1, T, &count);
+	CHECK(n == 1 && count == 1, "Running: %d Events, count %d", n, count);
+	sleep(2);
+	n = st_events(ns, "life", "Backfilling", &count);
+	CHECK(n == 1 && count == 1, "Backfilling: %d Events, count %d", n, count);
+	n = st_events(ns, "life", "Running", &count);
+	CHECK(n == 1 && count == 1, "Running: %d Events, count %d", n, count);
 	char *ev = NULL;
-	it_kubectl(
-	    &ev, NULL,
-	    "-n %s get events --field-selector involvedObject.name=life -o jsonpath='{.items[*].reason}'",
-	    ns);
-	CHECK(ev && strstr(ev, "Running") && strstr(ev, "Backfilling"), "events: %s", ev ? ev : "");
+	it_kubectl(&ev, NULL,
+	           "-n %s get events --field-selector involvedObject.name=life -o "
+	           "jsonpath='{range .items[*]}{.reason}{\" \"}{end}'",
+	           ns);
+	CHECK(ev && (!strcmp(ev, "Backfilling Running ") || !strcmp(ev, "Running Backfilling ")),
+	      "no other Event: %s", ev ? ev : "");
 	free(ev);
 
 	CHECK(it_kubectl(NULL, NULL, "-n %s delete %s life --wait=false >/dev/null", ns, plural) == 0,
@@ -179,8 +189,8 @@ static void spec_change(void)
 		usleep(200 * 1000);
 		get_stream("sc", "{.status.configurationHash}", st, sizeof(st));
 	}
-	CHECK(strncmp(st, h2, strlen(h2)) == 0 && st[strlen(h2)] == '/', "status hash %s names job hash %s", st,
-	      h2);
+	CHECK(strncmp(st, h2, strlen(h2)) == 0 && st[strlen(h2)] == '/', "status hash %s names job hash %s",
+	      st, h2);
 }
 
 static void template_change(void)
@@ -249,6 +259,13 @@ static void failure(void)
 	      "spec change");
 	CHECK(phase_is("fl", "Running"), "Running again");
 	CHECK(st_wait_change(ns, "job/fl", "{.metadata.uid}", uid, v, sizeof(v), T), "new Job");
+	/* failing again: the same Event, counted twice, not a second one */
+	CHECK(it_job_finish(ns, "fl", false, "BackoffLimitExceeded") == 0, "fail again");
+	CHECK(phase_is("fl", "Failed"), "Failed again");
+	int count, n = st_wait_events(ns, "fl", "JobFailed", 2, T, &count);
+	CHECK(n == 1 && count == 2, "JobFailed: %d Events, count %d", n, count);
+	n = st_wait_events(ns, "fl", "Running", 2, T, &count);
+	CHECK(n == 1 && count == 2, "Running: %d Events, count %d", n, count);
 }
 
 /* A class created before its CRD is Failed, then Ready once the CRD exists;
@@ -323,7 +340,9 @@ int main(void)
 	st_run(4, "a spec change restarts the Job with a new configuration-hash", spec_change);
 	st_run(5, "a template change restarts the Jobs of every stream using it", template_change);
 	st_run(6, "a Job deleted by hand comes back", job_deleted);
-	st_run(7, "a failure, then a spec change, then running again", failure);
+	st_run(7,
+	       "a failure, then a spec change, running again, and the same failure: one Event counted twice",
+	       failure);
 	st_run(8, "a StreamClass created before and after its CRD; deleted class leaves Jobs",
 	       class_before_crd);
 

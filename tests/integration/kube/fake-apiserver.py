@@ -2,13 +2,16 @@
 """A loopback HTTP server answering like kube-apiserver does under conditions
 a healthy test cluster never produces on demand: 429 and 503 with
 Retry-After, a body over the client's limit, a slow answer, a watch line
-over the limit and a 410 ERROR event inside a watch. Used by
+over the limit, a 410 ERROR event inside a watch, connections closed before
+the answer and a server that stops answering at all. Used by
 test-kube-http.c. usage: fake-apiserver.py PORTFILE"""
 import json, sys, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 lock = threading.Lock()
-counts = {"retry": 0, "unavail_retry": 0, "lists": 0, "watches": 0}
+counts = {"retry": 0, "unavail_retry": 0, "lists": 0, "watches": 0, "hangup": 0, "hangup_post": 0,
+          "version": 0}
+silent_until = [0.0]  # /silent: nothing answers, /version included, until then
 
 
 def status(code, reason, message):
@@ -36,12 +39,41 @@ class H(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def hang_up(self):
+        """Closes the connection without a byte of answer."""
+        self.close_connection = True
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        if self.path == "/api/v1/namespaces/t/configmaps?fieldManager=t":
+            with lock:
+                counts["hangup_post"] += 1
+            return self.hang_up()
+        self.send_json(404, status(404, "NotFound", "no such thing"))
+
     def do_GET(self):
         p = self.path
         base = "/api/v1/namespaces/t/configmaps"
         if p == "/stats":
             with lock:
                 return self.send_json(200, counts)
+        if p == "/version":
+            with lock:
+                counts["version"] += 1
+            time.sleep(max(0.0, silent_until[0] - time.time()))
+            return self.send_json(200, {"major": "1", "minor": "35", "gitVersion": "v1.35.0-fake"})
+        if p == base + "/hangup":
+            with lock:
+                counts["hangup"] += 1
+                n = counts["hangup"]
+            if n <= 2:
+                return self.hang_up()
+            return self.send_json(200, cm("hangup", "1"))
+        if p == base + "/silent":
+            silent_until[0] = time.time() + 8
+            time.sleep(8)
+            return self.send_json(200, cm("silent", "1"))
         if p == base + "/retry":
             with lock:
                 counts["retry"] += 1

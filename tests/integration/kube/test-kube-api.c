@@ -2,7 +2,8 @@
  * (kubetest.sluice.dev Widget) and Jobs; server-side apply conflicts and
  * force; the errors a caller acts on (not found, exists, conflict, invalid
  * with its field, forbidden for the restricted identity); 1,000 objects
- * listed in pages of 100; Events; a delete with a stale uid precondition. */
+ * listed in pages of 100; Events, and repeated ones aggregated; a delete
+ * with a stale uid precondition. */
 #include "ktest.h"
 
 #include <unistd.h>
@@ -498,6 +499,132 @@ static void events(void)
 	kt_res_clear(&r);
 }
 
+/* Callbacks of recorded Events: how many are awaited, answered, failed. */
+struct ev_count {
+	int want, done, failed;
+};
+
+static void ev_cb(struct sl_kube_result *res, void *payload)
+{
+	struct ev_count *c = payload;
+	c->done++;
+	c->failed += res->code != 0;
+}
+
+static bool ev_all_done(void *payload)
+{
+	const struct ev_count *c = payload;
+	return c->done >= c->want;
+}
+
+/* Records an Event n times in a row (no wait between) and waits for every
+ * callback. */
+static bool record(struct sl_kube *kc, const cJSON *obj, const char *reason, const char *msg, int n)
+{
+	struct ev_count c = {.want = n};
+
+	for (int i = 0; i < n; i++)
+		if (sl_kube_event(kc, obj, "Warning", reason, msg, ev_cb, &c) < 0)
+			return false;
+	return kt_until(ev_all_done, &c, 30000) && c.failed == 0;
+}
+
+/* The Events about object name with reason: how many, and the sum of their
+ * counts. */
+static int events_about(const char *name, const char *reason, long *count)
+{
+	struct kt_res r = {0};
+	struct sl_kube_ref evs = {.api_version = "v1", .kind = "Event", .ns = ns};
+	char sel[256];
+	struct sl_kube_call_opts lo = {.field_selector = sel};
+	const cJSON *it;
+	int n = 0;
+
+	snprintf(sel, sizeof(sel), "involvedObject.name=%s,reason=%s", name, reason);
+	*count = 0;
+	sl_kube_list(k, &evs, &lo, kt_cb, &r);
+	if (!kt_wait(&r, 30000) || r.code)
+		return -1;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(r.body, "items"))
+	{
+		n++;
+		*count += (long)cJSON_GetNumberValue(cJSON_GetObjectItem(it, "count"));
+	}
+	kt_res_clear(&r);
+	return n;
+}
+
+static uint64_t writes(struct sl_kube *kc, enum sl_kube_verb v)
+{
+	uint64_t n = 0;
+	for (int s = 0; s < SL_KUBE_STATUS_MAX; s++)
+		n += sl_kube_get_metrics(kc)->requests[v][s];
+	return n;
+}
+
+/* A repeated Event is one Event with a count, as client-go's recorder
+ * makes it: a burst costs a create and one patch; another message is
+ * another Event; an Event deleted meanwhile is created again with its
+ * count; the cache of keys is bounded, and a repeat past the window starts
+ * a new Event. */
+static void event_aggregation(void)
+{
+	cJSON *obj = kt_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+	                     "\"name\":\"agg\",\"uid\":\"agg-uid\"}}");
+	struct sl_kube_opts o = {.event_cache = 2, .event_window_s = 1};
+	struct sl_kube_config_opts co = {.kubeconfig = it_kubeconfig()};
+	struct sl_kube_config *cfg;
+	struct sl_error err = {0};
+	struct sl_kube *small = NULL;
+	uint64_t c0, p0;
+	long count;
+	int n;
+
+	cJSON_AddStringToObject(cJSON_GetObjectItem(obj, "metadata"), "namespace", ns);
+	c0 = writes(k, SL_KUBE_VERB_CREATE);
+	p0 = writes(k, SL_KUBE_VERB_PATCH);
+	CHECK(record(k, obj, "Burst", "the same thing again", 1), "first");
+	CHECK(record(k, obj, "Burst", "the same thing again", 5), "a burst of five");
+	n = events_about("agg", "Burst", &count);
+	CHECK(n == 1 && count == 6, "one Event with count 6: %d Events, count %ld", n, count);
+	CHECK(writes(k, SL_KUBE_VERB_CREATE) - c0 == 1, "one create: %llu",
+	      (unsigned long long)(writes(k, SL_KUBE_VERB_CREATE) - c0));
+	CHECK(writes(k, SL_KUBE_VERB_PATCH) - p0 == 2, "the burst in two patches: %llu",
+	      (unsigned long long)(writes(k, SL_KUBE_VERB_PATCH) - p0));
+
+	CHECK(record(k, obj, "Burst", "something else", 1), "another message");
+	n = events_about("agg", "Burst", &count);
+	CHECK(n == 2 && count == 7, "another Event: %d Events, count %ld", n, count);
+
+	CHECK(it_kubectl(NULL, NULL,
+	                 "-n %s delete events --field-selector involvedObject.name=agg >/dev/null", ns) == 0,
+	      "delete the Events");
+	CHECK(record(k, obj, "Burst", "the same thing again", 1), "after the delete");
+	n = events_about("agg", "Burst", &count);
+	CHECK(n == 1 && count == 7, "created again with its count: %d Events, count %ld", n, count);
+
+	/* two keys remembered, one second of window */
+	if (sl_kube_config_load(&co, &cfg, &err) < 0 || sl_kube_new(kt_loop, cfg, &o, &small, &err) < 0) {
+		CHECK(false, "client: %s", err.msg);
+		cJSON_Delete(obj);
+		return;
+	}
+	CHECK(record(small, obj, "A", "a", 1) && record(small, obj, "B", "b", 1) &&
+	          record(small, obj, "C", "c", 1) && record(small, obj, "C", "c", 1),
+	      "A, B, C, C");
+	n = events_about("agg", "C", &count);
+	CHECK(n == 1 && count == 2, "C aggregated: %d Events, count %ld", n, count);
+	CHECK(record(small, obj, "A", "a", 1), "A again");
+	n = events_about("agg", "A", &count);
+	CHECK(n == 2 && count == 2, "A forgotten (LRU of 2): %d Events, count %ld", n, count);
+	usleep(2100 * 1000);
+	CHECK(record(small, obj, "A", "a", 1), "A past the window");
+	n = events_about("agg", "A", &count);
+	CHECK(n == 3 && count == 3, "past the window, a new Event: %d Events, count %ld", n, count);
+	sl_kube_free(small);
+	cJSON_Delete(obj);
+}
+
 /* Created, observed, deleted and created again under the same name: a
  * delete that names the uid it observed must not remove the new object. */
 static void delete_precondition_uid(void)
@@ -588,7 +715,7 @@ int main(void)
 	kt_require_cluster();
 	if (sl_loop_new(&kt_loop) < 0)
 		return 1;
-	kt_plan(7);
+	kt_plan(8);
 	if (it_kubectl(&out, crd, "apply -f -") != 0 ||
 	    it_kubectl(NULL, NULL,
 	               "wait --for condition=established --timeout=60s crd/widgets.kubetest.sluice.dev") !=
@@ -609,6 +736,8 @@ int main(void)
 	kt_run(5, "1000 objects listed in pages of 100", paged_list);
 	kt_run(6, "events", events);
 	kt_run(7, "delete with a uid precondition", delete_precondition_uid);
+	kt_run(8, "repeated Events aggregate into one, within a bounded cache and a window",
+	       event_aggregation);
 	sl_kube_free(k);
 	it_ns_delete(ns);
 	sl_loop_free(kt_loop);

@@ -2,8 +2,10 @@
  * against a loopback HTTP server speaking the API's wire format
  * (fake-apiserver.py): 429 and 503 with Retry-After retried as told, 503
  * without it reported at once, a body over the limit, a request timeout, a
- * watch line over the limit (stream dropped, relisted, no crash) and a 410
- * ERROR event inside a watch (relist). */
+ * watch line over the limit (stream dropped, relisted, no crash), a 410
+ * ERROR event inside a watch (relist), connections closed before the answer
+ * (a read retried, a create not) and a server gone silent (probed, given up
+ * long before the request's own timeout). */
 #include "ktest.h"
 #include "config.h"
 
@@ -59,8 +61,55 @@ static void limits(void)
 }
 
 struct stats {
-	int lists, watches;
+	int lists, watches, hangup, hangup_post, version;
 };
+
+static void server_stats(struct stats *s);
+
+static void hangups(void)
+{
+	struct kt_res r = {0};
+	struct sl_kube_ref ref = {
+	    .api_version = "v1", .resource = "configmaps", .namespaced = true, .ns = "t"};
+	struct sl_kube_call_opts o = {.field_manager = "t"};
+	cJSON *body = kt_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\"}}");
+	struct stats s;
+	uint64_t retries;
+
+	CHECK(get("hangup", 0, &r) == 0, "a GET whose connection closed twice without an answer: %d %s",
+	      r.code, r.err);
+	kt_res_clear(&r);
+	retries = sl_kube_get_metrics(k)->retries;
+	sl_kube_create(k, &ref, body, &o, kt_cb, &r);
+	kt_wait(&r, 30000);
+	CHECK(r.code == SL_EIO && r.status == 0, "a create whose connection closed fails: %d %s", r.code,
+	      r.err);
+	server_stats(&s);
+	CHECK(s.hangup == 3, "the GET was sent three times: %d", s.hangup);
+	/* curl itself sends a request again once when a reused connection
+	 * turns out closed; sluice does not repeat a create */
+	CHECK(sl_kube_get_metrics(k)->retries == retries, "the create was not retried by sluice");
+	CHECK(s.hangup_post <= 2, "the create was sent at most twice: %d", s.hangup_post);
+	kt_res_clear(&r);
+	cJSON_Delete(body);
+}
+
+/* With read_idle_ms and probe_timeout_ms of 1 s (main): a request whose
+ * server says nothing is given up after about 2 s, not its own 20 s. */
+static void silent(void)
+{
+	struct kt_res r = {0};
+	uint64_t t0 = sl_now_ms(), probes = sl_kube_get_metrics(k)->probes;
+	uint64_t dropped = sl_kube_get_metrics(k)->dropped;
+
+	CHECK(get("silent", 20000, &r) == SL_ETIMEOUT, "silent server: %d %s", r.code, r.err);
+	printf("# %s (%llu ms)\n", r.err, (unsigned long long)(sl_now_ms() - t0));
+	CHECK(sl_now_ms() - t0 < 6000, "given up in %llu ms", (unsigned long long)(sl_now_ms() - t0));
+	CHECK(strstr(r.err, "given up"), "says why: %s", r.err);
+	CHECK(sl_kube_get_metrics(k)->probes > probes, "probed");
+	CHECK(sl_kube_get_metrics(k)->dropped == dropped + 1, "connections given up once");
+	kt_res_clear(&r);
+}
 
 static void server_stats(struct stats *s)
 {
@@ -76,6 +125,9 @@ static void server_stats(struct stats *s)
 	cJSON *j = cJSON_Parse(buf);
 	s->lists = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lists"));
 	s->watches = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "watches"));
+	s->hangup = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "hangup"));
+	s->hangup_post = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "hangup_post"));
+	s->version = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "version"));
 	cJSON_Delete(j);
 }
 
@@ -137,7 +189,8 @@ int main(void)
 	char cmd[1024], portfile[128], kc[256], text[1024];
 	const char *root = getenv("SLUICE_SOURCE_ROOT") ? getenv("SLUICE_SOURCE_ROOT") : SLUICE_SOURCE_ROOT;
 	struct sl_kube_config *cfg;
-	struct sl_kube_opts ko = {.max_body = 1 << 20, .max_watch_line = 1024};
+	struct sl_kube_opts ko = {
+	    .max_body = 1 << 20, .max_watch_line = 1024, .read_idle_ms = 1000, .probe_timeout_ms = 1000};
 	struct sl_error err = {0};
 	FILE *f;
 
@@ -174,10 +227,12 @@ int main(void)
 		kill(server, SIGTERM);
 		return 1;
 	}
-	kt_plan(3);
+	kt_plan(5);
 	kt_run(1, "429 and 503 with Retry-After are retried as told", retries);
 	kt_run(2, "body limit and request timeout", limits);
 	kt_run(3, "watch line over the limit and 410 ERROR event: relist, no crash", watch_limits);
+	kt_run(4, "connection closed before the answer: a read retried, a create not", hangups);
+	kt_run(5, "a silent server is probed and given up", silent);
 	sl_kube_free(k);
 	sl_loop_free(kt_loop);
 	kill(server, SIGTERM);

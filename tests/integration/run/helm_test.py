@@ -120,7 +120,8 @@ full = {
     "cacheDir": "/cache", "shutdownTimeout": "20s", "logFormat": "text", "logLevel": "debug",
 }
 ssh = {"source": {"git": {"url": "ssh://git@git.example.com/streams.git",
-                          "credentials": {"method": "ssh", "existingSecret": "git-ssh"}}}}
+                          "credentials": {"method": "ssh", "existingSecret": "git-ssh"}}},
+       "controller": {"shard": "shard-1"}}
 dirsrc = {"source": {"dir": "/manifests"}, "sync": {"enabled": False}, "replicas": 1,
           "leaderElection": {"enabled": False}, "listen": "off"}
 seen = set()
@@ -175,6 +176,8 @@ if dep:
           vols.get("git-credentials", {}).get("secret", {}).get("items")
           == [{"key": "ssh-privatekey", "path": "ssh-key"}, {"key": "known_hosts", "path": "known_hosts"}]
           and env_of(dep).get("SLUICE_GIT_SSH_KEY") == "/etc/sluice/git/ssh-key", json.dumps(vols))
+    check("controller.shard: --shard as SLUICE_SHARD", env_of(dep).get("SLUICE_SHARD") == "shard-1",
+          json.dumps(env_of(dep)))
 if renders["dir"]:
     kinds = sorted(d["kind"] for d in renders["dir"])
     dep = one(renders["dir"], "Deployment")
@@ -187,13 +190,17 @@ for args, field, what in [(["--set", "replicas=abc"], "/replicas", "got string, 
                           (["--set", "logLevel=verbose"], "/logLevel", "must be one of"),
                           (["--set", "leaderElection.leaseDuration=soon"], "/leaderElection/leaseDuration", "pattern"),
                           (["--set", "source.git.credentials.method=token"], "/source/git/credentials/method",
-                           "must be one of")]:
+                           "must be one of"),
+                          (["--set", "controller.shard=Shard_A"], "/controller/shard", "pattern")]:
     rc, docs, err = render(*args)
     check(f"helm template {' '.join(args)} fails naming {field}", rc != 0 and field in err and what in err, err)
 rc, docs, err = render("--set", "replicas=3", "--set", "leaderElection.enabled=false")
 check("replicas 3 without leader election is refused", rc != 0 and "leaderElection.enabled" in err, err)
 rc, docs, err = render("--set", "source.git.url=https://x/y.git", "--set", "source.dir=/m")
 check("--git and --dir together are refused", rc != 0 and "source.dir" in err, err)
+rc, docs, err = render("--set", "controller.shard=a", "--set", "controller.enabled=false",
+                       "--set", "source.dir=/m")
+check("a shard without the controller is refused", rc != 0 and "controller.shard" in err, err)
 
 # ---- CRDs: the chart installs those of crds/ (deploy_check.py checks that
 # its crds/ is a byte-identical copy) ----------------------------------------

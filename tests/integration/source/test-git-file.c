@@ -6,6 +6,7 @@
 
 #include "sluice/manifest.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
 static struct sl_loop *loop;
@@ -36,6 +37,24 @@ static char *file_in(struct sl_source_snapshot *s, const char *rel)
 	char p[1024];
 	snprintf(p, sizeof(p), "%s/%s", sl_source_snapshot_root(s), rel);
 	return t_read(p);
+}
+
+/* Entries of dir (relative to t_dir unless absolute) ending in suffix (NULL: all). */
+static unsigned count_entries(const char *dir, const char *suffix)
+{
+	char p[1024];
+	struct dirent *e;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s%s%s", dir[0] == '/' ? "" : t_dir, dir[0] == '/' ? "" : "/", dir);
+	d = opendir(p);
+	T_ASSERT(d, "opendir %s", p);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && (!suffix || sl_str_has_suffix(e->d_name, suffix)))
+			n++;
+	closedir(d);
+	return n;
 }
 
 static void push_file(const char *rel, const char *content, const char *msg)
@@ -202,6 +221,42 @@ int main(void)
 	T_ASSERT(!strcmp(rc.revision, rev4), "revision %s, want %s", rc.revision, rev4);
 	sl_source_free(sc);
 	t_rec_free(&rc);
+
+	/* a busy branch: every fetch brings a pack; the cache packs them into
+	 * one now and then, so files and open descriptors stay bounded */
+	{
+		struct t_rec rp = {0};
+		struct sl_source *sp = mk("main", "deploy", &rp, "cache-packs");
+		unsigned fds0, fds, packs;
+		char *rev;
+
+		T_ASSERT(t_wait(loop, &rp.snapshots, 0, 30000), "no first snapshot");
+		fds0 = count_entries("/proc/self/fd", NULL);
+		for (int i = 0; i < 40; i++) {
+			char content[128];
+			snprintf(content, sizeof(content), "kind: ConfigMap\nmetadata: {name: p}\ndata: {v: '%d'}\n",
+			         i);
+			push_file("deploy/p.yaml", content, "busy");
+			sl_source_trigger(sp);
+			T_ASSERT(t_wait(loop, &rp.snapshots, (unsigned)i + 1, 30000), "no snapshot %d", i);
+		}
+		rev = t_sh_out("git --git-dir remote.git rev-parse main");
+		T_ASSERT(!strcmp(rp.revision, rev), "revision %s, want %s", rp.revision, rev);
+		s = file_in(rp.snap, "p.yaml");
+		T_ASSERT(s && strstr(s, "v: '39'"), "the last commit's content");
+		free(s);
+		packs = count_entries("cache-packs/repo.git/objects/pack", ".pack");
+		fds = count_entries("/proc/self/fd", NULL);
+		fprintf(stderr, "# 40 fetches: %u packs in the cache, open fds %u -> %u\n", packs, fds0, fds);
+		T_ASSERT(packs >= 1 && packs <= 24, "%u packs after 40 fetches", packs);
+		T_ASSERT(fds <= fds0 + 2, "open fds grew from %u to %u", fds0, fds);
+		T_ASSERT(t_sh(NULL, "git --git-dir cache-packs/repo.git fsck --connectivity-only "
+		                    "refs/sluice/fetched >/dev/null 2>&1") == 0,
+		         "the cache is whole after packing");
+		free(rev);
+		sl_source_free(sp);
+		t_rec_free(&rp);
+	}
 
 	/* an unreachable remote: an error, no snapshot */
 	{

@@ -246,7 +246,12 @@ static void stalled_tests(void)
 	                    "held = []\n"
 	                    "while True:\n"
 	                    "    held.append(s.accept())\n");
-	t_sh_ok("python3 stall.py %d & echo $! > stall.pid; sleep 0.5", port);
+	/* wait until it listens: a loaded machine may take seconds to start python */
+	t_sh_ok("python3 stall.py %d & echo $! > stall.pid; python3 -c 'import socket, sys, time\n"
+	        "for _ in range(300):\n"
+	        "    try: socket.create_connection((\"127.0.0.1\", int(sys.argv[1])), 1).close(); break\n"
+	        "    except OSError: time.sleep(0.1)' %d",
+	        port, port);
 	t_on_cleanup("kill $(cat %s/stall.pid) 2>/dev/null", t_dir);
 
 	snprintf(url1, sizeof(url1), "https://127.0.0.1:%d/git/remote.git", port);

@@ -156,12 +156,50 @@ static void errors(void **state)
 	}
 }
 
+/* Shard names are DNS labels; their selectors; the shard of an object. */
+static void shards(void **state)
+{
+	struct sl_error err = {0};
+	char sel[96];
+	const char *good[] = {"a", "shard-1", "0", "x0-9z"};
+	const char *bad[] = {"",
+	                     "A",
+	                     "-a",
+	                     "a-",
+	                     "a_b",
+	                     "a.b",
+	                     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(sl_arcane_shard_check(good[i], &err), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(sl_arcane_shard_check(bad[i], &err), SL_EINVALID);
+	assert_non_null(strstr(err.msg, "longer than 63"));
+	assert_int_equal(sl_arcane_shard_selector("a", sel, sizeof(sel)), 0);
+	assert_string_equal(sel, "sluice.dev/shard=a");
+	assert_int_equal(sl_arcane_shard_selector(NULL, sel, sizeof(sel)), 0);
+	assert_string_equal(sel, "!sluice.dev/shard");
+	assert_int_equal(sl_arcane_shard_selector("a", sel, 10), SL_ETOOLARGE);
+
+	cJSON *in_a = cJSON_Parse("{\"metadata\":{\"labels\":{\"sluice.dev/shard\":\"a\"}}}");
+	cJSON *none = cJSON_Parse("{\"metadata\":{\"labels\":{\"x\":\"y\"}}}");
+	assert_string_equal(sl_arcane_shard_of(in_a), "a");
+	assert_null(sl_arcane_shard_of(none));
+	assert_true(sl_arcane_shard_is(in_a, "a"));
+	assert_false(sl_arcane_shard_is(in_a, "b"));
+	assert_false(sl_arcane_shard_is(in_a, NULL));
+	assert_true(sl_arcane_shard_is(none, NULL));
+	assert_false(sl_arcane_shard_is(none, "a"));
+	cJSON_Delete(in_a);
+	cJSON_Delete(none);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(v0),         cmocka_unit_test(v1_change_capture),
 	    cmocka_unit_test(batch_wins), cmocka_unit_test(v2),
-	    cmocka_unit_test(errors),
+	    cmocka_unit_test(errors),     cmocka_unit_test(shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,8 +102,8 @@ static void md5_vectors(void **state)
 	uint8_t d[SL_MD5_LEN];
 	const char *in = v[6].in;
 	sl_md5_init(&c);
-	for (size_t i = 0; in[i]; i += 7)
-		sl_md5_update(&c, in + i, SL_MIN((size_t)7, strlen(in + i)));
+	for (size_t i = 0, n = strlen(in); i < n; i += 7)
+		sl_md5_update(&c, in + i, SL_MIN((size_t)7, n - i));
 	sl_md5_final(&c, d);
 	sl_hex(d, sizeof(d), hex);
 	assert_string_equal(hex, v[6].hex);
@@ -124,6 +124,10 @@ static void durations_and_time(void **state)
 	assert_int_equal(ms, 1500);
 	assert_int_equal(sl_duration_parse_ms("10", &ms), SL_EINVALID);
 	assert_int_equal(sl_duration_parse_ms("-1s", &ms), SL_EINVALID);
+	/* 1e15 ms at most, in each part and in the sum */
+	assert_int_equal(sl_duration_parse_ms("277777777h", &ms), 0);
+	assert_int_equal(ms, 999999997200000ull);
+	assert_int_equal(sl_duration_parse_ms("277777771h21h", &ms), SL_EINVALID);
 	assert_int_equal(sl_time_parse_rfc3339("2026-11-25T11:23:26Z", &t), 0);
 	sl_time_rfc3339(t, out);
 	assert_string_equal(out, "2026-11-25T11:23:26Z");
@@ -168,6 +172,37 @@ static void rfc3339_offsets(void **state)
 	assert_int_equal(t, 1795605806);
 	assert_int_equal(sl_time_parse_rfc3339("2026-11-25T11:23:26z", &t), 0);
 	assert_int_equal(t, 1795605806);
+}
+
+/* The date and time fields have exactly their digits and their ranges. */
+static void rfc3339_strict(void **state)
+{
+	static const char *const bad[] = {
+	    "26-11-25T11:23:26Z",   " 2026-11-25T11:23:26Z", "2026-1-25T11:23:26Z",  "2026-11-25T1:23:26Z",
+	    "2026-11-25 11:23:26Z", "2026-13-25T11:23:26Z",  "2026-00-25T11:23:26Z", "2026-02-29T11:23:26Z",
+	    "2026-04-31T11:23:26Z", "2026-11-25T24:00:00Z",  "2026-11-25T11:60:26Z", "2026-11-25T11:23:61Z",
+	    "2026-11-25T11:23:26.Z", "+2026-11-25T11:23:26Z",
+	};
+	char out[32];
+	int64_t t;
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(sl_time_parse_rfc3339(bad[i], &t), SL_EINVALID);
+	assert_int_equal(sl_time_parse_rfc3339("2028-02-29t00:00:00Z", &t), 0);
+	sl_time_rfc3339(t, out);
+	assert_string_equal(out, "2028-02-29T00:00:00Z");
+	/* a leap second is the next second */
+	assert_int_equal(sl_time_parse_rfc3339("2016-12-31T23:59:60Z", &t), 0);
+	sl_time_rfc3339(t, out);
+	assert_string_equal(out, "2017-01-01T00:00:00Z");
+	/* four year digits, also before year 1000 */
+	assert_int_equal(sl_time_parse_rfc3339("0999-12-31T23:59:59Z", &t), 0);
+	sl_time_rfc3339(t, out);
+	assert_string_equal(out, "0999-12-31T23:59:59Z");
+	sl_time_rfc3339(INT64_MAX, out);
+	assert_string_equal(out, "9999-12-31T23:59:59Z");
+	sl_time_rfc3339(INT64_MIN, out);
+	assert_string_equal(out, "0000-01-01T00:00:00Z");
 }
 
 static void snprintf_checked(void **state)
@@ -486,7 +521,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(buf_limit),          cmocka_unit_test(grow_arrays),
 	    cmocka_unit_test(error_buffer),       cmocka_unit_test(sha256_vectors),
-	    cmocka_unit_test(durations_and_time), cmocka_unit_test(rfc3339_offsets),
+	    cmocka_unit_test(durations_and_time), cmocka_unit_test(rfc3339_offsets), cmocka_unit_test(rfc3339_strict),
 	    cmocka_unit_test(url_redaction),      cmocka_unit_test(read_beneath),
 	    cmocka_unit_test(map_owning),         cmocka_unit_test(map_borrowing),
 	    cmocka_unit_test(map_many),           cmocka_unit_test(siphash_vectors),

@@ -132,7 +132,7 @@ static void on_signal(struct sl_loop *l, int signo, void *p)
 
 static void on_defer(struct sl_loop *l, void *p)
 {
-	kill(getpid(), SIGTERM);
+	kill(getpid(), p ? *(int *)p : SIGTERM);
 }
 
 static void signals_and_defer(void **state)
@@ -143,6 +143,21 @@ static void signals_and_defer(void **state)
 	assert_int_equal(sl_loop_defer(l, on_defer, NULL), 0);
 	assert_int_equal(sl_loop_run(l), 0);
 	assert_int_equal(got_signal, SIGTERM);
+	sl_loop_free(l);
+}
+
+/* SIGUSR1 (the caches' digests of `sluice run`) reaches the handler instead
+ * of ending the process. */
+static void sigusr1_delivered(void **state)
+{
+	struct sl_loop *l;
+	int sig = SIGUSR1;
+	got_signal = 0;
+	assert_int_equal(sl_loop_new(&l), 0);
+	assert_int_equal(sl_loop_on_signals(l, on_signal, NULL), 0);
+	assert_int_equal(sl_loop_defer(l, on_defer, &sig), 0);
+	assert_int_equal(sl_loop_run(l), 0);
+	assert_int_equal(got_signal, SIGUSR1);
 	sl_loop_free(l);
 }
 
@@ -284,6 +299,7 @@ int main(void)
 	    cmocka_unit_test(fd_events),
 	    cmocka_unit_test(worker_runs_off_loop),
 	    cmocka_unit_test(signals_and_defer),
+	    cmocka_unit_test(sigusr1_delivered),
 	    cmocka_unit_test(many_timers),
 	    cmocka_unit_test(wq_dedup_and_processing),
 	    cmocka_unit_test(wq_backoff),

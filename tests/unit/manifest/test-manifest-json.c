@@ -299,11 +299,64 @@ static void yaml_literals(void **state)
 	cJSON_Delete(v);
 }
 
+/* Shared strings: two cached objects share their keys and repeated values,
+ * read, print, duplicate and free as before; unique values stay their own. */
+static void shared_strings(void **state)
+{
+	static const char job[] =
+	    "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":\"%s\","
+	    "\"namespace\":\"streams\",\"uid\":\"%s\",\"resourceVersion\":\"%d\",\"labels\":{"
+	    "\"arcane/backfilling\":\"false\"}},\"status\":{\"active\":1,\"conditions\":[{\"type\":"
+	    "\"Complete\",\"status\":\"True\",\"lastTransitionTime\":\"2026-01-01T00:00:0%dZ\"}]}}";
+	char text[2][1024], *before[2], *after;
+	cJSON *o[2], *dup;
+	size_t n0 = sl_manifest_json_shared_count();
+	struct sl_error err = {0};
+	(void)state;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(text[i], sizeof(text[i]), job, i ? "b" : "a", i ? "uid-b" : "uid-a", 100 + i, i);
+		assert_int_equal(sl_manifest_json_parse(text[i], strlen(text[i]), &o[i], &err), 0);
+		before[i] = sl_manifest_json_go(o[i]);
+		sl_manifest_json_share(o[i]);
+		after = sl_manifest_json_go(o[i]);
+		assert_string_equal(before[i], after); /* the same object, read back */
+		free(after);
+	}
+	assert_true(sl_manifest_json_shared_count() > n0);
+	/* keys and a repeated value: one string for both trees */
+	assert_ptr_equal(cJSON_GetObjectItem(o[0], "metadata")->string,
+	                 cJSON_GetObjectItem(o[1], "metadata")->string);
+	assert_ptr_equal(sl_manifest_md_str(o[0], "namespace"), sl_manifest_md_str(o[1], "namespace"));
+	assert_ptr_equal(sl_manifest_label(o[0], "arcane/backfilling"), sl_manifest_label(o[1], "arcane/backfilling"));
+	/* unique values stay the tree's own */
+	assert_ptr_not_equal(sl_manifest_md_str(o[0], "uid"), sl_manifest_md_str(o[1], "uid"));
+	assert_string_equal(sl_manifest_md_str(o[1], "uid"), "uid-b");
+	assert_true(!(cJSON_GetObjectItem(cJSON_GetObjectItem(o[0], "metadata"), "uid")->type & cJSON_IsReference));
+	/* a duplicate owns its values again: it may be changed, the cache not */
+	dup = cJSON_Duplicate(o[0], 1);
+	assert_non_null(dup);
+	assert_non_null(cJSON_SetValuestring(cJSON_GetObjectItem(cJSON_GetObjectItem(dup, "metadata"), "namespace"),
+	                                     "elsewhere"));
+	assert_string_equal(sl_manifest_md_str(o[0], "namespace"), "streams");
+	assert_null(cJSON_SetValuestring(cJSON_GetObjectItem(cJSON_GetObjectItem(o[0], "metadata"), "namespace"),
+	                                 "elsewhere"));
+	/* a member deleted from a shared tree, and the trees freed: no double free, no leak */
+	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItem(o[1], "metadata"), "labels");
+	cJSON_Delete(dup);
+	for (int i = 0; i < 2; i++) {
+		cJSON_Delete(o[i]);
+		free(before[i]);
+	}
+	sl_manifest_json_share(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(go_table),    cmocka_unit_test(keeps_literals), cmocka_unit_test(parse_errors),
 	    cmocka_unit_test(built_trees), cmocka_unit_test(deep_nesting),   cmocka_unit_test(yaml_literals),
+	    cmocka_unit_test(shared_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,6 +143,54 @@ static void test_edit_refusals(void **state)
 	assert_int_equal(code, SL_EINVALID);
 	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a\nspec: [\n", 0, "a", &code));
 	assert_int_equal(code, SL_EINVALID);
+	/* what the edit could not make take effect, or only by breaking the
+	 * file: a merge key, a completed that is an alias or a collection, a
+	 * first key after "? ", text not in UTF-8 */
+	assert_null(edit("b: &b {completed: false}\nkind: BackfillRequest\nmetadata: {name: a}\n"
+	                 "spec:\n  <<: *b\n  x: 1\n",
+	                 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("s: &s {spec: {}}\nkind: BackfillRequest\nmetadata: {name: a}\n<<: *s\n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("f: &f false\nkind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: *f\n", 0,
+	                 "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: [false]\n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  ? x\n  : 1\n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	/* a collection as a key: its value is no key (the value "completed"
+	 * was taken for a key, and the next key "false" rewritten to "true") */
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  x: 1\n  ? [a]\n  : completed\n  false: 1\n",
+	                 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	assert_null(edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  ? a1:\n   \n", 0, "a", &code));
+	assert_int_equal(code, SL_EINVALID);
+	{
+		/* UTF-16LE with its BOM: libyaml reads it, but its marks count
+		 * UTF-16 characters */
+		static const char u16[] = "\xff\xfek\0i\0n\0d\0:\0 \0B\0a\0c\0k\0f\0i\0l\0l\0R\0e\0q\0u\0e\0s\0t\0"
+		                          "\n\0s\0p\0e\0c\0:\0 \0{\0}\0\n\0";
+		struct sl_buf out;
+		assert_int_equal(sl_source_yaml_complete(u16, sizeof(u16) - 1, 0, "", &out, NULL), SL_EINVALID);
+	}
+}
+
+/* A block scalar value ("|", ">") is replaced up to its last content: the
+ * line break after it stays, so the next key keeps its line. */
+static void test_edit_block_scalar(void **state)
+{
+	int code;
+	char *out = edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: |\n    false\n"
+	                 "  after: 1\n",
+	                 0, "a", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: true\n  after: 1\n");
+	free(out);
+	out = edit("kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: >-\n    no", 0, "a", &code);
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "kind: BackfillRequest\nmetadata: {name: a}\nspec:\n  completed: true");
+	free(out);
 }
 
 /* ---- known_hosts ----------------------------------------------------------------- */
@@ -244,6 +292,33 @@ static void test_known_hosts_long_name(void **state)
 	assert_int_equal(check(kh, host, 2222, KEY_A), SL_EINVALID);
 	/* the prefix itself is still an ordinary host */
 	assert_int_equal(check(kh, prefix, 22, KEY_A), 0);
+}
+
+/* Wildcards match as OpenSSH's do, and many of them cost no more than a
+ * pass per character: a pattern of 30 "*a" against a 250-character name
+ * took exponential time when every * was backtracked. */
+static void test_known_hosts_wildcards(void **state)
+{
+	char host[256], kh[1024], *p = kh;
+
+	assert_int_equal(check("h*.t?st ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "host.test", 22, KEY_A), 0);
+	assert_int_equal(check("h*.t?st ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "host.tst", 22, KEY_A), SL_ENOTFOUND);
+	assert_int_equal(check("*** ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "any", 22, KEY_A), 0);
+	assert_int_equal(check("a*b*c ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "aXbYbZc", 22, KEY_A), 0);
+	assert_int_equal(check("a*b*c ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPZ2VketMbXYA/Ja/BHE3K/1v6C3ycy+uMa4HsXRmkEb\n",
+	                       "aXbYbZcd", 22, KEY_A), SL_ENOTFOUND);
+	for (int i = 0; i < 30; i++)
+		p += sprintf(p, "*a");
+	sprintf(p, "*b ssh-ed25519 %s\n", KEY_A);
+	memset(host, 'a', sizeof(host) - 1);
+	host[250] = '\0';
+	assert_int_equal(check(kh, host, 22, KEY_A), SL_ENOTFOUND);
+	host[249] = 'b';
+	assert_int_equal(check(kh, host, 22, KEY_A), 0);
 }
 
 /* The host of a URL is not cut to fit either. */
@@ -414,9 +489,11 @@ int main(void)
 	    cmocka_unit_test(test_edit_adds_missing_field),
 	    cmocka_unit_test(test_edit_multibyte_before),
 	    cmocka_unit_test(test_edit_refusals),
+	    cmocka_unit_test(test_edit_block_scalar),
 	    cmocka_unit_test(test_known_hosts_plain),
 	    cmocka_unit_test(test_known_hosts_hashed_and_revoked),
 	    cmocka_unit_test(test_known_hosts_long_name),
+	    cmocka_unit_test(test_known_hosts_wildcards),
 	    cmocka_unit_test(test_url_host_too_long),
 	    cmocka_unit_test(test_url_host),
 	    cmocka_unit_test(test_pick_ref),

@@ -44,7 +44,9 @@ struct world {
 	 * (phase, configurationHash, conditions[].type/status/message/phase):
 	 * the API server prunes the rest of every status write. */
 	bool pruned_schema;
-	/* why the controller's last write failed, handed to decide() */
+	/* crds/mockstream.yaml: every status field but conditions[].phase. */
+	bool mock_schema;
+	/* why the API server refused the controller's last write, handed to decide() */
 	const char *write_error;
 	int64_t now;
 	unsigned uids;
@@ -261,6 +263,14 @@ static void prune_status(cJSON *stream)
 	}
 }
 
+static void prune_condition_phase(cJSON *stream)
+{
+	cJSON *c;
+
+	cJSON_ArrayForEach(c, at(stream, "status.conditions"))
+	    cJSON_DeleteItemFromObjectCaseSensitive(c, "phase");
+}
+
 static bool finished(const cJSON *job)
 {
 	const cJSON *c;
@@ -336,6 +346,8 @@ static void apply(struct world *w, const struct sl_stream_action *a)
 		merge_patch(w->stream, a->status);
 		if (w->pruned_schema)
 			prune_status(w->stream);
+		if (w->mock_schema)
+			prune_condition_phase(w->stream);
 		w->status_writes++;
 		break;
 	case SL_STREAM_ACT_APPLY_CRONJOB:
@@ -544,8 +556,11 @@ static void new_stream_with_backfill(void **state)
 	struct world *w = world_new(true, false);
 	struct sl_stream_decision d;
 	decide(w, &d);
+	/* one decision: the request, one status, its Job, one Event */
 	assert_int_equal(count(&d, SL_STREAM_ACT_CREATE_BACKFILL), 1);
-	assert_int_equal(count(&d, SL_STREAM_ACT_CREATE_JOB), 0);
+	assert_int_equal(count(&d, SL_STREAM_ACT_WRITE_STATUS), 1);
+	assert_int_equal(count(&d, SL_STREAM_ACT_CREATE_JOB), 1);
+	assert_int_equal(count(&d, SL_STREAM_ACT_EVENT), 1);
 	const struct sl_stream_action *a = &d.actions[0];
 	assert_int_equal(a->type, SL_STREAM_ACT_CREATE_BACKFILL);
 	assert_true(strncmp(a->name, "s1-initial-backfill-", 20) == 0);
@@ -554,16 +569,19 @@ static void new_stream_with_backfill(void **state)
 	assert_false(cJSON_IsTrue(at(a->object, "spec.completed")));
 	assert_string_equal(str(a->object, "metadata.ownerReferences.0.uid"), "uid-s1");
 	assert_true(cJSON_IsTrue(at(a->object, "metadata.ownerReferences.0.controller")));
-	assert_string_equal(d.phase, "Pending");
+	assert_string_equal(d.phase, "Backfilling");
 	for (size_t i = 0; i < d.n_actions; i++)
 		apply(w, &d.actions[i]);
 	sl_stream_decision_free(&d);
-	assert_string_equal(phase(w), "Pending");
-	assert_string_equal(str(w->stream, "status.backfillRequest"),
-	                    w->bfr[0] ? str(w->bfr[0], "metadata.name") : "");
-
-	step(w);
 	assert_string_equal(phase(w), "Backfilling");
+	assert_non_null(w->bfr[0]);
+	assert_string_equal(str(w->stream, "status.backfillRequest"), str(w->bfr[0], "metadata.name"));
+	/* the Job runs the request as the server keeps it: not replaced once
+	 * the request is observed */
+	assert_int_equal(converge(w), 0);
+	assert_int_equal(w->status_writes, 1);
+	assert_int_equal(w->events, 1);
+	assert_int_equal(w->jobs_created, 1);
 	assert_non_null(w->bjob);
 	assert_null(w->sjob);
 	assert_string_equal(str(w->bjob, "metadata.name"), "s1-backfill");
@@ -571,6 +589,40 @@ static void new_stream_with_backfill(void **state)
 	assert_status_hash_of(w, w->bjob);
 	assert_int_equal(converge(w), 0);
 	assert_int_equal(w->bfrs_created, 1);
+	world_free(w);
+}
+
+/* The label sluice.dev/shard of a stream goes on everything made for it:
+ * the initial BackfillRequest and the Jobs (the informers of its shard
+ * select on it). */
+static void shard_label_follows(void **state)
+{
+	struct world *w = world_new(true, false);
+	struct sl_stream_decision d;
+	const cJSON *l;
+
+	set(ensure(ensure(w->stream, "metadata"), "labels"), SL_ARCANE_LABEL_SHARD, cJSON_CreateString("a"));
+	decide(w, &d);
+	assert_int_equal(d.actions[0].type, SL_STREAM_ACT_CREATE_BACKFILL);
+	l = at(d.actions[0].object, "metadata.labels");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, SL_ARCANE_LABEL_SHARD)),
+	                    "a");
+	for (size_t i = 0; i < d.n_actions; i++)
+		apply(w, &d.actions[i]);
+	sl_stream_decision_free(&d);
+	step(w);
+	assert_non_null(w->bjob);
+	l = at(w->bjob, "metadata.labels");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, SL_ARCANE_LABEL_SHARD)),
+	                    "a");
+	world_free(w);
+
+	/* unlabelled: the default shard's, nothing added */
+	w = world_new(true, false);
+	decide(w, &d);
+	assert_null(cJSON_GetObjectItemCaseSensitive(at(d.actions[0].object, "metadata.labels"),
+	                                             SL_ARCANE_LABEL_SHARD));
+	sl_stream_decision_free(&d);
 	world_free(w);
 }
 
@@ -1002,6 +1054,29 @@ static void invalid_job(void **state)
 	converge(w);
 	assert_string_equal(ready_reason(w), "InvalidJob");
 	assert_non_null(strstr(str(w->stream, "status.conditions.0.message"), "connectionStringRef"));
+	world_free(w);
+}
+
+/* A running stream is decided on from the hashes of its spec and template,
+ * not a built Job; what the StreamClass asks for is still checked: a secret
+ * reference the stream lacks is InvalidJob, and the running Job stays. */
+static void running_class_asks_for_secret(void **state)
+{
+	struct world *w = world_new(false, false);
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	cJSON_AddItemToArray(at(w->cls, "spec.secretRefs"), cJSON_CreateString("tokenRef"));
+	converge(w);
+	assert_string_equal(phase(w), "Failed");
+	assert_string_equal(ready_reason(w), "InvalidJob");
+	assert_non_null(strstr(str(w->stream, "status.conditions.0.message"), "tokenRef"));
+	assert_non_null(w->sjob);
+	/* given the reference (a spec change), a Job that has it replaces it */
+	set(at(w->stream, "spec"), "secretRef", J("{'name':'tokens'}"));
+	unsigned jobs = w->jobs_created;
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	assert_int_equal(w->jobs_created, jobs + 1);
 	world_free(w);
 }
 
@@ -1589,6 +1664,27 @@ static void backend_switch(void **state)
 	world_free(w);
 }
 
+/* Under crds/mockstream.yaml's schema (no phase in conditions): one status
+ * write on the way to Backfilling, one to Running, none once converged. */
+static void mock_schema(void **state)
+{
+	struct world *w = world_new(true, false);
+	w->mock_schema = true;
+	assert_int_equal(converge(w), 1);
+	assert_string_equal(phase(w), "Backfilling");
+	assert_null(at(w->stream, "status.conditions.0.phase"));
+	assert_int_equal(w->status_writes, 1);
+	assert_quiet(w, 3);
+	job_finish(w->bjob, "Complete", "Completed", T0, T0 + 1);
+	converge(w);
+	assert_string_equal(phase(w), "Running");
+	assert_int_equal(w->status_writes, 2);
+	assert_int_equal(w->events, 2);
+	assert_quiet(w, 5);
+	assert_int_equal(w->status_writes, 2);
+	world_free(w);
+}
+
 /* Under a plugin CRD's status schema (reason, observedGeneration, jobName,
  * backfillRequest pruned): a converged stream costs no writes, and a failed
  * Job stays Failed (no new Job) until the spec changes. */
@@ -1814,6 +1910,7 @@ int main(void)
 	    cmocka_unit_test(backfill_job_ttl_foreground),
 	    cmocka_unit_test(backfill_job_vanished_unseen),
 	    cmocka_unit_test(initial_backfill_once),
+	    cmocka_unit_test(shard_label_follows),
 	    cmocka_unit_test(foreign_job_blocks),
 	    cmocka_unit_test(class_gone),
 	    cmocka_unit_test(backfill_without_template_ignored),
@@ -1827,6 +1924,8 @@ int main(void)
 	    cmocka_unit_test(cron_backfill),
 	    cmocka_unit_test(backend_switch),
 	    cmocka_unit_test(pruned_schema),
+	    cmocka_unit_test(mock_schema),
+	    cmocka_unit_test(running_class_asks_for_secret),
 	    cmocka_unit_test(adopt_arcane_streaming_job),
 	    cmocka_unit_test(adopt_arcane_backfill_job),
 	    cmocka_unit_test(write_error_reported),

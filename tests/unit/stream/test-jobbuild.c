@@ -246,6 +246,42 @@ static void labels(void **state)
 	assert_string_equal(str(f->job, "metadata.labels.arcane/backfilling"), "true");
 }
 
+/* The stream's sluice.dev/shard label goes on its Job and CronJob (and the
+ * CronJob's job template); a template's own never does. */
+static void shard_label(void **state)
+{
+	struct fx *f = *state;
+	cJSON *cj = NULL;
+
+	cJSON_Delete(f->tmpl);
+	f->tmpl =
+	    J("{'apiVersion':'streaming.sneaksanddata.com/v1','kind':'StreamingJobTemplate',"
+	      "'metadata':{'name':'whole','namespace':'team-a'},'spec':{'apiVersion':'batch/v1','kind':'Job',"
+	      "'metadata':{'labels':{'sluice.dev/shard':'from-template','team':'a'}},"
+	      "'spec':{'template':{'spec':{'restartPolicy':'Never','containers':[{'name':'m','image':'i'}]}}}"
+	      "}}");
+	assert_int_equal(build(f, false), 0);
+	assert_null(cJSON_GetObjectItemCaseSensitive(at(f->job, "metadata.labels"), SL_ARCANE_LABEL_SHARD));
+	assert_string_equal(str(f->job, "metadata.labels.team"), "a");
+
+	cJSON *labels =
+	    cJSON_AddObjectToObject(cJSON_GetObjectItemCaseSensitive(f->stream, "metadata"), "labels");
+	cJSON_AddStringToObject(labels, SL_ARCANE_LABEL_SHARD, "b");
+	assert_int_equal(build(f, true), 0);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	                        at(f->job, "metadata.labels"), SL_ARCANE_LABEL_SHARD)),
+	                    "b");
+	struct sl_stream_job_input in = {f->stream, f->cls, f->tmpl, NULL};
+	assert_int_equal(sl_stream_cronjob_build(&in, "*/5 * * * *", false, &cj, &f->err), 0);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(at(cj, "metadata.labels"),
+	                                                                          SL_ARCANE_LABEL_SHARD)),
+	                    "b");
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+	                        at(cj, "spec.jobTemplate.metadata.labels"), SL_ARCANE_LABEL_SHARD)),
+	                    "b");
+	cJSON_Delete(cj);
+}
+
 /* Rule: configuration-hash is Arcane's: lowercase hex MD5 of the
  * STREAMCONTEXT__SPEC value (key order does not matter, metadata is not part
  * of it); the template is tracked in sluice.dev/template-hash, so editing
@@ -471,6 +507,32 @@ static void secret_missing(void **state)
 	assert_int_equal(build(f, false), SL_EINVALID);
 }
 
+/* sl_stream_job_hashes gives the annotations the build gives, without the
+ * build, and fails as it does on a missing secret reference. */
+static void hashes_without_build(void **state)
+{
+	struct fx *f = *state;
+	char h[SL_STREAM_HASH_MAX], t[65];
+
+	for (int b = 0; b < 2; b++) {
+		struct sl_stream_job_input in = {f->stream, f->cls, f->tmpl, b ? f->bfr : NULL};
+		assert_int_equal(build(f, b), 0);
+		assert_int_equal(sl_stream_job_hashes(&in, h, t, &f->err), 0);
+		assert_string_equal(h, str(f->job, "metadata.annotations.configuration-hash"));
+		assert_string_equal(
+		    t, cJSON_GetObjectItem(at(f->job, "metadata.annotations"), "sluice.dev/template-hash")
+		           ->valuestring);
+	}
+	cJSON_DeleteItemFromObject(at(f->stream, "spec"), "connectionStringRef");
+	struct sl_stream_job_input in = {f->stream, f->cls, f->tmpl, NULL};
+	assert_int_equal(sl_stream_job_hashes(&in, h, t, &f->err), SL_EINVALID);
+	assert_non_null(strstr(f->err.msg, "spec.connectionStringRef"));
+	/* the shared secretRef stands in for it, as in the build */
+	cJSON_AddItemToObject(at(f->stream, "spec"), "secretRef", J("{'name':'shared'}"));
+	assert_int_equal(sl_stream_job_hashes(&in, h, t, &f->err), 0);
+	assert_int_equal(build(f, false), 0);
+}
+
 /* Rule: ownerReference to the stream, controller: true. */
 static void owner_reference(void **state)
 {
@@ -542,6 +604,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(base_arcane_shape, setup, teardown),
 	    cmocka_unit_test_setup_teardown(template_without_job, setup, teardown),
 	    cmocka_unit_test_setup_teardown(labels, setup, teardown),
+	    cmocka_unit_test_setup_teardown(shard_label, setup, teardown),
 	    cmocka_unit_test_setup_teardown(configuration_hash_backfill, setup, teardown),
 	    cmocka_unit_test_setup_teardown(configuration_hash, setup, teardown),
 	    cmocka_unit_test_setup_teardown(env_streaming, setup, teardown),
@@ -552,6 +615,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(secret_envfrom, setup, teardown),
 	    cmocka_unit_test_setup_teardown(secret_key_ref, setup, teardown),
 	    cmocka_unit_test_setup_teardown(secret_missing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(hashes_without_build, setup, teardown),
 	    cmocka_unit_test_setup_teardown(owner_reference, setup, teardown),
 	    cmocka_unit_test_setup_teardown(inputs_untouched, setup, teardown),
 	    cmocka_unit_test(canonical_json),

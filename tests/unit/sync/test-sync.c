@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "sluice/manifest.h"
 #include "sluice/sync.h"
 
 #include <cjson/cJSON.h>
@@ -440,6 +441,43 @@ static void inventory_roundtrip(void **state)
 	                 SL_EINVALID);
 }
 
+/* The ConfigMap read back: its inventory and the outcome of its status; a
+ * damaged inventory is an error, a missing one is empty. */
+static void inventory_read(void **state)
+{
+	struct sl_sync_inventory *inv = NULL;
+	char *outcome = NULL;
+	struct sl_error err = {0};
+	cJSON *cm;
+
+	cm = sl_sync_inventory_configmap("repo", "sluice", "{\"v\":1,\"o\":{\"/v1/ConfigMap\":{\"ns\":{\"a\":\"d1\"}}}}",
+	                                 "{\"result\":\"ok\",\"outcome\":\"abc\"}");
+	assert_non_null(cm);
+	assert_int_equal(sl_sync_inventory_read(cm, &inv, &outcome, &err), 0);
+	assert_int_equal(sl_sync_inventory_count(inv), 1);
+	assert_string_equal(sl_sync_inventory_find(inv, "", "ConfigMap", "ns", "a")->digest, "d1");
+	assert_string_equal(outcome, "abc");
+	sl_sync_inventory_free(inv);
+	free(outcome);
+	cJSON_Delete(cm);
+
+	/* without inventory and status (a status that is not JSON has no outcome) */
+	cm = cJSON_Parse("{\"data\":{\"status\":\"{oops\"}}");
+	assert_int_equal(sl_sync_inventory_read(cm, &inv, &outcome, &err), 0);
+	assert_non_null(inv);
+	assert_int_equal(sl_sync_inventory_count(inv), 0);
+	assert_null(outcome);
+	sl_sync_inventory_free(inv);
+	cJSON_Delete(cm);
+
+	cm = sl_sync_inventory_configmap("repo", "sluice", "{\"v\":1,\"o\":{\"x\":{}}}", NULL);
+	inv = NULL;
+	assert_int_equal(sl_sync_inventory_read(cm, &inv, &outcome, &err), SL_EINVALID);
+	assert_null(inv);
+	assert_non_null(strstr(err.msg, "type key"));
+	cJSON_Delete(cm);
+}
+
 /* The text is persisted and hashed into the status's outcome: types go by
  * group, kind, then version (not by their key), as sluice always wrote them. */
 static void inventory_order(void **state)
@@ -461,6 +499,163 @@ static void inventory_order(void **state)
 	                    "\"d2\"}},\"batch/v1/Job\":{\"n\":{\"j\":\"d1\"}}}}");
 	sl_buf_free(&b);
 	sl_sync_inventory_free(inv);
+}
+
+/* The inventory text is written straight into the buffer; its bytes must be
+ * those cJSON printed from a tree (they are hashed into the outcome): the
+ * same tree built here, with names that need escaping. */
+static void inventory_format_as_cjson(void **state)
+{
+	static const char *const names[] = {"plain", "q\"uote",  "back\\slash",   "tab\there",   "ctl\x01x",
+	                                    "nl\nx", "del\x7fx", "utf8-\xc3\xa9", "cr\rff\fbs\b"};
+	struct sl_sync_inventory *inv;
+	struct sl_buf b;
+	cJSON *root = cJSON_CreateObject(), *objs, *type, *ns;
+	char *want;
+
+	assert_int_equal(sl_sync_inventory_new(&inv), 0);
+	assert_non_null(cJSON_AddNumberToObject(root, "v", 1));
+	assert_non_null(objs = cJSON_AddObjectToObject(root, "o"));
+	/* group "" sorts first */
+	assert_int_equal(sl_sync_inventory_put(inv, "", "v1", "ConfigMap", "", "c", ""), 0);
+	assert_non_null(type = cJSON_AddObjectToObject(objs, "/v1/ConfigMap"));
+	assert_non_null(ns = cJSON_AddObjectToObject(type, ""));
+	assert_non_null(cJSON_AddStringToObject(ns, "c", ""));
+	assert_non_null(type = cJSON_AddObjectToObject(objs, "g.example/v1/Kind\"x"));
+	assert_non_null(ns = cJSON_AddObjectToObject(type, "n\ts"));
+	/* the inventory sorts names; the tree gets them in that order */
+	const char *sorted[SL_ARRAY_SIZE(names)];
+	memcpy(sorted, names, sizeof(names));
+	for (size_t i = 0; i < SL_ARRAY_SIZE(sorted); i++)
+		for (size_t j = i + 1; j < SL_ARRAY_SIZE(sorted); j++)
+			if (strcmp(sorted[j], sorted[i]) < 0) {
+				const char *t = sorted[i];
+				sorted[i] = sorted[j];
+				sorted[j] = t;
+			}
+	for (size_t i = 0; i < SL_ARRAY_SIZE(names); i++) {
+		assert_int_equal(
+		    sl_sync_inventory_put(inv, "g.example", "v1", "Kind\"x", "n\ts", names[i], "d"), 0);
+		assert_non_null(cJSON_AddStringToObject(ns, sorted[i], "d"));
+	}
+	want = cJSON_PrintUnformatted(root);
+	assert_non_null(want);
+	sl_buf_init(&b, SL_SYNC_INVENTORY_MAX);
+	assert_int_equal(sl_sync_inventory_format(inv, &b), 0);
+	assert_string_equal(b.data, want);
+	free(want);
+	sl_buf_free(&b);
+	cJSON_Delete(root);
+	sl_sync_inventory_free(inv);
+}
+
+/* A plan that takes the set's objects is the plan that copies them; the
+ * set gives each object once and finds no document by name afterwards. */
+static void plan_takes_manifests(void **state)
+{
+	static const char yaml[] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: ns1\n"
+	                           "  labels:\n    tier: gold\ndata:\n  k: v\n---\n"
+	                           "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns1\n---\n"
+	                           "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad name\n";
+	struct sl_manifest_set *copy_set = sl_manifest_set_new(NULL), *take_set = sl_manifest_set_new(NULL);
+	struct sl_sync_plan *copied, *taken;
+	struct sl_error err = {0};
+
+	assert_non_null(copy_set);
+	assert_non_null(take_set);
+	assert_int_equal(sl_manifest_set_add_buffer(copy_set, "f.yaml", yaml, strlen(yaml), &err), 0);
+	assert_int_equal(sl_manifest_set_add_buffer(take_set, "f.yaml", yaml, strlen(yaml), &err), 0);
+	assert_int_equal(sl_manifest_set_validate(copy_set), 0);
+	assert_int_equal(sl_manifest_set_validate(take_set), 0);
+	assert_int_equal(sl_sync_plan_from_manifests("repo", "r1", copy_set, NULL, &copied), 0);
+	assert_int_equal(sl_sync_plan_take_manifests("repo", "r1", take_set, NULL, &taken), 0);
+	assert_int_equal(taken->n_items, 2);
+	assert_int_equal(taken->n_items, copied->n_items);
+	assert_int_equal(taken->n_problems, copied->n_problems);
+	assert_true(taken->n_problems >= 1);
+	for (size_t i = 0; i < taken->n_items; i++) {
+		char *a = cJSON_PrintUnformatted(copied->items[i].obj);
+		char *b = cJSON_PrintUnformatted(taken->items[i].obj);
+		assert_string_equal(a, b);
+		assert_string_equal(copied->items[i].digest, taken->items[i].digest);
+		assert_string_equal(copied->items[i].file, taken->items[i].file);
+		assert_int_equal(copied->items[i].line, taken->items[i].line);
+		free(a);
+		free(b);
+	}
+	/* the copy left its set whole; the take emptied its own */
+	assert_non_null(sl_manifest_set_find(copy_set, "", "ConfigMap", "ns1", "a"));
+	assert_null(sl_manifest_set_find(take_set, "", "ConfigMap", "ns1", "a"));
+	assert_null(sl_manifest_set_doc(take_set, 0)->obj);
+	assert_null(sl_manifest_set_take_obj(take_set, 0));
+	assert_null(sl_manifest_set_take_obj(take_set, 99));
+	sl_manifest_set_free(take_set);
+	sl_manifest_set_free(copy_set);
+	/* the objects outlive the set they came from */
+	assert_string_equal(ann(taken->items[1].obj, "sluice.dev/revision"), "r1");
+	sl_sync_plan_free(copied);
+	sl_sync_plan_free(taken);
+}
+
+/* A server that answers in the same time however many requests it holds
+ * (latency is the network's): the limit grows to its maximum. */
+static void limit_grows_while_latency_holds(void **state)
+{
+	struct sl_sync_limit l;
+	unsigned answers = 0;
+
+	sl_sync_limit_init(&l, 8, 4, 64);
+	assert_int_equal(l.limit, 8);
+	while (l.limit < 64 && answers < 2000) {
+		sl_sync_limit_sample(&l, 30000);
+		answers++;
+	}
+	assert_int_equal(l.limit, 64);
+	print_message("# reached 64 after %u answers\n", answers);
+	assert_true(answers < 600);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(sl_sync_limit_sample(&l, 30000), 64);
+}
+
+/* A saturated server serves one request a millisecond: every request more
+ * in flight only waits. The limit settles low and stays within bounds. */
+static void limit_shrinks_when_requests_queue(void **state)
+{
+	struct sl_sync_limit l;
+	unsigned highest = 0;
+
+	sl_sync_limit_init(&l, 8, 4, 64);
+	for (int i = 0; i < 5000; i++) {
+		unsigned lim = sl_sync_limit_sample(&l, (uint64_t)l.limit * 1000);
+		assert_true(lim >= 4 && lim <= 64);
+		if (i > 1000 && lim > highest)
+			highest = lim;
+	}
+	print_message("# settled at most at %u\n", highest);
+	assert_true(highest <= 16);
+	/* from the top, after a light moment set the lowest latency */
+	sl_sync_limit_init(&l, 64, 4, 64);
+	for (int i = 0; i < 64; i++)
+		sl_sync_limit_sample(&l, 4000);
+	for (int i = 0; i < 5000; i++)
+		sl_sync_limit_sample(&l, (uint64_t)l.limit * 1000);
+	assert_true(l.limit <= 16);
+}
+
+static void limit_bounds(void **state)
+{
+	struct sl_sync_limit l;
+
+	sl_sync_limit_init(&l, 8, 4, 2); /* --concurrency 2: a maximum below the minimum */
+	assert_int_equal(l.limit, 4);
+	assert_int_equal(l.max, 4);
+	sl_sync_limit_init(&l, 8, 0, 64);
+	assert_int_equal(l.min, 1);
+	sl_sync_limit_init(&l, 1, 4, 64);
+	assert_int_equal(l.limit, 4);
+	for (int i = 0; i < 1000; i++)
+		sl_sync_limit_sample(&l, 0); /* no latency at all: no division by zero */
+	assert_int_equal(l.limit, 64);
 }
 
 static void inventory_fits_10000(void **state)
@@ -732,7 +927,13 @@ int main(void)
 	    cmocka_unit_test(projection_and_state),
 	    cmocka_unit_test(completed_latch),
 	    cmocka_unit_test(inventory_roundtrip),
+	    cmocka_unit_test(inventory_read),
 	    cmocka_unit_test(inventory_order),
+	    cmocka_unit_test(inventory_format_as_cjson),
+	    cmocka_unit_test(plan_takes_manifests),
+	    cmocka_unit_test(limit_grows_while_latency_holds),
+	    cmocka_unit_test(limit_shrinks_when_requests_queue),
+	    cmocka_unit_test(limit_bounds),
 	    cmocka_unit_test(inventory_fits_10000),
 	    cmocka_unit_test(configmap_and_name),
 	    cmocka_unit_test(status_bounded),

@@ -52,6 +52,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and $git.ca.existingSecret $git.ca.existingConfigMap -}}
 {{- fail "source.git.ca: existingSecret or existingConfigMap, not both" -}}
 {{- end -}}
+{{- if and .Values.controller.shard (not .Values.controller.enabled) -}}
+{{- fail "controller.shard needs controller.enabled: a shard is a part of the streams to control" -}}
+{{- end -}}
 {{- if and .Values.kubeconfig.context (not .Values.kubeconfig.existingSecret) -}}
 {{- fail "kubeconfig.context needs kubeconfig.existingSecret" -}}
 {{- end -}}
@@ -104,6 +107,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- include "sluice.envBool" (list "SLUICE_GIT_ALLOW_HTTP" $git.allowHttp) | nindent 0 }}
 {{- include "sluice.envString" (list "SLUICE_GIT_AUTHOR" $git.author) }}
+{{- include "sluice.envString" (list "SLUICE_GIT_TIMEOUT" $git.timeout) }}
 {{- include "sluice.envBool" (list "SLUICE_WRITE_BACK" $git.writeBack) | nindent 0 }}
 {{- end }}
 {{- include "sluice.envString" (list "SLUICE_DIR" $v.source.dir) }}
@@ -116,6 +120,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- include "sluice.envBool" (list "SLUICE_NO_SYNC" (not $v.sync.enabled)) | nindent 0 }}
 {{- include "sluice.envBool" (list "SLUICE_NO_CONTROLLER" (not $v.controller.enabled)) | nindent 0 }}
 {{- include "sluice.envString" (list "SLUICE_WATCH_NAMESPACE" (join "," $v.watchNamespaces)) }}
+{{- if $v.controller.enabled }}
+{{- include "sluice.envString" (list "SLUICE_SHARD" $v.controller.shard) }}
+{{- end }}
 {{- if $v.controller.workers }}
 {{- include "sluice.envString" (list "SLUICE_WORKERS" $v.controller.workers) }}
 {{- end }}

@@ -1,0 +1,144 @@
+/* Shared strings for long-lived JSON trees (sl_manifest_json_share): the
+ * informer caches hold tens of thousands of objects whose keys ("metadata",
+ * "name", "lastTransitionTime") and many values ("True", a namespace, a
+ * kind) repeat in every one. Each node's key and string value is a malloc
+ * of its own; sharing them saves about a third of a cached object.
+ *
+ * The table is process-wide and never shrinks: a string once shared lives
+ * until exit. It is bounded (SHARE_MAX strings of at most SHARE_LEN_MAX
+ * bytes, in arena blocks), so strings past the bound simply stay the tree's
+ * own. Unique values (uids, timestamps) would only fill it, so a value is
+ * shared only when it is short and not under such a key: see worth_sharing. */
+#include "sluice/manifest-json.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHARE_SLOTS 32768 /* a power of two */
+#define SHARE_MAX (SHARE_SLOTS / 2)
+#define SHARE_LEN_MAX 63
+#define ARENA_BLOCK 65536
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static const char **slots; /* SHARE_SLOTS entries, NULL: free */
+static size_t used;
+static char *arena;
+static size_t arena_left;
+static void *blocks; /* the arena blocks, each starting with the previous one's address */
+
+/* The shared copy of s (len bytes), or NULL when the table is full, s is
+ * too long, or memory ran out. Called with lock held. */
+static const char *share_locked(const char *s, size_t len)
+{
+	size_t i;
+	char *copy;
+
+	if (len > SHARE_LEN_MAX)
+		return NULL;
+	if (!slots) {
+		slots = calloc(SHARE_SLOTS, sizeof(*slots));
+		if (!slots)
+			return NULL;
+	}
+	i = (size_t)sl_hash_keyed(s, len) & (SHARE_SLOTS - 1);
+	for (;;) {
+		const char *e = slots[i];
+		if (!e)
+			break;
+		if (strncmp(e, s, len) == 0 && e[len] == '\0')
+			return e;
+		i = (i + 1) & (SHARE_SLOTS - 1);
+	}
+	if (used >= SHARE_MAX)
+		return NULL;
+	if (arena_left < len + 1) {
+		/* the old block's tail is given up: at most SHARE_LEN_MAX bytes */
+		void **block = malloc(ARENA_BLOCK);
+		if (!block) {
+			arena_left = 0;
+			return NULL;
+		}
+		/* chained, so leak checkers see every block as reachable */
+		block[0] = blocks;
+		blocks = block;
+		arena = (char *)(block + 1);
+		arena_left = ARENA_BLOCK - sizeof(void *);
+	}
+	copy = arena;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	arena += len + 1;
+	arena_left -= len + 1;
+	slots[i] = copy;
+	used++;
+	return copy;
+}
+
+/* A value worth sharing: short, and not under a key whose values are unique
+ * to one object (they would only fill the table). Names are unique too but
+ * share their key with kinds' and containers' names; they fill at most the
+ * table's bound, and the values that repeat come first. */
+static bool worth_sharing(const char *key, const char *s)
+{
+	static const char *const unique[] = {
+	    "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "lastTransitionTime",
+	    "lastUpdateTime", "lastProbeTime", "startTime", "completionTime", "time", "message",
+	    "configuration-hash", "sluice.dev/template-hash", "generateName", "continue",
+	};
+
+	if (strlen(s) > 48)
+		return false;
+	if (key)
+		for (size_t i = 0; i < sizeof(unique) / sizeof(unique[0]); i++)
+			if (strcmp(key, unique[i]) == 0)
+				return false;
+	return true;
+}
+
+static void share_tree(cJSON *v, unsigned depth)
+{
+	for (cJSON *c = v; c; c = c->next) {
+		if (c->string && !(c->type & cJSON_StringIsConst)) {
+			const char *k = share_locked(c->string, strlen(c->string));
+			if (k) {
+				cJSON_free(c->string);
+				c->string = (char *)k;
+				c->type |= cJSON_StringIsConst;
+			}
+		}
+		if (cJSON_IsString(c) && c->valuestring && !(c->type & cJSON_IsReference) &&
+		    worth_sharing(c->string, c->valuestring)) {
+			const char *s = share_locked(c->valuestring, strlen(c->valuestring));
+			if (s) {
+				cJSON_free(c->valuestring);
+				c->valuestring = (char *)s;
+				c->type |= cJSON_IsReference;
+			}
+		}
+		/* objects nest a few levels; a hostile depth is left unshared */
+		if (c->child && depth < 64 && (cJSON_IsObject(c) || cJSON_IsArray(c)))
+			share_tree(c->child, depth + 1);
+	}
+}
+
+void sl_manifest_json_share(cJSON *v)
+{
+	if (!v)
+		return;
+	pthread_mutex_lock(&lock);
+	if (v->child)
+		share_tree(v->child, 0);
+	pthread_mutex_unlock(&lock);
+}
+
+size_t sl_manifest_json_shared_count(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lock);
+	n = used;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
