@@ -1816,13 +1816,21 @@ static void write_error_reported(void **state)
 		                  "the request: not now";
 
 		w->pruned_schema = pruned;
-		step(w); /* the initial BackfillRequest: Pending */
-		decide(w, &d);
-		assert_int_equal(count(&d, SL_STREAM_ACT_CREATE_JOB), 1);
+		/* up to the decision that creates the backfill Job */
+		for (int i = 0;; i++) {
+			assert_true(i < 5);
+			decide(w, &d);
+			if (count(&d, SL_STREAM_ACT_CREATE_JOB))
+				break;
+			for (size_t k = 0; k < d.n_actions; k++)
+				apply(w, &d.actions[k]);
+			sl_stream_decision_free(&d);
+		}
 		for (size_t i = 0; i < d.n_actions && d.actions[i].type != SL_STREAM_ACT_CREATE_JOB; i++)
 			apply(w, &d.actions[i]); /* the create is refused */
 		sl_stream_decision_free(&d);
-		assert_string_equal(phase(w), "Backfilling");
+		char was[32];
+		snprintf(was, sizeof(was), "%s", phase(w));
 		assert_null(w->bjob);
 		unsigned events = w->events, writes = w->status_writes;
 		char before[256];
@@ -1835,7 +1843,7 @@ static void write_error_reported(void **state)
 			if (d.actions[i].type == SL_STREAM_ACT_WRITE_STATUS)
 				st = i;
 		assert_true(st + 1 < d.n_actions);
-		assert_string_equal(str(d.actions[st].status, "status.phase"), "Backfilling");
+		assert_string_equal(str(d.actions[st].status, "status.phase"), was);
 		assert_string_equal(str(d.actions[st].status, "status.conditions.0.status"), "False");
 		assert_string_equal(str(d.actions[st].status, "status.conditions.0.reason"),
 		                    "ReconcileError");
@@ -1860,7 +1868,7 @@ static void write_error_reported(void **state)
 		/* the writes went through: the condition comes back, once */
 		w->write_error = NULL;
 		step(w);
-		assert_string_equal(phase(w), "Backfilling");
+		assert_string_equal(phase(w), was);
 		assert_string_equal(str(w->stream, "status.conditions.0.message"), before);
 		assert_int_equal(w->status_writes, writes + 2);
 		/* the state it is back to was told before (a plugin CRD that
