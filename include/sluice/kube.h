@@ -130,6 +130,12 @@ struct sl_kube_result {
 
 typedef void (*sl_kube_cb)(struct sl_kube_result *res, void *payload);
 
+/* True when res is a request the API server never answered: no connection,
+ * or no response within the timeout (not a request refused, cancelled or
+ * cut short here). What follows it would fail the same way until the server
+ * is back. */
+bool sl_kube_unreachable(const struct sl_kube_result *res);
+
 /* ---- addressing --------------------------------------------------------- */
 
 /* What a call addresses. Strings are borrowed for the duration of the call

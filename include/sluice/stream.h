@@ -175,6 +175,12 @@ struct sl_stream_observed {
 	 * removed still counts for the backoff. */
 	const cJSON *streaming_job_gone;
 	const cJSON *backfill_job_gone;
+	/* Why the API server refused the last write the controller made for
+	 * this stream ("<action> <object> failed: <reason>": a webhook, RBAC,
+	 * validation), or NULL. Until the controller's writes go through
+	 * again, the Ready condition says so (reason ReconcileError, this
+	 * message; the phase stays) and a Warning Event tells it once. */
+	const char *write_error;
 	int64_t now; /* wall clock, epoch seconds */
 };
 

@@ -6,7 +6,14 @@
  * To not decide twice on the same stale view (a second status write, a
  * second Event), each successful write records an expectation (object and
  * resourceVersion) on its stream; the stream is not reconciled again until
- * the caches caught up or expectation_wait_ms passed. */
+ * the caches caught up or expectation_wait_ms passed.
+ *
+ * A write that fails ends its decision. When the API server refused it,
+ * why is kept per stream and handed to the next decide() (write_error),
+ * which records it in the stream's Ready condition and tells it in a
+ * Warning Event (also when the refusal was of a status write: the next one
+ * may go through). A decision that goes through clears it and looks at the
+ * stream again, so that the condition is put back. */
 #include "act.h"
 #include "move.h"
 #include "observe.h"
@@ -32,6 +39,7 @@ struct sl_controller__act {
 	struct sl_loop_workqueue *wq;
 	uint64_t wait_ms;
 	struct sl_map sstate; /* stream key -> struct sstate */
+	struct sl_map errors; /* stream key -> char *, why its last write failed */
 	struct exec *execs;   /* decisions being performed */
 };
 
@@ -118,6 +126,31 @@ uint64_t sl_controller__act_wait_ms(struct sl_controller__act *a, const char *ke
 void sl_controller__act_forget(struct sl_controller__act *a, const char *key)
 {
 	sl_map_drop(&a->sstate, key);
+	sl_map_drop(&a->errors, key);
+}
+
+/* ---- failed writes --------------------------------------------------------------- */
+
+const char *sl_controller__act_error(const struct sl_controller__act *a, const char *key)
+{
+	return sl_map_get(&a->errors, key);
+}
+
+bool sl_controller__act_clear_error(struct sl_controller__act *a, const char *key)
+{
+	if (!sl_map_get(&a->errors, key))
+		return false;
+	sl_map_drop(&a->errors, key);
+	return true;
+}
+
+static void keep_error(struct sl_controller__act *a, const char *key, const char *msg)
+{
+	char *m = sl_strdup(msg);
+
+	/* Without it the failure is only in the log and the metrics. */
+	if (m && sl_map_put(&a->errors, key, m, NULL) < 0)
+		free(m);
 }
 
 /* ---- one decision being performed -------------------------------------------------- */
@@ -213,13 +246,17 @@ static void expect_write(struct exec *x, const struct sl_stream_action *ac, cons
 	expect(x->a, x->key, id, cached, body);
 }
 
-/* A write that failed ends the decision: logged, and told on the stream
- * once per streak of failures (not once per retry). */
+/* A write that failed ends the decision: logged, and, when the API server
+ * answered (a webhook, RBAC or validation refused it), kept for the next
+ * decision to record on the stream. A write it never answered says
+ * nothing about the stream: after an outage every stream would carry it,
+ * and recording that would double the writes just when the server comes
+ * back; it is in the log and the metrics. A conflict is a race, not a
+ * failure: the stream is looked at anew. */
 static void write_failed(struct exec *x, const struct sl_stream_action *ac, const struct sl_kube_result *res)
 {
-	struct sl_controller__act *a = x->a;
 	int code = res->code;
-	char msg[SL_ERRMSG_MAX + 64];
+	char msg[SL_ERRMSG_MAX + 128];
 
 	if (code == SL_ECANCELED) {
 		x->result = SL_CONTROLLER_NOOP;
@@ -228,12 +265,12 @@ static void write_failed(struct exec *x, const struct sl_stream_action *ac, cons
 	x->result = code == SL_ECONFLICT ? SL_CONTROLLER_CONFLICT : SL_CONTROLLER_ERROR;
 	sl_log_obj(SL_LOG_WARN, x->kind, x->ns, x->name, "%s %s: %s", sl_stream_action_name(ac->type),
 	           ac->name, res->err.msg);
-	if (sl_loop_workqueue_requeues(a->wq, x->key) != 0 || !x->involved)
+	if (code == SL_ECONFLICT || sl_kube_unreachable(res))
 		return;
-	snprintf(msg, sizeof(msg), "%s %s failed: %s", sl_stream_action_name(ac->type), ac->name,
-	         res->message && *res->message ? res->message : sl_strerror(code));
-	sl_kube_event(a->ctx->k, x->involved, "Warning", "ReconcileError", msg, ignore_result, NULL);
-	a->ctx->metrics->events++;
+	/* a message that does not fit keeps its start */
+	(void)sl_snprintf_ok(msg, sizeof(msg), "%s %s failed: %s", sl_stream_action_name(ac->type), ac->name,
+	                     res->message && *res->message ? res->message : sl_strerror(code));
+	keep_error(x->a, x->key, msg);
 }
 
 /* The metrics of a write the server did (not one found done already). */
@@ -484,7 +521,8 @@ void sl_controller__act_warn_mismatch(struct sl_controller__act *a, const cJSON 
 
 /* ---- lifecycle ------------------------------------------------------------------- */
 
-static void sstate_free(void *p)
+/* The maps own plain allocations. */
+static void value_free(void *p)
 {
 	free(p);
 }
@@ -502,7 +540,8 @@ int sl_controller__act_new(const struct sl_controller__ctx *ctx, const struct sl
 	a->mv = mv;
 	a->wq = wq;
 	a->wait_ms = expectation_wait_ms;
-	sl_map_init_owning(&a->sstate, sstate_free);
+	sl_map_init_owning(&a->sstate, value_free);
+	sl_map_init_owning(&a->errors, value_free);
 	*ret = a;
 	return 0;
 }
@@ -516,5 +555,6 @@ void sl_controller__act_free(struct sl_controller__act *a)
 	for (struct exec *x = a->execs; x; x = x->next)
 		x->a = NULL;
 	sl_map_free(&a->sstate, NULL);
+	sl_map_free(&a->errors, NULL);
 	free(a);
 }

@@ -8,6 +8,7 @@
 #include "sluice/stream.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sl_controller__observe;
@@ -34,8 +35,17 @@ uint64_t sl_controller__act_wait_ms(struct sl_controller__act *a, const char *ke
  * expectations it meets are dropped. */
 void sl_controller__act_seen(struct sl_controller__act *a, const char *key, enum sl_controller__what what,
                              const cJSON *obj, bool gone);
-/* Stream key is gone: every expectation of it is dropped. */
+/* Stream key is gone: every expectation of it, and its failed write, are
+ * dropped. */
 void sl_controller__act_forget(struct sl_controller__act *a, const char *key);
+
+/* ---- failed writes ------------------------------------------------------------ */
+
+/* Why the last write for stream key failed ("<action> <object> failed:
+ * <reason>"), or NULL; owned by a, valid until the next decision of key. */
+const char *sl_controller__act_error(const struct sl_controller__act *a, const char *key);
+/* Drops it (a decision of key went through); true when there was one. */
+bool sl_controller__act_clear_error(struct sl_controller__act *a, const char *key);
 
 /* ---- the executor ----------------------------------------------------------- */
 

@@ -332,7 +332,9 @@ static void stream_error(const struct sl_error *err, void *payload)
 		(void)sl_snprintf_ok(msg, sizeof(msg), "%s %s is no longer served: %s", kl->api_version,
 		                     kl->kind, err->msg);
 		class_failed(kl, "KindNotFound", msg);
+		return;
 	}
+	sl_controller__informer_error(err, payload);
 }
 
 /* Why a discovered kind cannot hold streams, or NULL when it can. */

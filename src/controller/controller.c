@@ -122,9 +122,13 @@ void sl_controller__done(struct sl_controller *c, const char *key, enum sl_contr
 {
 	c->metrics.reconciles[res]++;
 	observe_duration(&c->metrics, started_us);
-	if (res == SL_CONTROLLER_OK || res == SL_CONTROLLER_NOOP)
+	if (res == SL_CONTROLLER_OK || res == SL_CONTROLLER_NOOP) {
 		sl_loop_workqueue_forget(c->wq, key);
-	else if (res == SL_CONTROLLER_ERROR || res == SL_CONTROLLER_CONFLICT)
+		/* the writes go through again: once more, to put the
+		 * condition that told the failure back */
+		if (sl_controller__act_clear_error(c->act, key))
+			sl_loop_workqueue_add(c->wq, key);
+	} else if (res == SL_CONTROLLER_ERROR || res == SL_CONTROLLER_CONFLICT)
 		sl_loop_workqueue_add_rate_limited(c->wq, key);
 	sl_loop_workqueue_done(c->wq, key);
 	c->in_flight--;
@@ -170,6 +174,7 @@ static bool decide_and_act(struct sl_controller *c, const struct skey *k,
 	*ret = SL_CONTROLLER_ERROR;
 	if (sl_controller__observe(c->observe, kl, k->ns, k->name, stream, &obs) < 0)
 		return false;
+	obs.in.write_error = sl_controller__act_error(c->act, k->key);
 	for (size_t i = 0; i < obs.n_mismatched; i++)
 		sl_controller__act_warn_mismatch(c->act, obs.mismatched[i], stream,
 		                                 sl_controller__class_name(kl));

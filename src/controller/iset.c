@@ -88,3 +88,8 @@ void sl_controller__trim(cJSON *obj, void *payload)
 	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(md, "annotations"),
 	                                        "kubectl.kubernetes.io/last-applied-configuration");
 }
+
+void sl_controller__informer_error(const struct sl_error *err, void *payload)
+{
+	sl_warn("%s (the cache is kept; retrying)", err->msg);
+}

@@ -39,3 +39,8 @@ bool sl_controller__iset_synced(const struct sl_controller__iset *s);
 /* An informer transform: drops managedFields and the last-applied
  * annotation, which nothing here reads. */
 void sl_controller__trim(cJSON *obj, void *payload);
+/* The error handler of the controller's informers: a list or watch that
+ * failed is retried with backoff and the cache kept as it was; the reason
+ * (a namespace the identity may no longer read, an unreachable API server)
+ * is logged each time. */
+void sl_controller__informer_error(const struct sl_error *err, void *payload);

@@ -594,16 +594,19 @@ int sl_controller__observe_start(struct sl_controller__observe *o, struct sl_err
 	                                       .update = tmpl_update,
 	                                       .del = tmpl_del,
 	                                       .synced = shared_synced,
+	                                       .error = sl_controller__informer_error,
 	                                       .transform = sl_controller__trim};
 	struct sl_kube_informer_handlers bh = {.add = bfr_add,
 	                                       .update = bfr_update,
 	                                       .del = bfr_del,
 	                                       .synced = shared_synced,
+	                                       .error = sl_controller__informer_error,
 	                                       .transform = sl_controller__trim};
 	struct sl_kube_informer_handlers cjh = {.add = cron_add,
 	                                        .update = cron_update,
 	                                        .del = cron_del,
 	                                        .synced = shared_synced,
+	                                        .error = sl_controller__informer_error,
 	                                        .transform = trim_cronjob};
 	struct sl_kube_informer_handlers wh = {
 	    .add = completion_add, .update = completion_update, .transform = trim_completion};
@@ -611,6 +614,7 @@ int sl_controller__observe_start(struct sl_controller__observe *o, struct sl_err
 	                                       .update = job_update,
 	                                       .del = job_del,
 	                                       .synced = shared_synced,
+	                                       .error = sl_controller__informer_error,
 	                                       .transform = trim_job};
 	int r;
 

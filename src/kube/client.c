@@ -49,6 +49,11 @@ static const char *const verb_names[] = {
     [SL_KUBE_VERB_APPLY] = "apply",   [SL_KUBE_VERB_DELETE] = "delete",
 };
 
+bool sl_kube_unreachable(const struct sl_kube_result *res)
+{
+	return !res->http_status && (res->code == SL_EIO || res->code == SL_ETIMEOUT);
+}
+
 const char *sl_kube_verb_name(enum sl_kube_verb v)
 {
 	return (unsigned)v < SL_ARRAY_SIZE(verb_names) ? verb_names[v] : "?";

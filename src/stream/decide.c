@@ -8,6 +8,8 @@
  *   complete BackfillRequests, create the initial BackfillRequest, write
  *   status, write the restart memory, delete Jobs, create a Job, delete
  *   BackfillRequests, emit an Event, requeue.
+ * (The Event of a status that records a failed write comes right after
+ * that status: the writes after it may fail again.)
  * So a crash after any prefix leaves a state from which decide() asks for
  * the rest and nothing twice: a completion is written before the Job that
  * proves it is deleted; a failure is written to status before the failed
@@ -32,6 +34,10 @@
  *   configuration-hash of that Job changes or the stream is suspended.
  * - A BackfillRequest of a stream without spec.backfillJobTemplateRef is
  *   ignored (left pending).
+ * - A write the controller could not make (observed as write_error) turns
+ *   Ready False with reason ReconcileError and the write's error as its
+ *   message; the phase is the one the state machine reached. The next
+ *   decision without it puts the condition back.
  * - A backfill Job that vanished without a final state seen (no DELETED
  *   event kept, e.g. the controller was down through its whole life) is
  *   treated as deleted by hand: its BackfillRequest is still pending, so it
@@ -63,6 +69,7 @@
 #define R_NAME_TAKEN     "JobNameTaken"
 #define R_INVALID_SPEC   "InvalidSpec"
 #define R_SCHEDULED      "Scheduled"
+#define R_RECONCILE_ERR  "ReconcileError"
 
 /* ---- small JSON readers ---------------------------------------------------- */
 
@@ -426,6 +433,11 @@ static int status_diff(const struct sl_stream_observed *in, const struct plan *p
 	*moved = !json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase) ||
 	         (oreason ? !json_str_eq(oreason, p->reason)
 	                  : !json_str_eq(cJSON_GetObjectItemCaseSensitive(oc, "message"), p->message));
+	/* Back from a failed write to the state it had: that state was told
+	 * before, and the failure in its Warning. */
+	if (json_str_eq(oreason, R_RECONCILE_ERR) &&
+	    json_str_eq(cJSON_GetObjectItemCaseSensitive(old, "phase"), p->phase))
+		*moved = false;
 	if (core && extra)
 		return 0;
 
@@ -483,7 +495,7 @@ fail:
 static bool warning_reason(const char *r)
 {
 	return sl_streq(r, R_JOB_FAILED) || sl_streq(r, R_NO_TEMPLATE) || sl_streq(r, R_INVALID_JOB) ||
-	       sl_streq(r, R_NAME_TAKEN) || sl_streq(r, R_INVALID_SPEC);
+	       sl_streq(r, R_NAME_TAKEN) || sl_streq(r, R_INVALID_SPEC) || sl_streq(r, R_RECONCILE_ERR);
 }
 
 /* ---- the analysis --------------------------------------------------------------- */
@@ -1097,7 +1109,16 @@ static int analyse(const struct sl_stream_observed *in, struct plan *p, struct s
 	r = initial_request(v, p, &initial_now, err);
 	if (r < 0)
 		return r;
-	return what_runs(v, p, initial_now, err);
+	r = what_runs(v, p, initial_now, err);
+	/* A write that failed is what the stream's condition says until the
+	 * writes go through: the state reached is not what the status would
+	 * otherwise claim. The phase stays. */
+	if (r == 0 && in->write_error && *in->write_error) {
+		p->reason = R_RECONCILE_ERR;
+		p->ready = false;
+		snprintf(p->message, sizeof(p->message), "%s", in->write_error);
+	}
+	return r;
 }
 
 /* ---- emitting --------------------------------------------------------------- */
@@ -1243,6 +1264,22 @@ static int emit_delete_backfills(struct plan *p, struct sl_stream_decision *d, c
 	return 0;
 }
 
+/* The Event of a move. */
+static int emit_event(const struct sl_stream_observed *in, struct plan *p, struct sl_stream_decision *d,
+                      const char *ns)
+{
+	struct sl_stream_action *a =
+	    push_on(d, SL_STREAM_ACT_EVENT, sl_manifest_md_str(in->stream, "name"), ns);
+
+	if (!a)
+		return SL_ENOMEM;
+	a->ref = in->stream;
+	a->event_type = warning_reason(p->reason) ? "Warning" : "Normal";
+	a->reason = p->reason;
+	a->message = sl_asprintf("%s: %s", p->phase, p->message);
+	return a->message ? 0 : SL_ENOMEM;
+}
+
 /* Last, what writes nothing: the Event of a move, and the requeue. */
 static int emit_notes(const struct sl_stream_observed *in, struct plan *p, struct sl_stream_decision *d,
                       const char *ns, bool moved)
@@ -1250,16 +1287,8 @@ static int emit_notes(const struct sl_stream_observed *in, struct plan *p, struc
 	const char *name = sl_manifest_md_str(in->stream, "name");
 	struct sl_stream_action *a;
 
-	if (moved) {
-		if (!(a = push_on(d, SL_STREAM_ACT_EVENT, name, ns)))
-			return SL_ENOMEM;
-		a->ref = in->stream;
-		a->event_type = warning_reason(p->reason) ? "Warning" : "Normal";
-		a->reason = p->reason;
-		a->message = sl_asprintf("%s: %s", p->phase, p->message);
-		if (!a->message)
-			return SL_ENOMEM;
-	}
+	if (moved && emit_event(in, p, d, ns) < 0)
+		return SL_ENOMEM;
 	if (p->requeue_ms) {
 		if (!(a = push_on(d, SL_STREAM_ACT_REQUEUE, name, ns)))
 			return SL_ENOMEM;
@@ -1279,6 +1308,12 @@ static int emit(const struct sl_stream_observed *in, struct plan *p, struct sl_s
 	r = emit_backfills(p, d, ns);
 	if (r == 0)
 		r = emit_status(in, p, d, ns, &moved);
+	/* A failed write is told right after the status that records it: the
+	 * writes after it may fail again, and the Event must not wait for them. */
+	if (r == 0 && moved && sl_streq(p->reason, R_RECONCILE_ERR)) {
+		r = emit_event(in, p, d, ns);
+		moved = false;
+	}
 	if (r == 0)
 		r = emit_memory(in, p, d, ns);
 	if (r == 0)

@@ -119,6 +119,7 @@ struct run {
 	size_t applied, unchanged, failed, pruned, prune_skipped, writes;
 	char *fatal;
 	int fatal_code;
+	char *event_msg; /* the SyncFailed message of this run */
 	uint64_t t0;
 	int64_t start_s;
 	uint64_t crd_deadline;
@@ -137,6 +138,10 @@ struct sl_sync {
 	struct sl_sync_opts opts;
 	struct sl_sync_metrics metrics;
 	struct run *run;
+	/* The SyncFailed message of a run whose Event could not be recorded
+	 * (no inventory to hang it on, or the API server did not take it),
+	 * with the time of that run: the next run that can records it. */
+	char *unsent;
 };
 
 static void advance(struct run *r);
@@ -883,6 +888,11 @@ static void on_apply(struct sl_kube_result *res, void *payload)
 	if (res->code < 0) {
 		char reason[SL_ERRMSG_MAX + 300];
 		bool field = res->field && *res->field && !strstr(result_reason(res), res->field);
+		/* No answer: the objects left would fail the same way, one by
+		 * one. The run stops and the next one applies them. */
+		if (sl_kube_unreachable(res))
+			set_fatal(r, res->code, "the API server could not be reached: %s",
+			          result_reason(res));
 		snprintf(reason, sizeof(reason), "%s%s%s", result_reason(res), field ? " (field " : "",
 		         field ? res->field : "");
 		if (field)
@@ -1348,19 +1358,38 @@ static const char *result_of(const struct run *r)
 	return "ok";
 }
 
-static void on_event(struct sl_kube_result *res, void *payload)
+/* Which Event a request carries (the req's idx). */
+enum { EV_THIS_RUN, EV_PRUNED, EV_UNSENT };
+
+static char *stamped(int64_t when, const char *msg)
 {
-	struct run *r = req_done(payload, NULL);
-	/* an event that could not be recorded does not change the outcome */
-	if (r)
-		settle(r);
+	char t[32];
+
+	sl_time_rfc3339(when, t);
+	return sl_asprintf("at %s: %s", t, msg);
 }
 
-static void send_event(struct run *r, const char *type, const char *reason, const char *msg)
+static void on_event(struct sl_kube_result *res, void *payload)
+{
+	size_t which;
+	struct run *r = req_done(payload, &which);
+
+	/* an event that could not be recorded does not change the outcome */
+	if (!r)
+		return;
+	if (which == EV_UNSENT && res->code == 0) {
+		free(r->s->unsent);
+		r->s->unsent = NULL;
+	} else if (which == EV_THIS_RUN && res->code < 0 && !r->s->unsent && r->event_msg)
+		r->s->unsent = stamped(r->start_s, r->event_msg);
+	settle(r);
+}
+
+static void send_event(struct run *r, size_t which, const char *type, const char *reason, const char *msg)
 {
 	if (!r->inv_cm || dry(r->s))
 		return;
-	struct req *q = req_new(r, 0);
+	struct req *q = req_new(r, which);
 	if (!q)
 		return;
 	r->pending++;
@@ -1376,6 +1405,9 @@ static void start_events(struct run *r)
 	const char *res = result_of(r);
 	r->phase = PH_EVENT;
 	r->pending = 1;
+	/* a failure of an earlier run first, recorded late */
+	if (r->s->unsent && !dry(r->s))
+		send_event(r, EV_UNSENT, "Warning", "SyncFailed", r->s->unsent);
 	if (strcmp(res, "ok") != 0) {
 		const struct sl_sync_problem *p =
 		    r->plan && r->plan->n_problems ? &r->plan->problems[0] : NULL;
@@ -1388,12 +1420,15 @@ static void start_events(struct run *r)
 			snprintf(msg, sizeof(msg), "sync of %s: %zu problem(s); first: %s:%d: %s",
 			         r->plan->revision, r->plan->n_problems, p ? p->file : "", p ? p->line : 0,
 			         p ? p->reason : "");
-		send_event(r, "Warning", "SyncFailed", msg);
+		r->event_msg = sl_strdup(msg);
+		if (!r->inv_cm && !dry(r->s) && !r->s->unsent)
+			r->s->unsent = stamped(r->start_s, msg);
+		send_event(r, EV_THIS_RUN, "Warning", "SyncFailed", msg);
 	}
 	if (r->pruned) {
 		snprintf(msg, sizeof(msg), "pruned %zu object(s) that left the source: %s", r->pruned,
 		         r->pruned_names.data ? r->pruned_names.data : "");
-		send_event(r, "Normal", "Pruned", msg);
+		send_event(r, EV_PRUNED, "Normal", "Pruned", msg);
 	}
 	settle(r);
 }
@@ -1654,6 +1689,7 @@ static void run_free(struct run *r)
 	sl_buf_free(&r->pruned_names);
 	if (r->fatal != fatal_nomem)
 		free(r->fatal);
+	free(r->event_msg);
 	free(r->source_error);
 	sl_loop_timer_free(r->timer);
 	sl_sync_plan_free(r->plan);
@@ -1767,6 +1803,7 @@ void sl_sync_free(struct sl_sync *s)
 	free(s->source_id);
 	free(s->inventory_ns);
 	free(s->default_ns);
+	free(s->unsent);
 	free(s);
 }
 

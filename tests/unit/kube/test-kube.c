@@ -426,6 +426,25 @@ static void url_too_long(void **state)
 	sl_loop_free(loop);
 }
 
+/* Unreachable: no answer at all (a connection refused, a timeout); not an
+ * answer of the server, nor a request cut short here. */
+static void unreachable(void **state)
+{
+	struct sl_kube_result r = {.code = SL_EIO};
+
+	assert_true(sl_kube_unreachable(&r));
+	r.code = SL_ETIMEOUT;
+	assert_true(sl_kube_unreachable(&r));
+	r.http_status = 504; /* the server's own timeout: it answered */
+	assert_false(sl_kube_unreachable(&r));
+	r = (struct sl_kube_result){.code = SL_EFORBIDDEN, .http_status = 403};
+	assert_false(sl_kube_unreachable(&r));
+	r = (struct sl_kube_result){.code = SL_ETOOLARGE};
+	assert_false(sl_kube_unreachable(&r));
+	r = (struct sl_kube_result){.code = SL_ECANCELED};
+	assert_false(sl_kube_unreachable(&r));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +458,7 @@ int main(void)
 	    cmocka_unit_test(lines_framing),
 	    cmocka_unit_test(lines_limit),
 	    cmocka_unit_test(event_parse),
+	    cmocka_unit_test(unreachable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

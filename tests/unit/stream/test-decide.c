@@ -46,6 +46,8 @@ struct world {
 	bool pruned_schema;
 	/* crds/mockstream.yaml: every status field but conditions[].phase. */
 	bool mock_schema;
+	/* why the API server refused the controller's last write, handed to decide() */
+	const char *write_error;
 	int64_t now;
 	unsigned uids;
 	/* counters over the world's life */
@@ -404,6 +406,7 @@ static void decide(struct world *w, struct sl_stream_decision *d)
 	    .streaming_job_gone = w->sgone,
 	    .backfill_job_gone = w->bgone,
 	    .cronjob = w->cron,
+	    .write_error = w->write_error,
 	    .now = w->now,
 	};
 	*d = (struct sl_stream_decision)SL_STREAM_DECISION_INIT;
@@ -1797,6 +1800,85 @@ static void adopt_arcane_backfill_job(void **state)
 	world_free(w);
 }
 
+/* A write the controller could not make (a webhook refused the backfill
+ * Job): the next decision records it in the Ready condition, with a
+ * Warning Event right after that status write, and asks for the Job again;
+ * the phase stays. Once the writes go through, the condition is put back
+ * with one more status write (no Event: that state was told before), and
+ * the stream is quiet. Also with a plugin CRD that prunes the condition's
+ * reason. */
+static void write_error_reported(void **state)
+{
+	for (int pruned = 0; pruned < 2; pruned++) {
+		struct world *w = world_new(true, false);
+		struct sl_stream_decision d;
+		const char *err = "create-job s1-backfill failed: admission webhook \"v.example.com\" denied "
+		                  "the request: not now";
+
+		w->pruned_schema = pruned;
+		/* up to the decision that creates the backfill Job */
+		for (int i = 0;; i++) {
+			assert_true(i < 5);
+			decide(w, &d);
+			if (count(&d, SL_STREAM_ACT_CREATE_JOB))
+				break;
+			for (size_t k = 0; k < d.n_actions; k++)
+				apply(w, &d.actions[k]);
+			sl_stream_decision_free(&d);
+		}
+		for (size_t i = 0; i < d.n_actions && d.actions[i].type != SL_STREAM_ACT_CREATE_JOB; i++)
+			apply(w, &d.actions[i]); /* the create is refused */
+		sl_stream_decision_free(&d);
+		char was[32];
+		snprintf(was, sizeof(was), "%s", phase(w));
+		assert_null(w->bjob);
+		unsigned events = w->events, writes = w->status_writes;
+		char before[256];
+		snprintf(before, sizeof(before), "%s", str(w->stream, "status.conditions.0.message"));
+
+		w->write_error = err;
+		decide(w, &d);
+		size_t st = d.n_actions;
+		for (size_t i = 0; i < d.n_actions; i++)
+			if (d.actions[i].type == SL_STREAM_ACT_WRITE_STATUS)
+				st = i;
+		assert_true(st + 1 < d.n_actions);
+		assert_string_equal(str(d.actions[st].status, "status.phase"), was);
+		assert_string_equal(str(d.actions[st].status, "status.conditions.0.status"), "False");
+		assert_string_equal(str(d.actions[st].status, "status.conditions.0.reason"),
+		                    "ReconcileError");
+		assert_string_equal(str(d.actions[st].status, "status.conditions.0.message"), err);
+		assert_int_equal(d.actions[st + 1].type, SL_STREAM_ACT_EVENT);
+		assert_string_equal(d.actions[st + 1].event_type, "Warning");
+		assert_string_equal(d.actions[st + 1].reason, "ReconcileError");
+		assert_non_null(strstr(d.actions[st + 1].message, err));
+		assert_int_equal(count(&d, SL_STREAM_ACT_CREATE_JOB), 1);
+		assert_int_equal(count(&d, SL_STREAM_ACT_EVENT), 1);
+		for (size_t i = 0; i < d.n_actions; i++)
+			apply(w, &d.actions[i]);
+		sl_stream_decision_free(&d);
+		assert_non_null(w->bjob);
+		assert_int_equal(w->events, events + 1);
+		assert_int_equal(w->status_writes, writes + 1);
+		/* the same error again: nothing new to write or tell */
+		decide(w, &d);
+		assert_int_equal(d.n_actions, 0);
+		sl_stream_decision_free(&d);
+
+		/* the writes went through: the condition comes back, once */
+		w->write_error = NULL;
+		step(w);
+		assert_string_equal(phase(w), was);
+		assert_string_equal(str(w->stream, "status.conditions.0.message"), before);
+		assert_int_equal(w->status_writes, writes + 2);
+		/* the state it is back to was told before (a plugin CRD that
+		 * prunes the reason cannot tell it was a ReconcileError) */
+		assert_int_equal(w->events, events + 1 + pruned);
+		assert_quiet(w, 2);
+		world_free(w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1854,6 +1936,7 @@ int main(void)
 	    cmocka_unit_test(running_class_asks_for_secret),
 	    cmocka_unit_test(adopt_arcane_streaming_job),
 	    cmocka_unit_test(adopt_arcane_backfill_job),
+	    cmocka_unit_test(write_error_reported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
