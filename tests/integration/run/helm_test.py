@@ -104,7 +104,7 @@ check("sluice run --help-env lists the variables", p.returncode == 0 and len(wan
 full = {
     "source": {
         "git": {"url": "https://git.example.com/streams.git", "ref": "release", "path": "clusters/prod",
-                "allowHttp": True, "author": "Sluice Bot <bot@example.com>", "writeBack": True,
+                "allowHttp": True, "author": "Sluice Bot <bot@example.com>", "writeBack": True, "timeout": "45s",
                 "credentials": {"method": "basic", "existingSecret": "git-basic"},
                 "ca": {"existingConfigMap": "git-ca", "key": "bundle.pem"}},
         "interval": "5m", "sourceId": "prod", "inventoryNamespace": "sluice-inventory",
@@ -144,7 +144,7 @@ if dep:
     vols = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["name"]: m["mountPath"] for m in container(dep)["volumeMounts"]}
     check("full values: flags carry the values",
-          e.get("SLUICE_GIT_URL") == "https://git.example.com/streams.git" and e.get("SLUICE_WORKERS") == "8"
+          e.get("SLUICE_GIT_URL") == "https://git.example.com/streams.git" and e.get("SLUICE_WORKERS") == "8" and e.get("SLUICE_GIT_TIMEOUT") == "45s"
           and e.get("SLUICE_NO_CONTROLLER") == "true" and e.get("SLUICE_WATCH_NAMESPACE") == "streams-a,streams-b"
           and e.get("SLUICE_LISTEN") == "0.0.0.0:9090" and e.get("SLUICE_CONTEXT") == "prod", json.dumps(e))
     check("full values: the Git password and user come from the existing Secret",
