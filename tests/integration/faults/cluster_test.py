@@ -296,7 +296,9 @@ def write_objects(d, ns, n):
 
 def inventory_status(api, ns, source):
     cm = api.request("GET", f"/api/v1/namespaces/{ns}/configmaps/sluice-inventory-{source}", ok=(200, 404))[1]
-    return json.loads(cm["data"]["status"]) if cm and "data" in cm else {}
+    # a first sync in progress has only its pending objects there, no status yet
+    status = ((cm or {}).get("data") or {}).get("status")
+    return json.loads(status) if status else {}
 
 
 def restart_apiserver(d, extra=()):
