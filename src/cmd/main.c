@@ -36,9 +36,8 @@ int main(int argc, char **argv)
 
 	/* One malloc arena for every thread: sluice's threads (the loop, the
 	 * source's and the HTTP server's) take turns rather than compete, and
-	 * with an arena each, memory freed in one stays held by it: a long run
-	 * of `sluice run` grew its RSS about 1 MiB every 5 minutes (bench/soak)
-	 * where one arena stays level. MALLOC_ARENA_MAX still decides. */
+	 * with an arena each, memory freed in one stays held by it (bench/soak
+	 * starts about 2 MiB lower with one). MALLOC_ARENA_MAX still decides. */
 	if (!getenv("MALLOC_ARENA_MAX"))
 		(void)mallopt(M_ARENA_MAX, 1);
 	if (lvl)
