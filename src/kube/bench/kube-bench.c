@@ -57,17 +57,19 @@ static double cpu_s(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* Seconds this thread waited on a run queue for a CPU so far. */
-static double runq_wait_s(void)
+/* This thread's scheduling so far: the seconds it waited on a run queue
+ * for a CPU, and how many times it got one (schedstat's third field). */
+static double runq_wait_s(unsigned long long *ret_slices)
 {
 	FILE *f = fopen("/proc/thread-self/schedstat", "r");
-	unsigned long long run, wait = 0;
+	unsigned long long run, wait = 0, slices = 0;
 
 	if (f) {
-		if (fscanf(f, "%llu %llu", &run, &wait) != 2)
-			wait = 0;
+		if (fscanf(f, "%llu %llu %llu", &run, &wait, &slices) != 3)
+			wait = slices = 0;
 		fclose(f);
 	}
+	*ret_slices = slices;
 	return (double)wait / 1e9;
 }
 
@@ -582,6 +584,7 @@ static int wave_writes(char **argv)
 	cJSON *tmpl;
 	uint64_t start, ms;
 	double cpu0, wait0;
+	unsigned long long slices0, slices1;
 
 	wv.k = client();
 	/* the controller's identity, as its requests cost the API server
@@ -601,7 +604,7 @@ static int wave_writes(char **argv)
 		return 1;
 	start = sl_now_ms();
 	cpu0 = cpu_s();
-	wait0 = runq_wait_s();
+	wait0 = runq_wait_s(&slices0);
 	if (wave_run(&wv, count, fconc, conc) < 0) {
 		fprintf(stderr, "kube-bench: cannot queue a write\n");
 		return 1;
@@ -616,7 +619,8 @@ static int wave_writes(char **argv)
 	       (WAVE_WRITES + 1) * count * 1000.0 / (double)(ms ? ms : 1));
 	printf("raw_writes_concurrency\t%u\trequests\n", conc);
 	printf("raw_writes_cpu_seconds\t%.1f\ts\n", cpu_s() - cpu0);
-	printf("raw_writes_cpu_wait_seconds\t%.1f\ts\n", runq_wait_s() - wait0);
+	printf("raw_writes_cpu_wait_seconds\t%.1f\ts\n", runq_wait_s(&slices1) - wait0);
+	printf("raw_writes_timeslices\t%llu\ttimes\n", slices1 - slices0);
 	printf("raw_writes_failed\t%d\twrites\n", failed);
 	cJSON_Delete(tmpl);
 	cJSON_Delete(wv.complete);
