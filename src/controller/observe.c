@@ -331,33 +331,26 @@ static bool cron_owned(const cJSON *obj)
 }
 
 /* A Job or CronJob names its stream by our labels, or else (the Arcane
- * operator's) by its controlling ownerReference. false when it names none. */
-static bool stream_of(const cJSON *obj, const char **kind, const char **id)
+ * operator's) by its controlling ownerReference. */
+static void obj_enqueue(struct sl_controller__observe *o, const cJSON *obj, bool gone,
+                        enum sl_controller__what what)
 {
+	const char *id = sl_manifest_label(obj, SL_ARCANE_LABEL_ID),
+	           *kind = sl_manifest_label(obj, SL_ARCANE_LABEL_KIND);
+	const char *ns = sl_manifest_md_str(obj, "namespace");
 	const cJSON *r;
 
-	*id = sl_manifest_label(obj, SL_ARCANE_LABEL_ID);
-	*kind = sl_manifest_label(obj, SL_ARCANE_LABEL_KIND);
-	if (!*id || !*kind) {
+	if (!id || !kind) {
 		cJSON_ArrayForEach(
 		    r, cJSON_GetObjectItemCaseSensitive(sl_manifest_obj(obj, "metadata"), "ownerReferences"))
 		{
 			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "controller"))) {
-				*id = sl_manifest_str(r, "name");
-				*kind = sl_manifest_str(r, "kind");
+				id = sl_manifest_str(r, "name");
+				kind = sl_manifest_str(r, "kind");
 			}
 		}
 	}
-	return *id && *kind;
-}
-
-static void obj_enqueue(struct sl_controller__observe *o, const cJSON *obj, bool gone,
-                        enum sl_controller__what what)
-{
-	const char *id, *kind;
-	const char *ns = sl_manifest_md_str(obj, "namespace");
-
-	if (!stream_of(obj, &kind, &id) || !ns)
+	if (!id || !kind || !ns)
 		return;
 	sl_controller__changed(o->ctx->c, kind, ns, id, what, obj, gone);
 }
@@ -401,18 +394,6 @@ static void job_update(const cJSON *old, const cJSON *obj, void *payload)
 	job_enqueue(payload, obj, false);
 }
 
-/* Whether the stream obj belongs to is in its class's cache. */
-static bool stream_cached(const struct sl_controller__observe *o, const cJSON *obj)
-{
-	const char *id, *kind, *ns = sl_manifest_md_str(obj, "namespace");
-	const struct sl_controller__class *kl;
-
-	if (!ns || !stream_of(obj, &kind, &id))
-		return false;
-	kl = sl_controller__class_by_kind(o->cs, kind);
-	return kl && sl_controller__class_stream(kl, ns, id);
-}
-
 static void gone_free(void *p)
 {
 	cJSON_Delete(p);
@@ -426,18 +407,14 @@ static void job_del(const cJSON *obj, void *payload)
 
 	if (cron_owned(obj))
 		return;
-	/* Kept until a Job of that name appears again or its stream goes
-	 * (sl_controller__observe_forget): it is how a backfill Job removed
-	 * right after succeeding still completes its request. The Jobs of a
-	 * stream already deleted are the garbage collector's: nothing reads
-	 * them any more, so nothing is kept. */
-	if (stream_cached(o, obj)) {
-		snprintf(key, sizeof(key), "%s/%s", sl_manifest_md_str(obj, "namespace"),
-		         sl_manifest_md_str(obj, "name"));
-		copy = cJSON_Duplicate(obj, true);
-		if (copy && sl_map_put(&o->gone, key, copy, NULL) < 0)
-			cJSON_Delete(copy);
-	}
+	copy = cJSON_Duplicate(obj, true);
+
+	/* Kept until a Job of that name appears again: it is how a backfill
+	 * Job removed right after succeeding still completes its request. */
+	snprintf(key, sizeof(key), "%s/%s", sl_manifest_md_str(obj, "namespace"),
+	         sl_manifest_md_str(obj, "name"));
+	if (copy && sl_map_put(&o->gone, key, copy, NULL) < 0)
+		cJSON_Delete(copy);
 	job_enqueue(o, obj, true);
 }
 
