@@ -108,6 +108,10 @@ struct sl_controller_metrics {
 	size_t queue_depth;   /* ready keys in the work queue */
 	size_t queue_delayed; /* keys waiting on a timer */
 	size_t in_flight;     /* keys being reconciled */
+	/* What is kept beside the caches, by stream or object: the last states
+	 * of deleted Jobs, expectations of writes, failed writes, requests told
+	 * about, streams held in a handover. Falls back when streams go. */
+	size_t remembered;
 	size_t classes, classes_ready;
 	/* streams by class and phase: sl_controller_class_metrics */
 };

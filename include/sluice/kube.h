@@ -248,8 +248,9 @@ int sl_kube_apply(struct sl_kube *k, const struct sl_kube_ref *ref, const cJSON 
  * message) within opts.event_window_s of the last one raises the count and
  * lastTimestamp of the Event already written (a merge patch; created again
  * when it expired) instead of creating another; the last opts.event_cache
- * keys are remembered. Repeats while a write of the same Event is in flight
- * go out together in one write after it. cb runs once, with the result of
+ * keys are remembered (none past the window). Repeats while a write of the
+ * same Event is in flight go out together in one write after it. cb runs
+ * once, with the result of
  * the write that carried this occurrence (shared with the other repeats it
  * carried: a callback must not take res->body). */
 int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, const char *reason,
@@ -345,6 +346,8 @@ struct sl_kube_metrics {
 	uint64_t http2;    /* responses received over HTTP/2 */
 	uint64_t probes;   /* health probes sent after read_idle_ms of silence */
 	uint64_t dropped;  /* times the connections were given up (probe unanswered) */
+	/* Event keys held for aggregation (sl_kube_event) */
+	size_t events_remembered;
 };
 const struct sl_kube_metrics *sl_kube_get_metrics(const struct sl_kube *k);
 /* Lowercase name of a verb ("get", "list", ...). */

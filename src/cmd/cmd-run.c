@@ -19,6 +19,7 @@
 #include "sluice/sync.h"
 
 #include <cjson/cJSON.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,7 +124,7 @@ const struct sl_cmd_spec sl_cmd__run_spec = {
     .footer = "\nEvery flag also reads from the environment variable named above in the help of\n"
               "`sluice run --help-env`, e.g. SLUICE_GIT_URL, SLUICE_LEADER_ELECT=true.\n"
               "SIGTERM/SIGINT: stop taking work, finish writes in flight, release the Lease, exit 0.\n"
-              "SIGHUP: log counters. SIGUSR1: log each informer's object count and digest.\n",
+              "SIGHUP: log counters. SIGUSR1: log each informer's object count and digest, and the heap.\n",
     .name_width = 30,
     .metavar_width = 9,
     .hint_on_bad_flag = true,
@@ -371,7 +372,7 @@ struct run {
 	struct sl_server *http;
 	struct sl_kube_lease *lease;
 	struct sl_server_metrics *metrics;
-	struct sl_loop_timer *deadline, *resync;
+	struct sl_loop_timer *deadline, *resync, *trim;
 	char **namespaces;
 	char *inv_ns;
 	char *lease_ns;
@@ -395,9 +396,9 @@ struct run {
 	struct sl_server_metric *m_leader, *m_leader_changes, *m_api, *m_api_retries, *m_watch_restarts,
 	    *m_relists, *m_watch_events, *m_syncs, *m_sync_objects, *m_sync_last, *m_sync_last_ok,
 	    *m_sync_revision, *m_sync_duration, *m_reconciles, *m_reconcile_duration, *m_queue,
-	    *m_queue_delayed, *m_in_flight, *m_streams, *m_classes, *m_backfill_start, *m_jobs_created,
-	    *m_backfills_completed, *m_checks, *m_snapshots, *m_parsed, *m_writebacks, *m_source_last,
-	    *m_ctl_actions;
+	    *m_queue_delayed, *m_in_flight, *m_remembered, *m_streams, *m_classes, *m_backfill_start,
+	    *m_jobs_created, *m_backfills_completed, *m_checks, *m_snapshots, *m_parsed, *m_writebacks,
+	    *m_source_last, *m_ctl_actions;
 };
 
 static void maybe_finish(struct run *r);
@@ -902,6 +903,7 @@ static void collect_controller(struct run *r)
 		sl_server_metric_set(r->m_queue, NULL, (double)cm.queue_depth);
 		sl_server_metric_set(r->m_queue_delayed, NULL, (double)cm.queue_delayed);
 		sl_server_metric_set(r->m_in_flight, NULL, (double)cm.in_flight);
+		sl_server_metric_set(r->m_remembered, NULL, (double)cm.remembered);
 		sl_server_metric_set(r->m_classes, L("ready"), (double)cm.classes_ready);
 		sl_server_metric_set(r->m_classes, L("not_ready"), (double)(cm.classes - cm.classes_ready));
 		/* rebuilt: a StreamClass that went takes its series along */
@@ -1043,6 +1045,10 @@ static int setup_metrics_controller(struct run *r)
 	    &r->m_queue_delayed);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_workqueue_in_flight", "Stream keys being reconciled.", NULL,
 	    &r->m_in_flight);
+	REG(SL_SERVER_METRIC_GAUGE, "sluice_controller_remembered",
+	    "Entries the stream controller keeps beside its caches (deleted Jobs, expectations, failed "
+	    "writes); they go with their streams.",
+	    NULL, &r->m_remembered);
 	REG(SL_SERVER_METRIC_GAUGE, "sluice_streams",
 	    "Streams in the caches, by StreamClass and status.phase (None: no phase yet).",
 	    "stream_class,phase", &r->m_streams);
@@ -1116,6 +1122,23 @@ static void on_ctl_stopped(void *payload)
 	maybe_finish(r);
 }
 
+/* Every TRIM_INTERVAL_MS the memory malloc holds free goes back to the
+ * system. Churn (syncs, watch events, Jobs and requests coming and going)
+ * leaves the heap full of holes between the few objects that live on:
+ * malloc returns only the top of the heap by itself, so without this RSS
+ * creeps up over days while the live heap stays level. malloc_trim(0)
+ * releases the whole free pages inside the heap too; it takes about a
+ * millisecond on sluice's heap. */
+#define TRIM_INTERVAL_MS 30000
+
+static void on_trim(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
+{
+	struct run *r = payload;
+
+	(void)malloc_trim(0);
+	sl_loop_timer_arm(r->trim, TRIM_INTERVAL_MS);
+}
+
 static void on_deadline(struct sl_loop *loop, struct sl_loop_timer *t, void *payload)
 {
 	struct run *r = payload;
@@ -1157,6 +1180,16 @@ static void log_cache(const struct sl_kube_informer *inf, void *payload)
 	(*n)++;
 }
 
+/* What malloc holds: in use (live allocations) against what it keeps from
+ * the system, to tell growth of the heap from fragmentation. */
+static void log_heap(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	sl_info("heap: %zu KiB in use, %zu KiB free in the arena of %zu KiB, %zu KiB mmapped",
+	        mi.uordblks / 1024, mi.fordblks / 1024, mi.arena / 1024, mi.hblkhd / 1024);
+}
+
 /* One line per informer: what it watches, how many objects its cache holds
  * and their digest, to compare with the server's lists. */
 static void log_caches(struct run *r)
@@ -1167,6 +1200,15 @@ static void log_caches(struct run *r)
 	if (!n)
 		sl_info("cache: no informers (%s)",
 		        r->ctl ? "the controller is not running" : "--no-controller");
+	if (r->ctl) {
+		struct sl_controller_metrics cm;
+		sl_controller_metrics(r->ctl, &cm);
+		sl_info("controller: %zu entries remembered beside the caches", cm.remembered);
+	}
+	if (r->kube)
+		sl_info("events: %zu keys remembered for aggregation",
+		        sl_kube_get_metrics(r->kube)->events_remembered);
+	log_heap();
 }
 
 static void on_signal(struct sl_loop *loop, int signo, void *payload)
@@ -1245,10 +1287,12 @@ static int setup_loop_and_client(struct run *r)
 	if (split_namespaces(r->o.watch_namespaces, &r->namespaces) < 0 || sl_loop_new(&r->loop) < 0 ||
 	    sl_loop_timer_new(r->loop, on_deadline, r, &r->deadline) < 0 ||
 	    sl_loop_timer_new(r->loop, on_resync, r, &r->resync) < 0 ||
+	    sl_loop_timer_new(r->loop, on_trim, r, &r->trim) < 0 ||
 	    sl_loop_on_signals(r->loop, on_signal, r) < 0) {
 		sl_err("cannot set up the event loop");
 		return -1;
 	}
+	sl_loop_timer_arm(r->trim, TRIM_INTERVAL_MS);
 	if (sl_kube_config_load(&co, &cfg, &err) < 0) {
 		sl_err("kubeconfig: %s", err.msg);
 		return -1;
@@ -1417,6 +1461,7 @@ static void run_free(struct run *r)
 	sl_source_free(r->src);
 	sl_loop_timer_free(r->deadline);
 	sl_loop_timer_free(r->resync);
+	sl_loop_timer_free(r->trim);
 	sl_kube_free(r->kube);
 	sl_server_metrics_free(r->metrics);
 	sl_loop_free(r->loop);

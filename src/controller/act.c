@@ -129,6 +129,11 @@ void sl_controller__act_forget(struct sl_controller__act *a, const char *key)
 	sl_map_drop(&a->errors, key);
 }
 
+size_t sl_controller__act_remembered(const struct sl_controller__act *a)
+{
+	return a->sstate.n + a->errors.n;
+}
+
 /* ---- failed writes --------------------------------------------------------------- */
 
 const char *sl_controller__act_error(const struct sl_controller__act *a, const char *key)

@@ -38,6 +38,8 @@ void sl_controller__act_seen(struct sl_controller__act *a, const char *key, enum
 /* Stream key is gone: every expectation of it, and its failed write, are
  * dropped. */
 void sl_controller__act_forget(struct sl_controller__act *a, const char *key);
+/* How many streams have expectations or a failed write kept. */
+size_t sl_controller__act_remembered(const struct sl_controller__act *a);
 
 /* ---- failed writes ------------------------------------------------------------ */
 

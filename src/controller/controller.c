@@ -464,6 +464,8 @@ void sl_controller_metrics(const struct sl_controller *c, struct sl_controller_m
 	ret->queue_depth = sl_loop_workqueue_len(c->wq);
 	ret->queue_delayed = sl_loop_workqueue_delayed(c->wq);
 	ret->in_flight = c->in_flight;
+	ret->remembered = sl_controller__observe_remembered(c->observe) +
+	                  sl_controller__act_remembered(c->act) + sl_controller__move_remembered(c->move);
 	ret->classes = ret->classes_ready = 0;
 	sl_controller__classes_foreach(c->classes, count_class, ret);
 }

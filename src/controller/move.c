@@ -473,6 +473,11 @@ void sl_controller__move_forget(struct sl_controller__move *m, const char *key)
 	sl_map_drop(&m->held, key);
 }
 
+size_t sl_controller__move_remembered(const struct sl_controller__move *m)
+{
+	return m->held.n;
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------- */
 
 int sl_controller__move_new(const struct sl_controller__ctx *ctx, const struct sl_controller__observe *o,

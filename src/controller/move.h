@@ -52,6 +52,8 @@ void sl_controller__move_claim(struct sl_controller__move *m, const char *key, c
 uint64_t sl_controller__move_held_ms(struct sl_controller__move *m, const char *key);
 /* The stream of key is gone: its claim is dropped. */
 void sl_controller__move_forget(struct sl_controller__move *m, const char *key);
+/* How many streams are held (claims). */
+size_t sl_controller__move_remembered(const struct sl_controller__move *m);
 
 /* The create of object ns/name of what (a Job or BackfillRequest) for the
  * stream whose involved object (apiVersion, kind, metadata.uid) is given

@@ -436,6 +436,11 @@ void sl_controller__observe_forget(struct sl_controller__observe *o, const char 
 	}
 }
 
+size_t sl_controller__observe_remembered(const struct sl_controller__observe *o)
+{
+	return o->gone.n + o->warned.n;
+}
+
 const cJSON *sl_controller__observe_get(const struct sl_controller__observe *o, enum sl_controller__what what,
                                         const char *kind, const char *ns, const char *name)
 {

@@ -68,3 +68,5 @@ int sl_controller__observe(struct sl_controller__observe *o, const struct sl_con
 void sl_controller__observation_free(struct sl_controller__observation *obs);
 /* Stream ns/name is gone: what was kept for it (its deleted Jobs) goes. */
 void sl_controller__observe_forget(struct sl_controller__observe *o, const char *ns, const char *name);
+/* How many deleted Jobs and BackfillRequests told about are kept. */
+size_t sl_controller__observe_remembered(const struct sl_controller__observe *o);

@@ -3,7 +3,8 @@
  * object, type, reason and message) within the window raises that Event's
  * count and lastTimestamp with a merge patch instead of creating another.
  * The keys of the last opts.event_cache Events are remembered, least
- * recently used dropped first, so memory stays bounded. Repeats that come
+ * recently used dropped first, and none past the window, so memory stays
+ * bounded and falls back when Events stop. Repeats that come
  * while a write of their Event is in flight are folded into one write after
  * it: a burst of the same Event costs two writes, not one per repeat. */
 #include "internal.h"
@@ -163,18 +164,23 @@ static void entry_free(struct kube_events *es, struct entry *e)
 {
 	unlink_entry(es, e);
 	sl_map_del(&es->map, e->key);
-	es->n--;
+	es->k->metrics.events_remembered = --es->n;
 	cJSON_Delete(e->ev);
 	free(e);
 }
 
-/* Makes room for one more entry: the least recently used ones with nothing
- * in flight or due go (one in flight stays until its write answers). */
-static void evict(struct kube_events *es)
+/* With room: makes room for one more entry: the least recently used ones
+ * with nothing in flight or due go (one in flight stays until its write
+ * answers). Those past the window go too, whatever the room (keep, the entry
+ * being recorded, stays): a repeat of theirs would be a
+ * new Event anyway, and the objects they were about are often gone (their
+ * keys never come again). The list is in the order of last_at. */
+static void evict(struct kube_events *es, const struct entry *keep, bool room)
 {
+	int64_t now = sl_wall_s();
 	struct entry *e = es->oldest;
 
-	while (e && es->n >= es->max) {
+	while (e && e != keep && ((room && es->n >= es->max) || now - e->last_at > es->window_s)) {
 		struct entry *newer = e->newer;
 		if (!e->busy && !e->pending)
 			entry_free(es, e);
@@ -189,9 +195,10 @@ static struct entry *entry_get(struct kube_events *es, const char *key)
 	if (e) {
 		unlink_entry(es, e);
 		push_newest(es, e);
+		evict(es, e, false);
 		return e;
 	}
-	evict(es);
+	evict(es, NULL, true);
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
@@ -202,7 +209,7 @@ static struct entry *entry_get(struct kube_events *es, const char *key)
 		return NULL;
 	}
 	push_newest(es, e);
-	es->n++;
+	es->k->metrics.events_remembered = ++es->n;
 	return e;
 }
 

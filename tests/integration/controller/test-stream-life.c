@@ -4,6 +4,7 @@
  * with kubectl. */
 #include "stest.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 static char ns[64], kind[64], plural[64], logpath[256];
 static const char *cls;
 static char clsbuf[64];
+static pid_t pid;
 
 static int mkstream(const char *name, const char *extra)
 {
@@ -268,6 +270,56 @@ static void failure(void)
 	CHECK(n == 1 && count == 2, "Running: %d Events, count %d", n, count);
 }
 
+/* What sluice says it remembers beside its caches (SIGUSR1 logs it): the
+ * count of the last such line after the signal, -1 when none came. */
+static long remembered(void)
+{
+	static const char tag[] = "controller: ";
+	long n = -1;
+
+	for (int tries = 0; tries < 20 && n < 0; tries++) {
+		off_t from = 0;
+		FILE *f = fopen(logpath, "r");
+		char line[1024];
+
+		if (f) {
+			fseeko(f, 0, SEEK_END);
+			from = ftello(f);
+			fclose(f);
+		}
+		kill(pid, SIGUSR1);
+		usleep(200 * 1000);
+		f = fopen(logpath, "r");
+		if (!f)
+			continue;
+		fseeko(f, from, SEEK_SET);
+		while (fgets(line, sizeof(line), f)) {
+			const char *p = strstr(line, tag);
+			if (p && strstr(p, "entries remembered"))
+				n = strtol(p + strlen(tag), NULL, 10);
+		}
+		fclose(f);
+	}
+	return n;
+}
+
+/* Every stream deleted (their Jobs go with them, removed by the garbage
+ * collector after the streams): what the controller kept for them goes too,
+ * whatever the order the deletions arrive in. */
+static void forgotten(void)
+{
+	long n = -1;
+
+	CHECK(it_kubectl(NULL, NULL, "-n %s delete %s --all --wait=false >/dev/null", ns, plural) == 0,
+	      "delete every stream");
+	CHECK(it_kubectl(NULL, NULL, "-n %s wait --for=delete jobs --all --timeout=60s >/dev/null 2>&1",
+	                 ns) == 0,
+	      "their Jobs gone");
+	for (int i = 0; i < 50 && (n = remembered()) != 0; i++)
+		usleep(200 * 1000);
+	CHECK(n == 0, "nothing remembered once the streams and Jobs are gone: %ld entries", n);
+}
+
 /* A class created before its CRD is Failed, then Ready once the CRD exists;
  * its streams then run. Deleting the class leaves streams and Jobs alone. */
 static void class_before_crd(void)
@@ -305,11 +357,10 @@ static void class_before_crd(void)
 int main(void)
 {
 	char v[256], what[320];
-	pid_t pid;
 	int rc;
 
 	it_require_cluster();
-	st_plan(9);
+	st_plan(10);
 	if (st_make_kind("Ctl", kind, plural) != 0 || it_ns_create("ctl-life", ns) != 0) {
 		printf("Bail out! setup (CRDs, namespace)\n");
 		return 1;
@@ -345,12 +396,13 @@ int main(void)
 	       failure);
 	st_run(8, "a StreamClass created before and after its CRD; deleted class leaves Jobs",
 	       class_before_crd);
+	st_run(9, "what the controller kept for streams goes when they are deleted", forgotten);
 
 	rc = st_sluice_stop(pid);
 	st_failed = 0;
 	if (rc != 0)
 		printf("# sluice exit status %d after SIGTERM (log %s)\n", rc, logpath);
-	printf("%s 9 - SIGTERM: sluice stops and exits 0\n", rc == 0 ? "ok" : "not ok");
+	printf("%s 10 - SIGTERM: sluice stops and exits 0\n", rc == 0 ? "ok" : "not ok");
 	it_kubectl(NULL, NULL, "delete streamclass %s --wait=false >/dev/null 2>&1", cls);
 	it_ns_delete(ns);
 	st_delete_kind(plural);

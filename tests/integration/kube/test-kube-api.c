@@ -617,10 +617,16 @@ static void event_aggregation(void)
 	CHECK(record(small, obj, "A", "a", 1), "A again");
 	n = events_about("agg", "A", &count);
 	CHECK(n == 2 && count == 2, "A forgotten (LRU of 2): %d Events, count %ld", n, count);
+	CHECK(sl_kube_get_metrics(small)->events_remembered == 2, "two keys remembered: %zu",
+	      sl_kube_get_metrics(small)->events_remembered);
 	usleep(2100 * 1000);
 	CHECK(record(small, obj, "A", "a", 1), "A past the window");
 	n = events_about("agg", "A", &count);
 	CHECK(n == 3 && count == 3, "past the window, a new Event: %d Events, count %ld", n, count);
+	/* C's key, past the window too, is forgotten: objects deleted long
+	 * ago leave nothing behind */
+	CHECK(sl_kube_get_metrics(small)->events_remembered == 1, "only A remembered: %zu",
+	      sl_kube_get_metrics(small)->events_remembered);
 	sl_kube_free(small);
 	cJSON_Delete(obj);
 }
