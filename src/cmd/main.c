@@ -40,6 +40,18 @@ int main(int argc, char **argv)
 	 * starts about 2 MiB lower with one). MALLOC_ARENA_MAX still decides. */
 	if (!getenv("MALLOC_ARENA_MAX"))
 		(void)mallopt(M_ARENA_MAX, 1);
+	/* Fixed thresholds: blocks of 128 KiB and more (list pages, Git
+	 * packs, response bodies) get their own mapping and go back to the
+	 * system when freed, and free memory past 128 KiB at the heap's top is
+	 * returned. By default glibc raises the mmap threshold to the largest
+	 * block freed so far (up to 32 MiB), after which big buffers land
+	 * in the heap and leave holes that the few long-lived objects pin:
+	 * under churn RSS crept up while the live heap stayed level. The
+	 * MALLOC_*_ environment variables still decide. */
+	if (!getenv("MALLOC_MMAP_THRESHOLD_"))
+		(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	if (!getenv("MALLOC_TRIM_THRESHOLD_"))
+		(void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 	if (lvl)
 		sl_log_level_parse(lvl, &level);
 	sl_log_setup(level, (fmt && strcmp(fmt, "json") == 0) ? SL_LOG_JSON : SL_LOG_TEXT);
