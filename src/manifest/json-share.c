@@ -8,9 +8,14 @@
  * until exit. It is bounded (SHARE_MAX strings of at most SHARE_LEN_MAX
  * bytes, in arena blocks), so strings past the bound simply stay the tree's
  * own. Unique values (uids, timestamps) would only fill it, so a value is
- * shared only when it is short and not under such a key: see worth_sharing. */
+ * shared only when it is short and not under such a key: see worth_sharing.
+ *
+ * A shared tree can then be packed (sl_manifest_json_pack): its nodes and
+ * the strings it still owns copied into one allocation, without the
+ * allocator's header and rounding on each. */
 #include "sluice/manifest-json.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -141,4 +146,105 @@ size_t sl_manifest_json_shared_count(void)
 	n = used;
 	pthread_mutex_unlock(&lock);
 	return n;
+}
+
+/* ---- packing ------------------------------------------------------------------ */
+
+/* A string of node c that the tree owns (not one of the shared table). */
+static bool owns_key(const cJSON *c)
+{
+	return c->string && !(c->type & cJSON_StringIsConst);
+}
+
+static bool owns_value(const cJSON *c)
+{
+	return c->valuestring && !(c->type & cJSON_IsReference);
+}
+
+/* Counts the nodes under and after v and the bytes of the strings they own. */
+static void measure(const cJSON *v, size_t *nodes, size_t *bytes)
+{
+	for (const cJSON *c = v; c; c = c->next) {
+		(*nodes)++;
+		if (owns_key(c))
+			*bytes += strlen(c->string) + 1;
+		if (owns_value(c))
+			*bytes += strlen(c->valuestring) + 1;
+		if (c->child)
+			measure(c->child, nodes, bytes);
+	}
+}
+
+struct packer {
+	cJSON *node; /* the next free node */
+	char *str;   /* the next free string byte */
+};
+
+static char *pack_str(struct packer *p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = p->str;
+
+	memcpy(d, s, n);
+	p->str += n;
+	return d;
+}
+
+/* Copies the siblings from v on into p, linked under parent; returns the
+ * first copy. */
+static cJSON *pack_list(struct packer *p, const cJSON *v)
+{
+	cJSON *first = NULL, *prev = NULL;
+
+	for (const cJSON *c = v; c; c = c->next) {
+		cJSON *n = p->node++;
+
+		*n = *c;
+		n->next = NULL;
+		n->prev = prev;
+		/* a packed node's own strings lie in the block: never
+		 * const, so that cJSON_Duplicate copies them */
+		if (owns_key(c))
+			n->string = pack_str(p, c->string);
+		if (owns_value(c))
+			n->valuestring = pack_str(p, c->valuestring);
+		n->child = c->child ? pack_list(p, c->child) : NULL;
+		if (prev)
+			prev->next = n;
+		else
+			first = n;
+		prev = n;
+	}
+	/* cJSON keeps the last sibling in the first one's prev */
+	if (first)
+		first->prev = prev;
+	return first;
+}
+
+cJSON *sl_manifest_json_pack(const cJSON *v)
+{
+	size_t nodes = 1, bytes = 0;
+	struct packer p;
+	cJSON *root;
+
+	if (!v || v->next || v->prev || v->string)
+		return NULL;
+	if (v->child)
+		measure(v->child, &nodes, &bytes);
+	if (owns_value(v))
+		bytes += strlen(v->valuestring) + 1;
+	root = cJSON_malloc(nodes * sizeof(cJSON) + bytes);
+	if (!root)
+		return NULL;
+	p.node = root + 1;
+	p.str = (char *)(root + nodes);
+	*root = *v;
+	if (owns_value(v))
+		root->valuestring = pack_str(&p, v->valuestring);
+	root->child = v->child ? pack_list(&p, v->child) : NULL;
+	/* cJSON_Delete frees a reference node alone, without what it points
+	 * to: the whole block, which starts with it */
+	root->type |= cJSON_IsReference;
+	assert(p.node == root + nodes && p.str == (char *)(root + nodes) + bytes);
+	return root;
 }
