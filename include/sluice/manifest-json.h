@@ -54,6 +54,13 @@ size_t sl_manifest_json_shared_count(void);
  * tree or memory ran out. For trees kept long: a cached object of 30 to 60
  * nodes costs a third less. */
 cJSON *sl_manifest_json_pack(const cJSON *v);
+/* Keeps in v only the members that paths (NULL-terminated) name, with
+ * everything under them, and deletes the rest. A path is dotted
+ * ("metadata.name", at most 255 bytes); through an array it applies to each
+ * item ("status.conditions.type" keeps the type of every condition). A
+ * member a path only passes through keeps what the deeper paths name. For
+ * caches that hold only what their readers read. */
+void sl_manifest_json_keep(cJSON *v, const char *const *paths);
 
 /* ---- readers of observed objects -------------------------------------------
  * Small lookups that every reader of API objects makes; all accept NULL. */

@@ -18,6 +18,7 @@
 #include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,4 +248,64 @@ cJSON *sl_manifest_json_pack(const cJSON *v)
 	root->type |= cJSON_IsReference;
 	assert(p.node == root + nodes && p.str == (char *)(root + nodes) + bytes);
 	return root;
+}
+
+/* ---- keeping what is read ---------------------------------------------------- */
+
+/* How path (dotted) relates to member name of the node at prefix (plen
+ * bytes): 1 it names the member, 2 something under it, 0 neither. */
+static int path_match(const char *path, const char *prefix, size_t plen, const char *name)
+{
+	size_t nlen = strlen(name);
+
+	if (plen) {
+		if (strncmp(path, prefix, plen) != 0 || path[plen] != '.')
+			return 0;
+		path += plen + 1;
+	}
+	if (strncmp(path, name, nlen) != 0)
+		return 0;
+	return path[nlen] == '\0' ? 1 : path[nlen] == '.' ? 2 : 0;
+}
+
+/* Keeps under node (at dotted prefix, plen bytes of pmax) what paths name;
+ * an array's items are each kept as the array would be. */
+static void keep_under(cJSON *node, char *prefix, size_t plen, size_t pmax, const char *const *paths)
+{
+	cJSON *c, *next;
+
+	if (cJSON_IsArray(node)) {
+		cJSON_ArrayForEach(c, node)
+		{
+			keep_under(c, prefix, plen, pmax, paths);
+		}
+		return;
+	}
+	if (!cJSON_IsObject(node))
+		return;
+	for (c = node->child; c; c = next) {
+		int m = 0;
+
+		next = c->next;
+		for (size_t i = 0; c->string && paths[i] && m != 1; i++) {
+			int x = path_match(paths[i], prefix, plen, c->string);
+			m = x > m ? x : m;
+		}
+		/* a path that passes through is shorter than pmax: prefix fits */
+		if (m == 2 && plen + 1 + strlen(c->string) < pmax) {
+			int n = snprintf(prefix + plen, pmax - plen, plen ? ".%s" : "%s", c->string);
+			keep_under(c, prefix, plen + (size_t)n, pmax, paths);
+			prefix[plen] = '\0';
+		} else if (m != 1) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(node, c));
+		}
+	}
+}
+
+void sl_manifest_json_keep(cJSON *v, const char *const *paths)
+{
+	char prefix[256] = "";
+
+	if (v)
+		keep_under(v, prefix, 0, sizeof(prefix), paths);
 }

@@ -433,6 +433,56 @@ static void packed_trees(void **state)
 	free(want);
 }
 
+/* Keeping by paths: what they name stays whole, what they pass through
+ * keeps only what deeper paths name, arrays apply paths to each item,
+ * everything else goes. */
+static void kept_paths(void **state)
+{
+	static const char text[] =
+	    "{'apiVersion':'batch/v1','kind':'Job','metadata':{'name':'j','namespace':'n','generation':3,"
+	    "'managedFields':[{'manager':'m'}],'labels':{'job-name':'j','a.b/c':'d'}},"
+	    "'spec':{'template':{'spec':{'containers':[{'name':'c','image':'i','env':[{'name':'E',"
+	    "'value':'1'}]},{'name':'d'}]}},'suspend':false},"
+	    "'status':{'ready':0,'active':1,'conditions':[{'type':'Failed','status':'True',"
+	    "'lastProbeTime':'t','message':'m'}],'uncountedTerminatedPods':{}},'extra':[1,2]}";
+	static const char want[] =
+	    "{'apiVersion':'batch/v1','kind':'Job','metadata':{'labels':{'a.b/c':'d','job-name':'j'},"
+	    "'name':'j','namespace':'n'},'spec':{'template':{'spec':{'containers':[{'env':[{'name':'E',"
+	    "'value':'1'}]},{}]}}},'status':{'active':1,'conditions':[{'message':'m','status':'True',"
+	    "'type':'Failed'}]}}";
+	static const char *const paths[] = {"apiVersion",
+	                                    "kind",
+	                                    "metadata.name",
+	                                    "metadata.namespace",
+	                                    "metadata.labels",
+	                                    "metadata.deletionTimestamp",
+	                                    "spec.template.spec.containers.env",
+	                                    "status.active",
+	                                    "status.conditions.type",
+	                                    "status.conditions.status",
+	                                    "status.conditions.message",
+	                                    NULL};
+	char in[sizeof(text)], out[sizeof(want)], *got;
+	struct sl_error err = {0};
+	cJSON *v;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(text); i++)
+		in[i] = text[i] == '\'' ? '"' : text[i];
+	for (size_t i = 0; i < sizeof(want); i++)
+		out[i] = want[i] == '\'' ? '"' : want[i];
+	assert_int_equal(sl_manifest_json_parse(in, strlen(in), &v, &err), 0);
+	sl_manifest_json_keep(v, paths);
+	got = sl_manifest_json_go(v);
+	assert_string_equal(got, out);
+	free(got);
+	/* nothing named: nothing kept; no tree: nothing done */
+	sl_manifest_json_keep(v, (const char *const[]){NULL});
+	assert_null(v->child);
+	sl_manifest_json_keep(NULL, paths);
+	cJSON_Delete(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +490,7 @@ int main(void)
 	    cmocka_unit_test(parse_errors),   cmocka_unit_test(built_trees),
 	    cmocka_unit_test(deep_nesting),   cmocka_unit_test(yaml_literals),
 	    cmocka_unit_test(shared_strings), cmocka_unit_test(packed_trees),
+	    cmocka_unit_test(kept_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
