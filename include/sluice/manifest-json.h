@@ -45,8 +45,9 @@ char *sl_manifest_json_go(const cJSON *v);
 void sl_manifest_json_share(cJSON *v);
 /* How many strings the table holds. */
 size_t sl_manifest_json_shared_count(void);
-/* A copy of tree v (an object or value of its own: no key, no siblings)
- * in one allocation: its nodes, then the strings v owns; strings of the
+/* A copy of tree v (an object or value of its own, such as a member
+ * detached from its parent: no siblings; a key it kept is dropped) in one
+ * allocation: its nodes, then the strings v owns; strings of the
  * shared table stay shared. The root is marked cJSON_IsReference, so
  * cJSON_Delete of the root frees it all at once; a node under it must never
  * be deleted, detached or changed, the tree is for reading (and

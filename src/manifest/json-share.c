@@ -228,7 +228,7 @@ cJSON *sl_manifest_json_pack(const cJSON *v)
 	struct packer p;
 	cJSON *root;
 
-	if (!v || v->next || v->prev || v->string)
+	if (!v || v->next || v->prev)
 		return NULL;
 	if (v->child)
 		measure(v->child, &nodes, &bytes);
@@ -240,6 +240,9 @@ cJSON *sl_manifest_json_pack(const cJSON *v)
 	p.node = root + 1;
 	p.str = (char *)(root + nodes);
 	*root = *v;
+	/* the key a detached member kept names nothing any more */
+	root->string = NULL;
+	root->type &= ~cJSON_StringIsConst;
 	if (owns_value(v))
 		root->valuestring = pack_str(&p, v->valuestring);
 	root->child = v->child ? pack_list(&p, v->child) : NULL;

@@ -425,10 +425,20 @@ static void packed_trees(void **state)
 	cJSON_DeleteItemFromObjectCaseSensitive(dup, "spec");
 	cJSON_Delete(dup);
 	cJSON_Delete(p1);
-	/* only a tree of its own is packed */
+	/* only a tree of its own is packed: a member once detached (as a watch
+	 * event's object is), without the key it kept */
 	assert_int_equal(sl_manifest_json_parse(text, strlen(text), &plain, &err), 0);
 	assert_null(sl_manifest_json_pack(cJSON_GetObjectItem(plain, "metadata")));
 	assert_null(sl_manifest_json_pack(NULL));
+	shared = cJSON_DetachItemFromObjectCaseSensitive(plain, "metadata");
+	assert_non_null(shared->string);
+	p1 = sl_manifest_json_pack(shared);
+	assert_non_null(p1);
+	assert_null(p1->string);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p1, "name")), "s00001");
+	check_packed(p1->child, p1);
+	cJSON_Delete(p1);
+	cJSON_Delete(shared);
 	cJSON_Delete(plain);
 	free(want);
 }
