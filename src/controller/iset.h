@@ -38,12 +38,13 @@ bool sl_controller__iset_synced(const struct sl_controller__iset *s);
 
 /* The paths (sl_manifest_json_keep) of an object's identity and metadata
  * that the controller reads: apiVersion, kind, metadata but managedFields,
- * finalizers and the like. */
+ * finalizers and the like; of an owner, who it is and whether it controls. */
 #define SL_CONTROLLER__METADATA                                                              \
 	"apiVersion", "kind", "metadata.name", "metadata.namespace", "metadata.uid",         \
 	    "metadata.resourceVersion", "metadata.generation", "metadata.creationTimestamp", \
 	    "metadata.deletionTimestamp", "metadata.labels", "metadata.annotations",         \
-	    "metadata.ownerReferences"
+	    "metadata.ownerReferences.kind", "metadata.ownerReferences.name",                \
+	    "metadata.ownerReferences.uid", "metadata.ownerReferences.controller"
 
 /* An informer transform: keeps SL_CONTROLLER__METADATA, spec and status
  * (streams, templates, classes, BackfillRequests: their config hash covers
