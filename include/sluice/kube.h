@@ -258,7 +258,9 @@ int sl_kube_event(struct sl_kube *k, const cJSON *involved, const char *type, co
 
 /* ---- informers ----------------------------------------------------------- */
 
-/* Handlers run on the loop. Objects are borrowed: valid only during the call.
+/* Handlers run on the loop. Objects are borrowed: valid only during the call,
+ * and read-only (a cached object is packed into one allocation, see
+ * sl_manifest_json_pack: copy it with cJSON_Duplicate to change it).
  * del gets the last state the cache held (also for deletes noticed on a
  * relist). synced runs once, after the first full list went into the cache.
  * error reports a failed list/watch that will be retried (may be NULL). */

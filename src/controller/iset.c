@@ -83,10 +83,13 @@ bool sl_controller__iset_synced(const struct sl_controller__iset *s)
 
 void sl_controller__trim(cJSON *obj, void *payload)
 {
-	cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-	cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
-	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(md, "annotations"),
-	                                        "kubectl.kubernetes.io/last-applied-configuration");
+	static const char *const paths[] = {SL_CONTROLLER__METADATA, "spec", "status", NULL};
+
+	sl_manifest_json_keep(obj, paths);
+	cJSON_DeleteItemFromObjectCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+	                                     "annotations"),
+	    "kubectl.kubernetes.io/last-applied-configuration");
 }
 
 void sl_controller__informer_error(const struct sl_error *err, void *payload)

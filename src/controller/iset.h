@@ -36,8 +36,20 @@ void sl_controller__iset_foreach_informer(const struct sl_controller__iset *s,
 /* True once every informer listed (false for an empty set). */
 bool sl_controller__iset_synced(const struct sl_controller__iset *s);
 
-/* An informer transform: drops managedFields and the last-applied
- * annotation, which nothing here reads. */
+/* The paths (sl_manifest_json_keep) of an object's identity and metadata
+ * that the controller reads: apiVersion, kind, metadata but managedFields,
+ * finalizers and the like; of an owner, who it is and whether it controls. */
+#define SL_CONTROLLER__METADATA                                                              \
+	"apiVersion", "kind", "metadata.name", "metadata.namespace", "metadata.uid",         \
+	    "metadata.resourceVersion", "metadata.generation", "metadata.creationTimestamp", \
+	    "metadata.deletionTimestamp", "metadata.labels", "metadata.annotations",         \
+	    "metadata.ownerReferences.kind", "metadata.ownerReferences.name",                \
+	    "metadata.ownerReferences.uid", "metadata.ownerReferences.controller"
+
+/* An informer transform: keeps SL_CONTROLLER__METADATA, spec and status
+ * (streams, templates, classes, BackfillRequests: their config hash covers
+ * the whole spec), and drops the last-applied annotation, which nothing
+ * here reads. */
 void sl_controller__trim(cJSON *obj, void *payload);
 /* The error handler of the controller's informers: a list or watch that
  * failed is retried with backoff and the cache kept as it was; the reason

@@ -32,15 +32,43 @@ struct sl_controller__observe {
 
 /* ---- transforms: keep cached objects small ------------------------------------ */
 
-/* decide() reads a Job's metadata and status; its spec only to find the
- * BackfillRequest of a Job built without our annotation. */
+/* decide() reads a Job's metadata, its state (conditions), when it ran and
+ * how its pods did; its spec only to find the BackfillRequest of a Job
+ * built without our annotation (in the containers' env). The Job
+ * controller's own labels (it selects pods with them) are read by nobody
+ * here. A Job is the largest cached object per stream: it keeps nothing
+ * else. */
 static void trim_job(cJSON *obj, void *payload)
 {
+	static const char *const paths[] = {SL_CONTROLLER__METADATA,
+	                                    "spec.template.spec.containers.env",
+	                                    "status.conditions.type",
+	                                    "status.conditions.status",
+	                                    "status.conditions.reason",
+	                                    "status.conditions.message",
+	                                    "status.active",
+	                                    "status.succeeded",
+	                                    "status.failed",
+	                                    "status.startTime",
+	                                    "status.completionTime",
+	                                    NULL};
+	static const char *const job_controller_labels[] = {"batch.kubernetes.io/controller-uid",
+	                                                    "batch.kubernetes.io/job-name", "controller-uid",
+	                                                    "job-name"};
+	cJSON *labels;
+
 	sl_controller__trim(obj, payload);
 	if (sl_manifest_annotation(obj, SL_ARCANE_ANN_BACKFILL_REQUEST) ||
 	    !sl_manifest_label(obj, SL_ARCANE_LABEL_BACKFILLING) ||
 	    strcmp(sl_manifest_label(obj, SL_ARCANE_LABEL_BACKFILLING), "true") != 0)
 		cJSON_DeleteItemFromObjectCaseSensitive(obj, "spec");
+	sl_manifest_json_keep(obj, paths);
+	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+	                                        "generation");
+	labels =
+	    cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+	for (size_t i = 0; i < SL_ARRAY_SIZE(job_controller_labels); i++)
+		cJSON_DeleteItemFromObjectCaseSensitive(labels, job_controller_labels[i]);
 }
 
 /* decide() reads a CronJob's metadata and spec.suspend; a CronJob that is
@@ -268,6 +296,19 @@ static void completion_add(const cJSON *obj, void *payload)
 static void completion_update(const cJSON *old, const cJSON *obj, void *payload)
 {
 	writeback(payload, old, obj);
+}
+
+/* A completed BackfillRequest is never run nor hashed again (a change back
+ * to pending comes as a new version, trimmed afresh): its payload and
+ * status are read by nobody. */
+static void trim_backfill(cJSON *obj, void *payload)
+{
+	sl_controller__trim(obj, payload);
+	if (completed(obj)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"),
+		                                        "payload");
+		cJSON_DeleteItemFromObjectCaseSensitive(obj, "status");
+	}
 }
 
 /* A completion needs the annotations and spec.completed only. */
@@ -606,7 +647,7 @@ int sl_controller__observe_start(struct sl_controller__observe *o, struct sl_err
 	                                       .del = bfr_del,
 	                                       .synced = shared_synced,
 	                                       .error = sl_controller__informer_error,
-	                                       .transform = sl_controller__trim};
+	                                       .transform = trim_backfill};
 	struct sl_kube_informer_handlers cjh = {.add = cron_add,
 	                                        .update = cron_update,
 	                                        .del = cron_del,

@@ -187,6 +187,20 @@ static void trim(cJSON *obj, void (*transform)(cJSON *obj, void *payload), void 
 	sl_manifest_json_share(obj);
 }
 
+/* obj trimmed and packed into one allocation for the cache (obj itself
+ * when memory ran out: it is cached as it is). Takes obj. */
+static cJSON *keep_obj(cJSON *obj, void (*transform)(cJSON *obj, void *payload), void *payload)
+{
+	cJSON *packed;
+
+	trim(obj, transform, payload);
+	packed = sl_manifest_json_pack(obj);
+	if (!packed)
+		return obj;
+	cJSON_Delete(obj);
+	return packed;
+}
+
 static void backoff_then(struct sl_kube_informer *inf, bool list)
 {
 	uint64_t d = inf->backoff;
@@ -301,7 +315,7 @@ int sl_kube__informer_keep(struct sl_map *fresh, cJSON *items, const char *kind,
 			cJSON_Delete(it);
 			continue;
 		}
-		trim(it, transform, payload);
+		it = keep_obj(it, transform, payload);
 		if (sl_kube_obj_key(it, key, sizeof(key)) < 0) {
 			cJSON_Delete(it);
 			continue;
@@ -466,7 +480,7 @@ static void on_drain(struct req *r, void *payload)
 			void *old = NULL;
 			cJSON *obj = TAKE_PTR(ev->object);
 			(void)set_rv(inf, obj);
-			trim(obj, inf->h.transform, inf->payload);
+			obj = keep_obj(obj, inf->h.transform, inf->payload);
 			if (sl_kube_obj_key(obj, key, sizeof(key)) < 0 ||
 			    sl_map_put(&inf->cache, key, obj, &old) < 0) {
 				cJSON_Delete(obj);

@@ -5,6 +5,7 @@
 #include "sluice/manifest-json.h"
 #include "sluice/manifest.h"
 
+#include <malloc.h>
 #include <math.h>
 
 /* JSON in, what Go prints for it out. Single quotes stand for double
@@ -351,12 +352,155 @@ static void shared_strings(void **state)
 	sl_manifest_json_share(NULL);
 }
 
+/* Address p lies inside the allocation that starts at block. */
+static bool inside(const void *block, const void *p)
+{
+	const char *b = block, *q = p;
+
+	return q >= b && q < b + malloc_usable_size((void *)block);
+}
+
+static void check_packed(const cJSON *c, const cJSON *root)
+{
+	for (; c; c = c->next) {
+		assert_true(inside(root, c));
+		if (c->string && !(c->type & cJSON_StringIsConst))
+			assert_true(inside(root, c->string));
+		if (c->valuestring && !(c->type & cJSON_IsReference))
+			assert_true(inside(root, c->valuestring));
+		check_packed(c->child, root);
+	}
+}
+
+/* A packed tree reads, prints and compares as the tree it was made from,
+ * lies in one allocation, duplicates into a normal tree that outlives it,
+ * and is freed by cJSON_Delete (ASan and valgrind see no leak, no double
+ * free). */
+static void packed_trees(void **state)
+{
+	static const char text[] =
+	    "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":\"s00001\","
+	    "\"namespace\":\"streams\",\"uid\":\"0b1c2d3e-aaaa-bbbb-cccc-0123456789ab\","
+	    "\"annotations\":{\"a-key-that-is-much-too-long-to-be-shared-by-the-table-of-strings-0123\":"
+	    "\"v\"},\"ownerReferences\":[{\"controller\":true,\"blockOwnerDeletion\":false,"
+	    "\"name\":\"s00001\"}]},\"spec\":{\"parallelism\":1.5,\"selector\":null,\"tags\":[],"
+	    "\"empty\":{},\"big\":12345678901234567890}}";
+	struct sl_error err = {0};
+	cJSON *shared, *plain, *p1, *p2, *dup;
+	char *want, *got;
+	const cJSON *own;
+	(void)state;
+
+	assert_int_equal(sl_manifest_json_parse(text, strlen(text), &shared, &err), 0);
+	assert_int_equal(sl_manifest_json_parse(text, strlen(text), &plain, &err), 0);
+	want = sl_manifest_json_go(plain);
+	sl_manifest_json_share(shared);
+	p1 = sl_manifest_json_pack(shared);
+	p2 = sl_manifest_json_pack(plain); /* strings all its own */
+	assert_non_null(p1);
+	assert_non_null(p2);
+	cJSON_Delete(shared);
+	cJSON_Delete(plain);
+	for (int i = 0; i < 2; i++) {
+		const cJSON *p = i ? p2 : p1;
+		got = sl_manifest_json_go(p);
+		assert_string_equal(got, want);
+		free(got);
+		check_packed(p->child, p);
+		assert_string_equal(sl_manifest_md_str(p, "uid"), "0b1c2d3e-aaaa-bbbb-cccc-0123456789ab");
+		assert_int_equal(cJSON_GetArraySize(
+		                     cJSON_GetObjectItem(sl_manifest_obj(p, "metadata"), "ownerReferences")),
+		                 1);
+	}
+	assert_true(cJSON_Compare(p1, p2, true));
+	/* a duplicate is a normal tree: changed, and kept after the packed one goes */
+	dup = cJSON_Duplicate(p2, 1);
+	assert_non_null(dup);
+	cJSON_Delete(p2);
+	assert_non_null(
+	    cJSON_SetValuestring(cJSON_GetObjectItem(cJSON_GetObjectItem(dup, "metadata"), "name"), "x"));
+	own = cJSON_GetObjectItem(sl_manifest_obj(dup, "metadata"), "annotations")->child;
+	assert_string_equal(own->string,
+	                    "a-key-that-is-much-too-long-to-be-shared-by-the-table-of-strings-0123");
+	cJSON_DeleteItemFromObjectCaseSensitive(dup, "spec");
+	cJSON_Delete(dup);
+	cJSON_Delete(p1);
+	/* only a tree of its own is packed: a member once detached (as a watch
+	 * event's object is), without the key it kept */
+	assert_int_equal(sl_manifest_json_parse(text, strlen(text), &plain, &err), 0);
+	assert_null(sl_manifest_json_pack(cJSON_GetObjectItem(plain, "metadata")));
+	assert_null(sl_manifest_json_pack(NULL));
+	shared = cJSON_DetachItemFromObjectCaseSensitive(plain, "metadata");
+	assert_non_null(shared->string);
+	p1 = sl_manifest_json_pack(shared);
+	assert_non_null(p1);
+	assert_null(p1->string);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p1, "name")), "s00001");
+	check_packed(p1->child, p1);
+	cJSON_Delete(p1);
+	cJSON_Delete(shared);
+	cJSON_Delete(plain);
+	free(want);
+}
+
+/* Keeping by paths: what they name stays whole, what they pass through
+ * keeps only what deeper paths name, arrays apply paths to each item,
+ * everything else goes. */
+static void kept_paths(void **state)
+{
+	static const char text[] =
+	    "{'apiVersion':'batch/v1','kind':'Job','metadata':{'name':'j','namespace':'n','generation':3,"
+	    "'managedFields':[{'manager':'m'}],'labels':{'job-name':'j','a.b/c':'d'}},"
+	    "'spec':{'template':{'spec':{'containers':[{'name':'c','image':'i','env':[{'name':'E',"
+	    "'value':'1'}]},{'name':'d'}]}},'suspend':false},"
+	    "'status':{'ready':0,'active':1,'conditions':[{'type':'Failed','status':'True',"
+	    "'lastProbeTime':'t','message':'m'}],'uncountedTerminatedPods':{}},'extra':[1,2]}";
+	static const char want[] =
+	    "{'apiVersion':'batch/v1','kind':'Job','metadata':{'labels':{'a.b/c':'d','job-name':'j'},"
+	    "'name':'j','namespace':'n'},'spec':{'template':{'spec':{'containers':[{'env':[{'name':'E',"
+	    "'value':'1'}]},{}]}}},'status':{'active':1,'conditions':[{'message':'m','status':'True',"
+	    "'type':'Failed'}]}}";
+	static const char *const paths[] = {"apiVersion",
+	                                    "kind",
+	                                    "metadata.name",
+	                                    "metadata.namespace",
+	                                    "metadata.labels",
+	                                    "metadata.deletionTimestamp",
+	                                    "spec.template.spec.containers.env",
+	                                    "status.active",
+	                                    "status.conditions.type",
+	                                    "status.conditions.status",
+	                                    "status.conditions.message",
+	                                    NULL};
+	char in[sizeof(text)], out[sizeof(want)], *got;
+	struct sl_error err = {0};
+	cJSON *v;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(text); i++)
+		in[i] = text[i] == '\'' ? '"' : text[i];
+	for (size_t i = 0; i < sizeof(want); i++)
+		out[i] = want[i] == '\'' ? '"' : want[i];
+	assert_int_equal(sl_manifest_json_parse(in, strlen(in), &v, &err), 0);
+	sl_manifest_json_keep(v, paths);
+	got = sl_manifest_json_go(v);
+	assert_string_equal(got, out);
+	free(got);
+	/* nothing named: nothing kept; no tree: nothing done */
+	sl_manifest_json_keep(v, (const char *const[]){NULL});
+	assert_null(v->child);
+	sl_manifest_json_keep(NULL, paths);
+	cJSON_Delete(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(go_table),    cmocka_unit_test(keeps_literals), cmocka_unit_test(parse_errors),
-	    cmocka_unit_test(built_trees), cmocka_unit_test(deep_nesting),   cmocka_unit_test(yaml_literals),
-	    cmocka_unit_test(shared_strings),
+	    cmocka_unit_test(go_table),       cmocka_unit_test(keeps_literals),
+	    cmocka_unit_test(parse_errors),   cmocka_unit_test(built_trees),
+	    cmocka_unit_test(deep_nesting),   cmocka_unit_test(yaml_literals),
+	    cmocka_unit_test(shared_strings), cmocka_unit_test(packed_trees),
+	    cmocka_unit_test(kept_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
