@@ -216,13 +216,12 @@ static void reconcile(struct sl_controller *c, const char *wkey)
 		return;
 	}
 	kl = sl_controller__class_by_kind(c->classes, k.kind);
-	if (!kl || !sl_controller__class_watching(kl)) {
-		sl_controller__done(c, k.key, SL_CONTROLLER_NOOP, t0);
-		return;
-	}
-	stream = sl_controller__class_stream(kl, k.ns, k.name);
+	stream = kl && sl_controller__class_watching(kl) ? sl_controller__class_stream(kl, k.ns, k.name) : NULL;
 	if (!stream) {
-		/* Deleted: the garbage collector removes what it owned. */
+		/* Deleted, or its class is (no longer) watched: the garbage
+		 * collector removes what it owned, and nothing is kept for it
+		 * (its Jobs' deletions, seen later, queue it again). A class
+		 * watched again lists the stream afresh. */
 		sl_controller__observe_forget(c->observe, k.ns, k.name);
 		sl_controller__act_forget(c->act, k.key);
 		sl_controller__move_forget(c->move, k.key);
