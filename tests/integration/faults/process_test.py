@@ -56,14 +56,7 @@ SRC_ANN = "sluice.dev/source"
 
 def wait(what, fn, timeout, step=0.01):
     """rt.wait, polling more often: the times measured here are short."""
-    end = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
+    return rt.wait(what, fn, timeout, step)
 
 
 def note(msg):
@@ -399,9 +392,7 @@ class Fixture:
         return p
 
     def log(self, p):
-        p.logf.flush()
-        with open(p.logf.name) as f:
-            return f.read()
+        return rt.proc_log(p)
 
     def close(self):
         for p in self.procs:

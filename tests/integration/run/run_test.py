@@ -49,15 +49,23 @@ def git(cwd, *args):
     return p.stdout
 
 
-def wait(what, fn, timeout):
-    end = time.time() + timeout
+def wait(what, fn, timeout, step=0.1):
+    """fn's first true value, polled every step seconds for timeout seconds."""
+    end = time.monotonic() + timeout
     while True:
         v = fn()
         if v:
             return v
-        if time.time() > end:
+        if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(step)
+
+
+def proc_log(p):
+    """What the process p (started with p.logf as its output) wrote so far."""
+    p.logf.flush()
+    with open(p.logf.name) as f:
+        return f.read()
 
 
 def free_port():
@@ -186,9 +194,7 @@ spec:
         return p
 
     def log(self, p):
-        p.logf.flush()
-        with open(p.logf.name) as f:
-            return f.read()
+        return proc_log(p)
 
     def git_args(self, *extra):
         return ["--git", "file://" + self.remote, "--inventory-namespace", self.ns, "--source-id", "run-" + self.id,

@@ -64,11 +64,7 @@ def k(*args, stdin=None, check=True):
 def wait(what, fn, timeout):
     """rt.wait, polling every half second (kubectl is not free on a busy
     machine)."""
-    end = time.time() + timeout
-    while not fn():
-        if time.time() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.5)
+    return rt.wait(what, fn, timeout, step=0.5)
 
 
 def seconds(d):
@@ -172,9 +168,7 @@ spec:
         return p
 
     def log(self, p):
-        p.logf.flush()
-        with open(p.logf.name) as f:
-            return f.read()
+        return rt.proc_log(p)
 
     def metrics(self, p):
         code, text = rt.http(p.port, "/metrics")
