@@ -350,7 +350,10 @@ static void class_before_crd(void)
 	sleep(3);
 	st_get(ns, "job/late", "{.metadata.name}", v, sizeof(v));
 	CHECK(strcmp(v, "late") == 0, "Job left alone after the class went");
-	it_kubectl(NULL, NULL, "-n %s delete %s late --wait=false >/dev/null 2>&1", ns, p2);
+	/* Cleanup: the stream, then its Job (the garbage collector may not
+	 * resolve an owner whose CRD goes at once), then the CRD. */
+	it_kubectl(NULL, NULL, "-n %s delete %s late --timeout=60s >/dev/null 2>&1", ns, p2);
+	it_kubectl(NULL, NULL, "-n %s delete job late --ignore-not-found --timeout=60s >/dev/null 2>&1", ns);
 	st_delete_kind(p2);
 }
 
